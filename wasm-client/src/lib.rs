@@ -1,0 +1,2 @@
+//! Browser client: keys, encryption and decryption.
+#![deny(missing_docs)]
