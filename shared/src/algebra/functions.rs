@@ -1,0 +1,190 @@
+//! Exact matrix functions of one ciphertext value, from ring operations and closed 2x2 forms.
+//!
+//! For a ciphertext `C = S·diag(x, r)·S⁻¹` and a function `f`, `f(C) = S·diag(f(x), f(r))·S⁻¹`,
+//! so `f(C)` decrypts to `f(x)`. None of these functions computes eigenvalues or eigenvectors:
+//! they use the trace, the determinant, products and inverses only (ARCHITECTURE.md, "Non-linear
+//! functions without approximation"; seed-papers.md §4.2). They assume real eigenvalues, which every
+//! MORE ciphertext has.
+//!
+//! The shadow `r` goes through the same function: `exp` of a large shadow overflows, `log` and
+//! `sqrt` of a negative shadow are undefined. The engine keeps shadows bounded (see `shadow`).
+
+use super::Elem2;
+use crate::Float;
+
+/// `|C|`, the principal square root of `C²`, in closed form:
+/// `|C| = (C² + |det C|·I) / sqrt(tr(C²) + 2·|det C|)` (seed-papers.md §4.2). Exact at `x = 0`;
+/// returns `0` for the zero matrix.
+pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
+    let sq = c.square();
+    let abs_det = c.det().abs();
+    let denom = (sq.trace() + abs_det + abs_det).sqrt();
+    if denom == F::zero() {
+        return c.scalar(F::zero());
+    }
+    sq.add_scalar(abs_det).scale(F::one() / denom)
+}
+
+/// Relative regulariser of [`sign`]: `ε = SIGN_EPSILON · ‖C‖`.
+///
+/// Both eigen-slots share every floating-point operation, so inverting a matrix with one
+/// near-zero eigenvalue spreads rounding error into the other slot, in proportion to the ratio of
+/// the eigenvalues. Adding `εI` before the inverse caps that ratio at `1/SIGN_EPSILON`: in `f64`
+/// arithmetic the other slot keeps about 7 correct digits (beyond `f32` precision), while `sign(x)`
+/// is smoothed to `x/(|x| + ε)` only for `|x|` below about `1e-9` of the value's scale.
+pub const SIGN_EPSILON: f64 = 1e-9;
+
+/// `sign(C) = C·(|C| + εI)⁻¹` with `ε =` [`SIGN_EPSILON`]` · ‖C‖`, decrypting to `sign(x)`
+/// (0 at `x = 0`, `x/(|x| + ε)` for `|x| ≲ ε`). Evaluate it in `f64` (the tensor code does).
+pub fn sign<F: Float, E: Elem2<F>>(c: E) -> E {
+    let eps = F::of_f64(SIGN_EPSILON) * c.spectral_bound();
+    if eps == F::zero() {
+        return c.scalar(F::zero());
+    }
+    c.mul(abs(c).add_scalar(eps).inv())
+}
+
+/// `relu(C) = (C + |C|)/2`, exact including `x = 0`.
+pub fn relu<F: Float, E: Elem2<F>>(c: E) -> E {
+    c.add(abs(c)).scale(half())
+}
+
+/// `relu'(C) = (I + sign(C))/2`: 1 for `x > 0`, 0 for `x < 0`, ½ at `x = 0`.
+pub fn relu_derivative<F: Float, E: Elem2<F>>(c: E) -> E {
+    sign(c).add_scalar(F::one()).scale(half())
+}
+
+/// `max(A, B) = (A + B + |A − B|)/2`.
+pub fn max<F: Float, E: Elem2<F>>(a: E, b: E) -> E {
+    a.add(b).add(abs(a.sub(b))).scale(half())
+}
+
+/// `exp(C)` by scaling and squaring: `exp(C) = exp(C/2^k)^(2^k)` with `‖C/2^k‖ ≤ ¼` and a degree-12
+/// Taylor polynomial (Higham, "The scaling and squaring method for the matrix exponential
+/// revisited", SIAM J. Matrix Anal. Appl. 26(4), 2005, for the method; the Taylor remainder at
+/// ¼ is below 1e-16 relative).
+pub fn exp<F: Float, E: Elem2<F>>(c: E) -> E {
+    let bound = c.spectral_bound().as_f64();
+    let mut k = 0;
+    if bound > 0.25 {
+        k = (bound / 0.25).log2().ceil() as i32;
+    }
+    let x = c.scale(F::of_f64(0.5f64.powi(k)));
+    // Horner: 1 + x(1 + x/2(1 + x/3(...))).
+    let mut p = c.scalar(F::one());
+    for j in (1..=12).rev() {
+        p = x.mul(p).scale(F::of_f64(1.0 / j as f64)).add_scalar(F::one());
+    }
+    for _ in 0..k {
+        p = p.square();
+    }
+    p
+}
+
+/// `sqrt(C)` for eigenvalues `x, r ≥ 0`, closed form `(C + sqrt(det C)·I) / sqrt(tr C + 2·sqrt(det C))`.
+/// NaN where an eigenvalue is negative; `0` for the zero matrix.
+pub fn sqrt<F: Float, E: Elem2<F>>(c: E) -> E {
+    // A determinant a rounding error below 0 means an eigenvalue at 0.
+    let root_det = c.det().max(F::zero()).sqrt();
+    let denom = (c.trace() + root_det + root_det).sqrt();
+    if denom == F::zero() {
+        return c.scalar(F::zero());
+    }
+    c.add_scalar(root_det).scale(F::one() / denom)
+}
+
+/// `log(C)` for eigenvalues `x, r > 0`: inverse scaling and squaring (square roots until the
+/// value is near `I`, then `log X = 2·atanh((X − I)(X + I)⁻¹)` as a series, times `2^k`).
+/// NaN where an eigenvalue is not positive.
+pub fn log<F: Float, E: Elem2<F>>(c: E) -> E {
+    let mut x = c;
+    let mut k = 0;
+    loop {
+        let z = x.add_scalar(-F::one()).mul(x.add_scalar(F::one()).inv());
+        if z.spectral_bound().as_f64() <= 0.2 || k >= 60 {
+            // 2·(z + z³/3 + z⁵/5 + ...), 10 terms: remainder below 0.2^21 ≈ 2e-15.
+            let z2 = z.square();
+            let mut s = z.scalar(F::zero());
+            for j in (0..10).rev() {
+                s = s.mul(z2).add_scalar(F::of_f64(1.0 / (2 * j + 1) as f64));
+            }
+            return z.mul(s).scale(F::of_f64(2f64.powi(k + 1)));
+        }
+        if !x.det().is_finite() || x.det() <= F::zero() || x.trace() <= F::zero() {
+            return x.scalar(F::nan());
+        }
+        x = sqrt(x);
+        k += 1;
+    }
+}
+
+/// `sigmoid(C) = e^{C−R}·(e^{−R} + e^{C−R})⁻¹` with `R = relu(C)`: both exponents are never
+/// positive in either slot and the inverted matrix has eigenvalues in `[1, 2]`, so it neither
+/// overflows nor loses precision for any `x` or shadow.
+pub fn sigmoid<F: Float, E: Elem2<F>>(c: E) -> E {
+    let r = relu(c);
+    let e1 = exp(c.sub(r));
+    let e0 = exp(r.scale(-F::one()));
+    e1.mul(e0.add(e1).inv())
+}
+
+/// `tanh(C) = 2·sigmoid(2C) − I`, overflow-free.
+pub fn tanh<F: Float, E: Elem2<F>>(c: E) -> E {
+    let two = F::one() + F::one();
+    sigmoid(c.scale(two)).scale(two).add_scalar(-F::one())
+}
+
+fn half<F: Float>() -> F {
+    F::of_f64(0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::Mat2;
+
+    /// `S·diag(x, r)·S⁻¹` for a fixed well-conditioned `S`.
+    fn enc(x: f64, r: f64) -> Mat2<f64> {
+        let s = Mat2([1.3, -0.4, 0.7, 0.9]);
+        let det = 1.3 * 0.9 + 0.4 * 0.7;
+        let s_inv = Mat2([0.9 / det, 0.4 / det, -0.7 / det, 1.3 / det]);
+        s.matmul(Mat2([x, 0.0, 0.0, r])).matmul(s_inv)
+    }
+
+    fn dec(c: Mat2<f64>) -> (f64, f64) {
+        let s = Mat2([1.3, -0.4, 0.7, 0.9]);
+        let det = 1.3 * 0.9 + 0.4 * 0.7;
+        let s_inv = Mat2([0.9 / det, 0.4 / det, -0.7 / det, 1.3 / det]);
+        let d = s_inv.matmul(c).matmul(s);
+        (d.0[0], d.0[3])
+    }
+
+    #[test]
+    fn functions_act_on_both_slots() {
+        let cases: [(&str, fn(Mat2<f64>) -> Mat2<f64>, fn(f64) -> f64); 7] = [
+            ("abs", abs, f64::abs),
+            ("relu", relu, |v| v.max(0.0)),
+            ("exp", exp, f64::exp),
+            ("tanh", tanh, f64::tanh),
+            ("sigmoid", sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
+            ("sqrt", |c| sqrt(abs(c)), |v| v.abs().sqrt()),
+            ("log", |c| log(exp(c)), |v| v),
+        ];
+        for (name, f, g) in cases {
+            for &(x, r) in &[(0.3, -1.7), (-2.5, 0.01), (0.0, 0.4), (7.0, -3.0), (1e-6, 2.0)] {
+                let (fx, fr) = dec(f(enc(x, r)));
+                assert!((fx - g(x)).abs() < 1e-9 * (1.0 + g(x).abs()), "{name}({x}) = {fx}");
+                assert!((fr - g(r)).abs() < 1e-9 * (1.0 + g(r).abs()), "{name} shadow {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn sign_is_zero_at_zero_and_exact_elsewhere() {
+        let (s0, sr) = dec(sign(enc(0.0, -3.0)));
+        assert!(s0.abs() < 1e-5, "sign(0) = {s0}");
+        assert!((sr + 1.0).abs() < 1e-6, "shadow slot kept: {sr}");
+        let (s1, _) = dec(sign(enc(-1e-3, 5.0)));
+        assert!((s1 + 1.0).abs() < 1e-4, "smoothing only below 1e-9 of the scale");
+    }
+}

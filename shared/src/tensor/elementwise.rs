@@ -1,0 +1,93 @@
+//! Element-wise products and exact element-wise functions.
+
+use super::planar::PlanarTensor;
+use super::representation::{Representation, Unary};
+use crate::{Float, Result};
+
+impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
+    /// Element-wise product, with broadcasting.
+    ///
+    /// # Errors
+    /// [`crate::MoreError::ShapeMismatch`] if the shapes do not broadcast;
+    /// [`crate::MoreError::BasisMismatch`] for compact tensors of different bases.
+    pub fn mul(&self, other: &Self) -> Result<Self> {
+        let (a, b) = self.broadcast_pair(other, "mul")?;
+        Ok(self.with_planes(self.rep.mul(&a, &b)))
+    }
+
+    /// Element-wise quotient `self · other⁻¹`, with broadcasting. Errors as [`Self::mul`].
+    pub fn div(&self, other: &Self) -> Result<Self> {
+        self.mul(&other.recip())
+    }
+
+    /// Element-wise maximum (exact; max-pooling). Errors as [`Self::mul`].
+    pub fn maximum(&self, other: &Self) -> Result<Self> {
+        let (a, b) = self.broadcast_pair(other, "maximum")?;
+        Ok(self.with_planes(self.rep.max(&a, &b)))
+    }
+
+    /// Applies an exact element-wise function.
+    pub fn map(&self, f: Unary) -> Self {
+        self.with_planes(self.rep.unary(f, &self.planes))
+    }
+
+    /// `|x|` (closed 2x2 form, exact at 0).
+    pub fn abs(&self) -> Self {
+        self.map(Unary::Abs)
+    }
+    /// `sign(x)`, 0 at 0.
+    pub fn sign(&self) -> Self {
+        self.map(Unary::Sign)
+    }
+    /// `max(x, 0)`.
+    pub fn relu(&self) -> Self {
+        self.map(Unary::Relu)
+    }
+    /// `relu'(x)` (½ at 0).
+    pub fn relu_derivative(&self) -> Self {
+        self.map(Unary::ReluDerivative)
+    }
+    /// `e^x`.
+    pub fn exp(&self) -> Self {
+        self.map(Unary::Exp)
+    }
+    /// `ln x` (needs `x > 0` and a positive shadow).
+    pub fn log(&self) -> Self {
+        self.map(Unary::Log)
+    }
+    /// `√x` (needs `x ≥ 0` and a non-negative shadow).
+    pub fn sqrt(&self) -> Self {
+        self.map(Unary::Sqrt)
+    }
+    /// `tanh x`.
+    pub fn tanh(&self) -> Self {
+        self.map(Unary::Tanh)
+    }
+    /// `1/(1 + e^{−x})`.
+    pub fn sigmoid(&self) -> Self {
+        self.map(Unary::Sigmoid)
+    }
+    /// `1/x`.
+    pub fn recip(&self) -> Self {
+        self.map(Unary::Recip)
+    }
+    /// `x²`.
+    pub fn square(&self) -> Self {
+        self.with_planes(self.rep.mul(&self.planes, &self.planes))
+    }
+
+    /// Softmax over the last axis, stabilised by subtracting the (exact, encrypted) maximum:
+    /// `exp(x − max x) / Σ exp(x − max x)`. The shadow gets the same stabilisation.
+    ///
+    /// # Errors
+    /// [`crate::MoreError::BadRank`] for a 0-D or empty tensor.
+    pub fn softmax(&self) -> Result<Self> {
+        let axis = self.shape().len().checked_sub(1).ok_or(crate::MoreError::BadRank {
+            op: "softmax",
+            expected: "at least one axis",
+            shape: vec![],
+        })?;
+        let shifted = self.sub(&self.max_axis(axis)?)?.exp();
+        shifted.mul(&shifted.sum_axis(axis)?.recip())
+    }
+}

@@ -1,0 +1,299 @@
+//! How a tensor's values are stored as real planes, and the per-value arithmetic of each storage.
+//!
+//! Linear operations (add, scale, reshape, transpose, sums, gathers, products with plaintext
+//! matrices) act plane by plane and are the same for every representation; only the product of
+//! two values, the matrix product and the matrix functions depend on it.
+
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+
+use crate::algebra::{functions as fun, CompactElem, Elem2, Mat2};
+use crate::tensor::CompactBasis;
+use crate::Float;
+
+/// A unary element-wise function, evaluated exactly on every representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unary {
+    /// `|x|`.
+    Abs,
+    /// `sign(x)`, with `sign(0) = 0`.
+    Sign,
+    /// `max(x, 0)`.
+    Relu,
+    /// `relu'(x)`: 1, 0, and ½ at 0.
+    ReluDerivative,
+    /// `e^x`.
+    Exp,
+    /// Natural logarithm (`x > 0`).
+    Log,
+    /// Square root (`x ≥ 0`).
+    Sqrt,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic function `1/(1 + e^{−x})`.
+    Sigmoid,
+    /// `1/x`.
+    Recip,
+}
+
+/// Which representation a tensor uses (for messages and the wire format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepresentationKind {
+    /// Plaintext: one plane.
+    Plain,
+    /// Compact ciphertext `a·I + b·C0`: two planes plus the public basis `C0`.
+    Compact,
+    /// Matrix-form ciphertext: four planes `c00, c01, c10, c11`.
+    Matrix,
+}
+
+/// A storage of tensor values as real planes, with its per-value arithmetic.
+///
+/// Implemented by [`Plain`] (the plaintext reference), [`Compact`] (the fast path) and
+/// [`MatrixForm`] (the reference ciphertext form of the papers).
+pub trait Representation<F: Float>:
+    Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static
+{
+    /// Number of real planes per logical value.
+    const PLANES: usize;
+    /// The kind tag.
+    const KIND: RepresentationKind;
+    /// Plane coefficients of the identity `I` (so `c·I` is `c` times these).
+    fn identity(&self) -> &'static [f64];
+    /// Element-wise unary function. All planes have one shape, in standard layout.
+    fn unary(&self, f: Unary, planes: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
+    /// Element-wise product of two tensors of one shape.
+    fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
+    /// Element-wise maximum of two tensors of one shape.
+    fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
+    /// Matrix product of logical `(m, k)·(k, n)` given as planes.
+    fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>>;
+}
+
+/// Plaintext values: one plane, ordinary real arithmetic. The reference the encrypted runs must
+/// reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Plain;
+
+/// Compact ciphertexts `a·I + b·C0` (ARCHITECTURE.md, "Compact form"): two planes, 3 GEMMs per
+/// matrix product.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compact {
+    /// The public basis matrix `C0`.
+    pub basis: CompactBasis,
+}
+
+/// Matrix-form ciphertexts: four planes `c00, c01, c10, c11`, 8 GEMMs per matrix product.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct MatrixForm;
+
+fn plain_unary<F: Float>(f: Unary, x: F) -> F {
+    let half = F::of_f64(0.5);
+    match f {
+        Unary::Abs => x.abs(),
+        Unary::Sign => {
+            if x == F::zero() {
+                F::zero()
+            } else {
+                x.signum()
+            }
+        }
+        Unary::Relu => x.max(F::zero()),
+        Unary::ReluDerivative => {
+            if x == F::zero() {
+                half
+            } else if x > F::zero() {
+                F::one()
+            } else {
+                F::zero()
+            }
+        }
+        Unary::Exp => x.exp(),
+        Unary::Log => x.ln(),
+        Unary::Sqrt => x.sqrt(),
+        Unary::Tanh => x.tanh(),
+        Unary::Sigmoid => half * ((x * half).tanh() + F::one()),
+        Unary::Recip => x.recip(),
+    }
+}
+
+fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E) -> E {
+    match f {
+        Unary::Abs => fun::abs(c),
+        Unary::Sign => fun::sign(c),
+        Unary::Relu => fun::relu(c),
+        Unary::ReluDerivative => fun::relu_derivative(c),
+        Unary::Exp => fun::exp(c),
+        Unary::Log => fun::log(c),
+        Unary::Sqrt => fun::sqrt(c),
+        Unary::Tanh => fun::tanh(c),
+        Unary::Sigmoid => fun::sigmoid(c),
+        Unary::Recip => c.inv(),
+    }
+}
+
+/// Applies `g` to the values at each index of `inputs` (all planes of all operands, one length)
+/// and splits its results into `out_planes` planes of `shape`.
+fn zip_map<F: Float>(
+    shape: &[usize],
+    inputs: &[&ArrayD<F>],
+    out_planes: usize,
+    g: impl Fn(&[F]) -> [F; 4] + Sync + Send,
+) -> Vec<ArrayD<F>> {
+    let slices: Vec<&[F]> = inputs
+        .iter()
+        .map(|p| p.as_slice().expect("planes are kept in standard layout"))
+        .collect();
+    let n = slices.first().map_or(0, |s| s.len());
+    let compute = |i: usize| {
+        let mut buf = [F::zero(); 8];
+        for (k, s) in slices.iter().enumerate() {
+            buf[k] = s[i];
+        }
+        g(&buf[..slices.len()])
+    };
+    #[cfg(feature = "parallel")]
+    let values: Vec<[F; 4]> = {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().with_min_len(8192).map(compute).collect()
+    };
+    #[cfg(not(feature = "parallel"))]
+    let values: Vec<[F; 4]> = (0..n).map(compute).collect();
+    (0..out_planes)
+        .map(|k| {
+            ArrayD::from_shape_vec(IxDyn(shape), values.iter().map(|v| v[k]).collect())
+                .expect("length matches shape")
+        })
+        .collect()
+}
+
+fn gemm<F: Float>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> Array2<F> {
+    a.dot(b)
+}
+
+impl<F: Float> Representation<F> for Plain {
+    const PLANES: usize = 1;
+    const KIND: RepresentationKind = RepresentationKind::Plain;
+    fn identity(&self) -> &'static [f64] {
+        &[1.0]
+    }
+    fn unary(&self, f: Unary, planes: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        vec![planes[0].mapv(|x| plain_unary(f, x))]
+    }
+    fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        vec![&a[0] * &b[0]]
+    }
+    fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let mut out = a[0].clone();
+        out.zip_mut_with(&b[0], |x, &y| *x = x.max(y));
+        vec![out]
+    }
+    fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
+        vec![gemm(&a[0], &b[0])]
+    }
+}
+
+/// `f64` copies of `f32` values: matrix functions are evaluated in `f64`, since both eigen-slots
+/// share each rounding error (see [`crate::algebra::functions::SIGN_EPSILON`]).
+fn wide<F: Float, const N: usize>(v: &[F]) -> [f64; N] {
+    std::array::from_fn(|i| v[i].as_f64())
+}
+
+fn narrow<F: Float>(v: [f64; 4]) -> [F; 4] {
+    v.map(F::of_f64)
+}
+
+impl Compact {
+    fn elem<F: Float>(&self) -> CompactElem<F> {
+        let c0 = self.basis.c0;
+        CompactElem {
+            a: F::zero(),
+            b: F::zero(),
+            t: F::of_f64(c0[0] + c0[3]),
+            d: F::of_f64(c0[0] * c0[3] - c0[1] * c0[2]),
+            c0_norm: F::of_f64(c0.iter().map(|v| v * v).sum::<f64>().sqrt()),
+        }
+    }
+}
+
+impl<F: Float> Representation<F> for Compact {
+    const PLANES: usize = 2;
+    const KIND: RepresentationKind = RepresentationKind::Compact;
+    fn identity(&self) -> &'static [f64] {
+        &[1.0, 0.0]
+    }
+    fn unary(&self, f: Unary, planes: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let base = self.elem::<f64>();
+        zip_map(planes[0].shape(), &[&planes[0], &planes[1]], 2, |v| {
+            let [a, b] = wide(v);
+            let r = elem_unary(f, CompactElem { a, b, ..base });
+            narrow([r.a, r.b, 0.0, 0.0])
+        })
+    }
+    fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        // (a1 + b1·C0)(a2 + b2·C0) = (a1a2 − d·b1b2) + (a1b2 + a2b1 + t·b1b2)·C0
+        let e = self.elem::<F>();
+        let bb = &a[1] * &b[1];
+        let mut new_a = &a[0] * &b[0];
+        new_a.scaled_add(-e.d, &bb);
+        let mut new_b = &a[0] * &b[1];
+        new_b += &(&a[1] * &b[0]);
+        new_b.scaled_add(e.t, &bb);
+        vec![new_a, new_b]
+    }
+    fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let base = self.elem::<f64>();
+        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
+            let [a0, b0, a1, b1] = wide(v);
+            let x = CompactElem { a: a0, b: b0, ..base };
+            let y = CompactElem { a: a1, b: b1, ..base };
+            let r = fun::max(x, y);
+            narrow([r.a, r.b, 0.0, 0.0])
+        })
+    }
+    /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
+    /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
+    fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
+        let e = self.elem::<F>();
+        let p1 = gemm(&a[0], &b[0]);
+        let p2 = gemm(&a[1], &b[1]);
+        let mut p3 = gemm(&(&a[0] + &a[1]).view(), &(&b[0] + &b[1]).view());
+        let mut out_a = p1.clone();
+        out_a.scaled_add(-e.d, &p2);
+        p3 -= &p1;
+        p3.scaled_add(e.t - F::one(), &p2);
+        vec![out_a, p3]
+    }
+}
+
+impl<F: Float> Representation<F> for MatrixForm {
+    const PLANES: usize = 4;
+    const KIND: RepresentationKind = RepresentationKind::Matrix;
+    fn identity(&self) -> &'static [f64] {
+        &[1.0, 0.0, 0.0, 1.0]
+    }
+    fn unary(&self, f: Unary, p: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        zip_map(p[0].shape(), &[&p[0], &p[1], &p[2], &p[3]], 4, |v| {
+            narrow(elem_unary(f, Mat2(wide(v))).0)
+        })
+    }
+    fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let prod = |i: usize, j: usize, k: usize, l: usize| &(&a[i] * &b[j]) + &(&a[k] * &b[l]);
+        vec![prod(0, 0, 1, 2), prod(0, 1, 1, 3), prod(2, 0, 3, 2), prod(2, 1, 3, 3)]
+    }
+    fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
+        zip_map(a[0].shape(), &ins, 4, |v| {
+            narrow(fun::max(Mat2(wide(v)), Mat2(wide(&v[4..]))).0)
+        })
+    }
+    /// Block product with 8 real GEMMs: `C_ij = A_i0·B_0j + A_i1·B_1j`.
+    fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
+        let prod = |i: usize, j: usize, k: usize, l: usize| {
+            let mut c = gemm(&a[i], &b[j]);
+            c += &gemm(&a[k], &b[l]);
+            c
+        };
+        vec![prod(0, 0, 1, 2), prod(0, 1, 1, 3), prod(2, 0, 3, 2), prod(2, 1, 3, 3)]
+    }
+}
