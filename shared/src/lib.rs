@@ -13,11 +13,14 @@
 #![deny(missing_docs)]
 
 pub mod algebra;
+pub mod attacks;
 mod error;
 mod float;
 #[cfg(feature = "client")]
 pub mod keys;
+pub mod nn;
 pub mod tensor;
+pub mod wire;
 
 pub use error::{MoreError, Result};
 pub use float::{Dtype, Float};

@@ -1,0 +1,1 @@
+//! The attack suite: executed attacks on real-number MORE (see SECURITY.md).

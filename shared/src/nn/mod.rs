@@ -1,0 +1,1 @@
+//! The encrypted neural-network engine.
