@@ -1,2 +1,32 @@
 //! Synthetic X-ray coronary angiograms and real-format loaders. Plaintext science code: it never sees ciphertexts.
+//!
+//! * [`generate`] / [`generate_with`]: balanced, seeded, parallel synthetic data sets for
+//!   [`Task::ArteryTree`] (LCA vs RCA) and [`Task::View`] (9 tree+view classes); see [`anatomy`],
+//!   [`geometry`], [`projection`], [`background`], [`noise`], [`render`].
+//! * [`load_dicom`]: single- and multi-frame DICOM (XA included) to [0, 1] frames.
+//! * [`load_image_folder`]: PNG/JPEG folder + `filename,label` CSV to a [`Dataset`].
 #![deny(missing_docs)]
+
+pub mod anatomy;
+pub mod background;
+pub mod contact_sheet;
+pub mod data_card;
+pub mod dataset;
+pub mod dicom;
+pub mod error;
+pub mod geometry;
+pub mod image_folder;
+pub mod noise;
+pub mod projection;
+pub mod render;
+pub mod vec3;
+
+pub use anatomy::{ArteryTree, CoronaryTree, Dominance};
+pub use contact_sheet::{contact_sheet, write_contact_sheet};
+pub use data_card::data_card;
+pub use dataset::{generate, generate_with, to_u8, Dataset, ImageMeta, Task};
+pub use dicom::{load_dicom, DicomImage, DicomMeta, Normalization};
+pub use error::{AngioError, Result};
+pub use geometry::{CArm, StandardView, ViewAngles, STANDARD_VIEWS};
+pub use image_folder::load_image_folder;
+pub use render::{render_angiogram, GeneratorConfig, SyntheticMeta};

@@ -1,0 +1,96 @@
+//! Folder of PNG/JPEG images plus a `filename,label` CSV → [`Dataset`].
+
+use crate::dataset::{Dataset, ImageMeta};
+use crate::dicom::resize_f32;
+use crate::error::{AngioError, Result};
+use std::path::Path;
+
+/// Loads the images listed in `labels_csv` (header `filename,label`; file names relative to `dir`),
+/// converts them to grey (the `image` crate's luma), scales 8/16-bit values to [0, 1] and resizes them
+/// to `size × size` (triangle filter, aspect ratio not preserved).
+///
+/// `class_names`: the accepted labels in label order; when `None`, the sorted distinct labels of the
+/// CSV. Errors: missing folder/CSV/image ([`AngioError::MissingFile`]), malformed CSV
+/// ([`AngioError::Csv`]), a label outside `class_names` ([`AngioError::UnknownLabel`]), a file that is
+/// not a decodable PNG/JPEG ([`AngioError::NotAnImage`]), an empty list, or more than 256 classes.
+pub fn load_image_folder(
+    dir: &Path,
+    labels_csv: &Path,
+    size: usize,
+    class_names: Option<&[&str]>,
+) -> Result<Dataset> {
+    if size == 0 || size > 4096 {
+        return Err(AngioError::InvalidParameter(format!("size {size} not in 1..=4096")));
+    }
+    for p in [dir, labels_csv] {
+        if !p.exists() {
+            return Err(AngioError::MissingFile(p.to_path_buf()));
+        }
+    }
+    let csv_err = |reason: String| AngioError::Csv { path: labels_csv.to_path_buf(), reason };
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(labels_csv)
+        .map_err(|e| csv_err(e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(fcol), Some(lcol)) = (col("filename"), col("label")) else {
+        return Err(csv_err(format!("header must contain `filename,label`, found {headers:?}")));
+    };
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| csv_err(e.to_string()))?;
+        let (Some(f), Some(l)) = (rec.get(fcol), rec.get(lcol)) else {
+            return Err(csv_err(format!("short record {rec:?}")));
+        };
+        rows.push((f.to_string(), l.to_string()));
+    }
+    if rows.is_empty() {
+        return Err(csv_err("no rows".into()));
+    }
+    let names: Vec<String> = match class_names {
+        Some(c) => c.iter().map(|s| s.to_string()).collect(),
+        None => {
+            let mut v: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    if names.is_empty() || names.len() > 256 {
+        return Err(AngioError::InvalidParameter(format!("{} classes; need 1..=256", names.len())));
+    }
+    let mut ds = Dataset {
+        images: Vec::with_capacity(rows.len() * size * size),
+        labels: Vec::with_capacity(rows.len()),
+        class_names: names.clone(),
+        size,
+        metadata: Vec::with_capacity(rows.len()),
+    };
+    for (file, label) in rows {
+        let Some(idx) = names.iter().position(|n| *n == label) else {
+            return Err(AngioError::UnknownLabel { file, label, accepted: names });
+        };
+        let path = dir.join(&file);
+        if !path.is_file() {
+            return Err(AngioError::MissingFile(path));
+        }
+        let img = image::ImageReader::open(&path)
+            .map_err(|e| AngioError::Io { path: path.clone(), source: e })?
+            .with_guessed_format()
+            .map_err(|e| AngioError::Io { path: path.clone(), source: e })?
+            .decode()
+            .map_err(|e| AngioError::NotAnImage { path: path.clone(), reason: e.to_string() })?;
+        let (w, h) = (img.width(), img.height());
+        let grey = img.to_luma32f().into_raw();
+        let pixels = if w as usize == size && h as usize == size {
+            grey.into_iter().map(|x| x.clamp(0.0, 1.0)).collect()
+        } else {
+            resize_f32(&grey, w as usize, h as usize, size)
+        };
+        ds.images.extend_from_slice(&pixels);
+        ds.labels.push(idx as u8);
+        ds.metadata.push(ImageMeta::File { path, original_width: w, original_height: h });
+    }
+    Ok(ds)
+}
