@@ -31,9 +31,10 @@ pub struct SteadyStateCriterion {
 
 impl Default for SteadyStateCriterion {
     /// 0.01 % change over 3 consecutive beats, at most 400 beats. The tolerance is tighter than
-    /// the 0.1 % often quoted because the slowest mode of the loop (volume shift between the
-    /// large venous compliances) decays by only a few per cent per beat: 0.01 % per beat keeps
-    /// the remaining distance to the periodic orbit well below 1 % of every output.
+    /// the 0.1 % often quoted because a small per-beat change can hide a slowly decaying
+    /// transient (volume shifting between the large venous compliances); with 0.01 % the
+    /// nominal outputs agree within 0.5 % with a 10× tighter criterion (test
+    /// `default_steady_state_criterion_is_converged`; 38 vs 62 beats).
     fn default() -> Self {
         Self {
             relative_tolerance: 1e-4,
