@@ -4,7 +4,7 @@
 //! Wake, "Minimal haemodynamic system model including ventricular interaction and valve
 //! dynamics", Med. Eng. Phys. 26 (2004) 131–139 (equations in [`model`], parameter table in
 //! [`parameters`]), integrated with `ode_solvers`' Dopri5 to a periodic steady state
-//! ([`simulate`]), reduced to clinical outputs ([`outputs`]), sampled over a patient population
+//! ([`mod@simulate`]), reduced to clinical outputs ([`outputs`]), sampled over a patient population
 //! ([`sampling`]) and written as a CSV data set ([`dataset`]) for the encrypted-regression
 //! experiment. [`plot`] draws the waveforms.
 #![deny(missing_docs)]

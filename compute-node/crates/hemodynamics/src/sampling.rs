@@ -6,7 +6,7 @@
 //! (see [`crate::dataset`]) is replaced by the next draw of the same stream.
 //!
 //! Each parameter is drawn independently and uniformly from its
-//! [`PATIENT_PARAMETER_RANGES`](crate::parameters::PATIENT_PARAMETER_RANGES) entry.
+//! [`PATIENT_PARAMETER_RANGES`] entry.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -131,8 +131,10 @@ fn bad_parameters_are_errors_not_panics() {
             ..
         })
     ));
-    let mut bad_settings = SimulationSettings::default();
-    bad_settings.recorded_beats = 0;
+    let bad_settings = SimulationSettings {
+        recorded_beats: 0,
+        ..Default::default()
+    };
     assert!(matches!(
         simulate(&CirculationParameters::smith_2004_nominal(), &bad_settings),
         Err(HemodynamicsError::InvalidSetting(_))
