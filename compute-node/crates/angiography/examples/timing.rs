@@ -6,7 +6,14 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = 4000;
     let t = Instant::now();
-    let ds = generate_with(&GeneratorConfig::default(), n, 64, Task::ArteryTree, 7, None)?;
+    let ds = generate_with(
+        &GeneratorConfig::default(),
+        n,
+        64,
+        Task::ArteryTree,
+        7,
+        None,
+    )?;
     let s = t.elapsed().as_secs_f64();
     println!(
         "{n} images 64x64 in {s:.2} s ({:.2} ms/image) on {} rayon threads; counts {:?}",

@@ -217,7 +217,10 @@ fn surface_path<R: Rng + ?Sized>(
         dense.push((last.0, last.1, last.2, arc));
     }
     let (l1, l2) = (rng.random_range(12.0..35.0), rng.random_range(12.0..35.0));
-    let (p1, p2) = (rng.random_range(0.0..2.0 * PI), rng.random_range(0.0..2.0 * PI));
+    let (p1, p2) = (
+        rng.random_range(0.0..2.0 * PI),
+        rng.random_range(0.0..2.0 * PI),
+    );
     let params = dense
         .into_iter()
         .map(|(s, phi, rs, l)| {
@@ -316,7 +319,12 @@ fn build_lca<R: Rng + ?Sized>(
     let lad_phi = rng.random_range(-20.0..-5.0);
     let lad = surface_path(
         h,
-        &[(s0, p0, 1.0), (0.1, lad_phi - 8.0, 1.0), (0.5, lad_phi, 1.0), (lad_end, lad_phi + 5.0, 1.0)],
+        &[
+            (s0, p0, 1.0),
+            (0.1, lad_phi - 8.0, 1.0),
+            (0.5, lad_phi, 1.0),
+            (lad_end, lad_phi + 5.0, 1.0),
+        ],
         amp,
         rng,
     );
@@ -330,7 +338,11 @@ fn build_lca<R: Rng + ?Sized>(
         let turn = rng.random_range(40.0..70.0);
         let path = surface_path(
             h,
-            &[(s, p, 1.0), (s + 0.5 * len, p - 0.6 * turn, 1.0), ((s + len).min(0.95), p - turn, 1.0)],
+            &[
+                (s, p, 1.0),
+                (s + 0.5 * len, p - 0.6 * turn, 1.0),
+                ((s + len).min(0.95), p - turn, 1.0),
+            ],
             amp,
             rng,
         );
@@ -351,7 +363,12 @@ fn build_lca<R: Rng + ?Sized>(
     };
     let lcx = surface_path(
         h,
-        &[(s0, p0, 1.0), (0.02, -75.0, 1.0), (0.05, -115.0, 1.0), (0.06, lcx_end, 1.0)],
+        &[
+            (s0, p0, 1.0),
+            (0.02, -75.0, 1.0),
+            (0.05, -115.0, 1.0),
+            (0.06, lcx_end, 1.0),
+        ],
         amp * 0.7,
         rng,
     );
@@ -366,7 +383,11 @@ fn build_lca<R: Rng + ?Sized>(
         let drift = rng.random_range(-15.0..15.0);
         let path = surface_path(
             h,
-            &[(s, p, 1.0), (s + 0.5 * len, p + 0.5 * drift, 1.0), ((s + len).min(0.93), p + drift, 1.0)],
+            &[
+                (s, p, 1.0),
+                (s + 0.5 * len, p + 0.5 * drift, 1.0),
+                ((s + len).min(0.93), p + drift, 1.0),
+            ],
             amp,
             rng,
         );
@@ -375,7 +396,16 @@ fn build_lca<R: Rng + ?Sized>(
     }
     if dom == Dominance::Left {
         let (s, p, _) = at(&lcx, 1.0);
-        let path = surface_path(h, &[(s, p, 1.0), (0.35, p + 5.0, 1.0), (0.7 * k(rng), p + 10.0, 1.0)], amp, rng);
+        let path = surface_path(
+            h,
+            &[
+                (s, p, 1.0),
+                (0.35, p + 5.0, 1.0),
+                (0.7 * k(rng), p + 10.0, 1.0),
+            ],
+            amp,
+            rng,
+        );
         segs.push(to_segment(h, "L-PDA", &path, 2.0, 1.1, var));
     }
     h.point(-0.14, -10.0, 0.7)
@@ -413,23 +443,50 @@ fn build_rca<R: Rng + ?Sized>(
     segs.push(to_segment(h, "RCA", &rca, 3.9 * d(rng), rca_dist, var));
     // Conus branch: small, anterior over the right-ventricular outflow tract.
     let (s, p, _) = at(&rca, 0.08);
-    let conus = surface_path(h, &[(s, p, 1.0), (s + 0.12, p - 25.0, 1.0), (s + 0.2, p - 45.0, 1.0)], 0.5, rng);
+    let conus = surface_path(
+        h,
+        &[
+            (s, p, 1.0),
+            (s + 0.12, p - 25.0, 1.0),
+            (s + 0.2, p - 45.0, 1.0),
+        ],
+        0.5,
+        rng,
+    );
     segs.push(to_segment(h, "conus", &conus, 1.3, 0.8, var));
     // Right-ventricular branch and acute marginal down the RV free wall.
     for (name, f, dp) in [("RV", 0.3, 1.5), ("AM", 0.5, 1.9)] {
         let (s, p, _) = at(&rca, f + rng.random_range(-0.05..0.05));
         let len = rng.random_range(0.4..0.65) * k(rng);
         let drift = rng.random_range(-15.0..10.0);
-        let path = surface_path(h, &[(s, p, 1.0), ((s + len).min(0.9), p + drift, 1.0)], amp, rng);
+        let path = surface_path(
+            h,
+            &[(s, p, 1.0), ((s + len).min(0.9), p + drift, 1.0)],
+            amp,
+            rng,
+        );
         segs.push(to_segment(h, name, &path, dp * d(rng), 1.0, var));
     }
     if dom == Dominance::Right {
         let (s, p, _) = at(&rca, 1.0);
-        let pda = surface_path(h, &[(s, p, 1.0), (0.35, p - 3.0, 1.0), ((0.7 * k(rng)).min(0.9), p - 6.0, 1.0)], amp, rng);
+        let pda = surface_path(
+            h,
+            &[
+                (s, p, 1.0),
+                (0.35, p - 3.0, 1.0),
+                ((0.7 * k(rng)).min(0.9), p - 6.0, 1.0),
+            ],
+            amp,
+            rng,
+        );
         segs.push(to_segment(h, "PDA", &pda, 2.0 * d(rng), 1.1, var));
         let plv = surface_path(
             h,
-            &[(s, p, 1.0), (0.06, p + 25.0, 1.0), (0.3 * k(rng), p + 40.0, 1.0)],
+            &[
+                (s, p, 1.0),
+                (0.06, p + 25.0, 1.0),
+                (0.3 * k(rng), p + 40.0, 1.0),
+            ],
             amp,
             rng,
         );
@@ -442,7 +499,13 @@ fn build_rca<R: Rng + ?Sized>(
 /// aorta, over the arch and down the descending aorta. Shape jittered ±8 mm per vertex.
 fn catheter<R: Rng + ?Sized>(ostium: Vec3, tree: ArteryTree, rng: &mut R) -> VesselSegment {
     let side = if tree == ArteryTree::Lca { 1.0 } else { -1.0 };
-    let j = |rng: &mut R| Vec3::new(rng.random_range(-8.0..8.0), rng.random_range(-8.0..8.0), rng.random_range(-8.0..8.0));
+    let j = |rng: &mut R| {
+        Vec3::new(
+            rng.random_range(-8.0..8.0),
+            rng.random_range(-8.0..8.0),
+            rng.random_range(-8.0..8.0),
+        )
+    };
     let p0 = ostium;
     let p1 = p0 + Vec3::new(-12.0 * side, -5.0, 25.0) + j(rng);
     let p2 = p1 + Vec3::new(-5.0, 10.0, 45.0) + j(rng);

@@ -61,7 +61,9 @@ impl Background {
     /// Samples a background consistent with `heart` (silhouette around it, diaphragm below it).
     pub fn sample<R: Rng + ?Sized>(heart: &HeartShape, rng: &mut R) -> Self {
         let heart_center = heart.base_center + heart.long_axis * (0.45 * heart.length_mm);
-        let lowest = heart_center.z - 0.6 * heart.length_mm * heart.long_axis.z.abs() - heart.base_radius_mm * 0.7;
+        let lowest = heart_center.z
+            - 0.6 * heart.length_mm * heart.long_axis.z.abs()
+            - heart.base_radius_mm * 0.7;
         let blobs = (0..10)
             .map(|_| {
                 (
@@ -77,7 +79,12 @@ impl Background {
                 let lambda: f64 = rng.random_range(8.0..30.0);
                 let th: f64 = rng.random_range(0.0..PI);
                 let k = 2.0 * PI / lambda;
-                (k * th.cos(), k * th.sin(), rng.random_range(0.0..2.0 * PI), rng.random_range(0.0..0.012))
+                (
+                    k * th.cos(),
+                    k * th.sin(),
+                    rng.random_range(0.0..2.0 * PI),
+                    rng.random_range(0.0..0.012),
+                )
             })
             .collect();
         Self {
@@ -87,12 +94,18 @@ impl Background {
             heart_a: 0.62 * heart.length_mm,
             heart_b: 1.05 * heart.base_radius_mm,
             heart_mu: rng.random_range(0.003..0.006),
-            spine_xy: (heart_center.x - rng.random_range(20.0..40.0), heart_center.y + rng.random_range(70.0..100.0)),
+            spine_xy: (
+                heart_center.x - rng.random_range(20.0..40.0),
+                heart_center.y + rng.random_range(70.0..100.0),
+            ),
             spine_radius: rng.random_range(16.0..22.0),
             spine_mu: rng.random_range(0.008..0.016),
             vertebra_period: rng.random_range(26.0..32.0),
             vertebra_phase: rng.random_range(0.0..32.0),
-            diaphragm_apex: (lowest - rng.random_range(0.0..25.0), heart_center.x + rng.random_range(-30.0..30.0)),
+            diaphragm_apex: (
+                lowest - rng.random_range(0.0..25.0),
+                heart_center.x + rng.random_range(-30.0..30.0),
+            ),
             diaphragm_radius: rng.random_range(120.0..220.0),
             diaphragm_amp: rng.random_range(0.5..1.0),
             blobs,
@@ -144,7 +157,10 @@ impl Background {
     }
 
     fn spine_chord(&self, ray: &Ray) -> f64 {
-        let (ox, oy) = (ray.origin.x - self.spine_xy.0, ray.origin.y - self.spine_xy.1);
+        let (ox, oy) = (
+            ray.origin.x - self.spine_xy.0,
+            ray.origin.y - self.spine_xy.1,
+        );
         let (dx, dy) = (ray.dir.x, ray.dir.y);
         let qa = dx * dx + dy * dy;
         if qa < 1e-9 {
@@ -159,7 +175,9 @@ impl Background {
         let chord = disc.sqrt() / qa;
         let tm = -qb / (2.0 * qa);
         let z = ray.origin.z + ray.dir.z * tm;
-        let phase = ((z + self.vertebra_phase) / self.vertebra_period * PI).cos().powi(8);
+        let phase = ((z + self.vertebra_phase) / self.vertebra_period * PI)
+            .cos()
+            .powi(8);
         chord * (1.0 - 0.2 * phase)
     }
 }

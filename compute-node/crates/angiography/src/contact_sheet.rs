@@ -10,20 +10,32 @@ use std::path::Path;
 /// black cells.
 pub fn contact_sheet(ds: &Dataset, per_class: usize) -> Result<GrayImage> {
     if per_class == 0 || ds.is_empty() || ds.class_names.is_empty() {
-        return Err(AngioError::InvalidParameter("empty data set or per_class = 0".into()));
+        return Err(AngioError::InvalidParameter(
+            "empty data set or per_class = 0".into(),
+        ));
     }
     let (s, gap) = (ds.size as u32, 2u32);
     let rows = ds.class_names.len() as u32;
     let cols = per_class as u32;
-    let mut sheet = GrayImage::from_pixel(cols * (s + gap) + gap, rows * (s + gap) + gap, image::Luma([255]));
+    let mut sheet = GrayImage::from_pixel(
+        cols * (s + gap) + gap,
+        rows * (s + gap) + gap,
+        image::Luma([255]),
+    );
     for class in 0..rows {
-        let idx = (0..ds.len()).filter(|&i| ds.labels[i] as u32 == class).take(per_class);
+        let idx = (0..ds.len())
+            .filter(|&i| ds.labels[i] as u32 == class)
+            .take(per_class);
         for (col, i) in idx.enumerate() {
             let Some(img) = ds.image(i) else { continue };
             let (x0, y0) = (gap + col as u32 * (s + gap), gap + class * (s + gap));
             for (k, &v) in img.iter().enumerate() {
                 let (x, y) = (k as u32 % s, k as u32 / s);
-                sheet.put_pixel(x0 + x, y0 + y, image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]));
+                sheet.put_pixel(
+                    x0 + x,
+                    y0 + y,
+                    image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]),
+                );
             }
         }
     }

@@ -10,34 +10,68 @@ pub fn data_card(ds: &Dataset, config: &GeneratorConfig, seed: u64) -> String {
     let counts = ds.class_counts();
     let mut s = String::new();
     s.push_str("# Data card: synthetic X-ray coronary angiograms (more-angiography)\n\n");
-    s.push_str("Synthetic, not patient data. Stand-in for the angiography experiment of Vizitiu et al. \
-(CMMM 2020, Article 3910250), whose data set, resolution and classes are not public.\n\n");
+    s.push_str(
+        "Synthetic, not patient data. Stand-in for the angiography experiment of Vizitiu et al. \
+(CMMM 2020, Article 3910250), whose data set, resolution and classes are not public.\n\n",
+    );
     s.push_str(&format!(
         "* images: {} of {}×{} pixels, f32 in [0, 1], row-major, vessels dark\n* seed: {seed} (image i uses ChaCha8 seeded with the seed, stream i)\n",
         ds.len(), ds.size, ds.size
     ));
     s.push_str("\n## Classes\n\n| label | class | images |\n| --- | --- | --- |\n");
     for (i, name) in ds.class_names.iter().enumerate() {
-        s.push_str(&format!("| {i} | {name} | {} |\n", counts.get(i).copied().unwrap_or(0)));
+        s.push_str(&format!(
+            "| {i} | {name} | {} |\n",
+            counts.get(i).copied().unwrap_or(0)
+        ));
     }
     s.push_str("\n## Standard views (nominal; each image jittered)\n\n| tree | view | primary (LAO+) | secondary (CRA+) | purpose |\n| --- | --- | --- | --- | --- |\n");
     for v in STANDARD_VIEWS.iter() {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
-            v.tree.abbreviation(), v.angles.label(), v.angles.primary_deg, v.angles.secondary_deg, v.purpose
+            v.tree.abbreviation(),
+            v.angles.label(),
+            v.angles.primary_deg,
+            v.angles.secondary_deg,
+            v.purpose
         ));
     }
     s.push_str("\n## Generation parameters (uniform ranges)\n\n");
-    s.push_str(&format!("* view angle jitter: ±{}°\n", config.angle_jitter_deg));
-    s.push_str(&format!("* SID: {:?} mm, SOD: {:?} mm, detector FOV: {} mm\n", config.sid_mm, config.sod_mm, config.fov_mm));
-    s.push_str(&format!("* contrast μ: {:?} /mm; transmitted fluence: {:?} photons/mm²\n", config.contrast_mu_per_mm, config.photons_per_mm2));
-    s.push_str(&format!("* PSF σ: {:?} mm; left dominance probability: {}\n", config.psf_sigma_mm, config.left_dominance_prob));
-    s.push_str(&format!("* display window: log-intensity percentiles {:?}\n", config.window_percentiles));
+    s.push_str(&format!(
+        "* view angle jitter: ±{}°\n",
+        config.angle_jitter_deg
+    ));
+    s.push_str(&format!(
+        "* SID: {:?} mm, SOD: {:?} mm, detector FOV: {} mm\n",
+        config.sid_mm, config.sod_mm, config.fov_mm
+    ));
+    s.push_str(&format!(
+        "* contrast μ: {:?} /mm; transmitted fluence: {:?} photons/mm²\n",
+        config.contrast_mu_per_mm, config.photons_per_mm2
+    ));
+    s.push_str(&format!(
+        "* PSF σ: {:?} mm; left dominance probability: {}\n",
+        config.psf_sigma_mm, config.left_dominance_prob
+    ));
+    s.push_str(&format!(
+        "* display window: log-intensity percentiles {:?}\n",
+        config.window_percentiles
+    ));
     s.push_str("* heart: base radius 38-50 mm, base-apex 75-100 mm, long axis azimuth 45±10°, elevation 25±8°, roll 0±8°, centre within ±15 mm of isocenter\n");
     s.push_str("* vessels: diameters × N(1, 0.1), branch lengths × U(0.75, 1.2), 1-3 diagonals, 2-3 septals, 1-3 OMs, tortuosity 0.3-2.5 mm\n");
-    let synth: Vec<_> = ds.metadata.iter().filter_map(|m| match m { ImageMeta::Synthetic(s) => Some(s), _ => None }).collect();
+    let synth: Vec<_> = ds
+        .metadata
+        .iter()
+        .filter_map(|m| match m {
+            ImageMeta::Synthetic(s) => Some(s),
+            _ => None,
+        })
+        .collect();
     if !synth.is_empty() {
-        let left = synth.iter().filter(|m| m.dominance == crate::Dominance::Left).count();
+        let left = synth
+            .iter()
+            .filter(|m| m.dominance == crate::Dominance::Left)
+            .count();
         let (mut pmin, mut pmax, mut smin, mut smax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for m in &synth {
             pmin = pmin.min(m.angles.primary_deg);

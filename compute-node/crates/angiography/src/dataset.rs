@@ -24,7 +24,10 @@ impl Task {
     /// Class names in label order.
     pub fn class_names(self) -> Vec<String> {
         match self {
-            Task::ArteryTree => ArteryTree::ALL.iter().map(|t| t.abbreviation().to_string()).collect(),
+            Task::ArteryTree => ArteryTree::ALL
+                .iter()
+                .map(|t| t.abbreviation().to_string())
+                .collect(),
             Task::View => STANDARD_VIEWS.iter().map(|v| v.name()).collect(),
         }
     }
@@ -94,7 +97,10 @@ impl Dataset {
 
 /// Converts [0, 1] floats to 8-bit grey levels, round(255 · v) with clamping.
 pub fn to_u8(pixels: &[f32]) -> Vec<u8> {
-    pixels.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+    pixels
+        .iter()
+        .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
 }
 
 /// Seeded RNG of image `index`: ChaCha8 seeded with `seed`, stream `index`. Each image depends only

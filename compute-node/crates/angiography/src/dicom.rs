@@ -56,7 +56,10 @@ pub struct DicomMeta {
 impl DicomMeta {
     /// The C-arm view, when both positioner angles are present (label e.g. "LAO 45 CAU 25").
     pub fn view(&self) -> Option<ViewAngles> {
-        Some(ViewAngles::new(self.positioner_primary_deg?, self.positioner_secondary_deg?))
+        Some(ViewAngles::new(
+            self.positioner_primary_deg?,
+            self.positioner_secondary_deg?,
+        ))
     }
 }
 
@@ -74,11 +77,17 @@ pub struct DicomImage {
 }
 
 fn derr(path: &Path, reason: impl ToString) -> AngioError {
-    AngioError::Dicom { path: path.to_path_buf(), reason: reason.to_string() }
+    AngioError::Dicom {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
 }
 
 fn float_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
-    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_float64().ok())
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_float64().ok())
 }
 
 fn str_attr(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
@@ -96,12 +105,16 @@ pub fn load_dicom(path: &Path, size: Option<usize>, norm: Normalization) -> Resu
     }
     if let Some(s) = size {
         if s == 0 || s > 4096 {
-            return Err(AngioError::InvalidParameter(format!("size {s} not in 1..=4096")));
+            return Err(AngioError::InvalidParameter(format!(
+                "size {s} not in 1..=4096"
+            )));
         }
     }
     if let Normalization::Window { width, center } = norm {
         if !(width > 0.0 && width.is_finite() && center.is_finite()) {
-            return Err(AngioError::InvalidParameter("window width must be > 0".into()));
+            return Err(AngioError::InvalidParameter(
+                "window width must be > 0".into(),
+            ));
         }
     }
     let obj = open_file(path).map_err(|e| derr(path, e))?;
@@ -124,7 +137,10 @@ pub fn load_dicom(path: &Path, size: Option<usize>, norm: Normalization) -> Resu
         // Default options: Modality LUT (rescale) only, no VOI LUT.
         let raw: Vec<f64> = decoded.to_vec_frame::<f64>(f).map_err(|e| derr(path, e))?;
         if raw.len() < npx * spp {
-            return Err(derr(path, format!("frame {f}: {} samples, expected {}", raw.len(), npx * spp)));
+            return Err(derr(
+                path,
+                format!("frame {f}: {} samples, expected {}", raw.len(), npx * spp),
+            ));
         }
         let grey: Vec<f64> = if spp >= 3 {
             (0..npx)
@@ -149,8 +165,16 @@ pub fn load_dicom(path: &Path, size: Option<usize>, norm: Normalization) -> Resu
     let (lo, hi) = match window {
         Some((c, w)) => (c - w / 2.0, c + w / 2.0),
         None => {
-            let lo = frames.iter().flatten().copied().fold(f64::INFINITY, f64::min);
-            let hi = frames.iter().flatten().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lo = frames
+                .iter()
+                .flatten()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let hi = frames
+                .iter()
+                .flatten()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
             (lo, hi)
         }
     };

@@ -79,20 +79,60 @@ impl StandardView {
 /// Grossman, *Cardiac Catheterization, Angiography, and Intervention*, chapter on coronary
 /// angiography; angles are typical, sites vary by ±10-15°).
 pub const STANDARD_VIEWS: [StandardView; 9] = [
-    StandardView { tree: ArteryTree::Lca, angles: ViewAngles::new(-30.0, -25.0), purpose: "LM, proximal LAD, LCx and OMs" },
-    StandardView { tree: ArteryTree::Lca, angles: ViewAngles::new(-30.0, 30.0), purpose: "mid and distal LAD, septals" },
-    StandardView { tree: ArteryTree::Lca, angles: ViewAngles::new(0.0, 30.0), purpose: "LAD and diagonals" },
-    StandardView { tree: ArteryTree::Lca, angles: ViewAngles::new(45.0, 25.0), purpose: "LAD-diagonal bifurcations" },
-    StandardView { tree: ArteryTree::Lca, angles: ViewAngles::new(45.0, -30.0), purpose: "\"spider\": LM and LCx ostium" },
-    StandardView { tree: ArteryTree::Rca, angles: ViewAngles::new(30.0, 0.0), purpose: "proximal and mid RCA (\"C\" shape)" },
-    StandardView { tree: ArteryTree::Rca, angles: ViewAngles::new(-30.0, 0.0), purpose: "mid RCA, PDA length" },
-    StandardView { tree: ArteryTree::Rca, angles: ViewAngles::new(30.0, 20.0), purpose: "crux, PDA and PLV origins" },
-    StandardView { tree: ArteryTree::Rca, angles: ViewAngles::new(0.0, 25.0), purpose: "distal RCA, PDA" },
+    StandardView {
+        tree: ArteryTree::Lca,
+        angles: ViewAngles::new(-30.0, -25.0),
+        purpose: "LM, proximal LAD, LCx and OMs",
+    },
+    StandardView {
+        tree: ArteryTree::Lca,
+        angles: ViewAngles::new(-30.0, 30.0),
+        purpose: "mid and distal LAD, septals",
+    },
+    StandardView {
+        tree: ArteryTree::Lca,
+        angles: ViewAngles::new(0.0, 30.0),
+        purpose: "LAD and diagonals",
+    },
+    StandardView {
+        tree: ArteryTree::Lca,
+        angles: ViewAngles::new(45.0, 25.0),
+        purpose: "LAD-diagonal bifurcations",
+    },
+    StandardView {
+        tree: ArteryTree::Lca,
+        angles: ViewAngles::new(45.0, -30.0),
+        purpose: "\"spider\": LM and LCx ostium",
+    },
+    StandardView {
+        tree: ArteryTree::Rca,
+        angles: ViewAngles::new(30.0, 0.0),
+        purpose: "proximal and mid RCA (\"C\" shape)",
+    },
+    StandardView {
+        tree: ArteryTree::Rca,
+        angles: ViewAngles::new(-30.0, 0.0),
+        purpose: "mid RCA, PDA length",
+    },
+    StandardView {
+        tree: ArteryTree::Rca,
+        angles: ViewAngles::new(30.0, 20.0),
+        purpose: "crux, PDA and PLV origins",
+    },
+    StandardView {
+        tree: ArteryTree::Rca,
+        angles: ViewAngles::new(0.0, 25.0),
+        purpose: "distal RCA, PDA",
+    },
 ];
 
 /// The standard views of one tree (subset of [`STANDARD_VIEWS`], in the same order).
 pub fn standard_views(tree: ArteryTree) -> Vec<StandardView> {
-    STANDARD_VIEWS.iter().copied().filter(|v| v.tree == tree).collect()
+    STANDARD_VIEWS
+        .iter()
+        .copied()
+        .filter(|v| v.tree == tree)
+        .collect()
 }
 
 /// A C-arm pose: distances and angles. Projection is a perspective (cone-beam) projection from a point

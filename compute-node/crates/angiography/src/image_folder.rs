@@ -20,14 +20,19 @@ pub fn load_image_folder(
     class_names: Option<&[&str]>,
 ) -> Result<Dataset> {
     if size == 0 || size > 4096 {
-        return Err(AngioError::InvalidParameter(format!("size {size} not in 1..=4096")));
+        return Err(AngioError::InvalidParameter(format!(
+            "size {size} not in 1..=4096"
+        )));
     }
     for p in [dir, labels_csv] {
         if !p.exists() {
             return Err(AngioError::MissingFile(p.to_path_buf()));
         }
     }
-    let csv_err = |reason: String| AngioError::Csv { path: labels_csv.to_path_buf(), reason };
+    let csv_err = |reason: String| AngioError::Csv {
+        path: labels_csv.to_path_buf(),
+        reason,
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(labels_csv)
@@ -35,7 +40,9 @@ pub fn load_image_folder(
     let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
     let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let (Some(fcol), Some(lcol)) = (col("filename"), col("label")) else {
-        return Err(csv_err(format!("header must contain `filename,label`, found {headers:?}")));
+        return Err(csv_err(format!(
+            "header must contain `filename,label`, found {headers:?}"
+        )));
     };
     let mut rows = Vec::new();
     for rec in rdr.records() {
@@ -58,7 +65,10 @@ pub fn load_image_folder(
         }
     };
     if names.is_empty() || names.len() > 256 {
-        return Err(AngioError::InvalidParameter(format!("{} classes; need 1..=256", names.len())));
+        return Err(AngioError::InvalidParameter(format!(
+            "{} classes; need 1..=256",
+            names.len()
+        )));
     }
     let mut ds = Dataset {
         images: Vec::with_capacity(rows.len() * size * size),
@@ -69,18 +79,31 @@ pub fn load_image_folder(
     };
     for (file, label) in rows {
         let Some(idx) = names.iter().position(|n| *n == label) else {
-            return Err(AngioError::UnknownLabel { file, label, accepted: names });
+            return Err(AngioError::UnknownLabel {
+                file,
+                label,
+                accepted: names,
+            });
         };
         let path = dir.join(&file);
         if !path.is_file() {
             return Err(AngioError::MissingFile(path));
         }
         let img = image::ImageReader::open(&path)
-            .map_err(|e| AngioError::Io { path: path.clone(), source: e })?
+            .map_err(|e| AngioError::Io {
+                path: path.clone(),
+                source: e,
+            })?
             .with_guessed_format()
-            .map_err(|e| AngioError::Io { path: path.clone(), source: e })?
+            .map_err(|e| AngioError::Io {
+                path: path.clone(),
+                source: e,
+            })?
             .decode()
-            .map_err(|e| AngioError::NotAnImage { path: path.clone(), reason: e.to_string() })?;
+            .map_err(|e| AngioError::NotAnImage {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let (w, h) = (img.width(), img.height());
         let grey = img.to_luma32f().into_raw();
         let pixels = if w as usize == size && h as usize == size {
@@ -90,7 +113,11 @@ pub fn load_image_folder(
         };
         ds.images.extend_from_slice(&pixels);
         ds.labels.push(idx as u8);
-        ds.metadata.push(ImageMeta::File { path, original_width: w, original_height: h });
+        ds.metadata.push(ImageMeta::File {
+            path,
+            original_width: w,
+            original_height: h,
+        });
     }
     Ok(ds)
 }

@@ -91,3 +91,73 @@ pub fn add_vessel_line_integrals(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::ViewAngles;
+
+    #[test]
+    fn chord_through_perpendicular_and_oblique_tube() {
+        let ray = Ray {
+            origin: Vec3::new(0.0, -100.0, 0.0),
+            dir: Vec3::new(0.0, 1.0, 0.0),
+        };
+        // Tube along x, radius 2: chord 2·sqrt(r² − δ²).
+        let l = chord_length(
+            &ray,
+            Vec3::new(-10.0, 0.0, 0.5),
+            Vec3::new(10.0, 0.0, 0.5),
+            2.0,
+        );
+        assert!((l - 2.0 * (4.0f64 - 0.25).sqrt()).abs() < 1e-9);
+        assert_eq!(
+            chord_length(
+                &ray,
+                Vec3::new(-10.0, 0.0, 3.0),
+                Vec3::new(10.0, 0.0, 3.0),
+                2.0
+            ),
+            0.0
+        );
+        // Ray along the tube axis: the whole length.
+        let l = chord_length(
+            &ray,
+            Vec3::new(0.0, 0.0, 0.0),
+            Vec3::new(0.0, 7.0, 0.0),
+            1.0,
+        );
+        assert!((l - 7.0).abs() < 1e-9);
+        // Finite caps: tube ends before the ray.
+        assert_eq!(
+            chord_length(
+                &ray,
+                Vec3::new(1.0, 0.0, 0.0),
+                Vec3::new(10.0, 0.0, 0.0),
+                0.5
+            ),
+            0.0
+        );
+    }
+
+    #[test]
+    fn isocenter_projects_to_centre_and_lao_moves_left_point_right() {
+        let carm = CArm {
+            sid_mm: 1100.0,
+            sod_mm: 750.0,
+            fov_mm: 200.0,
+            angles: ViewAngles::new(0.0, 0.0),
+        };
+        let (c, r) = carm.project(Vec3::default(), 100).unwrap();
+        assert!((c - 50.0).abs() < 1e-9 && (r - 50.0).abs() < 1e-9);
+        // AP: patient's left (+x) on the image right, head (+z) at the top; magnification 1100/750.
+        let (c, r) = carm.project(Vec3::new(10.0, 0.0, 10.0), 100).unwrap();
+        assert!((c - (50.0 + 10.0 * 1100.0 / 750.0 / 2.0)).abs() < 1e-9 && r < 50.0);
+        let lao = CArm {
+            angles: ViewAngles::new(45.0, 0.0),
+            ..carm
+        };
+        let d = lao.detector_direction();
+        assert!(d.x > 0.0 && d.y < 0.0, "LAO detector is left-anterior");
+    }
+}

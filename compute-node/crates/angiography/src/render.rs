@@ -55,7 +55,9 @@ impl Default for GeneratorConfig {
 impl GeneratorConfig {
     /// Checks that every range is non-empty and physically meaningful.
     pub fn validate(&self) -> Result<()> {
-        let ok = |r: &Range<f64>| r.start.is_finite() && r.end.is_finite() && r.start < r.end && r.start > 0.0;
+        let ok = |r: &Range<f64>| {
+            r.start.is_finite() && r.end.is_finite() && r.start < r.end && r.start > 0.0
+        };
         let bad = |what: &str| Err(AngioError::InvalidParameter(what.to_string()));
         if !ok(&self.sid_mm) || !ok(&self.sod_mm) || self.sod_mm.end >= self.sid_mm.start {
             return bad("need 0 < SOD < SID ranges");
@@ -66,7 +68,9 @@ impl GeneratorConfig {
         if !ok(&self.contrast_mu_per_mm) || !ok(&self.photons_per_mm2) || !ok(&self.psf_sigma_mm) {
             return bad("contrast, photon and PSF ranges must be positive and non-empty");
         }
-        if !(0.0..=1.0).contains(&self.left_dominance_prob) || !(0.0..=45.0).contains(&self.angle_jitter_deg) {
+        if !(0.0..=1.0).contains(&self.left_dominance_prob)
+            || !(0.0..=45.0).contains(&self.angle_jitter_deg)
+        {
             return bad("left_dominance_prob in [0,1], angle_jitter_deg in [0,45]");
         }
         let (lo, hi) = self.window_percentiles;
@@ -131,17 +135,32 @@ pub fn render_angiogram<R: Rng + ?Sized>(
     config: &GeneratorConfig,
     rng: &mut R,
 ) -> Result<(Vec<f32>, SyntheticMeta)> {
-    if size < 8 || size > 4096 {
-        return Err(AngioError::InvalidParameter(format!("image size {size} not in 8..=4096")));
+    if !(8..=4096).contains(&size) {
+        return Err(AngioError::InvalidParameter(format!(
+            "image size {size} not in 8..=4096"
+        )));
     }
     config.validate()?;
     let heart = HeartShape::sample(rng);
-    let dominance = if rng.random_bool(config.left_dominance_prob) { Dominance::Left } else { Dominance::Right };
+    let dominance = if rng.random_bool(config.left_dominance_prob) {
+        Dominance::Left
+    } else {
+        Dominance::Right
+    };
     let coronary = build_tree(tree, &heart, dominance, rng);
     let background = Background::sample(&heart, rng);
     let j = config.angle_jitter_deg;
-    let jit = |rng: &mut R| if j > 0.0 { rng.random_range(-j..j) } else { 0.0 };
-    let angles = ViewAngles::new(view.angles.primary_deg + jit(rng), view.angles.secondary_deg + jit(rng));
+    let jit = |rng: &mut R| {
+        if j > 0.0 {
+            rng.random_range(-j..j)
+        } else {
+            0.0
+        }
+    };
+    let angles = ViewAngles::new(
+        view.angles.primary_deg + jit(rng),
+        view.angles.secondary_deg + jit(rng),
+    );
     let carm = CArm {
         sid_mm: rng.random_range(config.sid_mm.clone()),
         sod_mm: rng.random_range(config.sod_mm.clone()),
@@ -166,7 +185,10 @@ pub fn render_angiogram<R: Rng + ?Sized>(
     }
     add_vessel_line_integrals(&coronary, &carm, grid, mu, &mut line);
     // Beer-Lambert, relative to the background-only transmission exp(−base).
-    let intensity: Vec<f64> = line.iter().map(|p| (-(p - background.base)).exp()).collect();
+    let intensity: Vec<f64> = line
+        .iter()
+        .map(|p| (-(p - background.base)).exp())
+        .collect();
     let pixel = box_downsample(&intensity, size, f);
     let out_mm = config.fov_mm / size as f64;
     let blurred = gaussian_blur(&pixel, size, psf / out_mm);
@@ -179,7 +201,10 @@ pub fn render_angiogram<R: Rng + ?Sized>(
     let lo = percentile(&sorted, config.window_percentiles.0);
     let hi = percentile(&sorted, config.window_percentiles.1);
     let span = (hi - lo).max(1e-9);
-    let img = logi.iter().map(|&l| ((l - lo) / span).clamp(0.0, 1.0) as f32).collect();
+    let img = logi
+        .iter()
+        .map(|&l| ((l - lo) / span).clamp(0.0, 1.0) as f32)
+        .collect();
     let meta = SyntheticMeta {
         tree,
         view,

@@ -20,7 +20,15 @@ fn balanced_in_range_with_progress() {
     let cb = |_k: usize| {
         calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
-    let ds = generate_with(&GeneratorConfig::default(), 18, 24, Task::View, 1, Some(&cb)).unwrap();
+    let ds = generate_with(
+        &GeneratorConfig::default(),
+        18,
+        24,
+        Task::View,
+        1,
+        Some(&cb),
+    )
+    .unwrap();
     assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 18);
     assert_eq!(ds.class_names.len(), 9);
     assert_eq!(ds.class_counts(), vec![2; 9]);
@@ -37,24 +45,42 @@ fn balanced_in_range_with_progress() {
 fn vessels_darken_the_image() {
     // Same seeds, same random draws; only the contrast attenuation differs.
     let with = generate(8, 64, Task::ArteryTree, 3).unwrap();
-    let cfg = GeneratorConfig { contrast_mu_per_mm: 1e-7..2e-7, ..GeneratorConfig::default() };
+    let cfg = GeneratorConfig {
+        contrast_mu_per_mm: 1e-7..2e-7,
+        ..GeneratorConfig::default()
+    };
     let without = generate_with(&cfg, 8, 64, Task::ArteryTree, 3, None).unwrap();
     for i in 0..8 {
         let (a, b) = (with.image(i).unwrap(), without.image(i).unwrap());
         // Pixels clearly darker with contrast: the vessel tree (≥ 1 % of the image).
         let darker = a.iter().zip(b).filter(|(x, y)| **x < **y - 0.1).count();
-        assert!(darker > 64 * 64 / 100, "image {i}: only {darker} vessel pixels");
+        assert!(
+            darker > 64 * 64 / 100,
+            "image {i}: only {darker} vessel pixels"
+        );
         let mut s: Vec<f32> = a.to_vec();
         s.sort_by(|x, y| x.total_cmp(y));
-        assert!(s[s.len() / 2] - s[s.len() / 100] > 0.25, "darkest percentile vs median");
+        assert!(
+            s[s.len() / 2] - s[s.len() / 100] > 0.25,
+            "darkest percentile vs median"
+        );
     }
 }
 
 #[test]
 fn bad_parameters_are_errors() {
-    assert!(matches!(generate(0, 64, Task::View, 1), Err(AngioError::InvalidParameter(_))));
-    assert!(matches!(generate(2, 4, Task::View, 1), Err(AngioError::InvalidParameter(_))));
-    let cfg = GeneratorConfig { sod_mm: 1300.0..1400.0, ..GeneratorConfig::default() };
+    assert!(matches!(
+        generate(0, 64, Task::View, 1),
+        Err(AngioError::InvalidParameter(_))
+    ));
+    assert!(matches!(
+        generate(2, 4, Task::View, 1),
+        Err(AngioError::InvalidParameter(_))
+    ));
+    let cfg = GeneratorConfig {
+        sod_mm: 1300.0..1400.0,
+        ..GeneratorConfig::default()
+    };
     assert!(generate_with(&cfg, 2, 32, Task::View, 1, None).is_err());
 }
 
@@ -77,8 +103,16 @@ fn ncm_accuracy(task: Task, n_train: usize, n_test: usize) -> f64 {
             let x = te.image(i).unwrap();
             let best = (0..k)
                 .min_by(|&a, &b| {
-                    let da: f64 = means[a].iter().zip(x).map(|(m, &v)| (m - v as f64).powi(2)).sum();
-                    let db: f64 = means[b].iter().zip(x).map(|(m, &v)| (m - v as f64).powi(2)).sum();
+                    let da: f64 = means[a]
+                        .iter()
+                        .zip(x)
+                        .map(|(m, &v)| (m - v as f64).powi(2))
+                        .sum();
+                    let db: f64 = means[b]
+                        .iter()
+                        .zip(x)
+                        .map(|(m, &v)| (m - v as f64).powi(2))
+                        .sum();
                     da.total_cmp(&db)
                 })
                 .unwrap();
@@ -93,5 +127,8 @@ fn baseline_separable_but_not_trivial() {
     let acc = ncm_accuracy(Task::ArteryTree, 240, 120);
     println!("nearest-class-mean LCA vs RCA accuracy (64x64, 240 train / 120 test): {acc:.3}");
     assert!(acc > 0.6, "classes should be separable above chance: {acc}");
-    assert!(acc < 0.97, "a trivial baseline should not solve the task: {acc}");
+    assert!(
+        acc < 0.97,
+        "a trivial baseline should not solve the task: {acc}"
+    );
 }

@@ -14,15 +14,23 @@ fn write_images(dir: &std::path::Path) {
         p.0 = [(x * 12) as u8];
     }
     a.save(dir.join("a.png")).unwrap();
-    image::GrayImage::from_pixel(8, 8, image::Luma([255])).save(dir.join("b.png")).unwrap();
-    image::RgbImage::from_pixel(16, 16, image::Rgb([0, 0, 0])).save(dir.join("c.jpg")).unwrap();
+    image::GrayImage::from_pixel(8, 8, image::Luma([255]))
+        .save(dir.join("b.png"))
+        .unwrap();
+    image::RgbImage::from_pixel(16, 16, image::Rgb([0, 0, 0]))
+        .save(dir.join("c.jpg"))
+        .unwrap();
 }
 
 #[test]
 fn loads_resizes_and_labels() {
     let dir = tmp("ok");
     write_images(&dir);
-    std::fs::write(dir.join("labels.csv"), "filename,label\na.png,RCA\nb.png,LCA\nc.jpg,RCA\n").unwrap();
+    std::fs::write(
+        dir.join("labels.csv"),
+        "filename,label\na.png,RCA\nb.png,LCA\nc.jpg,RCA\n",
+    )
+    .unwrap();
     let ds = load_image_folder(&dir, &dir.join("labels.csv"), 8, None).unwrap();
     assert_eq!(ds.class_names, vec!["LCA", "RCA"]);
     assert_eq!(ds.labels, vec![1, 0, 1]);
@@ -31,8 +39,18 @@ fn loads_resizes_and_labels() {
     assert!(ds.image(1).unwrap().iter().all(|&v| v == 1.0));
     assert!(ds.image(2).unwrap().iter().all(|&v| v < 0.02));
     let a = ds.image(0).unwrap();
-    assert!(a[7] > a[0] + 0.5, "horizontal ramp survives resizing: {a:?}");
-    assert!(matches!(&ds.metadata[0], ImageMeta::File { original_width: 20, original_height: 10, .. }));
+    assert!(
+        a[7] > a[0] + 0.5,
+        "horizontal ramp survives resizing: {a:?}"
+    );
+    assert!(matches!(
+        &ds.metadata[0],
+        ImageMeta::File {
+            original_width: 20,
+            original_height: 10,
+            ..
+        }
+    ));
     // Fixed class list: label order follows it.
     let ds2 = load_image_folder(&dir, &dir.join("labels.csv"), 8, Some(&["RCA", "LCA"])).unwrap();
     assert_eq!(ds2.labels, vec![0, 1, 0]);
@@ -45,18 +63,36 @@ fn errors() {
     write_images(&dir);
     let csv = dir.join("labels.csv");
     std::fs::write(&csv, "filename,label\na.png,LCA\nmissing.png,RCA\n").unwrap();
-    assert!(matches!(load_image_folder(&dir, &csv, 8, None), Err(AngioError::MissingFile(_))));
+    assert!(matches!(
+        load_image_folder(&dir, &csv, 8, None),
+        Err(AngioError::MissingFile(_))
+    ));
     std::fs::write(&csv, "filename,label\na.png,LAD\n").unwrap();
     let e = load_image_folder(&dir, &csv, 8, Some(&["LCA", "RCA"]));
     assert!(matches!(e, Err(AngioError::UnknownLabel { .. })), "{e:?}");
     std::fs::write(dir.join("notes.png"), "this is text").unwrap();
     std::fs::write(&csv, "filename,label\nnotes.png,LCA\n").unwrap();
-    assert!(matches!(load_image_folder(&dir, &csv, 8, None), Err(AngioError::NotAnImage { .. })));
+    assert!(matches!(
+        load_image_folder(&dir, &csv, 8, None),
+        Err(AngioError::NotAnImage { .. })
+    ));
     std::fs::write(&csv, "file,class\na.png,LCA\n").unwrap();
-    assert!(matches!(load_image_folder(&dir, &csv, 8, None), Err(AngioError::Csv { .. })));
+    assert!(matches!(
+        load_image_folder(&dir, &csv, 8, None),
+        Err(AngioError::Csv { .. })
+    ));
     std::fs::write(&csv, "filename,label\n").unwrap();
-    assert!(matches!(load_image_folder(&dir, &csv, 8, None), Err(AngioError::Csv { .. })));
-    assert!(matches!(load_image_folder(&dir, &dir.join("nope.csv"), 8, None), Err(AngioError::MissingFile(_))));
-    assert!(matches!(load_image_folder(&dir, &csv, 0, None), Err(AngioError::InvalidParameter(_))));
+    assert!(matches!(
+        load_image_folder(&dir, &csv, 8, None),
+        Err(AngioError::Csv { .. })
+    ));
+    assert!(matches!(
+        load_image_folder(&dir, &dir.join("nope.csv"), 8, None),
+        Err(AngioError::MissingFile(_))
+    ));
+    assert!(matches!(
+        load_image_folder(&dir, &csv, 0, None),
+        Err(AngioError::InvalidParameter(_))
+    ));
     std::fs::remove_dir_all(&dir).ok();
 }
