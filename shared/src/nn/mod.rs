@@ -1,1 +1,23 @@
-//! The encrypted neural-network engine.
+//! The encrypted neural-network engine: layers, losses, optimizers and the training loop, written
+//! once over [`crate::tensor::PlanarTensor`] and therefore the same code for plaintext
+//! ([`crate::tensor::Plain`]), compact ciphertexts ([`crate::tensor::Compact`], the fast path) and
+//! matrix-form ciphertexts ([`crate::tensor::MatrixForm`], the reference).
+//!
+//! Config → module → forward, as in burn: a [`ModelSpec`] (serde JSON) describes the layers,
+//! [`Model::new`] initialises them from a seed (weights embedded as `w·I`, so every representation
+//! starts from the same weights), [`Model::forward`] runs inference and [`Trainer`] trains.
+
+mod error;
+mod layers;
+mod loss;
+mod model;
+mod optim;
+mod spec;
+mod train;
+
+pub use error::NnError;
+pub use loss::LossKind;
+pub use model::{LayerParameters, Model};
+pub use optim::OptimizerSpec;
+pub use spec::{LayerSpec, ModelSpec, PRESETS};
+pub use train::{Checkpoint, NoObserver, TrainConfig, TrainObserver, Trainer};

@@ -1,0 +1,29 @@
+//! Fully connected layer: `y = x·W + b`.
+//!
+//! # Shapes
+//! `x: (n, in)`, `W: (in, out)`, `b: (1, out)`, `y: (n, out)`.
+
+use crate::tensor::{PlanarTensor, Representation};
+use crate::{Float, Result};
+
+/// `x·W + b`.
+pub(crate) fn forward<F: Float, R: Representation<F>>(
+    x: &PlanarTensor<F, R>,
+    w: &PlanarTensor<F, R>,
+    b: &PlanarTensor<F, R>,
+) -> Result<PlanarTensor<F, R>> {
+    x.matmul(w)?.add(b)
+}
+
+/// `(dx, dW, db) = (dy·Wᵀ, xᵀ·dy, Σ_n dy)`.
+pub(crate) fn backward<F: Float, R: Representation<F>>(
+    x: &PlanarTensor<F, R>,
+    w: &PlanarTensor<F, R>,
+    dy: &PlanarTensor<F, R>,
+) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>, PlanarTensor<F, R>)> {
+    Ok((
+        dy.matmul(&w.transpose()?)?,
+        x.transpose()?.matmul(dy)?,
+        dy.sum_axis(0)?,
+    ))
+}

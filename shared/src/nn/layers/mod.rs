@@ -1,0 +1,166 @@
+//! The layers: each a forward and a backward function over [`PlanarTensor`]s of any
+//! representation, so plaintext and ciphertext runs share one code path.
+
+mod activation;
+mod conv2d;
+mod dense;
+mod pool;
+
+use ndarray::ArrayD;
+use rand::Rng;
+
+pub(crate) use activation::Activation;
+pub(crate) use conv2d::ConvGeometry;
+pub(crate) use pool::MaxPoolCache;
+
+use crate::nn::LayerSpec;
+use crate::tensor::{PlanarTensor, Representation};
+use crate::{Float, Result};
+
+/// A layer with its static geometry (no parameters: those live in the model).
+#[derive(Clone, Debug)]
+pub(crate) enum Layer {
+    Dense,
+    Conv2d(ConvGeometry),
+    AvgPool2d(usize),
+    MaxPool2d(usize),
+    Flatten,
+    Dropout(f64),
+    Activation(Activation),
+}
+
+/// What a layer keeps from its forward pass for its backward pass.
+pub(crate) enum Cache<F, R> {
+    Input(PlanarTensor<F, R>),
+    InputOutput(PlanarTensor<F, R>, PlanarTensor<F, R>),
+    Columns(PlanarTensor<F, R>),
+    MaxPool(MaxPoolCache<F, R>),
+    Shape(Vec<usize>),
+    Mask(Option<ArrayD<F>>),
+    None,
+}
+
+impl Layer {
+    /// The layer for `spec` taking per-sample inputs of `input` shape.
+    pub fn new(spec: &LayerSpec, input: &[usize]) -> Self {
+        match *spec {
+            LayerSpec::Dense { .. } => Layer::Dense,
+            LayerSpec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+            } => Layer::Conv2d(ConvGeometry::new(input, filters, kernel, stride, padding)),
+            LayerSpec::AvgPool2d { size } => Layer::AvgPool2d(size),
+            LayerSpec::MaxPool2d { size } => Layer::MaxPool2d(size),
+            LayerSpec::Flatten => Layer::Flatten,
+            LayerSpec::Dropout { rate } => Layer::Dropout(rate),
+            LayerSpec::Relu => Layer::Activation(Activation::Relu),
+            LayerSpec::Sigmoid => Layer::Activation(Activation::Sigmoid),
+            LayerSpec::Tanh => Layer::Activation(Activation::Tanh),
+            LayerSpec::Square => Layer::Activation(Activation::Square),
+            LayerSpec::Polynomial { ref coefficients } => {
+                Layer::Activation(Activation::Polynomial(coefficients.clone()))
+            }
+        }
+    }
+
+    /// Weight shape and bias shape, for layers with parameters.
+    pub fn parameter_shapes(spec: &LayerSpec, input: &[usize]) -> Option<(Vec<usize>, Vec<usize>)> {
+        match *spec {
+            LayerSpec::Dense { units } => Some((vec![input[0], units], vec![1, units])),
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => Some((vec![input[0] * kernel * kernel, filters], vec![1, filters])),
+            _ => None,
+        }
+    }
+
+    /// Forward pass. `params` is `(W, b)` for layers that have them; `train` enables dropout with
+    /// masks drawn from `rng`.
+    pub fn forward<F: Float, R: Representation<F>>(
+        &self,
+        x: &PlanarTensor<F, R>,
+        params: Option<&(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
+        train: bool,
+        rng: &mut impl Rng,
+    ) -> Result<(PlanarTensor<F, R>, Cache<F, R>)> {
+        let wb = || params.expect("layers with parameters get them");
+        Ok(match self {
+            Layer::Dense => {
+                let (w, b) = wb();
+                (dense::forward(x, w, b)?, Cache::Input(x.clone()))
+            }
+            Layer::Conv2d(g) => {
+                let (w, b) = wb();
+                let (y, cols) = g.forward(x, w, b)?;
+                (y, Cache::Columns(cols))
+            }
+            Layer::AvgPool2d(s) => (pool::avg_forward(x, *s)?, Cache::None),
+            Layer::MaxPool2d(s) => {
+                let (y, cache) = pool::max_forward(x, *s)?;
+                (y, Cache::MaxPool(cache))
+            }
+            Layer::Flatten => {
+                let n = x.shape()[0];
+                (
+                    x.reshape(&[n, x.len() / n.max(1)])?,
+                    Cache::Shape(x.shape().to_vec()),
+                )
+            }
+            Layer::Dropout(rate) => {
+                if !train || *rate == 0.0 {
+                    (x.clone(), Cache::Mask(None))
+                } else {
+                    let keep = F::of_f64(1.0 / (1.0 - rate));
+                    let mask = ArrayD::from_shape_fn(x.shape(), |_| {
+                        if rng.random::<f64>() < *rate {
+                            F::zero()
+                        } else {
+                            keep
+                        }
+                    });
+                    (x.mul_plain(&mask)?, Cache::Mask(Some(mask)))
+                }
+            }
+            Layer::Activation(a) => {
+                let y = a.forward(x)?;
+                (y.clone(), Cache::InputOutput(x.clone(), y))
+            }
+        })
+    }
+
+    /// Backward pass: `dx` and, for layers with parameters, `(dW, db)`.
+    #[allow(clippy::type_complexity)]
+    pub fn backward<F: Float, R: Representation<F>>(
+        &self,
+        cache: &Cache<F, R>,
+        params: Option<&(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
+        dy: &PlanarTensor<F, R>,
+    ) -> Result<(
+        PlanarTensor<F, R>,
+        Option<(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
+    )> {
+        Ok(match (self, cache) {
+            (Layer::Dense, Cache::Input(x)) => {
+                let (w, _) = params.expect("dense has parameters");
+                let (dx, dw, db) = dense::backward(x, w, dy)?;
+                (dx, Some((dw, db)))
+            }
+            (Layer::Conv2d(g), Cache::Columns(cols)) => {
+                let (w, _) = params.expect("conv2d has parameters");
+                let (dx, dw, db) = g.backward(cols, w, dy)?;
+                (dx, Some((dw, db)))
+            }
+            (Layer::AvgPool2d(s), _) => (pool::avg_backward(dy, *s)?, None),
+            (Layer::MaxPool2d(s), Cache::MaxPool(c)) => (pool::max_backward(dy, c, *s)?, None),
+            (Layer::Flatten, Cache::Shape(shape)) => (dy.reshape(shape)?, None),
+            (Layer::Dropout(_), Cache::Mask(mask)) => match mask {
+                Some(m) => (dy.mul_plain(m)?, None),
+                None => (dy.clone(), None),
+            },
+            (Layer::Activation(a), Cache::InputOutput(x, y)) => (a.backward(x, y, dy)?, None),
+            _ => unreachable!("each layer produces its own cache kind"),
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! A model: a description, a representation, and its parameters.
+
+use ndarray::{ArrayD, IxDyn};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::error::Context;
+use super::layers::{Cache, Layer};
+use super::{ModelSpec, NnError};
+use crate::tensor::{Plain, PlanarTensor, Representation};
+use crate::Float;
+
+/// Weight and bias of one layer.
+pub type LayerParameters<F, R> = (PlanarTensor<F, R>, PlanarTensor<F, R>);
+
+/// A network of the layers in its [`ModelSpec`], with parameters stored in representation `R`.
+///
+/// `Model<F, Plain>` is a plaintext model; `Model<F, Compact>` or `Model<F, MatrixForm>` holds
+/// encrypted parameters (after the first update on encrypted data; before that they are `w·I`).
+#[derive(Clone, Debug)]
+pub struct Model<F, R> {
+    spec: ModelSpec,
+    rep: R,
+    layers: Vec<Layer>,
+    params: Vec<Option<LayerParameters<F, R>>>,
+}
+
+impl<F: Float, R: Representation<F>> Model<F, R> {
+    /// A model with He-normal initial weights (`N(0, 2/fan_in)`, He et al., ICCV 2015) drawn from
+    /// a ChaCha8 generator seeded with `seed`, and zero biases, embedded as `w·I`: the same seed
+    /// gives the same initial weights in every representation.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidSpec`] if the description is inconsistent.
+    pub fn new(spec: &ModelSpec, rep: R, seed: u64) -> Result<Self, NnError> {
+        let shapes = spec.shapes()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut params = Vec::with_capacity(spec.layers.len());
+        for (layer, input) in spec.layers.iter().zip(&shapes) {
+            params.push(Layer::parameter_shapes(layer, input).map(|(ws, bs)| {
+                let normal = Normal::new(0.0, (2.0 / ws[0] as f64).sqrt()).expect("positive std");
+                let w = ArrayD::from_shape_fn(IxDyn(&ws), |_| F::of_f64(normal.sample(&mut rng)));
+                (
+                    PlanarTensor::embed(rep.clone(), w),
+                    PlanarTensor::full(rep.clone(), &bs, F::zero()),
+                )
+            }));
+        }
+        Ok(Self::assemble(spec.clone(), rep, params, &shapes))
+    }
+
+    fn assemble(
+        spec: ModelSpec,
+        rep: R,
+        params: Vec<Option<LayerParameters<F, R>>>,
+        shapes: &[Vec<usize>],
+    ) -> Self {
+        let layers = spec
+            .layers
+            .iter()
+            .zip(shapes)
+            .map(|(l, s)| Layer::new(l, s))
+            .collect();
+        Model {
+            spec,
+            rep,
+            layers,
+            params,
+        }
+    }
+
+    /// Rebuilds a model from named parameters (as listed by [`Model::parameters`]).
+    ///
+    /// # Errors
+    /// [`NnError::InvalidSpec`] for a missing, extra or wrongly shaped parameter.
+    pub fn from_parameters(
+        spec: &ModelSpec,
+        rep: R,
+        named: Vec<(String, PlanarTensor<F, R>)>,
+    ) -> Result<Self, NnError> {
+        let shapes = spec.shapes()?;
+        let mut by_name: std::collections::HashMap<String, PlanarTensor<F, R>> =
+            named.into_iter().collect();
+        let mut params = Vec::with_capacity(spec.layers.len());
+        for (i, (layer, input)) in spec.layers.iter().zip(&shapes).enumerate() {
+            params.push(match Layer::parameter_shapes(layer, input) {
+                None => None,
+                Some((ws, bs)) => {
+                    let mut take = |suffix: &str, shape: &[usize]| {
+                        let name = format!("layers.{i}.{suffix}");
+                        let t = by_name.remove(&name).ok_or_else(|| {
+                            NnError::InvalidSpec(format!("parameter {name} is missing"))
+                        })?;
+                        if t.shape() != shape {
+                            return Err(NnError::InvalidSpec(format!(
+                                "parameter {name} has shape {:?}, expected {shape:?}",
+                                t.shape()
+                            )));
+                        }
+                        Ok(t)
+                    };
+                    Some((take("weight", &ws)?, take("bias", &bs)?))
+                }
+            });
+        }
+        if let Some(extra) = by_name.keys().next() {
+            return Err(NnError::InvalidSpec(format!(
+                "unexpected parameter {extra}"
+            )));
+        }
+        Ok(Self::assemble(spec.clone(), rep, params, &shapes))
+    }
+
+    /// The description.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The representation of the parameters.
+    pub fn representation(&self) -> &R {
+        &self.rep
+    }
+
+    /// Named parameters `layers.{i}.weight` (`(in, out)` or `(c·k·k, filters)`) and
+    /// `layers.{i}.bias` (`(1, out)`), in layer order.
+    pub fn parameters(&self) -> Vec<(String, &PlanarTensor<F, R>)> {
+        let mut out = Vec::new();
+        for (i, p) in self.params.iter().enumerate() {
+            if let Some((w, b)) = p {
+                out.push((format!("layers.{i}.weight"), w));
+                out.push((format!("layers.{i}.bias"), b));
+            }
+        }
+        out
+    }
+
+    /// Number of real parameters (logical values, not planes).
+    pub fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(|(_, t)| t.len()).sum()
+    }
+
+    /// The same model with every parameter mapped by `f` (e.g. decryption, change of
+    /// representation).
+    ///
+    /// # Errors
+    /// The first error of `f`.
+    pub fn map_parameters<R2: Representation<F>, E>(
+        &self,
+        rep: R2,
+        mut f: impl FnMut(&PlanarTensor<F, R>) -> Result<PlanarTensor<F, R2>, E>,
+    ) -> Result<Model<F, R2>, E> {
+        let mut params = Vec::with_capacity(self.params.len());
+        for p in &self.params {
+            params.push(match p {
+                Some((w, b)) => Some((f(w)?, f(b)?)),
+                None => None,
+            });
+        }
+        let shapes = self.spec.shapes().expect("validated at construction");
+        Ok(Model::assemble(self.spec.clone(), rep, params, &shapes))
+    }
+
+    fn check_input(&self, x: &PlanarTensor<F, R>) -> Result<(), NnError> {
+        if x.shape().len() != self.spec.input_shape.len() + 1
+            || x.shape()[1..] != self.spec.input_shape[..]
+            || x.shape()[0] == 0
+        {
+            return Err(NnError::Tensor {
+                layer: "input".into(),
+                source: crate::MoreError::ShapeMismatch {
+                    op: "model input",
+                    lhs: x.shape().to_vec(),
+                    rhs: std::iter::once(0)
+                        .chain(self.spec.input_shape.iter().copied())
+                        .collect(),
+                },
+            });
+        }
+        if x.representation() != &self.rep {
+            return Err(NnError::Tensor {
+                layer: "input".into(),
+                source: crate::MoreError::BasisMismatch { op: "model input" },
+            });
+        }
+        Ok(())
+    }
+
+    fn layer_name(&self, i: usize) -> String {
+        format!("layers.{i} ({})", self.spec.layers[i].kind())
+    }
+
+    /// Inference: outputs `(n, outputs...)` for inputs `(n, input_shape...)` (logits for
+    /// classification). Dropout is off.
+    ///
+    /// # Errors
+    /// [`NnError::Tensor`] naming the layer, for a wrong input shape or representation.
+    pub fn forward(&self, x: &PlanarTensor<F, R>) -> Result<PlanarTensor<F, R>, NnError> {
+        self.check_input(x)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut h = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer
+                .forward(&h, self.params[i].as_ref(), false, &mut rng)
+                .at(self.layer_name(i))?
+                .0;
+        }
+        Ok(h)
+    }
+
+    /// Training forward pass: the output and every layer's cache.
+    pub(crate) fn forward_train(
+        &self,
+        x: &PlanarTensor<F, R>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(PlanarTensor<F, R>, Vec<Cache<F, R>>), NnError> {
+        self.check_input(x)?;
+        let mut caches = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (y, cache) = layer
+                .forward(&h, self.params[i].as_ref(), true, rng)
+                .at(self.layer_name(i))?;
+            caches.push(cache);
+            h = y;
+        }
+        Ok((h, caches))
+    }
+
+    /// Backward pass from `∂L/∂output`: the parameter gradients, per layer.
+    pub(crate) fn backward(
+        &self,
+        caches: &[Cache<F, R>],
+        d_output: PlanarTensor<F, R>,
+    ) -> Result<Vec<Option<LayerParameters<F, R>>>, NnError> {
+        let mut grads: Vec<Option<LayerParameters<F, R>>> = vec![None; self.layers.len()];
+        let mut dy = d_output;
+        for i in (0..self.layers.len()).rev() {
+            let (dx, g) = self.layers[i]
+                .backward(&caches[i], self.params[i].as_ref(), &dy)
+                .at(self.layer_name(i))?;
+            grads[i] = g;
+            if i > 0 {
+                dy = dx;
+            }
+        }
+        Ok(grads)
+    }
+
+    pub(crate) fn params_mut(&mut self) -> &mut [Option<LayerParameters<F, R>>] {
+        &mut self.params
+    }
+}
+
+impl<F: Float> Model<F, Plain> {
+    /// The parameters as a safetensors file (`F32`/`F64`, names as in [`Model::parameters`]),
+    /// with the model description as JSON in the `__metadata__` entry `"spec"`.
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        let dtype = match F::DTYPE {
+            crate::Dtype::F32 => safetensors::Dtype::F32,
+            crate::Dtype::F64 => safetensors::Dtype::F64,
+        };
+        let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .parameters()
+            .into_iter()
+            .map(|(name, t)| {
+                let bytes = t
+                    .values()
+                    .iter()
+                    .flat_map(|v| match F::DTYPE {
+                        crate::Dtype::F32 => (v.as_f64() as f32).to_le_bytes().to_vec(),
+                        crate::Dtype::F64 => v.as_f64().to_le_bytes().to_vec(),
+                    })
+                    .collect();
+                (name, t.shape().to_vec(), bytes)
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = buffers
+            .iter()
+            .map(|(name, shape, bytes)| {
+                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes)
+                    .expect("length matches shape");
+                (name.clone(), view)
+            })
+            .collect();
+        let metadata = std::collections::HashMap::from([(
+            "spec".to_string(),
+            serde_json::to_string(&self.spec).expect("spec serializes"),
+        )]);
+        safetensors::serialize(views, &Some(metadata)).expect("in-memory serialization")
+    }
+}
+
+#[cfg(feature = "client")]
+impl crate::keys::SecretKey {
+    /// Decrypts every parameter of an encrypted model into a plaintext model.
+    ///
+    /// # Errors
+    /// [`crate::MoreError::BasisMismatch`] if the model was trained under another key's basis.
+    pub fn decrypt_model<F: Float, R: crate::keys::Decrypt<F>>(
+        &self,
+        model: &Model<F, R>,
+    ) -> crate::Result<Model<F, Plain>> {
+        model.map_parameters(Plain, |t| Ok(PlanarTensor::plain(self.decrypt(t)?)))
+    }
+}
