@@ -29,7 +29,7 @@ fn images(n: usize, seed: u64) -> Vec<f64> {
         for y in 0..SIDE {
             for x in 0..SIDE {
                 let d = ((y as f64 - cy) / ry).powi(2) + ((x as f64 - cx) / rx).powi(2);
-                let v = if d <= 1.0 && d >= 0.25 {
+                let v = if (0.25..=1.0).contains(&d) {
                     // quantised like 8-bit pixels
                     (rng.random_range(0.2f64..1.0) * 255.0).round() / 255.0
                 } else {

@@ -65,7 +65,7 @@ impl DataPrior {
     /// `expect_zeros` when at least 5 % of the values are exactly 0. `data` is row-major
     /// `(samples, features)`; a `features` that does not divide the length is treated as 1.
     pub fn from_data(data: &[f64], features: usize) -> Self {
-        let features = if features == 0 || data.len() % features != 0 {
+        let features = if data.len().checked_rem(features) != Some(0) {
             1
         } else {
             features
@@ -90,7 +90,7 @@ impl DataPrior {
     /// `i` (same length as `values`).
     pub fn score(&self, values: &[f64], tol: &[f64]) -> SlotScores {
         let n = values.len().max(1) as f64;
-        let feats = if self.features > 0 && values.len() % self.features == 0 {
+        let feats = if values.len().checked_rem(self.features) == Some(0) {
             self.features
         } else {
             1

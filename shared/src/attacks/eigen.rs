@@ -53,7 +53,7 @@ pub fn eigen2(c: [f64; 4]) -> Result<Eigen2, AttackError> {
     }
     let half = disc.max(0.0).sqrt();
     let rel_gap = 2.0 * half / norm;
-    if !(rel_gap > SCALAR_REL_GAP) {
+    if rel_gap.is_nan() || rel_gap <= SCALAR_REL_GAP {
         return Err(AttackError::ScalarCiphertext);
     }
     let mid = (p + t) / 2.0;

@@ -52,6 +52,7 @@ pub fn markdown_table(reports: &[AttackReport]) -> String {
 }
 
 /// `(fraction within tol, max abs error)` of `got` against `want`; NaN counts as a miss.
+#[cfg(all(feature = "client", not(target_arch = "wasm32")))]
 pub(crate) fn compare(got: &[f64], want: &[f64], tol: f64) -> (f64, f64) {
     if want.is_empty() || got.len() != want.len() {
         return (0.0, f64::INFINITY);
