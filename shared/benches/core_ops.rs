@@ -13,7 +13,9 @@ use rand_chacha::ChaCha20Rng;
 
 fn data(shape: &[usize], seed: u64) -> ArrayD<f32> {
     let n: usize = shape.iter().product();
-    let v = (0..n).map(|i| (((i as u64 * 2654435761 + seed) % 1000) as f32) / 500.0 - 1.0).collect();
+    let v = (0..n)
+        .map(|i| (((i as u64 * 2654435761 + seed) % 1000) as f32) / 500.0 - 1.0)
+        .collect();
     ArrayD::from_shape_vec(IxDyn(shape), v).unwrap()
 }
 
@@ -37,8 +39,12 @@ fn encrypt_decrypt(c: &mut Criterion) {
     });
     let cc = key.encrypt_compact(&x, &shadow, &mut rng).unwrap();
     let cm = key.encrypt_matrix(&x, &shadow, &mut rng).unwrap();
-    g.bench_function("decrypt/compact f32 256x784", |b| b.iter(|| key.decrypt(&cc).unwrap()));
-    g.bench_function("decrypt/matrix f32 256x784", |b| b.iter(|| key.decrypt(&cm).unwrap()));
+    g.bench_function("decrypt/compact f32 256x784", |b| {
+        b.iter(|| key.decrypt(&cc).unwrap())
+    });
+    g.bench_function("decrypt/matrix f32 256x784", |b| {
+        b.iter(|| key.decrypt(&cm).unwrap())
+    });
     g.finish();
 }
 
@@ -58,11 +64,19 @@ fn elementwise(c: &mut Criterion) {
     );
     let mut g = configure(c);
     g.throughput(Throughput::Elements(x.len() as u64));
-    g.bench_function(BenchmarkId::new("mul", "plain"), |b| b.iter(|| px.mul(&py).unwrap()));
-    g.bench_function(BenchmarkId::new("mul", "compact"), |b| b.iter(|| cx.mul(&cy).unwrap()));
-    g.bench_function(BenchmarkId::new("mul", "matrix"), |b| b.iter(|| mx.mul(&my).unwrap()));
+    g.bench_function(BenchmarkId::new("mul", "plain"), |b| {
+        b.iter(|| px.mul(&py).unwrap())
+    });
+    g.bench_function(BenchmarkId::new("mul", "compact"), |b| {
+        b.iter(|| cx.mul(&cy).unwrap())
+    });
+    g.bench_function(BenchmarkId::new("mul", "matrix"), |b| {
+        b.iter(|| mx.mul(&my).unwrap())
+    });
     g.bench_function(BenchmarkId::new("relu", "plain"), |b| b.iter(|| px.relu()));
-    g.bench_function(BenchmarkId::new("relu", "compact"), |b| b.iter(|| cx.relu()));
+    g.bench_function(BenchmarkId::new("relu", "compact"), |b| {
+        b.iter(|| cx.relu())
+    });
     g.bench_function(BenchmarkId::new("relu", "matrix"), |b| b.iter(|| mx.relu()));
     g.finish();
 }

@@ -25,9 +25,7 @@
 //! `MomentMatched { mean: 1, std: 0.1 }` (so they are positive too); `exp` gets `x ∈ [−20, 5]`.
 
 use more_core::keys::{Decrypt, SecretKey, ShadowDistribution};
-use more_core::tensor::{
-    Compact, MatrixForm, Plain, PlainTensor, PlanarTensor, Representation,
-};
+use more_core::tensor::{Compact, MatrixForm, Plain, PlainTensor, PlanarTensor, Representation};
 use more_core::{Float, MoreError};
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
@@ -96,9 +94,10 @@ fn values(dom: Domain) -> impl Strategy<Value = Vec<f64>> {
 
 fn shadow_for(dom: Domain) -> ShadowDistribution {
     match dom {
-        Domain::NonZero | Domain::Positive => {
-            ShadowDistribution::MomentMatched { mean: vec![1.0], std: vec![0.1] }
-        }
+        Domain::NonZero | Domain::Positive => ShadowDistribution::MomentMatched {
+            mean: vec![1.0],
+            std: vec![0.1],
+        },
         _ => ShadowDistribution::Gaussian { std: 0.1 },
     }
 }
@@ -118,17 +117,31 @@ fn rtol<F: Float>() -> f64 {
     }
 }
 
-type Op<F, R> = fn(&PlanarTensor<F, R>, &PlanarTensor<F, R>) -> Result<PlanarTensor<F, R>, MoreError>;
+type Op<F, R> =
+    fn(&PlanarTensor<F, R>, &PlanarTensor<F, R>) -> Result<PlanarTensor<F, R>, MoreError>;
 
 fn array<F: Float>(v: &[f64]) -> ArrayD<F> {
     ArrayD::from_shape_vec(IxDyn(&SHAPE), v.iter().map(|&x| F::of_f64(x)).collect()).unwrap()
 }
 
-fn compare<F: Float>(what: &str, got: &ArrayD<F>, want: &ArrayD<f64>, tol: f64) -> Result<(), TestCaseError> {
+fn compare<F: Float>(
+    what: &str,
+    got: &ArrayD<F>,
+    want: &ArrayD<f64>,
+    tol: f64,
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(got.shape(), want.shape(), "{}: shape", what);
     for (g, w) in got.iter().zip(want.iter()) {
         let err = (g.as_f64() - w).abs();
-        prop_assert!(err <= tol, "{}: got {} want {} (err {:e} > tol {:e})", what, g, w, err, tol);
+        prop_assert!(
+            err <= tol,
+            "{}: got {} want {} (err {:e} > tol {:e})",
+            what,
+            g,
+            w,
+            err,
+            tol
+        );
     }
     Ok(())
 }
@@ -149,7 +162,9 @@ fn check<F: Float>(
     // The reference runs in f64 on exactly the values that were encrypted.
     let wide = |x: &ArrayD<F>| PlainTensor::plain(x.mapv(|v| v.as_f64()));
     let want = op_ref(&wide(&a), &wide(&b)).unwrap().values().clone();
-    let mag = |x: &ArrayD<F>, f: fn(f64, f64) -> f64, init| x.iter().fold(init, |m, v| f(m, v.as_f64().abs()));
+    let mag = |x: &ArrayD<F>, f: fn(f64, f64) -> f64, init| {
+        x.iter().fold(init, |m, v| f(m, v.as_f64().abs()))
+    };
     let stats = Stats {
         amax: mag(&a, f64::max, 0.0),
         bmax: mag(&b, f64::max, 0.0),
@@ -178,7 +193,11 @@ fn check<F: Float>(
 /// A plaintext constant of the element type (public weights, offsets).
 fn w<F: Float>(shape: &[usize]) -> ArrayD<F> {
     let n: usize = shape.iter().product();
-    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|i| F::of_f64(0.5 - 0.3 * i as f64)).collect()).unwrap()
+    ArrayD::from_shape_vec(
+        IxDyn(shape),
+        (0..n).map(|i| F::of_f64(0.5 - 0.3 * i as f64)).collect(),
+    )
+    .unwrap()
 }
 
 fn w2<F: Float>(rows: usize, cols: usize) -> Array2<F> {
@@ -253,7 +272,10 @@ cases! {
 }
 
 fn key_and_rng(seed: u64) -> (SecretKey, ChaCha20Rng) {
-    (SecretKey::from_seed(seed), ChaCha20Rng::seed_from_u64(seed + 1))
+    (
+        SecretKey::from_seed(seed),
+        ChaCha20Rng::seed_from_u64(seed + 1),
+    )
 }
 
 proptest! {
@@ -353,26 +375,62 @@ fn functions_at_zero_f64() {
 fn shape_mismatch_is_a_typed_error() {
     let (key, mut rng) = key_and_rng(5);
     let shadow = ShadowDistribution::default();
-    let a = key.encrypt_compact(&w::<f32>(&[3, 4]), &shadow, &mut rng).unwrap();
-    let b = key.encrypt_compact(&w::<f32>(&[2, 5]), &shadow, &mut rng).unwrap();
+    let a = key
+        .encrypt_compact(&w::<f32>(&[3, 4]), &shadow, &mut rng)
+        .unwrap();
+    let b = key
+        .encrypt_compact(&w::<f32>(&[2, 5]), &shadow, &mut rng)
+        .unwrap();
     assert_eq!(
         a.add(&b).unwrap_err(),
-        MoreError::ShapeMismatch { op: "add", lhs: vec![3, 4], rhs: vec![2, 5] }
+        MoreError::ShapeMismatch {
+            op: "add",
+            lhs: vec![3, 4],
+            rhs: vec![2, 5]
+        }
     );
-    assert!(matches!(a.mul(&b), Err(MoreError::ShapeMismatch { op: "mul", .. })));
-    assert!(matches!(a.matmul(&b), Err(MoreError::ShapeMismatch { op: "matmul", .. })));
-    assert!(matches!(a.matmul_plain(&w2(5, 2)), Err(MoreError::ShapeMismatch { .. })));
-    assert!(matches!(a.broadcast_to(&[3, 5]), Err(MoreError::ShapeMismatch { .. })));
+    assert!(matches!(
+        a.mul(&b),
+        Err(MoreError::ShapeMismatch { op: "mul", .. })
+    ));
+    assert!(matches!(
+        a.matmul(&b),
+        Err(MoreError::ShapeMismatch { op: "matmul", .. })
+    ));
+    assert!(matches!(
+        a.matmul_plain(&w2(5, 2)),
+        Err(MoreError::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        a.broadcast_to(&[3, 5]),
+        Err(MoreError::ShapeMismatch { .. })
+    ));
     assert!(matches!(
         PlanarTensor::concatenate(0, &[a.clone(), b.clone()]),
-        Err(MoreError::ShapeMismatch { op: "concatenate", .. })
+        Err(MoreError::ShapeMismatch {
+            op: "concatenate",
+            ..
+        })
     ));
-    assert!(matches!(a.reshape(&[5, 2]), Err(MoreError::BadReshape { .. })));
+    assert!(matches!(
+        a.reshape(&[5, 2]),
+        Err(MoreError::BadReshape { .. })
+    ));
     assert!(matches!(a.sum_axis(2), Err(MoreError::BadRank { .. })));
-    assert!(matches!(a.reshape(&[12]).unwrap().transpose(), Err(MoreError::BadRank { .. })));
-    let m = key.encrypt_matrix(&w::<f64>(&[3, 4]), &shadow, &mut rng).unwrap();
-    let n = key.encrypt_matrix(&w::<f64>(&[3, 4]), &shadow, &mut rng).unwrap();
-    assert!(matches!(m.matmul(&n), Err(MoreError::ShapeMismatch { op: "matmul", .. })));
+    assert!(matches!(
+        a.reshape(&[12]).unwrap().transpose(),
+        Err(MoreError::BadRank { .. })
+    ));
+    let m = key
+        .encrypt_matrix(&w::<f64>(&[3, 4]), &shadow, &mut rng)
+        .unwrap();
+    let n = key
+        .encrypt_matrix(&w::<f64>(&[3, 4]), &shadow, &mut rng)
+        .unwrap();
+    assert!(matches!(
+        m.matmul(&n),
+        Err(MoreError::ShapeMismatch { op: "matmul", .. })
+    ));
 }
 
 #[test]
@@ -380,8 +438,12 @@ fn different_bases_give_basis_mismatch() {
     let (k1, mut rng) = key_and_rng(1);
     let k2 = SecretKey::from_seed(2);
     let shadow = ShadowDistribution::default();
-    let a = k1.encrypt_compact(&w::<f64>(&[2, 2]), &shadow, &mut rng).unwrap();
-    let b = k2.encrypt_compact(&w::<f64>(&[2, 2]), &shadow, &mut rng).unwrap();
+    let a = k1
+        .encrypt_compact(&w::<f64>(&[2, 2]), &shadow, &mut rng)
+        .unwrap();
+    let b = k2
+        .encrypt_compact(&w::<f64>(&[2, 2]), &shadow, &mut rng)
+        .unwrap();
     for r in [a.add(&b), a.sub(&b), a.mul(&b), a.maximum(&b), a.matmul(&b)] {
         assert!(matches!(r, Err(MoreError::BasisMismatch { .. })), "{r:?}");
     }
@@ -389,5 +451,8 @@ fn different_bases_give_basis_mismatch() {
         PlanarTensor::concatenate(0, &[a.clone(), b.clone()]),
         Err(MoreError::BasisMismatch { .. })
     ));
-    assert!(matches!(k2.decrypt(&a), Err(MoreError::BasisMismatch { op: "decrypt" })));
+    assert!(matches!(
+        k2.decrypt(&a),
+        Err(MoreError::BasisMismatch { op: "decrypt" })
+    ));
 }

@@ -31,15 +31,23 @@ fn values<F: Float>(shape: &[usize], seed: u64) -> ArrayD<F> {
 fn compact<F: Float>(shape: &[usize], seed: u64) -> CompactCiphertext<F> {
     let key = SecretKey::from_seed(seed);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    key.encrypt_compact(&values::<F>(shape, seed), &ShadowDistribution::default(), &mut rng)
-        .unwrap()
+    key.encrypt_compact(
+        &values::<F>(shape, seed),
+        &ShadowDistribution::default(),
+        &mut rng,
+    )
+    .unwrap()
 }
 
 fn matrix<F: Float>(shape: &[usize], seed: u64) -> MatrixCiphertext<F> {
     let key = SecretKey::from_seed(seed);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    key.encrypt_matrix(&values::<F>(shape, seed), &ShadowDistribution::default(), &mut rng)
-        .unwrap()
+    key.encrypt_matrix(
+        &values::<F>(shape, seed),
+        &ShadowDistribution::default(),
+        &mut rng,
+    )
+    .unwrap()
 }
 
 /// Encodes, checks the exact size, decodes through every entry point, and compares bit-exactly.
@@ -52,7 +60,10 @@ fn round_trip<F: Float, R: Representation<F>>(t: PlanarTensor<F, R>, planes: usi
     assert_eq!(header.shape, t.shape());
     assert_eq!(header.header_len % 8, 0);
     assert_eq!(header.payload_len(), n * planes * std::mem::size_of::<F>());
-    assert_eq!(bytes.len(), header.header_len + n * planes * std::mem::size_of::<F>());
+    assert_eq!(
+        bytes.len(),
+        header.header_len + n * planes * std::mem::size_of::<F>()
+    );
     let mut streamed = Vec::new();
     encode_into(&t, &mut streamed).unwrap();
     assert_eq!(streamed, bytes, "encode_into == encode");
@@ -70,7 +81,10 @@ fn round_trip<F: Float, R: Representation<F>>(t: PlanarTensor<F, R>, planes: usi
     stream.extend_from_slice(&bytes);
     let mut reader = stream.as_slice();
     for _ in 0..2 {
-        let got: PlanarTensor<F, R> = decode_from(&mut reader, &limits()).unwrap().into_typed().unwrap();
+        let got: PlanarTensor<F, R> = decode_from(&mut reader, &limits())
+            .unwrap()
+            .into_typed()
+            .unwrap();
         assert_eq!(got, t);
     }
     assert!(reader.is_empty());
@@ -94,7 +108,9 @@ fn round_trip_every_representation_and_dtype() {
 #[test]
 fn encode_reads_non_standard_layouts_in_logical_order() {
     // A transposed tensor is re-laid out by the tensor code; the bytes follow the logical order.
-    let t = PlainTensor::plain(values::<f32>(&[3, 4], 9)).transpose().unwrap();
+    let t = PlainTensor::plain(values::<f32>(&[3, 4], 9))
+        .transpose()
+        .unwrap();
     let back: PlainTensor<f32> = decode_as(&encode(&t), &limits()).unwrap();
     assert_eq!(back, t);
     assert_eq!(back.values()[[1, 2]], t.values()[[1, 2]]);
@@ -117,7 +133,9 @@ fn example() -> CompactCiphertext<f32> {
 }
 
 fn parse_hex(s: &str) -> Vec<u8> {
-    s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -142,9 +160,27 @@ fn rejects_bad_magic_version_tags_and_reserved_bytes() {
     let mut b = valid();
     b[0] = b'X';
     assert_eq!(err(&b), WireError::BadMagic);
-    assert_eq!(err(b"MOR"), WireError::Truncated { expected: 4, got: 3 });
-    assert_eq!(err(b""), WireError::Truncated { expected: 4, got: 0 });
-    assert_eq!(err(b"MOREBNDL"), WireError::Truncated { expected: FIXED_HEADER_LEN, got: 8 });
+    assert_eq!(
+        err(b"MOR"),
+        WireError::Truncated {
+            expected: 4,
+            got: 3
+        }
+    );
+    assert_eq!(
+        err(b""),
+        WireError::Truncated {
+            expected: 4,
+            got: 0
+        }
+    );
+    assert_eq!(
+        err(b"MOREBNDL"),
+        WireError::Truncated {
+            expected: FIXED_HEADER_LEN,
+            got: 8
+        }
+    );
 
     let mut b = valid();
     b[4] = 2;
@@ -182,16 +218,31 @@ fn rejects_truncated_and_trailing_bytes() {
             err(&b[..cut])
         );
     }
-    assert_eq!(err(&b[..64]), WireError::Truncated { expected: 80, got: 64 });
+    assert_eq!(
+        err(&b[..64]),
+        WireError::Truncated {
+            expected: 80,
+            got: 64
+        }
+    );
     // The fixed prefix alone tells how long the header is.
-    assert_eq!(decode_header(&b[..24]), Err(WireError::Truncated { expected: 64, got: 24 }));
+    assert_eq!(
+        decode_header(&b[..24]),
+        Err(WireError::Truncated {
+            expected: 64,
+            got: 24
+        })
+    );
     assert!(decode_header(&b[..64]).is_ok());
     let mut long = b.clone();
     long.push(0);
     assert_eq!(err(&long), WireError::TrailingBytes);
     // A stream that ends early.
     let mut r = &b[..70];
-    assert!(matches!(decode_from(&mut r, &limits()), Err(WireError::Truncated { expected: 80, .. })));
+    assert!(matches!(
+        decode_from(&mut r, &limits()),
+        Err(WireError::Truncated { expected: 80, .. })
+    ));
 }
 
 /// A plain f32 header with the given dims (and the total length the decoder would compute, or 0).
@@ -211,10 +262,19 @@ fn plain_header(dims: &[u64], total: u64) -> Vec<u8> {
 
 #[test]
 fn rejects_shape_overflow() {
-    assert_eq!(err(&plain_header(&[u64::MAX, u64::MAX], 0)), WireError::ShapeOverflow);
+    assert_eq!(
+        err(&plain_header(&[u64::MAX, u64::MAX], 0)),
+        WireError::ShapeOverflow
+    );
     assert_eq!(err(&plain_header(&[u64::MAX], 0)), WireError::ShapeOverflow);
-    assert_eq!(err(&plain_header(&[1 << 32, 1 << 32], 0)), WireError::ShapeOverflow);
-    assert_eq!(err(&plain_header(&[1 << 62, 2, 1], 0)), WireError::ShapeOverflow);
+    assert_eq!(
+        err(&plain_header(&[1 << 32, 1 << 32], 0)),
+        WireError::ShapeOverflow
+    );
+    assert_eq!(
+        err(&plain_header(&[1 << 62, 2, 1], 0)),
+        WireError::ShapeOverflow
+    );
     // A zero dimension makes even huge others legal (and empty).
     let t = decode(&plain_header(&[0, u64::MAX >> 8], 40), &limits()).unwrap();
     assert_eq!(t.shape(), &[0, (u64::MAX >> 8) as usize]);
@@ -224,19 +284,47 @@ fn rejects_shape_overflow() {
 fn rejects_too_large_and_too_many_axes_before_reading() {
     // 1e6 x 1e3 f32 values declared, 8 bytes present: rejected on the limit, nothing allocated.
     let b = plain_header(&[1_000_000, 1_000], 24 + 16 + 4_000_000_000);
-    let small = DecodeLimits { max_bytes: 1 << 20, max_rank: 8 };
+    let small = DecodeLimits {
+        max_bytes: 1 << 20,
+        max_rank: 8,
+    };
     assert_eq!(
         decode(&b, &small).unwrap_err(),
-        WireError::TooLarge { size: 4_000_000_040, limit: 1 << 20 }
+        WireError::TooLarge {
+            size: 4_000_000_040,
+            limit: 1 << 20
+        }
     );
     let t = encode(&matrix::<f32>(&[16, 16], 3));
     assert_eq!(t.len(), 40 + 16 * 16 * 16);
-    let tight = DecodeLimits { max_bytes: t.len() - 1, max_rank: 8 };
-    assert!(matches!(decode(&t, &tight), Err(WireError::TooLarge { .. })));
-    assert!(decode(&t, &DecodeLimits { max_bytes: t.len(), max_rank: 2 }).is_ok());
-    let rank1 = DecodeLimits { max_bytes: 1 << 20, max_rank: 1 };
-    assert_eq!(decode(&t, &rank1).unwrap_err(), WireError::BadRank { rank: 2, limit: 1 });
-    assert!(matches!(decode_from(&mut t.as_slice(), &rank1), Err(WireError::BadRank { .. })));
+    let tight = DecodeLimits {
+        max_bytes: t.len() - 1,
+        max_rank: 8,
+    };
+    assert!(matches!(
+        decode(&t, &tight),
+        Err(WireError::TooLarge { .. })
+    ));
+    assert!(decode(
+        &t,
+        &DecodeLimits {
+            max_bytes: t.len(),
+            max_rank: 2
+        }
+    )
+    .is_ok());
+    let rank1 = DecodeLimits {
+        max_bytes: 1 << 20,
+        max_rank: 1,
+    };
+    assert_eq!(
+        decode(&t, &rank1).unwrap_err(),
+        WireError::BadRank { rank: 2, limit: 1 }
+    );
+    assert!(matches!(
+        decode_from(&mut t.as_slice(), &rank1),
+        Err(WireError::BadRank { .. })
+    ));
     let nine = plain_header(&[1; 9], 24 + 72 + 4);
     let mut nine_full = nine.clone();
     nine_full.extend_from_slice(&1f32.to_le_bytes());
@@ -250,8 +338,13 @@ fn rejects_non_finite_values() {
         b[76..80].copy_from_slice(&bad.to_le_bytes());
         assert_eq!(err(&b), WireError::NonFinite { plane: 1, index: 1 });
     }
-    let t = PlainTensor::plain(ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.0f64, f64::NAN, 2.0]).unwrap());
-    assert_eq!(err(&encode(&t)), WireError::NonFinite { plane: 0, index: 1 });
+    let t = PlainTensor::plain(
+        ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.0f64, f64::NAN, 2.0]).unwrap(),
+    );
+    assert_eq!(
+        err(&encode(&t)),
+        WireError::NonFinite { plane: 0, index: 1 }
+    );
 }
 
 #[test]
@@ -270,7 +363,10 @@ fn rejects_invalid_basis() {
         [1.0, 1e-9, 1.0, -1.0],    // off-diagonal too small
         [1.0, 1.0, -1.0, 1.0],     // complex eigenvalues
     ] {
-        assert!(matches!(err(&set_basis(c0)), WireError::InvalidBasis(_)), "{c0:?}");
+        assert!(
+            matches!(err(&set_basis(c0)), WireError::InvalidBasis(_)),
+            "{c0:?}"
+        );
     }
 }
 
@@ -279,10 +375,20 @@ fn decode_as_checks_the_type_from_the_header() {
     let b = valid();
     assert!(matches!(
         decode_as::<f64, Compact>(&b, &limits()),
-        Err(WireError::UnexpectedType { kind: RepresentationKind::Compact, dtype: Dtype::F32, .. })
+        Err(WireError::UnexpectedType {
+            kind: RepresentationKind::Compact,
+            dtype: Dtype::F32,
+            ..
+        })
     ));
-    assert!(matches!(decode_as::<f32, MatrixForm>(&b, &limits()), Err(WireError::UnexpectedType { .. })));
-    assert!(matches!(decode_as::<f32, Plain>(&b, &limits()), Err(WireError::UnexpectedType { .. })));
+    assert!(matches!(
+        decode_as::<f32, MatrixForm>(&b, &limits()),
+        Err(WireError::UnexpectedType { .. })
+    ));
+    assert!(matches!(
+        decode_as::<f32, Plain>(&b, &limits()),
+        Err(WireError::UnexpectedType { .. })
+    ));
 }
 
 fn sample_bundle() -> Bundle {
@@ -291,8 +397,14 @@ fn sample_bundle() -> Bundle {
         tensors: vec![
             ("layer0.weight".into(), compact::<f32>(&[4, 3], 1).into()),
             ("layer0.bias".into(), matrix::<f64>(&[3], 2).into()),
-            ("scale".into(), PlainTensor::plain(values::<f32>(&[], 3)).into()),
-            ("ünïcode name".into(), PlainTensor::plain(values::<f64>(&[0], 4)).into()),
+            (
+                "scale".into(),
+                PlainTensor::plain(values::<f32>(&[], 3)).into(),
+            ),
+            (
+                "ünïcode name".into(),
+                PlainTensor::plain(values::<f64>(&[0], 4)).into(),
+            ),
         ],
     }
 }
@@ -302,13 +414,25 @@ fn bundle_round_trip() {
     let bundle = sample_bundle();
     let bytes = encode_bundle(&bundle);
     assert_eq!(&bytes[..8], b"MOREBNDL");
-    assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize, bytes.len());
+    assert_eq!(
+        u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize,
+        bytes.len()
+    );
     let back = decode_bundle(&bytes, &limits()).unwrap();
     assert_eq!(back, bundle);
-    assert_eq!(back.get("layer0.bias").unwrap().kind(), RepresentationKind::Matrix);
+    assert_eq!(
+        back.get("layer0.bias").unwrap().kind(),
+        RepresentationKind::Matrix
+    );
     assert!(back.get("missing").is_none());
-    let empty = Bundle { metadata: serde_json::Value::Null, tensors: vec![] };
-    assert_eq!(decode_bundle(&encode_bundle(&empty), &limits()).unwrap(), empty);
+    let empty = Bundle {
+        metadata: serde_json::Value::Null,
+        tensors: vec![],
+    };
+    assert_eq!(
+        decode_bundle(&encode_bundle(&empty), &limits()).unwrap(),
+        empty
+    );
 }
 
 #[test]
@@ -325,13 +449,28 @@ fn bundle_errors() {
     let mut b = bytes.clone();
     b[13] = 1;
     assert!(matches!(e(&b), WireError::InvalidHeader(_)));
-    assert!(matches!(e(&bytes[..bytes.len() - 1]), WireError::Truncated { .. }));
-    assert!(matches!(e(&bytes[..20]), WireError::Truncated { expected: 32, got: 20 }));
+    assert!(matches!(
+        e(&bytes[..bytes.len() - 1]),
+        WireError::Truncated { .. }
+    ));
+    assert!(matches!(
+        e(&bytes[..20]),
+        WireError::Truncated {
+            expected: 32,
+            got: 20
+        }
+    ));
     let mut b = bytes.clone();
     b.push(0);
     assert_eq!(e(&b), WireError::TrailingBytes);
-    let small = DecodeLimits { max_bytes: 100, max_rank: 8 };
-    assert!(matches!(decode_bundle(&bytes, &small), Err(WireError::TooLarge { .. })));
+    let small = DecodeLimits {
+        max_bytes: 100,
+        max_rank: 8,
+    };
+    assert!(matches!(
+        decode_bundle(&bytes, &small),
+        Err(WireError::TooLarge { .. })
+    ));
     // Metadata that is not JSON.
     let mut b = bytes.clone();
     b[32] = b'#';
@@ -343,7 +482,10 @@ fn bundle_errors() {
     // A name that is not UTF-8.
     let one = Bundle {
         metadata: serde_json::json!({}),
-        tensors: vec![("ab".into(), PlainTensor::plain(values::<f32>(&[2], 1)).into())],
+        tensors: vec![(
+            "ab".into(),
+            PlainTensor::plain(values::<f32>(&[2], 1)).into(),
+        )],
     };
     let good = encode_bundle(&one);
     let name_at = 32 + 2 + 4 + 4;
@@ -373,7 +515,10 @@ fn bundle_errors() {
     let mut b = good.clone();
     let len_at = name_at + 2;
     b[len_at..len_at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(e(&b), WireError::Truncated { .. } | WireError::ShapeOverflow));
+    assert!(matches!(
+        e(&b),
+        WireError::Truncated { .. } | WireError::ShapeOverflow
+    ));
 }
 
 /// Valid encodings of every kind, for mutation.
@@ -401,8 +546,12 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 1u8..=255).prop_map(|(i, m)| Mutation::Flip(i, m)),
         (any::<usize>(), any::<u8>()).prop_map(|(i, v)| Mutation::Set(i, v)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, v)| Mutation::Insert(i, v)),
-        (any::<usize>(), prop_oneof![Just(u64::MAX), Just(0u64), Just(1u64 << 32), any::<u64>()])
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(i, v)| Mutation::Insert(i, v)),
+        (
+            any::<usize>(),
+            prop_oneof![Just(u64::MAX), Just(0u64), Just(1u64 << 32), any::<u64>()]
+        )
             .prop_map(|(i, v)| Mutation::SetU64(i, v)),
     ]
 }

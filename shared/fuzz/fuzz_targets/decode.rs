@@ -3,10 +3,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use more_core::wire::{decode, decode_bundle, decode_from, decode_header, encode_bundle, DecodeLimits};
+use more_core::wire::{
+    decode, decode_bundle, decode_from, decode_header, encode_bundle, DecodeLimits,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = DecodeLimits { max_bytes: 1 << 20, max_rank: 8 };
+    let limits = DecodeLimits {
+        max_bytes: 1 << 20,
+        max_rank: 8,
+    };
     let _ = decode_header(data);
     if let Ok(t) = decode(data, &limits) {
         assert_eq!(t.encode(), data);

@@ -75,10 +75,10 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: u64) -> Result<&'a [u8], WireError> {
         let n = usize::try_from(n).map_err(|_| WireError::ShapeOverflow)?;
         let end = self.at.checked_add(n).ok_or(WireError::ShapeOverflow)?;
-        let s = self
-            .bytes
-            .get(self.at..end)
-            .ok_or(WireError::Truncated { expected: end, got: self.bytes.len() })?;
+        let s = self.bytes.get(self.at..end).ok_or(WireError::Truncated {
+            expected: end,
+            got: self.bytes.len(),
+        })?;
         self.at = end;
         Ok(s)
     }
@@ -102,20 +102,28 @@ impl<'a> Cursor<'a> {
 /// malformed tensor.
 pub fn decode_bundle(bytes: &[u8], limits: &DecodeLimits) -> Result<Bundle, WireError> {
     if bytes.len() < BUNDLE_MAGIC.len() {
-        return Err(WireError::Truncated { expected: BUNDLE_MAGIC.len(), got: bytes.len() });
+        return Err(WireError::Truncated {
+            expected: BUNDLE_MAGIC.len(),
+            got: bytes.len(),
+        });
     }
     if &bytes[..8] != BUNDLE_MAGIC {
         return Err(WireError::BadMagic);
     }
     if bytes.len() < BUNDLE_HEADER_LEN {
-        return Err(WireError::Truncated { expected: BUNDLE_HEADER_LEN, got: bytes.len() });
+        return Err(WireError::Truncated {
+            expected: BUNDLE_HEADER_LEN,
+            got: bytes.len(),
+        });
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version != BUNDLE_VERSION {
         return Err(WireError::UnsupportedVersion(version));
     }
     if bytes[10..16].iter().any(|&b| b != 0) {
-        return Err(WireError::InvalidHeader("bundle reserved bytes 10..16 are not zero".into()));
+        return Err(WireError::InvalidHeader(
+            "bundle reserved bytes 10..16 are not zero".into(),
+        ));
     }
     let total = u64_at(bytes, 16);
     if total > limits.max_bytes as u64 {
@@ -150,8 +158,10 @@ pub fn decode_bundle(bytes: &[u8], limits: &DecodeLimits) -> Result<Bundle, Wire
             return Err(WireError::BadName(format!("duplicate name {name:?}")));
         }
         let len = cur.u64()?;
-        let tensor = decode(cur.take(len)?, limits)
-            .map_err(|e| WireError::InTensor { name: name.clone(), source: Box::new(e) })?;
+        let tensor = decode(cur.take(len)?, limits).map_err(|e| WireError::InTensor {
+            name: name.clone(),
+            source: Box::new(e),
+        })?;
         tensors.push((name, tensor));
     }
     if cur.at != bytes.len() {

@@ -27,7 +27,10 @@ impl Default for DecodeLimits {
     /// 1 GiB and 8 axes: a batch of 60,000 MNIST images as f32 matrix-form ciphertexts is
     /// 60,000·784·16 B ≈ 753 MB.
     fn default() -> Self {
-        DecodeLimits { max_bytes: 1 << 30, max_rank: 8 }
+        DecodeLimits {
+            max_bytes: 1 << 30,
+            max_rank: 8,
+        }
     }
 }
 
@@ -73,10 +76,16 @@ impl Header {
     /// [`WireError::BadRank`], [`WireError::TooLarge`].
     pub fn check(&self, limits: &DecodeLimits) -> Result<(), WireError> {
         if self.shape.len() > limits.max_rank {
-            return Err(WireError::BadRank { rank: self.shape.len(), limit: limits.max_rank });
+            return Err(WireError::BadRank {
+                rank: self.shape.len(),
+                limit: limits.max_rank,
+            });
         }
         if self.total_len > limits.max_bytes {
-            return Err(WireError::TooLarge { size: self.total_len, limit: limits.max_bytes });
+            return Err(WireError::TooLarge {
+                size: self.total_len,
+                limit: limits.max_bytes,
+            });
         }
         Ok(())
     }
@@ -109,7 +118,11 @@ pub(crate) fn dtype_tag(dtype: Dtype) -> u8 {
 pub(crate) fn header_len_for(rank: usize, kind: RepresentationKind) -> usize {
     FIXED_HEADER_LEN
         + 8 * rank
-        + if kind == RepresentationKind::Compact { BASIS_LEN } else { 0 }
+        + if kind == RepresentationKind::Compact {
+            BASIS_LEN
+        } else {
+            0
+        }
 }
 
 /// Total message length for a header, or `ShapeOverflow`.
@@ -145,7 +158,10 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 
 fn need(bytes: &[u8], expected: usize) -> Result<(), WireError> {
     if bytes.len() < expected {
-        Err(WireError::Truncated { expected, got: bytes.len() })
+        Err(WireError::Truncated {
+            expected,
+            got: bytes.len(),
+        })
     } else {
         Ok(())
     }
@@ -185,7 +201,9 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, WireError> {
     };
     let rank = usize::from(u16_at(bytes, 8));
     if u16_at(bytes, 10) != 0 {
-        return Err(WireError::InvalidHeader("reserved bytes 10..12 are not zero".into()));
+        return Err(WireError::InvalidHeader(
+            "reserved bytes 10..12 are not zero".into(),
+        ));
     }
     let header_len = header_len_for(rank, kind);
     let declared_header = u32_at(bytes, 12);
@@ -214,7 +232,15 @@ pub fn decode_header(bytes: &[u8]) -> Result<Header, WireError> {
     } else {
         None
     };
-    Ok(Header { version, kind, dtype, shape, basis, header_len, total_len })
+    Ok(Header {
+        version,
+        kind,
+        dtype,
+        shape,
+        basis,
+        header_len,
+        total_len,
+    })
 }
 
 /// Writes a header (the inverse of [`decode_header`]).

@@ -18,7 +18,9 @@ use crate::{Dtype, Float};
 fn basis_of<F: Float, R: Representation<F>>(
     t: &PlanarTensor<F, R>,
 ) -> Option<&crate::tensor::CompactBasis> {
-    (t.representation() as &dyn Any).downcast_ref::<Compact>().map(|c| &c.basis)
+    (t.representation() as &dyn Any)
+        .downcast_ref::<Compact>()
+        .map(|c| &c.basis)
 }
 
 fn header_bytes<F: Float, R: Representation<F>>(t: &PlanarTensor<F, R>) -> (Vec<u8>, usize) {
@@ -33,7 +35,9 @@ fn header_bytes<F: Float, R: Representation<F>>(t: &PlanarTensor<F, R>) -> (Vec<
 fn push_values<F: Float>(out: &mut Vec<u8>, values: impl Iterator<Item = F>) {
     match F::DTYPE {
         // f32 → f64 → f32 is exact.
-        Dtype::F32 => values.for_each(|v| out.extend_from_slice(&(v.as_f64() as f32).to_le_bytes())),
+        Dtype::F32 => {
+            values.for_each(|v| out.extend_from_slice(&(v.as_f64() as f32).to_le_bytes()))
+        }
         Dtype::F64 => values.for_each(|v| out.extend_from_slice(&v.as_f64().to_le_bytes())),
     }
 }
@@ -144,8 +148,12 @@ impl AnyTensor {
     /// Element type of the planes.
     pub fn dtype(&self) -> Dtype {
         match self {
-            AnyTensor::PlainF32(_) | AnyTensor::CompactF32(_) | AnyTensor::MatrixF32(_) => Dtype::F32,
-            AnyTensor::PlainF64(_) | AnyTensor::CompactF64(_) | AnyTensor::MatrixF64(_) => Dtype::F64,
+            AnyTensor::PlainF32(_) | AnyTensor::CompactF32(_) | AnyTensor::MatrixF32(_) => {
+                Dtype::F32
+            }
+            AnyTensor::PlainF64(_) | AnyTensor::CompactF64(_) | AnyTensor::MatrixF64(_) => {
+                Dtype::F64
+            }
         }
     }
 
@@ -186,22 +194,28 @@ impl AnyTensor {
             Ok(t) => return Some(AnyTensor::MatrixF32(*t)),
             Err(b) => b,
         };
-        b.downcast::<MatrixCiphertext<f64>>().ok().map(|t| AnyTensor::MatrixF64(*t))
+        b.downcast::<MatrixCiphertext<f64>>()
+            .ok()
+            .map(|t| AnyTensor::MatrixF64(*t))
     }
 
     /// The tensor as the statically typed `PlanarTensor<F, R>`.
     ///
     /// # Errors
     /// [`WireError::UnexpectedType`] when it holds another representation or element type.
-    pub fn into_typed<F: Float, R: Representation<F>>(self) -> Result<PlanarTensor<F, R>, WireError> {
+    pub fn into_typed<F: Float, R: Representation<F>>(
+        self,
+    ) -> Result<PlanarTensor<F, R>, WireError> {
         let (kind, dtype) = (self.kind(), self.dtype());
         let b: Box<dyn Any> = each!(self, t => Box::new(t));
-        b.downcast::<PlanarTensor<F, R>>().map(|t| *t).map_err(|_| WireError::UnexpectedType {
-            expected_kind: R::KIND,
-            expected_dtype: F::DTYPE,
-            kind,
-            dtype,
-        })
+        b.downcast::<PlanarTensor<F, R>>()
+            .map(|t| *t)
+            .map_err(|_| WireError::UnexpectedType {
+                expected_kind: R::KIND,
+                expected_dtype: F::DTYPE,
+                kind,
+                dtype,
+            })
     }
 }
 
@@ -230,13 +244,19 @@ fn read_planes<F: Float>(header: &Header, bytes: &[u8]) -> Result<Vec<ArrayD<F>>
     (0..header.planes())
         .map(|k| {
             let start = header.header_len + k * plane_bytes;
-            let slice = bytes.get(start..start + plane_bytes).ok_or(WireError::Truncated {
-                expected: start + plane_bytes,
-                got: bytes.len(),
-            })?;
+            let slice = bytes
+                .get(start..start + plane_bytes)
+                .ok_or(WireError::Truncated {
+                    expected: start + plane_bytes,
+                    got: bytes.len(),
+                })?;
             match F::DTYPE {
-                Dtype::F32 => read_plane(slice, &header.shape, k, |a| F::of_f64(f32::from_le_bytes(a).into())),
-                Dtype::F64 => read_plane(slice, &header.shape, k, |a| F::of_f64(f64::from_le_bytes(a))),
+                Dtype::F32 => read_plane(slice, &header.shape, k, |a| {
+                    F::of_f64(f32::from_le_bytes(a).into())
+                }),
+                Dtype::F64 => read_plane(slice, &header.shape, k, |a| {
+                    F::of_f64(f64::from_le_bytes(a))
+                }),
             }
         })
         .collect()
@@ -262,14 +282,21 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<AnyTensor, WireErro
     let header = decode_header(bytes)?;
     header.check(limits)?;
     if bytes.len() < header.total_len {
-        return Err(WireError::Truncated { expected: header.total_len, got: bytes.len() });
+        return Err(WireError::Truncated {
+            expected: header.total_len,
+            got: bytes.len(),
+        });
     }
     if bytes.len() > header.total_len {
         return Err(WireError::TrailingBytes);
     }
     Ok(match (header.kind, header.dtype, header.basis) {
-        (RepresentationKind::Plain, Dtype::F32, _) => AnyTensor::PlainF32(build(Plain, &header, bytes)?),
-        (RepresentationKind::Plain, Dtype::F64, _) => AnyTensor::PlainF64(build(Plain, &header, bytes)?),
+        (RepresentationKind::Plain, Dtype::F32, _) => {
+            AnyTensor::PlainF32(build(Plain, &header, bytes)?)
+        }
+        (RepresentationKind::Plain, Dtype::F64, _) => {
+            AnyTensor::PlainF64(build(Plain, &header, bytes)?)
+        }
         (RepresentationKind::Compact, Dtype::F32, Some(basis)) => {
             AnyTensor::CompactF32(build(Compact { basis }, &header, bytes)?)
         }
@@ -277,10 +304,16 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<AnyTensor, WireErro
             AnyTensor::CompactF64(build(Compact { basis }, &header, bytes)?)
         }
         (RepresentationKind::Compact, _, None) => {
-            return Err(WireError::InvalidBasis("compact tensor without a basis".into()))
+            return Err(WireError::InvalidBasis(
+                "compact tensor without a basis".into(),
+            ))
         }
-        (RepresentationKind::Matrix, Dtype::F32, _) => AnyTensor::MatrixF32(build(MatrixForm, &header, bytes)?),
-        (RepresentationKind::Matrix, Dtype::F64, _) => AnyTensor::MatrixF64(build(MatrixForm, &header, bytes)?),
+        (RepresentationKind::Matrix, Dtype::F32, _) => {
+            AnyTensor::MatrixF32(build(MatrixForm, &header, bytes)?)
+        }
+        (RepresentationKind::Matrix, Dtype::F64, _) => {
+            AnyTensor::MatrixF64(build(MatrixForm, &header, bytes)?)
+        }
     })
 }
 
@@ -305,10 +338,18 @@ pub fn decode_as<F: Float, R: Representation<F>>(
     decode(bytes, limits)?.into_typed()
 }
 
-fn read_exact(r: &mut impl Read, buf: &mut [u8], total: usize, before: usize) -> Result<(), WireError> {
+fn read_exact(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    total: usize,
+    before: usize,
+) -> Result<(), WireError> {
     r.read_exact(buf).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            WireError::Truncated { expected: total, got: before }
+            WireError::Truncated {
+                expected: total,
+                got: before,
+            }
         } else {
             WireError::Io(e.to_string())
         }
@@ -330,7 +371,10 @@ pub fn decode_from(r: &mut impl Read, limits: &DecodeLimits) -> Result<AnyTensor
         Err(WireError::Truncated { expected, .. }) => {
             let rank = usize::from(u16::from_le_bytes([buf[8], buf[9]]));
             if rank > limits.max_rank {
-                return Err(WireError::BadRank { rank, limit: limits.max_rank });
+                return Err(WireError::BadRank {
+                    rank,
+                    limit: limits.max_rank,
+                });
             }
             buf.resize(expected, 0);
             read_exact(r, &mut buf[FIXED_HEADER_LEN..], expected, FIXED_HEADER_LEN)?;
