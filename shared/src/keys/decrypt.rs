@@ -14,8 +14,7 @@ pub trait Decrypt<F: Float>: Representation<F> {
     ///
     /// # Errors
     /// [`MoreError::BasisMismatch`] when a compact tensor's basis is not this key's.
-    fn decrypt_slots(key: &SecretKey, t: &PlanarTensor<F, Self>)
-        -> Result<(ArrayD<F>, ArrayD<F>)>;
+    fn decrypt_slots(key: &SecretKey, t: &PlanarTensor<F, Self>) -> Result<(ArrayD<F>, ArrayD<F>)>;
 }
 
 impl<F: Float> Decrypt<F> for Plain {
@@ -34,12 +33,12 @@ impl<F: Float> Decrypt<F> for Compact {
             return Err(MoreError::BasisMismatch { op: "decrypt" });
         }
         let (a, b) = (&t.planes[0], &t.planes[1]);
-        let x = ndarray::Zip::from(a).and(b).map_collect(|&a, &b| {
-            F::of_f64(a.as_f64() + b.as_f64() * key.m0)
-        });
-        let r = ndarray::Zip::from(a).and(b).map_collect(|&a, &b| {
-            F::of_f64(a.as_f64() + b.as_f64() * key.r0)
-        });
+        let x = ndarray::Zip::from(a)
+            .and(b)
+            .map_collect(|&a, &b| F::of_f64(a.as_f64() + b.as_f64() * key.m0));
+        let r = ndarray::Zip::from(a)
+            .and(b)
+            .map_collect(|&a, &b| F::of_f64(a.as_f64() + b.as_f64() * key.r0));
         Ok((x, r))
     }
 }

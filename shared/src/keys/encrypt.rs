@@ -27,7 +27,9 @@ impl SecretKey {
         shadow.validate(features)?;
         let values: Vec<f64> = x.iter().map(|v| v.as_f64()).collect();
         if values.iter().any(|v| !v.is_finite()) {
-            return Err(MoreError::NonFinite { what: "encrypt: plaintext" });
+            return Err(MoreError::NonFinite {
+                what: "encrypt: plaintext",
+            });
         }
         let r = shadow.sample(rng, values.len(), features);
         Ok((values, r))
@@ -74,7 +76,10 @@ impl SecretKey {
     ) -> Result<CompactCiphertext<F>> {
         let (values, r) = self.draw_shadows(x, shadow, rng)?;
         let gap = self.m0 - self.r0;
-        let (mut a, mut b) = (Vec::with_capacity(values.len()), Vec::with_capacity(values.len()));
+        let (mut a, mut b) = (
+            Vec::with_capacity(values.len()),
+            Vec::with_capacity(values.len()),
+        );
         for (&v, &r) in values.iter().zip(&r) {
             let bv = (v - r) / gap;
             a.push(F::of_f64(v - bv * self.m0));
@@ -82,7 +87,9 @@ impl SecretKey {
         }
         let shape = IxDyn(x.shape());
         PlanarTensor::from_planes(
-            Compact { basis: self.compact_basis() },
+            Compact {
+                basis: self.compact_basis(),
+            },
             vec![
                 ArrayD::from_shape_vec(shape.clone(), a).expect("same length"),
                 ArrayD::from_shape_vec(shape, b).expect("same length"),

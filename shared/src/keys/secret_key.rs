@@ -93,7 +93,9 @@ impl SecretKey {
 
     /// `S·diag(x, r)·S⁻¹`.
     pub(crate) fn conjugate(&self, x: f64, r: f64) -> Mat2<f64> {
-        Mat2(self.s).matmul(Mat2([x, 0.0, 0.0, r])).matmul(Mat2(self.s_inv))
+        Mat2(self.s)
+            .matmul(Mat2([x, 0.0, 0.0, r]))
+            .matmul(Mat2(self.s_inv))
     }
 
     /// `(S⁻¹·C·S)` diagonal: `(x, r)`.
@@ -147,7 +149,9 @@ impl SecretKey {
         }
         let s = [v[0], v[1], v[2], v[3]];
         if condition_number(s) > Self::MAX_CONDITION * (1.0 + 1e-9) {
-            return Err(MoreError::KeyImport("S is singular or ill-conditioned".into()));
+            return Err(MoreError::KeyImport(
+                "S is singular or ill-conditioned".into(),
+            ));
         }
         let det = s[0] * s[3] - s[1] * s[2];
         let key = SecretKey {
@@ -185,7 +189,10 @@ mod tests {
             assert_eq!(back.s, key.s);
             assert_eq!(back.fingerprint(), key.fingerprint());
         }
-        assert_ne!(SecretKey::from_seed(1).fingerprint(), SecretKey::from_seed(2).fingerprint());
+        assert_ne!(
+            SecretKey::from_seed(1).fingerprint(),
+            SecretKey::from_seed(2).fingerprint()
+        );
     }
 
     #[test]
@@ -203,7 +210,10 @@ mod tests {
 
     #[test]
     fn os_keys_differ() {
-        let (a, b) = (SecretKey::generate().unwrap(), SecretKey::generate().unwrap());
+        let (a, b) = (
+            SecretKey::generate().unwrap(),
+            SecretKey::generate().unwrap(),
+        );
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
 }

@@ -61,7 +61,11 @@ impl ShadowDistribution {
                 sq[j] += v * v / n;
             }
         }
-        let std = mean.iter().zip(&sq).map(|(m, s)| (s - m * m).max(0.0).sqrt()).collect();
+        let std = mean
+            .iter()
+            .zip(&sq)
+            .map(|(m, s)| (s - m * m).max(0.0).sqrt())
+            .collect();
         Ok(ShadowDistribution::MomentMatched { mean, std })
     }
 

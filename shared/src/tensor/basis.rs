@@ -27,7 +27,9 @@ impl CompactBasis {
     /// its off-diagonal entry is too small for an accurate conversion.
     pub fn new(c0: [f64; 4]) -> Result<Self> {
         if c0.iter().any(|v| !v.is_finite()) {
-            return Err(MoreError::InvalidParameter("C0 has a non-finite entry".into()));
+            return Err(MoreError::InvalidParameter(
+                "C0 has a non-finite entry".into(),
+            ));
         }
         let norm = c0.iter().map(|v| v * v).sum::<f64>().sqrt();
         let (t, d) = (c0[0] + c0[3], c0[0] * c0[3] - c0[1] * c0[2]);

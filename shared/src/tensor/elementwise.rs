@@ -82,11 +82,15 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// # Errors
     /// [`crate::MoreError::BadRank`] for a 0-D or empty tensor.
     pub fn softmax(&self) -> Result<Self> {
-        let axis = self.shape().len().checked_sub(1).ok_or(crate::MoreError::BadRank {
-            op: "softmax",
-            expected: "at least one axis",
-            shape: vec![],
-        })?;
+        let axis = self
+            .shape()
+            .len()
+            .checked_sub(1)
+            .ok_or(crate::MoreError::BadRank {
+                op: "softmax",
+                expected: "at least one axis",
+                shape: vec![],
+            })?;
         let shifted = self.sub(&self.max_axis(axis)?)?.exp();
         shifted.mul(&shifted.sum_axis(axis)?.recip())
     }

@@ -11,8 +11,16 @@ pub(crate) fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Res
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -65,8 +73,16 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     ) -> Result<(Vec<ArrayD<F>>, Vec<ArrayD<F>>)> {
         self.check_same_rep(other, op)?;
         let shape = broadcast_shape(op, self.shape(), other.shape())?;
-        let a = self.planes.iter().map(|p| broadcast_plane(p, &shape)).collect();
-        let b = other.planes.iter().map(|p| broadcast_plane(p, &shape)).collect();
+        let a = self
+            .planes
+            .iter()
+            .map(|p| broadcast_plane(p, &shape))
+            .collect();
+        let b = other
+            .planes
+            .iter()
+            .map(|p| broadcast_plane(p, &shape))
+            .collect();
         Ok((a, b))
     }
 
@@ -100,7 +116,13 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
             .planes
             .iter()
             .zip(self.rep.identity())
-            .map(|(p, &i)| if i == 0.0 { p.clone() } else { p + c * F::of_f64(i) })
+            .map(|(p, &i)| {
+                if i == 0.0 {
+                    p.clone()
+                } else {
+                    p + c * F::of_f64(i)
+                }
+            })
             .collect();
         self.with_planes(planes)
     }
@@ -111,7 +133,11 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// [`MoreError::ShapeMismatch`] if the shapes do not broadcast.
     pub fn mul_plain(&self, w: &ArrayD<F>) -> Result<Self> {
         let shape = broadcast_shape("mul_plain", self.shape(), w.shape())?;
-        let planes = self.planes.iter().map(|p| &broadcast_plane(p, &shape) * w).collect();
+        let planes = self
+            .planes
+            .iter()
+            .map(|p| &broadcast_plane(p, &shape) * w)
+            .collect();
         Ok(self.with_planes(planes))
     }
 
@@ -139,7 +165,11 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         let planes = self
             .planes
             .iter()
-            .map(|p| p.clone().into_shape_with_order(IxDyn(shape)).map_err(|_| bad()))
+            .map(|p| {
+                p.clone()
+                    .into_shape_with_order(IxDyn(shape))
+                    .map_err(|_| bad())
+            })
             .collect::<Result<_>>()?;
         Ok(self.with_planes(planes))
     }
@@ -152,7 +182,9 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     pub fn permute(&self, axes: &[usize]) -> Result<Self> {
         let mut seen = vec![false; self.shape().len()];
         if axes.len() != seen.len()
-            || axes.iter().any(|&a| a >= seen.len() || std::mem::replace(&mut seen[a], true))
+            || axes
+                .iter()
+                .any(|&a| a >= seen.len() || std::mem::replace(&mut seen[a], true))
         {
             return Err(MoreError::BadRank {
                 op: "permute",
@@ -195,7 +227,12 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
                 rhs: shape.to_vec(),
             });
         }
-        Ok(self.with_planes(self.planes.iter().map(|p| broadcast_plane(p, shape)).collect()))
+        Ok(self.with_planes(
+            self.planes
+                .iter()
+                .map(|p| broadcast_plane(p, shape))
+                .collect(),
+        ))
     }
 
     fn check_axis(&self, op: &'static str, axis: usize) -> Result<()> {
@@ -223,7 +260,12 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
                 "select: index {i} out of range for axis {axis} of length {n}"
             )));
         }
-        Ok(self.with_planes(self.planes.iter().map(|p| p.select(Axis(axis), indices)).collect()))
+        Ok(self.with_planes(
+            self.planes
+                .iter()
+                .map(|p| p.select(Axis(axis), indices))
+                .collect(),
+        ))
     }
 
     /// The contiguous range `start..end` along `axis`.

@@ -10,11 +10,13 @@ fn as_matrix<'a, F: Float>(
     op: &'static str,
     p: &'a ndarray::ArrayD<F>,
 ) -> Result<ArrayView2<'a, F>> {
-    p.view().into_dimensionality::<Ix2>().map_err(|_| MoreError::BadRank {
-        op,
-        expected: "a 2-D tensor",
-        shape: p.shape().to_vec(),
-    })
+    p.view()
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| MoreError::BadRank {
+            op,
+            expected: "a 2-D tensor",
+            shape: p.shape().to_vec(),
+        })
 }
 
 impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
@@ -26,8 +28,16 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// dimensions differ; [`MoreError::BasisMismatch`] for different bases.
     pub fn matmul(&self, other: &Self) -> Result<Self> {
         self.check_same_rep(other, "matmul")?;
-        let a = self.planes.iter().map(|p| as_matrix("matmul", p)).collect::<Result<Vec<_>>>()?;
-        let b = other.planes.iter().map(|p| as_matrix("matmul", p)).collect::<Result<Vec<_>>>()?;
+        let a = self
+            .planes
+            .iter()
+            .map(|p| as_matrix("matmul", p))
+            .collect::<Result<Vec<_>>>()?;
+        let b = other
+            .planes
+            .iter()
+            .map(|p| as_matrix("matmul", p))
+            .collect::<Result<Vec<_>>>()?;
         if a[0].ncols() != b[0].nrows() {
             return Err(MoreError::ShapeMismatch {
                 op: "matmul",
@@ -35,7 +45,12 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
                 rhs: other.shape().to_vec(),
             });
         }
-        let planes = self.rep.matmul(&a, &b).into_iter().map(Array2::into_dyn).collect();
+        let planes = self
+            .rep
+            .matmul(&a, &b)
+            .into_iter()
+            .map(Array2::into_dyn)
+            .collect();
         Ok(self.with_planes(planes))
     }
 
@@ -44,7 +59,11 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// # Errors
     /// As [`Self::matmul`].
     pub fn matmul_plain(&self, w: &Array2<F>) -> Result<Self> {
-        let a = self.planes.iter().map(|p| as_matrix("matmul_plain", p)).collect::<Result<Vec<_>>>()?;
+        let a = self
+            .planes
+            .iter()
+            .map(|p| as_matrix("matmul_plain", p))
+            .collect::<Result<Vec<_>>>()?;
         if a[0].ncols() != w.nrows() {
             return Err(MoreError::ShapeMismatch {
                 op: "matmul_plain",

@@ -35,7 +35,9 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// Mean over `axis`, kept with length 1. Errors as [`Self::sum_axis`].
     pub fn mean_axis(&self, axis: usize) -> Result<Self> {
         let n = self.shape().get(axis).copied().unwrap_or(0);
-        Ok(self.sum_axis(axis)?.scale(F::one() / F::from_usize(n.max(1)).unwrap()))
+        Ok(self
+            .sum_axis(axis)?
+            .scale(F::one() / F::from_usize(n.max(1)).unwrap()))
     }
 
     /// Sum of all values, as a tensor of shape `[1]`.

@@ -155,7 +155,11 @@ fn zip_map<F: Float>(
     #[cfg(feature = "parallel")]
     let values: Vec<[F; 4]> = {
         use rayon::prelude::*;
-        (0..n).into_par_iter().with_min_len(8192).map(compute).collect()
+        (0..n)
+            .into_par_iter()
+            .with_min_len(8192)
+            .map(compute)
+            .collect()
     };
     #[cfg(not(feature = "parallel"))]
     let values: Vec<[F; 4]> = (0..n).map(compute).collect();
@@ -194,7 +198,7 @@ impl<F: Float> Representation<F> for Plain {
 }
 
 /// `f64` copies of `f32` values: matrix functions are evaluated in `f64`, since both eigen-slots
-/// share each rounding error (see [`crate::algebra::functions::SIGN_EPSILON`]).
+/// share each rounding error.
 fn wide<F: Float, const N: usize>(v: &[F]) -> [f64; N] {
     std::array::from_fn(|i| v[i].as_f64())
 }
@@ -245,8 +249,16 @@ impl<F: Float> Representation<F> for Compact {
         let base = self.elem::<f64>();
         zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
             let [a0, b0, a1, b1] = wide(v);
-            let x = CompactElem { a: a0, b: b0, ..base };
-            let y = CompactElem { a: a1, b: b1, ..base };
+            let x = CompactElem {
+                a: a0,
+                b: b0,
+                ..base
+            };
+            let y = CompactElem {
+                a: a1,
+                b: b1,
+                ..base
+            };
             let r = fun::max(x, y);
             narrow([r.a, r.b, 0.0, 0.0])
         })
@@ -279,7 +291,12 @@ impl<F: Float> Representation<F> for MatrixForm {
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let prod = |i: usize, j: usize, k: usize, l: usize| &(&a[i] * &b[j]) + &(&a[k] * &b[l]);
-        vec![prod(0, 0, 1, 2), prod(0, 1, 1, 3), prod(2, 0, 3, 2), prod(2, 1, 3, 3)]
+        vec![
+            prod(0, 0, 1, 2),
+            prod(0, 1, 1, 3),
+            prod(2, 0, 3, 2),
+            prod(2, 1, 3, 3),
+        ]
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
@@ -294,6 +311,11 @@ impl<F: Float> Representation<F> for MatrixForm {
             c += &gemm(&a[k], &b[l]);
             c
         };
-        vec![prod(0, 0, 1, 2), prod(0, 1, 1, 3), prod(2, 0, 3, 2), prod(2, 1, 3, 3)]
+        vec![
+            prod(0, 0, 1, 2),
+            prod(0, 1, 1, 3),
+            prod(2, 0, 3, 2),
+            prod(2, 1, 3, 3),
+        ]
     }
 }
