@@ -1,1 +1,28 @@
-fn main() {}
+//! `more-node`: the compute node's command line.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "more-node", version, about = "Trains and runs neural networks on MORE-encrypted data")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the REST service (and serve the web page).
+    Serve(more_node::server::ServeArgs),
+    /// Reproduce the study's experiments: plaintext vs encrypted, same seed.
+    Experiment(more_node::lab::ExperimentArgs),
+    /// Run the attack suite on real data and report what an attacker recovers.
+    Attack(more_node::lab::AttackArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => more_node::server::serve(args),
+        Command::Experiment(args) => more_node::lab::run_experiment(args),
+        Command::Attack(args) => more_node::lab::run_attack(args),
+    }
+}

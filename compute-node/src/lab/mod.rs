@@ -1,0 +1,1 @@
+//! The lab: experiments that play both sides (key holder and node) in one process.

@@ -1,0 +1,1 @@
+//! The REST service. Never imports the secret key type.
