@@ -1,2 +1,160 @@
-//! Browser client: keys, encryption and decryption.
+//! Browser client: keys, encryption and decryption, as a thin `wasm-bindgen` layer over
+//! `more-core`.
+//!
+//! Every method is a few lines that convert JS values and call `more-core`; the MORE math lives
+//! there. Errors become JS exceptions carrying the core error's message.
+//!
+//! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
+//! with a passphrase, format in [`wrap`]) and, for tests, [`ClientKey::export_raw_for_tests`].
 #![deny(missing_docs)]
+
+mod wrap;
+
+use js_sys::{Array, Float32Array, Uint8Array};
+use more_core::keys::{SecretKey, ShadowDistribution};
+use more_core::nn::Model;
+use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
+use more_core::wire::{self, AnyTensor, DecodeLimits};
+use ndarray::{ArrayD, IxDyn};
+use wasm_bindgen::prelude::*;
+
+/// Installs the panic hook once, when the module is instantiated.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The secret key of one data owner. Never serialized in the clear, never shown.
+#[wasm_bindgen]
+pub struct ClientKey(SecretKey);
+
+/// A decrypted tensor: row-major values and the logical shape.
+#[wasm_bindgen(getter_with_clone)]
+pub struct DecryptedTensor {
+    /// Row-major plaintext values.
+    pub data: Float32Array,
+    /// Logical shape.
+    pub shape: Vec<usize>,
+}
+
+#[wasm_bindgen]
+impl ClientKey {
+    /// A fresh key from `crypto.getRandomValues`.
+    pub fn generate() -> Result<ClientKey, JsError> {
+        Ok(ClientKey(SecretKey::generate()?))
+    }
+
+    /// The public fingerprint (16 hex digits) that identifies the key without revealing it.
+    pub fn fingerprint(&self) -> String {
+        self.0.fingerprint()
+    }
+
+    /// The key encrypted under `passphrase` (Argon2id + XChaCha20-Poly1305; see `wrap.rs`).
+    pub fn export_wrapped(&self, passphrase: &str) -> Result<Uint8Array, JsError> {
+        Ok(wrap::wrap(&self.0.export_bytes(), passphrase)?
+            .as_slice()
+            .into())
+    }
+
+    /// Reads a key file made by [`ClientKey::export_wrapped`].
+    pub fn import_wrapped(bytes: &[u8], passphrase: &str) -> Result<ClientKey, JsError> {
+        Ok(ClientKey(SecretKey::import_bytes(&wrap::unwrap(
+            bytes, passphrase,
+        )?)?))
+    }
+
+    /// The raw exported key bytes. Only for the page's `?test=1` hook that checks that the key
+    /// never appears in a request; the page never calls it otherwise.
+    pub fn export_raw_for_tests(&self) -> Uint8Array {
+        self.0.export_bytes().as_slice().into()
+    }
+
+    /// The public compact basis `C0` as JSON (row-major 2x2).
+    pub fn compact_basis_json(&self) -> Result<String, JsError> {
+        Ok(serde_json::to_string(&self.0.compact_basis())?)
+    }
+
+    /// Encrypts `data` of logical `shape` into a compact-form f32 wire tensor. `shadow` is a
+    /// `ShadowDistribution` (`{"kind":"gaussian","std":0.1}` or
+    /// `{"kind":"moment_matched","mean":[..],"std":[..]}`); `undefined` means `N(0, 0.1²)`.
+    pub fn encrypt(
+        &self,
+        data: Vec<f32>,
+        shape: Vec<usize>,
+        shadow: JsValue,
+    ) -> Result<Uint8Array, JsError> {
+        let x = ArrayD::from_shape_vec(IxDyn(&shape), data)?;
+        let shadow: ShadowDistribution = if shadow.is_undefined() || shadow.is_null() {
+            ShadowDistribution::default()
+        } else {
+            serde_wasm_bindgen::from_value(shadow)?
+        };
+        let c = self
+            .0
+            .encrypt_compact(&x, &shadow, &mut SecretKey::shadow_rng()?)?;
+        Ok(wire::encode(&c).as_slice().into())
+    }
+
+    /// Decrypts a wire tensor of any representation and element type.
+    pub fn decrypt(&self, bytes: &[u8]) -> Result<DecryptedTensor, JsError> {
+        let x = self.decrypt_any(wire::decode(bytes, &DecodeLimits::default())?)?;
+        Ok(DecryptedTensor {
+            shape: x.shape().to_vec(),
+            data: x.iter().copied().collect::<Vec<f32>>().as_slice().into(),
+        })
+    }
+
+    /// Decrypts the per-epoch losses (`GET /v1/jobs/{id}/losses`) into a flat array.
+    pub fn decrypt_losses(&self, bytes: &[u8]) -> Result<Float32Array, JsError> {
+        Ok(self.decrypt(bytes)?.data)
+    }
+
+    /// Decrypts a model bundle (`GET /v1/models/{id}/weights`: metadata `spec`, tensors
+    /// `layers.{i}.weight|bias`) into a safetensors file.
+    pub fn decrypt_model(&self, bundle: &[u8]) -> Result<Uint8Array, JsError> {
+        let bundle = wire::decode_bundle(bundle, &DecodeLimits::default())?;
+        let spec = bundle
+            .metadata
+            .get("spec")
+            .ok_or_else(|| JsError::new("the model bundle has no \"spec\" in its metadata"))?;
+        let spec = serde_json::from_value(spec.clone())?;
+        let mut named = Vec::with_capacity(bundle.tensors.len());
+        for (name, t) in bundle.tensors {
+            named.push((name, PlanarTensor::plain(self.decrypt_any(t)?)));
+        }
+        let model = Model::<f32, Plain>::from_parameters(&spec, Plain, named)?;
+        Ok(model.to_safetensors().as_slice().into())
+    }
+}
+
+impl ClientKey {
+    /// Dispatches on the run-time representation of a decoded tensor; returns f32 values.
+    fn decrypt_any(&self, t: AnyTensor) -> Result<ArrayD<f32>, JsError> {
+        let k = &self.0;
+        Ok(match t {
+            AnyTensor::PlainF32(t) => t.values().clone(),
+            AnyTensor::PlainF64(t) => t.values().mapv(|v| v as f32),
+            AnyTensor::CompactF32(t) => k.decrypt(&t)?,
+            AnyTensor::CompactF64(t) => k.decrypt(&t)?.mapv(|v| v as f32),
+            AnyTensor::MatrixF32(t) => k.decrypt(&t)?,
+            AnyTensor::MatrixF64(t) => k.decrypt(&t)?.mapv(|v| v as f32),
+        })
+    }
+}
+
+/// Joins compact f32 wire tensors (from [`ClientKey::encrypt`] on consecutive row blocks) along
+/// the first axis, so the Worker can encrypt in chunks and report progress.
+#[wasm_bindgen]
+pub fn concat_rows(parts: Array) -> Result<Uint8Array, JsError> {
+    let limits = DecodeLimits::default();
+    let mut tensors: Vec<CompactCiphertext<f32>> = Vec::with_capacity(parts.length() as usize);
+    for part in parts.iter() {
+        let bytes = part
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| JsError::new("not a Uint8Array"))?;
+        tensors.push(wire::decode_as(&bytes.to_vec(), &limits)?);
+    }
+    Ok(wire::encode(&PlanarTensor::concatenate(0, &tensors)?)
+        .as_slice()
+        .into())
+}
