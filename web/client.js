@@ -1,0 +1,25 @@
+// Promise wrapper around worker.js. Every call returns a promise; onProgress receives 0..1.
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const pending = new Map();
+let nextId = 1;
+
+worker.onmessage = ({ data }) => {
+  const p = pending.get(data.id);
+  if (!p) return;
+  if ('progress' in data) { p.onProgress?.(data.progress); return; }
+  pending.delete(data.id);
+  if (data.ok) p.resolve(data.result); else p.reject(new Error(data.error));
+};
+worker.onerror = (e) => {
+  for (const p of pending.values()) p.reject(new Error(`worker failed: ${e.message}`));
+  pending.clear();
+};
+
+/** Sends `op` to the key worker. `transfer` lists ArrayBuffers to move instead of copy. */
+export function call(op, args = {}, { onProgress, transfer = [] } = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    worker.postMessage({ id, op, args }, transfer);
+  });
+}

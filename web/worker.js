@@ -1,0 +1,84 @@
+// The Web Worker that owns the secret key. It loads the wasm client, keeps one ClientKey and
+// answers requests from the page: {id, op, args} -> {id, ok, result} | {id, ok: false, error}.
+// Long encryptions post {id, progress: 0..1}. The key itself never leaves this worker except
+// wrapped under a passphrase (exportWrapped) or, when the page was opened with ?test=1, as hex
+// for the test that checks it never appears in a request.
+import init, { ClientKey, concat_rows } from './pkg/more_wasm.js';
+
+const ready = init();
+let key = null;
+let testMode = false;
+
+function needKey() {
+  if (!key) throw new Error('No key yet: generate or import a key first.');
+  return key;
+}
+
+function setKey(k) {
+  if (key) key.free();
+  key = k;
+  return { fingerprint: key.fingerprint(), basis: key.compact_basis_json() };
+}
+
+/** Encrypts rows of `data` (shape[0] rows) in chunks, reporting progress, then joins them. */
+function encryptRows(id, { data, shape, shadow, chunkRows = 2000 }) {
+  const k = needKey();
+  const rows = shape[0];
+  const rowLen = shape.slice(1).reduce((a, b) => a * b, 1);
+  if (rows <= chunkRows) {
+    const out = k.encrypt(data, shape, shadow);
+    postMessage({ id, progress: 1 });
+    return out;
+  }
+  const parts = [];
+  for (let start = 0; start < rows; start += chunkRows) {
+    const n = Math.min(chunkRows, rows - start);
+    parts.push(k.encrypt(data.subarray(start * rowLen, (start + n) * rowLen), [n, ...shape.slice(1)], shadow));
+    postMessage({ id, progress: (start + n) / rows });
+  }
+  return concat_rows(parts);
+}
+
+const ops = {
+  init: ({ test }) => { testMode = Boolean(test); return { ok: true }; },
+  generate: () => setKey(ClientKey.generate()),
+  importWrapped: ({ bytes, passphrase }) => setKey(ClientKey.import_wrapped(bytes, passphrase)),
+  exportWrapped: ({ passphrase }) => needKey().export_wrapped(passphrase),
+  encrypt: (args, id) => encryptRows(id, args),
+  decrypt: ({ bytes }) => {
+    const t = needKey().decrypt(bytes);
+    const out = { data: t.data, shape: Array.from(t.shape) };
+    t.free();
+    return out;
+  },
+  decryptLosses: ({ bytes }) => needKey().decrypt_losses(bytes),
+  decryptModel: ({ bytes }) => needKey().decrypt_model(bytes),
+  benchEncrypt: ({ values }) => {
+    const k = needKey();
+    const data = new Float32Array(values);
+    for (let i = 0; i < values; i++) data[i] = (i % 255) / 255;
+    k.encrypt(data.subarray(0, 1000), [1000], undefined); // warm-up
+    const t0 = performance.now();
+    const bytes = k.encrypt(data, [values / 784, 784], undefined);
+    const seconds = (performance.now() - t0) / 1000;
+    return { values, seconds, valuesPerSecond: values / seconds, bytes: bytes.length };
+  },
+  rawKeyHex: () => {
+    if (!testMode) throw new Error('test hooks are off');
+    return Array.from(needKey().export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
+  },
+};
+
+onmessage = async ({ data: { id, op, args } }) => {
+  try {
+    await ready;
+    const fn = ops[op];
+    if (!fn) throw new Error(`unknown operation ${op}`);
+    const result = fn(args ?? {}, id);
+    const transfer = result?.buffer instanceof ArrayBuffer ? [result.buffer]
+      : result?.data?.buffer instanceof ArrayBuffer ? [result.data.buffer] : [];
+    postMessage({ id, ok: true, result }, transfer);
+  } catch (e) {
+    postMessage({ id, ok: false, error: e?.message ?? String(e) });
+  }
+};
