@@ -111,7 +111,7 @@ function dataLoaded(parts) {
   const kind = train.task === 'classification' ? `${train.targetDim} classes` : `${train.targetDim} target(s), standardized`;
   $('data-summary').textContent = `${train.name}: ${train.rows} training and ${test.rows} test samples, `
     + `features ${train.featureShape.join('×')}, ${train.task} (${kind}). Not uploaded yet.`;
-  $('preset').value = train.task === 'regression' ? 'regression_mlp' : train.featureShape.length === 3 ? 'mnist_mlp' : 'mnist_mlp';
+  $('preset').value = train.task === 'regression' ? 'regression_mlp' : 'mnist_mlp';
   updateButtons();
 }
 
@@ -140,7 +140,8 @@ $('data-csv').onchange = async (e) => {
   $('csv-columns').replaceChildren();
   if (!csvFile) return;
   try {
-    const { header } = parseCsv(await csvFile.slice(0, 65536).text() + '\n');
+    const head = (await csvFile.slice(0, 65536).text()).split(/\r?\n/).slice(0, 2).join('\n');
+    const { header } = parseCsv(head);
     $('csv-columns').replaceChildren(...header.map((h) => Object.assign(document.createElement('option'), { value: h })));
     $('data-summary').textContent = `${csvFile.name}: columns ${header.join(', ')}. Choose the target column(s), then "Read table".`;
   } catch { /* reported by Read table */ }
