@@ -35,13 +35,22 @@ struct Job {
     seed: u64,
 }
 
-fn tensor(values: Vec<f32>, rows: usize, rest: &[usize]) -> anyhow::Result<PlanarTensor<f32, Plain>> {
+fn tensor(
+    values: Vec<f32>,
+    rows: usize,
+    rest: &[usize],
+) -> anyhow::Result<PlanarTensor<f32, Plain>> {
     let shape: Vec<usize> = std::iter::once(rows).chain(rest.iter().copied()).collect();
-    Ok(PlanarTensor::plain(ArrayD::from_shape_vec(IxDyn(&shape), values)?))
+    Ok(PlanarTensor::plain(ArrayD::from_shape_vec(
+        IxDyn(&shape),
+        values,
+    )?))
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: native_reference IN.json"))?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: native_reference IN.json"))?;
     let job: Job = serde_json::from_slice(&std::fs::read(path)?)?;
     let per_sample: usize = job.feature_shape.iter().product();
     let (n_train, n_test) = (job.train_x.len() / per_sample, job.test_labels.len());
@@ -62,7 +71,13 @@ fn main() -> anyhow::Result<()> {
     // Plaintext training with the node's seeds and configuration.
     let spec = ModelSpec::preset(&job.preset, &job.feature_shape, job.outputs)?;
     let model = Model::<f32, Plain>::new(&spec, Plain, job.model_seed)?;
-    let config = TrainConfig::new(job.epochs, job.batch_size, job.optimizer, job.loss, job.seed);
+    let config = TrainConfig::new(
+        job.epochs,
+        job.batch_size,
+        job.optimizer,
+        job.loss,
+        job.seed,
+    );
     let mut trainer = Trainer::new(model, config)?;
     let t0 = Instant::now();
     let losses: Vec<f32> = trainer
@@ -75,14 +90,19 @@ fn main() -> anyhow::Result<()> {
         .map(|l| l.values()[0])
         .collect();
     let train_seconds = t0.elapsed().as_secs_f64();
-    let logits = trainer.model().forward(&tensor(job.test_x, n_test, &job.feature_shape)?)?;
+    let logits = trainer
+        .model()
+        .forward(&tensor(job.test_x, n_test, &job.feature_shape)?)?;
     let correct = logits
         .values()
         .rows()
         .into_iter()
         .zip(&job.test_labels)
         .filter(|(row, &label)| {
-            let best = row.iter().enumerate().fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |b, (i, v)| if *v > row[b] { i } else { b });
             best == label
         })
         .count();

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { launchBrowser, openPage, repoRoot, startNode } from './helpers.mjs';
 
 const run = promisify(execFile);
-const EPOCHS = 3, BATCH = 32, LR = 0.05, SEED = 7;
+const EPOCHS = 3, BATCH = 32, LR = 0.1, SEED = 7;
 
 let node, browser;
 before(async () => {
