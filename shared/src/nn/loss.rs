@@ -12,7 +12,7 @@ pub enum LossKind {
     /// Mean squared error `L = (1/(n·k)) Σ (ŷ − y)²` over a batch of `n` samples and `k` outputs;
     /// `∂L/∂ŷ = 2(ŷ − y)/(n·k)`. For regression.
     Mse,
-    /// Softmax cross-entropy on logits `z`: `L = −(1/n) Σ y ⊙ log softmax(z)`;
+    /// Softmax cross-entropy on logits `z`: `L = −(1/n) Σ y ⊙ log softmax(z)` (log-softmax form);
     /// `∂L/∂z = (softmax(z) − y)/n`. Exact on ciphertexts (exp, max, log, inverse are exact
     /// matrix functions). For classification with one-hot targets.
     CrossEntropy,
@@ -44,8 +44,15 @@ impl LossKind {
                 Ok((loss, diff.scale(F::of_f64(2.0) / count)))
             }
             LossKind::CrossEntropy => {
-                let p = output.softmax()?;
-                let loss = target.mul(&p.log())?.sum_all().scale(-F::one() / n);
+                // log-softmax, stable in both slots: log p = (z − max z) − log Σ exp(z − max z),
+                // where the sum is at least 1, so no log of an underflowed probability.
+                let axis = output.shape().len() - 1;
+                let shifted = output.sub(&output.max_axis(axis)?)?;
+                let exps = shifted.exp();
+                let sums = exps.sum_axis(axis)?;
+                let p = exps.mul(&sums.recip())?;
+                let log_p = shifted.sub(&sums.log())?;
+                let loss = target.mul(&log_p)?.sum_all().scale(-F::one() / n);
                 Ok((loss, p.sub(target)?.scale(F::one() / n)))
             }
         }
