@@ -1,0 +1,140 @@
+//! The API's error type: every failure is a JSON body `{"error": code, "message": text}` with a
+//! matching status (codes listed in `compute-node/API.md`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use more_core::nn::NnError;
+use more_core::wire::WireError;
+use serde::Serialize;
+
+/// A failed request: a machine-readable code, a status and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The code (`bad_request`, `invalid_tensor`, ...).
+    pub code: &'static str,
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, in words.
+    pub message: String,
+}
+
+/// The JSON body of an error response.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            status,
+            message: message.into(),
+        }
+    }
+    /// 400 `bad_request`.
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new("bad_request", StatusCode::BAD_REQUEST, m)
+    }
+    /// 400 `invalid_tensor`.
+    pub fn invalid_tensor(m: impl Into<String>) -> Self {
+        Self::new("invalid_tensor", StatusCode::BAD_REQUEST, m)
+    }
+    /// 400 `shape_mismatch`.
+    pub fn shape_mismatch(m: impl Into<String>) -> Self {
+        Self::new("shape_mismatch", StatusCode::BAD_REQUEST, m)
+    }
+    /// 400 `basis_mismatch`.
+    pub fn basis_mismatch(m: impl Into<String>) -> Self {
+        Self::new("basis_mismatch", StatusCode::BAD_REQUEST, m)
+    }
+    /// 400 `unknown_layer`.
+    pub fn unknown_layer(m: impl Into<String>) -> Self {
+        Self::new("unknown_layer", StatusCode::BAD_REQUEST, m)
+    }
+    /// 404 `not_found`.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            "not_found",
+            StatusCode::NOT_FOUND,
+            format!("{what} {id:?} not found"),
+        )
+    }
+    /// 413 `payload_too_large`.
+    pub fn too_large(m: impl Into<String>) -> Self {
+        Self::new("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, m)
+    }
+    /// 409 `conflict`.
+    pub fn conflict(m: impl Into<String>) -> Self {
+        Self::new("conflict", StatusCode::CONFLICT, m)
+    }
+    /// 500 `internal` (logged).
+    pub fn internal(m: impl Into<String>) -> Self {
+        let e = Self::new("internal", StatusCode::INTERNAL_SERVER_ERROR, m);
+        tracing::error!(message = %e.message, "internal error");
+        e
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.code,
+            message: &self.message,
+        })
+    }
+}
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            _ => ApiError::invalid_tensor(e.to_string()),
+        }
+    }
+}
+
+impl From<NnError> for ApiError {
+    fn from(e: NnError) -> Self {
+        match &e {
+            NnError::InvalidSpec(_) | NnError::InvalidConfig(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            NnError::Tensor { source, .. } => match source {
+                more_core::MoreError::BasisMismatch { .. } => {
+                    ApiError::basis_mismatch(e.to_string())
+                }
+                more_core::MoreError::ShapeMismatch { .. } => {
+                    ApiError::shape_mismatch(e.to_string())
+                }
+                _ => ApiError::bad_request(e.to_string()),
+            },
+            NnError::Diverged { .. } | NnError::Cancelled => ApiError::conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::internal(format!("i/o error: {e}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(format!("worker pool: {e}"))
+    }
+}
+
+/// Result of a handler or a storage operation.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,184 @@
+//! Test harness: the real server on 127.0.0.1:0 in its own thread and tokio runtime, driven over
+//! HTTP with a blocking client (ureq).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use more_node::server::{Application, Settings};
+use serde_json::Value;
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub agent: ureq::Agent,
+    handle: Option<actix_web::dev::ServerHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Settings for a test: the given data dir, port 0, no signal handlers.
+pub fn settings(data_dir: &Path) -> Settings {
+    Settings {
+        data_dir: data_dir.to_path_buf(),
+        bind: "127.0.0.1:0".into(),
+        web_dir: data_dir.join("no-web"),
+        handle_signals: false,
+        ..Settings::default()
+    }
+}
+
+/// Starts a server.
+pub fn start(settings: Settings) -> TestServer {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let app = Application::build(settings).await.expect("build");
+            tx.send((app.port(), app.handle())).expect("send");
+            app.run_until_stopped().await.expect("run");
+        });
+    });
+    let (port, handle) = rx.recv().expect("server started");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    TestServer {
+        base: format!("http://127.0.0.1:{port}"),
+        agent,
+        handle: Some(handle),
+        thread: Some(thread),
+    }
+}
+
+fn read(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Vec<u8>) {
+    let mut resp = resp.expect("request");
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 31)
+        .read_to_vec()
+        .expect("body");
+    (status, body)
+}
+
+fn json_of(body: &[u8]) -> Value {
+    if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(body))
+        })
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        read(self.agent.get(self.url(path)).call())
+    }
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let (s, b) = self.get(path);
+        (s, json_of(&b))
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let (s, b) = read(self.agent.delete(self.url(path)).call());
+        (s, json_of(&b))
+    }
+    pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (s, b) = read(
+            self.agent
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .send(body.to_string()),
+        );
+        (s, json_of(&b))
+    }
+    pub fn post_empty(&self, path: &str) -> (u16, Value) {
+        let (s, b) = read(self.agent.post(self.url(path)).send_empty());
+        (s, json_of(&b))
+    }
+    pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Value) {
+        let (s, b) = read(
+            self.agent
+                .put(self.url(path))
+                .header("content-type", "application/octet-stream")
+                .send(bytes),
+        );
+        (s, json_of(&b))
+    }
+    pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Vec<u8>) {
+        read(
+            self.agent
+                .post(self.url(path))
+                .header("content-type", "application/octet-stream")
+                .send(bytes),
+        )
+    }
+    /// Asserts the server answers `/v1/health`.
+    pub fn healthy(&self) {
+        let (s, v) = self.get_json("/v1/health");
+        assert_eq!(s, 200);
+        assert_eq!(v["status"], "ok");
+    }
+    /// Polls a job until `done(job)` or the timeout.
+    pub fn wait_job(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (s, job) = self.get_json(&format!("/v1/jobs/{id}"));
+            assert_eq!(s, 200, "{job}");
+            if done(&job) {
+                return job;
+            }
+            assert!(start.elapsed() < timeout, "job did not finish in time: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    /// Stops the server gracefully and waits for its thread (running jobs become interrupted).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+    fn shutdown(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(h.stop(true));
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Creates a dataset and uploads features and targets; returns its id.
+pub fn upload_dataset(srv: &TestServer, task: &str, classes: Option<usize>, x: &[u8], y: &[u8]) -> String {
+    let mut body = serde_json::json!({"name": "test", "task": task});
+    if let Some(k) = classes {
+        body["num_classes"] = k.into();
+    }
+    let (s, ds) = srv.post_json("/v1/datasets", &body);
+    assert_eq!(s, 201, "{ds}");
+    let id = ds["id"].as_str().expect("id").to_string();
+    let (s, v) = srv.put_bytes(&format!("/v1/datasets/{id}/features"), x);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = srv.put_bytes(&format!("/v1/datasets/{id}/targets"), y);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "ready");
+    id
+}
