@@ -286,7 +286,7 @@ fn check_consistency(ds: &Dataset, t: &AnyTensor, part: Part) -> ApiResult<()> {
             )));
         }
         if let AnyTensor::CompactF32(c) = t {
-            if ds.basis != Some(c.representation().basis.c0) {
+            if !same_basis(ds.basis, c.representation().basis.c0) {
                 return Err(ApiError::basis_mismatch(
                     "the compact basis C0 differs from the dataset's: encrypted under another key",
                 ));
@@ -294,4 +294,14 @@ fn check_consistency(ds: &Dataset, t: &AnyTensor, part: Part) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a stored basis equals `c0`. Records are JSON, whose float parsing may be off by one ulp,
+/// so the comparison allows a relative 1e-12 (bases of different keys differ at O(1)).
+pub fn same_basis(stored: Option<[f64; 4]>, c0: [f64; 4]) -> bool {
+    stored.is_some_and(|b| {
+        b.iter()
+            .zip(c0)
+            .all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0))
+    })
 }
