@@ -228,11 +228,22 @@ $('train-start').onclick = async () => {
       if (j.state === 'completed') $('train-progress').value = 1;
       status.textContent = `Job ${j.id}: ${j.state}, epoch ${j.epoch}/${j.epochs}, ${Number(j.elapsed_seconds ?? 0).toFixed(1)} s`
         + (state.losses.length ? `, last loss ${state.losses.at(-1).toFixed(4)}` : '');
-      if ((j.epoch ?? 0) > seenEpoch || ['completed', 'failed', 'cancelled'].includes(j.state)) {
-        seenEpoch = j.epoch ?? 0;
-        if (seenEpoch > 0) await refreshLosses();
+      const finished = ['completed', 'failed', 'cancelled', 'interrupted'].includes(j.state);
+      if (((j.epoch ?? 0) > seenEpoch || finished) && (j.epoch ?? 0) > 0) {
+        // The losses file may be mid-rewrite while an epoch ends: retry on the next poll, and a
+        // few times once the job has finished.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await refreshLosses();
+            seenEpoch = j.epoch;
+            break;
+          } catch (err) {
+            if (!finished || attempt >= 4) { status.textContent += ` (losses not readable yet: ${err.message})`; break; }
+            await sleep(300);
+          }
+        }
       }
-      if (['completed', 'failed', 'cancelled', 'interrupted'].includes(j.state)) {
+      if (finished) {
         if (j.state === 'completed') state.modelTrained = true;
         status.textContent = `Training ${j.state}${j.error ? `: ${j.error}` : ''} after ${Number(j.elapsed_seconds ?? 0).toFixed(1)} s; `
           + `decrypted losses: ${state.losses.map((l) => l.toFixed(4)).join(', ')}`;
