@@ -146,13 +146,26 @@ fn gradients_match_finite_differences() {
 }
 
 /// Trains the same model with the same seed in plaintext, compact and matrix form (f64) and
-/// compares decrypted weights. Tolerance 1e-7: every operation is exact up to rounding (1e-16
-/// relative, times cond(S)² ≤ 25, times a few hundred operations); two steps amplify it: Adam
-/// divides by `√v̂ + 1e-8`, which magnifies the rounding of small gradients by up to 1e8·|g|, and
-/// a slot within rounding error of 0 gets its sign (relu', max-pooling ties) from that rounding.
+/// compares decrypted weights and losses.
+///
+/// Tolerances: with SGD, 1e-7: every operation is exact up to rounding (1e-16 relative, times
+/// cond(S)² ≤ 25, times a few hundred operations per step), measured ≤ 1e-8. With Adam, 1e-4: Adam
+/// divides each gradient by `√v̂ + 1e-8`, so where the plaintext gradient is exactly 0 (a unit whose
+/// max-pooling route or ReLU is closed for the whole batch) the encrypted run's rounding-level
+/// gradient (1e-17..1e-9) is normalised into a step of up to the learning rate times that ratio;
+/// measured 7.9e-6.
 #[test]
 fn plaintext_compact_and_matrix_runs_agree() {
-    for (spec, loss, opt) in [
+    for (spec, loss, opt, tolerance) in [
+        (
+            small_cnn(),
+            LossKind::CrossEntropy,
+            OptimizerSpec::Sgd {
+                learning_rate: 0.05,
+                momentum: 0.9,
+            },
+            1e-7,
+        ),
         (
             small_cnn(),
             LossKind::CrossEntropy,
@@ -162,6 +175,7 @@ fn plaintext_compact_and_matrix_runs_agree() {
                 beta2: 0.999,
                 epsilon: 1e-8,
             },
+            1e-4,
         ),
         (
             mlp(),
@@ -170,6 +184,7 @@ fn plaintext_compact_and_matrix_runs_agree() {
                 learning_rate: 0.002,
                 momentum: 0.5,
             },
+            1e-7,
         ),
     ] {
         let (x, y) = data(12, &spec.input_shape.clone(), 3, 3);
@@ -217,17 +232,17 @@ fn plaintext_compact_and_matrix_runs_agree() {
                 .mapv(f64::abs)
                 .fold(0.0f64, |a, &b| a.max(b));
             assert!(
-                dc_err < 1e-7,
+                dc_err < tolerance,
                 "{loss:?} {name}: compact differs by {dc_err}"
             );
             assert!(
-                dm_err < 1e-7,
+                dm_err < tolerance,
                 "{loss:?} {name}: matrix form differs by {dm_err}"
             );
         }
         for (p, c) in plain_losses.iter().zip(&compact_losses) {
             let (pl, cl) = (p.values()[[0]], key.decrypt(c).unwrap()[[0]]);
-            assert!((pl - cl).abs() < 1e-7, "loss {pl} vs decrypted {cl}");
+            assert!((pl - cl).abs() < tolerance, "loss {pl} vs decrypted {cl}");
         }
         // The trained model is encrypted: its planes are not the plaintext weights.
         let (_, w) = &compact.model().parameters()[0];

@@ -29,22 +29,38 @@ pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
 /// - `d > 0` (same signs): `sign(t)·I`;
 /// - `d < 0` (opposite signs): `(C − (t/2)·I)/√((t/2)² − d)`, which maps each eigenvalue to ±1
 ///   (`√((t/2)² − d) = |x − r|/2`, a sum of two positive terms: no cancellation);
-/// - `d = 0`: `C/|t|` (0 where the eigenvalue is 0), and `0` for the zero matrix.
+/// - `d ≈ 0` (one eigenvalue below the rounding level `resolution·‖C‖`): `C/|t|`, 0 for that
+///   eigenvalue, so `sign(0) = 0` as in plaintext.
+///
+/// `resolution` is the relative rounding level of the stored value (e.g. `64·ε` of the storage
+/// type). When the eigenvalue gap `|x − r|` is below `resolution·‖C‖`, `C` is a multiple of `I` up
+/// to rounding (both slots equal, e.g. two ReLU zeros compared in max-pooling) and its off-diagonal
+/// rounding noise is not amplified: the result is `sign(t)·I`, or `0` when `|t|` is also below
+/// that level.
 ///
 /// Unlike `C·|C|⁻¹` it never inverts a near-singular matrix, so a value near 0 in one slot does not
 /// spoil the other slot. A slot within rounding error of 0 gets a sign decided by that rounding.
-pub fn sign<F: Float, E: Elem2<F>>(c: E) -> E {
+pub fn sign<F: Float, E: Elem2<F>>(c: E, resolution: F) -> E {
     let (t, d) = (c.trace(), c.det());
     let two = F::one() + F::one();
-    if d > F::zero() {
+    let noise = resolution * c.spectral_bound();
+    let half_gap_squared = t * t / (two * two) - d;
+    if half_gap_squared <= noise * noise {
+        return if t.abs() / two <= noise {
+            c.scalar(F::zero())
+        } else {
+            c.scalar(t.signum())
+        };
+    }
+    if d.abs() <= noise * t.abs() {
+        // One eigenvalue (|d/t|) is below the rounding level: it is 0, and C/|t| maps the other
+        // to its sign and this one to 0.
+        c.scale(F::one() / t.abs())
+    } else if d > F::zero() {
         c.scalar(t.signum())
-    } else if d < F::zero() {
+    } else {
         let s = t / two;
         c.add_scalar(-s).scale(F::one() / (s * s - d).sqrt())
-    } else if t == F::zero() {
-        c.scalar(F::zero())
-    } else {
-        c.scale(F::one() / t.abs())
     }
 }
 
@@ -53,9 +69,10 @@ pub fn relu<F: Float, E: Elem2<F>>(c: E) -> E {
     c.add(abs(c)).scale(half())
 }
 
-/// `relu'(C) = (I + sign(C))/2`: 1 for `x > 0`, 0 for `x < 0`, ½ at `x = 0`.
-pub fn relu_derivative<F: Float, E: Elem2<F>>(c: E) -> E {
-    sign(c).add_scalar(F::one()).scale(half())
+/// `relu'(C) = (I + sign(C))/2`: 1 for `x > 0`, 0 for `x < 0`, ½ at `x = 0` (see [`sign`] for
+/// `resolution`).
+pub fn relu_derivative<F: Float, E: Elem2<F>>(c: E, resolution: F) -> E {
+    sign(c, resolution).add_scalar(F::one()).scale(half())
 }
 
 /// `max(A, B) = (A + B + |A − B|)/2`.
@@ -200,16 +217,16 @@ mod tests {
 
     #[test]
     fn sign_is_zero_at_zero_and_exact_elsewhere() {
-        // x = 0: the x-slot's sign is decided by rounding; the shadow slot stays exact.
-        let (s0, sr) = dec(sign(enc(0.0, -3.0)));
-        assert!(s0.abs() <= 1.0 + 1e-12, "sign(0) = {s0}");
+        // x = 0: sign 0 (below the resolution); the shadow slot stays exact.
+        let (s0, sr) = dec(sign(enc(0.0, -3.0), 1e-14));
+        assert!(s0.abs() <= 1e-12, "sign(0) = {s0}");
         assert!((sr + 1.0).abs() < 1e-12, "shadow slot kept: {sr}");
         // Shadow at 0 (e.g. a ReLU'd shadow): the x-slot stays exact.
-        let (sx, _) = dec(sign(enc(2.5, 0.0)));
+        let (sx, _) = dec(sign(enc(2.5, 0.0), 1e-14));
         assert!((sx - 1.0).abs() < 1e-12, "x slot kept: {sx}");
-        let (z, zr) = dec(sign(Mat2([0.0; 4])));
+        let (z, zr) = dec(sign(Mat2([0.0; 4]), 1e-14));
         assert_eq!((z, zr), (0.0, 0.0));
-        let (s1, _) = dec(sign(enc(-1e-3, 5.0)));
+        let (s1, _) = dec(sign(enc(-1e-3, 5.0), 1e-14));
         assert!((s1 + 1.0).abs() < 1e-12);
     }
 }

@@ -48,7 +48,7 @@ impl SecretKey {
         rng: &mut impl Rng,
     ) -> Result<MatrixCiphertext<F>> {
         let (values, r) = self.draw_shadows(x, shadow, rng)?;
-        let mut planes: Vec<Vec<F>> = vec![Vec::with_capacity(values.len()); 4];
+        let mut planes: Vec<Vec<F>> = (0..4).map(|_| Vec::with_capacity(values.len())).collect();
         for (&v, &r) in values.iter().zip(&r) {
             let c = self.conjugate(v, r);
             for (plane, &e) in planes.iter_mut().zip(&c.0) {

@@ -46,7 +46,7 @@ impl ShadowDistribution {
     /// # Errors
     /// [`MoreError::InvalidParameter`] if `features` is 0 or does not divide the length.
     pub fn matched_to(data: &[f64], features: usize) -> Result<Self> {
-        if features == 0 || data.len() % features != 0 || data.is_empty() {
+        if features == 0 || !data.len().is_multiple_of(features) || data.is_empty() {
             return Err(MoreError::InvalidParameter(format!(
                 "moment matching: {} values do not form rows of {features} features",
                 data.len()

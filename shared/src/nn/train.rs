@@ -59,7 +59,7 @@ impl TrainConfig {
                 "epochs and batch_size must be > 0".into(),
             ));
         }
-        if !(self.divergence_limit > 0.0) {
+        if self.divergence_limit.is_nan() || self.divergence_limit <= 0.0 {
             return Err(NnError::InvalidConfig(
                 "divergence_limit must be > 0".into(),
             ));

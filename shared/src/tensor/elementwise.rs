@@ -11,6 +11,10 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// [`crate::MoreError::ShapeMismatch`] if the shapes do not broadcast;
     /// [`crate::MoreError::BasisMismatch`] for compact tensors of different bases.
     pub fn mul(&self, other: &Self) -> Result<Self> {
+        if self.shape() == other.shape() {
+            self.check_same_rep(other, "mul")?;
+            return Ok(self.with_planes(self.rep.mul(&self.planes, &other.planes)));
+        }
         let (a, b) = self.broadcast_pair(other, "mul")?;
         Ok(self.with_planes(self.rep.mul(&a, &b)))
     }

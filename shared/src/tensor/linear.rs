@@ -60,7 +60,13 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
             .planes
             .iter()
             .zip(&other.planes)
-            .map(|(a, b)| f(&broadcast_plane(a, &shape), b))
+            .map(|(a, b)| {
+                if a.shape() == shape.as_slice() {
+                    f(a, b)
+                } else {
+                    f(&broadcast_plane(a, &shape), b)
+                }
+            })
             .collect();
         Ok(self.with_planes(planes))
     }

@@ -117,12 +117,13 @@ fn plain_unary<F: Float>(f: Unary, x: F) -> F {
     }
 }
 
-fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E) -> E {
+/// `resolution`: the relative rounding level of the storage type (see [`fun::sign`]).
+fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E, resolution: F) -> E {
     match f {
         Unary::Abs => fun::abs(c),
-        Unary::Sign => fun::sign(c),
+        Unary::Sign => fun::sign(c, resolution),
         Unary::Relu => fun::relu(c),
-        Unary::ReluDerivative => fun::relu_derivative(c),
+        Unary::ReluDerivative => fun::relu_derivative(c, resolution),
         Unary::Exp => fun::exp(c),
         Unary::Log => fun::log(c),
         Unary::Sqrt => fun::sqrt(c),
@@ -203,6 +204,11 @@ fn wide<F: Float, const N: usize>(v: &[F]) -> [f64; N] {
     std::array::from_fn(|i| v[i].as_f64())
 }
 
+/// Relative rounding level of values stored in `F`: 64 ulps.
+fn resolution<F: Float>() -> f64 {
+    64.0 * F::epsilon().as_f64()
+}
+
 fn narrow<F: Float>(v: [f64; 4]) -> [F; 4] {
     v.map(F::of_f64)
 }
@@ -230,20 +236,27 @@ impl<F: Float> Representation<F> for Compact {
         let base = self.elem::<f64>();
         zip_map(planes[0].shape(), &[&planes[0], &planes[1]], 2, |v| {
             let [a, b] = wide(v);
-            let r = elem_unary(f, CompactElem { a, b, ..base });
+            let r = elem_unary(f, CompactElem { a, b, ..base }, resolution::<F>());
             narrow([r.a, r.b, 0.0, 0.0])
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        // (a1 + b1·C0)(a2 + b2·C0) = (a1a2 − d·b1b2) + (a1b2 + a2b1 + t·b1b2)·C0
+        // (a1 + b1·C0)(a2 + b2·C0) = (a1a2 − d·b1b2) + (a1b2 + a2b1 + t·b1b2)·C0, in one pass.
         let e = self.elem::<F>();
-        let bb = &a[1] * &b[1];
-        let mut new_a = &a[0] * &b[0];
-        new_a.scaled_add(-e.d, &bb);
-        let mut new_b = &a[0] * &b[1];
-        new_b += &(&a[1] * &b[0]);
-        new_b.scaled_add(e.t, &bb);
-        vec![new_a, new_b]
+        let mut out_a = ArrayD::zeros(a[0].raw_dim());
+        let mut out_b = ArrayD::zeros(a[0].raw_dim());
+        ndarray::Zip::from(&mut out_a)
+            .and(&mut out_b)
+            .and(&a[0])
+            .and(&a[1])
+            .and(&b[0])
+            .and(&b[1])
+            .for_each(|oa, ob, &a1, &b1, &a2, &b2| {
+                let bb = b1 * b2;
+                *oa = a1 * a2 - e.d * bb;
+                *ob = a1 * b2 + a2 * b1 + e.t * bb;
+            });
+        vec![out_a, out_b]
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let base = self.elem::<f64>();
@@ -286,17 +299,29 @@ impl<F: Float> Representation<F> for MatrixForm {
     }
     fn unary(&self, f: Unary, p: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         zip_map(p[0].shape(), &[&p[0], &p[1], &p[2], &p[3]], 4, |v| {
-            narrow(elem_unary(f, Mat2(wide(v))).0)
+            narrow(elem_unary(f, Mat2(wide(v)), resolution::<F>()).0)
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        let prod = |i: usize, j: usize, k: usize, l: usize| &(&a[i] * &b[j]) + &(&a[k] * &b[l]);
-        vec![
-            prod(0, 0, 1, 2),
-            prod(0, 1, 1, 3),
-            prod(2, 0, 3, 2),
-            prod(2, 1, 3, 3),
-        ]
+        // The 2x2 product per value, in one pass over contiguous planes.
+        fn slice<F: Float>(p: &ArrayD<F>) -> &[F] {
+            p.as_slice().expect("planes are kept in standard layout")
+        }
+        let (x, y): (Vec<&[F]>, Vec<&[F]>) =
+            (a.iter().map(slice).collect(), b.iter().map(slice).collect());
+        let n = x[0].len();
+        let mut out: Vec<Vec<F>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
+        for i in 0..n {
+            let p = Mat2([x[0][i], x[1][i], x[2][i], x[3][i]])
+                .matmul(Mat2([y[0][i], y[1][i], y[2][i], y[3][i]]))
+                .0;
+            for (o, v) in out.iter_mut().zip(p) {
+                o.push(v);
+            }
+        }
+        out.into_iter()
+            .map(|o| ArrayD::from_shape_vec(a[0].raw_dim(), o).expect("same length"))
+            .collect()
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
