@@ -31,9 +31,10 @@ fn interrupted_job_resumes_from_checkpoint() {
     let ex = wire::encode(&key.encrypt_compact(&x.clone().into_dyn(), &sh, &mut rng).unwrap());
     let ey = wire::encode(&key.encrypt_compact(&y.clone().into_dyn(), &sh, &mut rng).unwrap());
     let spec = json!({"input_shape": [f], "layers": [{"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 2}]});
-    // SGD: Adam's m/(sqrt(v)+eps) amplifies f32 rounding where v is tiny, so the encrypted and
+    // MSE + SGD: with softmax cross-entropy on these random inputs the shadow channel of plain
+    // SGD diverged (the trainer stops with `Diverged`, as designed). Adam's m/(sqrt(v)+eps) amplifies f32 rounding where v is tiny, so the encrypted and
     // plaintext runs drift apart by ~0.4% in the first epoch; SGD keeps them within 1e-4.
-    let optimizer = OptimizerSpec::Sgd { learning_rate: 0.05, momentum: 0.9 };
+    let optimizer = OptimizerSpec::Sgd { learning_rate: 0.02, momentum: 0.5 };
 
     let dir = tempfile::tempdir().unwrap();
     let srv = start(settings(dir.path()));
@@ -43,11 +44,13 @@ fn interrupted_job_resumes_from_checkpoint() {
     assert_eq!(s, 201, "{model}");
     let model = model["id"].as_str().unwrap().to_string();
     let (s, job) = srv.post_json("/v1/jobs", &json!({"model_id": model, "dataset_id": ds, "epochs": EPOCHS,
-        "batch_size": 4, "optimizer": optimizer, "seed": 8}));
+        "batch_size": 4, "optimizer": optimizer, "loss": "mse", "seed": 8}));
     assert_eq!(s, 202, "{job}");
     let id = job["id"].as_str().unwrap().to_string();
     let t0 = Instant::now();
-    let running = srv.wait_job(&id, Duration::from_secs(60), |j| j["epoch"].as_u64() >= Some(1));
+    let running = srv.wait_job(&id, Duration::from_secs(60), |j| {
+        j["epoch"].as_u64() >= Some(1) || !matches!(j["state"].as_str(), Some("queued" | "running"))
+    });
     eprintln!("epoch 1 done after {:?}: {running}", t0.elapsed());
     assert_eq!(running["state"], "running", "the job ran to its end before the stop; make it longer");
     srv.stop();
@@ -76,7 +79,7 @@ fn interrupted_job_resumes_from_checkpoint() {
     let losses = key.decrypt(&losses).unwrap();
     assert_eq!(losses.len(), EPOCHS);
     let spec: ModelSpec = serde_json::from_value(spec).unwrap();
-    let config = TrainConfig::new(EPOCHS, 4, optimizer, LossKind::CrossEntropy, 8);
+    let config = TrainConfig::new(EPOCHS, 4, optimizer, LossKind::Mse, 8);
     let mut trainer = Trainer::new(Model::new(&spec, Plain, 4).unwrap(), config).unwrap();
     let (px, py) = (PlanarTensor::plain(x.into_dyn()), PlanarTensor::plain(y.into_dyn()));
     for (e, enc) in losses.iter().enumerate() {
