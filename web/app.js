@@ -184,6 +184,7 @@ $('data-upload').onclick = async () => {
     await api.putTargets(ds.id, targets);
     bar.value = 1;
     state.datasetId = ds.id;
+    $('data-summary').textContent = $('data-summary').textContent.replace('Not uploaded yet.', 'Uploaded encrypted.');
     status.textContent = `Uploaded encrypted dataset ${ds.id} (${train.rows} samples; encryption ${secs.toFixed(2)} s).`;
   } catch (err) {
     status.textContent = `Upload failed: ${err.message}`;

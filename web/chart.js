@@ -14,7 +14,7 @@ export function drawLosses(canvas, losses) {
   ctx.lineTo(pad.l, h - pad.b);
   ctx.lineTo(w - pad.r, h - pad.b);
   ctx.stroke();
-  ctx.fillText('epoch', w - pad.r - 34, h - 8);
+  ctx.fillText('epoch', (w + pad.l) / 2 - 16, h - 4);
   if (!losses.length) return;
   const max = Math.max(...losses) * 1.05;
   const min = Math.min(0, Math.min(...losses));
