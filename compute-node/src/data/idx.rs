@@ -73,13 +73,14 @@ fn header(
     dims: usize,
 ) -> Result<Vec<usize>, DataError> {
     let len = 4 + 4 * dims;
-    if bytes.len() < len {
-        return Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            what: "header",
-            expected: len,
-            got: bytes.len(),
-        });
+    let truncated = || DataError::Truncated {
+        path: path.to_path_buf(),
+        what: "header",
+        expected: len,
+        got: bytes.len(),
+    };
+    if bytes.len() < 4 {
+        return Err(truncated());
     }
     let got = be_u32(bytes, 0);
     if got != magic {
@@ -89,6 +90,9 @@ fn header(
             expected: magic,
             got,
         });
+    }
+    if bytes.len() < len {
+        return Err(truncated());
     }
     Ok((0..dims).map(|d| be_u32(bytes, 4 + 4 * d) as usize).collect())
 }

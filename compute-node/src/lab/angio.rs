@@ -1,7 +1,7 @@
 //! `experiment angio`: synthetic coronary angiograms (more-angiography; the study's Bucharest
 //! data are not public), balanced classes, `image_cnn`, pixels in `[0, 1]`. Defaults: artery tree
 //! (LCA vs RCA), 4,000 images of 64x64, seeded 80/20 split, SGD momentum 0.9, learning rate 0.02,
-//! batch 32, 2 epochs. `--quick`: 240 images of 32x32, 1 epoch.
+//! batch 32, 4 epochs. `--quick`: 240 images of 32x32, 1 epoch.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -84,7 +84,7 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     };
     let defaults = Defaults {
         archs: vec!["image_cnn".into()],
-        epochs: |_| 2,
+        epochs: |_| 4,
         train_limit: |_| None,
         batch_size: 32,
         learning_rate: 0.02,

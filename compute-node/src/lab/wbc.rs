@@ -2,7 +2,7 @@
 //! more-hemodynamics (Smith et al. 2004 lumped model; the study's WBC model is unknown), written
 //! as CSV with a data card; inputs = patient parameters, targets = the simulated outputs, both
 //! z-scored with the training split's statistics and both encrypted. Defaults: `regression_mlp`,
-//! SGD momentum 0.9, learning rate 0.01, batch 32, 30 epochs, seeded 80/20 split.
+//! SGD momentum 0.9, learning rate 0.01, batch 32, 100 epochs, seeded 80/20 split.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -90,7 +90,7 @@ pub fn run(args: WbcArgs) -> anyhow::Result<ExperimentReport> {
         dataset,
         files,
     };
-    let mut report = execute(prepared, common, &defaults(|_| 30), started)?;
+    let mut report = execute(prepared, common, &defaults(|_| 100), started)?;
     let scatter = args
         .scatter
         .clone()
