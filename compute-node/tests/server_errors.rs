@@ -15,12 +15,16 @@ use server_common::{settings, start, upload_dataset, TestServer};
 
 fn data(n: usize, f: usize, k: usize, rng: &mut ChaCha8Rng) -> (ArrayD<f32>, ArrayD<f32>) {
     let x = Array2::from_shape_fn((n, f), |_| rng.random_range(-1.0f32..1.0)).into_dyn();
-    let y = Array2::from_shape_fn((n, k), |(i, j)| if i % k == j { 1.0f32 } else { 0.0 }).into_dyn();
+    let y =
+        Array2::from_shape_fn((n, k), |(i, j)| if i % k == j { 1.0f32 } else { 0.0 }).into_dyn();
     (x, y)
 }
 
 fn enc(key: &SecretKey, a: &ArrayD<f32>, rng: &mut ChaCha8Rng) -> Vec<u8> {
-    wire::encode(&key.encrypt_compact(a, &ShadowDistribution::default(), rng).unwrap())
+    wire::encode(
+        &key.encrypt_compact(a, &ShadowDistribution::default(), rng)
+            .unwrap(),
+    )
 }
 
 fn assert_err(resp: (u16, Value), status: u16, code: &str) -> String {
@@ -39,7 +43,10 @@ fn intact(srv: &TestServer, id: &str, before: &Value) {
 }
 
 fn new_dataset(srv: &TestServer) -> String {
-    let (s, v) = srv.post_json("/v1/datasets", &json!({"name": "e", "task": "classification", "num_classes": 3}));
+    let (s, v) = srv.post_json(
+        "/v1/datasets",
+        &json!({"name": "e", "task": "classification", "num_classes": 3}),
+    );
     assert_eq!(s, 201);
     v["id"].as_str().unwrap().to_string()
 }
@@ -53,25 +60,49 @@ fn error_classes() {
     let mut st = settings(dir.path());
     st.max_upload_bytes = 64 << 10;
     let srv = start(st);
-    let good = upload_dataset(&srv, "classification", Some(3), &enc(&key, &x, &mut rng), &enc(&key, &y, &mut rng));
+    let good = upload_dataset(
+        &srv,
+        "classification",
+        Some(3),
+        &enc(&key, &x, &mut rng),
+        &enc(&key, &y, &mut rng),
+    );
     let (_, before) = srv.get_json(&format!("/v1/datasets/{good}"));
     let e = new_dataset(&srv);
     let feat = format!("/v1/datasets/{e}/features");
     let targ = format!("/v1/datasets/{e}/targets");
 
     // Malformed bytes.
-    let m = assert_err(srv.put_bytes(&feat, b"this is not a tensor at all, not even close"), 400, "invalid_tensor");
+    let m = assert_err(
+        srv.put_bytes(&feat, b"this is not a tensor at all, not even close"),
+        400,
+        "invalid_tensor",
+    );
     assert!(m.contains("magic"), "{m}");
     intact(&srv, &good, &before);
     // Truncated upload.
     let ex = enc(&key, &x, &mut rng);
-    let m = assert_err(srv.put_bytes(&feat, &ex[..ex.len() - 10]), 400, "invalid_tensor");
+    let m = assert_err(
+        srv.put_bytes(&feat, &ex[..ex.len() - 10]),
+        400,
+        "invalid_tensor",
+    );
     assert!(m.contains("truncated"), "{m}");
     intact(&srv, &good, &before);
     // f64 and plaintext are refused.
-    let x64 = key.encrypt_compact(&x.mapv(f64::from), &ShadowDistribution::default(), &mut rng).unwrap();
-    assert_err(srv.put_bytes(&feat, &wire::encode(&x64)), 400, "invalid_tensor");
-    let m = assert_err(srv.put_bytes(&feat, &wire::encode(&PlanarTensor::plain(x.clone()))), 400, "invalid_tensor");
+    let x64 = key
+        .encrypt_compact(&x.mapv(f64::from), &ShadowDistribution::default(), &mut rng)
+        .unwrap();
+    assert_err(
+        srv.put_bytes(&feat, &wire::encode(&x64)),
+        400,
+        "invalid_tensor",
+    );
+    let m = assert_err(
+        srv.put_bytes(&feat, &wire::encode(&PlanarTensor::plain(x.clone()))),
+        400,
+        "invalid_tensor",
+    );
     assert!(m.contains("plaintext"), "{m}");
     intact(&srv, &good, &before);
     // Not ready: a job on a dataset without targets.
@@ -84,13 +115,25 @@ fn error_classes() {
     intact(&srv, &good, &before);
     // Shape mismatch: targets with another sample count; wrong class count.
     let (_, y19) = data(19, 4, 3, &mut rng);
-    let m = assert_err(srv.put_bytes(&targ, &enc(&key, &y19, &mut rng)), 400, "shape_mismatch");
+    let m = assert_err(
+        srv.put_bytes(&targ, &enc(&key, &y19, &mut rng)),
+        400,
+        "shape_mismatch",
+    );
     assert!(m.contains("19"), "{m}");
     let (_, y4) = data(20, 4, 4, &mut rng);
-    assert_err(srv.put_bytes(&targ, &enc(&key, &y4, &mut rng)), 400, "shape_mismatch");
+    assert_err(
+        srv.put_bytes(&targ, &enc(&key, &y4, &mut rng)),
+        400,
+        "shape_mismatch",
+    );
     intact(&srv, &good, &before);
     // Basis mismatch: targets under another key.
-    assert_err(srv.put_bytes(&targ, &enc(&other, &y, &mut rng)), 400, "basis_mismatch");
+    assert_err(
+        srv.put_bytes(&targ, &enc(&other, &y, &mut rng)),
+        400,
+        "basis_mismatch",
+    );
     intact(&srv, &good, &before);
     // Unknown ids.
     let zero = "0".repeat(32);
@@ -105,26 +148,62 @@ fn error_classes() {
     ] {
         assert_err(srv.get_json(&path), 404, "not_found");
     }
-    assert_err(srv.put_bytes(&format!("/v1/datasets/{zero}/features"), &ex), 404, "not_found");
-    assert_err(srv.post_bytes(&format!("/v1/models/{zero}/predict"), &ex).pipe_json(), 404, "not_found");
-    assert_err(srv.post_empty(&format!("/v1/jobs/{zero}/resume")), 404, "not_found");
+    assert_err(
+        srv.put_bytes(&format!("/v1/datasets/{zero}/features"), &ex),
+        404,
+        "not_found",
+    );
+    assert_err(
+        srv.post_bytes(&format!("/v1/models/{zero}/predict"), &ex)
+            .pipe_json(),
+        404,
+        "not_found",
+    );
+    assert_err(
+        srv.post_empty(&format!("/v1/jobs/{zero}/resume")),
+        404,
+        "not_found",
+    );
     intact(&srv, &good, &before);
     // Oversized upload (limit 64 KiB here): 5,000 x 4 compact f32 is 160 kB.
     let (big, _) = data(5000, 4, 3, &mut rng);
-    let m = assert_err(srv.put_bytes(&feat, &enc(&key, &big, &mut rng)), 413, "payload_too_large");
+    let m = assert_err(
+        srv.put_bytes(&feat, &enc(&key, &big, &mut rng)),
+        413,
+        "payload_too_large",
+    );
     assert!(m.contains("65536"), "{m}");
     intact(&srv, &good, &before);
     // Unknown layer type.
     let m = assert_err(srv.post_json("/v1/models", &json!({"name": "m", "spec": {"input_shape": [4], "layers": [{"type": "transformer", "heads": 8}]}})), 400, "unknown_layer");
     assert!(m.contains("transformer"), "{m}");
-    assert_err(srv.post_json("/v1/models", &json!({"name": "m", "preset": "resnet", "input_shape": [4], "outputs": 3})), 400, "bad_request");
+    assert_err(
+        srv.post_json(
+            "/v1/models",
+            &json!({"name": "m", "preset": "resnet", "input_shape": [4], "outputs": 3}),
+        ),
+        400,
+        "bad_request",
+    );
     assert_err(srv.post_json("/v1/models", &json!({"name": "m", "spec": {"input_shape": [4], "layers": [{"type": "dense", "units": 0}]}})), 400, "bad_request");
-    assert_err(srv.post_json("/v1/models", &json!({"name": "m"})), 400, "bad_request");
+    assert_err(
+        srv.post_json("/v1/models", &json!({"name": "m"})),
+        400,
+        "bad_request",
+    );
     // Invalid JSON and hyper-parameters.
     let (s, v) = {
-        let r = srv.agent.post(srv.url("/v1/datasets")).header("content-type", "application/json").send("{not json").unwrap();
+        let r = srv
+            .agent
+            .post(srv.url("/v1/datasets"))
+            .header("content-type", "application/json")
+            .send("{not json")
+            .unwrap();
         let s = r.status().as_u16();
-        (s, serde_json::from_slice::<Value>(&r.into_body().read_to_vec().unwrap()).unwrap())
+        (
+            s,
+            serde_json::from_slice::<Value>(&r.into_body().read_to_vec().unwrap()).unwrap(),
+        )
     };
     assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
     for bad in [
@@ -141,24 +220,57 @@ fn error_classes() {
     // Train on the good dataset, then predict under another key: basis mismatch.
     let (s, job) = srv.post_json("/v1/jobs", &json!({"model_id": model, "dataset_id": good, "epochs": 1, "batch_size": 4, "optimizer": sgd}));
     assert_eq!(s, 202, "{job}");
-    let job = srv.wait_job(job["id"].as_str().unwrap(), Duration::from_secs(60), |j| j["state"] == "completed");
-    assert_err(srv.post_empty(&format!("/v1/jobs/{}/cancel", job["id"].as_str().unwrap())), 409, "conflict");
+    let job = srv.wait_job(job["id"].as_str().unwrap(), Duration::from_secs(60), |j| {
+        j["state"] == "completed"
+    });
+    assert_err(
+        srv.post_empty(&format!("/v1/jobs/{}/cancel", job["id"].as_str().unwrap())),
+        409,
+        "conflict",
+    );
     let (xt, _) = data(5, 4, 3, &mut rng);
-    assert_err(srv.post_bytes(&format!("/v1/models/{model}/predict"), &enc(&other, &xt, &mut rng)).pipe_json(), 400, "basis_mismatch");
-    let (s, _) = srv.post_bytes(&format!("/v1/models/{model}/predict"), &enc(&key, &xt, &mut rng));
+    assert_err(
+        srv.post_bytes(
+            &format!("/v1/models/{model}/predict"),
+            &enc(&other, &xt, &mut rng),
+        )
+        .pipe_json(),
+        400,
+        "basis_mismatch",
+    );
+    let (s, _) = srv.post_bytes(
+        &format!("/v1/models/{model}/predict"),
+        &enc(&key, &xt, &mut rng),
+    );
     assert_eq!(s, 200);
     // Wrong input width.
     let (x5, _) = data(5, 5, 3, &mut rng);
-    assert_err(srv.post_bytes(&format!("/v1/models/{model}/predict"), &enc(&key, &x5, &mut rng)).pipe_json(), 400, "shape_mismatch");
+    assert_err(
+        srv.post_bytes(
+            &format!("/v1/models/{model}/predict"),
+            &enc(&key, &x5, &mut rng),
+        )
+        .pipe_json(),
+        400,
+        "shape_mismatch",
+    );
     intact(&srv, &good, &before);
 
     // A corrupted file on disk is reported, not used.
-    let weights = dir.path().join("models").join(&model).join("weights.bundle");
+    let weights = dir
+        .path()
+        .join("models")
+        .join(&model)
+        .join("weights.bundle");
     let mut bytes = std::fs::read(&weights).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
     std::fs::write(&weights, bytes).unwrap();
-    let m = assert_err(srv.get(&format!("/v1/models/{model}/weights")).pipe_json(), 500, "internal");
+    let m = assert_err(
+        srv.get(&format!("/v1/models/{model}/weights")).pipe_json(),
+        500,
+        "internal",
+    );
     assert!(m.contains("corrupt"), "{m}");
     intact(&srv, &good, &before);
 }
@@ -168,6 +280,9 @@ trait PipeJson {
 }
 impl PipeJson for (u16, Vec<u8>) {
     fn pipe_json(self) -> (u16, Value) {
-        (self.0, serde_json::from_slice(&self.1).unwrap_or(Value::Null))
+        (
+            self.0,
+            serde_json::from_slice(&self.1).unwrap_or(Value::Null),
+        )
     }
 }

@@ -34,7 +34,11 @@ fn digits() -> (Array2<f32>, Array2<f32>, Array2<f32>, Vec<usize>) {
             .iter()
             .map(|x| x.as_f64().expect("number") as f32)
             .collect();
-        for (i, img) in data.chunks_exact(784).take(TRAIN_PER_DIGIT + TEST_PER_DIGIT).enumerate() {
+        for (i, img) in data
+            .chunks_exact(784)
+            .take(TRAIN_PER_DIGIT + TEST_PER_DIGIT)
+            .enumerate()
+        {
             if i < TRAIN_PER_DIGIT {
                 train.extend_from_slice(img);
                 labels.push(d);
@@ -62,7 +66,10 @@ fn argmax(rows: &ArrayD<f32>) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                )
                 .0
         })
         .collect()
@@ -75,7 +82,10 @@ fn mnist_train_predict_matches_plaintext() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let shadow = ShadowDistribution::default();
     let enc = |a: &Array2<f32>, rng: &mut ChaCha8Rng| {
-        wire::encode(&key.encrypt_compact(&a.clone().into_dyn(), &shadow, rng).expect("encrypt"))
+        wire::encode(
+            &key.encrypt_compact(&a.clone().into_dyn(), &shadow, rng)
+                .expect("encrypt"),
+        )
     };
     let (ex, ey, ext) = (enc(&x, &mut rng), enc(&y, &mut rng), enc(&xt, &mut rng));
 
@@ -120,34 +130,66 @@ fn mnist_train_predict_matches_plaintext() {
         PlanarTensor::plain(y.into_dyn()),
     );
     let plain_losses: Vec<f32> = (0..2)
-        .map(|_| trainer.train_epoch(&px, &py, &mut NoObserver).unwrap().values()[[0]])
+        .map(|_| {
+            trainer
+                .train_epoch(&px, &py, &mut NoObserver)
+                .unwrap()
+                .values()[[0]]
+        })
         .collect();
-    let plain_pred = argmax(trainer.model().forward(&PlanarTensor::plain(xt.into_dyn())).unwrap().values());
+    let plain_pred = argmax(
+        trainer
+            .model()
+            .forward(&PlanarTensor::plain(xt.into_dyn()))
+            .unwrap()
+            .values(),
+    );
 
     // Encrypted losses, decrypted by the key holder.
     let (s, bytes) = srv.get(&format!("/v1/jobs/{job_id}/losses"));
     assert_eq!(s, 200);
-    let losses = wire::decode(&bytes, &DecodeLimits::default()).unwrap().into_typed::<f32, more_core::tensor::Compact>().unwrap();
+    let losses = wire::decode(&bytes, &DecodeLimits::default())
+        .unwrap()
+        .into_typed::<f32, more_core::tensor::Compact>()
+        .unwrap();
     let losses = key.decrypt(&losses).unwrap();
     assert_eq!(losses.len(), 2);
     for (e, p) in losses.iter().zip(&plain_losses) {
-        assert!((e - p).abs() <= 1e-3 * p.abs().max(1e-3), "encrypted loss {e} vs plaintext {p}");
+        assert!(
+            (e - p).abs() <= 1e-3 * p.abs().max(1e-3),
+            "encrypted loss {e} vs plaintext {p}"
+        );
     }
-    assert!(plain_losses[1] < plain_losses[0], "training should reduce the loss: {plain_losses:?}");
+    assert!(
+        plain_losses[1] < plain_losses[0],
+        "training should reduce the loss: {plain_losses:?}"
+    );
 
     // Predictions.
     let (s, out) = srv.post_bytes(&format!("/v1/models/{model_id}/predict"), &ext);
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&out));
-    let out = wire::decode(&out, &DecodeLimits::default()).unwrap().into_typed::<f32, more_core::tensor::Compact>().unwrap();
+    let out = wire::decode(&out, &DecodeLimits::default())
+        .unwrap()
+        .into_typed::<f32, more_core::tensor::Compact>()
+        .unwrap();
     assert_eq!(out.shape(), &[100, 10]);
     let enc_pred = argmax(&key.decrypt(&out).unwrap());
     // f32 rounding differs between the encrypted run (two planes, exact matrix functions in f64)
     // and the plaintext run, so two logits within ~1e-5 of each other may swap: allow one such
     // near-tie.
-    let differ = enc_pred.iter().zip(&plain_pred).filter(|(a, b)| a != b).count();
-    assert!(differ <= 1, "{differ} predictions differ: {enc_pred:?} vs {plain_pred:?}");
+    let differ = enc_pred
+        .iter()
+        .zip(&plain_pred)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        differ <= 1,
+        "{differ} predictions differ: {enc_pred:?} vs {plain_pred:?}"
+    );
     let correct = enc_pred.iter().zip(&labels).filter(|(a, b)| a == b).count();
-    eprintln!("encrypted losses {losses:?}, plaintext {plain_losses:?}; test accuracy {correct}/100");
+    eprintln!(
+        "encrypted losses {losses:?}, plaintext {plain_losses:?}; test accuracy {correct}/100"
+    );
     assert!(correct >= 50, "accuracy {correct}/100 too low");
 
     // Weights download: the encrypted bundle.

@@ -21,11 +21,22 @@ fn openapi_matches_routes() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in ROUTES {
-        assert!(paths.get(*path).and_then(|p| p.get(*method)).is_some(), "{method} {path} missing from the OpenAPI document");
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} missing from the OpenAPI document"
+        );
     }
     for (path, item) in paths {
-        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
-            assert!(ROUTES.contains(&(method.as_str(), path.as_str())), "documented {method} {path} is not registered");
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "parameters")
+        {
+            assert!(
+                ROUTES.contains(&(method.as_str(), path.as_str())),
+                "documented {method} {path} is not registered"
+            );
         }
     }
     // Every listed route is really registered: no "no route" answer.
@@ -35,7 +46,11 @@ fn openapi_matches_routes() {
         let resp = match *method {
             "get" => srv.agent.get(&url).call(),
             "delete" => srv.agent.delete(&url).call(),
-            "post" => srv.agent.post(&url).header("content-type", "application/json").send("{}"),
+            "post" => srv
+                .agent
+                .post(&url)
+                .header("content-type", "application/json")
+                .send("{}"),
             "put" => srv.agent.put(&url).send(&b"x"[..]),
             m => panic!("method {m}"),
         }
@@ -46,8 +61,15 @@ fn openapi_matches_routes() {
     // Static files, registered after /v1.
     let r = srv.agent.get(srv.url("/")).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let r = srv.agent.get(srv.url("/pkg/more_wasm_bg.wasm")).call().unwrap();
+    let r = srv
+        .agent
+        .get(srv.url("/pkg/more_wasm_bg.wasm"))
+        .call()
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "application/wasm");
     let r = srv.agent.get(srv.url("/app.js")).call().unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().contains("javascript"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
 }

@@ -184,7 +184,8 @@ impl Jobs {
     /// Stops every job at its next mini-batch (saved as `interrupted`) and waits for them.
     pub async fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
         for t in tasks {
             let _ = t.await;
         }
@@ -280,7 +281,10 @@ pub fn load_model<R: Representation<f32>>(
                     record.representation.as_deref().unwrap_or("other")
                 ))
             })?;
-            if named.first().is_some_and(|(_, t)| t.representation() != &rep) {
+            if named
+                .first()
+                .is_some_and(|(_, t)| t.representation() != &rep)
+            {
                 return Err(ApiError::basis_mismatch(format!(
                     "model {} was trained under another key (compact basis differs)",
                     record.id
@@ -343,8 +347,7 @@ fn train(storage: &Storage, handle: &JobHandle, shutdown: &AtomicBool) -> ApiRes
     let limits = storage_limits();
     let read = |name: &str, sha: &str| -> ApiResult<AnyTensor> {
         let bytes = storage.read_verified(Kind::Dataset, &dataset.id, name, sha)?;
-        wire::decode(&bytes, &limits)
-            .map_err(|e| ApiError::internal(format!("stored {name}: {e}")))
+        wire::decode(&bytes, &limits).map_err(|e| ApiError::internal(format!("stored {name}: {e}")))
     };
     let x = read("features.more", fsha)?;
     let y = read("targets.more", tsha)?;
@@ -355,7 +358,9 @@ fn train(storage: &Storage, handle: &JobHandle, shutdown: &AtomicBool) -> ApiRes
         (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => {
             train_typed(storage, handle, shutdown, &job, x, y)
         }
-        _ => Err(ApiError::internal("stored dataset has unexpected tensor types")),
+        _ => Err(ApiError::internal(
+            "stored dataset has unexpected tensor types",
+        )),
     }
 }
 
@@ -418,7 +423,12 @@ fn train_typed<R: Representation<f32>>(
         let cp = trainer.checkpoint();
         let metadata = serde_json::json!({"epochs_done": cp.epochs_done, "step": cp.step});
         let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        let csha = storage.write_file(Kind::Job, &job.id, CHECKPOINT, &params_bundle(metadata, named))?;
+        let csha = storage.write_file(
+            Kind::Job,
+            &job.id,
+            CHECKPOINT,
+            &params_bundle(metadata, named),
+        )?;
         let elapsed = observer.elapsed();
         let mut j = handle.job.lock().expect("job lock");
         j.epoch = trainer.epochs_done();

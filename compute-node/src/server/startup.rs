@@ -88,7 +88,10 @@ impl Application {
         });
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::Logger::new("%r %s %b %Dms").log_target("more_node::http"))
+                .wrap(
+                    actix_web::middleware::Logger::new("%r %s %b %Dms")
+                        .log_target("more_node::http"),
+                )
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, &state.settings))
         })

@@ -96,7 +96,10 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn valid_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 fn fsync_dir(dir: &Path) {
@@ -186,9 +189,8 @@ impl Storage {
             }
             Err(e) => return Err(e.into()),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::internal(format!("corrupt record {}: {e}", path.display()))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::internal(format!("corrupt record {}: {e}", path.display())))
     }
 
     /// Every record of a kind, oldest first (unreadable ones are logged and skipped).
@@ -234,11 +236,16 @@ impl Storage {
 
     /// Reads a data file and verifies its SHA-256 against the record's (500 `internal` if the
     /// file is missing or corrupt).
-    pub fn read_verified(&self, kind: Kind, id: &str, name: &str, sha256: &str) -> ApiResult<Vec<u8>> {
+    pub fn read_verified(
+        &self,
+        kind: Kind,
+        id: &str,
+        name: &str,
+        sha256: &str,
+    ) -> ApiResult<Vec<u8>> {
         let path = self.file(kind, id, name)?;
-        let bytes = fs::read(&path).map_err(|e| {
-            ApiError::internal(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let bytes = fs::read(&path)
+            .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             return Err(ApiError::internal(format!(

@@ -72,9 +72,8 @@ fn json_of(body: &[u8]) -> Value {
     if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(body))
-        })
+        serde_json::from_slice(body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
     }
 }
 
@@ -138,7 +137,10 @@ impl TestServer {
             if done(&job) {
                 return job;
             }
-            assert!(start.elapsed() < timeout, "job did not finish in time: {job}");
+            assert!(
+                start.elapsed() < timeout,
+                "job did not finish in time: {job}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -167,7 +169,13 @@ impl Drop for TestServer {
 }
 
 /// Creates a dataset and uploads features and targets; returns its id.
-pub fn upload_dataset(srv: &TestServer, task: &str, classes: Option<usize>, x: &[u8], y: &[u8]) -> String {
+pub fn upload_dataset(
+    srv: &TestServer,
+    task: &str,
+    classes: Option<usize>,
+    x: &[u8],
+    y: &[u8],
+) -> String {
     let mut body = serde_json::json!({"name": "test", "task": task});
     if let Some(k) = classes {
         body["num_classes"] = k.into();

@@ -13,9 +13,7 @@ use serde::Deserialize;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::jobs::kind_name;
 use crate::server::startup::AppState;
-use crate::server::storage::{
-    new_id, now, sha256_hex, Dataset, DatasetState, Kind, Task,
-};
+use crate::server::storage::{new_id, now, sha256_hex, Dataset, DatasetState, Kind, Task};
 
 /// `POST /v1/datasets` body.
 #[derive(Deserialize)]
@@ -62,7 +60,8 @@ pub async fn create(
         targets_bytes: None,
     };
     let st = state.clone();
-    let ds = web::block(move || st.storage.create(Kind::Dataset, &ds.id, &ds).map(|_| ds)).await??;
+    let ds =
+        web::block(move || st.storage.create(Kind::Dataset, &ds.id, &ds).map(|_| ds)).await??;
     Ok(HttpResponse::Created().json(ds))
 }
 
@@ -82,7 +81,9 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     if state.jobs.busy(&id) {
-        return Err(ApiError::conflict(format!("dataset {id} is used by a running job")));
+        return Err(ApiError::conflict(format!(
+            "dataset {id} is used by a running job"
+        )));
     }
     web::block(move || {
         let _g = state.records.lock().expect("records lock");
@@ -272,9 +273,17 @@ fn check_consistency(ds: &Dataset, t: &AnyTensor, part: Part) -> ApiResult<()> {
         if ds.samples != Some(shape[0]) {
             return Err(ApiError::shape_mismatch(format!(
                 "{} have {} samples, the dataset's {} have {}",
-                if part == Part::Features { "features" } else { "targets" },
+                if part == Part::Features {
+                    "features"
+                } else {
+                    "targets"
+                },
                 shape[0],
-                if part == Part::Features { "targets" } else { "features" },
+                if part == Part::Features {
+                    "targets"
+                } else {
+                    "features"
+                },
                 ds.samples.unwrap_or(0)
             )));
         }

@@ -47,8 +47,13 @@ pub async fn create(
         return Err(ApiError::bad_request("batch_size must be 1 to 65536"));
     }
     req.optimizer.check().map_err(ApiError::bad_request)?;
-    if req.divergence_limit.is_some_and(|d| !(d > 0.0 && d.is_finite())) {
-        return Err(ApiError::bad_request("divergence_limit must be a positive number"));
+    if req
+        .divergence_limit
+        .is_some_and(|d| !(d > 0.0 && d.is_finite()))
+    {
+        return Err(ApiError::bad_request(
+            "divergence_limit must be a positive number",
+        ));
     }
     let job = web::block(move || -> ApiResult<Job> {
         let model: ModelRecord = state.storage.load(Kind::Model, &req.model_id)?;
@@ -176,8 +181,12 @@ pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
                 job.model_id
             )));
         }
-        state.storage.load::<Dataset>(Kind::Dataset, &job.dataset_id)?;
-        state.storage.load::<ModelRecord>(Kind::Model, &job.model_id)?;
+        state
+            .storage
+            .load::<Dataset>(Kind::Dataset, &job.dataset_id)?;
+        state
+            .storage
+            .load::<ModelRecord>(Kind::Model, &job.model_id)?;
         state.jobs.start(job, false)
     })
     .await??;

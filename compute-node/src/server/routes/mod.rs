@@ -56,8 +56,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .route("/datasets", web::post().to(datasets::create))
             .route("/datasets/{id}", web::get().to(datasets::get))
             .route("/datasets/{id}", web::delete().to(datasets::delete))
-            .route("/datasets/{id}/features", web::put().to(datasets::put_features))
-            .route("/datasets/{id}/targets", web::put().to(datasets::put_targets))
+            .route(
+                "/datasets/{id}/features",
+                web::put().to(datasets::put_features),
+            )
+            .route(
+                "/datasets/{id}/targets",
+                web::put().to(datasets::put_targets),
+            )
             .route("/models", web::get().to(models::list))
             .route("/models", web::post().to(models::create))
             .route("/models/{id}", web::get().to(models::get))

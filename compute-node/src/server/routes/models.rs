@@ -31,7 +31,9 @@ const MAX_PARAMETERS: usize = 50_000_000;
 fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
     if let Some(spec) = body.get("spec") {
         if body.get("preset").is_some() {
-            return Err(ApiError::bad_request("give either \"spec\" or \"preset\", not both"));
+            return Err(ApiError::bad_request(
+                "give either \"spec\" or \"preset\", not both",
+            ));
         }
         let layers = spec
             .get("layers")
@@ -56,10 +58,11 @@ fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
         let preset = preset
             .as_str()
             .ok_or_else(|| ApiError::bad_request("preset must be a string"))?;
-        let input_shape: Vec<usize> = serde_json::from_value(
-            body.get("input_shape").cloned().unwrap_or(Value::Null),
-        )
-        .map_err(|e| ApiError::bad_request(format!("input_shape (array of sizes) needed: {e}")))?;
+        let input_shape: Vec<usize> =
+            serde_json::from_value(body.get("input_shape").cloned().unwrap_or(Value::Null))
+                .map_err(|e| {
+                    ApiError::bad_request(format!("input_shape (array of sizes) needed: {e}"))
+                })?;
         let outputs = body
             .get("outputs")
             .and_then(Value::as_u64)

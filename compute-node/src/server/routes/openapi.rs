@@ -4,7 +4,13 @@
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
-fn op(summary: &str, request: Option<Value>, status: &str, response: Value, errors: &[&str]) -> Value {
+fn op(
+    summary: &str,
+    request: Option<Value>,
+    status: &str,
+    response: Value,
+    errors: &[&str],
+) -> Value {
     let mut responses = serde_json::Map::new();
     responses.insert(status.to_string(), response);
     for e in errors {
