@@ -88,6 +88,7 @@ pub fn describe_shadow(s: &crate::keys::ShadowDistribution) -> String {
                 std.iter().sum::<f64>() / n
             )
         }
+        S::Simplex => "random probability vectors (softmax of N(0, 1))".to_string(),
     }
 }
 

@@ -30,6 +30,13 @@ pub enum ShadowDistribution {
         /// Per-feature standard deviations, `≥ 0`.
         std: Vec<f64>,
     },
+    /// Each sample's shadows form a random probability vector: `r = softmax(z)` with
+    /// `z ~ N(0, 1)` per value. For one-hot classification targets under cross-entropy: the shadow
+    /// run then solves a well-posed cross-entropy problem of its own. With shadows that are not a
+    /// probability vector the shadow loss `−Σ r·log p` is unbounded below and the shadow channel
+    /// diverges (measured: `N(0, 0.1²)` target shadows on 600 MNIST digits, SGD 0.1, overflowed in
+    /// epoch 3; with this distribution 8 epochs trained cleanly).
+    Simplex,
 }
 
 impl Default for ShadowDistribution {
@@ -97,6 +104,7 @@ impl ShadowDistribution {
                     ));
                 }
             }
+            ShadowDistribution::Simplex => {}
         }
         Ok(())
     }
@@ -114,6 +122,16 @@ impl ShadowDistribution {
                     mean[j] + std[j] * rng.sample::<f64, _>(rand_distr::StandardNormal)
                 })
                 .collect(),
+            ShadowDistribution::Simplex => {
+                let mut r: Vec<f64> = (0..len)
+                    .map(|_| rng.sample::<f64, _>(rand_distr::StandardNormal).exp())
+                    .collect();
+                for row in r.chunks_mut(features.max(1)) {
+                    let total: f64 = row.iter().sum();
+                    row.iter_mut().for_each(|v| *v /= total);
+                }
+                r
+            }
         }
     }
 }
