@@ -173,7 +173,10 @@ $('data-upload').onclick = async () => {
     const t0 = performance.now();
     status.textContent = 'Encrypting features in the worker…';
     const features = await encrypt(train.x, [train.rows, ...train.featureShape], shadowFor(train), (p) => { bar.value = 0.8 * p; });
-    const targets = await encrypt(train.y, [train.rows, train.targetDim], { kind: 'gaussian', std: 0.1 });
+    // One-hot targets get probability-vector shadows, so the shadow run's cross-entropy is
+    // well-posed (Gaussian target shadows make it unbounded below and it diverges).
+    const targetShadow = train.task === 'classification' ? { kind: 'simplex' } : { kind: 'gaussian', std: 0.1 };
+    const targets = await encrypt(train.y, [train.rows, train.targetDim], targetShadow);
     const secs = (performance.now() - t0) / 1000;
     status.textContent = `Encrypted ${train.x.length + train.y.length} values in ${secs.toFixed(2)} s; uploading ${(features.length / 1e6).toFixed(1)} MB…`;
     bar.value = 0.85;
