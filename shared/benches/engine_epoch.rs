@@ -7,9 +7,7 @@
 use std::time::Instant;
 
 use more_core::keys::{SecretKey, ShadowDistribution};
-use more_core::nn::{
-    LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer,
-};
+use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{MatrixForm, Plain, PlanarTensor, Representation};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
@@ -24,7 +22,10 @@ fn epoch_seconds<R: Representation<f32>>(
     let cfg = TrainConfig::new(
         1,
         64,
-        OptimizerSpec::Sgd { learning_rate: 0.05, momentum: 0.9 },
+        OptimizerSpec::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.0,
+        },
         LossKind::CrossEntropy,
         1,
     );
@@ -62,23 +63,46 @@ fn main() {
     let key = SecretKey::from_seed(1);
     let shadow = ShadowDistribution::default();
     let xc = key.encrypt_compact(&x, &shadow, &mut rng).unwrap();
-    let yc = key.encrypt_compact(&y, &shadow, &mut rng).unwrap();
+    let yc = key
+        .encrypt_compact(&y, &ShadowDistribution::Simplex, &mut rng)
+        .unwrap();
     let xm = key.encrypt_matrix(&x, &shadow, &mut rng).unwrap();
-    let ym = key.encrypt_matrix(&y, &shadow, &mut rng).unwrap();
+    let ym = key
+        .encrypt_matrix(&y, &ShadowDistribution::Simplex, &mut rng)
+        .unwrap();
     let compact = xc.representation().clone();
 
     let mlp = ModelSpec::preset("mnist_mlp", &[784], 10).unwrap();
-    let plain_s = epoch_seconds(&mlp, Plain, &PlanarTensor::plain(x.clone()), &PlanarTensor::plain(y.clone()));
+    let plain_s = epoch_seconds(
+        &mlp,
+        Plain,
+        &PlanarTensor::plain(x.clone()),
+        &PlanarTensor::plain(y.clone()),
+    );
     let compact_s = epoch_seconds(&mlp, compact.clone(), &xc, &yc);
     let matrix_s = epoch_seconds(&mlp, MatrixForm, &xm, &ym);
-    println!("mnist_mlp epoch, {samples} samples, batch 64, threads {}:", rayon_threads());
+    println!(
+        "mnist_mlp epoch, {samples} samples, batch 64, threads {}:",
+        rayon_threads()
+    );
     println!("  plaintext   {plain_s:8.3} s");
-    println!("  compact     {compact_s:8.3} s   ratio {:.2}x", compact_s / plain_s);
-    println!("  matrix form {matrix_s:8.3} s   ratio {:.2}x", matrix_s / plain_s);
+    println!(
+        "  compact     {compact_s:8.3} s   ratio {:.2}x",
+        compact_s / plain_s
+    );
+    println!(
+        "  matrix form {matrix_s:8.3} s   ratio {:.2}x",
+        matrix_s / plain_s
+    );
 
     let cnn = ModelSpec::preset("mnist_cnn", &[1, 28, 28], 10).unwrap();
     let n = samples.min(512);
-    let img = |t: &ArrayD<f32>| t.slice(ndarray::s![..n, ..]).to_owned().into_shape_with_order(IxDyn(&[n, 1, 28, 28])).unwrap();
+    let img = |t: &ArrayD<f32>| {
+        t.slice(ndarray::s![..n, ..])
+            .to_owned()
+            .into_shape_with_order(IxDyn(&[n, 1, 28, 28]))
+            .unwrap()
+    };
     let xi = img(&x);
     let plain_ips = inference_images_per_second(&cnn, Plain, &PlanarTensor::plain(xi.clone()));
     let xci = key.encrypt_compact(&xi, &shadow, &mut rng).unwrap();
@@ -87,8 +111,14 @@ fn main() {
     let matrix_ips = inference_images_per_second(&cnn, MatrixForm, &xmi);
     println!("mnist_cnn inference, batches of 64:");
     println!("  plaintext   {plain_ips:10.1} images/s");
-    println!("  compact     {compact_ips:10.1} images/s   ratio {:.2}x", plain_ips / compact_ips);
-    println!("  matrix form {matrix_ips:10.1} images/s   ratio {:.2}x", plain_ips / matrix_ips);
+    println!(
+        "  compact     {compact_ips:10.1} images/s   ratio {:.2}x",
+        plain_ips / compact_ips
+    );
+    println!(
+        "  matrix form {matrix_ips:10.1} images/s   ratio {:.2}x",
+        plain_ips / matrix_ips
+    );
 }
 
 fn rayon_threads() -> usize {
