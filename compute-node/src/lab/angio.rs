@@ -9,12 +9,14 @@ use std::time::Instant;
 use anyhow::Context as _;
 use ndarray::Array2;
 
-use more_angiography::{data_card, generate_with, write_contact_sheet, GeneratorConfig, Task as AngioGenTask};
+use more_angiography::{
+    data_card, generate_with, write_contact_sheet, GeneratorConfig, Task as AngioGenTask,
+};
 
 use super::args::{AngioArgs, AngioTask, OptimizerChoice};
 use super::experiment::{execute, Defaults, Prepared};
-use super::report::{self, ExperimentReport};
 use super::progress;
+use super::report::{self, ExperimentReport};
 use crate::data::{seeded_split, Dataset};
 
 /// `more-node experiment angio`.
@@ -24,7 +26,11 @@ use crate::data::{seeded_split, Dataset};
 pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     let started = Instant::now();
     let common = &args.common;
-    let (n, size) = if common.quick { (args.images.min(240), args.size.min(32)) } else { (args.images, args.size) };
+    let (n, size) = if common.quick {
+        (args.images.min(240), args.size.min(32))
+    } else {
+        (args.images, args.size)
+    };
     if size == 0 || size % 4 != 0 {
         anyhow::bail!("--size must be a positive multiple of 4, got {size}");
     }
@@ -36,14 +42,17 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     let bar = progress::bar(n as u64, "render angiograms", common.quiet);
     let inc = |_: usize| bar.inc(1);
     let t = Instant::now();
-    let gen = generate_with(&config, n, size, task, common.seed, Some(&inc)).context("generating angiograms")?;
+    let gen = generate_with(&config, n, size, task, common.seed, Some(&inc))
+        .context("generating angiograms")?;
     let generation_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let mut files = Vec::new();
-    let data_dir: Option<PathBuf> = args
-        .data_dir
-        .clone()
-        .or_else(|| common.json.as_ref().and_then(|p| p.parent().map(|d| d.to_path_buf())));
+    let data_dir: Option<PathBuf> = args.data_dir.clone().or_else(|| {
+        common
+            .json
+            .as_ref()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+    });
     if let Some(dir) = &data_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let card = dir.join(format!("angio-{n}-{size}-data-card.md"));
@@ -53,7 +62,8 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
         files.push(card.display().to_string());
         files.push(sheet.display().to_string());
     }
-    let features = Array2::from_shape_vec((gen.labels.len(), size * size), gen.images.clone()).context("image buffer")?;
+    let features = Array2::from_shape_vec((gen.labels.len(), size * size), gen.images.clone())
+        .context("image buffer")?;
     let ds = Dataset::classification(
         format!("angio ({n} synthetic {size}x{size} angiograms, more-angiography)"),
         features,

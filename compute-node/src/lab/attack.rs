@@ -14,7 +14,8 @@ use super::{mnist, progress, report};
 use crate::data::split::stratified_head;
 
 fn numeric_csv(path: &Path, samples: usize) -> anyhow::Result<(Vec<f32>, usize, usize)> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let rows: Vec<csv::StringRecord> = reader
         .records()
         .take(samples)
@@ -24,14 +25,23 @@ fn numeric_csv(path: &Path, samples: usize) -> anyhow::Result<(Vec<f32>, usize, 
         anyhow::bail!("{}: no data rows", path.display());
     }
     let cols: Vec<usize> = (0..rows[0].len())
-        .filter(|&j| rows.iter().all(|r| r.get(j).and_then(|c| c.trim().parse::<f32>().ok()).is_some_and(f32::is_finite)))
+        .filter(|&j| {
+            rows.iter().all(|r| {
+                r.get(j)
+                    .and_then(|c| c.trim().parse::<f32>().ok())
+                    .is_some_and(f32::is_finite)
+            })
+        })
         .collect();
     if cols.is_empty() {
         anyhow::bail!("{}: no all-numeric column", path.display());
     }
     let data = rows
         .iter()
-        .flat_map(|r| cols.iter().map(move |&j| r[j].trim().parse::<f32>().expect("checked")))
+        .flat_map(|r| {
+            cols.iter()
+                .map(move |&j| r[j].trim().parse::<f32>().expect("checked"))
+        })
         .collect();
     Ok((data, rows.len(), cols.len()))
 }
@@ -50,7 +60,12 @@ pub fn run(args: AttackArgs) -> anyhow::Result<()> {
             let (split, _) = mnist::load((args.data == "fashion").then_some("fashion"))?;
             let sub = stratified_head(&split.train, args.samples);
             let n = sub.len();
-            (sub.features.iter().copied().collect::<Vec<f32>>(), n, sub.features.ncols(), format!("{} ({n} digits/images)", args.data))
+            (
+                sub.features.iter().copied().collect::<Vec<f32>>(),
+                n,
+                sub.features.ncols(),
+                format!("{} ({n} digits/images)", args.data),
+            )
         }
         "wbc" => {
             let bar = progress::bar(args.samples as u64, "simulate patients", args.quiet);
@@ -59,15 +74,31 @@ pub fn run(args: AttackArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
             let mut data = Vec::new();
             for r in &ds.records {
-                data.extend(r.parameters.to_values().iter().chain(r.outputs.to_values().iter()).map(|&v| v as f32));
+                data.extend(
+                    r.parameters
+                        .to_values()
+                        .iter()
+                        .chain(r.outputs.to_values().iter())
+                        .map(|&v| v as f32),
+                );
             }
             let n = ds.records.len();
             let f = data.len() / n;
-            (data, n, f, format!("wbc ({n} generated patients, inputs and outputs)"))
+            (
+                data,
+                n,
+                f,
+                format!("wbc ({n} generated patients, inputs and outputs)"),
+            )
         }
         file => {
             let (data, n, f) = numeric_csv(Path::new(file), args.samples)?;
-            (data, n, f, format!("{file} ({n} rows, {f} numeric columns)"))
+            (
+                data,
+                n,
+                f,
+                format!("{file} ({n} rows, {f} numeric columns)"),
+            )
         }
     };
     let key = SecretKey::generate()?;
@@ -76,7 +107,8 @@ pub fn run(args: AttackArgs) -> anyhow::Result<()> {
         ShadowDistribution::Gaussian { std: 0.1 },
         ShadowDistribution::matched_to(&flat, features)?,
     ];
-    let reports = run_all(&data, &[n, features], &name, &key, &shadows, args.seed).context("attack suite")?;
+    let reports =
+        run_all(&data, &[n, features], &name, &key, &shadows, args.seed).context("attack suite")?;
     let table = markdown_table(&reports);
     println!("{table}");
     let wall = started.elapsed().as_secs_f64();
@@ -94,7 +126,10 @@ pub fn run(args: AttackArgs) -> anyhow::Result<()> {
         });
         report::write(p, &serde_json::to_string_pretty(&json)?)?;
     }
-    let md = args.markdown.clone().or_else(|| args.json.as_ref().map(|p| p.with_extension("md")));
+    let md = args
+        .markdown
+        .clone()
+        .or_else(|| args.json.as_ref().map(|p| p.with_extension("md")));
     if let Some(p) = md {
         report::write(
             &p,

@@ -84,7 +84,10 @@ struct Run {
 fn shaped(x: &Array2<f32>, feature_shape: &[usize]) -> ArrayD<f32> {
     let mut shape = vec![x.nrows()];
     shape.extend_from_slice(feature_shape);
-    x.clone().into_shape_with_order(IxDyn(&shape)).expect("feature shape matches").into_dyn()
+    x.clone()
+        .into_shape_with_order(IxDyn(&shape))
+        .expect("feature shape matches")
+        .into_dyn()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -117,7 +120,11 @@ fn run<R: Decrypt<f32>>(
         .collect::<anyhow::Result<Vec<f64>>>()?;
     let n_test = x_test.shape()[0];
     let chunk = 500;
-    let bar = progress::bar(n_test.div_ceil(chunk) as u64, &format!("infer {label}"), quiet);
+    let bar = progress::bar(
+        n_test.div_ceil(chunk) as u64,
+        &format!("infer {label}"),
+        quiet,
+    );
     let t = Instant::now();
     let mut parts = Vec::new();
     for start in (0..n_test).step_by(chunk) {
@@ -169,10 +176,7 @@ fn confusion(labels: &[usize], preds: &[usize], k: usize) -> Vec<Vec<usize>> {
     m
 }
 
-fn regression_metrics(
-    pred_std: &Array2<f32>,
-    inputs: &Inputs,
-) -> (f64, Vec<OutputMetrics>) {
+fn regression_metrics(pred_std: &Array2<f32>, inputs: &Inputs) -> (f64, Vec<OutputMetrics>) {
     let scaler = inputs.target_scaler.expect("regression has a scaler");
     let pred = scaler.invert(pred_std);
     let truth = inputs.test_targets;
@@ -196,7 +200,11 @@ fn regression_metrics(
                 rel += e.abs() / (tv as f64).abs().max(1e-12);
             }
             OutputMetrics {
-                name: inputs.target_names.get(j).cloned().unwrap_or_else(|| j.to_string()),
+                name: inputs
+                    .target_names
+                    .get(j)
+                    .cloned()
+                    .unwrap_or_else(|| j.to_string()),
                 mae: abs / n,
                 rmse: (sse / n).sqrt(),
                 relative_error: rel / n,
@@ -250,14 +258,34 @@ pub fn compare_architecture(
             let rep = Compact {
                 basis: key.compact_basis(),
             };
-            (run(&label, spec, rep, config, ex, ey, et, key, crypto.quiet)?, bytes)
+            (
+                run(&label, spec, rep, config, ex, ey, et, key, crypto.quiet)?,
+                bytes,
+            )
         }
         RepresentationChoice::Matrix => {
             let t = Instant::now();
-            let (mx, my, mt) = (ex.to_matrix_form(), ey.to_matrix_form(), et.to_matrix_form());
+            let (mx, my, mt) = (
+                ex.to_matrix_form(),
+                ey.to_matrix_form(),
+                et.to_matrix_form(),
+            );
             encrypt_seconds += t.elapsed().as_secs_f64();
             let bytes = more_core::wire::encode(&mx).len() + more_core::wire::encode(&my).len();
-            (run(&label, spec, MatrixForm, config, mx, my, mt, key, crypto.quiet)?, bytes)
+            (
+                run(
+                    &label,
+                    spec,
+                    MatrixForm,
+                    config,
+                    mx,
+                    my,
+                    mt,
+                    key,
+                    crypto.quiet,
+                )?,
+                bytes,
+            )
         }
     };
 
@@ -279,7 +307,10 @@ pub fn compare_architecture(
             let pp: Vec<usize> = plain.outputs.axis_iter(Axis(0)).map(argmax).collect();
             let ep: Vec<usize> = enc.outputs.axis_iter(Axis(0)).map(argmax).collect();
             let acc = |p: &[usize]| {
-                p.iter().zip(inputs.test_labels).filter(|(a, b)| a == b).count() as f64
+                p.iter()
+                    .zip(inputs.test_labels)
+                    .filter(|(a, b)| a == b)
+                    .count() as f64
                     / n_test.max(1) as f64
             };
             pm.accuracy = Some(acc(&pp));
@@ -317,7 +348,8 @@ pub fn compare_architecture(
                 for j in 0..plain.outputs.ncols() {
                     let (p, e) = (plain.outputs[[i, j]] as f64, enc.outputs[[i, j]] as f64);
                     let d = (p - e).abs();
-                    if d > REGRESSION_TOLERANCE * p.abs().max(1.0) && worst.is_none_or(|w| d > w.1) {
+                    if d > REGRESSION_TOLERANCE * p.abs().max(1.0) && worst.is_none_or(|w| d > w.1)
+                    {
                         worst = Some((j, d));
                     }
                 }

@@ -25,7 +25,11 @@ pub fn defaults(epochs: fn(&str) -> usize) -> Defaults {
 
 /// Standardizes features (and regression targets) with the training split's statistics.
 pub fn standardize(split: Split) -> (Dataset, Dataset, Option<Standardizer>, serde_json::Value) {
-    let Split { mut train, mut test, rule } = split;
+    let Split {
+        mut train,
+        mut test,
+        rule,
+    } = split;
     let fx = Standardizer::fit(&train.features);
     train.features = fx.apply(&train.features);
     test.features = fx.apply(&test.features);

@@ -69,8 +69,13 @@ pub fn execute(
         mut dataset,
         mut files,
     } = prepared;
-    let archs = common.arch.clone().unwrap_or_else(|| defaults.archs.clone());
-    let test_limit = common.test_limit.or(common.quick.then_some(defaults.quick.1));
+    let archs = common
+        .arch
+        .clone()
+        .unwrap_or_else(|| defaults.archs.clone());
+    let test_limit = common
+        .test_limit
+        .or(common.quick.then_some(defaults.quick.1));
     let test = match test_limit {
         Some(n) => stratified_head(&test, n),
         None => test,
@@ -86,7 +91,11 @@ pub fn execute(
             Some(n) => stratified_head(&train, n),
             None => train.clone(),
         };
-        let epochs = common.epochs.unwrap_or(if common.quick { 1 } else { (defaults.epochs)(arch) });
+        let epochs = common.epochs.unwrap_or(if common.quick {
+            1
+        } else {
+            (defaults.epochs)(arch)
+        });
         let lr = common.learning_rate.unwrap_or(defaults.learning_rate);
         let optimizer = match common.optimizer.unwrap_or(defaults.optimizer) {
             OptimizerChoice::Sgd => OptimizerSpec::Sgd {
@@ -124,10 +133,7 @@ pub fn execute(
                 };
                 (g.clone(), g)
             }
-            ShadowChoice::Matched => (
-                matched(&train.features)?,
-                matched(&y_train)?,
-            ),
+            ShadowChoice::Matched => (matched(&train.features)?, matched(&y_train)?),
         };
         let inputs = Inputs {
             x_train: &train.features,
@@ -157,7 +163,9 @@ pub fn execute(
                 config.batch_size
             );
         }
-        results.push(compare_architecture(arch, &spec, &config, &inputs, &crypto)?);
+        results.push(compare_architecture(
+            arch, &spec, &config, &inputs, &crypto,
+        )?);
     }
     dataset["test_samples_used"] = test.len().into();
     let first = results.first().context("no architecture given (--arch)")?;
@@ -171,7 +179,11 @@ pub fn execute(
         .clone()
         .or_else(|| json_path.as_ref().map(|p| report::sibling(p, "-loss.png")));
     if let Some(p) = &png_path {
-        plot::loss_curves(p, &format!("{experiment}: training loss, plaintext vs encrypted"), &results)?;
+        plot::loss_curves(
+            p,
+            &format!("{experiment}: training loss, plaintext vs encrypted"),
+            &results,
+        )?;
         files.push(p.display().to_string());
     }
     if let Some(p) = &md_path {

@@ -65,7 +65,10 @@ pub fn load(data: Option<&str>) -> anyhow::Result<(Split, String)> {
         Some("fashion") => idx_dir(Path::new(FASHION_MNIST_DIR), true),
         other => {
             let dir = resolve_mnist_dir(other.map(Path::new));
-            if other.is_some() && !dir.join("src/digits").exists() && fashion_paths(&dir)[0].exists() {
+            if other.is_some()
+                && !dir.join("src/digits").exists()
+                && fashion_paths(&dir)[0].exists()
+            {
                 return idx_dir(&dir, false);
             }
             let ds = load_mnist_json(&dir)?;

@@ -175,8 +175,14 @@ pub fn machine() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("{cpu}, {cores} cores available, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!(
+        "{cpu}, {cores} cores available, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 /// Now, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
@@ -214,7 +220,11 @@ fn quality(m: &Metrics) -> String {
 
 /// The per-architecture table (Markdown, also printed on stdout).
 pub fn table(r: &ExperimentReport) -> String {
-    let metric = if r.architectures.iter().any(|a| a.plaintext.accuracy.is_some()) {
+    let metric = if r
+        .architectures
+        .iter()
+        .any(|a| a.plaintext.accuracy.is_some())
+    {
         "accuracy"
     } else {
         "RMSE (std. units)"
@@ -247,7 +257,10 @@ pub fn table(r: &ExperimentReport) -> String {
 
 /// The per-output regression table, if any.
 pub fn output_table(a: &ArchitectureResult) -> Option<String> {
-    let (p, e) = (a.plaintext.per_output.as_ref()?, a.encrypted.per_output.as_ref()?);
+    let (p, e) = (
+        a.plaintext.per_output.as_ref()?,
+        a.encrypted.per_output.as_ref()?,
+    );
     let mut s = String::from(
         "| output | MAE plain | MAE enc | rel. error plain | rel. error enc | R² plain | R² enc |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
@@ -262,7 +275,10 @@ pub fn output_table(a: &ArchitectureResult) -> Option<String> {
 
 /// The full Markdown report.
 pub fn markdown(r: &ExperimentReport) -> String {
-    let mut s = format!("# Experiment `{}`: plaintext vs MORE-encrypted training\n\n", r.experiment);
+    let mut s = format!(
+        "# Experiment `{}`: plaintext vs MORE-encrypted training\n\n",
+        r.experiment
+    );
     s.push_str(&format!(
         "* Date: {}; machine: {}; wall time of the command: {:.1} s.\n",
         r.date, r.machine, r.wall_seconds
@@ -313,7 +329,10 @@ pub fn markdown(r: &ExperimentReport) -> String {
 
 /// `path` with its extension replaced by `suffix` (e.g. `-loss.png`).
 pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
     path.with_file_name(format!("{stem}{suffix}"))
 }
 

@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use ndarray::Array2;
 
-use more_hemodynamics::{data_card, generate_dataset, input_column_names, output_column_names, write_csv_file};
+use more_hemodynamics::{
+    data_card, generate_dataset, input_column_names, output_column_names, write_csv_file,
+};
 
 use super::args::WbcArgs;
 use super::csv::{defaults, standardize};
@@ -26,25 +28,33 @@ use crate::data::{seeded_split, Dataset, Task};
 pub fn run(args: WbcArgs) -> anyhow::Result<ExperimentReport> {
     let started = Instant::now();
     let common = &args.common;
-    let patients = if common.quick { args.patients.min(300) } else { args.patients };
+    let patients = if common.quick {
+        args.patients.min(300)
+    } else {
+        args.patients
+    };
     if patients < 10 {
         anyhow::bail!("--patients must be at least 10, got {patients}");
     }
     let bar = progress::bar(patients as u64, "simulate patients", common.quiet);
     let t = Instant::now();
     let inc = |_: usize| bar.inc(1);
-    let generated = generate_dataset(patients, common.seed, Some(&inc)).context("generating the WBC data set")?;
+    let generated = generate_dataset(patients, common.seed, Some(&inc))
+        .context("generating the WBC data set")?;
     let generation_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let mut files = Vec::new();
-    let data_dir: Option<PathBuf> = args
-        .data_dir
-        .clone()
-        .or_else(|| common.json.as_ref().and_then(|p| p.parent().map(|d| d.to_path_buf())));
+    let data_dir: Option<PathBuf> = args.data_dir.clone().or_else(|| {
+        common
+            .json
+            .as_ref()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+    });
     if let Some(dir) = &data_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let csv = dir.join(format!("wbc-{patients}.csv"));
-        write_csv_file(&generated.records, &csv).with_context(|| format!("writing {}", csv.display()))?;
+        write_csv_file(&generated.records, &csv)
+            .with_context(|| format!("writing {}", csv.display()))?;
         let card = dir.join(format!("wbc-{patients}-data-card.md"));
         report::write(&card, &data_card(&generated))?;
         files.push(csv.display().to_string());
@@ -79,7 +89,9 @@ pub fn run(args: WbcArgs) -> anyhow::Result<ExperimentReport> {
     dataset["generation_seconds"] = generation_seconds.into();
     dataset["rejected_without_steady_state"] = generated.rejected_without_steady_state.into();
     dataset["rejected_non_physiologic"] = generated.rejected_non_physiologic.into();
-    let scaler = target_scaler.clone().context("regression has a target scaler")?;
+    let scaler = target_scaler
+        .clone()
+        .context("regression has a target scaler")?;
     let truth = test.targets.clone();
     let names = test.target_names.clone();
     let prepared = Prepared {
@@ -91,14 +103,22 @@ pub fn run(args: WbcArgs) -> anyhow::Result<ExperimentReport> {
         files,
     };
     let mut report = execute(prepared, common, &defaults(|_| 100), started)?;
-    let scatter = args
-        .scatter
-        .clone()
-        .or_else(|| common.json.as_ref().map(|p| report::sibling(p, "-scatter.png")));
+    let scatter = args.scatter.clone().or_else(|| {
+        common
+            .json
+            .as_ref()
+            .map(|p| report::sibling(p, "-scatter.png"))
+    });
     if let (Some(path), Some(a)) = (scatter, report.architectures.first()) {
         let n = a.test_outputs.0.nrows();
         let truth = truth.slice(ndarray::s![..n, ..]).to_owned();
-        plot::scatter(&path, &names, &truth, &scaler.invert(&a.test_outputs.0), &scaler.invert(&a.test_outputs.1))?;
+        plot::scatter(
+            &path,
+            &names,
+            &truth,
+            &scaler.invert(&a.test_outputs.0),
+            &scaler.invert(&a.test_outputs.1),
+        )?;
         report.files.push(path.display().to_string());
         if let Some(p) = &common.json {
             report::write(p, &serde_json::to_string_pretty(&report)?)?;
