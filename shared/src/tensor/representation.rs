@@ -303,25 +303,18 @@ impl<F: Float> Representation<F> for MatrixForm {
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        // The 2x2 product per value, in one pass over contiguous planes.
-        fn slice<F: Float>(p: &ArrayD<F>) -> &[F] {
-            p.as_slice().expect("planes are kept in standard layout")
-        }
-        let (x, y): (Vec<&[F]>, Vec<&[F]>) =
-            (a.iter().map(slice).collect(), b.iter().map(slice).collect());
-        let n = x[0].len();
-        let mut out: Vec<Vec<F>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
-        for i in 0..n {
-            let p = Mat2([x[0][i], x[1][i], x[2][i], x[3][i]])
-                .matmul(Mat2([y[0][i], y[1][i], y[2][i], y[3][i]]))
-                .0;
-            for (o, v) in out.iter_mut().zip(p) {
-                o.push(v);
-            }
-        }
-        out.into_iter()
-            .map(|o| ArrayD::from_shape_vec(a[0].raw_dim(), o).expect("same length"))
-            .collect()
+        // c_ij = a_i0·b_0j + a_i1·b_1j: one fused pass per output plane.
+        let entry = |i: usize, j: usize| {
+            let mut out = ArrayD::zeros(a[0].raw_dim());
+            ndarray::Zip::from(&mut out)
+                .and(&a[2 * i])
+                .and(&b[j])
+                .and(&a[2 * i + 1])
+                .and(&b[2 + j])
+                .for_each(|o, &x0, &y0, &x1, &y1| *o = x0 * y0 + x1 * y1);
+            out
+        };
+        vec![entry(0, 0), entry(0, 1), entry(1, 0), entry(1, 1)]
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
