@@ -3,12 +3,18 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "more-node", version, about = "Trains and runs neural networks on MORE-encrypted data")]
+#[command(
+    name = "more-node",
+    version,
+    about = "Trains and runs neural networks on MORE-encrypted data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once; the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Start the REST service (and serve the web page).
