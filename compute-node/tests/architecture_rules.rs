@@ -16,7 +16,10 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The server never holds a secret key: no server module names the key type or the keys module.
@@ -27,7 +30,11 @@ fn server_modules_do_not_import_the_secret_key() {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         for forbidden in ["SecretKey", "keys::", "more_core::keys"] {
-            assert!(!text.contains(forbidden), "{} mentions {forbidden}", file.display());
+            assert!(
+                !text.contains(forbidden),
+                "{} mentions {forbidden}",
+                file.display()
+            );
         }
     }
 }
@@ -38,7 +45,10 @@ fn only_the_attack_suite_computes_eigen_decompositions() {
     let shared = workspace().join("shared/src");
     let attack_dir = shared.join("attacks");
     let mut checked = 0;
-    for file in rust_files(&shared).into_iter().chain(rust_files(&workspace().join("compute-node/src"))) {
+    for file in rust_files(&shared)
+        .into_iter()
+        .chain(rust_files(&workspace().join("compute-node/src")))
+    {
         if file.starts_with(&attack_dir) {
             continue;
         }
@@ -48,8 +58,18 @@ fn only_the_attack_suite_computes_eigen_decompositions() {
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
-        for forbidden in ["eigen2", "Eigen2", "fn eigen", "eigenvalues(", "eigenvectors("] {
-            assert!(!code.contains(forbidden), "{} computes eigen-decompositions ({forbidden})", file.display());
+        for forbidden in [
+            "eigen2",
+            "Eigen2",
+            "fn eigen",
+            "eigenvalues(",
+            "eigenvectors(",
+        ] {
+            assert!(
+                !code.contains(forbidden),
+                "{} computes eigen-decompositions ({forbidden})",
+                file.display()
+            );
         }
         checked += 1;
     }
