@@ -62,7 +62,7 @@ pub fn load_mnist_json(dir: &Path) -> Result<Dataset, DataError> {
             path: path.clone(),
             source,
         })?;
-        if file.data.len() % PIXELS != 0 || file.data.is_empty() {
+        if file.data.is_empty() || file.data.len() / PIXELS * PIXELS != file.data.len() {
             return Err(DataError::Invalid(format!(
                 "{}: {} values are not whole 784-pixel images",
                 path.display(),
