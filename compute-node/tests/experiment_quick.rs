@@ -41,17 +41,63 @@ fn check_classification(r: &ExperimentReport) {
     }
 }
 
+/// f32 planes in matrix form: close agreement, every difference explained.
+#[test]
+fn mnist_quick_f32_matrix_form() {
+    let r = run(&[
+        "mnist",
+        "--quick",
+        "--quiet",
+        "--arch",
+        "mnist_mlp",
+        "--precision",
+        "f32",
+        "--representation",
+        "matrix",
+    ]);
+    check_classification(&r);
+    assert!(r.architectures[0].max_weight_difference < 1e-3);
+}
+
 #[test]
 fn mnist_quick_json_and_files() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("mnist.json");
-    let r = run(&["mnist", "--quick", "--quiet", "--arch", "mnist_mlp", "--json", json.to_str().unwrap()]);
+    let r = run(&[
+        "mnist",
+        "--quick",
+        "--quiet",
+        "--arch",
+        "mnist_mlp",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     check_classification(&r);
     let a = &r.architectures[0];
-    assert_eq!(a.plaintext.accuracy, a.encrypted.accuracy, "mlp: identical accuracy");
-    assert!(a.max_weight_difference < 1e-3);
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for field in ["experiment", "dataset", "architectures", "study", "machine", "date", "plaintext", "encrypted", "agreement"] {
+    assert_eq!(
+        a.plaintext.accuracy, a.encrypted.accuracy,
+        "mlp: identical accuracy"
+    );
+    // f64 (the default): the encrypted run reproduces the plaintext run to rounding.
+    assert_eq!(a.agreement, 1.0, "every prediction identical");
+    assert!(
+        a.max_weight_difference < 1e-9,
+        "{}",
+        a.max_weight_difference
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for field in [
+        "experiment",
+        "dataset",
+        "architectures",
+        "study",
+        "machine",
+        "date",
+        "plaintext",
+        "encrypted",
+        "agreement",
+    ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }
     assert!(v["plaintext"]["accuracy"].is_number() && v["plaintext"]["train_seconds"].is_number());
@@ -66,17 +112,42 @@ fn csv_regression_quick() {
     let csv = dir.path().join("t.csv");
     let mut text = String::from("a,b,c,y\n");
     for i in 0..200 {
-        let (a, b, c) = ((i % 17) as f32 / 17.0, (i % 5) as f32, ((i * 7) % 23) as f32 * 0.1);
+        let (a, b, c) = (
+            (i % 17) as f32 / 17.0,
+            (i % 5) as f32,
+            ((i * 7) % 23) as f32 * 0.1,
+        );
         text.push_str(&format!("{a},{b},{c},{}\n", 2.0 * a - 0.5 * b + c * c));
     }
     std::fs::write(&csv, text).unwrap();
-    let r = run(&["csv", "--file", csv.to_str().unwrap(), "--target", "y", "--quick", "--quiet", "--epochs", "5"]);
+    let r = run(&[
+        "csv",
+        "--file",
+        csv.to_str().unwrap(),
+        "--target",
+        "y",
+        "--quick",
+        "--quiet",
+        "--epochs",
+        "5",
+    ]);
     let a = &r.architectures[0];
     let (p, e) = (a.plaintext.rmse.unwrap(), a.encrypted.rmse.unwrap());
     assert!((p - e).abs() <= 1e-3 * p.max(1e-9), "rmse {p} vs {e}");
     assert!(a.agreement >= 0.99);
     // Bad column: a clear error.
-    let Command::Experiment(args) = Cli::try_parse_from(["more-node", "experiment", "csv", "--file", csv.to_str().unwrap(), "--target", "nope", "--quiet"]).unwrap().command;
+    let Command::Experiment(args) = Cli::try_parse_from([
+        "more-node",
+        "experiment",
+        "csv",
+        "--file",
+        csv.to_str().unwrap(),
+        "--target",
+        "nope",
+        "--quiet",
+    ])
+    .unwrap()
+    .command;
     let err = experiment(args).unwrap_err().to_string();
     assert!(err.contains("no column \"nope\""), "{err}");
 }
@@ -85,11 +156,22 @@ fn csv_regression_quick() {
 fn wbc_quick() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("wbc.json");
-    let r = run(&["wbc", "--quick", "--patients", "200", "--quiet", "--json", json.to_str().unwrap()]);
+    let r = run(&[
+        "wbc",
+        "--quick",
+        "--patients",
+        "200",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let a = &r.architectures[0];
     let (p, e) = (a.plaintext.rmse.unwrap(), a.encrypted.rmse.unwrap());
     assert!((p - e).abs() <= 1e-3 * p, "rmse {p} vs {e}");
-    assert_eq!(a.plaintext.per_output.as_ref().unwrap().len(), more_hemodynamics::output_column_names().len());
+    assert_eq!(
+        a.plaintext.per_output.as_ref().unwrap().len(),
+        more_hemodynamics::output_column_names().len()
+    );
     assert!(dir.path().join("wbc-scatter.png").exists());
     assert!(dir.path().join("wbc-200.csv").exists());
 }

@@ -13,8 +13,9 @@ use rand_chacha::ChaCha20Rng;
 use more_core::keys::{Decrypt, SecretKey, ShadowDistribution};
 use more_core::nn::{Model, ModelSpec, TrainConfig, TrainObserver, Trainer};
 use more_core::tensor::{Compact, MatrixForm, Plain, PlanarTensor};
+use more_core::Float;
 
-use super::args::RepresentationChoice;
+use super::args::{PrecisionChoice, RepresentationChoice};
 use super::progress;
 use super::report::{ArchitectureResult, Differing, Losses, Metrics, OutputMetrics};
 use crate::data::{Standardizer, Task};
@@ -59,6 +60,8 @@ pub struct Crypto<'a> {
     pub shadow_y: ShadowDistribution,
     /// Representation.
     pub representation: RepresentationChoice,
+    /// Floating-point type of both runs.
+    pub precision: PrecisionChoice,
     /// Seed of the shadow RNG.
     pub seed: u64,
     /// Hide progress bars.
@@ -72,36 +75,36 @@ impl<F, R> TrainObserver<F, R> for BarObserver<'_> {
     }
 }
 
-/// One run's outcome, decrypted.
-struct Run {
-    model: Model<f32, Plain>,
+/// One run's outcome, decrypted (outputs in `f32` for reporting).
+struct Run<F> {
+    model: Model<F, Plain>,
     losses: Vec<f64>,
     train_seconds: f64,
     inference_seconds: f64,
     outputs: Array2<f32>,
 }
 
-fn shaped(x: &Array2<f32>, feature_shape: &[usize]) -> ArrayD<f32> {
+fn shaped<F: Float>(x: &Array2<f32>, feature_shape: &[usize]) -> ArrayD<F> {
     let mut shape = vec![x.nrows()];
     shape.extend_from_slice(feature_shape);
-    x.clone()
+    x.mapv(|v| F::of_f64(v as f64))
         .into_shape_with_order(IxDyn(&shape))
         .expect("feature shape matches")
         .into_dyn()
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<R: Decrypt<f32>>(
+fn run<F: Float, R: Decrypt<F>>(
     label: &str,
     spec: &ModelSpec,
     rep: R,
     config: &TrainConfig,
-    x: PlanarTensor<f32, R>,
-    y: PlanarTensor<f32, R>,
-    x_test: PlanarTensor<f32, R>,
+    x: PlanarTensor<F, R>,
+    y: PlanarTensor<F, R>,
+    x_test: PlanarTensor<F, R>,
     key: &SecretKey,
     quiet: bool,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<Run<F>> {
     let model = Model::new(spec, rep, config.seed)?;
     let mut trainer = Trainer::new(model, config.clone())?;
     let n = x.shape()[0];
@@ -116,7 +119,13 @@ fn run<R: Decrypt<f32>>(
     let model = trainer.into_model();
     let losses = losses
         .iter()
-        .map(|l| Ok(key.decrypt(l)?.iter().next().copied().unwrap_or(f32::NAN) as f64))
+        .map(|l| {
+            Ok(key
+                .decrypt(l)?
+                .iter()
+                .next()
+                .map_or(f64::NAN, |v| v.as_f64()))
+        })
         .collect::<anyhow::Result<Vec<f64>>>()?;
     let n_test = x_test.shape()[0];
     let chunk = 500;
@@ -135,7 +144,7 @@ fn run<R: Decrypt<f32>>(
     let out = PlanarTensor::concatenate(0, &parts)?;
     let inference_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let outputs = key.decrypt(&out)?;
+    let outputs = key.decrypt(&out)?.mapv(|v| v.as_f64() as f32);
     let k = outputs.len() / n_test.max(1);
     let outputs = outputs
         .into_shape_with_order((n_test, k))
@@ -227,9 +236,22 @@ pub fn compare_architecture(
     inputs: &Inputs,
     crypto: &Crypto,
 ) -> anyhow::Result<ArchitectureResult> {
-    let xs = shaped(inputs.x_train, inputs.feature_shape);
-    let ys = inputs.y_train.clone().into_dyn();
-    let xt = shaped(inputs.x_test, inputs.feature_shape);
+    match crypto.precision {
+        PrecisionChoice::F32 => compare_typed::<f32>(name, spec, config, inputs, crypto),
+        PrecisionChoice::F64 => compare_typed::<f64>(name, spec, config, inputs, crypto),
+    }
+}
+
+fn compare_typed<F: Float>(
+    name: &str,
+    spec: &ModelSpec,
+    config: &TrainConfig,
+    inputs: &Inputs,
+    crypto: &Crypto,
+) -> anyhow::Result<ArchitectureResult> {
+    let xs = shaped::<F>(inputs.x_train, inputs.feature_shape);
+    let ys = shaped::<F>(inputs.y_train, &[inputs.y_train.ncols()]);
+    let xt = shaped::<F>(inputs.x_test, inputs.feature_shape);
     let key = crypto.key;
 
     let plain = run(
@@ -292,7 +314,7 @@ pub fn compare_architecture(
     let mut max_weight_difference = 0f64;
     for ((_, p), (_, e)) in plain.model.parameters().iter().zip(enc.model.parameters()) {
         for (a, b) in p.values().iter().zip(e.values().iter()) {
-            max_weight_difference = max_weight_difference.max((a - b).abs() as f64);
+            max_weight_difference = max_weight_difference.max((*a - *b).abs().as_f64());
         }
     }
 
@@ -396,7 +418,7 @@ pub fn compare_architecture(
 }
 
 impl Metrics {
-    fn times(r: &Run) -> Self {
+    fn times<F>(r: &Run<F>) -> Self {
         Metrics {
             accuracy: None,
             rmse: None,

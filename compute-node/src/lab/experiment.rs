@@ -126,7 +126,7 @@ pub fn execute(
             Some(s) => s.apply(&train.targets),
             None => train.target_matrix(),
         };
-        let (shadow_x, shadow_y) = match common.shadow {
+        let (shadow_x, mut shadow_y) = match common.shadow {
             ShadowChoice::Gaussian => {
                 let g = ShadowDistribution::Gaussian {
                     std: common.shadow_std,
@@ -135,6 +135,11 @@ pub fn execute(
             }
             ShadowChoice::Matched => (matched(&train.features)?, matched(&y_train)?),
         };
+        if train.task == Task::Classification {
+            // A shadow cross-entropy against non-probability shadows is unbounded below and
+            // diverges; probability-vector shadows keep the shadow run well-posed.
+            shadow_y = ShadowDistribution::Simplex;
+        }
         let inputs = Inputs {
             x_train: &train.features,
             y_train: &y_train,
@@ -152,6 +157,7 @@ pub fn execute(
             shadow_x,
             shadow_y,
             representation: common.representation,
+            precision: common.precision,
             seed: common.seed,
             quiet: common.quiet,
         };
@@ -196,6 +202,7 @@ pub fn execute(
             "key": "SecretKey::generate() (OS randomness); the seed never touches the key",
             "key_fingerprint": key.fingerprint(),
             "representation": common.representation,
+            "precision": common.precision,
             "shadow": common.shadow,
             "shadow_std": common.shadow_std,
             "seed": common.seed,
