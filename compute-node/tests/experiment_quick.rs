@@ -183,3 +183,50 @@ fn angio_quick() {
     assert_eq!(r.dataset["classes"].as_array().unwrap().len(), 2);
     assert!(r.architectures[0].confusion_matrix.is_some());
 }
+
+/// Real-format input: a folder of real DICOM files (pydicom's test files, one of them a 2-frame
+/// cine) and PNG images with a labels CSV runs through the same encrypted pipeline.
+#[test]
+fn angio_from_a_folder_of_dicom_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/angiography/tests/data");
+    let mut csv = String::from("filename,label\n");
+    for i in 0..3 {
+        std::fs::copy(
+            data.join("CT_small.dcm"),
+            dir.path().join(format!("ct{i}.dcm")),
+        )
+        .unwrap();
+        csv.push_str(&format!("ct{i}.dcm,LCA\n"));
+        std::fs::copy(
+            data.join("SC_rgb_rle_2frame.dcm"),
+            dir.path().join(format!("sc{i}.dcm")),
+        )
+        .unwrap();
+        csv.push_str(&format!("sc{i}.dcm,RCA\n"));
+    }
+    for i in 0..12u32 {
+        let img = image::GrayImage::from_fn(40, 40, |x, y| {
+            image::Luma([((x * (i + 1) + y * 3) % 256) as u8])
+        });
+        img.save(dir.path().join(format!("p{i}.png"))).unwrap();
+        csv.push_str(&format!(
+            "p{i}.png,{}\n",
+            if i % 2 == 0 { "LCA" } else { "RCA" }
+        ));
+    }
+    std::fs::write(dir.path().join("labels.csv"), csv).unwrap();
+    let folder = dir.path().to_str().unwrap().to_string();
+    let labels = dir.path().join("labels.csv").to_str().unwrap().to_string();
+    let r = run(&[
+        "angio", "--quick", "--quiet", "--folder", &folder, "--labels", &labels, "--size", "16",
+    ]);
+    check_classification(&r);
+    assert_eq!(
+        r.dataset["class_counts"],
+        serde_json::json!([9, 12]),
+        "3 CT + 6 cine frames, 12 PNG"
+    );
+    assert_eq!(r.architectures[0].agreement, 1.0);
+}

@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use ndarray::Array2;
 
 use more_angiography::{
-    data_card, generate_with, write_contact_sheet, GeneratorConfig, Task as AngioGenTask,
+    data_card, generate_with, load_image_folder, write_contact_sheet, GeneratorConfig,
+    Task as AngioGenTask,
 };
 
 use super::args::{AngioArgs, AngioTask, OptimizerChoice};
@@ -39,13 +40,27 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
         AngioTask::View => AngioGenTask::View,
     };
     let config = GeneratorConfig::default();
-    let bar = progress::bar(n as u64, "render angiograms", common.quiet);
-    let inc = |_: usize| bar.inc(1);
     let t = Instant::now();
-    let gen = generate_with(&config, n, size, task, common.seed, Some(&inc))
-        .context("generating angiograms")?;
+    let (gen, source) = match (&args.folder, &args.labels) {
+        (Some(folder), Some(labels)) => {
+            let ds = load_image_folder(folder, labels, size, None)
+                .with_context(|| format!("loading {}", folder.display()))?;
+            (ds, format!("folder {}", folder.display()))
+        }
+        _ => {
+            let bar = progress::bar(n as u64, "render angiograms", common.quiet);
+            let inc = |_: usize| bar.inc(1);
+            let ds = generate_with(&config, n, size, task, common.seed, Some(&inc))
+                .context("generating angiograms")?;
+            bar.finish_and_clear();
+            (
+                ds,
+                format!("{n} synthetic {size}x{size} angiograms, more-angiography"),
+            )
+        }
+    };
+    let n = gen.labels.len();
     let generation_seconds = t.elapsed().as_secs_f64();
-    bar.finish_and_clear();
     let mut files = Vec::new();
     let data_dir: Option<PathBuf> = args.data_dir.clone().or_else(|| {
         common
@@ -56,16 +71,18 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     if let Some(dir) = &data_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let card = dir.join(format!("angio-{n}-{size}-data-card.md"));
-        report::write(&card, &data_card(&gen, &config, common.seed))?;
+        if args.folder.is_none() {
+            report::write(&card, &data_card(&gen, &config, common.seed))?;
+            files.push(card.display().to_string());
+        }
         let sheet = dir.join(format!("angio-{n}-{size}-contact-sheet.png"));
         write_contact_sheet(&gen, 4, &sheet).context("contact sheet")?;
-        files.push(card.display().to_string());
         files.push(sheet.display().to_string());
     }
     let features = Array2::from_shape_vec((gen.labels.len(), size * size), gen.images.clone())
         .context("image buffer")?;
     let ds = Dataset::classification(
-        format!("angio ({n} synthetic {size}x{size} angiograms, more-angiography)"),
+        format!("angio ({source})"),
         features,
         vec![1, size, size],
         gen.labels.iter().map(|&l| l as usize).collect(),

@@ -223,6 +223,13 @@ pub struct AngioArgs {
     /// Classification task.
     #[arg(long, value_enum, default_value_t = AngioTask::Tree)]
     pub task: AngioTask,
+    /// Real data instead of generated angiograms: a folder of PNG/JPEG images or DICOM files
+    /// (every frame of a multi-frame XA file is one sample), with `--labels`.
+    #[arg(long, requires = "labels")]
+    pub folder: Option<PathBuf>,
+    /// The folder's labels: a CSV with header `filename,label`.
+    #[arg(long, requires = "folder")]
+    pub labels: Option<PathBuf>,
     /// Where to write the data card and a contact sheet (default: the directory of --json).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

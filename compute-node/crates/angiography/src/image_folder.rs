@@ -1,13 +1,17 @@
-//! Folder of PNG/JPEG images plus a `filename,label` CSV → [`Dataset`].
+//! Folder of PNG/JPEG images or DICOM files plus a `filename,label` CSV → [`Dataset`].
 
 use crate::dataset::{Dataset, ImageMeta};
-use crate::dicom::resize_f32;
+use crate::dicom::{load_dicom, resize_f32, Normalization};
 use crate::error::{AngioError, Result};
 use std::path::Path;
 
 /// Loads the images listed in `labels_csv` (header `filename,label`; file names relative to `dir`),
 /// converts them to grey (the `image` crate's luma), scales 8/16-bit values to [0, 1] and resizes them
 /// to `size × size` (triangle filter, aspect ratio not preserved).
+///
+/// DICOM files (extension `.dcm`, or the `DICM` marker at byte 128) are read with [`load_dicom`]
+/// (min-max normalisation over the file's frames); every frame of a multi-frame file (an XA cine
+/// run) becomes one sample with the file's label.
 ///
 /// `class_names`: the accepted labels in label order; when `None`, the sorted distinct labels of the
 /// CSV. Errors: missing folder/CSV/image ([`AngioError::MissingFile`]), malformed CSV
@@ -89,6 +93,19 @@ pub fn load_image_folder(
         if !path.is_file() {
             return Err(AngioError::MissingFile(path));
         }
+        if is_dicom(&path) {
+            let dicom = load_dicom(&path, Some(size), Normalization::MinMax)?;
+            for frame in dicom.frames {
+                ds.images.extend_from_slice(&frame);
+                ds.labels.push(idx as u8);
+                ds.metadata.push(ImageMeta::File {
+                    path: path.clone(),
+                    original_width: dicom.meta.columns,
+                    original_height: dicom.meta.rows,
+                });
+            }
+            continue;
+        }
         let img = image::ImageReader::open(&path)
             .map_err(|e| AngioError::Io {
                 path: path.clone(),
@@ -120,4 +137,18 @@ pub fn load_image_folder(
         });
     }
     Ok(ds)
+}
+
+/// A `.dcm` extension or the `DICM` marker after the 128-byte preamble (DICOM PS3.10 §7.1).
+fn is_dicom(path: &Path) -> bool {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm"))
+    {
+        return true;
+    }
+    let mut head = [0u8; 132];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|_| &head[128..] == b"DICM")
 }

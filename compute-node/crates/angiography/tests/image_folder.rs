@@ -96,3 +96,34 @@ fn errors() {
     ));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Real DICOM files (shipped by pydicom, see tests/data/README.md) in a labelled folder: each
+/// frame becomes one sample with its file's label; a PNG in the same folder still loads.
+#[test]
+fn dicom_files_in_a_labelled_folder() {
+    let dir = tmp("dicom");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    std::fs::copy(data.join("CT_small.dcm"), dir.join("ct.dcm")).unwrap();
+    // No extension: detected by the DICM marker.
+    std::fs::copy(data.join("SC_rgb_rle_2frame.dcm"), dir.join("cine")).unwrap();
+    write_images(&dir);
+    std::fs::write(
+        dir.join("labels.csv"),
+        "filename,label\nct.dcm,LCA\ncine,RCA\nb.png,LCA\n",
+    )
+    .unwrap();
+    let ds = load_image_folder(&dir, &dir.join("labels.csv"), 32, None).unwrap();
+    assert_eq!(
+        ds.labels,
+        vec![0, 1, 1, 0],
+        "1 CT frame, 2 cine frames, 1 PNG"
+    );
+    assert_eq!(ds.images.len(), 4 * 32 * 32);
+    assert!(ds.images.iter().all(|v| (0.0..=1.0).contains(v)));
+    let ct = &ds.images[..32 * 32];
+    let (lo, hi) = ct
+        .iter()
+        .fold((1f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
+    assert!(hi - lo > 0.3, "a real CT frame, not a constant: {lo}..{hi}");
+    std::fs::remove_dir_all(&dir).ok();
+}
