@@ -318,3 +318,92 @@ fn safetensors_export_reads_back() {
         model.parameters()[0].1.values().as_slice().unwrap()[0]
     );
 }
+
+/// Images with blank (all-zero) regions, as in MNIST: ReLU and max-pooling meet exactly equal
+/// values there in plaintext. The encrypted run (compact and matrix form, f64) must route those
+/// ties the same way: decrypted weights equal to 1e-9 after 2 epochs.
+#[test]
+fn blank_image_regions_train_identically() {
+    use LayerSpec::*;
+    let spec = ModelSpec {
+        input_shape: vec![1, 8, 8],
+        layers: vec![
+            Conv2d {
+                filters: 3,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            },
+            Relu,
+            MaxPool2d { size: 2 },
+            Flatten,
+            Dense { units: 3 },
+        ],
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let x = ArrayD::from_shape_fn(IxDyn(&[16, 1, 8, 8]), |_| {
+        if rng.random_bool(0.3) {
+            rng.random_range(0.0..1.0f64)
+        } else {
+            0.0
+        }
+    });
+    let mut y = ArrayD::zeros(IxDyn(&[16, 3]));
+    for i in 0..16 {
+        y[[i, rng.random_range(0..3)]] = 1.0;
+    }
+    let key = SecretKey::from_seed(42);
+    let cfg = TrainConfig::new(
+        2,
+        8,
+        OptimizerSpec::Sgd {
+            learning_rate: 0.5,
+            momentum: 0.5,
+        },
+        LossKind::CrossEntropy,
+        9,
+    );
+    let mut plain = Trainer::new(Model::new(&spec, Plain, 1).unwrap(), cfg.clone()).unwrap();
+    plain
+        .fit(
+            &PlanarTensor::plain(x.clone()),
+            &PlanarTensor::plain(y.clone()),
+            &mut NoObserver,
+        )
+        .unwrap();
+    let xc = key
+        .encrypt_compact(&x, &ShadowDistribution::default(), &mut rng)
+        .unwrap();
+    let yc = key
+        .encrypt_compact(&y, &ShadowDistribution::Simplex, &mut rng)
+        .unwrap();
+    let mut compact = Trainer::new(
+        Model::new(&spec, xc.representation().clone(), 1).unwrap(),
+        cfg.clone(),
+    )
+    .unwrap();
+    compact.fit(&xc, &yc, &mut NoObserver).unwrap();
+    let (xm, ym) = (xc.to_matrix_form(), yc.to_matrix_form());
+    let mut matrix = Trainer::new(
+        Model::new(&spec, more_core::tensor::MatrixForm, 1).unwrap(),
+        cfg,
+    )
+    .unwrap();
+    matrix.fit(&xm, &ym, &mut NoObserver).unwrap();
+    for decrypted in [
+        key.decrypt_model(compact.model()).unwrap(),
+        key.decrypt_model(matrix.model()).unwrap(),
+    ] {
+        for ((name, p), (_, e)) in plain
+            .model()
+            .parameters()
+            .iter()
+            .zip(decrypted.parameters())
+        {
+            let err = (p.values() - e.values())
+                .mapv(f64::abs)
+                .fold(0.0f64, |a, &b| a.max(b));
+            assert!(err < 1e-9, "{name} differs by {err}");
+        }
+    }
+}

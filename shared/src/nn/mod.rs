@@ -17,7 +17,7 @@ mod train;
 
 pub use error::NnError;
 pub use loss::LossKind;
-pub use model::{LayerParameters, Model};
+pub use model::{LayerParameters, Model, INITIAL_BIAS};
 pub use optim::OptimizerSpec;
 pub use spec::{LayerSpec, ModelSpec, PRESETS};
 pub use train::{Checkpoint, NoObserver, TrainConfig, TrainObserver, Trainer};

@@ -11,6 +11,12 @@ use super::{ModelSpec, NnError};
 use crate::tensor::{Plain, PlanarTensor, Representation};
 use crate::Float;
 
+/// Initial value of every bias. Not 0: with zero biases, a convolution over a blank (all-zero)
+/// image region gives pre-activations of exactly 0, where plaintext ReLU and max-pooling meet exact
+/// ties (`relu'(0) = ½`, split routing) that an encrypted run, whose zeros carry rounding noise,
+/// cannot reproduce; a small positive bias (a common choice before ReLU) removes those ties.
+pub const INITIAL_BIAS: f64 = 0.01;
+
 /// Weight and bias of one layer.
 pub type LayerParameters<F, R> = (PlanarTensor<F, R>, PlanarTensor<F, R>);
 
@@ -28,8 +34,8 @@ pub struct Model<F, R> {
 
 impl<F: Float, R: Representation<F>> Model<F, R> {
     /// A model with He-normal initial weights (`N(0, 2/fan_in)`, He et al., ICCV 2015) drawn from
-    /// a ChaCha8 generator seeded with `seed`, and zero biases, embedded as `w·I`: the same seed
-    /// gives the same initial weights in every representation.
+    /// a ChaCha8 generator seeded with `seed`, and biases [`INITIAL_BIAS`], embedded as `w·I`: the
+    /// same seed gives the same initial weights in every representation.
     ///
     /// # Errors
     /// [`NnError::InvalidSpec`] if the description is inconsistent.
@@ -43,7 +49,7 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
                 let w = ArrayD::from_shape_fn(IxDyn(&ws), |_| F::of_f64(normal.sample(&mut rng)));
                 (
                     PlanarTensor::embed(rep.clone(), w),
-                    PlanarTensor::full(rep.clone(), &bs, F::zero()),
+                    PlanarTensor::full(rep.clone(), &bs, F::of_f64(INITIAL_BIAS)),
                 )
             }));
         }

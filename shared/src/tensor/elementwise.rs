@@ -30,6 +30,13 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         Ok(self.with_planes(self.rep.max(&a, &b)))
     }
 
+    /// `sign(self − other)`, with broadcasting; values equal up to the operands' rounding give 0
+    /// (max-pooling's routing, where plaintext ties are common). Errors as [`Self::mul`].
+    pub fn sign_of_difference(&self, other: &Self) -> Result<Self> {
+        let (a, b) = self.broadcast_pair(other, "sign_of_difference")?;
+        Ok(self.with_planes(self.rep.sign_of_difference(&a, &b)))
+    }
+
     /// Applies an exact element-wise function.
     pub fn map(&self, f: Unary) -> Self {
         self.with_planes(self.rep.unary(f, &self.planes))

@@ -66,6 +66,9 @@ pub trait Representation<F: Float>:
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
     /// Element-wise maximum of two tensors of one shape.
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
+    /// Element-wise `sign(a − b)` of two tensors of one shape, with ties (equal up to the rounding
+    /// of `a` and `b`) giving 0.
+    fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
     /// Matrix product of logical `(m, k)·(k, n)` given as planes.
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>>;
 }
@@ -119,11 +122,12 @@ fn plain_unary<F: Float>(f: Unary, x: F) -> F {
 
 /// `resolution`: the relative rounding level of the storage type (see [`fun::sign`]).
 fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E, resolution: F) -> E {
+    let noise = || resolution * c.spectral_bound();
     match f {
         Unary::Abs => fun::abs(c),
-        Unary::Sign => fun::sign(c, resolution),
+        Unary::Sign => fun::sign(c, noise()),
         Unary::Relu => fun::relu(c),
-        Unary::ReluDerivative => fun::relu_derivative(c, resolution),
+        Unary::ReluDerivative => fun::relu_derivative(c, noise()),
         Unary::Exp => fun::exp(c),
         Unary::Log => fun::log(c),
         Unary::Sqrt => fun::sqrt(c),
@@ -191,6 +195,11 @@ impl<F: Float> Representation<F> for Plain {
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let mut out = a[0].clone();
         out.zip_mut_with(&b[0], |x, &y| *x = x.max(y));
+        vec![out]
+    }
+    fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let mut out = a[0].clone();
+        out.zip_mut_with(&b[0], |x, &y| *x = plain_unary(Unary::Sign, *x - y));
         vec![out]
     }
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
@@ -276,6 +285,25 @@ impl<F: Float> Representation<F> for Compact {
             narrow([r.a, r.b, 0.0, 0.0])
         })
     }
+    fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let base = self.elem::<f64>();
+        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
+            let [a0, b0, a1, b1] = wide(v);
+            let x = CompactElem {
+                a: a0,
+                b: b0,
+                ..base
+            };
+            let y = CompactElem {
+                a: a1,
+                b: b1,
+                ..base
+            };
+            let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
+            let r = fun::sign(x.sub(y), noise);
+            narrow([r.a, r.b, 0.0, 0.0])
+        })
+    }
     /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
@@ -320,6 +348,14 @@ impl<F: Float> Representation<F> for MatrixForm {
         let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
         zip_map(a[0].shape(), &ins, 4, |v| {
             narrow(fun::max(Mat2(wide(v)), Mat2(wide(&v[4..]))).0)
+        })
+    }
+    fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
+        zip_map(a[0].shape(), &ins, 4, |v| {
+            let (x, y) = (Mat2(wide(v)), Mat2(wide(&v[4..])));
+            let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
+            narrow(fun::sign(x.sub(y), noise).0)
         })
     }
     /// Block product with 8 real GEMMs: `C_ij = A_i0·B_0j + A_i1·B_1j`.

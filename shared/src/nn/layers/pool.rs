@@ -70,10 +70,10 @@ pub(crate) fn max_forward<F: Float, R: Representation<F>>(
     let mut steps = Vec::with_capacity(s * s - 1);
     for j in 1..s * s {
         let e = win.slice_axis(4, j, j + 1)?;
-        // weight of e_j in d m_j: (1 − sign(m − e))/2
+        // weight of e_j in d m_j: (1 − sign(m − e))/2; ties (common: equal ReLU outputs over
+        // blank regions) split the gradient in half in plaintext and encrypted alike.
         steps.push(
-            m.sub(&e)?
-                .sign()
+            m.sign_of_difference(&e)?
                 .neg()
                 .add_scalar(F::one())
                 .scale(F::of_f64(0.5)),
