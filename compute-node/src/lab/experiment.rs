@@ -205,9 +205,13 @@ pub fn execute(
             "precision": common.precision,
             "shadow": common.shadow,
             "shadow_std": common.shadow_std,
+            "target_shadow": if test.task == Task::Classification {
+                "simplex (random probability vectors)"
+            } else {
+                "as the features"
+            },
             "seed": common.seed,
             "quick": common.quick,
-            "precision": "f32",
         }),
         plaintext: first.plaintext.clone(),
         encrypted: first.encrypted.clone(),
