@@ -223,6 +223,32 @@ fn narrow<F: Float>(v: [f64; 4]) -> [F; 4] {
 }
 
 impl Compact {
+    /// An element-wise function of two compact tensors of one shape, evaluated in `f64`.
+    fn binary<F: Float>(
+        &self,
+        a: &[ArrayD<F>],
+        b: &[ArrayD<F>],
+        f: impl Fn(CompactElem<f64>, CompactElem<f64>) -> CompactElem<f64> + Sync + Send,
+    ) -> Vec<ArrayD<F>> {
+        let base = self.elem::<f64>();
+        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
+            let [a0, b0, a1, b1] = wide(v);
+            let r = f(
+                CompactElem {
+                    a: a0,
+                    b: b0,
+                    ..base
+                },
+                CompactElem {
+                    a: a1,
+                    b: b1,
+                    ..base
+                },
+            );
+            narrow([r.a, r.b, 0.0, 0.0])
+        })
+    }
+
     fn elem<F: Float>(&self) -> CompactElem<F> {
         let c0 = self.basis.c0;
         CompactElem {
@@ -268,40 +294,12 @@ impl<F: Float> Representation<F> for Compact {
         vec![out_a, out_b]
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        let base = self.elem::<f64>();
-        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
-            let [a0, b0, a1, b1] = wide(v);
-            let x = CompactElem {
-                a: a0,
-                b: b0,
-                ..base
-            };
-            let y = CompactElem {
-                a: a1,
-                b: b1,
-                ..base
-            };
-            let r = fun::max(x, y);
-            narrow([r.a, r.b, 0.0, 0.0])
-        })
+        self.binary(a, b, fun::max)
     }
     fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        let base = self.elem::<f64>();
-        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
-            let [a0, b0, a1, b1] = wide(v);
-            let x = CompactElem {
-                a: a0,
-                b: b0,
-                ..base
-            };
-            let y = CompactElem {
-                a: a1,
-                b: b1,
-                ..base
-            };
+        self.binary(a, b, |x, y| {
             let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
-            let r = fun::sign(x.sub(y), noise);
-            narrow([r.a, r.b, 0.0, 0.0])
+            fun::sign(x.sub(y), noise)
         })
     }
     /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
@@ -317,6 +315,18 @@ impl<F: Float> Representation<F> for Compact {
         p3.scaled_add(e.t - F::one(), &p2);
         vec![out_a, p3]
     }
+}
+
+/// An element-wise function of two matrix-form tensors of one shape, evaluated in `f64`.
+fn matrix_binary<F: Float>(
+    a: &[ArrayD<F>],
+    b: &[ArrayD<F>],
+    f: impl Fn(Mat2<f64>, Mat2<f64>) -> Mat2<f64> + Sync + Send,
+) -> Vec<ArrayD<F>> {
+    let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
+    zip_map(a[0].shape(), &ins, 4, |v| {
+        narrow(f(Mat2(wide(v)), Mat2(wide(&v[4..]))).0)
+    })
 }
 
 impl<F: Float> Representation<F> for MatrixForm {
@@ -345,17 +355,12 @@ impl<F: Float> Representation<F> for MatrixForm {
         vec![entry(0, 0), entry(0, 1), entry(1, 0), entry(1, 1)]
     }
     fn max(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
-        zip_map(a[0].shape(), &ins, 4, |v| {
-            narrow(fun::max(Mat2(wide(v)), Mat2(wide(&v[4..]))).0)
-        })
+        matrix_binary(a, b, fun::max)
     }
     fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
-        zip_map(a[0].shape(), &ins, 4, |v| {
-            let (x, y) = (Mat2(wide(v)), Mat2(wide(&v[4..])));
+        matrix_binary(a, b, |x, y| {
             let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
-            narrow(fun::sign(x.sub(y), noise).0)
+            fun::sign(x.sub(y), noise)
         })
     }
     /// Block product with 8 real GEMMs: `C_ij = A_i0·B_0j + A_i1·B_1j`.
