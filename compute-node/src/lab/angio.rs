@@ -3,7 +3,6 @@
 //! (LCA vs RCA), 4,000 images of 64x64, seeded 80/20 split, SGD momentum 0.9, learning rate 0.02,
 //! batch 32, 4 epochs. `--quick`: 240 images of 32x32, 1 epoch.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -62,14 +61,8 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     let n = gen.labels.len();
     let generation_seconds = t.elapsed().as_secs_f64();
     let mut files = Vec::new();
-    let data_dir: Option<PathBuf> = args.data_dir.clone().or_else(|| {
-        common
-            .json
-            .as_ref()
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-    });
+    let data_dir = report::data_dir(args.data_dir.as_deref(), common.json.as_deref())?;
     if let Some(dir) = &data_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let card = dir.join(format!("angio-{n}-{size}-data-card.md"));
         if args.folder.is_none() {
             report::write(&card, &data_card(&gen, &config, common.seed))?;

@@ -327,6 +327,21 @@ pub fn markdown(r: &ExperimentReport) -> String {
     s
 }
 
+/// Where generated data (CSV, data card, contact sheet) go: `--data-dir`, else the directory of
+/// `--json`; created if missing. `None` when neither is given.
+///
+/// # Errors
+/// The directory cannot be created.
+pub fn data_dir(explicit: Option<&Path>, json: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    let dir = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| json.and_then(|p| p.parent().map(Path::to_path_buf)));
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    Ok(dir)
+}
+
 /// `path` with its extension replaced by `suffix` (e.g. `-loss.png`).
 pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let stem = path

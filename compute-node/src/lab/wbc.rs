@@ -4,7 +4,6 @@
 //! z-scored with the training split's statistics and both encrypted. Defaults: `regression_mlp`,
 //! SGD momentum 0.9, learning rate 0.01, batch 32, 100 epochs, seeded 80/20 split.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -44,14 +43,8 @@ pub fn run(args: WbcArgs) -> anyhow::Result<ExperimentReport> {
     let generation_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let mut files = Vec::new();
-    let data_dir: Option<PathBuf> = args.data_dir.clone().or_else(|| {
-        common
-            .json
-            .as_ref()
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-    });
+    let data_dir = report::data_dir(args.data_dir.as_deref(), common.json.as_deref())?;
     if let Some(dir) = &data_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let csv = dir.join(format!("wbc-{patients}.csv"));
         write_csv_file(&generated.records, &csv)
             .with_context(|| format!("writing {}", csv.display()))?;
