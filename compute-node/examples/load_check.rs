@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use more_core::keys::{SecretKey, ShadowDistribution};
+use more_client::{SecretKey, ShadowDistribution};
 use more_core::wire;
-use more_node::server::{Application, Settings};
+use more_server::{Application, Settings};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

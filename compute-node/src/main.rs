@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the REST service (and serve the web page).
-    Serve(more_node::server::ServeArgs),
+    Serve(more_server::ServeArgs),
     /// Reproduce the study's experiments: plaintext vs encrypted, same seed.
     Experiment(more_node::lab::ExperimentArgs),
     /// Run the attack suite on real data and report what an attacker recovers.
@@ -27,7 +27,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Serve(args) => more_node::server::serve(args),
+        Command::Serve(args) => more_server::serve(args),
         Command::Experiment(args) => more_node::lab::run_experiment(args),
         Command::Attack(args) => more_node::lab::run_attack(args),
     }

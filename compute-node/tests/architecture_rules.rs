@@ -1,6 +1,9 @@
-//! Rules of the architecture that the type system alone does not enforce, checked on the source.
+//! Rules of the architecture: the key boundary on the dependency graph (`cargo metadata`), and
+//! rules the type system alone does not enforce, checked on the source.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -22,36 +25,92 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The server never holds a secret key: no server module names the key type or the keys module.
-#[test]
-fn server_modules_do_not_import_the_secret_key() {
-    let files = rust_files(&workspace().join("compute-node/src/server"));
-    assert!(!files.is_empty(), "server modules exist");
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for forbidden in ["SecretKey", "keys::", "more_core::keys"] {
-            assert!(
-                !text.contains(forbidden),
-                "{} mentions {forbidden}",
-                file.display()
-            );
+/// The packages reachable from `root` in `cargo metadata`'s resolve graph, over every kind of
+/// dependency (normal, build and dev), so not even a test of the server may link the client.
+fn reachable_packages(metadata: &serde_json::Value, root: &str) -> BTreeSet<String> {
+    let name_of: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let edges: BTreeMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve.nodes")
+        .iter()
+        .map(|n| {
+            let deps = n["deps"].as_array().unwrap();
+            let ids = deps.iter().map(|d| d["pkg"].as_str().unwrap()).collect();
+            (n["id"].as_str().unwrap(), ids)
+        })
+        .collect();
+    let start = *name_of
+        .iter()
+        .find(|(_, name)| **name == root)
+        .unwrap_or_else(|| panic!("package {root} is in the workspace"))
+        .0;
+    let (mut seen, mut todo) = (BTreeSet::new(), vec![start]);
+    while let Some(id) = todo.pop() {
+        if seen.insert(id) {
+            todo.extend(edges.get(id).into_iter().flatten().copied());
         }
     }
+    seen.into_iter().map(|id| name_of[id].to_string()).collect()
+}
+
+fn cargo_metadata() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+}
+
+/// The server cannot hold a secret key: the crate that defines it (`more-client`) is not in the
+/// server's dependency graph, so no server code can name `SecretKey`, whatever its text says.
+#[test]
+fn the_server_crate_cannot_reach_the_client_crate() {
+    let metadata = cargo_metadata();
+    let server = reachable_packages(&metadata, "more-server");
+    assert!(server.contains("more-core"), "the graph walk follows edges");
+    assert!(
+        !server.contains("more-client"),
+        "more-server reaches more-client through its dependencies"
+    );
+    // The same walk does find the client where it belongs, so the check can fail.
+    assert!(reachable_packages(&metadata, "more-node").contains("more-client"));
+    assert!(reachable_packages(&metadata, "more-wasm").contains("more-client"));
+}
+
+/// The public crate has no secret-key type: `more-core` does not reach `more-client` either.
+#[test]
+fn the_core_crate_cannot_reach_the_client_crate() {
+    let core = reachable_packages(&cargo_metadata(), "more-core");
+    assert!(!core.contains("more-client"), "{core:?}");
 }
 
 /// Only the attack suite computes eigenvalues or eigenvectors of ciphertexts.
 #[test]
 fn only_the_attack_suite_computes_eigen_decompositions() {
-    let shared = workspace().join("shared/src");
-    let attack_dir = shared.join("attacks");
     let mut checked = 0;
-    for file in rust_files(&shared)
-        .into_iter()
-        .chain(rust_files(&workspace().join("compute-node/src")))
+    let sources = [
+        "shared/src",
+        "shared/client/src",
+        "wasm-client/src",
+        "compute-node/src",
+        "compute-node/crates/server/src",
+    ];
+    for file in sources
+        .iter()
+        .flat_map(|dir| rust_files(&workspace().join(dir)))
     {
-        if file.starts_with(&attack_dir) {
-            continue;
-        }
         let code: String = std::fs::read_to_string(&file)
             .unwrap()
             .lines()

@@ -2,7 +2,7 @@
 
 mod server_common;
 
-use more_node::server::routes::ROUTES;
+use more_server::routes::ROUTES;
 use server_common::{settings, start};
 
 #[test]

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-/// Errors of homomorphic operations, key handling and decoding.
+/// Errors of homomorphic operations and tensor construction.
 ///
 /// Shape errors name the operation and both shapes, as candle's do.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -52,12 +52,6 @@ pub enum MoreError {
     /// A parameter is out of its documented range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
-    /// The operating system's random source failed.
-    #[error("random source failed: {0}")]
-    Randomness(String),
-    /// Key bytes could not be imported.
-    #[error("key import: {0}")]
-    KeyImport(String),
 }
 
 /// Shorthand result type.

@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use more_core::keys::{SecretKey, ShadowDistribution};
+use more_client::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};

@@ -1,17 +1,17 @@
 //! Browser client: keys, encryption and decryption, as a thin `wasm-bindgen` layer over
-//! `more-core`.
+//! `more-client` (the key) and `more-core` (tensors, wire format, engine).
 //!
-//! Every method is a few lines that convert JS values and call `more-core`; the MORE math lives
-//! there. Errors become JS exceptions carrying the core error's message.
+//! Every method is a few lines that convert JS values and call those crates; the MORE math lives
+//! there. Errors become JS exceptions carrying the crate error's message.
 //!
 //! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
-//! with a passphrase, format in [`wrap`]) and, for tests, [`ClientKey::export_raw_for_tests`].
+//! with a passphrase, format in `more_client::wrap`). The raw export for the browser tests' leak
+//! search exists only when built with the `test-export` feature (the test package
+//! `web/pkg-test`), never in the page's release package `web/pkg`.
 #![deny(missing_docs)]
 
-mod wrap;
-
 use js_sys::{Array, Float32Array, Uint8Array};
-use more_core::keys::{SecretKey, ShadowDistribution};
+use more_client::{wrap, SecretKey, ShadowDistribution};
 use more_core::nn::Model;
 use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
 use more_core::wire::{self, AnyTensor, DecodeLimits};
@@ -63,10 +63,17 @@ impl ClientKey {
         )?)?))
     }
 
-    /// The raw exported key bytes. Only for the page's `?test=1` hook that checks that the key
-    /// never appears in a request; the page never calls it otherwise.
+    /// The raw exported key bytes, for the browser tests that search every request for the key.
+    /// Only in the test build (`test-export` feature).
+    #[cfg(feature = "test-export")]
     pub fn export_raw_for_tests(&self) -> Uint8Array {
         self.0.export_bytes().as_slice().into()
+    }
+
+    /// The key generation (1 or 2, see `more_client::KeyGeneration`). Keys of generation 1 (made
+    /// before 2026-12-01) still decrypt, but their public basis reveals every value they encrypt.
+    pub fn generation(&self) -> u8 {
+        self.0.generation().number()
     }
 
     /// The public compact basis `C0` as JSON (row-major 2x2).
@@ -128,12 +135,17 @@ impl ClientKey {
 }
 
 impl ClientKey {
-    /// Dispatches on the run-time representation of a decoded tensor; returns f32 values.
+    /// Dispatches on the run-time representation of a decoded tensor; returns f32 values. A
+    /// plaintext tensor is an error: it was never encrypted, so it must not pass as decrypted.
     fn decrypt_any(&self, t: AnyTensor) -> Result<ArrayD<f32>, JsError> {
         let k = &self.0;
         Ok(match t {
-            AnyTensor::PlainF32(t) => t.values().clone(),
-            AnyTensor::PlainF64(t) => t.values().mapv(|v| v as f32),
+            AnyTensor::PlainF32(_) | AnyTensor::PlainF64(_) => {
+                return Err(JsError::new(
+                    "the node sent a plaintext tensor where a ciphertext was expected: \
+                     it was never encrypted, so nothing was decrypted",
+                ))
+            }
             AnyTensor::CompactF32(t) => k.decrypt(&t)?,
             AnyTensor::CompactF64(t) => k.decrypt(&t)?.mapv(|v| v as f32),
             AnyTensor::MatrixF32(t) => k.decrypt(&t)?,

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use more_core::attacks::{markdown_table, run_all};
-use more_core::keys::{SecretKey, ShadowDistribution};
+use more_attacks::{markdown_table, run_all};
+use more_client::{SecretKey, ShadowDistribution};
 
 use super::args::AttackArgs;
 use super::{mnist, progress, report};

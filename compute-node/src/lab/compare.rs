@@ -10,9 +10,9 @@ use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use more_core::keys::{Decrypt, SecretKey, ShadowDistribution};
+use more_client::{SecretKey, ShadowDistribution};
 use more_core::nn::{Model, ModelSpec, TrainConfig, TrainObserver, Trainer};
-use more_core::tensor::{Compact, MatrixForm, Plain, PlanarTensor};
+use more_core::tensor::{Compact, MatrixForm, Plain, PlanarTensor, Representation};
 use more_core::Float;
 
 use super::args::{PrecisionChoice, RepresentationChoice};
@@ -68,6 +68,40 @@ pub struct Crypto<'a> {
     pub quiet: bool,
 }
 
+/// What the key holder reads from a tensor of either run: the plaintext reference run's values as
+/// they are, the encrypted run's decrypted. Local to the lab, which plays both sides; the client
+/// crate itself refuses to "decrypt" a plaintext tensor.
+trait KeyHolderView<F: Float>: Representation<F> {
+    fn reveal(key: &SecretKey, t: &PlanarTensor<F, Self>) -> more_core::Result<ArrayD<F>>;
+    fn reveal_model(key: &SecretKey, m: &Model<F, Self>) -> more_core::Result<Model<F, Plain>>;
+}
+
+impl<F: Float> KeyHolderView<F> for Plain {
+    fn reveal(_: &SecretKey, t: &PlanarTensor<F, Plain>) -> more_core::Result<ArrayD<F>> {
+        Ok(t.values().clone())
+    }
+    fn reveal_model(_: &SecretKey, m: &Model<F, Plain>) -> more_core::Result<Model<F, Plain>> {
+        m.map_parameters(Plain, |t| Ok(t.clone()))
+    }
+}
+
+macro_rules! decrypted_by_the_key_holder {
+    ($($rep:ty),*) => {$(
+        impl<F: Float> KeyHolderView<F> for $rep {
+            fn reveal(key: &SecretKey, t: &PlanarTensor<F, $rep>) -> more_core::Result<ArrayD<F>> {
+                key.decrypt(t)
+            }
+            fn reveal_model(
+                key: &SecretKey,
+                m: &Model<F, $rep>,
+            ) -> more_core::Result<Model<F, Plain>> {
+                key.decrypt_model(m)
+            }
+        }
+    )*};
+}
+decrypted_by_the_key_holder!(Compact, MatrixForm);
+
 struct BarObserver<'a>(&'a ProgressBar);
 impl<F, R> TrainObserver<F, R> for BarObserver<'_> {
     fn on_batch(&mut self, _epoch: usize, _done: usize, _total: usize) {
@@ -94,7 +128,7 @@ fn shaped<F: Float>(x: &Array2<f32>, feature_shape: &[usize]) -> ArrayD<F> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<F: Float, R: Decrypt<F>>(
+fn run<F: Float, R: KeyHolderView<F>>(
     label: &str,
     spec: &ModelSpec,
     rep: R,
@@ -120,8 +154,7 @@ fn run<F: Float, R: Decrypt<F>>(
     let losses = losses
         .iter()
         .map(|l| {
-            Ok(key
-                .decrypt(l)?
+            Ok(R::reveal(key, l)?
                 .iter()
                 .next()
                 .map_or(f64::NAN, |v| v.as_f64()))
@@ -144,13 +177,13 @@ fn run<F: Float, R: Decrypt<F>>(
     let out = PlanarTensor::concatenate(0, &parts)?;
     let inference_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let outputs = key.decrypt(&out)?.mapv(|v| v.as_f64() as f32);
+    let outputs = R::reveal(key, &out)?.mapv(|v| v.as_f64() as f32);
     let k = outputs.len() / n_test.max(1);
     let outputs = outputs
         .into_shape_with_order((n_test, k))
         .context("output shape")?;
     Ok(Run {
-        model: key.decrypt_model(&model)?,
+        model: R::reveal_model(key, &model)?,
         losses,
         train_seconds,
         inference_seconds,

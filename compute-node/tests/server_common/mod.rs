@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use more_node::server::{Application, Settings};
+use more_server::{Application, Settings};
 use serde_json::Value;
 
 /// A running server.

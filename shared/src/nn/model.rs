@@ -296,17 +296,3 @@ impl<F: Float> Model<F, Plain> {
         safetensors::serialize(views, &Some(metadata)).expect("in-memory serialization")
     }
 }
-
-#[cfg(feature = "client")]
-impl crate::keys::SecretKey {
-    /// Decrypts every parameter of an encrypted model into a plaintext model.
-    ///
-    /// # Errors
-    /// [`crate::MoreError::BasisMismatch`] if the model was trained under another key's basis.
-    pub fn decrypt_model<F: Float, R: crate::keys::Decrypt<F>>(
-        &self,
-        model: &Model<F, R>,
-    ) -> crate::Result<Model<F, Plain>> {
-        model.map_parameters(Plain, |t| Ok(PlanarTensor::plain(self.decrypt(t)?)))
-    }
-}

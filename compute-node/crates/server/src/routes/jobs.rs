@@ -1,0 +1,192 @@
+//! Jobs: create (train a model on a dataset), list, get, losses, cancel, resume.
+
+use actix_web::{web, HttpResponse};
+use more_core::nn::{LossKind, OptimizerSpec, TrainConfig};
+use serde::Deserialize;
+
+use super::octets;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::LOSSES;
+use crate::startup::AppState;
+use crate::storage::{new_id, now, Dataset, DatasetState, Job, JobState, Kind, ModelRecord, Task};
+
+/// `POST /v1/jobs` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    /// The model to train (continues from its trained weights, if any).
+    pub model_id: String,
+    /// A `ready` dataset.
+    pub dataset_id: String,
+    /// Epochs, 1 to 10,000.
+    pub epochs: usize,
+    /// Mini-batch size, 1 to 65,536.
+    pub batch_size: usize,
+    /// SGD or Adam.
+    pub optimizer: OptimizerSpec,
+    /// Default: cross-entropy for classification, MSE for regression.
+    pub loss: Option<LossKind>,
+    /// Shuffling and dropout seed (default 0).
+    pub seed: Option<u64>,
+    /// Largest accepted ciphertext plane value before training stops (default 1e6).
+    pub divergence_limit: Option<f64>,
+}
+
+/// `POST /v1/jobs` → 202 job.
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateJob>,
+) -> ApiResult<HttpResponse> {
+    let req = body.into_inner();
+    if !(1..=10_000).contains(&req.epochs) {
+        return Err(ApiError::bad_request("epochs must be 1 to 10000"));
+    }
+    if !(1..=65_536).contains(&req.batch_size) {
+        return Err(ApiError::bad_request("batch_size must be 1 to 65536"));
+    }
+    req.optimizer.check().map_err(ApiError::bad_request)?;
+    if req
+        .divergence_limit
+        .is_some_and(|d| !(d > 0.0 && d.is_finite()))
+    {
+        return Err(ApiError::bad_request(
+            "divergence_limit must be a positive number",
+        ));
+    }
+    let job = web::block(move || -> ApiResult<Job> {
+        let model: ModelRecord = state.storage.load(Kind::Model, &req.model_id)?;
+        let ds: Dataset = state.storage.load(Kind::Dataset, &req.dataset_id)?;
+        if ds.state != DatasetState::Ready {
+            return Err(ApiError::conflict(format!(
+                "dataset {} is not ready: upload its features and targets first",
+                ds.id
+            )));
+        }
+        let (fshape, tshape) = (
+            ds.feature_shape.clone().unwrap_or_default(),
+            ds.target_shape.clone().unwrap_or_default(),
+        );
+        if fshape != model.spec.input_shape {
+            return Err(ApiError::shape_mismatch(format!(
+                "the model takes inputs of shape {:?}, the dataset's samples are {fshape:?}",
+                model.spec.input_shape
+            )));
+        }
+        if tshape != model.output_shape {
+            return Err(ApiError::shape_mismatch(format!(
+                "the model outputs {:?}, the dataset's targets are {tshape:?}",
+                model.output_shape
+            )));
+        }
+        if model.weights_sha256.is_some()
+            && (model.representation != ds.representation || model.basis != ds.basis)
+        {
+            return Err(ApiError::basis_mismatch(
+                "the model was trained on data under another key or representation",
+            ));
+        }
+        if state.jobs.model_busy(&model.id) {
+            return Err(ApiError::conflict(format!(
+                "model {} already has a queued or running job",
+                model.id
+            )));
+        }
+        let loss = req.loss.unwrap_or(match ds.task {
+            Task::Classification => LossKind::CrossEntropy,
+            Task::Regression => LossKind::Mse,
+        });
+        let mut config = TrainConfig::new(
+            req.epochs,
+            req.batch_size,
+            req.optimizer,
+            loss,
+            req.seed.unwrap_or(0),
+        );
+        if let Some(d) = req.divergence_limit {
+            config.divergence_limit = d;
+        }
+        let samples = ds.samples.unwrap_or(0);
+        let job = Job {
+            id: new_id(),
+            model_id: model.id,
+            dataset_id: ds.id,
+            state: JobState::Queued,
+            epoch: 0,
+            epochs: req.epochs,
+            batches_done: 0,
+            batches_total: samples.div_ceil(req.batch_size),
+            elapsed_seconds: 0.0,
+            error: None,
+            config,
+            base_epochs: model.trained_epochs,
+            created_at: now(),
+            checkpoint_sha256: None,
+            losses_sha256: None,
+        };
+        state.jobs.start(job, true)
+    })
+    .await??;
+    Ok(HttpResponse::Accepted().json(job))
+}
+
+/// `GET /v1/jobs`.
+pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let list = web::block(move || state.jobs.list()).await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let job = web::block(move || state.jobs.get(&id)).await??;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// `GET /v1/jobs/{id}/losses`: wire tensor `(epochs_done,)` of encrypted mean losses.
+pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let bytes = web::block(move || -> ApiResult<Vec<u8>> {
+        let job = state.jobs.get(&id)?;
+        match &job.losses_sha256 {
+            Some(sha) => state.storage.read_verified(Kind::Job, &id, LOSSES, sha),
+            None => Err(ApiError::conflict(format!(
+                "job {id} has not completed an epoch yet"
+            ))),
+        }
+    })
+    .await??;
+    Ok(octets(bytes))
+}
+
+/// `POST /v1/jobs/{id}/cancel`: stops the job at its next mini-batch.
+pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let job = web::block(move || state.jobs.cancel(&id)).await??;
+    Ok(HttpResponse::Ok().json(job))
+}
+
+/// `POST /v1/jobs/{id}/resume`: continues an `interrupted` or `cancelled` job from its last
+/// checkpoint.
+pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let job = web::block(move || -> ApiResult<Job> {
+        let job = state.jobs.get(&id)?;
+        if !matches!(job.state, JobState::Interrupted | JobState::Cancelled) {
+            return Err(ApiError::conflict(format!(
+                "job {id} is {:?}; only interrupted or cancelled jobs resume",
+                job.state
+            )));
+        }
+        if state.jobs.model_busy(&job.model_id) {
+            return Err(ApiError::conflict(format!(
+                "model {} has another queued or running job",
+                job.model_id
+            )));
+        }
+        state
+            .storage
+            .load::<Dataset>(Kind::Dataset, &job.dataset_id)?;
+        state
+            .storage
+            .load::<ModelRecord>(Kind::Model, &job.model_id)?;
+        state.jobs.start(job, false)
+    })
+    .await??;
+    Ok(HttpResponse::Accepted().json(job))
+}

@@ -1,0 +1,200 @@
+//! Models: create (from a spec or a preset), list, get, delete, weights.
+
+use actix_web::{web, HttpResponse};
+use more_core::nn::{Model, ModelSpec};
+use more_core::tensor::Plain;
+use serde_json::Value;
+
+use super::octets;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{params_bundle, WEIGHTS};
+use crate::startup::AppState;
+use crate::storage::{new_id, now, Kind, ModelRecord};
+
+/// Layer `type`s the engine knows (`LayerSpec`).
+pub const LAYER_TYPES: [&str; 11] = [
+    "dense",
+    "conv2d",
+    "avg_pool2d",
+    "max_pool2d",
+    "flatten",
+    "dropout",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "square",
+    "polynomial",
+];
+
+const MAX_PARAMETERS: usize = 50_000_000;
+
+fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
+    if let Some(spec) = body.get("spec") {
+        if body.get("preset").is_some() {
+            return Err(ApiError::bad_request(
+                "give either \"spec\" or \"preset\", not both",
+            ));
+        }
+        let layers = spec
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::bad_request("spec.layers must be an array of layers"))?;
+        for (i, layer) in layers.iter().enumerate() {
+            let ty = layer.get("type").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!("spec.layers[{i}] needs a string \"type\""))
+            })?;
+            if !LAYER_TYPES.contains(&ty) {
+                return Err(ApiError::unknown_layer(format!(
+                    "spec.layers[{i}]: unknown layer type {ty:?}; known: {}",
+                    LAYER_TYPES.join(", ")
+                )));
+            }
+        }
+        let spec: ModelSpec = serde_json::from_value(spec.clone())
+            .map_err(|e| ApiError::bad_request(format!("invalid spec: {e}")))?;
+        spec.shapes()?;
+        Ok((spec, None))
+    } else if let Some(preset) = body.get("preset") {
+        let preset = preset
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request("preset must be a string"))?;
+        let input_shape: Vec<usize> =
+            serde_json::from_value(body.get("input_shape").cloned().unwrap_or(Value::Null))
+                .map_err(|e| {
+                    ApiError::bad_request(format!("input_shape (array of sizes) needed: {e}"))
+                })?;
+        let outputs = body
+            .get("outputs")
+            .and_then(Value::as_u64)
+            .filter(|&n| n > 0 && n <= 1 << 20)
+            .ok_or_else(|| ApiError::bad_request("outputs (a positive integer) needed"))?;
+        if input_shape.is_empty() || input_shape.contains(&0) || input_shape.len() > 3 {
+            return Err(ApiError::bad_request(format!(
+                "input_shape must have 1 to 3 positive sizes, got {input_shape:?}"
+            )));
+        }
+        let spec = ModelSpec::preset(preset, &input_shape, outputs as usize)?;
+        Ok((spec, Some(preset.to_string())))
+    } else {
+        Err(ApiError::bad_request("give \"spec\" or \"preset\""))
+    }
+}
+
+/// `POST /v1/models` → 201 model.
+pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    if !body.is_object() {
+        return Err(ApiError::bad_request("body must be a JSON object"));
+    }
+    for key in body.as_object().expect("object").keys() {
+        if !["name", "spec", "preset", "input_shape", "outputs", "seed"].contains(&key.as_str()) {
+            return Err(ApiError::bad_request(format!("unknown field {key:?}")));
+        }
+    }
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty() && n.len() <= 200)
+        .ok_or_else(|| ApiError::bad_request("name (1 to 200 characters) needed"))?
+        .to_string();
+    let seed = match body.get("seed") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::bad_request("seed must be a non-negative integer"))?,
+    };
+    let (spec, preset) = parse_spec(&body)?;
+    let output_shape = spec.output_shape()?;
+    let record = web::block(move || -> ApiResult<ModelRecord> {
+        let parameters = parameter_count(&spec)?;
+        let record = ModelRecord {
+            id: new_id(),
+            name,
+            spec,
+            preset,
+            parameters,
+            seed,
+            trained_epochs: 0,
+            representation: None,
+            basis: None,
+            weights_sha256: None,
+            output_shape,
+            created_at: now(),
+        };
+        state.storage.create(Kind::Model, &record.id, &record)?;
+        Ok(record)
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(record))
+}
+
+/// Real parameters of a spec, counted from the layer shapes (without allocating).
+fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
+    use more_core::nn::LayerSpec;
+    let shapes = spec.shapes()?;
+    let mut total = 0usize;
+    for (layer, input) in spec.layers.iter().zip(&shapes) {
+        let n = match layer {
+            LayerSpec::Dense { units } => (input[0] + 1).saturating_mul(*units),
+            LayerSpec::Conv2d {
+                filters, kernel, ..
+            } => (input[0] * kernel * kernel + 1).saturating_mul(*filters),
+            _ => 0,
+        };
+        total = total.saturating_add(n);
+    }
+    if total > MAX_PARAMETERS {
+        return Err(ApiError::bad_request(format!(
+            "model has {total} parameters, more than the node's limit of {MAX_PARAMETERS}"
+        )));
+    }
+    Ok(total)
+}
+
+/// `GET /v1/models`.
+pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let list = web::block(move || state.storage.list::<ModelRecord>(Kind::Model)).await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `GET /v1/models/{id}`.
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let m = web::block(move || state.storage.load::<ModelRecord>(Kind::Model, &id)).await??;
+    Ok(HttpResponse::Ok().json(m))
+}
+
+/// `DELETE /v1/models/{id}` → 204 (409 while a job trains it).
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    if state.jobs.model_busy(&id) {
+        return Err(ApiError::conflict(format!("model {id} is being trained")));
+    }
+    web::block(move || {
+        let _g = state.records.lock().expect("records lock");
+        state.storage.delete(Kind::Model, &id)
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/models/{id}/weights`: the trained (encrypted) parameters as a wire bundle with the
+/// spec in its metadata; before training, the public initial weights (plaintext, from the seed).
+pub async fn weights(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let bytes = web::block(move || -> ApiResult<Vec<u8>> {
+        let m: ModelRecord = state.storage.load(Kind::Model, &id)?;
+        match &m.weights_sha256 {
+            Some(sha) => state.storage.read_verified(Kind::Model, &id, WEIGHTS, sha),
+            None => {
+                let model = Model::<f32, Plain>::new(&m.spec, Plain, m.seed)?;
+                let metadata = serde_json::json!({
+                    "spec": m.spec,
+                    "representation": "plain",
+                    "trained_epochs": 0,
+                });
+                Ok(params_bundle(metadata, model.parameters()))
+            }
+        }
+    })
+    .await??;
+    Ok(octets(bytes))
+}

@@ -1,0 +1,69 @@
+//! `POST /v1/models/{id}/predict`: a wire tensor `(batch, input_shape...)` in, the outputs out.
+
+use actix_web::{web, HttpResponse};
+use more_core::tensor::{PlanarTensor, Representation};
+use more_core::wire::{self, AnyTensor};
+
+use super::{octets, read_body};
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{any, load_model};
+use crate::startup::AppState;
+use crate::storage::{Kind, ModelRecord, Storage};
+
+/// Runs the model on an encrypted batch. The input must be f32 and, once the model is trained,
+/// in the representation (and compact basis) of its training data (400 `basis_mismatch`); an
+/// untrained model runs its public initial weights on any f32 representation.
+pub async fn predict(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let st = state.clone();
+    let idc = id.clone();
+    let record = web::block(move || st.storage.load::<ModelRecord>(Kind::Model, &idc)).await??;
+    let limit = state.settings.max_upload_bytes;
+    let body = read_body(payload, limit).await?;
+    let max_batch = state.settings.max_predict_batch;
+    let out = web::block(move || -> ApiResult<Vec<u8>> {
+        let header = wire::decode_header(&body)?;
+        if header.dtype != more_core::Dtype::F32 {
+            return Err(ApiError::invalid_tensor(format!(
+                "the node works in f32; got a {:?} tensor",
+                header.dtype
+            )));
+        }
+        if header.shape.first().is_some_and(|&n| n > max_batch) {
+            return Err(ApiError::too_large(format!(
+                "batch of {} samples exceeds the limit of {max_batch}; split it",
+                header.shape[0]
+            )));
+        }
+        let x = wire::decode(
+            &body,
+            &more_core::wire::DecodeLimits {
+                max_bytes: limit,
+                max_rank: 8,
+            },
+        )?;
+        let storage = &state.storage;
+        match x {
+            AnyTensor::CompactF32(x) => run(storage, &record, x),
+            AnyTensor::MatrixF32(x) => run(storage, &record, x),
+            AnyTensor::PlainF32(x) => run(storage, &record, x),
+            _ => Err(ApiError::invalid_tensor("f32 tensors only")),
+        }
+    })
+    .await??;
+    Ok(octets(out))
+}
+
+fn run<R: Representation<f32>>(
+    storage: &Storage,
+    record: &ModelRecord,
+    x: PlanarTensor<f32, R>,
+) -> ApiResult<Vec<u8>> {
+    let model = load_model(storage, record, x.representation().clone())?;
+    let y = model.forward(&x)?;
+    Ok(any(y).encode())
+}
