@@ -1,8 +1,11 @@
 //! Load check: concurrent predict requests on loopback against an in-process node.
 //!
 //! `cargo run --release -p more-node --example load_check -- [clients] [requests] [batch]`
-//! (defaults 8, 400, 32). Uploads nothing but a model: an `mnist_mlp` with its initial weights
-//! predicting compact-encrypted random 784-pixel batches. Prints throughput, latency
+//! (defaults 8, 400, 32). Does what a hospital does before predicting: uploads a compact-encrypted
+//! training set (1,024 random 784-pixel samples, one-hot targets), trains `mnist_mlp` on the node
+//! for one epoch, so the model's weights are compact ciphertexts stored on disk and loaded by the
+//! predict route exactly as real requests load them; then `clients` threads post
+//! compact-encrypted batches to `POST /v1/models/{id}/predict`. Prints throughput, latency
 //! percentiles and the error count.
 
 use std::time::{Duration, Instant};
@@ -49,21 +52,14 @@ fn main() -> anyhow::Result<()> {
         .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into();
-    let mut resp = agent
-        .post(format!("{base}/v1/models"))
-        .header("content-type", "application/json")
-        .send(r#"{"name":"load","preset":"mnist_mlp","input_shape":[784],"outputs":10}"#)?;
-    let model: serde_json::Value = serde_json::from_slice(&resp.body_mut().read_to_vec()?)?;
-    let url = format!(
-        "{base}/v1/models/{}/predict",
-        model["id"].as_str().expect("id")
-    );
     let key = SecretKey::from_seed(1);
     let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let model_id = train_on_the_node(&agent, &base, &key, &mut rng)?;
+    let url = format!("{base}/v1/models/{model_id}/predict");
     let x = Array2::from_shape_fn((batch, 784), |_| rng.random_range(0.0f32..1.0)).into_dyn();
     let body = wire::encode(&key.encrypt_compact(&x, &ShadowDistribution::default(), &mut rng)?);
     println!(
-        "predict: {clients} clients x {} requests, batch {batch} (body {} kB), mnist_mlp, compact f32",
+        "predict: {clients} clients x {} requests, batch {batch} (body {} kB), mnist_mlp trained on the node (compact f32 weights), compact f32 inputs",
         requests / clients,
         body.len() / 1000
     );
@@ -118,4 +114,77 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(handle.stop(true));
     server.join().expect("server");
     Ok(())
+}
+
+/// Posts JSON and returns the answer, failing on a non-2xx status.
+fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let mut resp = agent
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body.to_string())?;
+    let status = resp.status();
+    let answer: serde_json::Value = serde_json::from_slice(&resp.body_mut().read_to_vec()?)?;
+    anyhow::ensure!(status.is_success(), "{url}: {status} {answer}");
+    Ok(answer)
+}
+
+/// Uploads an encrypted training set, trains `mnist_mlp` one epoch on the node and waits for the
+/// job; returns the model id.
+fn train_on_the_node(
+    agent: &ureq::Agent,
+    base: &str,
+    key: &SecretKey,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<String> {
+    let n = 1024;
+    let x = Array2::from_shape_fn((n, 784), |_| rng.random_range(0.0f32..1.0)).into_dyn();
+    let mut y = Array2::<f32>::zeros((n, 10));
+    for i in 0..n {
+        y[[i, rng.random_range(0..10)]] = 1.0;
+    }
+    let features = wire::encode(&key.encrypt_compact(&x, &ShadowDistribution::default(), rng)?);
+    let targets =
+        wire::encode(&key.encrypt_compact(&y.into_dyn(), &ShadowDistribution::Simplex, rng)?);
+    let ds = post_json(
+        agent,
+        &format!("{base}/v1/datasets"),
+        &serde_json::json!({"name": "load", "task": "classification", "num_classes": 10}),
+    )?;
+    let ds = ds["id"].as_str().expect("id").to_string();
+    for (part, bytes) in [("features", &features), ("targets", &targets)] {
+        let resp = agent
+            .put(format!("{base}/v1/datasets/{ds}/{part}"))
+            .header("content-type", "application/octet-stream")
+            .send(&bytes[..])?;
+        anyhow::ensure!(resp.status() == 200, "upload {part}: {}", resp.status());
+    }
+    let model = post_json(
+        agent,
+        &format!("{base}/v1/models"),
+        &serde_json::json!({"name": "load", "preset": "mnist_mlp", "input_shape": [784], "outputs": 10}),
+    )?;
+    let model_id = model["id"].as_str().expect("id").to_string();
+    let job = post_json(
+        agent,
+        &format!("{base}/v1/jobs"),
+        &serde_json::json!({"model_id": model_id, "dataset_id": ds, "epochs": 1, "batch_size": 64,
+            "optimizer": {"type": "sgd", "learning_rate": 0.01, "momentum": 0.9}, "seed": 1}),
+    )?;
+    let job_url = format!("{base}/v1/jobs/{}", job["id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let state: serde_json::Value =
+            serde_json::from_slice(&agent.get(&job_url).call()?.body_mut().read_to_vec()?)?;
+        match state["state"].as_str() {
+            Some("completed") => return Ok(model_id),
+            Some("queued" | "running") if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            _ => anyhow::bail!("training job ended as {state}"),
+        }
+    }
 }

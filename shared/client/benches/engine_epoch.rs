@@ -1,7 +1,10 @@
 //! Bench binary: one training epoch of an MNIST-sized MLP, and CNN inference throughput, in
 //! plaintext, compact form and matrix form, measured in the same run on the same engine code.
 //!
-//! `cargo bench -p more-core --bench engine_epoch [-- SAMPLES]`. Inputs are random values with
+//! `cargo bench -p more-client --bench engine_epoch [-- SAMPLES [ROUNDS]]` (defaults 2048 and 5).
+//! Every measurement is warm and repeated: one untimed warm-up run, then ROUNDS timed runs, and
+//! the median is printed with the minimum and maximum. All three representations do the same
+//! work (same model seed, same data order, same batch size). Inputs are random values with
 //! MNIST's shape (784 features, 10 classes); the arithmetic cost does not depend on the values.
 
 use std::time::Instant;
@@ -49,11 +52,26 @@ fn inference_images_per_second<R: Representation<f32>>(
     (x.shape()[0] / 64 * 64) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// `(median, min, max)` of `rounds` timed runs of `f`, after one untimed warm-up run.
+fn median_of(rounds: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
+    f();
+    let mut runs: Vec<f64> = (0..rounds.max(1)).map(|_| f()).collect();
+    runs.sort_by(f64::total_cmp);
+    (runs[runs.len() / 2], runs[0], runs[runs.len() - 1])
+}
+
+fn show(label: &str, (median, min, max): (f64, f64, f64), unit: &str, ratio: Option<f64>) {
+    let ratio = ratio.map_or(String::new(), |r| format!("   ratio {r:.2}x"));
+    println!("  {label:<11} {median:10.3} {unit} (min {min:.3}, max {max:.3}){ratio}");
+}
+
 fn main() {
-    let samples: usize = std::env::args()
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(2048);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let samples = numbers.first().copied().unwrap_or(2048);
+    let rounds = numbers.get(1).copied().unwrap_or(5);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let x = ArrayD::from_shape_fn(IxDyn(&[samples, 784]), |_| rng.random_range(0.0..1.0f32));
     let mut y = ArrayD::<f32>::zeros(IxDyn(&[samples, 10]));
@@ -73,27 +91,20 @@ fn main() {
     let compact = xc.representation().clone();
 
     let mlp = ModelSpec::preset("mnist_mlp", &[784], 10).unwrap();
-    let plain_s = epoch_seconds(
-        &mlp,
-        Plain,
-        &PlanarTensor::plain(x.clone()),
-        &PlanarTensor::plain(y.clone()),
+    let (px, py) = (
+        PlanarTensor::plain(x.clone()),
+        PlanarTensor::plain(y.clone()),
     );
-    let compact_s = epoch_seconds(&mlp, compact.clone(), &xc, &yc);
-    let matrix_s = epoch_seconds(&mlp, MatrixForm, &xm, &ym);
+    let plain_s = median_of(rounds, || epoch_seconds(&mlp, Plain, &px, &py));
+    let compact_s = median_of(rounds, || epoch_seconds(&mlp, compact.clone(), &xc, &yc));
+    let matrix_s = median_of(rounds, || epoch_seconds(&mlp, MatrixForm, &xm, &ym));
     println!(
-        "mnist_mlp epoch, {samples} samples, batch 64, threads {}:",
+        "mnist_mlp epoch, {samples} samples, batch 64, threads {}, median of {rounds} warm runs:",
         rayon_threads()
     );
-    println!("  plaintext   {plain_s:8.3} s");
-    println!(
-        "  compact     {compact_s:8.3} s   ratio {:.2}x",
-        compact_s / plain_s
-    );
-    println!(
-        "  matrix form {matrix_s:8.3} s   ratio {:.2}x",
-        matrix_s / plain_s
-    );
+    show("plaintext", plain_s, "s", None);
+    show("compact", compact_s, "s", Some(compact_s.0 / plain_s.0));
+    show("matrix form", matrix_s, "s", Some(matrix_s.0 / plain_s.0));
 
     let cnn = ModelSpec::preset("mnist_cnn", &[1, 28, 28], 10).unwrap();
     let n = samples.min(512);
@@ -104,20 +115,29 @@ fn main() {
             .unwrap()
     };
     let xi = img(&x);
-    let plain_ips = inference_images_per_second(&cnn, Plain, &PlanarTensor::plain(xi.clone()));
+    let pxi = PlanarTensor::plain(xi.clone());
     let xci = key.encrypt_compact(&xi, &shadow, &mut rng).unwrap();
-    let compact_ips = inference_images_per_second(&cnn, compact, &xci);
     let xmi = key.encrypt_matrix(&xi, &shadow, &mut rng).unwrap();
-    let matrix_ips = inference_images_per_second(&cnn, MatrixForm, &xmi);
-    println!("mnist_cnn inference, batches of 64:");
-    println!("  plaintext   {plain_ips:10.1} images/s");
-    println!(
-        "  compact     {compact_ips:10.1} images/s   ratio {:.2}x",
-        plain_ips / compact_ips
+    let plain_ips = median_of(rounds, || inference_images_per_second(&cnn, Plain, &pxi));
+    let compact_ips = median_of(rounds, || {
+        inference_images_per_second(&cnn, compact.clone(), &xci)
+    });
+    let matrix_ips = median_of(rounds, || {
+        inference_images_per_second(&cnn, MatrixForm, &xmi)
+    });
+    println!("mnist_cnn inference on {n} images, batches of 64, median of {rounds} warm runs:");
+    show("plaintext", plain_ips, "images/s", None);
+    show(
+        "compact",
+        compact_ips,
+        "images/s",
+        Some(plain_ips.0 / compact_ips.0),
     );
-    println!(
-        "  matrix form {matrix_ips:10.1} images/s   ratio {:.2}x",
-        plain_ips / matrix_ips
+    show(
+        "matrix form",
+        matrix_ips,
+        "images/s",
+        Some(plain_ips.0 / matrix_ips.0),
     );
 }
 
