@@ -1,10 +1,13 @@
 //! The attack suite: executed attacks on real-number MORE (see SECURITY.md at the repository root).
 //!
-//! Every attack takes **ciphertexts only** — matrix-form [`MatrixCiphertext`]s, never the
-//! `SecretKey`. Compact ciphertexts `a·I + b·C0` are first turned into matrix form with
-//! [`more_core::tensor::CompactCiphertext::to_matrix_form`], which is public arithmetic on public data
-//! (`C = a·I + b·C0`, with `C0` shipped beside the planes), so the compact form leaks exactly what
-//! the matrix form leaks (and conversely `b = c01 / C0[0][1]`, `a = c00 − b·C0[0][0]`).
+//! Every attack takes **ciphertexts only** — matrix-form [`MatrixCiphertext`]s or compact
+//! ciphertexts with their public basis, never the `SecretKey`. Compact ciphertexts `a·I + b·C0` turn
+//! into matrix form with [`more_core::tensor::CompactCiphertext::to_matrix_form`], which is public
+//! arithmetic on public data (`C = a·I + b·C0`, with `C0` shipped beside the planes), and back
+//! (`b = c01 / C0[0][1]`, `a = c00 − b·C0[0][0]`). The basis itself is a ciphertext of the key's
+//! value `m0` with shadow `r0`: with generation-1 keys the sign of its eigenvalues named the
+//! message slot, so the compact form leaked more than the matrix form (attack 5,
+//! [`basis_eigenvalue`]); with generation-2 keys it does not.
 //!
 //! The attacker's product is a [`RecoveredKey`]: the eigenvector matrix `V` of the key (the columns
 //! of the secret `S` up to scale and order) with the column order (the "swap bit") chosen so that
@@ -20,18 +23,31 @@
 //! 3. [`zero_detection`]: `det Enc(0) = 0·r = 0`, so zeros are visible; a zero is a free known
 //!    plaintext, and attack 2 then decrypts everything (and settles the swap bit exactly).
 //! 4. [`model_extraction`]: a recovered key decrypts an encrypted model's weight tensors.
-//! 5. [`report`]: [`report::run_all`] runs them as a victim-and-attacker experiment and
-//!    [`report::markdown_table`] formats the results.
+//! 5. [`basis_eigenvalue`]: the eigenvalues `{m0, r0}` of the public compact basis `C0` give two
+//!    candidate decryptions `a + b·λ` of every compact value; a rule picks one (generation-1 keys:
+//!    the positive one is always right).
+//! 6. [`report`]: [`report::run_all`] runs them as a victim-and-attacker experiment and
+//!    [`report::markdown_table`] formats the results; [`study`] measures the basis attack over many
+//!    keys ([`study::basis_study`]) and every attack on each object a node stores
+//!    ([`study::attack_stored_objects`]).
 //!
 //! Eigen-decomposition of 2x2 ciphertexts lives only in this module ([`eigen`]), in closed form.
 
+#![deny(missing_docs)]
+
+pub mod basis_eigenvalue;
 pub mod ciphertext_only;
 pub mod eigen;
 pub mod known_plaintext;
 pub mod model_extraction;
 pub mod report;
+pub mod study;
 pub mod zero_detection;
 
+pub use basis_eigenvalue::{
+    basis_candidates, basis_eigenvalue_attack, basis_eigenvalues, decrypt_with_eigenvalue,
+    BasisAttackResult, BasisCandidates, BasisRule,
+};
 pub use ciphertext_only::{ciphertext_only_attack, CiphertextOnlyResult, DataPrior, SlotScores};
 pub use eigen::{eigen2, Eigen2, RecoveredKey};
 pub use known_plaintext::{affine_coordinates, known_plaintext_attack};
@@ -39,6 +55,10 @@ pub use model_extraction::{extract_compact_model, extract_model};
 pub use report::markdown_table;
 pub use report::run_all;
 pub use report::AttackReport;
+pub use study::{
+    attack_stored_objects, basis_markdown_table, basis_study, objects_markdown_table,
+    BasisStudyRow, ObjectReport, StoredObject,
+};
 pub use zero_detection::{detect_zeros, zero_attack, ZeroAttackResult};
 
 use more_core::tensor::MatrixCiphertext;

@@ -101,6 +101,7 @@ mod run {
     use rand_distr::StandardNormal;
 
     use super::{compare, describe_shadow, AttackReport};
+    use crate::basis_eigenvalue::{basis_candidates, BasisRule};
     use crate::known_plaintext::{known_pairs, known_plaintext_attack};
     use crate::AttackError;
     use crate::{ciphertext_only_attack, eigen2, extract_model, matrices, zero_attack, DataPrior};
@@ -117,7 +118,8 @@ mod run {
     /// attacks get the ciphertexts converted to matrix form and a [`DataPrior`] built from the
     /// data (`DataPrior::from_data`: per-feature ranges and zero expectation — the attacker's
     /// side knowledge, best case). The key is used again only to check the swap bit. Attacks:
-    /// ciphertext-only, known plaintext (`k = 1`, the first non-scalar value), zero detection, and
+    /// ciphertext-only, basis eigenvalues (the compact planes and `C0`, plausibility rule; the
+    /// notes say whether the positive and larger rules were right for this key), known plaintext (`k = 1`, the first non-scalar value), zero detection, and
     /// model extraction (a synthetic `(features, 10)` weight matrix and the homomorphic product
     /// `Enc(X)·Enc(W)` of the victim, decrypted with the ciphertext-only key). A value counts as
     /// recovered within `max(1e-3, 1e-5·max|x|)`. All values are attacked: pass a subset for large
@@ -175,6 +177,7 @@ mod run {
             let t = Instant::now();
             let r1 = ciphertext_only_attack(&ct, &prior);
             let secs = t.elapsed().as_secs_f64();
+            let mut co_right = None;
             let key1 = match r1 {
                 Ok(r) => {
                     let got = flat(&r.plaintext);
@@ -182,6 +185,7 @@ mod run {
                     let (shadow_frac, _) =
                         compare(&flat(&r.other_slot), &true_shadow, 1e-3 * scale.max(1.0));
                     let right = compare(&got, &truth, tol).0 >= other_frac;
+                    co_right = Some(right);
                     let [a, b] = r.scores;
                     out.push(report(
                         "ciphertext-only (eigenvectors + swap score)",
@@ -208,6 +212,53 @@ mod run {
                     None
                 }
             };
+
+            // 1b. Basis eigenvalues: compact planes and the public basis only.
+            let t = Instant::now();
+            let r5 = basis_candidates(&compact, &prior);
+            let secs = t.elapsed().as_secs_f64();
+            match r5 {
+                Ok(c) => {
+                    let fracs = [
+                        compare(&flat(&c.candidates[0]), &truth, tol).0,
+                        compare(&flat(&c.candidates[1]), &truth, tol).0,
+                    ];
+                    let verdict = |rule: BasisRule| match c.choice(rule) {
+                        None => "undefined (eigenvalues of one sign)",
+                        Some(i) if fracs[i] >= 0.99 => "right",
+                        Some(_) => "WRONG",
+                    };
+                    let i = c.choice(BasisRule::Plausibility).unwrap_or(0);
+                    let got = flat(&c.candidates[i]);
+                    let agrees = co_right == Some(fracs[i] >= fracs[1 - i]);
+                    out.push(report(
+                        "basis eigenvalues + swap score (compact planes and C0 only)",
+                        &got,
+                        secs,
+                        format!(
+                            "tol {tol:.0e}; key generation {}; eigenvalues of C0 {:.3}, {:.3}; positive rule {}; larger rule {}; scores {:.3} vs {:.3}; {} the matrix-form ciphertext-only attack",
+                            key.generation().number(),
+                            c.eigenvalues[0],
+                            c.eigenvalues[1],
+                            verdict(BasisRule::Positive),
+                            verdict(BasisRule::Larger),
+                            c.scores[i].total,
+                            c.scores[1 - i].total,
+                            if agrees {
+                                "same slot as"
+                            } else {
+                                "other slot than"
+                            }
+                        ),
+                    ));
+                }
+                Err(e) => out.push(report(
+                    "basis eigenvalues + swap score (compact planes and C0 only)",
+                    &[],
+                    secs,
+                    e.to_string(),
+                )),
+            }
 
             // 2. Known plaintext, k = 1.
             let t = Instant::now();

@@ -459,7 +459,7 @@ fn run_all_reports_every_attack() {
         let data32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
         let d64: Vec<f64> = data32.iter().map(|&v| v as f64).collect();
         let reports = run_all(&data32, &shape, name, &key, &shadows(&d64, feats), 7).unwrap();
-        assert_eq!(reports.len(), 8);
+        assert_eq!(reports.len(), 10);
         println!("{}", markdown_table(&reports));
         for r in &reports {
             if r.name.starts_with("zero") && name.contains("vitals") {
