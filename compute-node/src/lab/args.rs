@@ -248,9 +248,24 @@ pub struct AttackArgs {
     /// Samples (rows) to attack.
     #[arg(long, default_value_t = 1000)]
     pub samples: usize,
-    /// Seed of the shadow RNG and of the WBC generator (the key is always fresh).
+    /// Seed of the shadow RNG and of the WBC generator (the key of the single-key suite is always
+    /// fresh), and of the key RNG of the many-keys basis study.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Keys per key generation in the basis-eigenvalue study (drawn from ChaCha20 seeded by
+    /// `--seed`: reproducible); 0 skips the study.
+    #[arg(long, default_value_t = 200)]
+    pub keys: usize,
+    /// Samples (the first of `--samples`) encrypted under each key of the basis study.
+    #[arg(long, default_value_t = 200)]
+    pub keys_samples: usize,
+    /// MNIST/Fashion only: digits of the encrypted training run whose stored objects (features,
+    /// targets, losses, weights, optimizer state) are attacked; 0 skips it.
+    #[arg(long, default_value_t = 300)]
+    pub objects_samples: usize,
+    /// Epochs of that training run.
+    #[arg(long, default_value_t = 2)]
+    pub objects_epochs: usize,
     /// Write the reports as JSON.
     #[arg(long, value_name = "OUT")]
     pub json: Option<PathBuf>,
