@@ -7,8 +7,9 @@ import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
 
 const $ = (id) => document.getElementById(id);
-const testMode = new URLSearchParams(location.search).get('test') === '1';
-const state = { fingerprint: null, data: null, datasetId: null, modelId: null, jobId: null, losses: [] };
+/** What the page holds (no key material: the key stays in the worker). Exported for the tests,
+ * which read it with `import('/app.js')` in the page; the page reads no URL parameters. */
+export const state = { fingerprint: null, generation: null, data: null, datasetId: null, modelId: null, jobId: null, losses: [] };
 
 // ---------------------------------------------------------------- helpers
 
@@ -55,9 +56,16 @@ const softmax = (row) => {
 
 // ---------------------------------------------------------------- key
 
-function keyReady({ fingerprint }) {
+function keyReady({ fingerprint, generation }) {
   state.fingerprint = fingerprint;
+  state.generation = generation;
   $('fingerprint').textContent = fingerprint;
+  // Generation 1: keys made before 2026-12-01 (more_client::KeyGeneration). They still decrypt.
+  $('key-warning').textContent = generation === 1
+    ? 'This is an old key (generation 1, made before 2026-12-01): its public basis reveals the data it '
+      + 'encrypts. Data encrypted under it still decrypts here, but make a new key ("Generate a key") '
+      + 'before encrypting anything new.'
+    : '';
   updateButtons();
 }
 
@@ -165,9 +173,13 @@ async function encrypt(x, shape, shadow, onProgress) {
 }
 
 $('data-upload').onclick = async () => {
-  const { train } = state.data;
   const bar = $('encrypt-progress');
   const status = $('upload-status');
+  if (!state.fingerprint || !state.data) {
+    status.textContent = state.fingerprint ? 'Nothing to upload: load data first.' : 'No key yet: generate or import a key first.';
+    return;
+  }
+  const { train } = state.data;
   $('data-upload').disabled = true;
   try {
     const t0 = performance.now();
@@ -199,6 +211,10 @@ $('data-upload').onclick = async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The worker's answer when the node sends plaintext where a ciphertext belongs (never shown as
+ * a result: it was never encrypted, so it cannot be the decryption of anything). */
+const notEncrypted = (err) => /plaintext tensor/.test(err?.message ?? '');
+
 async function refreshLosses() {
   const bytes = await api.losses(state.jobId);
   state.losses = Array.from(await call('decryptLosses', { bytes }));
@@ -209,7 +225,10 @@ $('train-start').onclick = async () => {
   const { train } = state.data;
   const status = $('train-status');
   $('train-start').disabled = true;
+  $('train-error').textContent = '';
+  delete status.dataset.state;
   state.modelTrained = false;
+  state.losses = [];
   updateButtons();
   try {
     const model = await api.createModel({ name: `${train.name} ${$('preset').value}`, preset: $('preset').value,
@@ -242,6 +261,13 @@ $('train-start').onclick = async () => {
             seenEpoch = j.epoch;
             break;
           } catch (err) {
+            if (notEncrypted(err)) {
+              state.losses = [];
+              drawLosses($('loss-chart'), state.losses);
+              $('train-error').textContent = `No losses shown: ${err.message}.`;
+              seenEpoch = j.epoch;
+              break;
+            }
             if (!finished || attempt >= 4) { status.textContent += ` (losses not readable yet: ${err.message})`; break; }
             await sleep(300);
           }
@@ -267,8 +293,13 @@ $('train-start').onclick = async () => {
 $('train-cancel').onclick = () => state.jobId && api.cancel(state.jobId);
 
 $('model-download').onclick = async () => {
-  const bytes = await api.weights(state.modelId);
-  download(await call('decryptModel', { bytes }), `model-${state.modelId}.safetensors`);
+  $('model-error').textContent = '';
+  try {
+    const bytes = await api.weights(state.modelId);
+    download(await call('decryptModel', { bytes }), `model-${state.modelId}.safetensors`);
+  } catch (err) {
+    $('model-error').textContent = `Model not downloaded: ${err.message}.`;
+  }
 };
 
 // ---------------------------------------------------------------- prediction
@@ -284,11 +315,14 @@ async function predictRows(x, rows, featureShape) {
 $('predict-test').onclick = async () => {
   const { test } = state.data;
   const acc = $('accuracy');
+  const grid = $('predictions');
   acc.textContent = 'Encrypting, predicting on the node, decrypting…';
+  acc.classList.remove('error');
+  acc.dataset.accuracy = '';
+  state.accuracy = null;
+  grid.replaceChildren();
   try {
     const out = await predictRows(test.x, test.rows, test.featureShape);
-    const grid = $('predictions');
-    grid.replaceChildren();
     if (test.task === 'classification') {
       let correct = 0;
       out.forEach((row, i) => {
@@ -309,6 +343,7 @@ $('predict-test').onclick = async () => {
     acc.dataset.accuracy = state.accuracy ?? '';
   } catch (err) {
     acc.textContent = `Prediction failed: ${err.message}`;
+    acc.classList.add('error');
   }
 };
 
@@ -351,7 +386,15 @@ $('pad-predict').onclick = async () => {
   small.drawImage(pad, 0, 0, 28, 28);
   const rgba = small.getImageData(0, 0, 28, 28).data;
   const x = new Float32Array(784).map((_, i) => rgba[4 * i] / 255);
-  const [row] = await predictRows(x, 1, [1, 28, 28]);
+  $('pad-error').textContent = '';
+  $('pad-probs').replaceChildren();
+  let row;
+  try {
+    [row] = await predictRows(x, 1, [1, 28, 28]);
+  } catch (err) {
+    $('pad-error').textContent = `Prediction failed: ${err.message}`;
+    return;
+  }
   const p = softmax(row);
   const best = p.indexOf(Math.max(...p));
   $('pad-probs').replaceChildren(...p.map((v, k) => {
@@ -365,15 +408,7 @@ $('pad-predict').onclick = async () => {
 // ---------------------------------------------------------------- start
 
 (async () => {
-  await call('init', { test: testMode });
-  if (testMode) {
-    window.__moreTest = {
-      exportRawKeyHex: () => call('rawKeyHex'),
-      exportWrappedHex: async (passphrase) => Array.from(await call('exportWrapped', { passphrase }), (b) => b.toString(16).padStart(2, '0')).join(''),
-      benchEncrypt: (values) => call('benchEncrypt', { values }),
-      state,
-    };
-  }
+  await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;
   try {
     const h = await api.health();

@@ -1,13 +1,16 @@
 // The Web Worker that owns the secret key. It loads the wasm client, keeps one ClientKey and
 // answers requests from the page: {id, op, args} -> {id, ok, result} | {id, ok: false, error}.
 // Long encryptions post {id, progress: 0..1}. The key itself never leaves this worker except
-// wrapped under a passphrase (exportWrapped) or, when the page was opened with ?test=1, as hex
-// for the test that checks it never appears in a request.
+// wrapped under a passphrase (exportWrapped).
+//
+// The release package (pkg/) has no raw key export. The browser tests serve the test build of
+// the same client (cargo feature `test-export`) in its place; only that build has
+// ClientKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
+// test that searches every request for the key. No URL flag or page setting turns it on.
 import init, { ClientKey, concat_rows } from './pkg/more_wasm.js';
 
 const ready = init();
 let key = null;
-let testMode = false;
 
 function needKey() {
   if (!key) throw new Error('No key yet: generate or import a key first.');
@@ -17,7 +20,7 @@ function needKey() {
 function setKey(k) {
   if (key) key.free();
   key = k;
-  return { fingerprint: key.fingerprint(), basis: key.compact_basis_json() };
+  return { fingerprint: key.fingerprint(), basis: key.compact_basis_json(), generation: key.generation() };
 }
 
 /** Encrypts rows of `data` (shape[0] rows) in chunks, reporting progress, then joins them. */
@@ -40,7 +43,7 @@ function encryptRows(id, { data, shape, shadow, chunkRows = 2000 }) {
 }
 
 const ops = {
-  init: ({ test }) => { testMode = Boolean(test); return { ok: true }; },
+  hello: () => true,
   generate: () => setKey(ClientKey.generate()),
   importWrapped: ({ bytes, passphrase }) => setKey(ClientKey.import_wrapped(bytes, passphrase)),
   exportWrapped: ({ passphrase }) => needKey().export_wrapped(passphrase),
@@ -63,11 +66,12 @@ const ops = {
     const seconds = (performance.now() - t0) / 1000;
     return { values, seconds, valuesPerSecond: values / seconds, bytes: bytes.length };
   },
-  rawKeyHex: () => {
-    if (!testMode) throw new Error('test hooks are off');
-    return Array.from(needKey().export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
-  },
 };
+
+if (typeof ClientKey.prototype.export_raw_for_tests === 'function') {
+  // Test build only (see the top of this file).
+  ops.rawKeyHex = () => Array.from(needKey().export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 onmessage = async ({ data: { id, op, args } }) => {
   try {
