@@ -1,17 +1,15 @@
-// Bad input files: the page shows a clear message (role=alert) and uploads nothing.
+// Bad input files: the page shows a clear message (role=alert), and clicking Upload afterwards
+// sends nothing (no request to /v1/datasets from the page or its worker).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, openPage, startNode } from './helpers.mjs';
+import { generateKey, launchBrowser, openPage, startNode } from './helpers.mjs';
 
-let node, browser, page, requests;
+let node, browser, page;
 before(async () => {
   node = await startNode();
   browser = await launchBrowser();
-  page = await openPage(browser, node.url);
-  requests = [];
-  page.on('request', (r) => requests.push(r.url()));
-  await page.click('#key-generate');
-  await page.waitForFunction(() => /^[0-9a-f]{16}$/.test(document.querySelector('#fingerprint').textContent));
+  page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
 });
 after(async () => {
   await browser?.close();
@@ -33,11 +31,22 @@ function idxLabels(n) {
   return Buffer.concat([head, Buffer.from(Array.from({ length: n }, (_, i) => i % 10))]);
 }
 
+const datasetRequests = () => page.requests.filter((r) => new URL(r.url()).pathname.startsWith('/v1/datasets'));
+
+/** Waits for the data alert, then clicks Upload (the button, and its handler directly, as a
+ * script that ignores `disabled` would) and checks that no dataset request was sent. */
 async function expectAlert(pattern) {
   await page.waitForFunction(() => document.querySelector('#data-error').textContent.length > 0);
   const text = await page.textContent('[role=alert]#data-error');
   assert.match(text, pattern);
   assert.ok(await page.isDisabled('#data-upload'), 'upload stays disabled');
+  await page.click('#data-upload', { force: true });
+  await page.evaluate(() => document.getElementById('data-upload').onclick());
+  await page.waitForFunction(() => /Nothing to upload/.test(document.querySelector('#upload-status').textContent));
+  // A request would start synchronously in the handler; give the network a moment anyway.
+  await page.waitForTimeout(300);
+  assert.deepEqual(datasetRequests().map((r) => `${r.method()} ${r.url()}`), []);
+  await page.evaluate(() => { document.querySelector('#upload-status').textContent = ''; });
   return text;
 }
 
@@ -77,7 +86,25 @@ test('a non-image file among the images', async (t) => {
   t.diagnostic(await expectAlert(/not a PNG or JPEG image/));
 });
 
-test('no dataset request was made', () => {
-  assert.deepEqual(requests.filter((u) => u.includes('/v1/datasets')), []);
+test("no dataset request was made; the capture sees the page's requests", () => {
+  assert.deepEqual(datasetRequests().map((r) => r.url()), []);
+  // The capture works: the page's own health request and the worker's wasm fetch are in it.
+  const paths = page.requests.map((r) => new URL(r.url()).pathname);
+  assert.ok(paths.includes('/v1/health') && paths.includes('/pkg/more_wasm_bg.wasm'), paths.join(' '));
+  assert.deepEqual(page.errors, []);
+});
+
+test('control: a good table is uploaded, and the same check sees its dataset requests', async () => {
+  const rows = Array.from({ length: 40 }, (_, i) => `${60 + i},${90 + (i % 7)},${4 + i / 10}`);
+  await page.setInputFiles('#data-csv', { name: 'good.csv', mimeType: 'text/csv', buffer: Buffer.from(`heart_rate,pressure,cardiac_output\n${rows.join('\n')}\n`) });
+  await page.fill('#csv-targets', 'cardiac_output');
+  await page.selectOption('#csv-task', 'regression');
+  await page.click('#csv-load');
+  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
+  await page.click('#data-upload');
+  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
+  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  const methods = datasetRequests().map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/[^/]+\/(features|targets)$/, 'ID/$1')}`);
+  assert.deepEqual(methods, ['POST /v1/datasets', 'PUT /v1/datasets/ID/features', 'PUT /v1/datasets/ID/targets']);
   assert.deepEqual(page.errors, []);
 });

@@ -1,7 +1,10 @@
-// End to end on real MNIST digits: key generation, encryption in the Worker, upload, encrypted
-// training on the real compute node, prediction, decryption; the key never leaves the page; the
-// accuracy equals the native plaintext reference run with the same seeds; encryption speed in the
-// browser vs native.
+// End to end on real MNIST digits, on the production page with the test build of the wasm client
+// (helpers.mjs): key generation, encryption in the Worker, upload, encrypted training on the real
+// compute node, prediction, decryption, model download, key export and the remembered (wrapped)
+// key. Then: the decrypted losses and the accuracy equal the native plaintext reference run with
+// the same data, seeds and order; plaintext from the node is never shown as decrypted; and the key
+// never leaves the page, checked by searching every request for the key in every encoding
+// (leak-search.mjs), after planted leaks of each encoding were caught by the same search.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -9,45 +12,32 @@ import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { launchBrowser, openPage, repoRoot, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, snapshotRequests, startNode } from './helpers.mjs';
+import { base64Forms, keyNeedles, searchBytes, searchRequests } from './leak-search.mjs';
+import { plainBundle, plainTensor } from './wire.mjs';
 
 const run = promisify(execFile);
 const EPOCHS = 3, BATCH = 32, LR = 0.1, SEED = 7;
+// Browser (decrypted, encrypted f32 training) vs native plaintext f32 losses, absolute, every
+// epoch; see the test for why.
+const LOSS_TOL = 5e-3;
 
-let node, browser;
+let node, browser, page, fingerprint;
+const wrapped = {}; // the downloaded key file and the key-store record, for the request search
+let flowRequestCount = 0;
+
 before(async () => {
   node = await startNode();
   browser = await launchBrowser();
+  page = await openPage(browser, node.url);
 });
 after(async () => {
   await browser?.close();
   await node?.stop();
 });
 
-/** Every request the page makes: URL, headers and body bytes. */
-function captureRequests(page) {
-  const requests = [];
-  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), headers: r.headers(), body: r.postDataBuffer() }));
-  return requests;
-}
-
-function containsSecret(requests, hex) {
-  const raw = Buffer.from(hex, 'hex');
-  const needles = [raw, Buffer.from(hex), Buffer.from(hex.toUpperCase()), Buffer.from(raw.toString('base64'))];
-  return requests.filter((r) => {
-    const hay = [Buffer.from(r.url), Buffer.from(JSON.stringify(r.headers)), r.body ?? Buffer.alloc(0)];
-    return hay.some((h) => needles.some((n) => h.includes(n)))
-      // the 48 bytes after the magic are the key matrix and basis; look for them alone too
-      || (r.body && r.body.includes(raw.subarray(8)));
-  });
-}
-
-test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; key never sent; matches native', { timeout: 900_000 }, async (t) => {
-  const page = await openPage(browser, node.url);
-  const requests = captureRequests(page);
-
-  await page.click('#key-generate');
-  await page.waitForFunction(() => /^[0-9a-f]{16}$/.test(document.querySelector('#fingerprint').textContent));
+test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses and accuracy match native', { timeout: 900_000 }, async (t) => {
+  fingerprint = await generateKey(page);
 
   await page.fill('#sample-train', '60');
   await page.fill('#sample-test', '20');
@@ -71,15 +61,15 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; key nev
   await page.waitForSelector('#train-status[data-state]', { timeout: 800_000 });
   const trainStatus = await page.textContent('#train-status');
   assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed', `${trainStatus}\n${node.log().slice(-2000)}`);
-  const losses = await page.evaluate(() => window.__moreTest.state.losses);
-  t.diagnostic(`encrypted training ${EPOCHS} epochs: ${Date.now() - t1} ms; decrypted losses ${losses.map((l) => l.toFixed(4)).join(', ')}`);
+  const losses = await pageState(page, (s) => s.losses);
+  t.diagnostic(`encrypted training ${EPOCHS} epochs: ${Date.now() - t1} ms; decrypted losses ${losses.join(', ')}`);
   assert.equal(losses.length, EPOCHS);
   assert.ok(losses.every(Number.isFinite) && losses.at(-1) < losses[0], `losses should fall: ${losses}`);
 
   await page.click('#predict-test');
   await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
   const accText = await page.textContent('#accuracy');
-  const accuracy = await page.evaluate(() => window.__moreTest.state.accuracy);
+  const accuracy = await pageState(page, (s) => s.accuracy);
   t.diagnostic(`browser (encrypted) ${accText}`);
   assert.ok(accuracy >= 0.75, accText);
 
@@ -89,38 +79,217 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; key nev
   const headerLen = Number(st.readBigUInt64LE(0));
   const header = JSON.parse(st.subarray(8, 8 + headerLen).toString());
   assert.deepEqual(header['layers.1.weight'].shape, [784, 128], 'decrypted safetensors model');
+  assert.ok(page.requests.some((r) => /\/v1\/datasets\/.+\/features/.test(r.url()) && r.postDataBuffer()?.length > 600 * 784 * 8), 'features were uploaded');
 
-  // The secret never leaves the page: neither raw nor wrapped key bytes in any request.
-  const rawHex = await page.evaluate(() => window.__moreTest.exportRawKeyHex());
-  const wrappedHex = await page.evaluate(() => window.__moreTest.exportWrappedHex('test passphrase'));
-  assert.equal(rawHex.length, 112);
-  assert.ok(requests.some((r) => /\/v1\/datasets\/.+\/features/.test(r.url) && r.body?.length > 600 * 784 * 8), 'features were uploaded');
-  assert.deepEqual(containsSecret(requests, rawHex).map((r) => r.url), []);
-  assert.deepEqual(containsSecret(requests, wrappedHex).map((r) => r.url), []);
-  t.diagnostic(`${requests.length} requests checked, ${requests.reduce((s, r) => s + (r.body?.length ?? 0), 0)} body bytes`);
-
-  // Native plaintext reference with the same data, seeds and hyper-parameters.
-  const job = await page.evaluate(({ EPOCHS, BATCH, LR, SEED }) => {
-    const { train, test } = window.__moreTest.state.data;
-    return { train_x: Array.from(train.x), train_y: Array.from(train.y), test_x: Array.from(test.x), test_labels: test.labels,
-      feature_shape: train.featureShape, outputs: train.targetDim, preset: 'mnist_mlp', model_seed: 0,
-      epochs: EPOCHS, batch_size: BATCH, optimizer: { type: 'sgd', learning_rate: LR, momentum: 0 },
-      loss: 'cross_entropy', seed: SEED };
-  }, { EPOCHS, BATCH, LR, SEED });
+  // Native plaintext reference with the same data, seeds, hyper-parameters and batch order.
+  const job = await pageState(page, (s) => {
+    const { train, test } = s.data;
+    return { train_x: Array.from(train.x), train_y: Array.from(train.y), test_x: Array.from(test.x), test_labels: Array.from(test.labels),
+      feature_shape: train.featureShape, outputs: train.targetDim };
+  });
+  Object.assign(job, { preset: 'mnist_mlp', model_seed: 0, epochs: EPOCHS, batch_size: BATCH,
+    optimizer: { type: 'sgd', learning_rate: LR, momentum: 0 }, loss: 'cross_entropy', seed: SEED });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'more-ref-'));
   await writeFile(path.join(dir, 'job.json'), JSON.stringify(job));
   const exe = path.join(repoRoot, 'target/release/examples/native_reference');
   const { stdout } = await run(exe, [path.join(dir, 'job.json')], { maxBuffer: 1 << 20 });
   const native = JSON.parse(stdout);
-  t.diagnostic(`native plaintext reference: accuracy ${(100 * native.accuracy).toFixed(1)} %, losses ${native.plain_losses.map((l) => l.toFixed(4)).join(', ')}`);
+  const diffs = losses.map((l, i) => Math.abs(l - native.plain_losses[i]));
+  t.diagnostic(`native plaintext reference: accuracy ${(100 * native.accuracy).toFixed(1)} %, losses ${native.plain_losses.join(', ')}; `
+    + `|browser - native| per epoch ${diffs.map((d) => d.toExponential(2)).join(', ')}`);
+  // Tolerance. Both runs are f32 with the same model seed, shuffling seed (per-epoch order from
+  // `seed`, more_core::nn::Trainer) and hyper-parameters, so the encrypted run computes the same
+  // numbers up to (a) rounding of the compact-form f32 arithmetic and of decryption (cond(S)² ·
+  // eps ≈ 1.5e-6 relative): measured ≤ 4e-7 per epoch; and (b) ties: the encrypted ReLU
+  // derivative treats a pre-activation within rounding noise of 0 as 0 (sign(0) → ½, the
+  // noise-aware sign of more_core), where plaintext f32 takes its sign, so a near-zero
+  // pre-activation changes one gradient a little, and training carries that on. Whether it
+  // happens depends on the random key and shadows. On this data it shifts epochs 2 and 3 by
+  // 6.2e-4 and 1.24e-3 in most runs (measured in the browser, and natively with
+  // Model<f32, Compact> on 6 keys: 5 of 6), and by ≤ 4e-7 otherwise. 5e-3 is 4x that; a
+  // different batch order (seed 8) moves epoch 1 by 1.8e-2 and epoch 2 by 2.8e-2, another
+  // model initialization by 0.18, so those still fail.
+  diffs.forEach((d, i) => assert.ok(d <= LOSS_TOL, `epoch ${i + 1}: browser ${losses[i]} vs native ${native.plain_losses[i]} (|diff| ${d} > ${LOSS_TOL})`));
   assert.ok(Math.abs(native.accuracy - accuracy) <= 0.01, `browser ${accuracy} vs native ${native.accuracy}`);
 
   // Encryption speed: the same call (SecretKey::encrypt_compact) in wasm in the Worker vs native.
-  const wasm = await page.evaluate((n) => window.__moreTest.benchEncrypt(n), job.train_x.length);
+  const wasm = await callWorker(page, 'benchEncrypt', { values: job.train_x.length });
   const line = `encryption speed: browser wasm ${(wasm.valuesPerSecond / 1e6).toFixed(2)} M values/s `
     + `(${wasm.values} values in ${(wasm.seconds * 1000).toFixed(0)} ms), native ${(native.encrypt_values_per_second / 1e6).toFixed(2)} M values/s `
     + `(${(native.encrypt_seconds * 1000).toFixed(0)} ms), ratio ${(native.encrypt_values_per_second / wasm.valuesPerSecond).toFixed(2)}x`;
   console.log(line);
   t.diagnostic(line);
+  assert.deepEqual(page.errors, []);
+});
+
+test('key export and the remembered key: only the wrapped format (MOREWKEY), never the raw key', async (t) => {
+  const raw = await rawKey(page);
+  const needles = keyNeedles(raw);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#key-export').then(() => answerPassphrase(page, 'export passphrase'))]);
+  wrapped.file = await readFile(await download.path());
+  assert.equal(wrapped.file.subarray(0, 8).toString('latin1'), 'MOREWKEY');
+  assert.deepEqual(searchBytes(wrapped.file, needles), []);
+
+  await page.click('#key-save');
+  await answerPassphrase(page, 'store passphrase');
+  await page.waitForSelector('#key-load:not([hidden])');
+  // Everything the page stored: every IndexedDB database and store, localStorage, sessionStorage,
+  // cookies, Cache Storage. Byte arrays come back as hex, the rest as JSON text.
+  const stored = await page.evaluate(async () => {
+    const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, '0')).join('');
+    const blobs = [];
+    const texts = [];
+    const walk = (v) => {
+      if (v instanceof Uint8Array || v instanceof ArrayBuffer) blobs.push(hex(new Uint8Array(v)));
+      else if (ArrayBuffer.isView(v)) blobs.push(hex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+      else texts.push(String(v));
+    };
+    const records = {};
+    for (const { name } of await indexedDB.databases()) {
+      const db = await new Promise((resolve, reject) => { const r = indexedDB.open(name); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+      for (const store of db.objectStoreNames) {
+        const [keys, values] = await Promise.all(['getAllKeys', 'getAll'].map((m) => new Promise((resolve, reject) => {
+          const r = db.transaction(store).objectStore(store)[m]();
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        })));
+        keys.forEach((k, i) => { records[`${name}/${store}/${k}`] = values[i]; walk(k); walk(values[i]); });
+      }
+      db.close();
+    }
+    for (const s of [localStorage, sessionStorage]) for (let i = 0; i < s.length; i++) texts.push(s.key(i), s.getItem(s.key(i)));
+    texts.push(document.cookie, ...(await caches.keys()));
+    const current = records['more-keys/wrapped/current'];
+    return { blobs, texts, current: current && { fingerprint: current.fingerprint, wrapped: hex(current.wrapped) }, names: Object.keys(records) };
+  });
+  t.diagnostic(`stored: ${stored.names.join(', ')}; ${stored.blobs.length} byte arrays, ${stored.texts.length} texts`);
+  assert.deepEqual(stored.names, ['more-keys/wrapped/current']);
+  assert.equal(stored.current.fingerprint, fingerprint);
+  wrapped.stored = Buffer.from(stored.current.wrapped, 'hex');
+  assert.equal(wrapped.stored.subarray(0, 8).toString('latin1'), 'MOREWKEY');
+  for (const b of stored.blobs) assert.deepEqual(searchBytes(Buffer.from(b, 'hex'), needles), []);
+  assert.deepEqual(searchBytes(Buffer.from(stored.texts.join('\n')), needles), []);
+  // Planted: the same check on the raw export itself finds it.
+  assert.ok(searchBytes(raw, needles).length > 0);
+
+  // The stored record is the key: unlocking it gives the same key back.
+  await page.click('#key-load');
+  await answerPassphrase(page, 'store passphrase');
+  await page.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
+  assert.ok((await rawKey(page)).equals(raw), 'the unlocked key equals the generated one');
+  assert.deepEqual(page.errors, []);
+});
+
+test('plaintext from the node is never shown as decrypted: predict, model, losses', { timeout: 300_000 }, async (t) => {
+  const notEncrypted = /the node sent a plaintext tensor where a ciphertext was expected/;
+  const labels = await pageState(page, (s) => Array.from(s.data.test.labels));
+  const isApi = (re) => (u) => re.test(new URL(u).pathname);
+
+  // Predictions: one-hot logits of the true labels, which would read as 100 % accuracy.
+  await page.route(isApi(/^\/v1\/models\/[^/]+\/predict$/), (route) => route.fulfill({
+    status: 200, contentType: 'application/octet-stream',
+    body: plainTensor([labels.length, 10], labels.flatMap((l) => Array.from({ length: 10 }, (_, k) => (k === l ? 10 : 0)))),
+  }));
+  await page.click('#predict-test');
+  await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent));
+  const acc = await page.textContent('#accuracy');
+  t.diagnostic(acc);
+  assert.match(acc, /^Prediction failed: /);
+  assert.match(acc, notEncrypted);
+  assert.equal(await page.locator('#predictions figure').count(), 0, 'no prediction tiles');
+  assert.equal(await pageState(page, (s) => s.accuracy), null);
+
+  // The model: the node's real bundle with every tensor replaced by a plain one.
+  await page.route(isApi(/^\/v1\/models\/[^/]+\/weights$/), async (route) => {
+    const real = Buffer.from(await (await route.fetch()).body());
+    await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: plainBundle(real) });
+  });
+  let downloaded = false;
+  page.on('download', () => { downloaded = true; });
+  await page.click('#model-download');
+  await page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
+  const modelError = await page.textContent('[role=alert]#model-error');
+  t.diagnostic(modelError);
+  assert.match(modelError, notEncrypted);
+  assert.equal(downloaded, false, 'nothing was downloaded');
+
+  // The losses of a new (one-epoch) training run.
+  await page.route(isApi(/^\/v1\/jobs\/[^/]+\/losses$/), (route) => route.fulfill({
+    status: 200, contentType: 'application/octet-stream', body: plainTensor([1], [0.0123]),
+  }));
+  await page.fill('#epochs', '1');
+  await page.click('#train-start');
+  await page.waitForSelector('#train-status[data-state]', { timeout: 200_000 });
+  const trainError = await page.textContent('[role=alert]#train-error');
+  t.diagnostic(trainError);
+  assert.match(trainError, notEncrypted);
+  assert.deepEqual(await pageState(page, (s) => s.losses), []);
+  assert.doesNotMatch(await page.textContent('#train-status'), /0\.0123/);
+  await page.unrouteAll({ behavior: 'wait' });
+  assert.deepEqual(page.errors, []);
+});
+
+test('the key never leaves the page: no request carries it in any encoding; planted leaks are caught', { timeout: 300_000 }, async (t) => {
+  const raw = await rawKey(page);
+  const needles = keyNeedles(raw);
+  flowRequestCount = page.requests.length;
+  const flow = await snapshotRequests(page.requests);
+  const paths = flow.map((r) => new URL(r.url).pathname);
+  // The capture covers the worker: it fetched the wasm client (only the worker loads it).
+  assert.ok(paths.includes('/pkg/more_wasm_bg.wasm'), 'worker requests are captured');
+  for (const p of ['/v1/datasets', '/v1/jobs', '/v1/models']) assert.ok(paths.includes(p), `${p} was requested`);
+  const bodyBytes = flow.reduce((s, r) => s + (r.body?.length ?? 0), 0);
+  const t0 = Date.now();
+  assert.deepEqual(searchRequests(flow, needles), []);
+  t.diagnostic(`${flow.length} requests, ${bodyBytes} body bytes searched for ${needles.length} encodings of the key in ${Date.now() - t0} ms: no hit`);
+
+  // Neither wrapped form (the key file, the key-store record) was sent either.
+  const wrappedNeedles = Object.entries(wrapped).flatMap(([name, bytes]) => [
+    { name: `wrapped ${name}`, bytes }, { name: `wrapped ${name} sealed part`, bytes: bytes.subarray(64) },
+    { name: `wrapped ${name} hex`, bytes: Buffer.from(bytes.toString('hex')) },
+    ...['base64', 'base64url'].flatMap((a) => base64Forms(bytes.subarray(64), a).map((f) => ({ name: `wrapped ${name} ${a}`, bytes: Buffer.from(f) }))),
+  ]);
+  assert.equal(Object.keys(wrapped).length, 2);
+  assert.deepEqual(searchRequests(flow, wrappedNeedles), []);
+
+  // Planted leaks: each encoding in its own request, from the page (query string and POST body)
+  // and from the worker; each must be flagged as that encoding.
+  const probes = needles.flatMap((n, i) => {
+    const text = /hex|HEX|base64|decimal/.test(n.name);
+    return [
+      { id: `b${i}`, needle: n.name, body: n.bytes.toString('hex') },
+      ...(text ? [{ id: `u${i}`, needle: n.name, query: n.bytes.toString('latin1') }] : []),
+    ];
+  }).concat(wrappedNeedles.map((n, i) => ({ id: `w${i}`, needle: n.name, body: n.bytes.toString('hex'), wrapped: true })));
+  await page.evaluate(async (probes) => {
+    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
+    for (let i = 0; i < probes.length; i += 50) {
+      await Promise.all(probes.slice(i, i + 50).map((p) => fetch(p.query === undefined ? '/v1/health' : `/v1/health?probe=${encodeURIComponent(p.query)}`,
+        { method: p.query === undefined ? 'POST' : 'GET', headers: { 'x-probe': p.id }, ...(p.body ? { body: bytes(p.body) } : {}) })));
+    }
+  }, probes);
+  const worker = page.workers().find((w) => w.url().endsWith('/worker.js'));
+  assert.ok(worker, 'the key worker');
+  const workerProbes = [needles.find((n) => n.name === 'raw export hex'), needles.find((n) => n.name === 'S f32le')]
+    .map((n, i) => ({ id: `k${i}`, needle: n.name, bytes: n.bytes.toString('hex') }));
+  await worker.evaluate(async (probes) => {
+    for (const p of probes) {
+      await fetch(`/v1/health?probe=${p.id}`, { method: 'POST', headers: { 'x-probe': p.id }, body: new Uint8Array(p.bytes.match(/../g).map((h) => parseInt(h, 16))) });
+    }
+  }, workerProbes);
+  const planted = await snapshotRequests(page.requests.slice(flowRequestCount));
+  const byId = new Map(planted.filter((r) => r.headers['x-probe']).map((r) => [r.headers['x-probe'], r]));
+  const missed = [];
+  for (const p of [...probes, ...workerProbes]) {
+    const r = byId.get(p.id);
+    if (!r) { missed.push(`${p.id} ${p.needle}: request not captured`); continue; }
+    const hits = searchRequests([r], p.wrapped ? wrappedNeedles : needles);
+    if (!hits.some((h) => h.needle === p.needle)) missed.push(`${p.id} ${p.needle}: not flagged (${hits.map((h) => h.needle).join('; ')})`);
+  }
+  t.diagnostic(`planted leaks: ${probes.length} from the page (${needles.length} encodings in POST bodies, the text ones also in URLs; `
+    + `${wrappedNeedles.length} wrapped forms), ${workerProbes.length} from the worker; caught ${probes.length + workerProbes.length - missed.length}`);
+  assert.deepEqual(missed, []);
   assert.deepEqual(page.errors, []);
 });

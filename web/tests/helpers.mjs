@@ -65,12 +65,83 @@ export function launchBrowser() {
   });
 }
 
-/** Opens the page in test mode and waits until the worker is ready. Collects page errors. */
-export async function openPage(browser, url) {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+/**
+ * Opens the page (the production page: no URL parameters) in a fresh browser context and waits
+ * until the worker has loaded the wasm client. Collects page errors in `page.errors` and every
+ * request of the context (page and its workers) in `page.requests` (Playwright Request objects).
+ *
+ * With `testPackage` (the default) the context answers requests for /pkg/* with /pkg-test/*, the
+ * test build of the wasm client (cargo feature `test-export`, built by .ci/build-web.sh), whose
+ * ClientKey has the raw key export the leak search needs. The page's own code is unchanged.
+ */
+export async function openPage(browser, url, { testPackage = true } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  const requests = [];
+  context.on('request', (r) => requests.push(r));
+  if (testPackage) {
+    await context.route((u) => u.pathname.startsWith('/pkg/'), async (route) => {
+      const u = new URL(route.request().url());
+      u.pathname = u.pathname.replace(/^\/pkg\//, '/pkg-test/');
+      await route.fulfill({ response: await route.fetch({ url: u.href }) });
+    });
+  }
+  const page = await context.newPage();
   page.errors = [];
+  page.requests = requests;
   page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(`${url}/?test=1`);
+  await page.goto(`${url}/`);
   await page.waitForSelector('body[data-ready="1"]');
   return page;
+}
+
+/** Calls the key worker from the page (the same client.js module instance the page uses). */
+export function callWorker(page, op, args = {}) {
+  return page.evaluate(async ([op, args]) => {
+    const { call } = await import('/client.js');
+    const out = await call(op, args);
+    return out instanceof Uint8Array ? { hex: Array.from(out, (b) => b.toString(16).padStart(2, '0')).join('') } : out;
+  }, [op, args]);
+}
+
+/** The raw key export of the page's current key (test package only), as a Buffer. */
+export async function rawKey(page) {
+  return Buffer.from(await callWorker(page, 'rawKeyHex'), 'hex');
+}
+
+/** The page's `state` object (exported by app.js), read through `fn` in the page. */
+export function pageState(page, fn = (s) => s) {
+  return page.evaluate(async (src) => {
+    const { state } = await import('/app.js');
+    // eslint-disable-next-line no-new-func
+    return new Function('s', `return (${src})(s);`)(state);
+  }, fn.toString());
+}
+
+/** Generates a key in the page and waits for its fingerprint. */
+export async function generateKey(page) {
+  const previous = await page.textContent('#fingerprint');
+  await page.click('#key-generate');
+  await page.waitForFunction((previous) => {
+    const fp = document.querySelector('#fingerprint').textContent;
+    return /^[0-9a-f]{16}$/.test(fp) && fp !== previous;
+  }, previous);
+  return page.textContent('#fingerprint');
+}
+
+/** Answers the page's passphrase dialog. */
+export async function answerPassphrase(page, passphrase) {
+  await page.waitForSelector('#pass-dialog[open]');
+  await page.fill('#pass-input', passphrase);
+  await page.click('#pass-dialog button[value=ok]');
+}
+
+/** URL, method, all headers and body bytes of captured Playwright requests. */
+export async function snapshotRequests(requests) {
+  return Promise.all(requests.map(async (r) => {
+    let headers = r.headers();
+    try {
+      headers = await Promise.race([r.allHeaders(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+    } catch { /* provisional headers only */ }
+    return { url: r.url(), method: r.method(), headers, body: r.postDataBuffer() };
+  }));
 }

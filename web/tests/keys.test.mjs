@@ -1,0 +1,75 @@
+// Keys in the page: the production page cannot export the raw key; its security note; a key of
+// the old generation 1 (made before 2026-12-01, public basis reveals the data) loads with a
+// warning and still decrypts; a new key has no warning.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, rawKey, repoRoot, startNode } from './helpers.mjs';
+
+const run = promisify(execFile);
+let node, browser;
+before(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+test('the production page: no raw key export, a current key, the security note', async () => {
+  const page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
+  await assert.rejects(callWorker(page, 'rawKeyHex'), /unknown operation rawKeyHex/);
+  assert.equal(await page.evaluate(async () => (await import('/app.js')).state.generation), 2);
+  assert.equal(await page.textContent('#key-warning'), '');
+
+  const note = (await page.textContent('#security-note')).replace(/\s+/g, ' ');
+  assert.match(note, /MORE over the reals does not protect data against whoever holds the ciphertexts, including the node\./);
+  assert.match(note, /The key stays in the page/);
+  const href = await page.getAttribute('#security-note a', 'href');
+  assert.equal(href, 'SECURITY.md');
+  const res = await page.request.get(`${node.url}/${href}`);
+  assert.equal(res.status(), 200, 'SECURITY.md is served next to the page');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a generation-1 key loads with a warning and still decrypts; a new key clears it', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'more-legacy-'));
+  const file = path.join(dir, 'old.morekey');
+  const { stdout } = await run(path.join(repoRoot, 'target/release/examples/legacy_key_file'), [file, 'old passphrase', '3']);
+  const fingerprint = stdout.trim();
+
+  const page = await openPage(browser, node.url);
+  await page.setInputFiles('#key-import', { name: 'old.morekey', mimeType: 'application/octet-stream', buffer: await readFile(file) });
+  await answerPassphrase(page, 'old passphrase');
+  await page.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
+  assert.equal((await rawKey(page)).subarray(0, 8).toString('latin1'), 'MOREKEY1');
+
+  const warning = await page.textContent('[role=alert]#key-warning');
+  assert.match(warning, /generation 1/);
+  assert.match(warning, /public basis reveals the data it encrypts/);
+  assert.match(warning, /still decrypts/);
+  assert.match(warning, /make a new key/);
+  assert.ok(await page.isVisible('#key-warning'));
+
+  // Old data still decrypts: encrypt under the old key in the worker, decrypt, compare.
+  const values = [0, 0.25, 0.5, 1, -3.5, 7];
+  const roundTrip = await page.evaluate(async (values) => {
+    const { call } = await import('/client.js');
+    const bytes = await call('encrypt', { data: new Float32Array(values), shape: [values.length] });
+    return Array.from((await call('decrypt', { bytes })).data);
+  }, values);
+  roundTrip.forEach((v, i) => assert.ok(Math.abs(v - values[i]) <= 1e-5 * Math.max(1, Math.abs(values[i])), `${v} vs ${values[i]}`));
+
+  await generateKey(page);
+  assert.equal(await page.textContent('#key-warning'), '');
+  assert.equal((await rawKey(page)).subarray(0, 8).toString('latin1'), 'MOREKEY2');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -1,0 +1,39 @@
+// The release wasm package (web/pkg, what the page loads) has no raw key export; the test package
+// (web/pkg-test, cargo feature `test-export`) has it, so this check can fail. The page reads no URL
+// parameters, so no URL can switch anything on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { repoRoot } from './helpers.mjs';
+
+const web = path.join(repoRoot, 'web');
+const EXPORT = 'export_raw_for_tests';
+
+async function packageFiles(dir) {
+  const names = await readdir(path.join(web, dir));
+  return Promise.all(names.filter((n) => /\.(js|wasm|d\.ts)$/.test(n))
+    .map(async (n) => ({ name: `${dir}/${n}`, bytes: await readFile(path.join(web, dir, n)) })));
+}
+
+test('web/pkg (release) does not contain the raw key export', async () => {
+  const files = await packageFiles('pkg');
+  const names = files.map((f) => f.name);
+  for (const f of ['pkg/more_wasm.js', 'pkg/more_wasm_bg.wasm']) assert.ok(names.includes(f), `${f} built`);
+  assert.deepEqual(files.filter((f) => f.bytes.includes(EXPORT)).map((f) => f.name), []);
+});
+
+test('web/pkg-test (test build) contains it, so the check above can fail', async () => {
+  const files = await packageFiles('pkg-test');
+  const found = files.filter((f) => f.bytes.includes(EXPORT)).map((f) => f.name);
+  assert.ok(found.includes('pkg-test/more_wasm.js') && found.includes('pkg-test/more_wasm_bg.wasm'), found.join(', '));
+});
+
+test('the page reads no URL parameters and loads only the release package', async () => {
+  const names = (await readdir(web)).filter((n) => /\.(js|html)$/.test(n));
+  for (const n of names) {
+    const src = await readFile(path.join(web, n), 'utf8');
+    assert.doesNotMatch(src, /location\.(search|hash|href)|URLSearchParams|[?&]test=|pkg-test|__moreTest/, n);
+  }
+  assert.match(await readFile(path.join(web, 'worker.js'), 'utf8'), /from '\.\/pkg\/more_wasm\.js'/);
+});
