@@ -341,16 +341,28 @@ pub fn run(args: AttackArgs) -> anyhow::Result<()> {
         );
         if !basis_rows.is_empty() {
             text.push_str(&format!(
-                "\n## Basis-eigenvalue attack over {} keys per generation\n\nKeys from `ChaCha20Rng::seed_from_u64({})` (generation 1: `SecretKey::generate_legacy_for_attack_demo`, generation 2: `SecretKey::generate_with`), shadows from `ChaCha20Rng::seed_from_u64({})`; first {keys_n} samples. The positive rule counts as a failure when both eigenvalues have one sign. The last row per block is the matrix-form ciphertext-only attack on the same ciphertexts.\n\n{basis_table}",
+                "\n## Basis-eigenvalue attack over {} keys per generation\n\nKeys from `ChaCha20Rng::seed_from_u64({})` (generation 1: `SecretKey::generate_legacy_for_attack_demo`, generation 2: `SecretKey::generate_with`), shadows from `ChaCha20Rng::seed_from_u64({})`; first {keys_n} samples. An undefined rule (positive: both eigenvalues of one sign; plausibility: equal scores) counts as a failure. The last row per block is the matrix-form ciphertext-only attack on the same ciphertexts.\n\n{basis_table}",
                 args.keys,
                 args.seed,
                 args.seed.wrapping_add(1)
             ));
         }
-        if let Some((_, settings)) = &objects {
+        if let Some((reports, settings)) = &objects {
+            let items: String = settings
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| match v {
+                            serde_json::Value::String(s) => format!("* {k}: {s}\n"),
+                            v => format!("* {k}: {v}\n"),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let larger_right = reports.first().is_some_and(|r| r.basis_larger >= 0.99);
             text.push_str(&format!(
-                "\n## What an attacker recovers from each stored object\n\nEncrypted training run: {}. Fresh generation-2 key; fractions of values within the tolerance of the key holder's decryption; per-object priors from the true values (attacker's best case).\n\n{objects_table}",
-                serde_json::to_string(settings)?
+                "\n## What an attacker recovers from each stored object\n\nEncrypted training run (the node's view of one job):\n\n{items}\nFractions of each object's values within the tolerance of the key holder's decryption; per-object priors from the true values (attacker's best case). All objects share the key's basis, so the basis rules succeed or fail for all of them together: for this key the larger-eigenvalue rule was {} (a coin flip per generation-2 key, see the basis study above).\n\n{objects_table}",
+                if larger_right { "right" } else { "wrong" }
             ));
         }
         report::write(&p, &text)?;

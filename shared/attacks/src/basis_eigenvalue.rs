@@ -37,8 +37,8 @@ pub enum BasisRule {
     Positive,
     /// "The larger eigenvalue is the message". Always defined.
     Larger,
-    /// The candidate decryption with the larger [`DataPrior::score`] total (ties: the larger
-    /// eigenvalue). The attacker's best case; needs side knowledge about the data.
+    /// The candidate decryption with the larger [`DataPrior::score`] total; no answer on a tie
+    /// (counts as a failure). The attacker's best case; needs side knowledge about the data.
     Plausibility,
 }
 
@@ -97,7 +97,8 @@ pub struct BasisCandidates<F> {
 
 impl<F> BasisCandidates<F> {
     /// The index (0: larger eigenvalue, 1: smaller) that `rule` takes as the message; `None`
-    /// when the rule is undefined ([`BasisRule::Positive`] with both eigenvalues of one sign).
+    /// when the rule is undefined ([`BasisRule::Positive`] with both eigenvalues of one sign,
+    /// [`BasisRule::Plausibility`] with equal scores).
     pub fn choice(&self, rule: BasisRule) -> Option<usize> {
         let [l1, l2] = self.eigenvalues;
         match rule {
@@ -108,7 +109,8 @@ impl<F> BasisCandidates<F> {
             },
             BasisRule::Larger => Some(0),
             BasisRule::Plausibility => {
-                Some(usize::from(self.scores[1].total > self.scores[0].total))
+                let (s0, s1) = (self.scores[0].total, self.scores[1].total);
+                (s0 != s1).then_some(usize::from(s1 > s0))
             }
         }
     }

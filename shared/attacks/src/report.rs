@@ -224,12 +224,14 @@ mod run {
                         compare(&flat(&c.candidates[1]), &truth, tol).0,
                     ];
                     let verdict = |rule: BasisRule| match c.choice(rule) {
-                        None => "undefined (eigenvalues of one sign)",
+                        None => "undefined",
                         Some(i) if fracs[i] >= 0.99 => "right",
                         Some(_) => "WRONG",
                     };
-                    let i = c.choice(BasisRule::Plausibility).unwrap_or(0);
-                    let got = flat(&c.candidates[i]);
+                    // A tie is no answer: nothing recovered.
+                    let choice = c.choice(BasisRule::Plausibility);
+                    let i = choice.unwrap_or(0);
+                    let got = choice.map_or_else(Vec::new, |i| flat(&c.candidates[i]));
                     let agrees = co_right == Some(fracs[i] >= fracs[1 - i]);
                     out.push(report(
                         "basis eigenvalues + swap score (compact planes and C0 only)",

@@ -206,8 +206,9 @@ pub struct ObjectReport {
     pub basis_positive: Option<f64>,
     /// Basis attack, larger-eigenvalue rule.
     pub basis_larger: f64,
-    /// Basis attack, plausibility rule on this object alone.
-    pub basis_plausibility: f64,
+    /// Basis attack, plausibility rule on this object alone (`None`: the two candidates scored
+    /// the same).
+    pub basis_plausibility: Option<f64>,
     /// Matrix-form ciphertext-only attack (eigenvectors + swap score) on this object alone.
     pub ciphertext_only: f64,
     /// Zero detection + known plaintext on this object alone (0 when no zero is detected).
@@ -276,12 +277,14 @@ pub fn attack_stored_objects<F: Float>(
             tolerance: tol,
             basis_positive: pick(BasisRule::Positive),
             basis_larger,
-            basis_plausibility: pick(BasisRule::Plausibility).unwrap_or(0.0),
+            basis_plausibility: pick(BasisRule::Plausibility),
             ciphertext_only: co.as_ref().map_or(0.0, |r| score(&r.plaintext)),
             zero_detection: zero.as_ref().map_or(0.0, |r| score(&r.plaintext)),
             key_from_reference: ref_key.map_or(0.0, |k| score(&k.decrypt_matrix(&matrix))),
             notes: format!(
-                "{zeros} zeros (within {zero_tol:.0e}); zero attack: {}; ciphertext-only: {}",
+                "{zeros} zeros (within {zero_tol:.0e}); basis scores {:.3} vs {:.3}; zero attack: {}; ciphertext-only: {}",
+                c.scores[0].total,
+                c.scores[1].total,
                 match &zero {
                     Ok(r) => format!("{} flagged", r.flagged.iter().filter(|&&f| f).count()),
                     Err(e) => e.to_string(),
@@ -313,7 +316,8 @@ pub fn objects_markdown_table(reports: &[ObjectReport]) -> String {
             r.values,
             r.basis_positive.map_or("undefined".to_string(), pct),
             pct(r.basis_larger),
-            pct(r.basis_plausibility),
+            r.basis_plausibility
+                .map_or("undefined (tie)".to_string(), pct),
             pct(r.ciphertext_only),
             pct(r.zero_detection),
             pct(r.key_from_reference),

@@ -189,8 +189,11 @@ fn invalid_basis_gives_errors_not_panics() {
         vec![ArrayD::<f32>::zeros(IxDyn(&[0])); 2],
     )
     .unwrap();
-    let r = basis_eigenvalue_attack(&empty, BasisRule::Plausibility, &DataPrior::image(1)).unwrap();
+    let r = basis_eigenvalue_attack(&empty, BasisRule::Larger, &DataPrior::image(1)).unwrap();
     assert_eq!(r.plaintext.unwrap().len(), 0);
+    // Equal scores: the plausibility rule gives no answer.
+    let r = basis_eigenvalue_attack(&empty, BasisRule::Plausibility, &DataPrior::image(1)).unwrap();
+    assert!(r.plaintext.is_none() && r.message_eigenvalue.is_none());
 }
 
 /// Every object of one key falls to the key recovered from the features.
