@@ -243,6 +243,7 @@ test('the key never leaves the page: no request carries it in any encoding; plan
   const bodyBytes = flow.reduce((s, r) => s + (r.body?.length ?? 0), 0);
   const t0 = Date.now();
   assert.deepEqual(searchRequests(flow, needles), []);
+  assert.deepEqual(page.websockets, [], 'no other channel (WebSocket) was opened');
   t.diagnostic(`${flow.length} requests, ${bodyBytes} body bytes searched for ${needles.length} encodings of the key in ${Date.now() - t0} ms: no hit`);
 
   // Neither wrapped form (the key file, the key-store record) was sent either.

@@ -88,6 +88,8 @@ export async function openPage(browser, url, { testPackage = true } = {}) {
   const page = await context.newPage();
   page.errors = [];
   page.requests = requests;
+  page.websockets = []; // not requests: the page opens none, and the leak test checks that
+  page.on('websocket', (ws) => page.websockets.push(ws.url()));
   page.on('pageerror', (e) => page.errors.push(e.message));
   await page.goto(`${url}/`);
   await page.waitForSelector('body[data-ready="1"]');
