@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The test build of the wasm client (cargo feature `test-export`), outside web/. */
+export const testPackageDir = path.join(repoRoot, 'target/web-pkg-test');
 export const nodeBinary = process.env.MORE_NODE_BIN ?? path.join(repoRoot, 'target/release/more-node');
 
 function freePort() {
@@ -70,9 +72,10 @@ export function launchBrowser() {
  * until the worker has loaded the wasm client. Collects page errors in `page.errors` and every
  * request of the context (page and its workers) in `page.requests` (Playwright Request objects).
  *
- * With `testPackage` (the default) the context answers requests for /pkg/* with /pkg-test/*, the
- * test build of the wasm client (cargo feature `test-export`, built by .ci/build-web.sh), whose
- * ClientKey has the raw key export the leak search needs. The page's own code is unchanged.
+ * With `testPackage` (the default) the context answers requests for /pkg/* from
+ * target/web-pkg-test/, the test build of the wasm client (cargo feature `test-export`, built by
+ * .ci/build-web.sh outside web/, so the node never serves it), whose ClientKey has the raw key
+ * export the leak search needs. The page's own code is unchanged.
  */
 export async function openPage(browser, url, { testPackage = true } = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
@@ -80,9 +83,9 @@ export async function openPage(browser, url, { testPackage = true } = {}) {
   context.on('request', (r) => requests.push(r));
   if (testPackage) {
     await context.route((u) => u.pathname.startsWith('/pkg/'), async (route) => {
-      const u = new URL(route.request().url());
-      u.pathname = u.pathname.replace(/^\/pkg\//, '/pkg-test/');
-      await route.fulfill({ response: await route.fetch({ url: u.href }) });
+      const file = new URL(route.request().url()).pathname.replace(/^\/pkg\//, '');
+      const contentType = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+      await route.fulfill({ path: path.join(testPackageDir, file), contentType });
     });
   }
   const page = await context.newPage();

@@ -1,5 +1,6 @@
 // The release wasm package (web/pkg, what the page loads) has no raw key export; the test package
-// (web/pkg-test, cargo feature `test-export`) has it, so this check can fail. The page reads no URL
+// (target/web-pkg-test, cargo feature `test-export`, outside web/ so the node never serves it) has
+// it, so this check can fail. The page reads no URL
 // parameters, so no URL can switch anything on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,25 +12,26 @@ const web = path.join(repoRoot, 'web');
 const EXPORT = 'export_raw_for_tests';
 
 async function packageFiles(dir) {
-  const names = await readdir(path.join(web, dir));
+  const names = await readdir(path.join(repoRoot, dir));
   return Promise.all(names.filter((n) => /\.(js|wasm|d\.ts)$/.test(n))
-    .map(async (n) => ({ name: `${dir}/${n}`, bytes: await readFile(path.join(web, dir, n)) })));
+    .map(async (n) => ({ name: `${dir}/${n}`, bytes: await readFile(path.join(repoRoot, dir, n)) })));
 }
 
 test('web/pkg (release) does not contain the raw key export', async () => {
-  const files = await packageFiles('pkg');
+  const files = await packageFiles('web/pkg');
   const names = files.map((f) => f.name);
-  for (const f of ['pkg/more_wasm.js', 'pkg/more_wasm_bg.wasm']) assert.ok(names.includes(f), `${f} built`);
+  for (const f of ['web/pkg/more_wasm.js', 'web/pkg/more_wasm_bg.wasm']) assert.ok(names.includes(f), `${f} built`);
   assert.deepEqual(files.filter((f) => f.bytes.includes(EXPORT)).map((f) => f.name), []);
 });
 
-test('web/pkg-test (test build) contains it, so the check above can fail', async () => {
-  const files = await packageFiles('pkg-test');
+test('target/web-pkg-test (test build) contains it, so the check above can fail', async () => {
+  const files = await packageFiles('target/web-pkg-test');
   const found = files.filter((f) => f.bytes.includes(EXPORT)).map((f) => f.name);
-  assert.ok(found.includes('pkg-test/more_wasm.js') && found.includes('pkg-test/more_wasm_bg.wasm'), found.join(', '));
+  assert.ok(found.includes('target/web-pkg-test/more_wasm.js') && found.includes('target/web-pkg-test/more_wasm_bg.wasm'), found.join(', '));
 });
 
-test('the page reads no URL parameters and loads only the release package', async () => {
+test('the page reads no URL parameters and loads only the release package; the node serves no test build', async () => {
+  await assert.rejects(readdir(path.join(web, 'pkg-test')), 'web/pkg-test must not exist: the node serves all of web/');
   const names = (await readdir(web)).filter((n) => /\.(js|html)$/.test(n));
   for (const n of names) {
     const src = await readFile(path.join(web, n), 'utf8');
