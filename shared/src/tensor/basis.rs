@@ -7,8 +7,8 @@ use crate::{MoreError, Result};
 /// The public 2x2 matrix `C0` (a ciphertext of a random value under the key) whose span with `I`
 /// holds every ciphertext of that key: each ciphertext is `a·I + b·C0`.
 ///
-/// `C0 = S·diag(m0, r0)·S⁻¹` is public: it reveals the unordered pair `{m0, r0}` and the
-/// eigenvectors of `S`, i.e. an equivalent key up to which slot holds the message, exactly what any
+/// `C0 = S·diag(m0, r0)·S⁻¹` is public: it reveals the unordered pair `{m0, r0}` and its own
+/// eigenvectors, the columns of `S` up to scale, i.e. an equivalent key up to which slot holds the message, exactly what any
 /// one matrix-form ciphertext reveals. Whether it also names the message slot depends on how the
 /// key holder drew `(m0, r0)`: keys of generation 1 did (the positive eigenvalue), generation-2
 /// keys do not (SECURITY.md, the basis-eigenvalue attack). Row-major `[c00, c01, c10, c11]`.
