@@ -11,6 +11,13 @@ import init, { ClientKey, concat_rows } from './pkg/more_wasm.js';
 
 const ready = init();
 let key = null;
+// The decrypted model for private prediction in the page ("Predict here"); dropped with its key.
+let localModel = null;
+
+function dropLocalModel() {
+  if (localModel) localModel.free();
+  localModel = null;
+}
 
 function needKey() {
   if (!key) throw new Error('No key yet: generate or import a key first.');
@@ -18,6 +25,7 @@ function needKey() {
 }
 
 function setKey(k) {
+  dropLocalModel();
   if (key) key.free();
   key = k;
   return { fingerprint: key.fingerprint(), basis: key.compact_basis_json(), generation: key.generation() };
@@ -56,6 +64,21 @@ const ops = {
   },
   decryptLosses: ({ bytes }) => needKey().decrypt_losses(bytes),
   decryptModel: ({ bytes }) => needKey().decrypt_model(bytes),
+  // Private prediction: decrypt the model bundle once into a plaintext model held here, then
+  // predict with it in wasm. predictLocal sends nothing: no fetch, no message but the answer.
+  loadLocalModel: ({ bytes }) => {
+    const m = needKey().decrypt_local_model(bytes);
+    dropLocalModel();
+    localModel = m;
+    return { inputShape: Array.from(m.input_shape()), spec: JSON.parse(m.spec_json()) };
+  },
+  predictLocal: ({ data, shape }) => {
+    if (!localModel) throw new Error('No model in the page yet: decrypt the trained model into the page first.');
+    const t = localModel.forward(data, shape);
+    const out = { data: t.data, shape: Array.from(t.shape) };
+    t.free();
+    return out;
+  },
   // Encryption speed, measured as wasm-client/examples/native_reference.rs measures it natively:
   // the same values and shape, the same call (encrypt_compact + wire encoding), one warm-up run,
   // then `reps` timed runs; the median is reported.

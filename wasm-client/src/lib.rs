@@ -119,6 +119,58 @@ impl ClientKey {
     /// Decrypts a model bundle (`GET /v1/models/{id}/weights`: metadata `spec`, tensors
     /// `layers.{i}.weight|bias`) into a safetensors file.
     pub fn decrypt_model(&self, bundle: &[u8]) -> Result<Uint8Array, JsError> {
+        Ok(self
+            .decrypt_model_plain(bundle)?
+            .to_safetensors()
+            .as_slice()
+            .into())
+    }
+
+    /// Decrypts a model bundle (as [`ClientKey::decrypt_model`]) into a [`LocalModel`] that
+    /// predicts in the page: nothing is sent anywhere.
+    pub fn decrypt_local_model(&self, bundle: &[u8]) -> Result<LocalModel, JsError> {
+        Ok(LocalModel(self.decrypt_model_plain(bundle)?))
+    }
+}
+
+/// A decrypted (plaintext) model held in the page, for private prediction: inputs and outputs
+/// never leave the page.
+#[wasm_bindgen]
+pub struct LocalModel(Model<f32, Plain>);
+
+#[wasm_bindgen]
+impl LocalModel {
+    /// Outputs (logits for classification) for `data` of shape `(n, input_shape...)`, computed
+    /// by `more_core::nn::Model::forward` on plaintext, as the node computes on ciphertexts.
+    pub fn forward(&self, data: Vec<f32>, shape: Vec<usize>) -> Result<DecryptedTensor, JsError> {
+        let x = ArrayD::from_shape_vec(IxDyn(&shape), data)?;
+        let y = self.0.forward(&PlanarTensor::plain(x))?;
+        Ok(DecryptedTensor {
+            shape: y.shape().to_vec(),
+            data: y
+                .values()
+                .iter()
+                .copied()
+                .collect::<Vec<f32>>()
+                .as_slice()
+                .into(),
+        })
+    }
+
+    /// Shape of one input sample.
+    pub fn input_shape(&self) -> Vec<usize> {
+        self.0.spec().input_shape.clone()
+    }
+
+    /// The model description (`ModelSpec`) as JSON.
+    pub fn spec_json(&self) -> Result<String, JsError> {
+        Ok(serde_json::to_string(self.0.spec())?)
+    }
+}
+
+impl ClientKey {
+    /// Decrypts a model bundle (metadata `spec`, tensors `layers.{i}.weight|bias`).
+    fn decrypt_model_plain(&self, bundle: &[u8]) -> Result<Model<f32, Plain>, JsError> {
         let bundle = wire::decode_bundle(bundle, &DecodeLimits::default())?;
         let spec = bundle
             .metadata
@@ -129,12 +181,9 @@ impl ClientKey {
         for (name, t) in bundle.tensors {
             named.push((name, PlanarTensor::plain(self.decrypt_any(t)?)));
         }
-        let model = Model::<f32, Plain>::from_parameters(&spec, Plain, named)?;
-        Ok(model.to_safetensors().as_slice().into())
+        Ok(Model::<f32, Plain>::from_parameters(&spec, Plain, named)?)
     }
-}
 
-impl ClientKey {
     /// Dispatches on the run-time representation of a decoded tensor; returns f32 values. A
     /// plaintext tensor is an error: it was never encrypted, so it must not pass as decrypted.
     fn decrypt_any(&self, t: AnyTensor) -> Result<ArrayD<f32>, JsError> {
