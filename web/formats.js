@@ -92,7 +92,8 @@ async function maybeGunzip(buf) {
       const stream = new Blob([b]).stream().pipeThrough(new DecompressionStream('gzip'));
       return new Uint8Array(await new Response(stream).arrayBuffer());
     } catch (e) {
-      throw new DataError(`the gzip data is damaged (${e.message})`);
+      // The browser's decompressor reports only a generic failure ("Failed to fetch").
+      throw new DataError(`the gzip data is damaged or cut short (it does not decompress to the end)`);
     }
   }
   return b;
@@ -151,6 +152,40 @@ export async function loadIdxFiles(files, { maxSamples = 2000 } = {}) {
 
 // ---------------------------------------------------------------- CSV
 
+/** What a file's first bytes say it is, for files that should be text but are not. */
+function binaryKind(b) {
+  const starts = (...sig) => sig.every((v, i) => b[i] === v);
+  if (starts(0x89, 0x50, 0x4e, 0x47)) return 'a PNG image';
+  if (starts(0xff, 0xd8, 0xff)) return 'a JPEG image';
+  if (starts(0x47, 0x49, 0x46, 0x38)) return 'a GIF image';
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return 'a ZIP archive (an Excel .xlsx file is one: save it as CSV)';
+  if (starts(0x25, 0x50, 0x44, 0x46)) return 'a PDF document';
+  if (b.length > 132 && b[128] === 0x44 && b[129] === 0x49 && b[130] === 0x43 && b[131] === 0x4d) return 'a DICOM file';
+  if (b.subarray(0, 4096).includes(0)) return 'binary data (it contains zero bytes)';
+  return null;
+}
+
+/** Reads a CSV file (optionally gzipped) as text, with a clear error for anything that is not. */
+export async function readTextFile(file) {
+  let bytes = new Uint8Array(await file.arrayBuffer());
+  const gz = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (/\.gz$/i.test(file.name) && !gz) throw new DataError(`${file.name} is not gzip data (it does not start with the gzip signature 1f 8b).`);
+  if (gz) {
+    try {
+      bytes = await maybeGunzip(bytes);
+    } catch (e) {
+      throw new DataError(`${file.name}: ${e.message}; nothing was read from it.`);
+    }
+  }
+  const kind = binaryKind(bytes);
+  if (kind) throw new DataError(`${file.name} is not a CSV text file: it is ${kind}.`);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    throw new DataError(`${file.name} is not UTF-8 text; save the table as CSV (UTF-8).`);
+  }
+}
+
 /** A small RFC 4180 reader: quoted fields, commas or semicolons. */
 export function parseCsv(text) {
   const rows = [];
@@ -181,6 +216,45 @@ export function parseCsv(text) {
   return { header, rows: rows.slice(1) };
 }
 
+/** Cells that mean "no value": blank, NA, N/A, NaN, null, none, ? (any case). */
+export const isMissing = (v) => /^\s*(|na|n\/a|nan|null|none|\?)\s*$/i.test(v);
+const toNumber = (v) => (v.trim() === '' ? NaN : Number(v));
+
+/**
+ * Per-column statistics of a parsed CSV: how many cells are missing (blank or an NA marker), how
+ * many are present but not numbers (with examples), distinct values, and min/mean/std/max of the
+ * numeric cells; `integer` when every numeric cell is a whole number.
+ */
+export function columnProfile({ header, rows }) {
+  return header.map((name, j) => {
+    let missing = 0, nonNumeric = 0, n = 0, sum = 0, sq = 0, min = Infinity, max = -Infinity, integer = true;
+    const examples = new Set(), distinct = new Set();
+    for (const r of rows) {
+      const v = r[j];
+      if (isMissing(v)) { missing++; continue; }
+      distinct.add(v.trim());
+      const x = toNumber(v);
+      if (!Number.isFinite(x)) { nonNumeric++; if (examples.size < 3) examples.add(v.trim()); continue; }
+      n++; sum += x; sq += x * x; min = Math.min(min, x); max = Math.max(max, x);
+      if (!Number.isInteger(x)) integer = false;
+    }
+    const mean = n ? sum / n : NaN;
+    return { name, missing, nonNumeric, examples: [...examples], numeric: n, distinct: distinct.size,
+      min: n ? min : NaN, max: n ? max : NaN, mean, std: n ? Math.sqrt(Math.max(sq / n - mean * mean, 0)) : NaN,
+      integer: n > 0 && integer };
+  });
+}
+
+/** The task the target column(s) suggest: one column of text labels, or of whole numbers with at
+ * most 10 distinct values, is a classification; anything else numeric is a regression. */
+export function guessTask(profile, targets) {
+  if (targets.length !== 1) return 'regression';
+  const c = profile.find((p) => p.name === targets[0]);
+  if (!c) return 'regression';
+  if (c.nonNumeric > c.numeric) return 'classification';
+  return c.integer && c.nonNumeric === 0 && c.distinct <= 10 ? 'classification' : 'regression';
+}
+
 function columnStats(x, rows, width) {
   const mean = new Float64Array(width), std = new Float64Array(width);
   for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) mean[j] += x[r * width + j] / rows;
@@ -193,49 +267,117 @@ function standardize(buf, rows, width, { mean, std }) {
   for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) buf[r * width + j] = (buf[r * width + j] - mean[j]) / std[j];
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /**
  * A tabular data set from CSV text. `targets`: column names; `task`: 'regression' (numeric
- * targets, standardized) or 'classification' (one target column, its distinct values are the
- * classes). Features are the other numeric columns, standardized with the training split's moments.
+ * targets, standardized), 'classification' (one target column, its distinct values are the
+ * classes) or 'auto' ({@link guessTask}). Features are the other columns that hold numbers:
+ * a column that is mostly text is left out; a row with text in a numeric column, or with a
+ * missing or unusable target, is dropped; a missing feature value is imputed with the training
+ * split's mean of that column. Features are standardized with the training split's moments.
+ * Every such decision is a plain sentence in `table.notes`.
  */
-export function tableFromCsv(text, { targets, task, name = 'table' }) {
-  const { header, rows } = parseCsv(text);
+export function tableFromCsv(text, { targets, task = 'auto', name = 'table' }) {
+  const parsed = parseCsv(text);
+  const { header, rows } = parsed;
   if (!targets.length) throw new DataError('Choose at least one target column.');
-  const missing = targets.filter((t) => !header.includes(t));
-  if (missing.length) throw new DataError(`Target column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} not found. Columns: ${header.join(', ')}.`);
+  const missingCols = targets.filter((t) => !header.includes(t));
+  if (missingCols.length) throw new DataError(`Target column${missingCols.length > 1 ? 's' : ''} ${missingCols.map((m) => `"${m}"`).join(', ')} not found. Columns: ${header.join(', ')}.`);
+  const profile = columnProfile(parsed);
+  const guessed = guessTask(profile, targets);
+  if (task === 'auto' || !task) task = guessed;
   if (task === 'classification' && targets.length !== 1) throw new DataError('Classification needs exactly one target column.');
   const tIdx = targets.map((t) => header.indexOf(t));
-  const numeric = (v) => v.trim() !== '' && Number.isFinite(Number(v));
-  const fIdx = header.map((_, j) => j).filter((j) => !tIdx.includes(j) && rows.every((r) => numeric(r[j])));
+  const notes = [];
+  // Targets: which rows are usable.
+  const drop = new Map(); // row index -> reason
+  for (const j of tIdx) {
+    const c = profile[j];
+    if (task === 'regression' && c.numeric === 0) {
+      const bad = rows.findIndex((r) => !isMissing(r[j]));
+      throw new DataError(`Target "${header[j]}" is not numeric in row ${bad + 2} ("${rows[bad]?.[j]}"): choose classification, or another column.`);
+    }
+    rows.forEach((r, i) => {
+      if (isMissing(r[j])) drop.set(i, drop.get(i) ?? `missing ${header[j]}`);
+      else if (task === 'regression' && !Number.isFinite(toNumber(r[j]))) drop.set(i, drop.get(i) ?? `"${r[j].trim()}" in ${header[j]} is not a number`);
+    });
+  }
+  const targetDropped = drop.size;
+  if (targetDropped) notes.push(`${plural(targetDropped, 'row')} dropped: the target is missing or not a number (e.g. row ${[...drop.keys()][0] + 2}: ${[...drop.values()][0]}).`);
+  // Features: numeric columns; a column that is mostly text is left out.
+  const fIdx = [];
+  for (const [j, c] of profile.entries()) {
+    if (tIdx.includes(j)) continue;
+    if (c.numeric === 0 || c.nonNumeric > c.numeric) {
+      notes.push(`Column "${c.name}" left out: not numeric (e.g. ${c.examples.map((e) => `"${e}"`).join(', ') || 'only missing values'}).`);
+      continue;
+    }
+    fIdx.push(j);
+  }
   if (!fIdx.length) throw new DataError('No numeric feature columns are left besides the target.');
-  const n = rows.length;
-  const x = new Float32Array(n * fIdx.length);
-  rows.forEach((r, i) => fIdx.forEach((j, k) => { x[i * fIdx.length + k] = Number(r[j]); }));
+  let textDropped = 0;
+  for (const j of fIdx) {
+    if (!profile[j].nonNumeric) continue;
+    let k = 0;
+    rows.forEach((r, i) => {
+      if (!isMissing(r[j]) && !Number.isFinite(toNumber(r[j])) && !drop.has(i)) { drop.set(i, 'text'); k++; }
+    });
+    textDropped += k;
+    if (k) notes.push(`${plural(k, 'row')} dropped: column "${header[j]}" holds text where a number belongs (e.g. ${profile[j].examples.map((e) => `"${e}"`).join(', ')}).`);
+  }
+  const keep = rows.map((_, i) => i).filter((i) => !drop.has(i));
+  if (keep.length < 5) throw new DataError(`Only ${keep.length} usable rows are left (of ${rows.length}); a model needs more.`);
+  const n = keep.length;
+  const width = fIdx.length;
+  const x = new Float32Array(n * width);
+  const missingPerCol = new Array(width).fill(0);
+  keep.forEach((r, i) => fIdx.forEach((j, k) => {
+    const v = rows[r][j];
+    if (isMissing(v)) { x[i * width + k] = NaN; missingPerCol[k]++; } else x[i * width + k] = toNumber(v);
+  }));
   let y, targetDim, labels = null, classNames = null;
   if (task === 'classification') {
-    classNames = [...new Set(rows.map((r) => r[tIdx[0]].trim()))].sort();
+    const raw = keep.map((r) => rows[r][tIdx[0]].trim());
+    classNames = [...new Set(raw)];
+    const allNum = classNames.every((c) => Number.isFinite(Number(c)));
+    classNames.sort(allNum ? (a, b) => Number(a) - Number(b) : undefined);
     if (classNames.length < 2) throw new DataError(`Target "${targets[0]}" has only one distinct value.`);
     if (classNames.length > 100) throw new DataError(`Target "${targets[0]}" has ${classNames.length} distinct values: it looks continuous; choose regression.`);
-    labels = rows.map((r) => classNames.indexOf(r[tIdx[0]].trim()));
+    labels = raw.map((v) => classNames.indexOf(v));
     y = oneHot(labels, classNames.length);
     targetDim = classNames.length;
   } else {
-    rows.forEach((r, i) => tIdx.forEach((j) => {
-      if (!numeric(r[j])) throw new DataError(`Target "${header[j]}" is not numeric in row ${i + 2} ("${r[j]}").`);
-    }));
     targetDim = tIdx.length;
     y = new Float32Array(n * targetDim);
-    rows.forEach((r, i) => tIdx.forEach((j, k) => { y[i * targetDim + k] = Number(r[j]); }));
+    keep.forEach((r, i) => tIdx.forEach((j, k) => { y[i * targetDim + k] = toNumber(rows[r][j]); }));
   }
-  const ds = dataset({ name, task, featureShape: [fIdx.length], x, y, targetDim, labels, classNames });
+  const ds = dataset({ name, task, featureShape: [width], x, y, targetDim, labels, classNames });
   const parts = split(ds);
-  const xs = columnStats(parts.train.x, parts.train.rows, fIdx.length);
-  for (const p of [parts.train, parts.test]) standardize(p.x, p.rows, fIdx.length, xs);
+  // Impute missing feature values with the training split's column means.
+  const trainMean = new Float64Array(width), count = new Float64Array(width);
+  for (let r = 0; r < parts.train.rows; r++) for (let k = 0; k < width; k++) {
+    const v = parts.train.x[r * width + k];
+    if (!Number.isNaN(v)) { trainMean[k] += v; count[k]++; }
+  }
+  for (let k = 0; k < width; k++) trainMean[k] = count[k] ? trainMean[k] / count[k] : 0;
+  for (const p of [parts.train, parts.test]) for (let i = 0; i < p.x.length; i++) if (Number.isNaN(p.x[i])) p.x[i] = trainMean[i % width];
+  missingPerCol.forEach((m, k) => {
+    if (m) notes.push(`${plural(m, 'missing value')} in "${header[fIdx[k]]}" filled in with the training rows' mean (${trainMean[k].toPrecision(4)}).`);
+  });
+  const xs = columnStats(parts.train.x, parts.train.rows, width);
+  for (const p of [parts.train, parts.test]) standardize(p.x, p.rows, width, xs);
   if (task === 'regression') {
     const ys = columnStats(parts.train.y, parts.train.rows, targetDim);
     for (const p of [parts.train, parts.test]) { standardize(p.y, p.rows, targetDim, ys); p.targetScale = ys; }
   }
-  for (const p of [parts.train, parts.test]) p.featureNames = fIdx.map((j) => header[j]);
+  const table = { profile, notes, guessedTask: guessed, targets, rowsRead: rows.length, rowsUsed: n,
+    droppedRows: targetDropped + textDropped };
+  for (const p of [parts.train, parts.test]) {
+    p.featureNames = fIdx.map((j) => header[j]);
+    p.targetNames = targets;
+    p.table = table;
+  }
   return parts;
 }
 

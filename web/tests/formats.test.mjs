@@ -1,7 +1,7 @@
 // The file readers, without a browser (pure functions of formats.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataError, parseCsv, parseIdx, permutation, tableFromCsv } from '../formats.js';
+import { DataError, columnProfile, guessTask, parseCsv, parseIdx, permutation, tableFromCsv } from '../formats.js';
 
 test('parseIdx reads a well-formed file and rejects truncation and bad magic', () => {
   const good = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]);
@@ -33,4 +33,37 @@ test('tableFromCsv standardizes features and regression targets on the training 
 test('permutation is a seeded shuffle', () => {
   assert.deepEqual(permutation(10, 3), permutation(10, 3));
   assert.deepEqual([...permutation(10, 3)].sort((a, b) => a - b), [...Array(10).keys()]);
+});
+
+test('columnProfile: a blank cell or NA is missing, not "not numeric"; text is counted with examples', () => {
+  const p = columnProfile(parseCsv('a,b,c\n1,,x\n2,NA,y\n3,4.5,7\n'));
+  assert.deepEqual(p.map((c) => [c.name, c.numeric, c.missing, c.nonNumeric]), [['a', 3, 0, 0], ['b', 1, 2, 0], ['c', 1, 0, 2]]);
+  assert.deepEqual(p[2].examples, ['x', 'y']);
+  assert.equal(p[0].integer, true);
+  assert.equal(p[1].integer, false);
+});
+
+test('guessTask: few whole-number values or text labels → classification, else regression', () => {
+  const rows = Array.from({ length: 60 }, (_, i) => `${i},${i % 3},${(i * 0.37).toFixed(2)},${i},${'abc'[i % 3]}`);
+  const p = columnProfile(parseCsv(`x,k,r,many,s\n${rows.join('\n')}\n`));
+  assert.equal(guessTask(p, ['k']), 'classification');
+  assert.equal(guessTask(p, ['s']), 'classification');
+  assert.equal(guessTask(p, ['r']), 'regression');
+  assert.equal(guessTask(p, ['many']), 'regression', '60 distinct integers');
+  assert.equal(guessTask(p, ['k', 'r']), 'regression', 'several targets');
+});
+
+test('tableFromCsv: missing features imputed with the training mean, bad rows dropped, each said', () => {
+  const rows = Array.from({ length: 30 }, (_, i) => `${i},${i % 2 ? 10 : 20},${i % 2}`);
+  rows[3] = '3,,1';
+  rows[4] = '4,abc,0';
+  rows[5] = '5,20,';
+  const { train, test, } = tableFromCsv(`x,z,y\n${rows.join('\n')}\n`, { targets: ['y'] });
+  assert.equal(train.task, 'classification');
+  assert.equal(train.rows + test.rows, 28);
+  const notes = train.table.notes.join('\n');
+  assert.match(notes, /1 row dropped: the target is missing/);
+  assert.match(notes, /1 row dropped: column "z" holds text/);
+  assert.match(notes, /1 missing value in "z" filled in with the training rows' mean/);
+  assert.ok([...train.x, ...test.x].every(Number.isFinite));
 });
