@@ -1,0 +1,71 @@
+//! The data owner's clients beyond the web page: the library behind the `more-client` command
+//! line (and the Python package in `python/`).
+//!
+//! Everything here does what the page does, with the same code where it can: keys and key files
+//! come from `more-client` (the page's `.morekey` format, [`more_client::wrap`]), encryption is
+//! `SecretKey::encrypt_compact` on f32 values with the page's shadows, models decrypt into
+//! safetensors through `Model::<f32, Plain>::from_parameters`, and [`data`] reads CSV and IDX
+//! files with the rules of `web/formats.js`. [`node::Node`] makes the page's REST calls
+//! (`web/api.js`), with an optional bearer token.
+#![deny(missing_docs)]
+
+pub mod crypto;
+pub mod data;
+pub mod keyfile;
+pub mod node;
+
+pub use data::DataError;
+
+/// Every failure of a client operation, with the exit code of `more-client` it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A local file could not be read or written (exit code 1).
+    #[error("{0}")]
+    Io(String),
+    /// The data file is not usable (exit code 3).
+    #[error("bad input data: {0}")]
+    Data(#[from] DataError),
+    /// The key file or passphrase is wrong or missing (exit code 4).
+    #[error("key: {0}")]
+    Key(String),
+    /// The node could not be reached (exit code 5).
+    #[error("the compute node is not reachable: {0}")]
+    Unreachable(String),
+    /// The node answered with an error (exit code 6).
+    #[error("the compute node refused: {message} ({code}, HTTP {status})")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The API's error code (`bad_request`, `not_found`, ...).
+        code: String,
+        /// The node's message.
+        message: String,
+    },
+    /// A training job ended without completing (exit code 7).
+    #[error("training job {0}")]
+    Job(String),
+    /// A tensor from the node could not be decrypted (exit code 8): plaintext where a ciphertext
+    /// belongs, another key's basis, or malformed bytes.
+    #[error("decryption: {0}")]
+    Decrypt(String),
+}
+
+impl CliError {
+    /// The process exit code (documented in `more-client --help` and the README):
+    /// 1 local I/O, 2 usage, 3 bad data, 4 key, 5 node unreachable, 6 node refused,
+    /// 7 training failed, 8 decryption refused.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Io(_) => 1,
+            CliError::Data(_) => 3,
+            CliError::Key(_) => 4,
+            CliError::Unreachable(_) => 5,
+            CliError::Rejected { .. } => 6,
+            CliError::Job(_) => 7,
+            CliError::Decrypt(_) => 8,
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -1,0 +1,697 @@
+//! `more-client`: the data owner's command line for a MORE compute node, interoperable with the
+//! web page (same key files, same data rules, same REST calls).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use more_cli::crypto::{self, Decrypted};
+use more_cli::data::{self, Part, Split, Task};
+use more_cli::keyfile;
+use more_cli::node::{id_of, Node, TOKEN_ENV};
+use more_cli::{CliError, DataError, Result};
+use more_client::SecretKey;
+use serde_json::{json, Value};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  a local file could not be read or written
+  2  usage error (bad or missing arguments)
+  3  bad input data (CSV, IDX, prediction input)
+  4  key problem (wrong passphrase, damaged key file, no passphrase, key file exists)
+  5  the compute node is not reachable
+  6  the compute node refused the request (its error code and message are printed)
+  7  the training job failed, was cancelled or interrupted
+  8  decryption refused (plaintext from the node, another key's data, malformed tensor)
+
+The passphrase is read from MORE_PASSPHRASE or asked on the terminal, never taken as an argument.
+The bearer token is --token or MORE_TOKEN.";
+
+/// The data owner's client for a MORE compute node: keys, encrypted upload, training, encrypted
+/// prediction, decrypted models. Key files are the web page's `.morekey` files.
+#[derive(Parser)]
+#[command(name = "more-client", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a key file or show a key's fingerprint.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Read a data file with the page's rules, encrypt the training part, upload it; prints the
+    /// dataset id on stdout.
+    Upload(UploadArgs),
+    /// Create a model for an uploaded dataset and start training it; prints the model and job
+    /// ids, then follows the job (unless --detach).
+    Train(TrainArgs),
+    /// A job's progress and its decrypted losses (--follow: until it ends).
+    Status(StatusArgs),
+    /// Encrypt rows of a CSV, predict on the node, write the decrypted outputs as CSV.
+    Predict(PredictArgs),
+    /// Download a model's weights.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a fresh key and write it wrapped under a passphrase (the page's key-file format).
+    New {
+        /// The key file to write (e.g. my.morekey).
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the public fingerprint of a key file (16 hex digits, the page shows the same).
+    Fingerprint {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The compute node's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    node: String,
+    /// Bearer token for the node.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl NodeArgs {
+    fn connect(&self) -> Result<Node> {
+        Node::new(&self.node, self.token.clone())
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TaskArg {
+    Classification,
+    Regression,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShadowArg {
+    /// N(0, 0.1²) (the page's default).
+    Gaussian,
+    /// Per-feature moments of the training data.
+    Matched,
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    /// The key file.
+    #[arg(long)]
+    key: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// A CSV table (with --target).
+    #[arg(long, conflicts_with = "idx", required_unless_present = "idx")]
+    csv: Option<PathBuf>,
+    /// Target column(s) of the CSV, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "csv")]
+    target: Vec<String>,
+    /// What the CSV's target is.
+    #[arg(long, value_enum, default_value = "classification")]
+    task: TaskArg,
+    /// IDX files (images and labels, optionally gzipped; t10k/test names are the test pair).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    idx: Vec<PathBuf>,
+    /// At most this many IDX training images.
+    #[arg(long, default_value_t = 2000)]
+    max_samples: usize,
+    /// The feature shadows.
+    #[arg(long, value_enum, default_value = "gaussian")]
+    shadow: ShadowArg,
+    /// Write the (standardised) test part here as CSV, the input `predict` takes.
+    #[arg(long)]
+    test_out: Option<PathBuf>,
+    /// The dataset's name on the node (default: the file name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The dataset id (from upload).
+    #[arg(long)]
+    dataset: String,
+    /// Model preset (default: regression_mlp for regression, mnist_mlp otherwise).
+    #[arg(long, value_parser = ["mnist_mlp", "mnist_cnn", "regression_mlp", "image_cnn"])]
+    preset: Option<String>,
+    /// Passes over the data.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// SGD learning rate (momentum 0, as the page).
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// The loss (default: the node's, cross_entropy for classification, mse for regression).
+    #[arg(long, value_parser = ["mse", "cross_entropy"])]
+    loss: Option<String>,
+    /// Seed of shuffling (the page uses 7).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    model_seed: u64,
+    /// Key file, to show decrypted losses while following.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Print the ids and return without following the job.
+    #[arg(long)]
+    detach: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The job id.
+    #[arg(long)]
+    job: String,
+    /// Key file, to decrypt the losses.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Follow the job until it ends.
+    #[arg(long)]
+    follow: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// The key file (the training data's key).
+    #[arg(long)]
+    key: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The model id.
+    #[arg(long)]
+    model: String,
+    /// Input CSV with a header: every column is a feature except `target:*` columns (the format
+    /// `upload --test-out` writes), one sample per row, already standardised.
+    #[arg(long)]
+    input: PathBuf,
+    /// Shape of one sample, e.g. 1,28,28 (default: the model's input shape).
+    #[arg(long, value_delimiter = ',')]
+    shape: Vec<usize>,
+    /// Output CSV (default: stdout): output_0..output_{k-1}, and `class` (argmax) when k > 1.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Save a model's weights: decrypted to safetensors with --decrypt, else the encrypted bundle.
+    Download {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The model id.
+        #[arg(long)]
+        model: String,
+        /// Decrypt into safetensors (needs --key).
+        #[arg(long, requires = "key")]
+        decrypt: bool,
+        /// The key file.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("more-client: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Key(KeyCommand::New { out, force }) => {
+            if out.exists() && !force {
+                return Err(CliError::Key(format!(
+                    "{} exists; not overwriting a key file (use --force)",
+                    out.display()
+                )));
+            }
+            let key = SecretKey::generate().map_err(|e| CliError::Key(e.to_string()))?;
+            let pass = keyfile::passphrase("Passphrase for the new key file: ", true)?;
+            keyfile::save(&key, &out, &pass, force)?;
+            eprintln!("wrote {} (keep it and its passphrase safe)", out.display());
+            println!("{}", key.fingerprint());
+            Ok(())
+        }
+        Command::Key(KeyCommand::Fingerprint { key }) => {
+            println!("{}", load_key(&key)?.fingerprint());
+            Ok(())
+        }
+        Command::Upload(a) => upload(a),
+        Command::Train(a) => train(a),
+        Command::Status(a) => {
+            let node = a.node.connect()?;
+            let key = a.key.as_deref().map(load_key).transpose()?;
+            follow(&node, &a.job, key.as_ref(), a.follow)
+        }
+        Command::Predict(a) => predict(a),
+        Command::Model(ModelCommand::Download {
+            node,
+            model,
+            decrypt,
+            key,
+            out,
+        }) => {
+            let node = node.connect()?;
+            let key = if decrypt {
+                key.as_deref().map(load_key).transpose()?
+            } else {
+                None
+            };
+            let bundle = node.get_bytes(&format!("/models/{model}/weights"))?;
+            let bytes = match &key {
+                Some(k) => crypto::decrypt_model(k, &bundle)?,
+                None => bundle,
+            };
+            write_file(&out, &bytes)?;
+            eprintln!(
+                "wrote {} ({})",
+                out.display(),
+                if key.is_some() {
+                    "decrypted, safetensors"
+                } else {
+                    "encrypted model bundle"
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load_key(path: &Path) -> Result<SecretKey> {
+    if !path.exists() {
+        return Err(CliError::Io(format!(
+            "the key file {} does not exist",
+            path.display()
+        )));
+    }
+    let pass = keyfile::passphrase(&format!("Passphrase of {}: ", path.display()), false)?;
+    keyfile::load(path, &pass)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes)
+        .map_err(|e| CliError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn read_data(a: &UploadArgs) -> Result<Split> {
+    if let Some(csv) = &a.csv {
+        let text = std::fs::read_to_string(csv).map_err(|e| {
+            CliError::Data(DataError(format!("cannot read {}: {e}", csv.display())))
+        })?;
+        let name = csv
+            .file_name()
+            .map_or_else(|| "table".into(), |n| n.to_string_lossy().to_string());
+        let task = match a.task {
+            TaskArg::Classification => Task::Classification,
+            TaskArg::Regression => Task::Regression,
+        };
+        Ok(data::table_from_csv(&text, &a.target, task, &name)?)
+    } else {
+        let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
+        Ok(data::load_idx_files(&files, a.max_samples)?)
+    }
+}
+
+fn write_test_csv(part: &Part, path: &Path) -> Result<()> {
+    let io =
+        |e: &dyn std::fmt::Display| CliError::Io(format!("cannot write {}: {e}", path.display()));
+    let mut w = csv::Writer::from_path(path).map_err(|e| io(&e))?;
+    let width = part.width();
+    let mut header: Vec<String> = match &part.feature_names {
+        Some(n) => n.clone(),
+        None => (0..width).map(|j| format!("x{j}")).collect(),
+    };
+    let tnames: Vec<String> = match (&part.class_names, &part.target_names) {
+        (Some(classes), _) => classes.iter().map(|c| format!("target:{c}")).collect(),
+        (None, Some(t)) => t.iter().map(|c| format!("target:{c}")).collect(),
+        _ => (0..part.target_dim)
+            .map(|k| format!("target:{k}"))
+            .collect(),
+    };
+    header.extend(tnames);
+    w.write_record(&header).map_err(|e| io(&e))?;
+    for (x, y) in part.x.chunks(width).zip(part.y.chunks(part.target_dim)) {
+        let rec: Vec<String> = x.iter().chain(y).map(|v| v.to_string()).collect();
+        w.write_record(&rec).map_err(|e| io(&e))?;
+    }
+    w.flush().map_err(|e| io(&e))
+}
+
+fn upload(a: UploadArgs) -> Result<()> {
+    let split = read_data(&a)?;
+    let train = &split.train;
+    let key = load_key(&a.key)?;
+    let node = a.node.connect()?;
+    node.get_json("/health")?;
+    eprintln!(
+        "{}: {} training and {} test samples, features {:?}, {} ({} target values per sample)",
+        train.name,
+        train.rows(),
+        split.test.rows(),
+        train.feature_shape,
+        train.task.as_str(),
+        train.target_dim
+    );
+    let mut shape = vec![train.rows()];
+    shape.extend(&train.feature_shape);
+    let pb = bar(
+        train.rows() as u64,
+        "encrypting {bar:40} {pos}/{len} rows {elapsed}",
+    );
+    let features = crypto::encrypt_rows(
+        &key,
+        &train.x,
+        &shape,
+        &crypto::feature_shadow(train, matches!(a.shadow, ShadowArg::Matched)),
+        |done, _| pb.set_position(done as u64),
+    )?;
+    let targets = crypto::encrypt_rows(
+        &key,
+        &train.y,
+        &[train.rows(), train.target_dim],
+        &crypto::target_shadow(train.task),
+        |_, _| {},
+    )?;
+    pb.finish_and_clear();
+    let mut meta = json!({"name": a.name.clone().unwrap_or_else(|| train.name.clone()), "task": train.task.as_str()});
+    if train.task == Task::Classification {
+        meta["num_classes"] = json!(train.target_dim);
+    }
+    let ds = node.post_json("/datasets", &meta)?;
+    let id = id_of(&ds)?;
+    let total = (features.len() + targets.len()) as u64;
+    let pb = bar(
+        total,
+        "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+    );
+    node.put_tensor(&format!("/datasets/{id}/features"), &features, &mut |n| {
+        pb.set_position(n)
+    })?;
+    let base = features.len() as u64;
+    node.put_tensor(&format!("/datasets/{id}/targets"), &targets, &mut |n| {
+        pb.set_position(base + n)
+    })?;
+    pb.finish_and_clear();
+    if let Some(path) = &a.test_out {
+        write_test_csv(&split.test, path)?;
+        eprintln!("wrote the test part to {}", path.display());
+    }
+    eprintln!(
+        "uploaded encrypted dataset {id} ({total} bytes) to {}",
+        node.url()
+    );
+    println!("{id}");
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let node = a.node.connect()?;
+    let key = a.key.as_deref().map(load_key).transpose()?;
+    let ds = node.get_json(&format!("/datasets/{}", a.dataset))?;
+    if ds["state"] != "ready" {
+        return Err(CliError::Rejected {
+            status: 409,
+            code: "conflict".into(),
+            message: format!("dataset {} is not ready (state {})", a.dataset, ds["state"]),
+        });
+    }
+    let task = ds["task"].as_str().unwrap_or("classification");
+    let outputs = ds["target_shape"]
+        .as_array()
+        .and_then(|s| s.last())
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let preset = a.preset.clone().unwrap_or_else(|| {
+        if task == "regression" {
+            "regression_mlp".into()
+        } else {
+            "mnist_mlp".into()
+        }
+    });
+    let model = node.post_json(
+        "/models",
+        &json!({
+            "name": format!("{} {preset}", ds["name"].as_str().unwrap_or("dataset")),
+            "preset": preset, "input_shape": ds["feature_shape"], "outputs": outputs,
+            "seed": a.model_seed,
+        }),
+    )?;
+    let model_id = id_of(&model)?;
+    let mut job = json!({
+        "model_id": model_id, "dataset_id": a.dataset, "epochs": a.epochs,
+        "batch_size": a.batch,
+        "optimizer": {"type": "sgd", "learning_rate": a.lr, "momentum": 0.0},
+        "seed": a.seed,
+    });
+    if let Some(loss) = &a.loss {
+        job["loss"] = json!(loss);
+    }
+    let job = node.post_json("/jobs", &job)?;
+    let job_id = id_of(&job)?;
+    println!("model {model_id}");
+    println!("job {job_id}");
+    if a.detach {
+        return Ok(());
+    }
+    follow(&node, &job_id, key.as_ref(), true)
+}
+
+/// The decrypted per-epoch losses, or why there are none.
+fn losses(node: &Node, job: &str, key: &SecretKey) -> Result<Vec<f32>> {
+    let bytes = node.get_bytes(&format!("/jobs/{job}/losses"))?;
+    Ok(crypto::decrypt_wire(key, &bytes)?
+        .into_f32()
+        .iter()
+        .copied()
+        .collect())
+}
+
+fn follow(node: &Node, job: &str, key: Option<&SecretKey>, wait: bool) -> Result<()> {
+    let pb = bar(1000, "training {bar:40} {msg}");
+    let mut shown: Vec<f32> = Vec::new();
+    let mut seen_epoch = 0;
+    loop {
+        let j = node.get_json(&format!("/jobs/{job}"))?;
+        let state = j["state"].as_str().unwrap_or("unknown").to_string();
+        let (epoch, epochs) = (
+            j["epoch"].as_u64().unwrap_or(0),
+            j["epochs"].as_u64().unwrap_or(0),
+        );
+        let total = j["batches_total"].as_u64().unwrap_or(0).max(1);
+        let done = j["batches_done"].as_u64().unwrap_or(0);
+        let finished = matches!(
+            state.as_str(),
+            "completed" | "failed" | "cancelled" | "interrupted"
+        );
+        if let Some(k) = key {
+            if epoch > seen_epoch || (finished && epoch > 0 && shown.len() < epoch as usize) {
+                // The losses file may be rewritten while an epoch ends: retry a few times.
+                for attempt in 0.. {
+                    match losses(node, job, k) {
+                        Ok(l) => {
+                            shown = l;
+                            seen_epoch = epoch;
+                            break;
+                        }
+                        Err(e @ CliError::Decrypt(_)) => return Err(e),
+                        Err(e) if attempt >= 4 => return Err(e),
+                        Err(_) => std::thread::sleep(Duration::from_millis(300)),
+                    }
+                }
+            }
+        }
+        let fraction = if epochs == 0 {
+            0.0
+        } else if state == "completed" {
+            1.0
+        } else {
+            (epoch as f64 + done as f64 / total as f64) / epochs as f64
+        };
+        pb.set_position((fraction * 1000.0) as u64);
+        pb.set_message(format!(
+            "{state}, epoch {epoch}/{epochs}, {:.1} s{}",
+            j["elapsed_seconds"].as_f64().unwrap_or(0.0),
+            shown
+                .last()
+                .map_or_else(String::new, |l| format!(", loss {l:.4}"))
+        ));
+        if finished || !wait {
+            pb.finish_and_clear();
+            println!("state {state}");
+            println!("epoch {epoch}/{epochs}");
+            if key.is_some() {
+                let l: Vec<String> = shown.iter().map(|v| format!("{v}")).collect();
+                println!("losses {}", l.join(" "));
+            }
+            if let Some(e) = j["error"].as_str() {
+                println!("error {e}");
+            }
+            return match state.as_str() {
+                "failed" | "cancelled" | "interrupted" => Err(CliError::Job(format!(
+                    "{job} {state}{}",
+                    j["error"]
+                        .as_str()
+                        .map_or_else(String::new, |e| format!(": {e}"))
+                ))),
+                _ => Ok(()),
+            };
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+/// Reads a predict input CSV: all columns but `target:*` are numeric features.
+fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Data(DataError(format!("cannot read {}: {e}", path.display()))))?;
+    let table = data::parse_csv(&text)?;
+    let cols: Vec<usize> = (0..table.header.len())
+        .filter(|&j| !table.header[j].starts_with("target:"))
+        .collect();
+    if cols.is_empty() {
+        return Err(DataError("the prediction CSV has no feature columns".into()).into());
+    }
+    let mut x = Vec::with_capacity(table.rows.len() * cols.len());
+    for (i, r) in table.rows.iter().enumerate() {
+        for &j in &cols {
+            let v = data::number(&r[j]).ok_or_else(|| {
+                DataError(format!(
+                    "{} row {}: column \"{}\" is not a number (\"{}\")",
+                    path.display(),
+                    i + 2,
+                    table.header[j],
+                    r[j]
+                ))
+            })?;
+            x.push(v as f32);
+        }
+    }
+    Ok((table.rows.len(), cols.len(), x))
+}
+
+fn predict(a: PredictArgs) -> Result<()> {
+    let (rows, width, x) = read_predict_csv(&a.input)?;
+    let key = load_key(&a.key)?;
+    let node = a.node.connect()?;
+    let shape: Vec<usize> = if a.shape.is_empty() {
+        let m = node.get_json(&format!("/models/{}", a.model))?;
+        serde_json::from_value(m["spec"]["input_shape"].clone()).unwrap_or_else(|_| vec![width])
+    } else {
+        a.shape.clone()
+    };
+    if shape.iter().product::<usize>() != width {
+        return Err(DataError(format!(
+            "{} has {width} feature columns; the sample shape {shape:?} needs {}",
+            a.input.display(),
+            shape.iter().product::<usize>()
+        ))
+        .into());
+    }
+    let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(rows);
+    let pb = bar(rows as u64, "predicting {bar:40} {pos}/{len} rows");
+    const BATCH: usize = 1024;
+    for start in (0..rows).step_by(BATCH) {
+        let n = BATCH.min(rows - start);
+        let mut s = vec![n];
+        s.extend(&shape);
+        let enc = crypto::encrypt_rows(
+            &key,
+            &x[start * width..(start + n) * width],
+            &s,
+            &more_client::ShadowDistribution::Gaussian { std: 0.1 },
+            |_, _| {},
+        )?;
+        let out = node.post_tensor(&format!("/models/{}/predict", a.model), &enc)?;
+        let y = match crypto::decrypt_wire(&key, &out)? {
+            Decrypted::F32(y) => y,
+            d => d.into_f32(),
+        };
+        let k = y.len() / n.max(1);
+        let flat: Vec<f32> = y.iter().copied().collect();
+        outputs.extend(flat.chunks(k.max(1)).map(<[f32]>::to_vec));
+        pb.set_position((start + n) as u64);
+    }
+    pb.finish_and_clear();
+    let k = outputs.first().map_or(0, Vec::len);
+    let sink: Box<dyn std::io::Write> = match &a.out {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| CliError::Io(format!("cannot write {}: {e}", p.display())))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let io = |e: &dyn std::fmt::Display| CliError::Io(format!("writing the predictions: {e}"));
+    let mut w = csv::Writer::from_writer(sink);
+    let mut header: Vec<String> = (0..k).map(|j| format!("output_{j}")).collect();
+    if k > 1 {
+        header.push("class".into());
+    }
+    w.write_record(&header).map_err(|e| io(&e))?;
+    for row in &outputs {
+        let mut rec: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        if k > 1 {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(0, |b, (j, v)| if *v > row[b] { j } else { b });
+            rec.push(best.to_string());
+        }
+        w.write_record(&rec).map_err(|e| io(&e))?;
+    }
+    w.flush().map_err(|e| io(&e))?;
+    if let Some(p) = &a.out {
+        eprintln!("wrote {} predictions to {}", rows, p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The compute node's REST API as the page calls it (`web/api.js`, `compute-node/API.md`): JSON
+//! metadata, wire-format tensors as `application/octet-stream`, errors as
+//! `{"error", "message"}`. A bearer token is sent when given.
+
+use std::io::Read;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{CliError, Result};
+
+/// The environment variable read for the bearer token when `--token` is not given.
+pub const TOKEN_ENV: &str = "MORE_TOKEN";
+
+/// A compute node at a base URL (`http://host:port`, without `/v1`).
+pub struct Node {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// A reader that reports how many bytes have been read (for upload progress bars).
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    report: &'a mut dyn FnMut(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        (self.report)(self.done);
+        Ok(n)
+    }
+}
+
+impl Node {
+    /// A client for the node at `url` (`http://127.0.0.1:8080`; a trailing `/` or `/v1` is
+    /// dropped), sending `Authorization: Bearer <token>` when `token` is given.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`] for a URL that is not `http://…` (TLS is not built in: put the
+    /// node behind a local tunnel or reverse proxy).
+    pub fn new(url: &str, token: Option<String>) -> Result<Self> {
+        let base = url
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_string();
+        if !base.starts_with("http://") {
+            return Err(CliError::Unreachable(format!(
+                "{url}: only http:// node URLs are supported by this build"
+            )));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build()
+            .into();
+        Ok(Node {
+            base,
+            token: token.filter(|t| !t.is_empty()),
+            agent,
+        })
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn finish(
+        &self,
+        what: &str,
+        resp: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(Vec<u8>, bool)> {
+        let mut resp =
+            resp.map_err(|e| CliError::Unreachable(format!("{} ({what}): {e}", self.base)))?;
+        let status = resp.status().as_u16();
+        let is_json = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 33)
+            .read_to_vec()
+            .map_err(|e| CliError::Unreachable(format!("{} ({what}): {e}", self.base)))?;
+        if status >= 400 {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err(CliError::Rejected {
+                status,
+                code: v["error"].as_str().unwrap_or("http").to_string(),
+                message: v["message"]
+                    .as_str()
+                    .map_or_else(|| format!("{what} failed"), |m| format!("{what}: {m}")),
+            });
+        }
+        Ok((body, is_json))
+    }
+
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    fn json_of(body: &[u8], what: &str) -> Result<Value> {
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(body).map_err(|e| CliError::Rejected {
+            status: 200,
+            code: "invalid_response".into(),
+            message: format!("{what}: the node's answer is not JSON ({e})"),
+        })
+    }
+
+    /// `GET /v1{path}` answering JSON.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn get_json(&self, path: &str) -> Result<Value> {
+        let url = format!("{}/v1{path}", self.base);
+        let (body, _) = self.finish(
+            &format!("GET {path}"),
+            self.auth(self.agent.get(&url)).call(),
+        )?;
+        Self::json_of(&body, path)
+    }
+
+    /// `GET /v1{path}` answering bytes (a wire tensor or bundle).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let url = format!("{}/v1{path}", self.base);
+        Ok(self
+            .finish(
+                &format!("GET {path}"),
+                self.auth(self.agent.get(&url)).call(),
+            )?
+            .0)
+    }
+
+    /// `POST /v1{path}` with a JSON body, answering JSON.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}/v1{path}", self.base);
+        let req = self
+            .auth(self.agent.post(&url))
+            .header("Content-Type", "application/json");
+        let (body, _) = self.finish(&format!("POST {path}"), req.send(body.to_string()))?;
+        Self::json_of(&body, path)
+    }
+
+    /// Sends wire bytes (`PUT` or `POST`) with `progress(sent_bytes)` while streaming; the answer
+    /// as JSON when the node answers JSON, else `Err` carrying the bytes in `Ok` of the caller's
+    /// choice (see [`Node::post_tensor`]).
+    fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Vec<u8>, bool)> {
+        let url = format!("{}/v1{path}", self.base);
+        let req = match method {
+            "PUT" => self.agent.put(&url),
+            _ => self.agent.post(&url),
+        };
+        let req = self
+            .auth(req)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", bytes.len().to_string());
+        let mut reader = Counting {
+            inner: bytes,
+            done: 0,
+            report: progress,
+        };
+        self.finish(
+            &format!("{method} {path}"),
+            req.send(ureq::SendBody::from_reader(&mut reader)),
+        )
+    }
+
+    /// `PUT /v1{path}` with wire bytes, answering JSON.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn put_tensor(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Value> {
+        let (body, _) = self.send_bytes("PUT", path, bytes, progress)?;
+        Self::json_of(&body, path)
+    }
+
+    /// `POST /v1{path}` with wire bytes, answering wire bytes (predict).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn post_tensor(&self, path: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+        Ok(self.send_bytes("POST", path, bytes, &mut |_| {})?.0)
+    }
+}
+
+/// A JSON field as a string id.
+///
+/// # Errors
+/// [`CliError::Rejected`] when the node's answer lacks it.
+pub fn id_of(v: &Value) -> Result<String> {
+    v["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Rejected {
+            status: 200,
+            code: "invalid_response".into(),
+            message: format!("the node's answer has no id: {v}"),
+        })
+}

@@ -1,0 +1,448 @@
+//! The `more-client` binary against a real compute node (the `more-server` application on a free
+//! loopback port, in this process): key new → upload CSV → train → status → predict → decrypted
+//! model download, compared with a plaintext run of the same model, data and seeds; and the
+//! documented exit codes for bad inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use more_cli::data::{self, Task};
+use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
+use more_core::tensor::{Plain, PlanarTensor};
+use more_server::{Application, Settings};
+use ndarray::{ArrayD, IxDyn};
+
+const PASS: &str = "correct horse battery staple";
+
+/// A node on 127.0.0.1:0 in its own thread; stopped when dropped.
+struct Node {
+    url: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    fn start(data_dir: &Path) -> Node {
+        let settings = Settings {
+            data_dir: data_dir.to_path_buf(),
+            bind: "127.0.0.1:0".into(),
+            web_dir: data_dir.join("no-web"),
+            handle_signals: false,
+            ..Settings::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let app = Application::build(settings).await.expect("build");
+                tx.send((app.port(), app.handle())).expect("send");
+                app.run_until_stopped().await.expect("run");
+            });
+        });
+        let (port, handle) = rx.recv().expect("server started");
+        Node {
+            url: format!("http://127.0.0.1:{port}"),
+            handle,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        std::thread::spawn(move || futures_stop(h)).join().ok();
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+fn futures_stop(h: actix_web::dev::ServerHandle) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(h.stop(false));
+}
+
+fn cli(args: &[&str], pass: Option<&str>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_more-client"));
+    c.args(args).env_remove("MORE_TOKEN");
+    match pass {
+        Some(p) => c.env("MORE_PASSPHRASE", p),
+        None => c.env_remove("MORE_PASSPHRASE"),
+    };
+    c.output().expect("run more-client")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = cli(args, Some(PASS));
+    assert!(
+        out.status.success(),
+        "more-client {args:?} failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn code(args: &[&str], pass: Option<&str>) -> (i32, String) {
+    let out = cli(args, pass);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// 120 patients: age, blood pressure, cholesterol, BMI, a non-numeric sex column (not a
+/// feature), and an outcome that depends on them.
+fn clinical_csv() -> String {
+    let mut s = String::from("patient,age,sex,systolic_bp,cholesterol,bmi,outcome\n");
+    for i in 0..120u32 {
+        let age = 30 + (i * 37) % 50;
+        let bp = 100 + (i * 53) % 70;
+        let chol = 150 + (i * 29) % 120;
+        let bmi = 18.0 + f64::from((i * 17) % 20) * 0.7;
+        let risk = f64::from(age) / 80.0 + f64::from(bp) / 170.0 + bmi / 32.0;
+        let outcome = if risk > 2.2 { "disease" } else { "healthy" };
+        let sex = if i % 2 == 0 { "F" } else { "M" };
+        s += &format!("P{i},{age},{sex},{bp},{chol},{bmi:.1},{outcome}\n");
+    }
+    s
+}
+
+fn field<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no `{name}` line in {stdout}"))
+}
+
+fn read_csv(path: &Path) -> Vec<Vec<f32>> {
+    let mut r = csv::Reader::from_path(path).expect("csv");
+    r.records()
+        .map(|rec| rec.unwrap().iter().map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+fn p(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+#[test]
+fn full_flow_equals_a_plaintext_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"));
+    let key = p(dir.path(), "k.morekey");
+    let csv_path = p(dir.path(), "patients.csv");
+    std::fs::write(&csv_path, clinical_csv()).unwrap();
+    let (key_s, csv_s) = (key.to_str().unwrap(), csv_path.to_str().unwrap());
+
+    let fp = ok(&["key", "new", "--out", key_s]);
+    assert_eq!(fp.trim().len(), 16);
+    assert_eq!(ok(&["key", "fingerprint", "--key", key_s]), fp);
+
+    let test_csv = p(dir.path(), "test.csv");
+    let ds = ok(&[
+        "upload",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--csv",
+        csv_s,
+        "--target",
+        "outcome",
+        "--test-out",
+        test_csv.to_str().unwrap(),
+    ]);
+    let ds = ds.trim();
+    assert!(!ds.is_empty());
+
+    let (epochs, batch, lr, seed) = (3usize, 8usize, 0.1f64, 7u64);
+    let trained = ok(&[
+        "train",
+        "--node",
+        &node.url,
+        "--dataset",
+        ds,
+        "--epochs",
+        "3",
+        "--batch",
+        "8",
+        "--lr",
+        "0.1",
+        "--key",
+        key_s,
+    ]);
+    let (model_id, job_id) = (field(&trained, "model"), field(&trained, "job"));
+    assert_eq!(field(&trained, "state"), "completed");
+    let status = ok(&[
+        "status", "--node", &node.url, "--job", job_id, "--key", key_s,
+    ]);
+    assert_eq!(field(&status, "state"), "completed");
+    assert_eq!(field(&status, "epoch"), "3/3");
+    let enc_losses: Vec<f32> = field(&status, "losses")
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(field(&trained, "losses"), field(&status, "losses"));
+
+    let preds = p(dir.path(), "preds.csv");
+    ok(&[
+        "predict",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--model",
+        model_id,
+        "--input",
+        test_csv.to_str().unwrap(),
+        "--out",
+        preds.to_str().unwrap(),
+    ]);
+    let model_file = p(dir.path(), "m.safetensors");
+    ok(&[
+        "model",
+        "download",
+        "--node",
+        &node.url,
+        "--model",
+        model_id,
+        "--decrypt",
+        "--key",
+        key_s,
+        "--out",
+        model_file.to_str().unwrap(),
+    ]);
+
+    // The plaintext run: the same parsing, preset, initial weights, configuration and seeds.
+    let split = data::table_from_csv(
+        &clinical_csv(),
+        &["outcome".into()],
+        Task::Classification,
+        "p",
+    )
+    .unwrap();
+    let (train, test) = (&split.train, &split.test);
+    let spec = ModelSpec::preset("mnist_mlp", &train.feature_shape, train.target_dim).unwrap();
+    let model = Model::<f32, Plain>::new(&spec, Plain, 0).unwrap();
+    let config = TrainConfig::new(
+        epochs,
+        batch,
+        OptimizerSpec::Sgd {
+            learning_rate: lr,
+            momentum: 0.0,
+        },
+        LossKind::CrossEntropy,
+        seed,
+    );
+    let tensor = |v: &[f32], shape: Vec<usize>| {
+        PlanarTensor::plain(ArrayD::from_shape_vec(IxDyn(&shape), v.to_vec()).unwrap())
+    };
+    let x = tensor(&train.x, vec![train.rows(), train.width()]);
+    let y = tensor(&train.y, vec![train.rows(), train.target_dim]);
+    let mut trainer = Trainer::new(model, config).unwrap();
+    let plain_losses: Vec<f32> = trainer
+        .fit(&x, &y, &mut NoObserver)
+        .unwrap()
+        .iter()
+        .map(|l| l.values()[0])
+        .collect();
+    for (e, p) in enc_losses.iter().zip(&plain_losses) {
+        assert!(
+            (e - p).abs() < 1e-3 * p.abs().max(1.0),
+            "losses {enc_losses:?} vs {plain_losses:?}"
+        );
+    }
+    let model = trainer.into_model();
+    let out = model
+        .forward(&tensor(&test.x, vec![test.rows(), test.width()]))
+        .unwrap();
+    let plain_out: Vec<f32> = out.values().iter().copied().collect();
+
+    let rows = read_csv(&preds);
+    assert_eq!(rows.len(), test.rows());
+    let k = test.target_dim;
+    let mut agree = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let want = &plain_out[i * k..(i + 1) * k];
+        for (a, b) in row[..k].iter().zip(want) {
+            assert!(
+                (a - b).abs() < 1e-3 * b.abs().max(1.0),
+                "row {i}: {row:?} vs {want:?}"
+            );
+        }
+        let best = (0..k).fold(0, |b, j| if want[j] > want[b] { j } else { b });
+        agree += usize::from(row[k] as usize == best);
+    }
+    assert_eq!(agree, rows.len(), "the class of every test row agrees");
+
+    // The decrypted model equals the plaintext-trained model.
+    let bytes = std::fs::read(&model_file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, t) in model.parameters() {
+        let view = st.tensor(&name).unwrap();
+        assert_eq!(view.shape(), t.shape());
+        let dec: Vec<f32> = view
+            .data()
+            .chunks(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        for (a, b) in dec.iter().zip(t.values().iter()) {
+            assert!((a - b).abs() < 1e-3, "{name}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_give_the_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = p(dir.path(), "k.morekey");
+    let key_s = key.to_str().unwrap();
+    ok(&["key", "new", "--out", key_s]);
+
+    // 2: usage.
+    assert_eq!(code(&["upload"], Some(PASS)).0, 2);
+    assert_eq!(code(&["frobnicate"], Some(PASS)).0, 2);
+    // 4: key exists, wrong passphrase, no passphrase (no terminal).
+    assert_eq!(code(&["key", "new", "--out", key_s], Some(PASS)).0, 4);
+    let (c, err) = code(&["key", "fingerprint", "--key", key_s], Some("wrong"));
+    assert_eq!(c, 4, "{err}");
+    let (c, err) = code(&["key", "fingerprint", "--key", key_s], None);
+    assert_eq!(c, 4, "{err}");
+    assert!(err.contains("MORE_PASSPHRASE"), "{err}");
+    // 4: a file that is not a key file.
+    let junk = p(dir.path(), "junk.morekey");
+    std::fs::write(&junk, b"not a key").unwrap();
+    assert_eq!(
+        code(
+            &["key", "fingerprint", "--key", junk.to_str().unwrap()],
+            Some(PASS)
+        )
+        .0,
+        4
+    );
+    // 1: no such key file.
+    assert_eq!(
+        code(
+            &["key", "fingerprint", "--key", "/nonexistent/k"],
+            Some(PASS)
+        )
+        .0,
+        1
+    );
+
+    // 3: bad data, found before anything is sent (the node URL is never contacted).
+    let bad = |name: &str, text: &str, target: &str| {
+        let f = p(dir.path(), name);
+        std::fs::write(&f, text).unwrap();
+        code(
+            &[
+                "upload",
+                "--key",
+                key_s,
+                "--node",
+                "http://127.0.0.1:9",
+                "--csv",
+                f.to_str().unwrap(),
+                "--target",
+                target,
+            ],
+            Some(PASS),
+        )
+    };
+    let (c, err) = bad("ragged.csv", "a,b,y\n1,2,x\n3,4\n", "y");
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("row 3 has 2 fields"), "{err}");
+    let (c, err) = bad("one.csv", "a,y\n1,x\n2,x\n", "y");
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("only one distinct value"), "{err}");
+    let (c, err) = bad("t.csv", "a,y\n1,x\n2,z\n", "nope");
+    assert_eq!((c, err.contains("not found")), (3, true), "{err}");
+    let idx = p(dir.path(), "images-idx3-ubyte");
+    std::fs::write(&idx, b"\x00\x00\x08\x03\x00\x00\x00\x02").unwrap();
+    let (c, err) = code(
+        &[
+            "upload",
+            "--key",
+            key_s,
+            "--node",
+            "http://127.0.0.1:9",
+            "--idx",
+            idx.to_str().unwrap(),
+        ],
+        Some(PASS),
+    );
+    assert_eq!(c, 3, "{err}");
+
+    // 5: nothing listens on port 9.
+    let good = p(dir.path(), "good.csv");
+    std::fs::write(&good, clinical_csv()).unwrap();
+    let (c, err) = code(
+        &[
+            "upload",
+            "--key",
+            key_s,
+            "--node",
+            "http://127.0.0.1:9",
+            "--csv",
+            good.to_str().unwrap(),
+            "--target",
+            "outcome",
+        ],
+        Some(PASS),
+    );
+    assert_eq!(c, 5, "{err}");
+
+    // 6: the node refuses (unknown dataset, unknown model); 8: plaintext from the node.
+    let node = Node::start(&dir.path().join("node"));
+    let (c, err) = code(
+        &["train", "--node", &node.url, "--dataset", "nope"],
+        Some(PASS),
+    );
+    assert_eq!(c, 6, "{err}");
+    assert!(err.contains("not_found"), "{err}");
+    let model: serde_json::Value = {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let body = serde_json::json!({"name": "m", "preset": "regression_mlp",
+            "input_shape": [4], "outputs": 1});
+        let text = agent
+            .post(&format!("{}/v1/models", node.url))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let id = model["id"].as_str().unwrap();
+    let (c, err) = code(
+        &[
+            "model",
+            "download",
+            "--node",
+            &node.url,
+            "--model",
+            id,
+            "--decrypt",
+            "--key",
+            key_s,
+            "--out",
+            p(dir.path(), "m.st").to_str().unwrap(),
+        ],
+        Some(PASS),
+    );
+    assert_eq!(
+        c, 8,
+        "untrained weights are plaintext, never 'decrypted': {err}"
+    );
+    assert!(err.contains("plaintext"), "{err}");
+}
