@@ -2,14 +2,15 @@
 // (api.js) and the charts (chart.js) to the controls in index.html.
 import { call } from './client.js';
 import { api } from './api.js';
-import { DataError, loadBundledMnist, loadIdxFiles, loadImageFolder, parseCsv, tableFromCsv } from './formats.js';
+import { DataError, columnProfile, guessTask, loadBundledMnist, loadIdxFiles, loadImageFolder, parseCsv, readTextFile, tableFromCsv } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
 
 const $ = (id) => document.getElementById(id);
 /** What the page holds (no key material: the key stays in the worker). Exported for the tests,
  * which read it with `import('/app.js')` in the page; the page reads no URL parameters. */
-export const state = { fingerprint: null, generation: null, data: null, datasetId: null, modelId: null, jobId: null, losses: [] };
+export const state = { fingerprint: null, generation: null, data: null, datasetId: null, modelId: null, jobId: null, losses: [],
+  localModelId: null, lastPrediction: null };
 
 // ---------------------------------------------------------------- helpers
 
@@ -26,6 +27,7 @@ function updateButtons() {
   $('predict-test').disabled = !state.modelTrained;
   $('pad-predict').disabled = !(state.modelTrained && state.data?.train.featureShape.join() === '1,28,28');
   $('model-download').disabled = !state.modelTrained;
+  $('model-local').disabled = !state.modelTrained;
 }
 
 function askPassphrase(help) {
@@ -57,7 +59,9 @@ const softmax = (row) => {
 // ---------------------------------------------------------------- key
 
 function keyReady({ fingerprint, generation }) {
+  $('key-error').textContent = '';
   state.fingerprint = fingerprint;
+  state.localModelId = null; // the worker drops its decrypted model with the old key
   state.generation = generation;
   $('fingerprint').textContent = fingerprint;
   // Generation 1: keys made before 2026-12-01 (more_client::KeyGeneration). They still decrypt.
@@ -86,7 +90,9 @@ $('key-import').onchange = async (e) => {
   try {
     keyReady(await call('importWrapped', { bytes: new Uint8Array(await file.arrayBuffer()), passphrase: pass }));
   } catch (err) {
-    $('fingerprint').textContent = `import failed: ${err.message}`;
+    // Nothing changed: the worker keeps its key and the page keeps showing its fingerprint.
+    $('key-error').textContent = `Import of ${file.name} failed: ${err.message}. `
+      + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
   }
 };
 
@@ -105,7 +111,8 @@ $('key-load').onclick = async () => {
   try {
     keyReady(await call('importWrapped', { bytes: saved.wrapped, passphrase: pass }));
   } catch (err) {
-    $('fingerprint').textContent = `unlock failed: ${err.message}`;
+    $('key-error').textContent = `Unlocking the remembered key failed: ${err.message}. `
+      + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
   }
 };
 
@@ -119,12 +126,22 @@ function dataLoaded(parts) {
   const kind = train.task === 'classification' ? `${train.targetDim} classes` : `${train.targetDim} target(s), standardized`;
   $('data-summary').textContent = `${train.name}: ${train.rows} training and ${test.rows} test samples, `
     + `features ${train.featureShape.join('×')}, ${train.task} (${kind}). Not uploaded yet.`;
-  $('preset').value = train.task === 'regression' ? 'regression_mlp' : 'mnist_mlp';
+  // Tables get a table MLP, never an image CNN; images keep the MNIST MLP default.
+  const isTable = train.featureShape.length === 1;
+  for (const o of $('preset').options) o.disabled = isTable && /cnn/.test(o.value);
+  $('preset').value = train.task === 'regression' ? 'regression_mlp' : isTable ? 'table_mlp' : 'mnist_mlp';
+  $('loss').value = '';
+  $('data-notes').replaceChildren(...(train.table?.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  if (train.table) {
+    $('data-summary').textContent += ` Task ${train.task}${train.table.guessedTask === train.task ? ' (guessed from the target)' : ` (chosen; the target looks like ${train.table.guessedTask})`}; `
+      + `${train.table.rowsUsed} of ${train.table.rowsRead} rows used; features: ${train.featureNames.join(', ')}.`;
+  }
   updateButtons();
 }
 
 async function loadData(fn) {
   showError($('data-error'), null);
+  $('data-notes').replaceChildren();
   $('data-summary').textContent = 'Reading…';
   try {
     dataLoaded(await fn());
@@ -142,21 +159,54 @@ $('data-idx').onchange = (e) => loadData(() => loadIdxFiles([...e.target.files],
 $('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files]));
 
 let csvFile = null;
+const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Per-column statistics of the opened table, shown before anything is read into a data set. */
+function showProfile(profile, targets) {
+  const fmt = (v) => (Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : '–');
+  const head = ['column', 'numbers', 'missing', 'not numeric', 'distinct', 'min', 'mean', 'max', ''];
+  const table = document.createElement('table');
+  table.className = 'stats';
+  table.createTHead().insertRow().append(...head.map((h) => Object.assign(document.createElement('th'), { textContent: h })));
+  const body = table.createTBody();
+  for (const c of profile) {
+    const tr = body.insertRow();
+    const warn = [c.missing ? `${c.missing} missing` : '', c.nonNumeric ? `text: ${c.examples.map((e) => `"${e}"`).join(', ')}` : ''].filter(Boolean).join('; ');
+    [c.name, c.numeric, c.missing, c.nonNumeric, c.distinct, fmt(c.min), fmt(c.mean), fmt(c.max),
+      (targets.includes(c.name) ? 'target. ' : '') + (warn ? `⚠ ${warn}` : '')].forEach((v) => { tr.insertCell().textContent = v; });
+    if (warn) tr.className = 'warn';
+  }
+  $('csv-stats').replaceChildren(table);
+}
+
+async function profileCsv() {
+  if (!csvFile) return;
+  const parsed = parseCsv(await readTextFile(csvFile));
+  const profile = columnProfile(parsed);
+  if (!csvTargets().length) $('csv-targets').value = parsed.header.at(-1);
+  const targets = csvTargets();
+  $('csv-columns').replaceChildren(...parsed.header.map((h) => Object.assign(document.createElement('option'), { value: h })));
+  $('csv-guess').textContent = targets.every((t) => parsed.header.includes(t)) ? `guess: ${guessTask(profile, targets)}` : '';
+  showProfile(profile, targets);
+  $('data-summary').textContent = `${csvFile.name}: ${parsed.rows.length} rows, columns ${parsed.header.join(', ')}. `
+    + 'Blank cells and NA, N/A, NaN, null, ? count as missing. Choose the target column(s), then "Read table".';
+}
+
 $('data-csv').onchange = async (e) => {
   csvFile = e.target.files[0] ?? null;
   $('csv-load').disabled = !csvFile;
   $('csv-columns').replaceChildren();
+  $('csv-stats').replaceChildren();
+  showError($('data-error'), null);
   if (!csvFile) return;
   try {
-    const head = (await csvFile.slice(0, 65536).text()).split(/\r?\n/).slice(0, 2).join('\n');
-    const { header } = parseCsv(head);
-    $('csv-columns').replaceChildren(...header.map((h) => Object.assign(document.createElement('option'), { value: h })));
-    $('data-summary').textContent = `${csvFile.name}: columns ${header.join(', ')}. Choose the target column(s), then "Read table".`;
-  } catch { /* reported by Read table */ }
+    await profileCsv();
+  } catch (err) { showError($('data-error'), err); }
 };
-$('csv-load').onclick = () => loadData(async () => tableFromCsv(await csvFile.text(), {
+$('csv-targets').onchange = () => profileCsv().catch(() => { /* reported by Read table */ });
+$('csv-load').onclick = () => loadData(async () => tableFromCsv(await readTextFile(csvFile), {
   name: csvFile.name,
-  targets: $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean),
+  targets: csvTargets(),
   task: $('csv-task').value,
 }));
 
@@ -209,6 +259,12 @@ $('data-upload').onclick = async () => {
 
 // ---------------------------------------------------------------- training
 
+/** A small MLP for tables (classification or regression): dense 32 → tanh → dense `outputs`. */
+function tableMlp(inputShape, outputs) {
+  return { input_shape: inputShape, layers: [{ type: 'flatten' }, { type: 'dense', units: 32 }, { type: 'tanh' },
+    { type: 'dense', units: outputs }] };
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The worker's answer when the node sends plaintext where a ciphertext belongs (never shown as
@@ -231,9 +287,12 @@ $('train-start').onclick = async () => {
   state.losses = [];
   updateButtons();
   try {
-    const model = await api.createModel({ name: `${train.name} ${$('preset').value}`, preset: $('preset').value,
-      input_shape: train.featureShape, outputs: train.targetDim });
+    const preset = $('preset').value;
+    const model = await api.createModel(preset === 'table_mlp'
+      ? { name: `${train.name} table_mlp`, spec: tableMlp(train.featureShape, train.targetDim) }
+      : { name: `${train.name} ${preset}`, preset, input_shape: train.featureShape, outputs: train.targetDim });
     state.modelId = model.id;
+    state.localModelId = null;
     const loss = $('loss').value;
     const job = await api.startJob({
       model_id: model.id, dataset_id: state.datasetId,
@@ -304,43 +363,159 @@ $('model-download').onclick = async () => {
 
 // ---------------------------------------------------------------- prediction
 
-/** Encrypts `x` (rows × feature shape), predicts on the node, decrypts: rows of outputs. */
+const toRows = (data, rows) => {
+  const width = data.length / rows;
+  return Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * width, (r + 1) * width)));
+};
+
+/** Encrypts `x` (rows × feature shape), predicts on the node, decrypts: rows of outputs. The node
+ * holds these ciphertexts (and the model's): not private from the node, see SECURITY.md. */
 async function predictRows(x, rows, featureShape) {
   const enc = await encrypt(x, [rows, ...featureShape], { kind: 'gaussian', std: 0.1 });
   const out = await call('decrypt', { bytes: await api.predict(state.modelId, enc) });
-  const width = out.data.length / rows;
-  return Array.from({ length: rows }, (_, r) => Array.from(out.data.subarray(r * width, (r + 1) * width)));
+  return toRows(out.data, rows);
+}
+
+/** Fetches the encrypted model once and decrypts it into the worker (one GET of ciphertexts). */
+async function ensureLocalModel() {
+  if (state.localModelId === state.modelId) return;
+  const info = await call('loadLocalModel', { bytes: await api.weights(state.modelId) });
+  state.localModelId = state.modelId;
+  $('local-status').textContent = `Model ${state.modelId} decrypted into this page (input ${info.inputShape.join('×')}, `
+    + `${info.spec.layers.length} layers). "Here" predictions send nothing.`;
+}
+
+/** Predicts with the model decrypted in the page: inputs and outputs never leave the page. */
+async function predictLocalRows(x, rows, featureShape) {
+  const out = await call('predictLocal', { data: x, shape: [rows, ...featureShape] });
+  return toRows(out.data, rows);
+}
+
+async function predictWhere(x, rows, featureShape) {
+  if ($('predict-where').value === 'local') {
+    await ensureLocalModel();
+    return { where: 'local', outputs: await predictLocalRows(x, rows, featureShape) };
+  }
+  return { where: 'node', outputs: await predictRows(x, rows, featureShape) };
+}
+
+$('model-local').onclick = async () => {
+  $('model-error').textContent = '';
+  try {
+    await ensureLocalModel();
+    $('predict-where').value = 'local';
+  } catch (err) {
+    $('model-error').textContent = `Model not decrypted into the page: ${err.message}.`;
+  }
+};
+
+const argmax = (row) => row.indexOf(Math.max(...row));
+const fmt = (v) => Number(v.toPrecision(4)).toString();
+
+function el(tag, props = {}, children = []) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+/** Accuracy, confusion matrix and the majority-class baseline (from the training labels). */
+function classificationReport(train, test, outputs) {
+  const k = test.targetDim;
+  const matrix = Array.from({ length: k }, () => new Array(k).fill(0));
+  let correct = 0;
+  outputs.forEach((row, i) => {
+    const p = argmax(row);
+    matrix[test.labels[i]][p]++;
+    if (p === test.labels[i]) correct++;
+  });
+  const counts = new Array(k).fill(0);
+  train.labels.forEach((l) => counts[l]++);
+  const majority = argmax(counts);
+  const baseline = test.labels.filter((l) => l === majority).length / test.rows;
+  const accuracy = correct / test.rows;
+  const table = el('table', { className: 'confusion' });
+  table.createCaption().textContent = 'Confusion matrix (rows: true class, columns: predicted)';
+  table.createTHead().insertRow().append(el('th', { textContent: 'true \\ predicted' }), ...test.classNames.map((c) => el('th', { textContent: c })));
+  const body = table.createTBody();
+  matrix.forEach((r, i) => {
+    const tr = body.insertRow();
+    tr.append(el('th', { textContent: test.classNames[i] }));
+    r.forEach((v, j) => { const td = tr.insertCell(); td.textContent = v; if (i === j) td.className = 'diag'; });
+  });
+  return { accuracy, baseline, matrix, majority: test.classNames[majority],
+    text: `Accuracy on ${test.rows} test samples: ${(100 * accuracy).toFixed(1)} %; baseline (always "${test.classNames[majority]}", `
+      + `the training set's majority class): ${(100 * baseline).toFixed(1)} %.`,
+    beats: accuracy > baseline, table };
+}
+
+/** Per-output MAE and R² in original units, beside the baseline that always predicts the
+ * training mean. */
+function regressionReport(train, test, outputs) {
+  const { mean, std } = test.targetScale;
+  const names = test.targetNames ?? Array.from({ length: test.targetDim }, (_, k) => `output ${k + 1}`);
+  const perOutput = names.map((name, k) => {
+    const truth = [], pred = [];
+    outputs.forEach((row, i) => { truth.push(test.y[i * test.targetDim + k] * std[k] + mean[k]); pred.push(row[k] * std[k] + mean[k]); });
+    const tMean = truth.reduce((a, b) => a + b, 0) / truth.length;
+    const sst = truth.reduce((a, t) => a + (t - tMean) ** 2, 0) || 1e-12;
+    const mae = truth.reduce((a, t, i) => a + Math.abs(t - pred[i]), 0) / truth.length;
+    const r2 = 1 - truth.reduce((a, t, i) => a + (t - pred[i]) ** 2, 0) / sst;
+    const baseMae = truth.reduce((a, t) => a + Math.abs(t - mean[k]), 0) / truth.length;
+    const baseR2 = 1 - truth.reduce((a, t) => a + (t - mean[k]) ** 2, 0) / sst;
+    return { name, mae, r2, baseMae, baseR2, beats: mae < baseMae && r2 > baseR2 };
+  });
+  const table = el('table', { className: 'stats' });
+  table.createTHead().insertRow().append(...['output', 'MAE', 'R²', 'baseline MAE (training mean)', 'baseline R²', '']
+    .map((h) => el('th', { textContent: h })));
+  const body = table.createTBody();
+  for (const o of perOutput) {
+    const tr = body.insertRow();
+    [o.name, fmt(o.mae), o.r2.toFixed(3), fmt(o.baseMae), o.baseR2.toFixed(3), o.beats ? '' : '⚠ not better than the baseline']
+      .forEach((v) => { tr.insertCell().textContent = v; });
+    if (!o.beats) tr.className = 'warn';
+  }
+  return { perOutput, table, beats: perOutput.every((o) => o.beats),
+    text: `Regression on ${test.rows} test samples, in original units: `
+      + perOutput.map((o) => `${o.name} MAE ${fmt(o.mae)} (baseline ${fmt(o.baseMae)}), R² ${o.r2.toFixed(3)}`).join('; ') + '.' };
 }
 
 $('predict-test').onclick = async () => {
-  const { test } = state.data;
+  const { train, test } = state.data;
   const acc = $('accuracy');
   const grid = $('predictions');
-  acc.textContent = 'Encrypting, predicting on the node, decrypting…';
+  const where = $('predict-where').value;
+  acc.textContent = where === 'local' ? 'Predicting here in the page…' : 'Encrypting, predicting on the node, decrypting…';
   acc.classList.remove('error');
   acc.dataset.accuracy = '';
+  delete acc.dataset.where;
   state.accuracy = null;
+  state.report = null;
   grid.replaceChildren();
+  $('report').replaceChildren();
   try {
-    const out = await predictRows(test.x, test.rows, test.featureShape);
+    const t0 = performance.now();
+    const { outputs } = await predictWhere(test.x, test.rows, test.featureShape);
+    const ms = performance.now() - t0;
+    state.lastPrediction = { where, outputs, ms };
+    const report = test.task === 'classification' ? classificationReport(train, test, outputs) : regressionReport(train, test, outputs);
+    state.report = { ...report, table: undefined };
     if (test.task === 'classification') {
-      let correct = 0;
-      out.forEach((row, i) => {
+      state.accuracy = report.accuracy;
+      outputs.slice(0, 24).forEach((row, i) => {
         const p = softmax(row);
-        const k = p.indexOf(Math.max(...p));
-        if (k === test.labels[i]) correct++;
-        if (i < 24) grid.append(predictionTile(test, i, k, p[k]));
+        const k = argmax(p);
+        grid.append(predictionTile(test, i, k, p[k]));
       });
-      state.accuracy = correct / test.rows;
-      acc.textContent = `Accuracy on ${test.rows} test samples: ${(100 * state.accuracy).toFixed(1)} %`;
-    } else {
-      const { mean, std } = test.targetScale;
-      let se = 0;
-      out.forEach((row, i) => row.forEach((v, k) => { se += ((v - test.y[i * test.targetDim + k]) * std[k]) ** 2; }));
-      const rmse = Math.sqrt(se / (test.rows * test.targetDim));
-      acc.textContent = `RMSE on ${test.rows} test samples (original units): ${rmse.toPrecision(4)}; target mean ${Array.from(mean).map((m) => m.toPrecision(4)).join(', ')}`;
+    }
+    const place = where === 'local' ? 'here in the page (nothing sent)' : 'on the node (encrypted)';
+    acc.textContent = `${report.text} Predicted ${place} in ${(ms / 1000).toFixed(2)} s.`;
+    $('report').append(report.table);
+    if (!report.beats) {
+      $('report').append(el('p', { className: 'error', role: 'alert',
+        textContent: 'Warning: the model does not beat the baseline; it has learned nothing useful yet (train longer, change the learning rate, or check the data).' }));
     }
     acc.dataset.accuracy = state.accuracy ?? '';
+    acc.dataset.where = where;
   } catch (err) {
     acc.textContent = `Prediction failed: ${err.message}`;
     acc.classList.add('error');
@@ -390,7 +565,7 @@ $('pad-predict').onclick = async () => {
   $('pad-probs').replaceChildren();
   let row;
   try {
-    [row] = await predictRows(x, 1, [1, 28, 28]);
+    [row] = (await predictWhere(x, 1, [1, 28, 28])).outputs;
   } catch (err) {
     $('pad-error').textContent = `Prediction failed: ${err.message}`;
     return;

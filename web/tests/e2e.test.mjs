@@ -12,7 +12,7 @@ import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, snapshotRequests, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode } from './helpers.mjs';
 import { base64Forms, keyNeedles, searchBytes, searchRequests } from './leak-search.mjs';
 import { plainBundle, plainTensor } from './wire.mjs';
 
@@ -66,12 +66,57 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   assert.equal(losses.length, EPOCHS);
   assert.ok(losses.every(Number.isFinite) && losses.at(-1) < losses[0], `losses should fall: ${losses}`);
 
+  await page.selectOption('#predict-where', 'node');
   await page.click('#predict-test');
   await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
   const accText = await page.textContent('#accuracy');
   const accuracy = await pageState(page, (s) => s.accuracy);
   t.diagnostic(`browser (encrypted) ${accText}`);
   assert.ok(accuracy >= 0.75, accText);
+  assert.match(accText, /baseline/);
+  assert.equal(await page.locator('#report table.confusion tbody tr').count(), 10, 'confusion matrix 10×10');
+  await screenshot(page, 'mnist-predict-node', 'section[aria-labelledby=predict-title]');
+
+  // Private prediction: the page decrypts the model once (one GET of its encrypted weights), then
+  // predicts the same test set in wasm and sends nothing. Same logits as the node's encrypted
+  // predictions decrypted, up to f32 rounding of the encrypted arithmetic and of decryption.
+  const nodePred = await pageState(page, (s) => s.lastPrediction);
+  assert.equal(nodePred.where, 'node');
+  const beforeLoad = page.requests.length;
+  await page.click('#model-local');
+  await page.waitForFunction(() => /decrypted into this page|not decrypted/.test(document.querySelector('#local-status').textContent
+    + document.querySelector('#model-error').textContent));
+  assert.equal(await page.textContent('#model-error'), '');
+  assert.deepEqual(page.requests.slice(beforeLoad).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
+    ['GET /v1/models/ID/weights'], 'loading the model into the page fetches only its encrypted weights');
+  const beforeLocal = page.requests.length;
+  await page.selectOption('#predict-where', 'local');
+  await page.click('#predict-test');
+  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local'
+    || /failed/.test(document.querySelector('#accuracy').textContent));
+  await page.waitForTimeout(300); // a request would have started by now
+  assert.deepEqual(page.requests.slice(beforeLocal).map((r) => r.url()), [], 'local prediction sends nothing');
+  const localPred = await pageState(page, (s) => s.lastPrediction);
+  assert.equal(localPred.where, 'local');
+  const localAcc = await pageState(page, (s) => s.accuracy);
+  let maxDiff = 0, maxLogit = 0, argmaxSame = 0;
+  localPred.outputs.forEach((row, i) => {
+    row.forEach((v, k) => { maxDiff = Math.max(maxDiff, Math.abs(v - nodePred.outputs[i][k])); maxLogit = Math.max(maxLogit, Math.abs(v)); });
+    const am = (r) => r.indexOf(Math.max(...r));
+    if (am(row) === am(nodePred.outputs[i])) argmaxSame++;
+  });
+  const localLine = `local (in-page) vs node (encrypted) prediction on ${localPred.outputs.length} test digits: max |logit diff| ${maxDiff.toExponential(2)} `
+    + `(largest |logit| ${maxLogit.toFixed(2)}), argmax equal on ${argmaxSame}; in-page ${localPred.ms.toFixed(0)} ms vs node ${nodePred.ms.toFixed(0)} ms`;
+  console.log(localLine);
+  t.diagnostic(localLine);
+  // Tolerance: the node computes the same f32 forward pass on compact-form ciphertexts; rounding
+  // of that arithmetic and of decryption (cond(S)² · eps ≈ 1.5e-6 relative) on logits of size
+  // ~10 gives differences around 1e-5. 1e-3 absolute leaves room and still fails for a different
+  // model (other weights move logits by whole units).
+  assert.ok(maxDiff <= 1e-3, `max |logit diff| ${maxDiff}`);
+  assert.equal(argmaxSame, localPred.outputs.length, 'argmax equal for every sample');
+  assert.equal(localAcc, accuracy);
+  await screenshot(page, 'mnist-predict-local', 'section[aria-labelledby=predict-title]');
 
   // The model can be downloaded and decrypted into safetensors in the page.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#model-download')]);
@@ -196,6 +241,7 @@ test('plaintext from the node is never shown as decrypted: predict, model, losse
     status: 200, contentType: 'application/octet-stream',
     body: plainTensor([labels.length, 10], labels.flatMap((l) => Array.from({ length: 10 }, (_, k) => (k === l ? 10 : 0)))),
   }));
+  await page.selectOption('#predict-where', 'node');
   await page.click('#predict-test');
   await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent));
   const acc = await page.textContent('#accuracy');
@@ -218,6 +264,12 @@ test('plaintext from the node is never shown as decrypted: predict, model, losse
   t.diagnostic(modelError);
   assert.match(modelError, notEncrypted);
   assert.equal(downloaded, false, 'nothing was downloaded');
+  // The same bundle is refused when decrypting the model into the page for local prediction.
+  await page.evaluate(async () => { (await import('/app.js')).state.localModelId = null; });
+  await page.evaluate(() => { document.querySelector('#model-error').textContent = ''; });
+  await page.click('#model-local');
+  await page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
+  assert.match(await page.textContent('#model-error'), notEncrypted);
 
   // The losses of a new (one-epoch) training run.
   await page.route(isApi(/^\/v1\/jobs\/[^/]+\/losses$/), (route) => route.fulfill({

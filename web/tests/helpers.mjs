@@ -150,3 +150,15 @@ export async function snapshotRequests(requests) {
     return { url: r.url(), method: r.method(), headers, body: r.postDataBuffer() };
   }));
 }
+
+/** A PNG of one part of the page (`selector`, default the viewport), named NAME.png. Written to
+ * target/web-screenshots (not tracked) on every run; with MORE_SCREENSHOTS=update to
+ * web/tests/screenshots, the committed copies linked from web/README.md. */
+export async function screenshot(page, name, selector = null) {
+  const { mkdir } = await import('node:fs/promises');
+  const dir = path.join(repoRoot, process.env.MORE_SCREENSHOTS === 'update' ? 'web/tests/screenshots' : 'target/web-screenshots');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${name}.png`);
+  if (selector) await page.locator(selector).first().screenshot({ path: file, animations: 'disabled' });
+  else await page.screenshot({ path: file, animations: 'disabled' });
+}

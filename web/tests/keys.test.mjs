@@ -73,3 +73,28 @@ test('a generation-1 key loads with a warning and still decrypts; a new key clea
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test('a failed key import changes nothing: the active key and its fingerprint stay', async (t) => {
+  const page = await openPage(browser, node.url);
+  const fingerprint = await generateKey(page);
+  const raw = await rawKey(page);
+  const wrappedHex = (await callWorker(page, 'exportWrapped', { passphrase: 'right' })).hex;
+  const attempts = [
+    { name: 'wrong-passphrase.morekey', buffer: Buffer.from(wrappedHex, 'hex'), passphrase: 'wrong' },
+    { name: 'notes.morekey', buffer: Buffer.from('not a key file at all'), passphrase: 'x' },
+  ];
+  for (const a of attempts) {
+    await page.setInputFiles('#key-import', { name: a.name, mimeType: 'application/octet-stream', buffer: a.buffer });
+    await answerPassphrase(page, a.passphrase);
+    await page.waitForFunction(() => document.querySelector('#key-error').textContent.length > 0);
+    const error = await page.textContent('[role=alert]#key-error');
+    t.diagnostic(error);
+    assert.match(error, new RegExp(`^Import of ${a.name.replace('.', '\\.')} failed: .*The active key is still ${fingerprint}\\.$`));
+    assert.equal(await page.textContent('#fingerprint'), fingerprint, 'the fingerprint stays visible');
+    assert.ok((await rawKey(page)).equals(raw), 'the worker still holds the same key');
+    assert.equal(await page.evaluate(async () => (await import('/app.js')).state.fingerprint), fingerprint);
+    await page.evaluate(() => { document.querySelector('#key-error').textContent = ''; });
+  }
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -1,0 +1,197 @@
+// Tables end to end on a clinical-style CSV made here (age, sex, systolic BP, cholesterol, BMI,
+// smoker; a 3-class diagnosis and a continuous risk score), with a blank cell, an "NA" cell, a row
+// with text in a numeric column and a text column: column statistics and warnings, the guessed
+// task, the table preset (never an image CNN), encrypted training on the real node, results beside
+// their baselines (confusion matrix; MAE and R² in original units), and the in-page prediction
+// equal to the node's. Then bad files: a PNG renamed .csv and a damaged .csv.gz.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { deflateSync, gzipSync } from 'node:zlib';
+import { generateKey, launchBrowser, openPage, pageState, screenshot, startNode } from './helpers.mjs';
+
+let node, browser, page;
+before(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+  page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
+});
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+/** 400 patients from a seeded generator; `diagnosis` (0, 1, 2) and `risk_score` depend on the
+ * features, so a model can beat the baselines. */
+function clinicalCsv() {
+  let s = 12345;
+  const rand = () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s / 4294967296; };
+  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  const lines = ['patient_id,age,sex,systolic_bp,cholesterol,bmi,smoker,ward,diagnosis,risk_score'];
+  for (let i = 0; i < 400; i++) {
+    const age = Math.round(30 + 50 * rand());
+    const sex = rand() < 0.5 ? 0 : 1;
+    const bp = 110 + 0.6 * (age - 55) + 12 * gauss();
+    const chol = 5.2 + 0.8 * gauss();
+    const bmi = 26 + 4 * gauss();
+    const smoker = rand() < 0.3 ? 1 : 0;
+    const z = 0.05 * (age - 55) + 0.04 * (bp - 110) + 0.8 * (chol - 5.2) + 1.2 * smoker;
+    const diagnosis = z < -0.6 ? 0 : z < 0.9 ? 1 : 2;
+    const risk = 10 + 0.3 * (age - 55) + 0.15 * (bp - 110) + 3 * (chol - 5.2) + 5 * smoker + 0.2 * (bmi - 26) + 1.5 * gauss();
+    lines.push([`P${1000 + i}`, age, sex, bp.toFixed(1), chol.toFixed(2), bmi.toFixed(1), smoker, ['A', 'B', 'C'][i % 3], diagnosis, risk.toFixed(2)].join(','));
+  }
+  // Planted problems: a blank cholesterol (missing), an "NA" BMI (missing), text in a numeric
+  // column (that row is dropped), a missing target (that row is dropped for that target).
+  const cells = (i) => lines[i].split(',');
+  const set = (i, col, v) => { const c = cells(i); c[col] = v; lines[i] = c.join(','); };
+  set(5, 4, '');
+  set(9, 5, 'NA');
+  set(13, 3, 'high');
+  set(17, 8, '');
+  return lines.join('\n') + '\n';
+}
+
+async function readTable(target, file) {
+  await page.evaluate(() => { document.querySelector('#data-error').textContent = ''; });
+  if (file) await page.setInputFiles('#data-csv', file);
+  await page.fill('#csv-targets', target);
+  await page.dispatchEvent('#csv-targets', 'change');
+  await page.selectOption('#csv-task', 'auto');
+  await page.click('#csv-load');
+  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
+    || document.querySelector('#data-error').textContent);
+  assert.equal(await page.textContent('#data-error'), '');
+}
+
+async function uploadTrainPredict(t, { epochs, lr, batch = 16 }) {
+  await page.click('#data-upload');
+  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await page.fill('#epochs', String(epochs));
+  await page.fill('#batch', String(batch));
+  await page.fill('#lr', String(lr));
+  await page.click('#train-start');
+  await page.waitForSelector('#train-status[data-state]', { timeout: 300_000 });
+  assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed', await page.textContent('#train-status'));
+  t.diagnostic(await page.textContent('#train-status'));
+  const predict = async (where) => {
+    await page.selectOption('#predict-where', where);
+    const before = page.requests.length;
+    await page.click('#predict-test');
+    await page.waitForFunction((w) => document.querySelector('#accuracy').dataset.where === w
+      || /failed/.test(document.querySelector('#accuracy').textContent), where, { timeout: 60_000 });
+    const text = await page.textContent('#accuracy');
+    t.diagnostic(`${where}: ${text}`);
+    return { text, pred: await pageState(page, (s) => s.lastPrediction), report: await pageState(page, (s) => s.report),
+      requests: page.requests.slice(before) };
+  };
+  const nodeRun = await predict('node');
+  const localRun = await predict('local');
+  // Loading the model into the page is one GET of its encrypted weights; the prediction itself
+  // sends nothing.
+  assert.deepEqual(localRun.requests.map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
+    ['GET /v1/models/ID/weights']);
+  let maxDiff = 0;
+  localRun.pred.outputs.forEach((row, i) => row.forEach((v, k) => { maxDiff = Math.max(maxDiff, Math.abs(v - nodeRun.pred.outputs[i][k])); }));
+  t.diagnostic(`in-page vs node outputs: max |diff| ${maxDiff.toExponential(2)}`);
+  assert.ok(maxDiff <= 1e-3, `max |diff| ${maxDiff}`);
+  return { nodeRun, localRun };
+}
+
+test('clinical CSV: statistics and warnings, guessed classification, table MLP, confusion matrix beside the majority baseline', { timeout: 600_000 }, async (t) => {
+  const csv = clinicalCsv();
+  await readTable('diagnosis', { name: 'clinical.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.waitForFunction(() => /classification/.test(document.querySelector('#csv-guess').textContent));
+  // Column statistics: a blank cell and "NA" are missing, "high" is text, the ward column is text.
+  const stats = await page.$$eval('#csv-stats tbody tr', (trs) => Object.fromEntries(trs.map((tr) => {
+    const c = [...tr.cells].map((td) => td.textContent);
+    return [c[0], { numbers: Number(c[1]), missing: Number(c[2]), text: Number(c[3]), note: c[8] }];
+  })));
+  assert.deepEqual(stats.cholesterol, { numbers: 399, missing: 1, text: 0, note: '⚠ 1 missing' });
+  assert.equal(stats.bmi.missing, 1);
+  assert.equal(stats.bmi.text, 0, '"NA" is missing, not text');
+  assert.equal(stats.systolic_bp.text, 1);
+  assert.match(stats.systolic_bp.note, /"high"/);
+  const summary = await page.textContent('#data-summary');
+  t.diagnostic(summary);
+  assert.match(summary, /classification \(3 classes\)/);
+  assert.match(summary, /guessed from the target/);
+  const notes = await page.$$eval('#data-notes li', (lis) => lis.map((li) => li.textContent));
+  t.diagnostic(notes.join(' | '));
+  assert.ok(notes.some((n) => /^1 row dropped: the target is missing/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^1 row dropped: column "systolic_bp" holds text/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^Column "patient_id" left out: not numeric/.test(n)));
+  assert.ok(notes.some((n) => /^Column "ward" left out/.test(n)));
+  assert.ok(notes.some((n) => /^1 missing value in "cholesterol" filled in with the training rows' mean/.test(n)));
+  assert.ok(notes.some((n) => /^1 missing value in "bmi" filled in/.test(n)));
+  assert.match(summary, /398 of 400 rows used/);
+  // The table preset; the image CNNs cannot be chosen for a table.
+  assert.equal(await page.inputValue('#preset'), 'table_mlp');
+  assert.deepEqual(await page.$$eval('#preset option:disabled', (o) => o.map((x) => x.value)), ['mnist_cnn', 'image_cnn']);
+  assert.deepEqual(await pageState(page, (s) => s.data.train.featureNames), ['age', 'sex', 'systolic_bp', 'cholesterol', 'bmi', 'smoker', 'risk_score']);
+  await screenshot(page, 'table-columns', 'section[aria-labelledby=data-title]');
+
+  const { nodeRun, localRun } = await uploadTrainPredict(t, { epochs: 15, lr: 0.1 });
+  for (const run of [nodeRun, localRun]) {
+    assert.match(run.text, /Accuracy on 80 test samples: .* baseline \(always "1"/, run.text);
+    assert.ok(run.report.accuracy > run.report.baseline + 0.1, `accuracy ${run.report.accuracy} vs baseline ${run.report.baseline}`);
+    assert.equal(run.report.matrix.flat().reduce((a, b) => a + b, 0), 80);
+  }
+  assert.equal(localRun.report.accuracy, nodeRun.report.accuracy);
+  assert.equal(await page.locator('#report table.confusion tbody tr').count(), 3);
+  assert.equal(await page.locator('#report .error').count(), 0, 'no baseline warning');
+  await screenshot(page, 'table-classification-results', 'section[aria-labelledby=predict-title]');
+  assert.deepEqual(page.errors, []);
+});
+
+test('clinical CSV: guessed regression, MAE and R² in original units beside the mean baseline', { timeout: 600_000 }, async (t) => {
+  await readTable('risk_score');
+  await page.waitForFunction(() => /regression/.test(document.querySelector('#csv-guess').textContent));
+  assert.match(await page.textContent('#data-summary'), /regression \(1 target/);
+  assert.equal(await page.inputValue('#preset'), 'regression_mlp');
+  const { nodeRun, localRun } = await uploadTrainPredict(t, { epochs: 15, lr: 0.05 });
+  for (const run of [nodeRun, localRun]) {
+    const [o] = run.report.perOutput;
+    assert.equal(o.name, 'risk_score');
+    // Original units: the risk score's spread is several points; a standardized MAE would be < 1.
+    assert.ok(o.baseMae > 2, `baseline MAE ${o.baseMae} should be in original units`);
+    assert.ok(o.r2 > 0.6 && o.mae < 0.7 * o.baseMae, JSON.stringify(o));
+    assert.match(run.text, /risk_score MAE [\d.]+ \(baseline [\d.]+\), R² 0\.\d+/);
+  }
+  await screenshot(page, 'table-regression-results', 'section[aria-labelledby=predict-title]');
+
+  // A model that cannot beat the baseline is flagged: one epoch at a tiny learning rate.
+  await page.fill('#epochs', '1');
+  await page.fill('#lr', '0.0001');
+  await page.click('#train-start');
+  await page.waitForSelector('#train-status[data-state]', { timeout: 120_000 });
+  await page.selectOption('#predict-where', 'local');
+  await page.click('#predict-test');
+  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local');
+  assert.match(await page.textContent('#report'), /not better than the baseline/);
+  assert.match(await page.textContent('#report [role=alert]'), /does not beat the baseline/);
+  assert.deepEqual(page.errors, []);
+});
+
+test('bad tables: a PNG renamed .csv, a damaged .csv.gz (clear errors, nothing read); a good .csv.gz is read', async (t) => {
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), deflateSync(Buffer.alloc(200, 1))]);
+  const expectError = async (file, pattern) => {
+    await page.evaluate(() => { document.querySelector('#data-error').textContent = ''; });
+    await page.setInputFiles('#data-csv', file);
+    await page.click('#csv-load'); // its handler clears the error and says "Reading…" at once
+    await page.waitForFunction(() => document.querySelector('#data-summary').textContent === 'No data loaded.'
+      && document.querySelector('#data-error').textContent.length > 0);
+    const text = await page.textContent('[role=alert]#data-error');
+    t.diagnostic(text);
+    assert.match(text, pattern);
+    assert.ok(await page.isDisabled('#data-upload'));
+  };
+  await expectError({ name: 'scan.csv', mimeType: 'text/csv', buffer: png }, /^scan\.csv is not a CSV text file: it is a PNG image\.$/);
+  const gz = gzipSync(Buffer.from(clinicalCsv()));
+  await expectError({ name: 'clinical.csv.gz', mimeType: 'application/gzip', buffer: gz.subarray(0, gz.length - 200) },
+    /^clinical\.csv\.gz: the gzip data is damaged/);
+  await expectError({ name: 'plain.csv.gz', mimeType: 'application/gzip', buffer: Buffer.from('a,b\n1,2\n') }, /plain\.csv\.gz is not gzip data/);
+  await readTable('diagnosis', { name: 'clinical.csv.gz', mimeType: 'application/gzip', buffer: gz });
+  assert.match(await page.textContent('#data-summary'), /398 of 400 rows used/);
+  assert.deepEqual(page.errors, []);
+});
