@@ -186,6 +186,18 @@ fn error_classes() {
         "bad_request",
     );
     assert_err(srv.post_json("/v1/models", &json!({"name": "m", "spec": {"input_shape": [4], "layers": [{"type": "dense", "units": 0}]}})), 400, "bad_request");
+    // Absurd sizes computed from a request: a clear 400, never an overflow, a panic or an
+    // allocation (debug test builds check overflow, so unchecked arithmetic would panic here).
+    let huge = usize::MAX / 2 + 1;
+    for layers in [
+        json!([{"type": "conv2d", "filters": 1, "kernel": 3, "stride": 1, "padding": huge}]),
+        json!([{"type": "conv2d", "filters": 2, "kernel": huge, "stride": 1, "padding": 0}]),
+        json!([{"type": "conv2d", "filters": huge, "kernel": 3, "stride": 1, "padding": 0}]),
+        json!([{"type": "flatten"}, {"type": "dense", "units": huge}]),
+    ] {
+        let spec = json!({"name": "m", "spec": {"input_shape": [huge, 4, 4], "layers": layers}});
+        assert_err(srv.post_json("/v1/models", &spec), 400, "bad_request");
+    }
     assert_err(
         srv.post_json("/v1/models", &json!({"name": "m"})),
         400,

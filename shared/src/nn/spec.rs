@@ -109,14 +109,23 @@ impl LayerSpec {
                 if filters == 0 || kernel == 0 || stride == 0 {
                     return Err(bad("filters, kernel and stride must be > 0".into()));
                 }
-                if h + 2 * padding < kernel || w + 2 * padding < kernel {
+                let padded = |n: usize| {
+                    padding
+                        .checked_mul(2)
+                        .and_then(|p| n.checked_add(p))
+                        .ok_or_else(|| bad(format!("padding {padding} is too large")))
+                };
+                let (ph, pw) = (padded(h)?, padded(w)?);
+                if ph < kernel || pw < kernel {
                     return Err(bad(format!(
                         "kernel {kernel} larger than padded input {input:?}"
                     )));
                 }
-                let oh = (h + 2 * padding - kernel) / stride + 1;
-                let ow = (w + 2 * padding - kernel) / stride + 1;
-                Ok(vec![filters, oh, ow])
+                Ok(vec![
+                    filters,
+                    (ph - kernel) / stride + 1,
+                    (pw - kernel) / stride + 1,
+                ])
             }
             LayerSpec::AvgPool2d { size } | LayerSpec::MaxPool2d { size } => {
                 let [c, h, w] = *input else {
@@ -129,7 +138,11 @@ impl LayerSpec {
                 }
                 Ok(vec![c, h / size, w / size])
             }
-            LayerSpec::Flatten => Ok(vec![input.iter().product()]),
+            LayerSpec::Flatten => input
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .map(|n| vec![n])
+                .ok_or_else(|| bad(format!("{input:?} has more values than a usize counts"))),
             LayerSpec::Dropout { rate } => {
                 if !(0.0..1.0).contains(&rate) {
                     return Err(bad(format!("rate {rate} not in [0, 1)")));

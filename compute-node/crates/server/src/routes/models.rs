@@ -128,21 +128,29 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiRe
     Ok(HttpResponse::Created().json(record))
 }
 
-/// Real parameters of a spec, counted from the layer shapes (without allocating).
+/// Real parameters of a spec, counted from the layer shapes (without allocating), in checked
+/// arithmetic: a count past `usize` is reported as over the limit, never wrapped.
 fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
     use more_core::nn::LayerSpec;
     let shapes = spec.shapes()?;
-    let mut total = 0usize;
+    let mut total = Some(0usize);
     for (layer, input) in spec.layers.iter().zip(&shapes) {
         let n = match layer {
-            LayerSpec::Dense { units } => (input[0] + 1).saturating_mul(*units),
+            LayerSpec::Dense { units } => {
+                input[0].checked_add(1).and_then(|i| i.checked_mul(*units))
+            }
             LayerSpec::Conv2d {
                 filters, kernel, ..
-            } => (input[0] * kernel * kernel + 1).saturating_mul(*filters),
-            _ => 0,
+            } => input[0]
+                .checked_mul(*kernel)
+                .and_then(|n| n.checked_mul(*kernel))
+                .and_then(|n| n.checked_add(1))
+                .and_then(|n| n.checked_mul(*filters)),
+            _ => Some(0),
         };
-        total = total.saturating_add(n);
+        total = total.zip(n).and_then(|(t, n)| t.checked_add(n));
     }
+    let total = total.unwrap_or(usize::MAX);
     if total > MAX_PARAMETERS {
         return Err(ApiError::bad_request(format!(
             "model has {total} parameters, more than the node's limit of {MAX_PARAMETERS}"
