@@ -59,6 +59,7 @@ fn error_classes() {
     let dir = tempfile::tempdir().unwrap();
     let mut st = settings(dir.path());
     st.max_upload_bytes = 64 << 10;
+    st.max_predict_batch = 8;
     let srv = start(st);
     let good = upload_dataset(
         &srv,
@@ -255,6 +256,26 @@ fn error_classes() {
         &enc(&key, &xt, &mut rng),
     );
     assert_eq!(s, 200);
+    // A batch over the limit of 8 whose body fits what 8 samples can need: refused by its header.
+    let predict = format!("/v1/models/{model}/predict");
+    let (x9, _) = data(9, 4, 3, &mut rng);
+    let m = assert_err(
+        srv.post_bytes(&predict, &enc(&key, &x9, &mut rng))
+            .pipe_json(),
+        413,
+        "payload_too_large",
+    );
+    assert!(m.contains("batch of 9"), "{m}");
+    // A body past what a full batch can need (8 samples x 4 values x 16 B + 120 B of header =
+    // 632 B) is refused while it is read, long before the 64 KiB upload limit.
+    let (x64, _) = data(64, 4, 3, &mut rng);
+    let m = assert_err(
+        srv.post_bytes(&predict, &enc(&key, &x64, &mut rng))
+            .pipe_json(),
+        413,
+        "payload_too_large",
+    );
+    assert!(m.contains("632 bytes"), "{m}");
     // Wrong input width.
     let (x5, _) = data(5, 5, 3, &mut rng);
     assert_err(

@@ -22,9 +22,9 @@ pub async fn predict(
     let st = state.clone();
     let idc = id.clone();
     let record = web::block(move || st.storage.load::<ModelRecord>(Kind::Model, &idc)).await??;
-    let limit = state.settings.max_upload_bytes;
-    let body = read_body(payload, limit).await?;
     let max_batch = state.settings.max_predict_batch;
+    let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
+    let body = read_body(payload, limit).await?;
     let out = web::block(move || -> ApiResult<Vec<u8>> {
         let header = wire::decode_header(&body)?;
         if header.dtype != more_core::Dtype::F32 {
@@ -56,6 +56,22 @@ pub async fn predict(
     })
     .await??;
     Ok(octets(out))
+}
+
+/// The largest body a predict request to this model can need: a full batch (`max_batch` samples
+/// of the model's input shape) as f32 matrix-form ciphertexts (4 planes of 4 bytes per value),
+/// plus the largest header (rank ≤ 8 axes of 8 bytes and a 32-byte basis). Bodies are refused
+/// with 413 as soon as they pass it, instead of being buffered up to the upload limit first.
+fn predict_body_limit(record: &ModelRecord, max_batch: usize) -> usize {
+    const HEADER_BOUND: usize = wire::FIXED_HEADER_LEN + 8 * 8 + 32;
+    record
+        .spec
+        .input_shape
+        .iter()
+        .try_fold(max_batch, |n, &d| n.checked_mul(d))
+        .and_then(|values| values.checked_mul(16))
+        .and_then(|bytes| bytes.checked_add(HEADER_BOUND))
+        .unwrap_or(usize::MAX)
 }
 
 fn run<R: Representation<f32>>(
