@@ -229,6 +229,163 @@ pub fn number(v: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
+/// A cell that means "no value" (the page's `isMissing`): blank, `NA`, `N/A`, `NaN`, `null`,
+/// `none` or `?`, in any case.
+pub fn is_missing(v: &str) -> bool {
+    matches!(
+        v.trim().to_lowercase().as_str(),
+        "" | "na" | "n/a" | "nan" | "null" | "none" | "?"
+    )
+}
+
+/// What the first bytes say a file is, for files that should be text but are not (the page's
+/// `binaryKind`).
+fn binary_kind(b: &[u8]) -> Option<&'static str> {
+    let starts = |sig: &[u8]| b.starts_with(sig);
+    if starts(&[0x89, 0x50, 0x4e, 0x47]) {
+        Some("a PNG image")
+    } else if starts(&[0xff, 0xd8, 0xff]) {
+        Some("a JPEG image")
+    } else if starts(&[0x47, 0x49, 0x46, 0x38]) {
+        Some("a GIF image")
+    } else if starts(&[0x50, 0x4b, 0x03, 0x04]) {
+        Some("a ZIP archive (an Excel .xlsx file is one: save it as CSV)")
+    } else if starts(&[0x25, 0x50, 0x44, 0x46]) {
+        Some("a PDF document")
+    } else if b.len() > 132 && &b[128..132] == b"DICM" {
+        Some("a DICOM file")
+    } else if b[..b.len().min(4096)].contains(&0) {
+        Some("binary data (it contains zero bytes)")
+    } else {
+        None
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out).map_err(
+        |_| {
+            DataError(
+                "the gzip data is damaged or cut short (it does not decompress to the end)".into(),
+            )
+        },
+    )?;
+    Ok(out)
+}
+
+/// A CSV file's text (optionally gzipped), as the page reads it (`readTextFile`): a clear error
+/// for images, archives, PDF, DICOM or other binary data, for non-UTF-8 text; a BOM is dropped.
+///
+/// # Errors
+/// Unreadable file, a `.gz` name without gzip data, damaged gzip, binary or non-UTF-8 content.
+pub fn read_text_file(path: &Path) -> Result<String, DataError> {
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    let mut bytes = std::fs::read(path)
+        .map_err(|e| DataError(format!("cannot read {}: {e}", path.display())))?;
+    let gz = bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+    if name.to_lowercase().ends_with(".gz") && !gz {
+        return err(format!(
+            "{name} is not gzip data (it does not start with the gzip signature 1f 8b)."
+        ));
+    }
+    if gz {
+        bytes = gunzip(&bytes)
+            .map_err(|e| DataError(format!("{name}: {e}; nothing was read from it.")))?;
+    }
+    if let Some(kind) = binary_kind(&bytes) {
+        return err(format!("{name} is not a CSV text file: it is {kind}."));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        DataError(format!(
+            "{name} is not UTF-8 text; save the table as CSV (UTF-8)."
+        ))
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string())
+}
+
+/// Statistics of one CSV column (the page's `columnProfile`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnProfile {
+    /// Column name.
+    pub name: String,
+    /// Missing cells ([`is_missing`]).
+    pub missing: usize,
+    /// Present cells that are not numbers.
+    pub non_numeric: usize,
+    /// Up to three such cells (trimmed).
+    pub examples: Vec<String>,
+    /// Numeric cells.
+    pub numeric: usize,
+    /// Distinct present values (trimmed).
+    pub distinct: usize,
+    /// Whether every numeric cell is a whole number (and there is one).
+    pub integer: bool,
+}
+
+/// Per-column statistics of a parsed CSV.
+pub fn column_profile(csv: &Csv) -> Vec<ColumnProfile> {
+    (0..csv.header.len())
+        .map(|j| {
+            let (mut missing, mut non_numeric, mut numeric, mut integer) = (0, 0, 0, true);
+            let mut examples: Vec<String> = Vec::new();
+            let mut distinct = std::collections::HashSet::new();
+            for r in &csv.rows {
+                let v = &r[j];
+                if is_missing(v) {
+                    missing += 1;
+                    continue;
+                }
+                distinct.insert(v.trim());
+                match number(v) {
+                    None => {
+                        non_numeric += 1;
+                        let t = v.trim().to_string();
+                        if examples.len() < 3 && !examples.contains(&t) {
+                            examples.push(t);
+                        }
+                    }
+                    Some(x) => {
+                        numeric += 1;
+                        integer &= x.fract() == 0.0;
+                    }
+                }
+            }
+            ColumnProfile {
+                name: csv.header[j].clone(),
+                missing,
+                non_numeric,
+                examples,
+                numeric,
+                distinct: distinct.len(),
+                integer: numeric > 0 && integer,
+            }
+        })
+        .collect()
+}
+
+/// The task the target column(s) suggest (the page's `guessTask`): one column of text labels,
+/// or of whole numbers with at most 10 distinct values, is a classification; anything else a
+/// regression.
+pub fn guess_task(profile: &[ColumnProfile], targets: &[String]) -> Task {
+    if targets.len() != 1 {
+        return Task::Regression;
+    }
+    let Some(c) = profile.iter().find(|p| p.name == targets[0]) else {
+        return Task::Regression;
+    };
+    if c.non_numeric > c.numeric {
+        return Task::Classification;
+    }
+    if c.integer && c.non_numeric == 0 && c.distinct <= 10 {
+        Task::Classification
+    } else {
+        Task::Regression
+    }
+}
+
 /// Per-column mean and population standard deviation (0 becomes 1), as the page computes them.
 fn column_stats(x: &[f32], rows: usize, width: usize) -> (Vec<f64>, Vec<f64>) {
     let (mut mean, mut std) = (vec![0.0f64; width], vec![0.0f64; width]);
@@ -259,21 +416,57 @@ fn standardize(buf: &mut [f32], width: usize, mean: &[f64], std: &[f64]) {
     }
 }
 
-/// A tabular data set from CSV text (`tableFromCsv` of the page): features are every numeric
-/// column besides the targets, standardised with the training split's moments; classification
-/// takes one target column (its sorted distinct values are the classes, 2 to 100), regression
-/// numeric target columns (standardised too).
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// JavaScript's `Number.prototype.toPrecision(4)` for the notes (finite values).
+fn to_precision4(v: f64) -> String {
+    if v == 0.0 {
+        return "0.000".into();
+    }
+    let e = v.abs().log10().floor() as i32;
+    if !(-6..21).contains(&e) {
+        let s = format!("{v:.3e}");
+        return s.replace('e', "e+").replace("e+-", "e-");
+    }
+    format!("{:.*}", (3 - e).max(0) as usize, v)
+}
+
+/// A tabular data set read with the page's rules (`tableFromCsv`, its `notes` included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// Training and test parts (features standardised with the training part's moments).
+    pub split: Split,
+    /// Every decision taken on the data, as plain sentences (columns left out, rows dropped,
+    /// values imputed).
+    pub notes: Vec<String>,
+    /// Data rows in the file.
+    pub rows_read: usize,
+    /// Rows used.
+    pub rows_used: usize,
+}
+
+/// A tabular data set from CSV text (`tableFromCsv` of the page). `task` `None` guesses it
+/// ([`guess_task`]). Features are the other columns that hold numbers: a column that is mostly
+/// text is left out; a row with text in a numeric column, or with a missing or unusable target, is
+/// dropped; a missing feature value is imputed with the training part's column mean; features
+/// (and regression targets) are standardised with the training part's moments. Classification
+/// takes one target column whose distinct values (2 to 100; sorted numerically when all are
+/// numbers) are the classes.
 ///
 /// # Errors
-/// Missing or unsuitable target columns, no numeric feature column, the CSV errors of
-/// [`parse_csv`].
+/// Missing or unsuitable target columns, no numeric feature column, fewer than 5 usable rows,
+/// the CSV errors of [`parse_csv`].
 pub fn table_from_csv(
     text: &str,
     targets: &[String],
-    task: Task,
+    task: Option<Task>,
     name: &str,
-) -> Result<Split, DataError> {
-    let Csv { header, rows } = parse_csv(text)?;
+) -> Result<Table, DataError> {
+    let parsed = parse_csv(text)?;
+    let profile = column_profile(&parsed);
+    let Csv { header, rows } = parsed;
     if targets.is_empty() {
         return err("Choose at least one target column.");
     }
@@ -290,6 +483,7 @@ pub fn table_from_csv(
             header.join(", ")
         ));
     }
+    let task = task.unwrap_or_else(|| guess_task(&profile, targets));
     if task == Task::Classification && targets.len() != 1 {
         return err("Classification needs exactly one target column.");
     }
@@ -297,25 +491,143 @@ pub fn table_from_csv(
         .iter()
         .map(|t| header.iter().position(|h| h == t).unwrap_or(0))
         .collect();
-    let f_idx: Vec<usize> = (0..header.len())
-        .filter(|j| !t_idx.contains(j) && rows.iter().all(|r| number(&r[*j]).is_some()))
-        .collect();
+    let mut notes = Vec::new();
+    // Rows dropped, with the first reason, in the order they were found.
+    let mut reason: Vec<Option<String>> = vec![None; rows.len()];
+    let mut order: Vec<usize> = Vec::new();
+    fn drop(i: usize, why: String, reason: &mut [Option<String>], order: &mut Vec<usize>) -> bool {
+        if reason[i].is_none() {
+            reason[i] = Some(why);
+            order.push(i);
+            true
+        } else {
+            false
+        }
+    }
+    for &j in &t_idx {
+        if task == Task::Regression && profile[j].numeric == 0 {
+            let bad = rows.iter().position(|r| !is_missing(&r[j]));
+            return err(format!(
+                "Target \"{}\" is not numeric in row {} (\"{}\"): choose classification, or another column.",
+                header[j],
+                bad.map_or(1, |b| b + 2),
+                bad.map_or("undefined", |b| rows[b][j].as_str())
+            ));
+        }
+        for (i, r) in rows.iter().enumerate() {
+            if is_missing(&r[j]) {
+                drop(i, format!("missing {}", header[j]), &mut reason, &mut order);
+            } else if task == Task::Regression && number(&r[j]).is_none() {
+                drop(
+                    i,
+                    format!("\"{}\" in {} is not a number", r[j].trim(), header[j]),
+                    &mut reason,
+                    &mut order,
+                );
+            }
+        }
+    }
+    let target_dropped = order.len();
+    if target_dropped > 0 {
+        let first = order[0];
+        notes.push(format!(
+            "{} dropped: the target is missing or not a number (e.g. row {}: {}).",
+            plural(target_dropped, "row"),
+            first + 2,
+            reason[first].as_deref().unwrap_or("")
+        ));
+    }
+    let quoted = |ex: &[String]| {
+        ex.iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut f_idx = Vec::new();
+    for (j, c) in profile.iter().enumerate() {
+        if t_idx.contains(&j) {
+            continue;
+        }
+        if c.numeric == 0 || c.non_numeric > c.numeric {
+            let ex = quoted(&c.examples);
+            notes.push(format!(
+                "Column \"{}\" left out: not numeric (e.g. {}).",
+                c.name,
+                if ex.is_empty() {
+                    "only missing values".into()
+                } else {
+                    ex
+                }
+            ));
+            continue;
+        }
+        f_idx.push(j);
+    }
     if f_idx.is_empty() {
         return err("No numeric feature columns are left besides the target.");
     }
-    let n = rows.len();
-    let mut x = Vec::with_capacity(n * f_idx.len());
-    for r in &rows {
-        for &j in &f_idx {
-            x.push(number(&r[j]).unwrap_or(0.0) as f32);
+    for &j in &f_idx {
+        if profile[j].non_numeric == 0 {
+            continue;
+        }
+        let mut k = 0;
+        for (i, r) in rows.iter().enumerate() {
+            if !is_missing(&r[j])
+                && number(&r[j]).is_none()
+                && drop(i, "text".into(), &mut reason, &mut order)
+            {
+                k += 1;
+            }
+        }
+        if k > 0 {
+            notes.push(format!(
+                "{} dropped: column \"{}\" holds text where a number belongs (e.g. {}).",
+                plural(k, "row"),
+                header[j],
+                quoted(&profile[j].examples)
+            ));
+        }
+    }
+    let keep: Vec<usize> = (0..rows.len()).filter(|&i| reason[i].is_none()).collect();
+    if keep.len() < 5 {
+        return err(format!(
+            "Only {} usable rows are left (of {}); a model needs more.",
+            keep.len(),
+            rows.len()
+        ));
+    }
+    let (n, width) = (keep.len(), f_idx.len());
+    let mut x = Vec::with_capacity(n * width);
+    let mut missing_per_col = vec![0usize; width];
+    for &r in &keep {
+        for (k, &j) in f_idx.iter().enumerate() {
+            let v = &rows[r][j];
+            if is_missing(v) {
+                x.push(f32::NAN);
+                missing_per_col[k] += 1;
+            } else {
+                x.push(number(v).unwrap_or(f64::NAN) as f32);
+            }
         }
     }
     let (y, target_dim, labels, class_names) = match task {
         Task::Classification => {
-            let col = t_idx[0];
-            let mut names: Vec<String> = rows.iter().map(|r| r[col].trim().to_string()).collect();
-            names.sort();
-            names.dedup();
+            let raw: Vec<&str> = keep.iter().map(|&r| rows[r][t_idx[0]].trim()).collect();
+            let mut names: Vec<String> = Vec::new();
+            for v in &raw {
+                if !names.iter().any(|c| c == v) {
+                    names.push(v.to_string());
+                }
+            }
+            if names.iter().all(|c| number(c).is_some()) {
+                names.sort_by(|a, b| {
+                    let (a, b) = (number(a).unwrap_or(0.0), number(b).unwrap_or(0.0));
+                    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
+                });
+            } else {
+                // JavaScript's default sort: by UTF-16 code units.
+                names.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+            }
             if names.len() < 2 {
                 return err(format!(
                     "Target \"{}\" has only one distinct value.",
@@ -329,9 +641,9 @@ pub fn table_from_csv(
                     names.len()
                 ));
             }
-            let labels: Vec<usize> = rows
+            let labels: Vec<usize> = raw
                 .iter()
-                .map(|r| names.iter().position(|c| c == r[col].trim()).unwrap_or(0))
+                .map(|v| names.iter().position(|c| c == v).unwrap_or(0))
                 .collect();
             (
                 one_hot(&labels, names.len()),
@@ -342,25 +654,14 @@ pub fn table_from_csv(
         }
         Task::Regression => {
             let mut y = Vec::with_capacity(n * t_idx.len());
-            for (i, r) in rows.iter().enumerate() {
+            for &r in &keep {
                 for &j in &t_idx {
-                    match number(&r[j]) {
-                        Some(v) => y.push(v as f32),
-                        None => {
-                            return err(format!(
-                                "Target \"{}\" is not numeric in row {} (\"{}\").",
-                                header[j],
-                                i + 2,
-                                r[j]
-                            ))
-                        }
-                    }
+                    y.push(number(&rows[r][j]).unwrap_or(f64::NAN) as f32);
                 }
             }
             (y, t_idx.len(), None, None)
         }
     };
-    let width = f_idx.len();
     let mut parts = split(Part {
         name: name.to_string(),
         task,
@@ -373,6 +674,40 @@ pub fn table_from_csv(
         feature_names: Some(f_idx.iter().map(|&j| header[j].clone()).collect()),
         target_names: Some(targets.to_vec()),
     });
+    // Impute missing feature values with the training part's column means.
+    let (mut mean, mut count) = (vec![0.0f64; width], vec![0.0f64; width]);
+    for row in parts.train.x.chunks(width) {
+        for (k, &v) in row.iter().enumerate() {
+            if !v.is_nan() {
+                mean[k] += f64::from(v);
+                count[k] += 1.0;
+            }
+        }
+    }
+    for k in 0..width {
+        mean[k] = if count[k] > 0.0 {
+            mean[k] / count[k]
+        } else {
+            0.0
+        };
+    }
+    for p in [&mut parts.train, &mut parts.test] {
+        for (i, v) in p.x.iter_mut().enumerate() {
+            if v.is_nan() {
+                *v = mean[i % width] as f32;
+            }
+        }
+    }
+    for (k, &m) in missing_per_col.iter().enumerate() {
+        if m > 0 {
+            notes.push(format!(
+                "{} in \"{}\" filled in with the training rows' mean ({}).",
+                plural(m, "missing value"),
+                header[f_idx[k]],
+                to_precision4(mean[k])
+            ));
+        }
+    }
     let (mean, std) = column_stats(&parts.train.x, parts.train.rows(), width);
     standardize(&mut parts.train.x, width, &mean, &std);
     standardize(&mut parts.test.x, width, &mean, &std);
@@ -381,7 +716,12 @@ pub fn table_from_csv(
         standardize(&mut parts.train.y, target_dim, &mean, &std);
         standardize(&mut parts.test.y, target_dim, &mean, &std);
     }
-    Ok(parts)
+    Ok(Table {
+        split: parts,
+        notes,
+        rows_read: rows.len(),
+        rows_used: n,
+    })
 }
 
 // ------------------------------------------------------------------------------------------ IDX
@@ -401,10 +741,7 @@ pub struct Idx {
 /// Bad magic number, not unsigned bytes, bad header, truncated data, damaged gzip.
 pub fn parse_idx(bytes: &[u8], file_name: &str) -> Result<Idx, DataError> {
     let bytes = if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
-            .map_err(|e| DataError(format!("{file_name}: the gzip data is damaged ({e})")))?;
-        out
+        gunzip(bytes).map_err(|e| DataError(format!("{file_name}: {e}")))?
     } else {
         bytes.to_vec()
     };
@@ -567,13 +904,58 @@ mod tests {
                 if i % 2 == 0 { "no" } else { "yes" }
             );
         }
-        let s = table_from_csv(&text, &["label".into()], Task::Classification, "t").unwrap();
+        let t = table_from_csv(&text, &["label".into()], None, "t").unwrap();
+        let s = &t.split;
         assert_eq!((s.train.rows(), s.test.rows()), (16, 4));
-        assert_eq!(s.train.target_dim, 2);
+        assert_eq!(
+            (s.train.target_dim, s.train.task),
+            (2, Task::Classification)
+        );
         let mean: f32 = s.train.x.iter().step_by(2).sum::<f32>() / 16.0;
         assert!(mean.abs() < 1e-5);
-        assert!(table_from_csv(&text, &["nope".into()], Task::Classification, "t").is_err());
-        assert!(table_from_csv(&text, &["label".into()], Task::Regression, "t").is_err());
+        assert!(table_from_csv(&text, &["nope".into()], None, "t").is_err());
+        assert!(table_from_csv(&text, &["label".into()], Some(Task::Regression), "t").is_err());
+    }
+
+    #[test]
+    fn table_drops_imputes_and_notes_like_the_page() {
+        let text = "id,a,b,note,y\nr1,1,NA,x,0\nr2,2,4,y,1\nr3,3,3,z,\nr4,4,abc,w,0\nr5,5,6,v,1\n\
+                    r6,6,7,u,0\nr7,7,?,t,1\nr8,8,9,s,1\n";
+        let t = table_from_csv(text, &["y".into()], None, "t").unwrap();
+        assert_eq!((t.rows_read, t.rows_used), (8, 6));
+        assert_eq!(
+            t.split.train.class_names.as_deref(),
+            Some(&["0".to_string(), "1".to_string()][..])
+        );
+        assert_eq!(
+            t.split.train.feature_names.as_deref(),
+            Some(&["a".to_string(), "b".to_string()][..])
+        );
+        assert!(t
+            .split
+            .train
+            .x
+            .iter()
+            .chain(&t.split.test.x)
+            .all(|v| v.is_finite()));
+        assert_eq!(
+            t.notes[..3],
+            [
+                "1 row dropped: the target is missing or not a number (e.g. row 4: missing y).",
+                "Column \"id\" left out: not numeric (e.g. \"r1\", \"r2\", \"r3\").",
+                "Column \"note\" left out: not numeric (e.g. \"x\", \"y\", \"z\").",
+            ]
+        );
+        assert!(
+            t.notes[3].starts_with("1 row dropped: column \"b\" holds text"),
+            "{:?}",
+            t.notes
+        );
+        assert!(
+            t.notes[4].starts_with("2 missing values in \"b\" filled in"),
+            "{:?}",
+            t.notes
+        );
     }
 
     #[test]

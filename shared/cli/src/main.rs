@@ -97,6 +97,9 @@ impl NodeArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TaskArg {
+    /// Guessed from the target as the page does (text labels, or at most 10 distinct whole
+    /// numbers: classification; else regression).
+    Auto,
     Classification,
     Regression,
 }
@@ -123,7 +126,7 @@ struct UploadArgs {
     #[arg(long, value_delimiter = ',', requires = "csv")]
     target: Vec<String>,
     /// What the CSV's target is.
-    #[arg(long, value_enum, default_value = "classification")]
+    #[arg(long, value_enum, default_value = "auto")]
     task: TaskArg,
     /// IDX files (images and labels, optionally gzipped; t10k/test names are the test pair).
     #[arg(long, num_args = 1.., value_name = "FILE")]
@@ -346,17 +349,20 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 
 fn read_data(a: &UploadArgs) -> Result<Split> {
     if let Some(csv) = &a.csv {
-        let text = std::fs::read_to_string(csv).map_err(|e| {
-            CliError::Data(DataError(format!("cannot read {}: {e}", csv.display())))
-        })?;
+        let text = data::read_text_file(csv)?;
         let name = csv
             .file_name()
             .map_or_else(|| "table".into(), |n| n.to_string_lossy().to_string());
         let task = match a.task {
-            TaskArg::Classification => Task::Classification,
-            TaskArg::Regression => Task::Regression,
+            TaskArg::Auto => None,
+            TaskArg::Classification => Some(Task::Classification),
+            TaskArg::Regression => Some(Task::Regression),
         };
-        Ok(data::table_from_csv(&text, &a.target, task, &name)?)
+        let table = data::table_from_csv(&text, &a.target, task, &name)?;
+        for note in &table.notes {
+            eprintln!("note: {note}");
+        }
+        Ok(table.split)
     } else {
         let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
         Ok(data::load_idx_files(&files, a.max_samples)?)
@@ -593,8 +599,7 @@ fn follow(node: &Node, job: &str, key: Option<&SecretKey>, wait: bool) -> Result
 
 /// Reads a predict input CSV: all columns but `target:*` are numeric features.
 fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Data(DataError(format!("cannot read {}: {e}", path.display()))))?;
+    let text = data::read_text_file(path)?;
     let table = data::parse_csv(&text)?;
     let cols: Vec<usize> = (0..table.header.len())
         .filter(|&j| !table.header[j].starts_with("target:"))

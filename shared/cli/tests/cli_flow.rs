@@ -223,13 +223,15 @@ fn full_flow_equals_a_plaintext_run() {
     ]);
 
     // The plaintext run: the same parsing, preset, initial weights, configuration and seeds.
-    let split = data::table_from_csv(
-        &clinical_csv(),
-        &["outcome".into()],
-        Task::Classification,
-        "p",
-    )
-    .unwrap();
+    let table = data::table_from_csv(&clinical_csv(), &["outcome".into()], None, "p").unwrap();
+    assert_eq!(
+        table.notes.len(),
+        2,
+        "patient and sex left out: {:?}",
+        table.notes
+    );
+    let split = table.split;
+    assert_eq!(split.train.task, Task::Classification);
     let (train, test) = (&split.train, &split.test);
     let spec = ModelSpec::preset("mnist_mlp", &train.feature_shape, train.target_dim).unwrap();
     let model = Model::<f32, Plain>::new(&spec, Plain, 0).unwrap();
@@ -361,11 +363,30 @@ fn bad_inputs_give_the_documented_exit_codes() {
     let (c, err) = bad("ragged.csv", "a,b,y\n1,2,x\n3,4\n", "y");
     assert_eq!(c, 3, "{err}");
     assert!(err.contains("row 3 has 2 fields"), "{err}");
-    let (c, err) = bad("one.csv", "a,y\n1,x\n2,x\n", "y");
+    let (c, err) = bad("one.csv", "a,y\n1,x\n2,x\n3,x\n4,x\n5,x\n", "y");
     assert_eq!(c, 3, "{err}");
     assert!(err.contains("only one distinct value"), "{err}");
     let (c, err) = bad("t.csv", "a,y\n1,x\n2,z\n", "nope");
     assert_eq!((c, err.contains("not found")), (3, true), "{err}");
+    let (c, err) = bad("few.csv", "a,y\n1,x\n2,z\n3,x\n", "y");
+    assert_eq!((c, err.contains("Only 3 usable rows")), (3, true), "{err}");
+    let png = p(dir.path(), "scan.csv");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0").unwrap();
+    let (c, err) = code(
+        &[
+            "upload",
+            "--key",
+            key_s,
+            "--node",
+            "http://127.0.0.1:9",
+            "--csv",
+            png.to_str().unwrap(),
+            "--target",
+            "y",
+        ],
+        Some(PASS),
+    );
+    assert_eq!((c, err.contains("it is a PNG image")), (3, true), "{err}");
     let idx = p(dir.path(), "images-idx3-ubyte");
     std::fs::write(&idx, b"\x00\x00\x08\x03\x00\x00\x00\x02").unwrap();
     let (c, err) = code(
