@@ -270,10 +270,33 @@ pub fn load_model<R: Representation<f32>>(
     rep: R,
 ) -> ApiResult<Model<f32, R>> {
     match &record.weights_sha256 {
-        Some(sha) => {
-            let bytes = storage.read_verified(Kind::Model, &record.id, WEIGHTS, sha)?;
-            let bundle = wire::decode_bundle(&bytes, &storage_limits())
-                .map_err(|e| ApiError::internal(format!("stored weights: {e}")))?;
+        Some(sha) => model_from_weights(record, rep, read_weights(storage, record, sha)?),
+        None => Ok(Model::new(&record.spec, rep, record.seed)?),
+    }
+}
+
+/// Reads a model's stored weights, verifies their SHA-256 and decodes the bundle.
+///
+/// # Errors
+/// 500 when the file is missing, corrupt or does not decode.
+pub fn read_weights(storage: &Storage, record: &ModelRecord, sha: &str) -> ApiResult<Bundle> {
+    let bytes = storage.read_verified(Kind::Model, &record.id, WEIGHTS, sha)?;
+    wire::decode_bundle(&bytes, &storage_limits())
+        .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
+}
+
+/// The model built from its decoded trained weights, which must be in representation `rep`.
+///
+/// # Errors
+/// 400 `basis_mismatch` when the weights are of another representation or key; 500 when they do
+/// not fit the model's spec.
+pub fn model_from_weights<R: Representation<f32>>(
+    record: &ModelRecord,
+    rep: R,
+    bundle: Bundle,
+) -> ApiResult<Model<f32, R>> {
+    {
+        {
             let named = bundle_tensors::<R>(bundle).map_err(|_| {
                 ApiError::basis_mismatch(format!(
                     "model {} was trained on {} ciphertexts",
@@ -293,7 +316,6 @@ pub fn load_model<R: Representation<f32>>(
             Model::from_parameters(&record.spec, rep, named)
                 .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
         }
-        None => Ok(Model::new(&record.spec, rep, record.seed)?),
     }
 }
 

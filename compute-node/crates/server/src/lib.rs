@@ -5,6 +5,7 @@
 //! - [`routes`]: the handlers;
 //! - [`storage`]: the data directory (atomic writes, checksums);
 //! - [`jobs`]: the training runner;
+//! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`error`]: the JSON error type.
 
 pub mod error;
@@ -12,6 +13,7 @@ pub mod jobs;
 pub mod routes;
 pub mod startup;
 pub mod storage;
+pub mod weights_cache;
 
 use std::path::PathBuf;
 
@@ -32,6 +34,9 @@ pub struct ServeArgs {
     /// Largest accepted upload (a dataset tensor or a predict batch), in MiB.
     #[arg(long, default_value_t = 512)]
     pub max_upload_mb: usize,
+    /// Memory for decoded trained weights kept between predict requests, in MiB (0: none).
+    #[arg(long, default_value_t = 256)]
+    pub model_cache_mb: usize,
 }
 
 /// Runs the service until SIGINT/SIGTERM (graceful: running jobs are saved as `interrupted`).
@@ -50,6 +55,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bind: args.bind,
         web_dir: args.web_dir,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
+        model_cache_bytes: args.model_cache_mb.saturating_mul(1 << 20),
         ..Settings::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

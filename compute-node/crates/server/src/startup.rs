@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 use super::jobs::Jobs;
 use super::routes;
 use super::storage::Storage;
+use super::weights_cache::WeightsCache;
 
 /// Everything the service is configured with.
 #[derive(Clone, Debug)]
@@ -24,6 +25,8 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// Largest accepted predict batch (samples).
     pub max_predict_batch: usize,
+    /// Memory for decoded trained weights kept between predict requests, bytes (0: none).
+    pub model_cache_bytes: usize,
     /// Largest accepted JSON body, bytes.
     pub max_json_bytes: usize,
     /// Actix worker threads (default: 2).
@@ -40,6 +43,7 @@ impl Default for Settings {
             web_dir: PathBuf::from("web"),
             max_upload_bytes: 512 << 20,
             max_predict_batch: 4096,
+            model_cache_bytes: 256 << 20,
             max_json_bytes: 256 << 10,
             workers: 2,
             handle_signals: true,
@@ -57,6 +61,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Serialises read-modify-write of dataset and model records.
     pub records: Mutex<()>,
+    /// Decoded trained weights for predict.
+    pub weights: WeightsCache,
 }
 
 /// A bound, not yet running service.
@@ -85,6 +91,7 @@ impl Application {
             jobs: jobs.clone(),
             settings: settings.clone(),
             records: Mutex::new(()),
+            weights: WeightsCache::new(settings.model_cache_bytes),
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -1,14 +1,15 @@
 //! `POST /v1/models/{id}/predict`: a wire tensor `(batch, input_shape...)` in, the outputs out.
 
 use actix_web::{web, HttpResponse};
+use more_core::nn::Model;
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{any, load_model};
+use crate::jobs::{any, model_from_weights, read_weights};
 use crate::startup::AppState;
-use crate::storage::{Kind, ModelRecord, Storage};
+use crate::storage::{Kind, ModelRecord};
 
 /// Runs the model on an encrypted batch. The input must be f32 and, once the model is trained,
 /// in the representation (and compact basis) of its training data (400 `basis_mismatch`); an
@@ -46,11 +47,11 @@ pub async fn predict(
                 max_rank: 8,
             },
         )?;
-        let storage = &state.storage;
+        let state = &state;
         match x {
-            AnyTensor::CompactF32(x) => run(storage, &record, x),
-            AnyTensor::MatrixF32(x) => run(storage, &record, x),
-            AnyTensor::PlainF32(x) => run(storage, &record, x),
+            AnyTensor::CompactF32(x) => run(state, &record, x),
+            AnyTensor::MatrixF32(x) => run(state, &record, x),
+            AnyTensor::PlainF32(x) => run(state, &record, x),
             _ => Err(ApiError::invalid_tensor("f32 tensors only")),
         }
     })
@@ -75,11 +76,20 @@ fn predict_body_limit(record: &ModelRecord, max_batch: usize) -> usize {
 }
 
 fn run<R: Representation<f32>>(
-    storage: &Storage,
+    state: &AppState,
     record: &ModelRecord,
     x: PlanarTensor<f32, R>,
 ) -> ApiResult<Vec<u8>> {
-    let model = load_model(storage, record, x.representation().clone())?;
+    let rep = x.representation().clone();
+    let model = match &record.weights_sha256 {
+        Some(sha) => {
+            let bundle = state
+                .weights
+                .get_or_load(sha, || read_weights(&state.storage, record, sha))?;
+            model_from_weights(record, rep, (*bundle).clone())?
+        }
+        None => Model::new(&record.spec, rep, record.seed)?,
+    };
     let y = model.forward(&x)?;
     Ok(any(y).encode())
 }
