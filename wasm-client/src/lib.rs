@@ -10,6 +10,9 @@
 //! `web/pkg-test`), never in the page's release package `web/pkg`.
 #![deny(missing_docs)]
 
+mod dicom;
+pub use dicom::{decode_dicom, DicomFrames};
+
 use js_sys::{Array, Float32Array, Uint8Array};
 use more_client::{wrap, SecretKey, ShadowDistribution};
 use more_core::nn::Model;
