@@ -28,6 +28,8 @@ fi
 # Native plaintext reference and encryption timing used by web/tests/e2e.test.mjs; a key file
 # of the old key generation 1 for web/tests/keys.test.mjs.
 cargo build -p more-wasm --release --example native_reference --example legacy_key_file
+# Real DICOM files (pydicom's wheel, from PyPI) for web/tests/dicom.test.mjs.
+bash .ci/fetch-dicom-test-files.sh
 # The page links SECURITY.md; the node serves web/ only.
 cp SECURITY.md web/SECURITY.md
 ls -l web/pkg/more_wasm_bg.wasm target/web-pkg-test/more_wasm_bg.wasm

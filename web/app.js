@@ -2,7 +2,7 @@
 // (api.js) and the charts (chart.js) to the controls in index.html.
 import { call } from './client.js';
 import { api } from './api.js';
-import { DataError, columnProfile, guessTask, loadBundledMnist, loadIdxFiles, loadImageFolder, parseCsv, readTextFile, tableFromCsv } from './formats.js';
+import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, parseCsv, readTextFile, tableFromCsv } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
 
@@ -129,9 +129,11 @@ function dataLoaded(parts) {
   // Tables get a table MLP, never an image CNN; images keep the MNIST MLP default.
   const isTable = train.featureShape.length === 1;
   for (const o of $('preset').options) o.disabled = isTable && /cnn/.test(o.value);
-  $('preset').value = train.task === 'regression' ? 'regression_mlp' : isTable ? 'table_mlp' : 'mnist_mlp';
+  $('preset').value = train.task === 'regression' ? 'regression_mlp' : isTable ? 'table_mlp' : train.dicom ? 'image_cnn' : 'mnist_mlp';
   $('loss').value = '';
-  $('data-notes').replaceChildren(...(train.table?.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('data-notes').replaceChildren(...(train.table?.notes ?? train.dicom?.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('dicom-preview').replaceChildren();
+  if (train.dicom) showDicom(parts);
   if (train.table) {
     $('data-summary').textContent += ` Task ${train.task}${train.table.guessedTask === train.task ? ' (guessed from the target)' : ` (chosen; the target looks like ${train.table.guessedTask})`}; `
       + `${train.table.rowsUsed} of ${train.table.rowsRead} rows used; features: ${train.featureNames.join(', ')}.`;
@@ -157,6 +159,43 @@ $('data-sample').onclick = () => loadData(() => loadBundledMnist({
   perClassTrain: Number($('sample-train').value), perClassTest: Number($('sample-test').value) }));
 $('data-idx').onchange = (e) => loadData(() => loadIdxFiles([...e.target.files], { maxSamples: Number($('idx-max').value) }));
 $('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files]));
+
+// DICOM: decoded in the worker (dicom-rs in wasm); only pixels and image facts come back, and
+// only encrypted pixels are ever uploaded. Patient attributes are never read.
+const decodeDicom = (bytes) => call('decodeDicom', { bytes }, { transfer: [bytes.buffer] });
+const openDicom = (e) => loadData(() => loadDicomFolder([...e.target.files], { size: Number($('dicom-size').value), decode: decodeDicom,
+  onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }));
+$('data-dicom').onchange = openDicom;
+$('data-dicom-folder').onchange = openDicom;
+
+/** The decoded files (image facts, view) and a preview grid of the model inputs. */
+function showDicom({ train, test }) {
+  const files = train.dicom.files;
+  const t = document.createElement('table');
+  t.className = 'stats';
+  t.createTHead().insertRow().append(...['file', 'label', 'modality', 'frames', 'size', 'bits', 'photometric', 'view', 'scaling']
+    .map((h) => Object.assign(document.createElement('th'), { textContent: h })));
+  const body = t.createTBody();
+  for (const f of files) {
+    const scaling = f.window ? `window ${fmt(f.window[0])}/${fmt(f.window[1])}` : 'min–max';
+    const tr = body.insertRow();
+    [f.name, f.label, f.modality || '–', f.frames, `${f.columns}×${f.rows}`, f.bitsAllocated, f.photometric, f.view ?? '–',
+      `${f.rescale[0] !== 1 || f.rescale[1] !== 0 ? `rescale ${fmt(f.rescale[0])}·x+${fmt(f.rescale[1])}, ` : ''}${scaling}`]
+      .forEach((v) => { tr.insertCell().textContent = v; });
+  }
+  const grid = document.createElement('div');
+  grid.className = 'grid';
+  grid.setAttribute('aria-label', 'Model inputs (cropped and resized frames)');
+  const w = train.featureShape.at(-1);
+  const shown = [[train, 16], [test, 8]].flatMap(([part, n]) => Array.from({ length: Math.min(n, part.rows) }, (_, i) => [part, i]));
+  for (const [part, i] of shown) {
+    const fig = document.createElement('figure');
+    fig.append(renderDigit(part.x.subarray(i * w * w, (i + 1) * w * w), w));
+    fig.append(Object.assign(document.createElement('figcaption'), { textContent: `${part.sampleNames[i]} → ${part.classNames[part.labels[i]]}${part === test ? ' (test)' : ''}` }));
+    grid.append(fig);
+  }
+  $('dicom-preview').replaceChildren(t, grid);
+}
 
 let csvFile = null;
 const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);

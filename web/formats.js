@@ -423,3 +423,105 @@ export async function loadImageFolder(files, { size = 28 } = {}) {
   return split(dataset({ name: csv.name, task: 'classification', featureShape: [1, size, size], x,
     y: oneHot(labels, classNames.length), targetDim: classNames.length, labels, classNames }));
 }
+
+// ---------------------------------------------------------------- DICOM + labels CSV
+
+/** The C-arm view from the positioner angles, as the native loader names it: "LAO 30 CRA 20". */
+export function viewLabel(primary, secondary) {
+  if (primary == null || secondary == null) return null;
+  const r = (v) => Math.round(Math.abs(v));
+  return `${primary >= 0 ? 'LAO' : 'RAO'} ${r(primary)} ${secondary >= 0 ? 'CRA' : 'CAU'} ${r(secondary)}`;
+}
+
+/** A `w × h` frame centre-cropped to a square and resized to `size × size` by area averaging
+ * (each output pixel is the mean of the input pixels it covers). */
+export function cropResize(src, w, h, size) {
+  const side = Math.min(w, h);
+  const x0 = (w - side) / 2, y0 = (h - side) / 2;
+  const out = new Float32Array(size * size);
+  const scale = side / size;
+  for (let oy = 0; oy < size; oy++) {
+    const ya = y0 + oy * scale, yb = ya + scale;
+    for (let ox = 0; ox < size; ox++) {
+      const xa = x0 + ox * scale, xb = xa + scale;
+      let sum = 0, area = 0;
+      for (let y = Math.floor(ya); y < Math.ceil(yb); y++) {
+        const wy = Math.min(yb, y + 1) - Math.max(ya, y);
+        for (let x = Math.floor(xa); x < Math.ceil(xb); x++) {
+          const wx = Math.min(xb, x + 1) - Math.max(xa, x);
+          sum += wy * wx * src[y * w + x];
+          area += wy * wx;
+        }
+      }
+      out[oy * size + ox] = area ? sum / area : 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * DICOM files and a labels CSV (`filename,label`). `decode(bytes)` decodes one file (the wasm
+ * client in the worker): frames in [0, 1] and image facts, never patient attributes. Every frame
+ * of a multi-frame file is a sample; frames are centre-cropped and resized to `size × size`.
+ * A file that cannot be decoded (e.g. an unsupported transfer syntax) is skipped with a message
+ * naming it, and the others go on. Train and test are split by file, so frames of one run never
+ * fall on both sides.
+ */
+export async function loadDicomFolder(files, { size = 28, decode, onProgress } = {}) {
+  const csv = files.find((f) => /\.csv$/i.test(f.name));
+  if (!csv) throw new DataError('Add a labels CSV (columns: filename,label) next to the DICOM files.');
+  const { header, rows } = parseCsv(await readTextFile(csv));
+  const fi = header.findIndex((h) => /^(file|filename|image|path)$/i.test(h));
+  const li = header.findIndex((h) => /^(label|class|target)$/i.test(h));
+  if (fi < 0 || li < 0) throw new DataError(`${csv.name} needs columns "filename" and "label"; it has ${header.join(', ')}.`);
+  const byName = new Map(files.filter((f) => f !== csv).map((f) => [f.name, f]));
+  const notes = [];
+  const skipped = [];
+  const samples = []; // {file, frame, label, x}
+  const info = [];
+  const missing = [];
+  for (const [i, r] of rows.entries()) {
+    const name = r[fi].trim().split('/').pop();
+    const label = r[li].trim();
+    const f = byName.get(name);
+    onProgress?.((i + 1) / rows.length);
+    if (!f) { missing.push(name); continue; }
+    let d;
+    try {
+      d = await decode(new Uint8Array(await f.arrayBuffer()));
+    } catch (e) {
+      skipped.push(`${name}: ${e.message}`);
+      continue;
+    }
+    const px = d.rows * d.columns;
+    for (let k = 0; k < d.frames; k++) {
+      samples.push({ file: name, frame: k, label, x: cropResize(d.data.subarray(k * px, (k + 1) * px), d.columns, d.rows, size) });
+    }
+    info.push({ name, label, frames: d.frames, rows: d.rows, columns: d.columns, modality: d.modality, photometric: d.photometric,
+      bitsAllocated: d.bitsAllocated, transferSyntax: d.transferSyntax, window: d.window, rescale: d.rescale,
+      view: viewLabel(d.primaryAngle, d.secondaryAngle) });
+  }
+  if (missing.length) notes.push(`${plural(missing.length, 'file')} named in ${csv.name} ${missing.length === 1 ? 'was' : 'were'} not opened: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}.`);
+  const unlisted = [...byName.keys()].filter((n) => !rows.some((r) => r[fi].trim().split('/').pop() === n) && !/^\./.test(n));
+  if (unlisted.length) notes.push(`${plural(unlisted.length, 'opened file')} not in ${csv.name}, left out: ${unlisted.slice(0, 5).join(', ')}${unlisted.length > 5 ? ', …' : ''}.`);
+  for (const s of skipped) notes.push(`Skipped ${s}`);
+  const fileNames = [...new Set(samples.map((s) => s.file))];
+  if (fileNames.length < 2) throw new DataError(`Fewer than two DICOM files could be used.${skipped.length ? ` ${skipped.join(' ')}` : ''}`);
+  const classNames = [...new Set(samples.map((s) => s.label))].sort();
+  if (classNames.length < 2) throw new DataError('The labels CSV has fewer than two classes among the decoded files.');
+  // Split by file: the last 20 % of a seeded shuffle of the files are the test files.
+  const order = permutation(fileNames.length, 42);
+  const nTest = Math.max(1, Math.round(fileNames.length * 0.2));
+  const testFiles = new Set(order.slice(fileNames.length - nTest).map((i) => fileNames[i]));
+  const build = (part) => {
+    const x = new Float32Array(part.length * size * size);
+    part.forEach((s, i) => x.set(s.x, i * size * size));
+    const labels = part.map((s) => classNames.indexOf(s.label));
+    const ds = dataset({ name: csv.name, task: 'classification', featureShape: [1, size, size], x,
+      y: oneHot(labels, classNames.length), targetDim: classNames.length, labels, classNames });
+    ds.sampleNames = part.map((s) => `${s.file}#${s.frame + 1}`);
+    ds.dicom = { files: info, notes, skipped };
+    return ds;
+  };
+  return { train: build(samples.filter((s) => !testFiles.has(s.file))), test: build(samples.filter((s) => testFiles.has(s.file))) };
+}

@@ -7,7 +7,7 @@
 // the same client (cargo feature `test-export`) in its place; only that build has
 // ClientKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
 // test that searches every request for the key. No URL flag or page setting turns it on.
-import init, { ClientKey, concat_rows } from './pkg/more_wasm.js';
+import init, { ClientKey, concat_rows, decode_dicom } from './pkg/more_wasm.js';
 
 const ready = init();
 let key = null;
@@ -71,6 +71,17 @@ const ops = {
     dropLocalModel();
     localModel = m;
     return { inputShape: Array.from(m.input_shape()), spec: JSON.parse(m.spec_json()) };
+  },
+  // DICOM decoding (no key needed; dicom-rs in wasm). Only image facts come back: no patient
+  // attribute is read.
+  decodeDicom: ({ bytes }) => {
+    const d = decode_dicom(bytes);
+    const out = { data: d.data, frames: d.frames, rows: d.rows, columns: d.columns, modality: d.modality,
+      photometric: d.photometric, bitsAllocated: d.bits_allocated, transferSyntax: d.transfer_syntax,
+      rescale: [d.rescale_slope, d.rescale_intercept], window: d.window_width === undefined ? null : [d.window_center, d.window_width],
+      primaryAngle: d.primary_angle ?? null, secondaryAngle: d.secondary_angle ?? null };
+    d.free();
+    return out;
   },
   predictLocal: ({ data, shape }) => {
     if (!localModel) throw new Error('No model in the page yet: decrypt the trained model into the page first.');
