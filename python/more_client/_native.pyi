@@ -1,0 +1,97 @@
+"""Type hints of the compiled half of more_client (PyO3)."""
+
+from os import PathLike
+from typing import Any, Dict, List, Optional, Union
+
+import numpy as np
+
+class MoreError(Exception):
+    """Base class of every error of more_client."""
+
+class KeyFileError(MoreError):
+    """Wrong passphrase, damaged or foreign key file, a key file that exists (save without overwrite)."""
+
+class DataError(MoreError):
+    """The data cannot be encrypted (dtype, shape, shadow) or read."""
+
+class NodeUnreachable(MoreError):
+    """The compute node could not be reached."""
+
+class NodeError(MoreError):
+    """The compute node refused a request."""
+    status: int  # HTTP status
+    code: str  # API error code: bad_request, not_found, conflict, basis_mismatch, ...
+
+class JobFailed(MoreError):
+    """A training job ended failed, cancelled or interrupted."""
+
+class DecryptionError(MoreError):
+    """Plaintext where a ciphertext belongs, another key's data, or malformed bytes."""
+
+class Ciphertext:
+    """A tensor in the MORE wire format (the bytes the node takes)."""
+    @staticmethod
+    def from_bytes(data: bytes) -> Ciphertext:
+        """Wraps wire bytes. Raises DecryptionError when the header is not a wire tensor's."""
+    def to_bytes(self) -> bytes: ...
+    def __bytes__(self) -> bytes: ...
+    def __len__(self) -> int: ...
+    @property
+    def shape(self) -> List[int]:
+        """Logical shape of the plaintext."""
+    @property
+    def dtype(self) -> str:
+        """"float32" or "float64"."""
+    @property
+    def representation(self) -> str:
+        """"compact", "matrix" or "plain"."""
+
+class Key:
+    """A MORE secret key; saved only wrapped under a passphrase (the page's .morekey format)."""
+    @staticmethod
+    def generate() -> Key:
+        """A fresh key from the OS random source. Raises KeyFileError if that fails."""
+    @staticmethod
+    def load(path: Union[str, PathLike[str]], passphrase: str) -> Key:
+        """Reads a key file made by the page, the CLI or save(). Raises OSError (unreadable),
+        KeyFileError (wrong passphrase, damaged or foreign file)."""
+    @staticmethod
+    def from_wrapped(data: bytes, passphrase: str) -> Key:
+        """Reads key-file bytes. Raises KeyFileError."""
+    def save(self, path: Union[str, PathLike[str]], passphrase: str, overwrite: bool = False) -> None:
+        """Writes the wrapped key (mode 0600). Raises KeyFileError (exists, empty passphrase), OSError."""
+    def wrap(self, passphrase: str) -> bytes:
+        """The key-file bytes."""
+    @property
+    def fingerprint(self) -> str:
+        """16 hex digits identifying the key (the page shows the same)."""
+    @property
+    def generation(self) -> int: ...
+    def encrypt(self, array: np.ndarray, representation: str = "compact",
+                shadow: Union[None, str, Dict[str, Any]] = None) -> Ciphertext:
+        """Encrypts a float32 or float64 array of any shape (0-d included); the GIL is released.
+        representation: "compact" (two planes, what the node trains on) or "matrix" (four).
+        shadow: None or "gaussian" (N(0, 0.1²)), "simplex" (one-hot targets), or a dict such as
+        {"kind": "moment_matched", "mean": [...], "std": [...]} (per feature = all axes but the
+        first). Raises DataError (dtype, shadow width), ValueError (representation)."""
+    def decrypt(self, ciphertext: Union[Ciphertext, bytes]) -> np.ndarray:
+        """The plaintext with the ciphertext's shape and dtype; the GIL is released.
+        Raises DecryptionError (plaintext tensor, another key's basis, malformed bytes)."""
+    def decrypt_model(self, bundle: bytes) -> bytes:
+        """A model bundle (GET /v1/models/{id}/weights) decrypted into safetensors bytes
+        (layers.{i}.weight|bias, float32, spec in the metadata). Raises DecryptionError."""
+
+def forward_plain(safetensors: bytes, x: np.ndarray) -> np.ndarray:
+    """The decrypted model's plaintext forward pass on float32 x of shape (batch, *input_shape);
+    returns (batch, outputs). Raises DataError for a file without spec or wrong shapes."""
+
+class NodeClient:
+    """Low-level REST calls; use more_client.Node."""
+    def __init__(self, url: str, token: Optional[str] = None) -> None: ...
+    @property
+    def url(self) -> str: ...
+    def get_json(self, path: str) -> str: ...
+    def get_bytes(self, path: str) -> bytes: ...
+    def post_json(self, path: str, body: str) -> str: ...
+    def put_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> str: ...
+    def post_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> bytes: ...

@@ -1,0 +1,72 @@
+"""Fixtures: a real compute node (the `more-node` binary on a free loopback port, stopped by its
+PID) and the `more-client` command line, both from the workspace's target directory (override
+with MORE_NODE_BIN / MORE_CLIENT_BIN)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _binary(env: str, name: str) -> Path:
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    for profile in ("release", "debug"):
+        p = ROOT / "target" / profile / name
+        if p.exists():
+            return p
+    pytest.fail(f"{name} is not built: run `cargo build --release -p more-node -p more-cli` "
+                f"or set {env}")
+
+
+@pytest.fixture(scope="session")
+def cli_bin() -> Path:
+    return _binary("MORE_CLIENT_BIN", "more-client")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def node_url(tmp_path_factory):
+    binary = _binary("MORE_NODE_BIN", "more-node")
+    data = tmp_path_factory.mktemp("node-data")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(data / "node.log", "wb")
+    proc = subprocess.Popen(
+        [str(binary), "serve", "--data-dir", str(data), "--bind", f"127.0.0.1:{port}",
+         "--web-dir", str(data / "no-web")],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the node did not start: {(data / 'node.log').read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()

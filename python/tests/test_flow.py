@@ -1,0 +1,74 @@
+"""A full flow against a real node: upload encrypted data, train (progress with decrypted
+losses), predict encrypted, download the decrypted model; the node's decrypted predictions equal
+the decrypted model's plaintext forward pass. And the node's errors as exceptions."""
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+import more_client as m
+
+
+def clinical(n=150, seed=3):
+    """Six standardised clinical-like features and three classes that depend on them."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6)).astype(np.float32)
+    score = x[:, 0] + 0.8 * x[:, 1] - 0.5 * x[:, 2]
+    labels = np.digitize(score, [-0.6, 0.6])
+    return x, np.eye(3, dtype=np.float32)[labels], labels
+
+
+def test_full_flow(node_url):
+    node = m.Node(node_url, token="unused-by-this-node")
+    assert node.health()["status"] == "ok"
+    key = m.Key.generate()
+    x, y, labels = clinical()
+    train_x, train_y, test_x, test_labels = x[:120], y[:120], x[120:], labels[120:]
+    ds = node.upload(key, train_x, train_y, task="classification", name="clinical", shadow="matched")
+    info = node.dataset(ds)
+    assert info["state"] == "ready" and info["samples"] == 120 and info["feature_shape"] == [6]
+    model = node.create_model(ds)
+    job = node.train(model, ds, epochs=4, batch_size=16, learning_rate=0.1, key=key, poll=0.1)
+    progress = list(job)
+    assert progress[-1]["state"] == "completed" and progress[-1]["fraction"] == 1.0
+    fractions = [p["fraction"] for p in progress]
+    assert fractions == sorted(fractions)
+    losses = progress[-1]["losses"]
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+    assert np.allclose(node.losses(job.job_id, key), losses)
+
+    logits = node.predict(key, model, test_x)
+    assert logits.shape == (30, 3) and logits.dtype == np.float32
+    st = node.weights(model, key)
+    tensors = safetensors.numpy.load(st)
+    assert tensors and all(k.startswith("layers.") for k in tensors)
+    assert all(t.dtype == np.float32 for t in tensors.values())
+    plain = m.forward_plain(st, test_x)
+    assert np.allclose(logits, plain, rtol=1e-3, atol=1e-3)
+    assert (logits.argmax(1) == plain.argmax(1)).mean() == 1.0
+    assert (logits.argmax(1) == test_labels).mean() > 0.5
+    # The encrypted bundle is not safetensors and does not decrypt under another key.
+    bundle = node.weights(model)
+    with pytest.raises(m.DecryptionError):
+        m.Key.generate().decrypt_model(bundle)
+
+
+def test_node_errors(node_url):
+    node = m.Node(node_url)
+    with pytest.raises(m.NodeError) as e:
+        node.dataset("nope")
+    assert e.value.status == 404 and e.value.code == "not_found"
+    with pytest.raises(m.NodeUnreachable):
+        m.Node("http://127.0.0.1:9").health()
+    with pytest.raises(m.NodeUnreachable, match="http://"):
+        m.Node("https://example.org")
+    key = m.Key.generate()
+    with pytest.raises(m.DataError):
+        node.upload(key, np.zeros((3, 2), np.float32), np.zeros((4, 2), np.float32))
+    # An untrained model's weights are public plaintext: never "decrypted".
+    model = node.create_model(input_shape=[4], outputs=1, preset="regression_mlp")
+    with pytest.raises(m.DecryptionError, match="plaintext"):
+        node.weights(model, key)
+    # Training on an unknown dataset.
+    with pytest.raises(m.NodeError):
+        node.train(model, "nope")
