@@ -2,7 +2,7 @@
 // (api.js) and the charts (chart.js) to the controls in index.html.
 import { call } from './client.js';
 import { api } from './api.js';
-import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, parseCsv, readTextFile, tableFromCsv } from './formats.js';
+import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, mnistPreprocess, parseCsv, readTextFile, tableFromCsv } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
 
@@ -593,15 +593,22 @@ pad.addEventListener('keydown', (e) => {
   if (step) { cursor = { x: cursor.x + step[0], y: cursor.y + step[1] }; paint(cursor.x, cursor.y); e.preventDefault(); }
   if (e.key === ' ') { paint(cursor.x, cursor.y); e.preventDefault(); }
 });
-$('pad-clear').onclick = () => { clearPad(); $('pad-probs').replaceChildren(); };
+$('pad-clear').onclick = () => { clearPad(); $('pad-probs').replaceChildren(); $('pad-input').replaceChildren(); };
 
 $('pad-predict').onclick = async () => {
-  const small = new OffscreenCanvas(28, 28).getContext('2d');
-  small.drawImage(pad, 0, 0, 28, 28);
-  const rgba = small.getImageData(0, 0, 28, 28).data;
-  const x = new Float32Array(784).map((_, i) => rgba[4 * i] / 255);
+  // Prepared as MNIST digits were: ink box scaled into 20×20, centre of mass at the centre of 28×28.
+  const rgba = pctx.getImageData(0, 0, pad.width, pad.height).data;
+  const grey = new Float32Array(pad.width * pad.height).map((_, i) => rgba[4 * i] / 255);
+  const x = mnistPreprocess(grey, pad.width, pad.height);
   $('pad-error').textContent = '';
   $('pad-probs').replaceChildren();
+  if (!x) { $('pad-error').textContent = 'Draw a digit first.'; return; }
+  state.padInput = Array.from(x);
+  const view = renderDigit(x, 28);
+  view.id = 'pad-input-view';
+  view.setAttribute('role', 'img');
+  view.setAttribute('aria-label', 'The 28×28 input the model sees');
+  $('pad-input').replaceChildren(view);
   let row;
   try {
     [row] = (await predictWhere(x, 1, [1, 28, 28])).outputs;

@@ -525,3 +525,52 @@ export async function loadDicomFolder(files, { size = 28, decode, onProgress } =
   };
   return { train: build(samples.filter((s) => !testFiles.has(s.file))), test: build(samples.filter((s) => testFiles.has(s.file))) };
 }
+
+// ---------------------------------------------------------------- drawings like MNIST
+
+/** Area-averaging resize of the `cw × ch` region at (x0, y0) of a `w`-wide image to `ow × oh`. */
+function resizeRegion(src, w, x0, y0, cw, ch, ow, oh) {
+  const out = new Float32Array(ow * oh);
+  const sx = cw / ow, sy = ch / oh;
+  for (let oy = 0; oy < oh; oy++) {
+    const ya = y0 + oy * sy, yb = ya + sy;
+    for (let ox = 0; ox < ow; ox++) {
+      const xa = x0 + ox * sx, xb = xa + sx;
+      let sum = 0, area = 0;
+      for (let y = Math.floor(ya); y < Math.ceil(yb); y++) {
+        const wy = Math.min(yb, y + 1) - Math.max(ya, y);
+        for (let x = Math.floor(xa); x < Math.ceil(xb); x++) {
+          const wx = Math.min(xb, x + 1) - Math.max(xa, x);
+          sum += wy * wx * src[y * w + x];
+          area += wy * wx;
+        }
+      }
+      out[oy * ow + ox] = area ? sum / area : 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * A drawing (`w × h` grey values in [0, 1], white ink on black) prepared as MNIST digits were
+ * (LeCun et al.): the ink's bounding box scaled, aspect kept, to fit a 20×20 box, then placed in
+ * a 28×28 image so that its centre of mass is at the centre. Null when nothing is drawn.
+ */
+export function mnistPreprocess(grey, w, h) {
+  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (grey[y * w + x] > 0.1) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  }
+  if (x1 < 0) return null;
+  const cw = x1 - x0 + 1, ch = y1 - y0 + 1;
+  const scale = 20 / Math.max(cw, ch);
+  const ow = Math.max(1, Math.round(cw * scale)), oh = Math.max(1, Math.round(ch * scale));
+  const box = resizeRegion(grey, w, x0, y0, cw, ch, ow, oh);
+  let m = 0, mx = 0, my = 0;
+  for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) { const v = box[y * ow + x]; m += v; mx += v * (x + 0.5); my += v * (y + 0.5); }
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  const dx = clamp(Math.round(14 - mx / m), 0, 28 - ow), dy = clamp(Math.round(14 - my / m), 0, 28 - oh);
+  const out = new Float32Array(784);
+  for (let y = 0; y < oh; y++) for (let x = 0; x < ow; x++) out[(y + dy) * 28 + x + dx] = Math.min(1, box[y * ow + x]);
+  return out;
+}

@@ -116,6 +116,28 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   assert.ok(maxDiff <= 1e-3, `max |logit diff| ${maxDiff}`);
   assert.equal(argmaxSame, localPred.outputs.length, 'argmax equal for every sample');
   assert.equal(localAcc, accuracy);
+
+  // The drawing pad, prepared like MNIST (ink box into 20×20, centre of mass at the centre of
+  // 28×28), predicted here: a stroke drawn off-centre lands centred, and nothing is sent.
+  await page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await page.locator('#pad').boundingBox();
+  await page.mouse.move(box.x + 40, box.y + 30);
+  await page.mouse.down();
+  for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + 45 + k, box.y + 30 + 10 * k);
+  await page.mouse.up();
+  const beforePad = page.requests.length;
+  await page.click('#pad-predict');
+  await page.waitForFunction(() => document.querySelectorAll('#pad-probs li').length === 10 || document.querySelector('#pad-error').textContent);
+  assert.equal(await page.textContent('#pad-error'), '');
+  assert.deepEqual(page.requests.slice(beforePad).map((r) => r.url()), [], 'the drawing was predicted in the page');
+  assert.ok(await page.isVisible('#pad-input-view'), 'the 28×28 input is shown');
+  const com = await pageState(page, (s) => {
+    let m = 0, mx = 0, my = 0;
+    s.padInput.forEach((v, i) => { m += v; mx += v * (i % 28 + 0.5); my += v * (Math.floor(i / 28) + 0.5); });
+    return [mx / m, my / m];
+  });
+  t.diagnostic(`drawing: centre of mass of the 28×28 input ${com.map((v) => v.toFixed(2)).join(', ')}`);
+  assert.ok(com.every((v) => Math.abs(v - 14) <= 0.5), `centre of mass ${com}`);
   await screenshot(page, 'mnist-predict-local', 'section[aria-labelledby=predict-title]');
 
   // The model can be downloaded and decrypted into safetensors in the page.

@@ -67,3 +67,22 @@ test('tableFromCsv: missing features imputed with the training mean, bad rows dr
   assert.match(notes, /1 missing value in "z" filled in with the training rows' mean/);
   assert.ok([...train.x, ...test.x].every(Number.isFinite));
 });
+
+test('mnistPreprocess: ink scaled into a 20×20 box, centre of mass at the centre of 28×28', async () => {
+  const { mnistPreprocess } = await import('../formats.js');
+  const w = 280, h = 280;
+  const img = new Float32Array(w * h);
+  // A tall stroke in the top-left corner: 20 px wide, 120 px high.
+  for (let y = 10; y < 130; y++) for (let x = 15; x < 35; x++) img[y * w + x] = 1;
+  const out = mnistPreprocess(img, w, h);
+  let m = 0, mx = 0, my = 0, x0 = 28, x1 = -1, y0 = 28, y1 = -1;
+  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
+    const v = out[y * 28 + x];
+    if (v > 0) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    m += v; mx += v * (x + 0.5); my += v * (y + 0.5);
+  }
+  assert.equal(y1 - y0 + 1, 20, 'the long side fills 20 px');
+  assert.ok(x1 - x0 + 1 <= 4, 'aspect kept');
+  assert.ok(Math.abs(mx / m - 14) <= 0.5 && Math.abs(my / m - 14) <= 0.5, `centre of mass ${mx / m}, ${my / m}`);
+  assert.equal(mnistPreprocess(new Float32Array(w * h), w, h), null);
+});

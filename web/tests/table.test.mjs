@@ -195,3 +195,26 @@ test('bad tables: a PNG renamed .csv, a damaged .csv.gz (clear errors, nothing r
   assert.match(await page.textContent('#data-summary'), /398 of 400 rows used/);
   assert.deepEqual(page.errors, []);
 });
+
+test('at 390 px wide nothing overflows its card (shadow selector, predict selector, tables scroll inside)', async (t) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => {
+    const out = [];
+    for (const card of document.querySelectorAll('.card, .note')) {
+      const right = card.getBoundingClientRect().right;
+      for (const el of card.querySelectorAll('select, input, button, .file-button, canvas, .scroll, p, table:not(.scroll table)')) {
+        if (el.closest('.scroll') && el.closest('.scroll') !== el) continue; // scrolls inside its box
+        const r = el.getBoundingClientRect();
+        if (r.width && r.right > right + 0.5) out.push(`${el.id || el.tagName} ends at ${r.right.toFixed(0)} > card ${right.toFixed(0)}`);
+      }
+    }
+    if (document.documentElement.scrollWidth > window.innerWidth) out.push(`page ${document.documentElement.scrollWidth} px wide`);
+    return out;
+  });
+  t.diagnostic(overflow.join('; ') || 'no overflow');
+  assert.deepEqual(overflow, []);
+  const shadow = await page.locator('#shadow').boundingBox();
+  assert.ok(shadow.x + shadow.width <= 390, `shadow selector ends at ${shadow.x + shadow.width}`);
+  await screenshot(page, 'narrow-390px-data', 'section[aria-labelledby=data-title]');
+  await page.setViewportSize({ width: 1100, height: 900 });
+});
