@@ -192,8 +192,14 @@ fn encrypt_typed<F: more_core::Float>(
         Ok(wire::encode(&c))
     } else {
         let shape = x.shape().to_vec();
-        let values: Vec<F> = x.iter().copied().collect();
-        crypto::encrypt_rows(key, &values, &shape, shadow, |_, _| {})
+        // `x` is a fresh standard-layout copy of the NumPy array: its buffer is the row-major data.
+        match x.as_slice() {
+            Some(values) => crypto::encrypt_rows(key, values, &shape, shadow, |_, _| {}),
+            None => {
+                let values: Vec<F> = x.iter().copied().collect();
+                crypto::encrypt_rows(key, &values, &shape, shadow, |_, _| {})
+            }
+        }
     }
 }
 
