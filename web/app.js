@@ -25,7 +25,9 @@ function updateButtons() {
   $('data-upload').disabled = !(hasKey && state.data);
   $('train-start').disabled = !state.datasetId;
   $('predict-test').disabled = !state.modelTrained;
-  $('pad-predict').disabled = !(state.modelTrained && state.data?.train.featureShape.join() === '1,28,28');
+  const digits = state.data?.train.featureShape.join() === '1,28,28';
+  document.querySelector('.draw').hidden = !digits; // the pad is for 28×28 digit models only
+  $('pad-predict').disabled = !(state.modelTrained && digits);
   $('model-download').disabled = !state.modelTrained;
   $('model-local').disabled = !state.modelTrained;
 }
@@ -180,7 +182,7 @@ function showDicom({ train, test }) {
     const scaling = f.window ? `window ${fmt(f.window[0])}/${fmt(f.window[1])}` : 'min–max';
     const tr = body.insertRow();
     [f.name, f.label, f.modality || '–', f.frames, `${f.columns}×${f.rows}`, f.bitsAllocated, f.photometric, f.view ?? '–',
-      `${f.rescale[0] !== 1 || f.rescale[1] !== 0 ? `rescale ${fmt(f.rescale[0])}·x+${fmt(f.rescale[1])}, ` : ''}${scaling}`]
+      `${f.rescale[0] !== 1 || f.rescale[1] !== 0 ? `rescale ${fmt(f.rescale[0])}·x ${f.rescale[1] < 0 ? '−' : '+'} ${fmt(Math.abs(f.rescale[1]))}, ` : ''}${scaling}`]
       .forEach((v) => { tr.insertCell().textContent = v; });
   }
   const grid = document.createElement('div');
@@ -593,7 +595,12 @@ pad.addEventListener('keydown', (e) => {
   if (step) { cursor = { x: cursor.x + step[0], y: cursor.y + step[1] }; paint(cursor.x, cursor.y); e.preventDefault(); }
   if (e.key === ' ') { paint(cursor.x, cursor.y); e.preventDefault(); }
 });
-$('pad-clear').onclick = () => { clearPad(); $('pad-probs').replaceChildren(); $('pad-input').replaceChildren(); };
+$('pad-clear').onclick = () => {
+  clearPad();
+  $('pad-probs').replaceChildren();
+  $('pad-input').replaceChildren();
+  document.querySelector('.pad-input').hidden = true;
+};
 
 $('pad-predict').onclick = async () => {
   // Prepared as MNIST digits were: ink box scaled into 20×20, centre of mass at the centre of 28×28.
@@ -609,6 +616,7 @@ $('pad-predict').onclick = async () => {
   view.setAttribute('role', 'img');
   view.setAttribute('aria-label', 'The 28×28 input the model sees');
   $('pad-input').replaceChildren(view);
+  document.querySelector('.pad-input').hidden = false;
   let row;
   try {
     [row] = (await predictWhere(x, 1, [1, 28, 28])).outputs;

@@ -189,11 +189,11 @@ test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file
   const rows = await page.$$eval('#dicom-preview table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   assert.equal(rows.length, 26);
   assert.deepEqual(rows.find((r) => r[0] === 'run00.dcm').slice(0, 8), ['run00.dcm', 'left', 'XA', '3', '48×48', '8', 'MONOCHROME2', 'LAO 30 CRA 20']);
-  assert.deepEqual(rows.find((r) => r[0] === 'run02.dcm').slice(5, 9), ['16', 'MONOCHROME1', 'LAO 0 CRA 40', 'rescale 2·x+-100, window 500/1000']);
+  assert.deepEqual(rows.find((r) => r[0] === 'run02.dcm').slice(5, 9), ['16', 'MONOCHROME1', 'LAO 0 CRA 40', 'rescale 2·x − 100, window 500/1000']);
   assert.equal(rows.find((r) => r[0] === 'run01.dcm')[7], 'RAO 30 CAU 25');
   assert.equal(await page.locator('#dicom-preview .grid figure canvas').count(), 24);
   assert.equal(await page.inputValue('#preset'), 'image_cnn');
-  await screenshot(page, 'dicom-folder', 'section[aria-labelledby=data-title]');
+  await screenshot(page, 'dicom-folder', '#dicom-preview');
 
   await page.click('#data-upload');
   await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 60_000 });

@@ -8,7 +8,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, rawKey, repoRoot, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, rawKey, repoRoot, screenshot, startNode } from './helpers.mjs';
 
 const run = promisify(execFile);
 let node, browser;
@@ -93,6 +93,7 @@ test('a failed key import changes nothing: the active key and its fingerprint st
     assert.equal(await page.textContent('#fingerprint'), fingerprint, 'the fingerprint stays visible');
     assert.ok((await rawKey(page)).equals(raw), 'the worker still holds the same key');
     assert.equal(await page.evaluate(async () => (await import('/app.js')).state.fingerprint), fingerprint);
+    if (a.passphrase === 'wrong') await screenshot(page, 'key-import-failed', 'section[aria-labelledby=key-title]');
     await page.evaluate(() => { document.querySelector('#key-error').textContent = ''; });
   }
   assert.deepEqual(page.errors, []);

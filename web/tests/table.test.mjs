@@ -187,6 +187,7 @@ test('bad tables: a PNG renamed .csv, a damaged .csv.gz (clear errors, nothing r
     assert.ok(await page.isDisabled('#data-upload'));
   };
   await expectError({ name: 'scan.csv', mimeType: 'text/csv', buffer: png }, /^scan\.csv is not a CSV text file: it is a PNG image\.$/);
+  await screenshot(page, 'table-png-renamed', '#data-error');
   const gz = gzipSync(Buffer.from(clinicalCsv()));
   await expectError({ name: 'clinical.csv.gz', mimeType: 'application/gzip', buffer: gz.subarray(0, gz.length - 200) },
     /^clinical\.csv\.gz: the gzip data is damaged/);
