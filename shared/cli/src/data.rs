@@ -870,6 +870,71 @@ pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, Data
     }
 }
 
+// ------------------------------------------------------------------- image folder / DICOM
+
+/// A folder of PNG/JPEG images or DICOM files with a labels CSV (`filename,label`), read with
+/// the compute node's native loader (`more_angiography::load_image_folder`: grey values in
+/// `[0, 1]`, resized to `size × size` with a triangle filter; DICOM min-max scaled, every frame of
+/// a multi-frame file a sample). Classes are the sorted distinct labels (one-hot targets),
+/// features `[1, size, size]`. The split is the page's (seeded shuffle, last 20 % test) over
+/// *files*, so the frames of one DICOM run stay in one part; with one image per file this is the
+/// page's split of rows. The browser resamples with its canvas, so pixel values are close to, not
+/// identical with, the page's.
+///
+/// # Errors
+/// A missing folder, CSV or image, a malformed CSV, an undecodable image or DICOM file, fewer than
+/// two classes or than two files.
+pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<Split, DataError> {
+    let ds = more_angiography::load_image_folder(dir, labels, size, None)
+        .map_err(|e| DataError(e.to_string()))?;
+    if ds.class_names.len() < 2 {
+        return err("The labels CSV has fewer than two classes.");
+    }
+    // Samples grouped by file, in the order of the CSV.
+    let mut files: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, m) in ds.metadata.iter().enumerate() {
+        let key = match m {
+            more_angiography::ImageMeta::File { path, .. } => path.display().to_string(),
+            other => format!("{other:?}"),
+        };
+        match files.last_mut() {
+            Some((k, rows)) if *k == key => rows.push(i),
+            _ => files.push((key, vec![i])),
+        }
+    }
+    if files.len() < 2 {
+        return err("Need at least two labelled files (one for training, one for testing).");
+    }
+    let order = permutation(files.len(), 42);
+    let n_test = ((files.len() as f64 * 0.2).round() as usize).clamp(1, files.len() - 1);
+    let (train_files, test_files) = order.split_at(files.len() - n_test);
+    let width = size * size;
+    let classes = ds.class_names.len();
+    let name: String = dir
+        .file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+    let part = |which: &[usize]| {
+        let rows: Vec<usize> = which.iter().flat_map(|&f| files[f].1.clone()).collect();
+        let labels: Vec<usize> = rows.iter().map(|&r| usize::from(ds.labels[r])).collect();
+        Part {
+            name: name.clone(),
+            task: Task::Classification,
+            feature_shape: vec![1, size, size],
+            x: take_rows(&ds.images, width, &rows),
+            y: one_hot(&labels, classes),
+            target_dim: classes,
+            labels: Some(labels),
+            class_names: Some(ds.class_names.clone()),
+            feature_names: None,
+            target_names: None,
+        }
+    };
+    Ok(Split {
+        train: part(train_files),
+        test: part(test_files),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

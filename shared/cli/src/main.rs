@@ -45,8 +45,8 @@ enum Command {
     /// Make a key file or show a key's fingerprint.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Read a data file with the page's rules, encrypt the training part, upload it; prints the
-    /// dataset id on stdout.
+    /// Read a data file (CSV, IDX, or an image/DICOM folder with labels) with the page's rules,
+    /// encrypt the training part, upload it; prints the dataset id on stdout.
     Upload(UploadArgs),
     /// Create a model for an uploaded dataset and start training it; prints the model and job
     /// ids, then follows the job (unless --detach).
@@ -100,7 +100,9 @@ enum TaskArg {
     /// Guessed from the target as the page does (text labels, or at most 10 distinct whole
     /// numbers: classification; else regression).
     Auto,
+    /// One target column; its distinct values are the classes (one-hot targets).
     Classification,
+    /// Numeric target columns, standardised.
     Regression,
 }
 
@@ -120,7 +122,7 @@ struct UploadArgs {
     #[command(flatten)]
     node: NodeArgs,
     /// A CSV table (with --target).
-    #[arg(long, conflicts_with = "idx", required_unless_present = "idx")]
+    #[arg(long, conflicts_with_all = ["idx", "images"], required_unless_present_any = ["idx", "images"])]
     csv: Option<PathBuf>,
     /// Target column(s) of the CSV, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
@@ -131,6 +133,15 @@ struct UploadArgs {
     /// IDX files (images and labels, optionally gzipped; t10k/test names are the test pair).
     #[arg(long, num_args = 1.., value_name = "FILE")]
     idx: Vec<PathBuf>,
+    /// A folder of PNG/JPEG images or DICOM files (with --labels).
+    #[arg(long, conflicts_with = "idx", requires = "labels")]
+    images: Option<PathBuf>,
+    /// The labels CSV of --images: columns `filename,label`.
+    #[arg(long, requires = "images")]
+    labels: Option<PathBuf>,
+    /// Side of the square images fed to the model (--images).
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    size: u16,
     /// At most this many IDX training images.
     #[arg(long, default_value_t = 2000)]
     max_samples: usize,
@@ -363,6 +374,8 @@ fn read_data(a: &UploadArgs) -> Result<Split> {
             eprintln!("note: {note}");
         }
         Ok(table.split)
+    } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
+        Ok(data::load_image_folder(dir, labels, usize::from(a.size))?)
     } else {
         let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
         Ok(data::load_idx_files(&files, a.max_samples)?)

@@ -467,3 +467,95 @@ fn bad_inputs_give_the_documented_exit_codes() {
     );
     assert!(err.contains("plaintext"), "{err}");
 }
+
+/// PNG images in a folder with a labels CSV: uploaded, trained, predicted; a missing image is a
+/// data error (exit code 3) found before anything is sent.
+#[test]
+fn image_folder_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    let mut labels = String::from("filename,label\n");
+    for i in 0..20u32 {
+        let bright = i % 2 == 0;
+        let img = image::GrayImage::from_fn(12, 12, |x, y| {
+            let base = if bright { 200 } else { 40 };
+            image::Luma([(base + (x * 3 + y * 5 + i) % 30) as u8])
+        });
+        img.save(imgs.join(format!("img{i}.png"))).unwrap();
+        labels += &format!("img{i}.png,{}\n", if bright { "bright" } else { "dark" });
+    }
+    let labels_csv = dir.path().join("labels.csv");
+    std::fs::write(&labels_csv, &labels).unwrap();
+    let key = p(dir.path(), "k.morekey");
+    let key_s = key.to_str().unwrap();
+    ok(&["key", "new", "--out", key_s]);
+    let node = Node::start(&dir.path().join("node"));
+    let test_csv = p(dir.path(), "test.csv");
+    let ds = ok(&[
+        "upload",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--images",
+        imgs.to_str().unwrap(),
+        "--labels",
+        labels_csv.to_str().unwrap(),
+        "--size",
+        "8",
+        "--test-out",
+        test_csv.to_str().unwrap(),
+    ]);
+    let trained = ok(&[
+        "train",
+        "--node",
+        &node.url,
+        "--dataset",
+        ds.trim(),
+        "--epochs",
+        "2",
+        "--batch",
+        "4",
+        "--key",
+        key_s,
+    ]);
+    assert_eq!(field(&trained, "state"), "completed");
+    let preds = p(dir.path(), "preds.csv");
+    ok(&[
+        "predict",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--model",
+        field(&trained, "model"),
+        "--input",
+        test_csv.to_str().unwrap(),
+        "--out",
+        preds.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        read_csv(&preds).len(),
+        4,
+        "20 files, the last 20 % of the shuffle are the test part"
+    );
+
+    std::fs::write(&labels_csv, labels + "missing.png,dark\n").unwrap();
+    let (c, err) = code(
+        &[
+            "upload",
+            "--key",
+            key_s,
+            "--node",
+            "http://127.0.0.1:9",
+            "--images",
+            imgs.to_str().unwrap(),
+            "--labels",
+            labels_csv.to_str().unwrap(),
+        ],
+        Some(PASS),
+    );
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("missing.png"), "{err}");
+}
