@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package (python/, PyO3 + maturin, abi3 wheel): a venv under target/pyenv, the wheel
 # built with the workspace's target directory (crates shared with the Rust builds), and pytest
-# against a real node (target/release/more-node) and the command line (more-client).
+# against a real node (target/release/more-node), the command line (more-client) and the page's
+# wasm client (web/pkg under Node: run after .ci/build-web.sh, as .ci/test does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -24,7 +25,7 @@ CARGO_TARGET_DIR="$ROOT/target" "$VENV/bin/pip" install -q --disable-pip-version
 
 echo "== pytest python/tests"
 status=0
-(cd "$ROOT/target" && MORE_NODE_BIN="$ROOT/target/release/more-node" \
+(cd "$ROOT/target" && MORE_REQUIRE_PAGE_INTEROP=1 MORE_NODE_BIN="$ROOT/target/release/more-node" \
   MORE_CLIENT_BIN="$ROOT/target/release/more-client" \
   "$VENV/bin/python" -m pytest -q "$ROOT/python/tests") || status=$?
 if [ "$status" -eq 5 ]; then

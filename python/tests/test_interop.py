@@ -1,14 +1,18 @@
-"""Interoperability with the command line (and so with the page: `more-client` and the page's
-wasm layer both call `more_client::wrap` for key files and `SecretKey::encrypt_compact` for
+"""Interoperability with the page's own wasm client (web/pkg under Node) and with the command
+line (which calls the same `more_client::wrap` for key files and `SecretKey::encrypt_compact` for
 data). A key file made by the CLI is read by Python and the other way round; data Python
 encrypted is decrypted by the CLI (losses, predictions) and data the CLI encrypted is decrypted by
 Python."""
 
 import csv
+import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import more_client as m
 
@@ -89,3 +93,42 @@ def test_cli_encrypts_python_decrypts(cli_bin, node_url, tmp_path):
     logits = node.predict(key, model, x)
     plain = m.forward_plain(node.weights(model, key), x)
     assert np.allclose(logits, plain, rtol=1e-3, atol=1e-3)
+
+
+def _page_wasm(*args):
+    """Runs python/tests/page_wasm.mjs: the page's own wasm client (web/pkg) under Node."""
+    root = Path(__file__).resolve().parents[2]
+    pkg = Path(os.environ.get("MORE_WEB_PKG", root / "web" / "pkg"))
+    if shutil.which("node") is None or not (pkg / "more_wasm.js").exists():
+        msg = "the page's wasm package (web/pkg, bash .ci/build-web.sh) or node is missing"
+        if os.environ.get("MORE_REQUIRE_PAGE_INTEROP"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    r = subprocess.run(["node", str(Path(__file__).with_name("page_wasm.mjs")), *map(str, args)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_page_key_file_and_ciphertexts_both_ways(tmp_path):
+    """A key file and a ciphertext made by the page's wasm client (the calls the page's Worker
+    makes: ClientKey.generate, export_wrapped, encrypt) are read and decrypted by Python; what
+    Python encrypts, and a key file Python saves, are read by the page's client."""
+    _page_wasm("make", tmp_path, PASS)
+    made = json.loads((tmp_path / "page.json").read_text())
+    key = m.Key.load(tmp_path / "page.morekey", PASS)
+    assert key.fingerprint == made["fingerprint"]
+    page_ct = m.Ciphertext.from_bytes((tmp_path / "page.ct").read_bytes())
+    assert page_ct.representation == "compact" and page_ct.shape == made["shape"]
+    x = np.asarray(made["data"], np.float32).reshape(made["shape"])
+    assert np.allclose(key.decrypt(page_ct), x, atol=1e-5)
+
+    y = np.linspace(-3, 3, 10, dtype=np.float32).reshape(2, 5)
+    (tmp_path / "py.ct").write_bytes(bytes(key.encrypt(y)))
+    back = json.loads(_page_wasm("decrypt", tmp_path, PASS))
+    assert back["shape"] == [2, 5]
+    assert np.allclose(np.asarray(back["data"], np.float32).reshape(2, 5), y, atol=1e-5)
+
+    other = m.Key.generate()
+    other.save(tmp_path / "py.morekey", PASS)
+    assert _page_wasm("fingerprint", tmp_path / "py.morekey", PASS).strip() == other.fingerprint
