@@ -41,4 +41,10 @@ export const api = {
   job: (id) => request('GET', `/jobs/${id}`),
   losses: (id) => request('GET', `/jobs/${id}/losses`),
   cancel: (id) => request('POST', `/jobs/${id}/cancel`),
+  resume: (id) => request('POST', `/jobs/${id}/resume`),
+  datasets: () => request('GET', '/datasets'),
+  models: () => request('GET', '/models'),
+  jobs: () => request('GET', '/jobs'),
+  deleteDataset: (id) => request('DELETE', `/datasets/${id}`),
+  deleteModel: (id) => request('DELETE', `/models/${id}`),
 };

@@ -173,6 +173,47 @@ test('clinical CSV: guessed regression, MAE and R² in original units beside the
   assert.deepEqual(page.errors, []);
 });
 
+test('your work on this node: only this key\'s datasets, jobs and models; predict with an earlier model; delete', { timeout: 120_000 }, async (t) => {
+  // Another key's dataset on the same node must not be listed.
+  const other = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(other);
+  await other.setInputFiles('#data-csv', { name: 'other.csv', mimeType: 'text/csv', buffer: Buffer.from(clinicalCsv()) });
+  await other.fill('#csv-targets', 'diagnosis');
+  await other.click('#csv-load');
+  await other.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
+  await other.click('#data-upload');
+  await other.waitForFunction(() => /Uploaded/.test(document.querySelector('#upload-status').textContent));
+  await other.context().close();
+
+  await page.click('#work-refresh');
+  await page.waitForFunction(() => document.querySelectorAll('#work table').length === 3);
+  const work = await pageState(page, (s) => s.work);
+  t.diagnostic(JSON.stringify(work));
+  assert.equal(work.datasets.length, 2, 'the classification and the regression dataset, not the other key\'s');
+  assert.equal(work.models.length, 3);
+  assert.deepEqual(work.jobs.map((j) => j[1]), ['completed', 'completed', 'completed']);
+  await screenshot(page, 'your-work', 'section[aria-labelledby=work-title]');
+  // The last model (1 epoch at lr 1e-4) does not beat the baseline; the 15-epoch regression model does.
+  const modelRows = await page.$$eval('#work table:nth-of-type(2) tbody tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.cells[2].textContent]));
+  t.diagnostic(JSON.stringify(modelRows));
+  const pick = modelRows.findIndex(([name, epochs]) => /regression_mlp/.test(name) && epochs === '15');
+  assert.ok(pick >= 0, JSON.stringify(modelRows));
+  await page.locator('#work .work-use-model').nth(pick).click();
+  await page.waitForFunction(() => /Predicting with model/.test(document.querySelector('#local-status').textContent));
+  await page.selectOption('#predict-where', 'local');
+  await page.click('#predict-test');
+  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local' && /R²/.test(document.querySelector('#accuracy').textContent));
+  const report = await pageState(page, (s) => s.report);
+  assert.ok(report.perOutput[0].r2 > 0.6, JSON.stringify(report.perOutput));
+  // Delete the classification dataset.
+  const before = page.requests.length;
+  await page.locator('#work .work-delete-dataset').first().click();
+  await page.waitForFunction(() => document.querySelector('#work table caption')?.textContent === 'Datasets (1)' || document.querySelector('#work-error').textContent);
+  assert.equal(await page.textContent('#work-error'), '');
+  assert.ok(page.requests.slice(before).some((r) => r.method() === 'DELETE' && /\/v1\/datasets\//.test(r.url())));
+  assert.deepEqual(page.errors, []);
+});
+
 test('bad tables: a PNG renamed .csv, a damaged .csv.gz (clear errors, nothing read); a good .csv.gz is read', async (t) => {
   const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), deflateSync(Buffer.alloc(200, 1))]);
   const expectError = async (file, pattern) => {
