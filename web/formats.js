@@ -339,7 +339,11 @@ export function tableFromCsv(text, { targets, task = 'auto', name = 'table' }) {
   let y, targetDim, labels = null, classNames = null;
   if (task === 'classification') {
     const raw = keep.map((r) => rows[r][tIdx[0]].trim());
-    classNames = [...new Set(raw)].sort(); // as before (and as the CLI reads CSV): string order
+    // Numeric labels in numeric order ("2" before "10"), others in string order; the CLI
+    // (shared/cli/src/data.rs) reads CSV the same way.
+    classNames = [...new Set(raw)];
+    const allNum = classNames.every((c) => Number.isFinite(Number(c)));
+    classNames.sort(allNum ? (a, b) => Number(a) - Number(b) : undefined);
     if (classNames.length < 2) throw new DataError(`Target "${targets[0]}" has only one distinct value.`);
     if (classNames.length > 100) throw new DataError(`Target "${targets[0]}" has ${classNames.length} distinct values: it looks continuous; choose regression.`);
     labels = raw.map((v) => classNames.indexOf(v));
