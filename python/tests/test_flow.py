@@ -72,3 +72,37 @@ def test_node_errors(node_url):
     # Training on an unknown dataset.
     with pytest.raises(m.NodeError):
         node.train(model, "nope")
+
+
+def test_token_is_sent_as_bearer(monkeypatch):
+    """`Node(url, token=...)`, else MORE_TOKEN, goes out as `Authorization: Bearer`."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            body = b'{"status":"ok","version":"test"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.delenv("MORE_TOKEN", raising=False)
+        m.Node(url, token="t1").health()
+        m.Node(url).health()
+        monkeypatch.setenv("MORE_TOKEN", "t2")
+        m.Node(url).health()
+    finally:
+        server.shutdown()
+    assert seen == ["Bearer t1", None, "Bearer t2"]

@@ -559,3 +559,49 @@ fn image_folder_upload() {
     assert_eq!(c, 3, "{err}");
     assert!(err.contains("missing.png"), "{err}");
 }
+
+/// The bearer token (`--token`, else `MORE_TOKEN`) is sent as `Authorization: Bearer`: a
+/// one-request listener records the request and answers 404.
+#[test]
+fn token_is_sent_as_bearer() {
+    use std::io::{Read, Write};
+    for (args, env) in [
+        (vec!["--token", "from-flag"], None),
+        (vec![], Some("from-env")),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"error":"not_found","message":"no such dataset"}"#;
+            let resp = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).unwrap();
+            String::from_utf8_lossy(&req).to_lowercase()
+        });
+        let mut c = Command::new(env!("CARGO_BIN_EXE_more-client"));
+        c.args(["train", "--node", &url, "--dataset", "d1"])
+            .args(&args);
+        match env {
+            Some(t) => c.env("MORE_TOKEN", t),
+            None => c.env_remove("MORE_TOKEN"),
+        };
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(6));
+        let req = server.join().unwrap();
+        let want = format!("authorization: bearer {}", env.unwrap_or("from-flag"));
+        assert!(req.contains("get /v1/datasets/d1 "), "{req}");
+        assert!(req.contains(&want), "{req}");
+    }
+}
