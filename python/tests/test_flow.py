@@ -72,6 +72,12 @@ def test_node_errors(node_url):
     # Training on an unknown dataset.
     with pytest.raises(m.NodeError):
         node.train(model, "nope")
+    # A diverging run ends failed: JobFailed with the node's reason.
+    x, y, _ = clinical(40)
+    ds = node.upload(key, x, y)
+    with pytest.raises(m.JobFailed, match="diverging"):
+        node.train(node.create_model(ds), ds, epochs=3, batch_size=8, learning_rate=1e9,
+                   key=key, poll=0.1).wait()
 
 
 def test_token_is_sent_as_bearer(monkeypatch):

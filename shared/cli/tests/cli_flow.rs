@@ -444,6 +444,36 @@ fn bad_inputs_give_the_documented_exit_codes() {
             .unwrap();
         serde_json::from_str(&text).unwrap()
     };
+    // 7: a diverging run ends failed.
+    let ds = ok(&[
+        "upload",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--csv",
+        good.to_str().unwrap(),
+        "--target",
+        "outcome",
+    ]);
+    let (c, err) = code(
+        &[
+            "train",
+            "--node",
+            &node.url,
+            "--dataset",
+            ds.trim(),
+            "--lr",
+            "1e9",
+            "--batch",
+            "8",
+            "--key",
+            key_s,
+        ],
+        Some(PASS),
+    );
+    assert_eq!(c, 7, "{err}");
+    assert!(err.contains("diverging"), "{err}");
     let id = model["id"].as_str().unwrap();
     let (c, err) = code(
         &[
