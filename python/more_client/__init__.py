@@ -39,6 +39,7 @@ __all__ = [
     "TrainingJob",
     "forward_plain",
     "moment_matched_shadow",
+    "table_mlp_spec",
     "MoreError",
     "KeyFileError",
     "DataError",
@@ -62,6 +63,14 @@ def moment_matched_shadow(x: np.ndarray) -> Dict[str, Any]:
     std = np.sqrt(np.maximum((flat * flat).mean(axis=0) - mean * mean, 0.0))
     std[std == 0] = 0.1
     return {"kind": "moment_matched", "mean": mean.tolist(), "std": std.tolist()}
+
+
+def table_mlp_spec(input_shape: Sequence[int], outputs: int) -> Dict[str, Any]:
+    """The page's model for tables (``tableMlp`` in web/app.js) as a node ModelSpec: flatten,
+    dense 32, tanh, dense ``outputs``."""
+    return {"input_shape": list(input_shape), "layers": [
+        {"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "tanh"},
+        {"type": "dense", "units": int(outputs)}]}
 
 
 class TrainingJob:
@@ -181,9 +190,11 @@ class Node:
     def create_model(self, dataset_id: Optional[str] = None, preset: Optional[str] = None,
                      input_shape: Optional[Sequence[int]] = None, outputs: Optional[int] = None,
                      seed: int = 0, name: Optional[str] = None) -> str:
-        """Creates a model from a preset (``mnist_mlp``, ``mnist_cnn``, ``regression_mlp``,
-        ``image_cnn``); shapes default to the dataset's, the preset to ``regression_mlp`` for
-        regression and ``mnist_mlp`` otherwise. ``seed``: initial weights. Returns the model id."""
+        """Creates a model from a preset (``table_mlp``, ``mnist_mlp``, ``mnist_cnn``,
+        ``regression_mlp``, ``image_cnn``); shapes default to the dataset's, the preset to the
+        page's choice: ``regression_mlp`` for regression, ``table_mlp`` (the page's table model:
+        dense 32, tanh, dense; sent as a spec) for tables (one feature axis), ``mnist_mlp``
+        otherwise. ``seed``: initial weights. Returns the model id."""
         ds = self.dataset(dataset_id) if dataset_id is not None else {}
         if input_shape is None:
             input_shape = ds.get("feature_shape")
@@ -192,9 +203,13 @@ class Node:
         if input_shape is None or outputs is None:
             raise DataError("create_model needs a ready dataset_id, or input_shape and outputs")
         if preset is None:
-            preset = "regression_mlp" if ds.get("task") == "regression" else "mnist_mlp"
-        body = {"name": name or f"{ds.get('name', 'model')} {preset}", "preset": preset,
-                "input_shape": list(input_shape), "outputs": int(outputs), "seed": seed}
+            preset = ("regression_mlp" if ds.get("task") == "regression"
+                      else "table_mlp" if len(input_shape) == 1 else "mnist_mlp")
+        body: Dict[str, Any] = {"name": name or f"{ds.get('name', 'model')} {preset}", "seed": seed}
+        if preset == "table_mlp":
+            body["spec"] = table_mlp_spec(input_shape, int(outputs))
+        else:
+            body.update(preset=preset, input_shape=list(input_shape), outputs=int(outputs))
         return json.loads(self._c.post_json("/models", json.dumps(body)))["id"]
 
     def train(self, model_id: str, dataset_id: str, epochs: int = 3, batch_size: int = 32,

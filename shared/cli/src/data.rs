@@ -878,8 +878,9 @@ pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, Data
 /// a multi-frame file a sample). Classes are the sorted distinct labels (one-hot targets),
 /// features `[1, size, size]`. The split is the page's (seeded shuffle, last 20 % test) over
 /// *files*, so the frames of one DICOM run stay in one part; with one image per file this is the
-/// page's split of rows. The browser resamples with its canvas, so pixel values are close to, not
-/// identical with, the page's.
+/// page's split of rows. The pixels are not the page's: the browser resizes images with its canvas
+/// and centre-crops DICOM frames with an area filter (`cropResize` in `web/formats.js`), while this
+/// loader resizes the whole image with a triangle filter and scales DICOM min-max.
 ///
 /// # Errors
 /// A missing folder, CSV or image, a malformed CSV, an undecodable image or DICOM file, fewer than

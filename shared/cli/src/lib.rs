@@ -67,5 +67,32 @@ impl CliError {
     }
 }
 
+/// The page's model for tables (`tableMlp` in `web/app.js`): flatten, dense 32, tanh, dense
+/// `outputs`; sent to the node as a spec (`POST /v1/models {"spec": ...}`), since it is not one of
+/// the node's presets. JSON of a `more_core::nn::ModelSpec`.
+pub fn table_mlp_spec(input_shape: &[usize], outputs: usize) -> serde_json::Value {
+    serde_json::json!({
+        "input_shape": input_shape,
+        "layers": [
+            {"type": "flatten"},
+            {"type": "dense", "units": 32},
+            {"type": "tanh"},
+            {"type": "dense", "units": outputs},
+        ],
+    })
+}
+
+/// The model the page picks for a dataset: `regression_mlp` for regression, `table_mlp` for
+/// tables (one feature axis), `mnist_mlp` otherwise.
+pub fn default_preset(task: &str, feature_shape: &[usize]) -> &'static str {
+    if task == "regression" {
+        "regression_mlp"
+    } else if feature_shape.len() == 1 {
+        "table_mlp"
+    } else {
+        "mnist_mlp"
+    }
+}
+
 /// Results of this crate.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -163,8 +163,9 @@ struct TrainArgs {
     /// The dataset id (from upload).
     #[arg(long)]
     dataset: String,
-    /// Model preset (default: regression_mlp for regression, mnist_mlp otherwise).
-    #[arg(long, value_parser = ["mnist_mlp", "mnist_cnn", "regression_mlp", "image_cnn"])]
+    /// Model (default as the page: regression_mlp for regression, table_mlp for tables,
+    /// mnist_mlp otherwise). table_mlp is the page's table model (dense 32, tanh).
+    #[arg(long, value_parser = ["table_mlp", "mnist_mlp", "mnist_cnn", "regression_mlp", "image_cnn"])]
     preset: Option<String>,
     /// Passes over the data.
     #[arg(long, default_value_t = 3)]
@@ -491,21 +492,21 @@ fn train(a: TrainArgs) -> Result<()> {
         .and_then(|s| s.last())
         .and_then(Value::as_u64)
         .unwrap_or(1);
-    let preset = a.preset.clone().unwrap_or_else(|| {
-        if task == "regression" {
-            "regression_mlp".into()
-        } else {
-            "mnist_mlp".into()
-        }
-    });
-    let model = node.post_json(
-        "/models",
-        &json!({
-            "name": format!("{} {preset}", ds["name"].as_str().unwrap_or("dataset")),
-            "preset": preset, "input_shape": ds["feature_shape"], "outputs": outputs,
-            "seed": a.model_seed,
-        }),
-    )?;
+    let feature_shape: Vec<usize> =
+        serde_json::from_value(ds["feature_shape"].clone()).unwrap_or_default();
+    let preset = a
+        .preset
+        .clone()
+        .unwrap_or_else(|| more_cli::default_preset(task, &feature_shape).to_string());
+    let name = format!("{} {preset}", ds["name"].as_str().unwrap_or("dataset"));
+    let body = if preset == "table_mlp" {
+        json!({"name": name, "spec": more_cli::table_mlp_spec(&feature_shape, outputs as usize),
+               "seed": a.model_seed})
+    } else {
+        json!({"name": name, "preset": preset, "input_shape": feature_shape, "outputs": outputs,
+               "seed": a.model_seed})
+    };
+    let model = node.post_json("/models", &body)?;
     let model_id = id_of(&model)?;
     let mut job = json!({
         "model_id": model_id, "dataset_id": a.dataset, "epochs": a.epochs,

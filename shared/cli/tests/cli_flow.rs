@@ -233,7 +233,12 @@ fn full_flow_equals_a_plaintext_run() {
     let split = table.split;
     assert_eq!(split.train.task, Task::Classification);
     let (train, test) = (&split.train, &split.test);
-    let spec = ModelSpec::preset("mnist_mlp", &train.feature_shape, train.target_dim).unwrap();
+    // The page's model for tables, which `train` picks by default for a table.
+    let spec: ModelSpec = serde_json::from_value(more_cli::table_mlp_spec(
+        &train.feature_shape,
+        train.target_dim,
+    ))
+    .unwrap();
     let model = Model::<f32, Plain>::new(&spec, Plain, 0).unwrap();
     let config = TrainConfig::new(
         epochs,
