@@ -106,6 +106,19 @@ function pageDecrypt(page, bytes) {
   }, bytes.toString('hex'));
 }
 
+/** A job's encrypted losses from the node, decrypted in the page's Worker: {values} or {error}. */
+function pageLosses(page, job) {
+  return page.evaluate(async (job) => {
+    const { call } = await import('/client.js');
+    const { api } = await import('/api.js');
+    try {
+      return { values: Array.from(await call('decryptLosses', { bytes: await api.losses(job) })) };
+    } catch (err) {
+      return { error: String(err.message ?? err) };
+    }
+  }, job);
+}
+
 /** Imports a key file through the page's key-import control; resolves when the page shows `fingerprint`. */
 async function importKey(page, file, passphrase, fingerprint) {
   await page.setInputFiles('#key-import', { name: path.basename(file), mimeType: 'application/octet-stream', buffer: await readFile(file) });
@@ -215,14 +228,17 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   const field = (name) => out.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1];
   const [model, job] = [field('model'), field('job')];
   assert.equal(field('state'), 'completed', out);
+  const cliLosses = out.split('\n').find((l) => l.startsWith('losses '))?.split(' ').slice(1).map(Number);
+  assert.equal(cliLosses?.length, 2, out);
   t.diagnostic(`CLI dataset ${cliDataset}, Python dataset ${pyDataset}, model ${model}, job ${job}`);
 
-  // Another key's page sees none of it.
+  // Another key's page sees none of it, and cannot decrypt the job's losses.
   const other = await openPage(browser, node.url, { testPackage: false });
   await generateKey(other);
   await other.click('#work-refresh');
   await other.waitForFunction(() => document.querySelectorAll('#work table').length === 3);
   assert.deepEqual(await pageState(other, (s) => s.work), { datasets: [], models: [], jobs: [] });
+  assert.ok((await pageLosses(other, job)).error, 'another key decrypted the losses');
   await other.context().close();
 
   const page = await openPage(browser, node.url, { testPackage: false });
@@ -239,6 +255,10 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   const jobRow = await page.$$eval('#work table:nth-of-type(3) tbody tr', (trs) => trs.map((tr) => [tr.cells[2].textContent, tr.cells[3].textContent]));
   assert.deepEqual(jobRow, [['completed', '2/2']]);
   assert.equal(await page.textContent('#work-error'), '');
+  // The page decrypts the losses the node computed on the CLI's encrypted data: the CLI's values.
+  const losses = await pageLosses(page, job);
+  assert.ok(losses.values, JSON.stringify(losses));
+  losses.values.forEach((v, i) => assert.ok(Math.abs(v - cliLosses[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `${losses.values} vs ${cliLosses}`));
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
