@@ -5,7 +5,9 @@
 // are read by Python and the CLI, and theirs are imported by the page's key-import control;
 // ciphertexts go both ways between the page's Worker and Python; a dataset uploaded by Python or
 // the CLI and trained by the CLI shows in the page's "your work on this node" panel once the page
-// holds the same key. Every check has its failing twin: a wrong passphrase, another key.
+// holds the same key; a DICOM folder read by the CLI gives the page's split and pixels. Every
+// check has its failing twin: a wrong passphrase, another key (the pixel check failed, 0.37 off,
+// against the CLI's earlier native DICOM loader).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -259,6 +261,67 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   const losses = await pageLosses(page, job);
   assert.ok(losses.values, JSON.stringify(losses));
   losses.values.forEach((v, i) => assert.ok(Math.abs(v - cliLosses[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `${losses.values} vs ${cliLosses}`));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a DICOM folder: the CLI\'s pixels are the page\'s (decode, centre crop, area resize) and the same split', { timeout: 180_000 }, async (t) => {
+  const realDir = path.join(repoRoot, 'target/dicom-test-files');
+  const names = ['CT_small.dcm', 'MR_small.dcm', 'MR_small_RLE.dcm', 'SC_rgb_rle_2frame.dcm', 'MR_small_jp2klossless.dcm'];
+  for (const n of names) {
+    if (!existsSync(path.join(realDir, n))) throw new Error(`missing ${n}: run bash .ci/fetch-dicom-test-files.sh`);
+  }
+  // Ten files (copies under other names), two classes; the JPEG 2000 file is skipped by both.
+  const folder = path.join(dir, 'dicom');
+  await import('node:fs/promises').then((fs) => fs.mkdir(folder, { recursive: true }));
+  const files = [];
+  const rows = ['filename,label'];
+  for (let i = 0; i < 10; i++) {
+    const src = names[i % names.length];
+    const name = `${i}_${src}`;
+    const buffer = await readFile(path.join(realDir, src));
+    await writeFile(path.join(folder, name), buffer);
+    files.push({ name, mimeType: 'application/dicom', buffer });
+    rows.push(`${name},${i % 3 === 0 ? 'left' : 'right'}`);
+  }
+  const labels = path.join(dir, 'dicom-labels.csv');
+  await writeFile(labels, rows.join('\n'));
+  files.push({ name: 'labels.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n')) });
+
+  const keyFile = path.join(dir, 'dicom.morekey');
+  await ok(cli(['key', 'new', '--out', keyFile]));
+  const testCsv = path.join(dir, 'dicom-test.csv');
+  const up = await cli(['upload', '--key', keyFile, '--node', node.url, '--images', folder, '--labels', labels, '--size', '28', '--test-out', testCsv]);
+  assert.equal(up.code, 0, up.stderr);
+  t.diagnostic(up.stderr.trim());
+  assert.match(up.stderr, /note: Skipped \d_MR_small_jp2klossless\.dcm/);
+  const [header, ...lines] = (await readFile(testCsv, 'utf8')).trim().split('\n');
+  const cols = header.split(',');
+  const xCols = cols.filter((c) => !c.startsWith('target:')).length;
+  assert.equal(xCols, 28 * 28);
+  assert.deepEqual(cols.slice(xCols), ['target:left', 'target:right']);
+  const cliX = lines.flatMap((l) => l.split(',').slice(0, xCols).map(Number));
+  const cliY = lines.map((l) => l.split(',').slice(xCols).map(Number).indexOf(1));
+
+  const page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
+  await page.selectOption('#dicom-size', '28');
+  await page.setInputFiles('#data-dicom', files);
+  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
+    || document.querySelector('#data-error').textContent, null, { timeout: 60_000 });
+  assert.equal(await page.textContent('#data-error'), '');
+  const test = await pageState(page, (s) => ({ x: Array.from(s.data.test.x), labels: Array.from(s.data.test.labels), rows: s.data.test.rows,
+    names: s.data.test.sampleNames, classes: s.data.test.classNames, trainRows: s.data.train.rows }));
+  t.diagnostic(`page: ${test.trainRows} training samples, test ${JSON.stringify(test.names)}`);
+  assert.deepEqual(test.classes, ['left', 'right']);
+  assert.equal(lines.length, test.rows, 'the same test samples');
+  assert.deepEqual(cliY, test.labels);
+  assert.equal(cliX.length, test.x.length);
+  let worst = 0;
+  cliX.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - test.x[i])); });
+  t.diagnostic(`largest pixel difference CLI vs page: ${worst}`);
+  assert.ok(worst <= 1e-6, `largest pixel difference ${worst}`);
+  assert.ok(test.x.some((v) => v > 0.1) && test.x.some((v) => v < 0.9), 'real images, not blank');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -880,7 +880,8 @@ pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, Data
 /// *files*, so the frames of one DICOM run stay in one part; with one image per file this is the
 /// page's split of rows. The pixels are not the page's: the browser resizes images with its canvas
 /// and centre-crops DICOM frames with an area filter (`cropResize` in `web/formats.js`), while this
-/// loader resizes the whole image with a triangle filter and scales DICOM min-max.
+/// loader resizes the whole image with a triangle filter and scales DICOM min-max. `more-client`
+/// reads DICOM folders with [`load_dicom_folder`] instead, which gives the page's pixels.
 ///
 /// # Errors
 /// A missing folder, CSV or image, a malformed CSV, an undecodable image or DICOM file, fewer than
@@ -936,9 +937,331 @@ pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<Split
     })
 }
 
+// ------------------------------------------------------------------- DICOM folder (the page's pipeline)
+
+/// One decoded DICOM file: every frame as grey values in `[0, 1]`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DicomFrames {
+    /// `frames × rows × columns` values.
+    pub data: Vec<f32>,
+    /// Number of frames (1 for a single image).
+    pub frames: usize,
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub columns: usize,
+}
+
+fn dicom_float(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_float64().ok())
+}
+
+/// Decodes a DICOM file as the page does (`decode_dicom` in `wasm-client/src/dicom.rs`, the same
+/// dicom-rs calls): the Modality LUT, then the file's Window Center/Width when present (one
+/// sample per pixel), else min-max over all frames, to `[0, 1]`; MONOCHROME1 inverted; colour to
+/// grey with BT.601 luma.
+///
+/// # Errors
+/// An unreadable file, an unsupported transfer syntax, an empty or oversized image.
+pub fn decode_dicom(bytes: &[u8]) -> Result<DicomFrames, DataError> {
+    use dicom_dictionary_std::tags;
+    use dicom_object::{file::ReadPreamble, OpenFileOptions};
+    use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder};
+    const MAX_SAMPLES: usize = 64 << 20;
+    let obj = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Auto)
+        .from_reader(bytes)
+        .map_err(|e| DataError(format!("not a readable DICOM file ({e})")))?;
+    let uid = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_string();
+    let decoded = obj
+        .decode_pixel_data()
+        .map_err(|e| DataError(format!("transfer syntax {uid} is not supported ({e})")))?;
+    let (rows, cols) = (decoded.rows() as usize, decoded.columns() as usize);
+    let n_frames = decoded.number_of_frames().max(1);
+    let spp = decoded.samples_per_pixel().max(1) as usize;
+    let npx = rows * cols;
+    if npx == 0 {
+        return err("the image has zero rows or columns");
+    }
+    if npx * spp * n_frames as usize > MAX_SAMPLES {
+        return err(format!("{n_frames} frames of {cols}×{rows}: too large"));
+    }
+    let photometric = decoded.photometric_interpretation().clone();
+    let mut grey: Vec<f64> = Vec::with_capacity(npx * n_frames as usize);
+    for f in 0..n_frames {
+        let raw: Vec<f64> = decoded
+            .to_vec_frame::<f64>(f)
+            .map_err(|e| DataError(format!("frame {f}: {e}")))?;
+        if raw.len() < npx * spp {
+            return err(format!(
+                "frame {f}: {} samples, expected {}",
+                raw.len(),
+                npx * spp
+            ));
+        }
+        if spp >= 3 {
+            grey.extend((0..npx).map(|i| {
+                0.299 * raw[i * spp] + 0.587 * raw[i * spp + 1] + 0.114 * raw[i * spp + 2]
+            }));
+        } else {
+            grey.extend_from_slice(&raw[..npx]);
+        }
+    }
+    let window = match (
+        dicom_float(&obj, tags::WINDOW_CENTER),
+        dicom_float(&obj, tags::WINDOW_WIDTH),
+    ) {
+        (Some(c), Some(w)) if w > 0.0 && spp == 1 => Some((c, w)),
+        _ => None,
+    };
+    let (lo, hi) = match window {
+        Some((c, w)) => (c - w / 2.0, c + w / 2.0),
+        None => grey
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            }),
+    };
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let invert = photometric == PhotometricInterpretation::Monochrome1;
+    let data = grey
+        .iter()
+        .map(|&x| {
+            let y = ((x - lo) / span).clamp(0.0, 1.0);
+            (if invert { 1.0 - y } else { y }) as f32
+        })
+        .collect();
+    Ok(DicomFrames {
+        data,
+        frames: n_frames as usize,
+        rows,
+        columns: cols,
+    })
+}
+
+/// A `w × h` frame centre-cropped to a square and resized to `size × size` by area averaging
+/// (`cropResize` of `web/formats.js`, the same arithmetic in f64).
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub fn crop_resize(src: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
+    let side = w.min(h) as f64;
+    let x0 = (w as f64 - side) / 2.0;
+    let y0 = (h as f64 - side) / 2.0;
+    let scale = side / size as f64;
+    let mut out = vec![0f32; size * size];
+    for oy in 0..size {
+        let ya = y0 + oy as f64 * scale;
+        let yb = ya + scale;
+        for ox in 0..size {
+            let xa = x0 + ox as f64 * scale;
+            let xb = xa + scale;
+            let (mut sum, mut area) = (0f64, 0f64);
+            for y in (ya.floor() as usize)..(yb.ceil() as usize) {
+                let wy = yb.min(y as f64 + 1.0) - ya.max(y as f64);
+                for x in (xa.floor() as usize)..(xb.ceil() as usize) {
+                    let wx = xb.min(x as f64 + 1.0) - xa.max(x as f64);
+                    sum += wy * wx * f64::from(src[y * w + x]);
+                    area += wy * wx;
+                }
+            }
+            out[oy * size + ox] = if area != 0.0 {
+                (sum / area) as f32
+            } else {
+                0.0
+            };
+        }
+    }
+    out
+}
+
+fn is_dicom_file(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("dcm") || e.eq_ignore_ascii_case("dicom"));
+    ext || std::fs::read(path).is_ok_and(|b| b.len() > 132 && &b[128..132] == b"DICM")
+}
+
+/// Whether the labels CSV of an image folder names DICOM files (by extension or the `DICM`
+/// marker), so that [`load_dicom_folder`] applies.
+pub fn names_dicom(dir: &Path, labels: &Path) -> bool {
+    let Ok(csv) = read_text_file(labels).and_then(|t| parse_csv(&t)) else {
+        return false;
+    };
+    let Some(fi) = csv.header.iter().position(|h| is_file_column(h)) else {
+        return false;
+    };
+    csv.rows
+        .iter()
+        .any(|r| is_dicom_file(&dir.join(base_name(&r[fi]))))
+}
+
+fn is_file_column(h: &str) -> bool {
+    ["file", "filename", "image", "path"]
+        .iter()
+        .any(|n| h.eq_ignore_ascii_case(n))
+}
+
+fn is_label_column(h: &str) -> bool {
+    ["label", "class", "target"]
+        .iter()
+        .any(|n| h.eq_ignore_ascii_case(n))
+}
+
+fn base_name(v: &str) -> &str {
+    v.trim().rsplit('/').next().unwrap_or("")
+}
+
+/// A folder of DICOM files with a labels CSV (`filename,label`), with the page's pipeline
+/// (`loadDicomFolder` of `web/formats.js`): every frame a sample, decoded by [`decode_dicom`],
+/// centre-cropped and area-resized by [`crop_resize`]; a file that cannot be read or decoded is
+/// skipped with a note naming it; classes are the sorted labels of the decoded files; train and
+/// test split by file (seeded shuffle of the files, the last 20 % test). Returns the split and
+/// the notes.
+///
+/// # Errors
+/// A missing or malformed labels CSV, fewer than two usable files or two classes.
+pub fn load_dicom_folder(
+    dir: &Path,
+    labels: &Path,
+    size: usize,
+) -> Result<(Split, Vec<String>), DataError> {
+    let csv_name = labels.file_name().map_or_else(
+        || labels.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    );
+    let csv = parse_csv(&read_text_file(labels)?)?;
+    let (Some(fi), Some(li)) = (
+        csv.header.iter().position(|h| is_file_column(h)),
+        csv.header.iter().position(|h| is_label_column(h)),
+    ) else {
+        return err(format!(
+            "{csv_name} needs columns \"filename\" and \"label\"; it has {}.",
+            csv.header.join(", ")
+        ));
+    };
+    let mut notes = Vec::new();
+    let mut missing = Vec::new();
+    // (file, label, pixels) per sample, in the order of the CSV.
+    let mut samples: Vec<(String, String, Vec<f32>)> = Vec::new();
+    for r in &csv.rows {
+        let name = base_name(&r[fi]).to_string();
+        let label = r[li].trim().to_string();
+        let Ok(bytes) = std::fs::read(dir.join(&name)) else {
+            missing.push(name);
+            continue;
+        };
+        let d = match decode_dicom(&bytes) {
+            Ok(d) => d,
+            Err(e) => {
+                notes.push(format!("Skipped {name}: {e}"));
+                continue;
+            }
+        };
+        let px = d.rows * d.columns;
+        for k in 0..d.frames {
+            let frame = &d.data[k * px..(k + 1) * px];
+            samples.push((
+                name.clone(),
+                label.clone(),
+                crop_resize(frame, d.columns, d.rows, size),
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        notes.insert(
+            0,
+            format!(
+                "{} named in {csv_name} not found in {}: {}",
+                plural(missing.len(), "file"),
+                dir.display(),
+                missing.join(", ")
+            ),
+        );
+    }
+    let mut file_names: Vec<&str> = Vec::new();
+    for (f, _, _) in &samples {
+        if !file_names.contains(&f.as_str()) {
+            file_names.push(f);
+        }
+    }
+    if file_names.len() < 2 {
+        return err("Fewer than two DICOM files could be used.");
+    }
+    let mut class_names: Vec<String> = samples.iter().map(|s| s.1.clone()).collect();
+    class_names.sort();
+    class_names.dedup();
+    if class_names.len() < 2 {
+        return err("The labels CSV has fewer than two classes among the decoded files.");
+    }
+    let order = permutation(file_names.len(), 42);
+    let n_test = ((file_names.len() as f64 * 0.2).round() as usize).max(1);
+    let test_files: Vec<&str> = order[file_names.len() - n_test..]
+        .iter()
+        .map(|&i| file_names[i])
+        .collect();
+    let classes = class_names.len();
+    let part = |test: bool| {
+        let rows: Vec<&(String, String, Vec<f32>)> = samples
+            .iter()
+            .filter(|s| test_files.contains(&s.0.as_str()) == test)
+            .collect();
+        let labels: Vec<usize> = rows
+            .iter()
+            .map(|s| class_names.iter().position(|c| *c == s.1).unwrap_or(0))
+            .collect();
+        Part {
+            name: csv_name.clone(),
+            task: Task::Classification,
+            feature_shape: vec![1, size, size],
+            x: rows.iter().flat_map(|s| s.2.iter().copied()).collect(),
+            y: one_hot(&labels, classes),
+            target_dim: classes,
+            labels: Some(labels),
+            class_names: Some(class_names.clone()),
+            feature_names: None,
+            target_names: None,
+        }
+    };
+    Ok((
+        Split {
+            train: part(false),
+            test: part(true),
+        },
+        notes,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crop_resize_matches_the_page() {
+        // web/formats.js cropResize of a 6×4 ramp (i / 23) to 3×3, computed with node.
+        let src: Vec<f32> = (0..24u8).map(|i| f32::from(i) / 23.0).collect();
+        let page = [
+            0.119_565_22_f32,
+            0.173_913_05,
+            0.228_260_87,
+            0.445_652_16,
+            0.5,
+            0.554_347_8,
+            0.771_739_1,
+            0.826_086_94,
+            0.880_434_8,
+        ];
+        assert_eq!(crop_resize(&src, 6, 4, 3), page);
+    }
 
     #[test]
     fn permutation_matches_the_page() {

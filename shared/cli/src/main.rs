@@ -133,7 +133,8 @@ struct UploadArgs {
     /// IDX files (images and labels, optionally gzipped; t10k/test names are the test pair).
     #[arg(long, num_args = 1.., value_name = "FILE")]
     idx: Vec<PathBuf>,
-    /// A folder of PNG/JPEG images or DICOM files (with --labels).
+    /// A folder of PNG/JPEG images or DICOM files (with --labels); DICOM frames as the page makes
+    /// them (centre crop, area resize).
     #[arg(long, conflicts_with = "idx", requires = "labels")]
     images: Option<PathBuf>,
     /// The labels CSV of --images: columns `filename,label`.
@@ -376,6 +377,14 @@ fn read_data(a: &UploadArgs) -> Result<Split> {
         }
         Ok(table.split)
     } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
+        if data::names_dicom(dir, labels) {
+            // The page's DICOM pipeline (decode, centre crop, area resize): the page's pixels.
+            let (split, notes) = data::load_dicom_folder(dir, labels, usize::from(a.size))?;
+            for note in &notes {
+                eprintln!("note: {note}");
+            }
+            return Ok(split);
+        }
         Ok(data::load_image_folder(dir, labels, usize::from(a.size))?)
     } else {
         let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
