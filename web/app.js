@@ -95,6 +95,7 @@ $('key-import').onchange = async (e) => {
   if (!pass) return;
   try {
     keyReady(await call('importWrapped', { bytes: new Uint8Array(await file.arrayBuffer()), passphrase: pass }));
+    refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
   } catch (err) {
     // Nothing changed: the worker keeps its key and the page keeps showing its fingerprint.
     $('key-error').textContent = `Import of ${file.name} failed: ${err.message}. `
@@ -116,6 +117,7 @@ $('key-load').onclick = async () => {
   if (!pass) return;
   try {
     keyReady(await call('importWrapped', { bytes: saved.wrapped, passphrase: pass }));
+    refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
   } catch (err) {
     $('key-error').textContent = `Unlocking the remembered key failed: ${err.message}. `
       + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
@@ -342,7 +344,7 @@ $('train-start').onclick = async () => {
     const job = await api.startJob({
       model_id: model.id, dataset_id: state.datasetId,
       epochs: Number($('epochs').value), batch_size: Number($('batch').value),
-      optimizer: { type: 'sgd', learning_rate: Number($('lr').value), momentum: 0 },
+      optimizer: { type: 'sgd', learning_rate: Number($('lr').value), momentum: Number($('momentum').value) },
       ...(loss ? { loss } : {}), seed: 7,
     });
     state.jobId = job.id;
@@ -433,8 +435,13 @@ async function ensureLocalModel() {
 
 /** Predicts with the model decrypted in the page: inputs and outputs never leave the page. */
 async function predictLocalRows(x, rows, featureShape) {
-  const out = await call('predictLocal', { data: x, shape: [rows, ...featureShape] });
-  return toRows(out.data, rows);
+  localBusy++; // the health poll waits: nothing at all is sent while predicting here
+  try {
+    const out = await call('predictLocal', { data: x, shape: [rows, ...featureShape] });
+    return toRows(out.data, rows);
+  } finally {
+    localBusy--;
+  }
 }
 
 async function predictWhere(x, rows, featureShape) {
@@ -691,16 +698,35 @@ async function refreshWork() {
 }
 $('work-refresh').onclick = () => refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
 
+// ---------------------------------------------------------------- node health
+
+// `GET /v1/health` every HEALTH_MS (no body, no key material), so that a node that stops shows as
+// unreachable instead of a stale "ok", and one that comes back shows as ok again. Skipped while a
+// prediction runs here in the page (localBusy) and while the previous check is still out.
+const HEALTH_MS = 5000;
+let localBusy = 0, healthPending = false;
+async function checkHealth() {
+  if (localBusy > 0 || healthPending) return;
+  healthPending = true;
+  const el = $('node-status');
+  try {
+    const h = await api.health();
+    el.textContent = `Compute node ${h.status}, version ${h.version}.`;
+    el.dataset.health = 'ok';
+  } catch (err) {
+    el.textContent = `Compute node unreachable (${err.message}); checking again every ${HEALTH_MS / 1000} s.`;
+    el.dataset.health = 'unreachable';
+  } finally {
+    healthPending = false;
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 (async () => {
   await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;
-  try {
-    const h = await api.health();
-    $('node-status').textContent = `Compute node ${h.status}, version ${h.version}.`;
-  } catch (err) {
-    $('node-status').textContent = `The compute node is not reachable (${err.message}).`;
-  }
+  await checkHealth();
   document.body.dataset.ready = '1';
+  setInterval(() => { checkHealth().catch(() => {}); }, HEALTH_MS);
 })();

@@ -12,12 +12,19 @@ import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode, withoutHealthPolls } from './helpers.mjs';
 import { base64Forms, keyNeedles, searchBytes, searchRequests } from './leak-search.mjs';
 import { plainBundle, plainTensor } from './wire.mjs';
 
 const run = promisify(execFile);
-const EPOCHS = 3, BATCH = 32, LR = 0.1, SEED = 7;
+const SEED = 7;
+// The page's defaults for the bundled MNIST sample (index.html), read from the page below: 300
+// training and 100 test digits per class, mnist_mlp, 5 epochs, batch 32, SGD lr 0.05 momentum 0.9.
+// They reach ~94 % on the 1,000 test digits; the earlier defaults (60 + 20 per class, 3 epochs,
+// lr 0.1, no momentum) reached 79 % (81.5 % on 100 test digits per class) and fail MIN_ACCURACY.
+// OLD_DEFAULTS=1 runs the test with those to show that.
+const MIN_ACCURACY = 0.9;
+const OLD = process.env.OLD_DEFAULTS === '1';
 // Browser (decrypted, encrypted f32 training) vs native plaintext f32 losses, absolute, every
 // epoch; see the test for why.
 const LOSS_TOL = 5e-3;
@@ -25,6 +32,7 @@ const LOSS_TOL = 5e-3;
 let node, browser, page, fingerprint;
 const wrapped = {}; // the downloaded key file and the key-store record, for the request search
 let flowRequestCount = 0;
+let firstModelId, firstAccuracy; // the model trained in the first test, for the reconnect test
 
 before(async () => {
   node = await startNode();
@@ -39,10 +47,10 @@ after(async () => {
 test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses and accuracy match native', { timeout: 900_000 }, async (t) => {
   fingerprint = await generateKey(page);
 
-  await page.fill('#sample-train', '60');
-  await page.fill('#sample-test', '20');
+  if (OLD) { await page.fill('#sample-train', '60'); await page.fill('#sample-test', '20'); }
   await page.click('#data-sample');
-  await page.waitForFunction(() => /600 training and 200 test/.test(document.querySelector('#data-summary').textContent));
+  await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#data-summary').textContent),
+    OLD ? '600 training and 200 test' : '3000 training and 1000 test');
 
   const t0 = Date.now();
   await page.click('#data-upload');
@@ -51,10 +59,12 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   assert.match(upload, /Uploaded encrypted dataset/, upload);
   t.diagnostic(`${upload} (${Date.now() - t0} ms)`);
 
-  await page.selectOption('#preset', 'mnist_mlp');
-  await page.fill('#epochs', String(EPOCHS));
-  await page.fill('#batch', String(BATCH));
-  await page.fill('#lr', String(LR));
+  assert.equal(await page.inputValue('#preset'), 'mnist_mlp', 'the default model for the MNIST sample');
+  if (OLD) { await page.fill('#epochs', '3'); await page.fill('#lr', '0.1'); await page.fill('#momentum', '0'); }
+  const EPOCHS = Number(await page.inputValue('#epochs')), BATCH = Number(await page.inputValue('#batch'));
+  const LR = Number(await page.inputValue('#lr')), MOMENTUM = Number(await page.inputValue('#momentum'));
+  t.diagnostic(`page defaults: ${EPOCHS} epochs, batch ${BATCH}, lr ${LR}, momentum ${MOMENTUM}`);
+  if (!OLD) assert.deepEqual([EPOCHS, BATCH, LR, MOMENTUM], [5, 32, 0.05, 0.9]);
   await page.selectOption('#loss', 'cross_entropy');
   const t1 = Date.now();
   await page.click('#train-start');
@@ -71,8 +81,10 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
   const accText = await page.textContent('#accuracy');
   const accuracy = await pageState(page, (s) => s.accuracy);
+  firstAccuracy = accuracy;
+  firstModelId = await pageState(page, (s) => s.modelId);
   t.diagnostic(`browser (encrypted) ${accText}`);
-  assert.ok(accuracy >= 0.75, accText);
+  assert.ok(accuracy >= MIN_ACCURACY, `${accText} (defaults must reach ${100 * MIN_ACCURACY} %)`);
   assert.match(accText, /baseline/);
   assert.equal(await page.locator('#report table.confusion tbody tr').count(), 10, 'confusion matrix 10×10');
   await screenshot(page, 'mnist-predict-node', 'section[aria-labelledby=predict-title]');
@@ -87,7 +99,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   await page.waitForFunction(() => /decrypted into this page|not decrypted/.test(document.querySelector('#local-status').textContent
     + document.querySelector('#model-error').textContent));
   assert.equal(await page.textContent('#model-error'), '');
-  assert.deepEqual(page.requests.slice(beforeLoad).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
+  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforeLoad)).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
     ['GET /v1/models/ID/weights'], 'loading the model into the page fetches only its encrypted weights');
   const beforeLocal = page.requests.length;
   await page.selectOption('#predict-where', 'local');
@@ -95,7 +107,9 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local'
     || /failed/.test(document.querySelector('#accuracy').textContent));
   await page.waitForTimeout(300); // a request would have started by now
-  assert.deepEqual(page.requests.slice(beforeLocal).map((r) => r.url()), [], 'local prediction sends nothing');
+  // (The page's health poll, a bare GET /v1/health, pauses during the prediction but may fall in the
+  // 300 ms after it; it is left out here, see helpers.mjs withoutHealthPolls.)
+  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforeLocal)).map((r) => r.url()), [], 'local prediction sends nothing');
   const localPred = await pageState(page, (s) => s.lastPrediction);
   assert.equal(localPred.where, 'local');
   const localAcc = await pageState(page, (s) => s.accuracy);
@@ -129,7 +143,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   await page.click('#pad-predict');
   await page.waitForFunction(() => document.querySelectorAll('#pad-probs li').length === 10 || document.querySelector('#pad-error').textContent);
   assert.equal(await page.textContent('#pad-error'), '');
-  assert.deepEqual(page.requests.slice(beforePad).map((r) => r.url()), [], 'the drawing was predicted in the page');
+  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforePad)).map((r) => r.url()), [], 'the drawing was predicted in the page');
   assert.ok(await page.isVisible('#pad-input-view'), 'the 28×28 input is shown');
   const com = await pageState(page, (s) => {
     let m = 0, mx = 0, my = 0;
@@ -155,7 +169,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
       feature_shape: train.featureShape, outputs: train.targetDim };
   });
   Object.assign(job, { preset: 'mnist_mlp', model_seed: 0, epochs: EPOCHS, batch_size: BATCH,
-    optimizer: { type: 'sgd', learning_rate: LR, momentum: 0 }, loss: 'cross_entropy', seed: SEED });
+    optimizer: { type: 'sgd', learning_rate: LR, momentum: MOMENTUM }, loss: 'cross_entropy', seed: SEED });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'more-ref-'));
   await writeFile(path.join(dir, 'job.json'), JSON.stringify(job));
   const exe = path.join(repoRoot, 'target/release/examples/native_reference');
@@ -176,8 +190,16 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   // Model<f32, Compact> on 6 keys: 5 of 6), and by ≤ 4e-7 otherwise. 5e-3 is 4x that; a
   // different batch order (seed 8) moves epoch 1 by 1.8e-2 and epoch 2 by 2.8e-2, another
   // model initialization by 0.18, so those still fail.
-  diffs.forEach((d, i) => assert.ok(d <= LOSS_TOL, `epoch ${i + 1}: browser ${losses[i]} vs native ${native.plain_losses[i]} (|diff| ${d} > ${LOSS_TOL})`));
-  assert.ok(Math.abs(native.accuracy - accuracy) <= 0.01, `browser ${accuracy} vs native ${native.accuracy}`);
+  // With the current defaults (momentum 0.9, 5 epochs) a tie, once it happens, is carried on by
+  // the momentum and grows: measured ≤ 3e-7 on all 5 epochs in one run, and in another 2.1e-3,
+  // 2.4e-3, 1.2e-2 on epochs 3, 4, 5 (accuracy 93.6 % vs 94.2 %). So epochs 1 and 2 keep LOSS_TOL
+  // (a different batch order or initialization still fails there), later epochs LATE_LOSS_TOL.
+  const LATE_LOSS_TOL = 5e-2;
+  diffs.forEach((d, i) => {
+    const tol = i < 2 ? LOSS_TOL : LATE_LOSS_TOL;
+    assert.ok(d <= tol, `epoch ${i + 1}: browser ${losses[i]} vs native ${native.plain_losses[i]} (|diff| ${d} > ${tol})`);
+  });
+  assert.ok(Math.abs(native.accuracy - accuracy) <= 0.02, `browser ${accuracy} vs native ${native.accuracy}`);
 
   // Encryption speed: the same call (encrypt_compact + wire encoding) on the same values, one
   // warm-up, median of 5, in wasm in the Worker and natively (native_reference).
@@ -371,4 +393,37 @@ test('the key never leaves the page: no request carries it in any encoding; plan
     + `${wrappedNeedles.length} wrapped forms), ${workerProbes.length} from the worker; caught ${probes.length + workerProbes.length - missed.length}`);
   assert.deepEqual(missed, []);
   assert.deepEqual(page.errors, []);
+});
+
+test('reconnecting: a new tab unlocks the remembered key and finds its trained model in "your work"', { timeout: 300_000 }, async (t) => {
+  // The same browser profile (context: the key store's IndexedDB), a fresh page: no key, no data.
+  const tab = await page.context().newPage();
+  tab.errors = [];
+  tab.on('pageerror', (e) => tab.errors.push(e.message));
+  await tab.goto(`${node.url}/`);
+  await tab.waitForSelector('body[data-ready="1"]');
+  assert.equal(await tab.textContent('#work'), '', 'nothing listed before a key is active');
+  await tab.click('#key-load');
+  await answerPassphrase(tab, 'store passphrase');
+  await tab.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
+  // Unlocking lists this key's work without pressing "Refresh".
+  await tab.waitForSelector('#work .work-use-model');
+  const work = await pageState(tab, (s) => s.work);
+  t.diagnostic(`your work after unlocking: ${work.datasets.length} dataset(s), ${work.models.length} model(s), ${work.jobs.length} job(s)`);
+  assert.ok(work.models.includes(firstModelId), `the model trained in the first test (${firstModelId}) is listed: ${work.models}`);
+  // The same bundled sample (same defaults, same order; loading data forgets the chosen model, so
+  // first) predicted on the node with that model gives the first test's accuracy.
+  await tab.click('#data-sample');
+  await tab.waitForFunction(() => /training and .* test samples/.test(document.querySelector('#data-summary').textContent));
+  await tab.locator('#work .work-use-model').nth(work.models.indexOf(firstModelId)).click();
+  await tab.waitForFunction((id) => document.querySelector('#local-status').textContent.includes(id.slice(0, 8)), firstModelId);
+  assert.equal(await pageState(tab, (s) => s.modelId), firstModelId);
+  await tab.selectOption('#predict-where', 'node');
+  await tab.click('#predict-test');
+  await tab.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
+  const text = await tab.textContent('#accuracy');
+  t.diagnostic(`reconnected: ${text}`);
+  assert.equal(await pageState(tab, (s) => s.accuracy), firstAccuracy, text);
+  assert.deepEqual(tab.errors, []);
+  await tab.close();
 });

@@ -24,9 +24,9 @@ function freePort() {
   });
 }
 
-/** Starts `more-node serve` on a free port with a temporary data dir; waits for /v1/health. */
-export async function startNode() {
-  const port = await freePort();
+/** Starts `more-node serve` on a free port (or `port`) with a temporary data dir; waits for /v1/health. */
+export async function startNode({ port: wanted } = {}) {
+  const port = wanted ?? await freePort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'more-web-test-'));
   const proc = spawn(nodeBinary, ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web'],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -97,6 +97,18 @@ export async function openPage(browser, url, { testPackage = true } = {}) {
   await page.goto(`${url}/`);
   await page.waitForSelector('body[data-ready="1"]');
   return page;
+}
+
+/**
+ * Leaves out the page's periodic health poll (app.js checkHealth: `GET /v1/health`, no query, no
+ * body) from captured requests, for the checks that list what the page sends in a window. The poll
+ * carries nothing of the user's; the leak searches still see every request, polls included.
+ */
+export function withoutHealthPolls(requests) {
+  return requests.filter((r) => {
+    const u = new URL(r.url());
+    return !(r.method() === 'GET' && u.pathname === '/v1/health' && u.search === '' && !r.postDataBuffer());
+  });
 }
 
 /** Calls the key worker from the page (the same client.js module instance the page uses). */
