@@ -1,7 +1,7 @@
 //! Load check: concurrent predict requests on loopback against an in-process node.
 //!
-//! `cargo run --release -p more-node --example load_check -- [clients] [requests] [batch]`
-//! (defaults 8, 400, 32). Does what a hospital does before predicting: uploads a compact-encrypted
+//! `cargo run --release -p more-node --example load_check -- [clients] [requests] [batch] [cache_mb]`
+//! (defaults 8, 400, 32, 256; `cache_mb` 0 turns the predict weights cache off). Does what a hospital does before predicting: uploads a compact-encrypted
 //! training set (1,024 random 784-pixel samples, one-hot targets), trains `mnist_mlp` on the node
 //! for one epoch, so the model's weights are compact ciphertexts stored on disk and loaded by the
 //! predict route exactly as real requests load them; then `clients` threads post
@@ -25,12 +25,14 @@ fn main() -> anyhow::Result<()> {
     let clients = args.first().copied().unwrap_or(8);
     let requests = args.get(1).copied().unwrap_or(400);
     let batch = args.get(2).copied().unwrap_or(32);
+    let cache_mb = args.get(3).copied().unwrap_or(256);
     let dir = tempfile::tempdir()?;
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
         bind: "127.0.0.1:0".into(),
         handle_signals: false,
         workers: 2,
+        model_cache_bytes: cache_mb << 20,
         ..Settings::default()
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -59,7 +61,7 @@ fn main() -> anyhow::Result<()> {
     let x = Array2::from_shape_fn((batch, 784), |_| rng.random_range(0.0f32..1.0)).into_dyn();
     let body = wire::encode(&key.encrypt_compact(&x, &ShadowDistribution::default(), &mut rng)?);
     println!(
-        "predict: {clients} clients x {} requests, batch {batch} (body {} kB), mnist_mlp trained on the node (compact f32 weights), compact f32 inputs",
+        "predict: {clients} clients x {} requests, batch {batch} (body {} kB), mnist_mlp trained on the node (compact f32 weights), compact f32 inputs, weights cache {cache_mb} MiB",
         requests / clients,
         body.len() / 1000
     );
