@@ -939,113 +939,6 @@ pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<Split
 
 // ------------------------------------------------------------------- DICOM folder (the page's pipeline)
 
-/// One decoded DICOM file: every frame as grey values in `[0, 1]`, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DicomFrames {
-    /// `frames × rows × columns` values.
-    pub data: Vec<f32>,
-    /// Number of frames (1 for a single image).
-    pub frames: usize,
-    /// Image height.
-    pub rows: usize,
-    /// Image width.
-    pub columns: usize,
-}
-
-fn dicom_float(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
-    obj.element_opt(tag)
-        .ok()
-        .flatten()
-        .and_then(|e| e.to_float64().ok())
-}
-
-/// Decodes a DICOM file as the page does (`decode_dicom` in `wasm-client/src/dicom.rs`, the same
-/// dicom-rs calls): the Modality LUT, then the file's Window Center/Width when present (one
-/// sample per pixel), else min-max over all frames, to `[0, 1]`; MONOCHROME1 inverted; colour to
-/// grey with BT.601 luma.
-///
-/// # Errors
-/// An unreadable file, an unsupported transfer syntax, an empty or oversized image.
-pub fn decode_dicom(bytes: &[u8]) -> Result<DicomFrames, DataError> {
-    use dicom_dictionary_std::tags;
-    use dicom_object::{file::ReadPreamble, OpenFileOptions};
-    use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder};
-    const MAX_SAMPLES: usize = 64 << 20;
-    let obj = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Auto)
-        .from_reader(bytes)
-        .map_err(|e| DataError(format!("not a readable DICOM file ({e})")))?;
-    let uid = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_string();
-    let decoded = obj
-        .decode_pixel_data()
-        .map_err(|e| DataError(format!("transfer syntax {uid} is not supported ({e})")))?;
-    let (rows, cols) = (decoded.rows() as usize, decoded.columns() as usize);
-    let n_frames = decoded.number_of_frames().max(1);
-    let spp = decoded.samples_per_pixel().max(1) as usize;
-    let npx = rows * cols;
-    if npx == 0 {
-        return err("the image has zero rows or columns");
-    }
-    if npx * spp * n_frames as usize > MAX_SAMPLES {
-        return err(format!("{n_frames} frames of {cols}×{rows}: too large"));
-    }
-    let photometric = decoded.photometric_interpretation().clone();
-    let mut grey: Vec<f64> = Vec::with_capacity(npx * n_frames as usize);
-    for f in 0..n_frames {
-        let raw: Vec<f64> = decoded
-            .to_vec_frame::<f64>(f)
-            .map_err(|e| DataError(format!("frame {f}: {e}")))?;
-        if raw.len() < npx * spp {
-            return err(format!(
-                "frame {f}: {} samples, expected {}",
-                raw.len(),
-                npx * spp
-            ));
-        }
-        if spp >= 3 {
-            grey.extend((0..npx).map(|i| {
-                0.299 * raw[i * spp] + 0.587 * raw[i * spp + 1] + 0.114 * raw[i * spp + 2]
-            }));
-        } else {
-            grey.extend_from_slice(&raw[..npx]);
-        }
-    }
-    let window = match (
-        dicom_float(&obj, tags::WINDOW_CENTER),
-        dicom_float(&obj, tags::WINDOW_WIDTH),
-    ) {
-        (Some(c), Some(w)) if w > 0.0 && spp == 1 => Some((c, w)),
-        _ => None,
-    };
-    let (lo, hi) = match window {
-        Some((c, w)) => (c - w / 2.0, c + w / 2.0),
-        None => grey
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            }),
-    };
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let invert = photometric == PhotometricInterpretation::Monochrome1;
-    let data = grey
-        .iter()
-        .map(|&x| {
-            let y = ((x - lo) / span).clamp(0.0, 1.0);
-            (if invert { 1.0 - y } else { y }) as f32
-        })
-        .collect();
-    Ok(DicomFrames {
-        data,
-        frames: n_frames as usize,
-        rows,
-        columns: cols,
-    })
-}
-
 /// A `w × h` frame centre-cropped to a square and resized to `size × size` by area averaging
 /// (`cropResize` of `web/formats.js`, the same arithmetic in f64).
 #[allow(
@@ -1122,7 +1015,8 @@ fn base_name(v: &str) -> &str {
 }
 
 /// A folder of DICOM files with a labels CSV (`filename,label`), with the page's pipeline
-/// (`loadDicomFolder` of `web/formats.js`): every frame a sample, decoded by [`decode_dicom`],
+/// (`loadDicomFolder` of `web/formats.js`): every frame a sample, decoded by
+/// [`more_dicom::decode_dicom`] (the page's own decoder),
 /// centre-cropped and area-resized by [`crop_resize`]; a file that cannot be read or decoded is
 /// skipped with a note naming it; classes are the sorted labels of the decoded files; train and
 /// test split by file (seeded shuffle of the files, the last 20 % test). Returns the split and
@@ -1160,20 +1054,19 @@ pub fn load_dicom_folder(
             missing.push(name);
             continue;
         };
-        let d = match decode_dicom(&bytes) {
+        let d = match more_dicom::decode_dicom(&bytes) {
             Ok(d) => d,
             Err(e) => {
                 notes.push(format!("Skipped {name}: {e}"));
                 continue;
             }
         };
-        let px = d.rows * d.columns;
-        for k in 0..d.frames {
-            let frame = &d.data[k * px..(k + 1) * px];
+        let (rows, columns) = (d.rows as usize, d.columns as usize);
+        for frame in d.data.chunks_exact(rows * columns) {
             samples.push((
                 name.clone(),
                 label.clone(),
-                crop_resize(frame, d.columns, d.rows, size),
+                crop_resize(frame, columns, rows, size),
             ));
         }
     }
