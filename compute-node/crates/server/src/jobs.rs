@@ -295,28 +295,24 @@ pub fn model_from_weights<R: Representation<f32>>(
     rep: R,
     bundle: Bundle,
 ) -> ApiResult<Model<f32, R>> {
+    let named = bundle_tensors::<R>(bundle).map_err(|_| {
+        ApiError::basis_mismatch(format!(
+            "model {} was trained on {} ciphertexts",
+            record.id,
+            record.representation.as_deref().unwrap_or("other")
+        ))
+    })?;
+    if named
+        .first()
+        .is_some_and(|(_, t)| t.representation() != &rep)
     {
-        {
-            let named = bundle_tensors::<R>(bundle).map_err(|_| {
-                ApiError::basis_mismatch(format!(
-                    "model {} was trained on {} ciphertexts",
-                    record.id,
-                    record.representation.as_deref().unwrap_or("other")
-                ))
-            })?;
-            if named
-                .first()
-                .is_some_and(|(_, t)| t.representation() != &rep)
-            {
-                return Err(ApiError::basis_mismatch(format!(
-                    "model {} was trained under another key (compact basis differs)",
-                    record.id
-                )));
-            }
-            Model::from_parameters(&record.spec, rep, named)
-                .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
-        }
+        return Err(ApiError::basis_mismatch(format!(
+            "model {} was trained under another key (compact basis differs)",
+            record.id
+        )));
     }
+    Model::from_parameters(&record.spec, rep, named)
+        .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
 }
 
 /// Runs (or continues) a job to its end; the final state is in the record.
