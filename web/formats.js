@@ -439,26 +439,7 @@ export function viewLabel(primary, secondary) {
  * (each output pixel is the mean of the input pixels it covers). */
 export function cropResize(src, w, h, size) {
   const side = Math.min(w, h);
-  const x0 = (w - side) / 2, y0 = (h - side) / 2;
-  const out = new Float32Array(size * size);
-  const scale = side / size;
-  for (let oy = 0; oy < size; oy++) {
-    const ya = y0 + oy * scale, yb = ya + scale;
-    for (let ox = 0; ox < size; ox++) {
-      const xa = x0 + ox * scale, xb = xa + scale;
-      let sum = 0, area = 0;
-      for (let y = Math.floor(ya); y < Math.ceil(yb); y++) {
-        const wy = Math.min(yb, y + 1) - Math.max(ya, y);
-        for (let x = Math.floor(xa); x < Math.ceil(xb); x++) {
-          const wx = Math.min(xb, x + 1) - Math.max(xa, x);
-          sum += wy * wx * src[y * w + x];
-          area += wy * wx;
-        }
-      }
-      out[oy * size + ox] = area ? sum / area : 0;
-    }
-  }
-  return out;
+  return resizeRegion(src, w, (w - side) / 2, (h - side) / 2, side, side, size, size);
 }
 
 /**
