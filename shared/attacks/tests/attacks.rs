@@ -15,31 +15,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rand_distr::StandardNormal;
 
-const SIDE: usize = 28;
-const PIXELS: usize = SIDE * SIDE;
+mod common;
 
-/// `n` 28x28 digit-like blobs (an elliptic ring of intensities in (0.2, 1]), about 80 % exact zeros.
-fn images(n: usize, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(n * PIXELS);
-    for _ in 0..n {
-        let (cy, cx) = (rng.random_range(11.0..17.0), rng.random_range(11.0..17.0));
-        let (ry, rx) = (rng.random_range(7.0..10.0), rng.random_range(4.0..7.0));
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let d = ((y as f64 - cy) / ry).powi(2) + ((x as f64 - cx) / rx).powi(2);
-                let v = if (0.25..=1.0).contains(&d) {
-                    // quantised like 8-bit pixels
-                    (rng.random_range(0.2f64..1.0) * 255.0).round() / 255.0
-                } else {
-                    0.0
-                };
-                out.push(v);
-            }
-        }
-    }
-    out
-}
+use common::{images, PIXELS, SIDE};
 
 const TAB_FEATURES: usize = 6;
 const TAB_MEAN: [f64; TAB_FEATURES] = [55.0, 128.0, 80.0, 1.1, 36.9, 5.4];

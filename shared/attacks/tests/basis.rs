@@ -12,33 +12,22 @@ use more_attacks::{
 use more_client::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::tensor::{Compact, CompactBasis, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-const SIDE: usize = 28;
-const PIXELS: usize = SIDE * SIDE;
-const KEYS: usize = 200;
+mod common;
 
-/// `n` 28x28 digit-like rings, 8-bit quantised intensities in [0.2, 1], mostly exact zeros.
+use common::PIXELS;
+
+/// The shared synthetic digits in f32, as the victim encrypts them.
 fn images(n: usize, seed: u64) -> Vec<f32> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(n * PIXELS);
-    for _ in 0..n {
-        let (cy, cx) = (rng.random_range(11.0..17.0), rng.random_range(11.0..17.0));
-        let (ry, rx) = (rng.random_range(7.0..10.0), rng.random_range(4.0..7.0));
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let d: f64 = ((y as f64 - cy) / ry).powi(2) + ((x as f64 - cx) / rx).powi(2);
-                out.push(if (0.25..=1.0).contains(&d) {
-                    ((rng.random_range(0.2f64..1.0) * 255.0).round() / 255.0) as f32
-                } else {
-                    0.0
-                });
-            }
-        }
-    }
-    out
+    common::images(n, seed)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
+
+const KEYS: usize = 200;
 
 fn row(rows: &[BasisStudyRow], shadow: usize, rule: usize) -> &BasisStudyRow {
     // basis_study returns 4 rows per shadow: positive, larger, plausibility, matrix-form.
