@@ -347,23 +347,14 @@ fn bad_inputs_give_the_documented_exit_codes() {
     );
 
     // 3: bad data, found before anything is sent (the node URL is never contacted).
+    let upload = |data: &[&str]| {
+        let head = ["upload", "--key", key_s, "--node", "http://127.0.0.1:9"];
+        code(&[&head[..], data].concat(), Some(PASS))
+    };
     let bad = |name: &str, text: &str, target: &str| {
         let f = p(dir.path(), name);
         std::fs::write(&f, text).unwrap();
-        code(
-            &[
-                "upload",
-                "--key",
-                key_s,
-                "--node",
-                "http://127.0.0.1:9",
-                "--csv",
-                f.to_str().unwrap(),
-                "--target",
-                target,
-            ],
-            Some(PASS),
-        )
+        upload(&["--csv", f.to_str().unwrap(), "--target", target])
     };
     let (c, err) = bad("ragged.csv", "a,b,y\n1,2,x\n3,4\n", "y");
     assert_eq!(c, 3, "{err}");
@@ -377,54 +368,17 @@ fn bad_inputs_give_the_documented_exit_codes() {
     assert_eq!((c, err.contains("Only 3 usable rows")), (3, true), "{err}");
     let png = p(dir.path(), "scan.csv");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0").unwrap();
-    let (c, err) = code(
-        &[
-            "upload",
-            "--key",
-            key_s,
-            "--node",
-            "http://127.0.0.1:9",
-            "--csv",
-            png.to_str().unwrap(),
-            "--target",
-            "y",
-        ],
-        Some(PASS),
-    );
+    let (c, err) = upload(&["--csv", png.to_str().unwrap(), "--target", "y"]);
     assert_eq!((c, err.contains("it is a PNG image")), (3, true), "{err}");
     let idx = p(dir.path(), "images-idx3-ubyte");
     std::fs::write(&idx, b"\x00\x00\x08\x03\x00\x00\x00\x02").unwrap();
-    let (c, err) = code(
-        &[
-            "upload",
-            "--key",
-            key_s,
-            "--node",
-            "http://127.0.0.1:9",
-            "--idx",
-            idx.to_str().unwrap(),
-        ],
-        Some(PASS),
-    );
+    let (c, err) = upload(&["--idx", idx.to_str().unwrap()]);
     assert_eq!(c, 3, "{err}");
 
     // 5: nothing listens on port 9.
     let good = p(dir.path(), "good.csv");
     std::fs::write(&good, clinical_csv()).unwrap();
-    let (c, err) = code(
-        &[
-            "upload",
-            "--key",
-            key_s,
-            "--node",
-            "http://127.0.0.1:9",
-            "--csv",
-            good.to_str().unwrap(),
-            "--target",
-            "outcome",
-        ],
-        Some(PASS),
-    );
+    let (c, err) = upload(&["--csv", good.to_str().unwrap(), "--target", "outcome"]);
     assert_eq!(c, 5, "{err}");
 
     // 6: the node refuses (unknown dataset, unknown model); 8: plaintext from the node.
