@@ -289,12 +289,10 @@ fn error_classes() {
     );
     intact(&srv, &good, &before);
 
-    // A corrupted file on disk is reported, not used.
-    let weights = dir
-        .path()
-        .join("models")
-        .join(&model)
-        .join("weights.bundle");
+    // A corrupted blob in the store is reported, not used.
+    let (_, m) = srv.get_json(&format!("/v1/models/{model}"));
+    let sha = m["weights_sha256"].as_str().expect("trained");
+    let weights = dir.path().join("blobs").join(sha);
     let mut bytes = std::fs::read(&weights).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;
@@ -305,6 +303,7 @@ fn error_classes() {
         "internal",
     );
     assert!(m.contains("corrupt"), "{m}");
+    assert!(!m.contains(&dir.path().display().to_string()), "no server path: {m}");
     intact(&srv, &good, &before);
 }
 

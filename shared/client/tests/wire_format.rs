@@ -8,7 +8,7 @@ use more_core::tensor::{
 };
 use more_core::wire::{
     decode, decode_as, decode_bundle, decode_from, decode_header, encode, encode_bundle,
-    encode_into, AnyTensor, Bundle, DecodeLimits, WireError, FIXED_HEADER_LEN,
+    encode_into, AnyTensor, Bundle, DecodeLimits, StreamValidator, WireError, FIXED_HEADER_LEN,
 };
 use more_core::{Dtype, Float};
 use ndarray::{ArrayD, IxDyn};
@@ -618,6 +618,67 @@ proptest! {
         let _ = decode(&bytes, &limits());
         let _ = decode_bundle(&bytes, &limits());
         let _ = decode_from(&mut bytes.as_slice(), &limits());
+    }
+}
+
+/// Feeds `bytes` to a [`StreamValidator`] in chunks of the given sizes (cycled).
+fn stream_check(bytes: &[u8], chunks: &[usize], limits: DecodeLimits) -> Result<(), WireError> {
+    let mut v = StreamValidator::new(limits);
+    let mut rest = bytes;
+    for &n in chunks.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (head, tail) = rest.split_at(n.clamp(1, rest.len()));
+        v.feed(head)?;
+        rest = tail;
+    }
+    v.finish().map(|_| ())
+}
+
+#[test]
+fn stream_validator_finds_what_decode_finds() {
+    let good = encode(&matrix::<f32>(&[3, 5], 7));
+    for chunks in [vec![1], vec![3], vec![7, 2], vec![good.len()]] {
+        assert_eq!(stream_check(&good, &chunks, limits()), Ok(()));
+    }
+    let mut nan = good.clone();
+    let at = nan.len() - 4 * 6;
+    nan[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(
+        stream_check(&nan, &[5], limits()).unwrap_err(),
+        decode(&nan, &limits()).unwrap_err()
+    );
+    let short = &good[..good.len() - 1];
+    assert!(matches!(
+        stream_check(short, &[3], limits()),
+        Err(WireError::Truncated { .. })
+    ));
+    let mut long = good.clone();
+    long.push(0);
+    assert_eq!(stream_check(&long, &[3], limits()), Err(WireError::TrailingBytes));
+    // The limit is applied from the header, before the planes arrive.
+    let tight = DecodeLimits { max_bytes: 64, max_rank: 8 };
+    let mut v = StreamValidator::new(tight);
+    assert!(matches!(v.feed(&good[..40]), Err(WireError::TooLarge { .. })));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+    /// Chunked validation accepts exactly what whole-message decoding accepts.
+    #[test]
+    fn stream_validator_agrees_with_decode(
+        which in 0usize..4,
+        muts in prop::collection::vec(mutation(), 0..3),
+        chunks in prop::collection::vec(1usize..40, 1..6),
+    ) {
+        let bytes = apply(corpus()[which].clone(), &muts);
+        let small = DecodeLimits { max_bytes: 1 << 16, max_rank: 8 };
+        prop_assert_eq!(
+            stream_check(&bytes, &chunks, small).is_ok(),
+            decode(&bytes, &small).is_ok()
+        );
     }
 }
 

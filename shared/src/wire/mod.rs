@@ -17,9 +17,11 @@
 mod bundle;
 mod error;
 mod header;
+mod stream;
 mod tensor;
 
 pub use bundle::{decode_bundle, encode_bundle, Bundle, BUNDLE_MAGIC, BUNDLE_VERSION};
 pub use error::WireError;
 pub use header::{decode_header, DecodeLimits, Header, FIXED_HEADER_LEN, MAGIC, VERSION};
+pub use stream::StreamValidator;
 pub use tensor::{decode, decode_as, decode_from, encode, encode_into, AnyTensor};

@@ -3,16 +3,26 @@
 //!
 //! - [`startup`]: settings, the [`startup::Application`] (bind, run, graceful stop);
 //! - [`routes`]: the handlers;
-//! - [`storage`]: the data directory (atomic writes, checksums);
-//! - [`jobs`]: the training runner;
+//! - [`records`]: the API's objects (datasets, models, jobs);
+//! - [`db`]: their rows in SQLite or PostgreSQL (sqlx, migrations in `migrations/`);
+//! - [`blobs`]: ciphertexts, checkpoints and weights in an object store (local or S3),
+//!   content-addressed; [`gc`] removes the unreferenced ones;
+//! - [`jobs`]: the training runner (a queue shared by every node, heartbeats, takeover);
+//! - [`weights`]: weights and checkpoints as wire bundles;
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
+//! - [`fault`]: crash points for tests;
 //! - [`error`]: the JSON error type.
 
+pub mod blobs;
+pub mod db;
 pub mod error;
+pub mod fault;
+pub mod gc;
 pub mod jobs;
+pub mod records;
 pub mod routes;
 pub mod startup;
-pub mod storage;
+pub mod weights;
 pub mod weights_cache;
 
 use std::path::PathBuf;
@@ -22,9 +32,36 @@ pub use startup::{Application, Settings};
 /// `more-node serve` options.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Where datasets, models and jobs are stored.
+    /// Directory of the single-machine defaults: blobs in `DIR/blobs`, the SQLite database in
+    /// `DIR/more.db`.
     #[arg(long, env = "MORE_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Object store for ciphertext blobs: `file:///absolute/dir` or `s3://bucket` (credentials,
+    /// region and endpoint from the standard `AWS_*` variables). Default: `file://DATA_DIR`.
+    #[arg(long, env = "MORE_STORE")]
+    pub store: Option<String>,
+    /// Metadata database: `sqlite://file?mode=rwc` or `postgres://user@host:port/db`.
+    /// Default: `sqlite://DATA_DIR/more.db?mode=rwc`. Several nodes need PostgreSQL.
+    #[arg(long, env = "MORE_DB")]
+    pub db: Option<String>,
+    /// This node's name in job records (default: random per process; must differ per node).
+    #[arg(long, env = "MORE_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Training jobs run at once on this node (0: an API-only node that never trains).
+    #[arg(long, default_value_t = 1)]
+    pub max_jobs: usize,
+    /// Seconds without a heartbeat after which another node takes a running job over.
+    #[arg(long, default_value_t = 30)]
+    pub job_lease_seconds: u64,
+    /// Predict requests computed at once (more wait in line).
+    #[arg(long, default_value_t = 4)]
+    pub max_concurrent_predicts: usize,
+    /// Seconds between garbage collections of unreferenced blobs.
+    #[arg(long, default_value_t = 300)]
+    pub gc_interval_seconds: u64,
+    /// Minimum age in seconds of an unreferenced blob before it is removed.
+    #[arg(long, default_value_t = 900)]
+    pub gc_grace_seconds: u64,
     /// Address to listen on.
     #[arg(long, env = "MORE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -42,7 +79,7 @@ pub struct ServeArgs {
 /// Runs the service until SIGINT/SIGTERM (graceful: running jobs are saved as `interrupted`).
 ///
 /// # Errors
-/// When the data directory cannot be opened or the address bound.
+/// When the store or database cannot be opened or the address bound.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -52,6 +89,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .try_init();
     let settings = Settings {
         data_dir: args.data_dir,
+        store_url: args.store,
+        db_url: args.db,
+        node_name: args.node_name,
+        max_jobs: args.max_jobs,
+        job_lease: std::time::Duration::from_secs(args.job_lease_seconds.max(1)),
+        max_concurrent_predicts: args.max_concurrent_predicts,
+        gc_interval: std::time::Duration::from_secs(args.gc_interval_seconds),
+        gc_grace: std::time::Duration::from_secs(args.gc_grace_seconds),
         bind: args.bind,
         web_dir: args.web_dir,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),

@@ -2,21 +2,47 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
-use super::jobs::Jobs;
+use super::blobs::BlobStore;
+use super::db::Db;
+use super::gc;
+use super::jobs::{JobSettings, Jobs};
 use super::routes;
-use super::storage::Storage;
 use super::weights_cache::WeightsCache;
 
 /// Everything the service is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The data directory.
+    /// The data directory: the default home of the blob store (`blobs/`) and the SQLite
+    /// database (`more.db`).
     pub data_dir: PathBuf,
+    /// Object store URL (`file:///dir` or `s3://bucket`); default `file://{data_dir}`.
+    pub store_url: Option<String>,
+    /// Database URL (`sqlite://file?mode=rwc` or `postgres://…`); default
+    /// `sqlite://{data_dir}/more.db?mode=rwc`.
+    pub db_url: Option<String>,
+    /// This node's name in job rows (default: a random one per process).
+    pub node_name: Option<String>,
+    /// Training jobs run at once on this node (0: never trains, an API-only node).
+    pub max_jobs: usize,
+    /// A running job whose node has not renewed its heartbeat for this long moves to another
+    /// node.
+    pub job_lease: Duration,
+    /// How often an idle node looks for jobs queued on other nodes.
+    pub job_poll: Duration,
+    /// Predict requests computed at once (more wait).
+    pub max_concurrent_predicts: usize,
+    /// How often unreferenced blobs are collected.
+    pub gc_interval: Duration,
+    /// How old an unreferenced blob must be before it is collected.
+    pub gc_grace: Duration,
     /// Listen address (`127.0.0.1:0` picks a free port).
     pub bind: String,
     /// The web page's directory, served at `/`.
@@ -39,6 +65,15 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             data_dir: PathBuf::from("data"),
+            store_url: None,
+            db_url: None,
+            node_name: None,
+            max_jobs: 1,
+            job_lease: Duration::from_secs(30),
+            job_poll: Duration::from_secs(1),
+            max_concurrent_predicts: 4,
+            gc_interval: Duration::from_secs(300),
+            gc_grace: Duration::from_secs(900),
             bind: "127.0.0.1:8080".into(),
             web_dir: PathBuf::from("web"),
             max_upload_bytes: 512 << 20,
@@ -51,18 +86,46 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The object store URL in effect.
+    pub fn store_url(&self) -> anyhow::Result<String> {
+        match &self.store_url {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!("file://{}", absolute(&self.data_dir)?.display())),
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn db_url(&self) -> anyhow::Result<String> {
+        match &self.db_url {
+            Some(url) => Ok(url.clone()),
+            None => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                absolute(&self.data_dir)?.join("more.db").display()
+            )),
+        }
+    }
+}
+
+fn absolute(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    Ok(std::fs::canonicalize(dir)?)
+}
+
 /// Shared state of the handlers.
 pub struct AppState {
-    /// The data directory.
-    pub storage: Storage,
+    /// The metadata database.
+    pub db: Db,
+    /// The blobs.
+    pub blobs: BlobStore,
     /// The job runner.
     pub jobs: Arc<Jobs>,
     /// The settings.
     pub settings: Settings,
-    /// Serialises read-modify-write of dataset and model records.
-    pub records: Mutex<()>,
     /// Decoded trained weights for predict.
     pub weights: WeightsCache,
+    /// Bounds predict requests computed at once.
+    pub predicts: Arc<Semaphore>,
 }
 
 /// A bound, not yet running service.
@@ -70,28 +133,50 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     jobs: Arc<Jobs>,
+    gc: JoinHandle<()>,
 }
 
 impl Application {
-    /// Opens the data directory (marking jobs left running as `interrupted`) and binds the
-    /// listener. Must be called inside a tokio runtime (training runs on its blocking pool).
+    /// Opens the object store and the database (applying migrations), starts the job runner
+    /// and the garbage collector, and binds the listener. Must be called inside a tokio runtime
+    /// (training runs on its blocking pool).
     ///
     /// # Errors
-    /// When the data directory cannot be opened or the address bound.
+    /// When the store or database cannot be opened or the address bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let storage = Storage::open(&settings.data_dir)?;
-        let jobs = Arc::new(
-            Jobs::new(storage.clone(), tokio::runtime::Handle::current())
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        let blobs = BlobStore::open(&settings.store_url()?)?;
+        let db = Db::connect(&settings.db_url()?).await?;
+        let node = settings
+            .node_name
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let jobs = Jobs::new(
+            db.clone(),
+            blobs.clone(),
+            JobSettings {
+                node,
+                max_jobs: settings.max_jobs,
+                lease: settings.job_lease,
+                poll: settings.job_poll,
+            },
         );
+        jobs.start();
+        let gc = tokio::spawn(gc::run_periodically(
+            db.clone(),
+            blobs.clone(),
+            settings.gc_interval,
+            settings.gc_grace,
+        ));
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
+        tracing::info!(store = %blobs.url(), node = %jobs.node(), max_jobs = settings.max_jobs, "storage and jobs ready");
         let state = web::Data::new(AppState {
-            storage,
+            db,
+            blobs,
             jobs: jobs.clone(),
             settings: settings.clone(),
-            records: Mutex::new(()),
             weights: WeightsCache::new(settings.model_cache_bytes),
+            predicts: Arc::new(Semaphore::new(settings.max_concurrent_predicts.max(1))),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -112,6 +197,7 @@ impl Application {
             address,
             server: server.run(),
             jobs,
+            gc,
         })
     }
 
@@ -139,6 +225,7 @@ impl Application {
         let result = self.server.await;
         tracing::info!("server stopped; interrupting running jobs");
         self.jobs.shutdown().await;
+        self.gc.abort();
         result
     }
 }

@@ -1,7 +1,7 @@
 //! Decoded trained weights kept in memory for predict, keyed by the weights' SHA-256, bounded in
 //! bytes, least recently used evicted first.
 //!
-//! Without it every predict request reads the weights file, hashes it and decodes it. Entries never
+//! Without it every predict request reads the weights blob, verifies its hash and decodes it. Entries never
 //! go stale: retraining writes new weights with a new SHA-256 (a new key here), and the old entry
 //! ages out.
 
@@ -11,8 +11,6 @@ use lru::LruCache;
 use more_core::tensor::RepresentationKind;
 use more_core::wire::{AnyTensor, Bundle};
 use more_core::Dtype;
-
-use crate::error::ApiResult;
 
 /// A byte-bounded LRU cache of decoded weight bundles.
 pub struct WeightsCache {
@@ -56,20 +54,14 @@ impl WeightsCache {
         }
     }
 
-    /// The bundle of the weights whose SHA-256 is `sha`, from memory or from `load` (run without
-    /// holding the lock, so a slow read does not block hits on other models).
-    ///
-    /// # Errors
-    /// Whatever `load` returns.
-    pub fn get_or_load(
-        &self,
-        sha: &str,
-        load: impl FnOnce() -> ApiResult<Bundle>,
-    ) -> ApiResult<Arc<Bundle>> {
-        if let Some(hit) = self.lock().entries.get(sha) {
-            return Ok(hit.clone());
-        }
-        let bundle = Arc::new(load()?);
+    /// The bundle of the weights whose SHA-256 is `sha`, if held (marked most recently used).
+    pub fn get(&self, sha: &str) -> Option<Arc<Bundle>> {
+        self.lock().entries.get(sha).cloned()
+    }
+
+    /// Keeps a decoded bundle (when it fits), evicting the least recently used; returns it shared.
+    pub fn insert(&self, sha: &str, bundle: Bundle) -> Arc<Bundle> {
+        let bundle = Arc::new(bundle);
         let bytes = bundle_bytes(&bundle);
         if bytes <= self.max_bytes {
             let mut inner = self.lock();
@@ -83,7 +75,7 @@ impl WeightsCache {
                 inner.bytes -= bundle_bytes(&old);
             }
         }
-        Ok(bundle)
+        bundle
     }
 
     /// `(entries, bytes)` held now.
@@ -114,34 +106,22 @@ mod tests {
     }
 
     #[test]
-    fn loads_once_and_evicts_least_recently_used_by_bytes() {
+    fn keeps_and_evicts_least_recently_used_by_bytes() {
         let cache = WeightsCache::new(1000);
-        let mut loads = 0;
-        for _ in 0..3 {
-            cache
-                .get_or_load("a", || {
-                    loads += 1;
-                    Ok(bundle(100))
-                })
-                .unwrap();
-        }
-        assert_eq!(loads, 1);
+        assert!(cache.get("a").is_none());
+        cache.insert("a", bundle(100));
+        assert!(cache.get("a").is_some());
         assert_eq!(cache.usage(), (1, 400));
-        cache.get_or_load("b", || Ok(bundle(100))).unwrap();
-        cache.get_or_load("a", || panic!("a is cached")).unwrap();
+        cache.insert("b", bundle(100));
+        cache.get("a").expect("a is held");
         // 400 + 400 + 400 > 1000: "b" is the least recently used and goes.
-        cache.get_or_load("c", || Ok(bundle(100))).unwrap();
+        cache.insert("c", bundle(100));
         assert_eq!(cache.usage(), (2, 800));
-        let mut reloaded = false;
-        cache
-            .get_or_load("b", || {
-                reloaded = true;
-                Ok(bundle(100))
-            })
-            .unwrap();
-        assert!(reloaded);
-        // Larger than the whole cache: served, not kept.
-        cache.get_or_load("huge", || Ok(bundle(1000))).unwrap();
+        assert!(cache.get("b").is_none());
+        assert!(cache.get("a").is_some());
+        // Larger than the whole cache: returned, not kept.
+        cache.insert("huge", bundle(1000));
+        assert!(cache.get("huge").is_none());
         assert_eq!(cache.usage().1, 800);
     }
 }

@@ -1,19 +1,23 @@
 //! Datasets: create, list, get, delete, and the streamed tensor uploads.
+//!
+//! An upload is validated as it arrives (header and limits from the first chunk, every value
+//! finite, exact length) and streamed into the object store; only then does one transaction point
+//! the dataset at the new blob. A dataset that a job references is immutable.
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use more_core::tensor::RepresentationKind;
-use more_core::wire::{self, AnyTensor, DecodeLimits};
+use more_core::wire::{DecodeLimits, Header, StreamValidator};
 use more_core::Dtype;
 use serde::Deserialize;
 
+use crate::blobs::{BlobRef, BlobWriter};
+use crate::db::dataset_locked;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::kind_name;
+use crate::fault;
+use crate::records::{new_id, now, Dataset, DatasetState, Task};
 use crate::startup::AppState;
-use crate::storage::{new_id, now, sha256_hex, Dataset, DatasetState, Kind, Task};
+use crate::weights::kind_name;
 
 /// `POST /v1/datasets` body.
 #[derive(Deserialize)]
@@ -59,37 +63,25 @@ pub async fn create(
         features_bytes: None,
         targets_bytes: None,
     };
-    let st = state.clone();
-    let ds =
-        web::block(move || st.storage.create(Kind::Dataset, &ds.id, &ds).map(|_| ds)).await??;
+    state.db.insert(&ds).await?;
     Ok(HttpResponse::Created().json(ds))
 }
 
 /// `GET /v1/datasets`.
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let list = web::block(move || state.storage.list::<Dataset>(Kind::Dataset)).await??;
-    Ok(HttpResponse::Ok().json(list))
+    Ok(HttpResponse::Ok().json(state.db.list::<Dataset>().await?))
 }
 
 /// `GET /v1/datasets/{id}`.
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let ds = web::block(move || state.storage.load::<Dataset>(Kind::Dataset, &id)).await??;
+    let (ds, _) = state.db.get::<Dataset>(&id).await?;
     Ok(HttpResponse::Ok().json(ds))
 }
 
-/// `DELETE /v1/datasets/{id}` → 204 (409 while a job uses it).
+/// `DELETE /v1/datasets/{id}` → 204 (409 while a queued or running job uses it). Its blobs are
+/// collected later unless a job still references them.
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    if state.jobs.busy(&id) {
-        return Err(ApiError::conflict(format!(
-            "dataset {id} is used by a running job"
-        )));
-    }
-    web::block(move || {
-        let _g = state.records.lock().expect("records lock");
-        state.storage.delete(Kind::Dataset, &id)
-    })
-    .await??;
+    state.db.delete::<Dataset>(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -97,18 +89,20 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 pub async fn put_features(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    upload(state, id.into_inner(), payload, Part::Features).await
+    upload(state, id.into_inner(), req, payload, Part::Features).await
 }
 
 /// `PUT /v1/datasets/{id}/targets`.
 pub async fn put_targets(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    upload(state, id.into_inner(), payload, Part::Targets).await
+    upload(state, id.into_inner(), req, payload, Part::Targets).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -118,101 +112,155 @@ enum Part {
 }
 
 impl Part {
-    fn file(self) -> &'static str {
+    fn word(self) -> &'static str {
         match self {
-            Part::Features => "features.more",
-            Part::Targets => "targets.more",
+            Part::Features => "features",
+            Part::Targets => "targets",
         }
     }
 }
 
-/// A temporary upload file, removed on drop unless persisted.
-struct TempFile(Option<PathBuf>);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
+/// The declared body length, if any.
+fn content_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn upload(
     state: web::Data<AppState>,
     id: String,
+    req: HttpRequest,
     mut payload: web::Payload,
     part: Part,
 ) -> ApiResult<HttpResponse> {
-    // Fail fast on an unknown id (before reading the body).
-    let st = state.clone();
-    let idc = id.clone();
-    web::block(move || st.storage.load::<Dataset>(Kind::Dataset, &idc)).await??;
     let limit = state.settings.max_upload_bytes;
-    let path = state.storage.tmp_dir().join(format!("{}.upload", new_id()));
-    let mut temp = TempFile(Some(path.clone()));
-    let file = std::fs::File::create(&path)?;
-    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut len = 0usize;
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-        len += chunk.len();
-        if len > limit {
-            super::drain(payload, len).await;
+    let early = async {
+        let (ds, _) = state.db.get::<Dataset>(&id).await?;
+        if state.db.dataset_in_use(&id).await? {
+            return Err(dataset_locked(&id));
+        }
+        if content_length(&req).is_some_and(|n| n > limit) {
             return Err(super::too_large(limit));
         }
-        writer.write_all(&chunk)?;
-    }
-    let path = temp.0.take().expect("temp path");
-    let result = web::block(move || -> ApiResult<Dataset> {
-        let guard = TempFile(Some(path.clone()));
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        let bytes = std::fs::read(&path)?;
-        let tensor = validate(&bytes, limit)?;
-        let sha = sha256_hex(&bytes);
-        let _g = state.records.lock().expect("records lock");
-        let mut ds: Dataset = state.storage.load(Kind::Dataset, &id)?;
-        check_consistency(&ds, &tensor, part)?;
-        let dest = state.storage.file(Kind::Dataset, &id, part.file())?;
-        std::fs::rename(&path, &dest)?;
-        std::mem::forget(guard);
-        let shape = tensor.shape();
-        let (samples, rest) = (shape[0], shape[1..].to_vec());
-        ds.samples = Some(samples);
-        ds.representation = Some(kind_name(tensor.kind()).to_string());
-        ds.basis = match &tensor {
-            AnyTensor::CompactF32(t) => Some(t.representation().basis.c0),
-            _ => None,
-        };
-        match part {
-            Part::Features => {
-                ds.feature_shape = Some(rest);
-                ds.features_sha256 = Some(sha);
-                ds.features_bytes = Some(bytes.len() as u64);
-            }
-            Part::Targets => {
-                ds.target_shape = Some(rest);
-                ds.targets_sha256 = Some(sha);
-                ds.targets_bytes = Some(bytes.len() as u64);
-            }
-        }
-        ds.state = if ds.features_sha256.is_some() && ds.targets_sha256.is_some() {
-            DatasetState::Ready
-        } else {
-            DatasetState::Created
-        };
-        state.storage.save(Kind::Dataset, &id, &ds)?;
-        tracing::info!(dataset = %id, part = part.file(), bytes = bytes.len(), "upload stored");
         Ok(ds)
-    })
-    .await??;
-    Ok(HttpResponse::Ok().json(result))
+    };
+    let ds = match early.await {
+        Ok(ds) => ds,
+        Err(e) => {
+            super::drain(payload, 0).await;
+            return Err(e);
+        }
+    };
+    let mut writer = None;
+    let received = receive(&state, &ds, part, &mut payload, &mut writer).await;
+    let header = match received {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some(w) = writer {
+                w.abort().await;
+            }
+            super::drain(payload, 0).await;
+            return Err(e);
+        }
+    };
+    let blob = writer
+        .ok_or_else(|| ApiError::internal("upload without a writer"))?
+        .finish()
+        .await?;
+    fault::point(fault::UPLOAD_STORED);
+    let ds = commit(&state, &id, part, &header, &blob).await?;
+    tracing::info!(dataset = %id, part = part.word(), bytes = blob.bytes, "upload stored");
+    Ok(HttpResponse::Ok().json(ds))
 }
 
-/// Decodes an uploaded tensor: f32, compact or matrix form, rank ≥ 1 with samples ≥ 1.
-pub fn validate(bytes: &[u8], limit: usize) -> ApiResult<AnyTensor> {
-    let header = wire::decode_header(bytes)?;
+/// Validates the body chunk by chunk and streams it into a new blob (created once the header
+/// passed every check, so a refused upload stores nothing).
+async fn receive(
+    state: &AppState,
+    ds: &Dataset,
+    part: Part,
+    payload: &mut web::Payload,
+    writer: &mut Option<BlobWriter>,
+) -> ApiResult<Header> {
+    let limits = DecodeLimits {
+        max_bytes: state.settings.max_upload_bytes,
+        max_rank: 8,
+    };
+    let mut validator = StreamValidator::new(limits);
+    let mut before_header = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        validator.feed(&chunk)?;
+        match writer {
+            Some(w) => w.write(&chunk).await?,
+            None => {
+                before_header.extend_from_slice(&chunk);
+                if let Some(header) = validator.header() {
+                    check_header(header)?;
+                    check_consistency(ds, header, part)?;
+                    let mut w = state.blobs.writer().await?;
+                    w.write(&std::mem::take(&mut before_header)).await?;
+                    *writer = Some(w);
+                }
+            }
+        }
+    }
+    Ok(validator.finish()?)
+}
+
+/// Points the dataset at the new blob (re-checked against the current record; retried when a
+/// concurrent upload to the other part came first).
+async fn commit(
+    state: &AppState,
+    id: &str,
+    part: Part,
+    header: &Header,
+    blob: &BlobRef,
+) -> ApiResult<Dataset> {
+    for _ in 0..8 {
+        let (mut ds, version) = state.db.get::<Dataset>(id).await?;
+        check_consistency(&ds, header, part)?;
+        apply(&mut ds, header, part, blob);
+        if state.db.update_dataset(&ds, version).await? {
+            return Ok(ds);
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "dataset {id} kept changing during the upload; retry"
+    )))
+}
+
+fn apply(ds: &mut Dataset, header: &Header, part: Part, blob: &BlobRef) {
+    let (samples, rest) = (header.shape[0], header.shape[1..].to_vec());
+    ds.samples = Some(samples);
+    ds.representation = Some(kind_name(header.kind).to_string());
+    ds.basis = header.basis.as_ref().map(|b| b.c0);
+    match part {
+        Part::Features => {
+            ds.feature_shape = Some(rest);
+            ds.features_sha256 = Some(blob.sha256.clone());
+            ds.features_bytes = Some(blob.bytes);
+        }
+        Part::Targets => {
+            ds.target_shape = Some(rest);
+            ds.targets_sha256 = Some(blob.sha256.clone());
+            ds.targets_bytes = Some(blob.bytes);
+        }
+    }
+    ds.state = if ds.features_sha256.is_some() && ds.targets_sha256.is_some() {
+        DatasetState::Ready
+    } else {
+        DatasetState::Created
+    };
+}
+
+/// An uploaded tensor must be f32 ciphertexts (compact or matrix form) of rank ≥ 1 with
+/// samples ≥ 1.
+fn check_header(header: &Header) -> ApiResult<()> {
     if header.dtype != Dtype::F32 {
         return Err(ApiError::invalid_tensor(format!(
             "the node works in f32; got a {:?} tensor (re-encrypt with f32)",
@@ -224,24 +272,19 @@ pub fn validate(bytes: &[u8], limit: usize) -> ApiResult<AnyTensor> {
             "plaintext tensors are not accepted: encrypt the data (compact or matrix form) first",
         ));
     }
-    let tensor = wire::decode(
-        bytes,
-        &DecodeLimits {
-            max_bytes: limit,
-            max_rank: 8,
-        },
-    )?;
-    if tensor.shape().is_empty() || tensor.shape()[0] == 0 {
+    if header.shape.is_empty() || header.shape[0] == 0 {
         return Err(ApiError::shape_mismatch(format!(
             "expected (samples, ...) with samples ≥ 1, got {:?}",
-            tensor.shape()
+            header.shape
         )));
     }
-    Ok(tensor)
+    Ok(())
 }
 
-fn check_consistency(ds: &Dataset, t: &AnyTensor, part: Part) -> ApiResult<()> {
-    let shape = t.shape();
+/// The new tensor must fit the dataset: rank, classes, and (when the other part is there)
+/// samples, representation and compact basis.
+fn check_consistency(ds: &Dataset, t: &Header, part: Part) -> ApiResult<()> {
+    let shape = &t.shape;
     match part {
         Part::Features if shape.len() < 2 => {
             return Err(ApiError::shape_mismatch(format!(
@@ -287,15 +330,15 @@ fn check_consistency(ds: &Dataset, t: &AnyTensor, part: Part) -> ApiResult<()> {
                 ds.samples.unwrap_or(0)
             )));
         }
-        let kind = kind_name(t.kind());
+        let kind = kind_name(t.kind);
         if ds.representation.as_deref() != Some(kind) {
             return Err(ApiError::basis_mismatch(format!(
                 "this tensor is {kind}, the dataset is {}",
                 ds.representation.as_deref().unwrap_or("?")
             )));
         }
-        if let AnyTensor::CompactF32(c) = t {
-            if !same_basis(ds.basis, c.representation().basis.c0) {
+        if let Some(basis) = &t.basis {
+            if !same_basis(ds.basis, basis.c0) {
                 return Err(ApiError::basis_mismatch(
                     "the compact basis C0 differs from the dataset's: encrypted under another key",
                 ));

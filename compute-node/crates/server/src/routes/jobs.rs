@@ -6,9 +6,8 @@ use serde::Deserialize;
 
 use super::octets;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::LOSSES;
+use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
 use crate::startup::AppState;
-use crate::storage::{new_id, now, Dataset, DatasetState, Job, JobState, Kind, ModelRecord, Task};
 
 /// `POST /v1/jobs` body.
 #[derive(Deserialize)]
@@ -53,140 +52,126 @@ pub async fn create(
             "divergence_limit must be a positive number",
         ));
     }
-    let job = web::block(move || -> ApiResult<Job> {
-        let model: ModelRecord = state.storage.load(Kind::Model, &req.model_id)?;
-        let ds: Dataset = state.storage.load(Kind::Dataset, &req.dataset_id)?;
-        if ds.state != DatasetState::Ready {
-            return Err(ApiError::conflict(format!(
-                "dataset {} is not ready: upload its features and targets first",
-                ds.id
-            )));
-        }
-        let (fshape, tshape) = (
-            ds.feature_shape.clone().unwrap_or_default(),
-            ds.target_shape.clone().unwrap_or_default(),
-        );
-        if fshape != model.spec.input_shape {
-            return Err(ApiError::shape_mismatch(format!(
-                "the model takes inputs of shape {:?}, the dataset's samples are {fshape:?}",
-                model.spec.input_shape
-            )));
-        }
-        if tshape != model.output_shape {
-            return Err(ApiError::shape_mismatch(format!(
-                "the model outputs {:?}, the dataset's targets are {tshape:?}",
-                model.output_shape
-            )));
-        }
-        if model.weights_sha256.is_some()
-            && (model.representation != ds.representation || model.basis != ds.basis)
-        {
-            return Err(ApiError::basis_mismatch(
-                "the model was trained on data under another key or representation",
-            ));
-        }
-        if state.jobs.model_busy(&model.id) {
-            return Err(ApiError::conflict(format!(
-                "model {} already has a queued or running job",
-                model.id
-            )));
-        }
-        let loss = req.loss.unwrap_or(match ds.task {
-            Task::Classification => LossKind::CrossEntropy,
-            Task::Regression => LossKind::Mse,
-        });
-        let mut config = TrainConfig::new(
-            req.epochs,
-            req.batch_size,
-            req.optimizer,
-            loss,
-            req.seed.unwrap_or(0),
-        );
-        if let Some(d) = req.divergence_limit {
-            config.divergence_limit = d;
-        }
-        let samples = ds.samples.unwrap_or(0);
-        let job = Job {
-            id: new_id(),
-            model_id: model.id,
-            dataset_id: ds.id,
-            state: JobState::Queued,
-            epoch: 0,
-            epochs: req.epochs,
-            batches_done: 0,
-            batches_total: samples.div_ceil(req.batch_size),
-            elapsed_seconds: 0.0,
-            error: None,
-            config,
-            base_epochs: model.trained_epochs,
-            created_at: now(),
-            checkpoint_sha256: None,
-            losses_sha256: None,
-        };
-        state.jobs.start(job, true)
-    })
-    .await??;
+    let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
+    let (ds, _) = state.db.get::<Dataset>(&req.dataset_id).await?;
+    let job = new_job(&req, &model, &ds)?;
+    state.db.insert_job(&job).await?;
+    state.jobs.wake();
     Ok(HttpResponse::Accepted().json(job))
+}
+
+/// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
+/// current blobs).
+fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset) -> ApiResult<Job> {
+    let (Some(features), Some(targets), DatasetState::Ready) =
+        (&ds.features_sha256, &ds.targets_sha256, ds.state)
+    else {
+        return Err(ApiError::conflict(format!(
+            "dataset {} is not ready: upload its features and targets first",
+            ds.id
+        )));
+    };
+    let (fshape, tshape) = (
+        ds.feature_shape.clone().unwrap_or_default(),
+        ds.target_shape.clone().unwrap_or_default(),
+    );
+    if fshape != model.spec.input_shape {
+        return Err(ApiError::shape_mismatch(format!(
+            "the model takes inputs of shape {:?}, the dataset's samples are {fshape:?}",
+            model.spec.input_shape
+        )));
+    }
+    if tshape != model.output_shape {
+        return Err(ApiError::shape_mismatch(format!(
+            "the model outputs {:?}, the dataset's targets are {tshape:?}",
+            model.output_shape
+        )));
+    }
+    if model.weights_sha256.is_some()
+        && (model.representation != ds.representation || model.basis != ds.basis)
+    {
+        return Err(ApiError::basis_mismatch(
+            "the model was trained on data under another key or representation",
+        ));
+    }
+    let loss = req.loss.unwrap_or(match ds.task {
+        Task::Classification => LossKind::CrossEntropy,
+        Task::Regression => LossKind::Mse,
+    });
+    let mut config = TrainConfig::new(
+        req.epochs,
+        req.batch_size,
+        req.optimizer.clone(),
+        loss,
+        req.seed.unwrap_or(0),
+    );
+    if let Some(d) = req.divergence_limit {
+        config.divergence_limit = d;
+    }
+    let samples = ds.samples.unwrap_or(0);
+    Ok(Job {
+        id: new_id(),
+        model_id: model.id.clone(),
+        dataset_id: ds.id.clone(),
+        state: JobState::Queued,
+        epoch: 0,
+        epochs: req.epochs,
+        batches_done: 0,
+        batches_total: samples.div_ceil(req.batch_size),
+        elapsed_seconds: 0.0,
+        error: None,
+        config,
+        base_epochs: model.trained_epochs,
+        created_at: now(),
+        node: None,
+        features_sha256: features.clone(),
+        targets_sha256: targets.clone(),
+        checkpoint_sha256: None,
+        losses_sha256: None,
+    })
 }
 
 /// `GET /v1/jobs`.
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let list = web::block(move || state.jobs.list()).await??;
-    Ok(HttpResponse::Ok().json(list))
+    let jobs: Vec<Job> = state
+        .db
+        .jobs()
+        .await?
+        .into_iter()
+        .map(|j| state.jobs.live(j))
+        .collect();
+    Ok(HttpResponse::Ok().json(jobs))
 }
 
 /// `GET /v1/jobs/{id}`.
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = web::block(move || state.jobs.get(&id)).await??;
+    let job = state.jobs.live(state.db.job(&id).await?);
     Ok(HttpResponse::Ok().json(job))
 }
 
 /// `GET /v1/jobs/{id}/losses`: wire tensor `(epochs_done,)` of encrypted mean losses.
 pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let bytes = web::block(move || -> ApiResult<Vec<u8>> {
-        let job = state.jobs.get(&id)?;
-        match &job.losses_sha256 {
-            Some(sha) => state.storage.read_verified(Kind::Job, &id, LOSSES, sha),
-            None => Err(ApiError::conflict(format!(
-                "job {id} has not completed an epoch yet"
-            ))),
-        }
-    })
-    .await??;
-    Ok(octets(bytes))
+    let job = state.db.job(&id).await?;
+    match &job.losses_sha256 {
+        Some(sha) => Ok(octets(state.blobs.get(sha).await?.to_vec())),
+        None => Err(ApiError::conflict(format!(
+            "job {id} has not completed an epoch yet"
+        ))),
+    }
 }
 
-/// `POST /v1/jobs/{id}/cancel`: stops the job at its next mini-batch.
+/// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once, a running one stops at its next
+/// mini-batch.
 pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = web::block(move || state.jobs.cancel(&id)).await??;
-    Ok(HttpResponse::Ok().json(job))
+    let job = state.db.cancel_job(&id).await?;
+    state.jobs.cancel_local(&id);
+    Ok(HttpResponse::Ok().json(state.jobs.live(job)))
 }
 
-/// `POST /v1/jobs/{id}/resume`: continues an `interrupted` or `cancelled` job from its last
-/// checkpoint.
+/// `POST /v1/jobs/{id}/resume`: queues an `interrupted` or `cancelled` job again; it continues
+/// from its last checkpoint.
 pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = web::block(move || -> ApiResult<Job> {
-        let job = state.jobs.get(&id)?;
-        if !matches!(job.state, JobState::Interrupted | JobState::Cancelled) {
-            return Err(ApiError::conflict(format!(
-                "job {id} is {:?}; only interrupted or cancelled jobs resume",
-                job.state
-            )));
-        }
-        if state.jobs.model_busy(&job.model_id) {
-            return Err(ApiError::conflict(format!(
-                "model {} has another queued or running job",
-                job.model_id
-            )));
-        }
-        state
-            .storage
-            .load::<Dataset>(Kind::Dataset, &job.dataset_id)?;
-        state
-            .storage
-            .load::<ModelRecord>(Kind::Model, &job.model_id)?;
-        state.jobs.start(job, false)
-    })
-    .await??;
+    let job = state.db.resume_job(&id).await?;
+    state.jobs.wake();
     Ok(HttpResponse::Accepted().json(job))
 }

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::octets;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{params_bundle, WEIGHTS};
+use crate::records::{new_id, now, ModelRecord};
 use crate::startup::AppState;
-use crate::storage::{new_id, now, Kind, ModelRecord};
+use crate::weights::params_bundle;
 
 /// Layer `type`s the engine knows (`LayerSpec`).
 pub const LAYER_TYPES: [&str; 11] = [
@@ -105,26 +105,22 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiRe
     };
     let (spec, preset) = parse_spec(&body)?;
     let output_shape = spec.output_shape()?;
-    let record = web::block(move || -> ApiResult<ModelRecord> {
-        let parameters = parameter_count(&spec)?;
-        let record = ModelRecord {
-            id: new_id(),
-            name,
-            spec,
-            preset,
-            parameters,
-            seed,
-            trained_epochs: 0,
-            representation: None,
-            basis: None,
-            weights_sha256: None,
-            output_shape,
-            created_at: now(),
-        };
-        state.storage.create(Kind::Model, &record.id, &record)?;
-        Ok(record)
-    })
-    .await??;
+    let parameters = parameter_count(&spec)?;
+    let record = ModelRecord {
+        id: new_id(),
+        name,
+        spec,
+        preset,
+        parameters,
+        seed,
+        trained_epochs: 0,
+        representation: None,
+        basis: None,
+        weights_sha256: None,
+        output_shape,
+        created_at: now(),
+    };
+    state.db.insert(&record).await?;
     Ok(HttpResponse::Created().json(record))
 }
 
@@ -161,38 +157,29 @@ fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
 
 /// `GET /v1/models`.
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let list = web::block(move || state.storage.list::<ModelRecord>(Kind::Model)).await??;
-    Ok(HttpResponse::Ok().json(list))
+    Ok(HttpResponse::Ok().json(state.db.list::<ModelRecord>().await?))
 }
 
 /// `GET /v1/models/{id}`.
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let m = web::block(move || state.storage.load::<ModelRecord>(Kind::Model, &id)).await??;
+    let (m, _) = state.db.get::<ModelRecord>(&id).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
 /// `DELETE /v1/models/{id}` → 204 (409 while a job trains it).
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    if state.jobs.model_busy(&id) {
-        return Err(ApiError::conflict(format!("model {id} is being trained")));
-    }
-    web::block(move || {
-        let _g = state.records.lock().expect("records lock");
-        state.storage.delete(Kind::Model, &id)
-    })
-    .await??;
+    state.db.delete::<ModelRecord>(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /v1/models/{id}/weights`: the trained (encrypted) parameters as a wire bundle with the
 /// spec in its metadata; before training, the public initial weights (plaintext, from the seed).
 pub async fn weights(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let bytes = web::block(move || -> ApiResult<Vec<u8>> {
-        let m: ModelRecord = state.storage.load(Kind::Model, &id)?;
-        match &m.weights_sha256 {
-            Some(sha) => state.storage.read_verified(Kind::Model, &id, WEIGHTS, sha),
-            None => {
+    let (m, _) = state.db.get::<ModelRecord>(&id).await?;
+    let bytes = match &m.weights_sha256 {
+        Some(sha) => state.blobs.get(sha).await?.to_vec(),
+        None => {
+            web::block(move || -> ApiResult<Vec<u8>> {
                 let model = Model::<f32, Plain>::new(&m.spec, Plain, m.seed)?;
                 let metadata = serde_json::json!({
                     "spec": m.spec,
@@ -200,9 +187,9 @@ pub async fn weights(state: web::Data<AppState>, id: web::Path<String>) -> ApiRe
                     "trained_epochs": 0,
                 });
                 Ok(params_bundle(metadata, model.parameters()))
-            }
+            })
+            .await??
         }
-    })
-    .await??;
+    };
     Ok(octets(bytes))
 }

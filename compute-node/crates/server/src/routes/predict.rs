@@ -7,9 +7,11 @@ use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{any, model_from_weights, read_weights};
+use crate::records::ModelRecord;
 use crate::startup::AppState;
-use crate::storage::{Kind, ModelRecord};
+use crate::weights::{any, decode_bundle, model_from_weights};
+use more_core::wire::Bundle;
+use std::sync::Arc;
 
 /// Runs the model on an encrypted batch. The input must be f32 and, once the model is trained,
 /// in the representation (and compact basis) of its training data (400 `basis_mismatch`); an
@@ -19,13 +21,19 @@ pub async fn predict(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let st = state.clone();
-    let idc = id.clone();
-    let record = web::block(move || st.storage.load::<ModelRecord>(Kind::Model, &idc)).await??;
+    let (record, _) = state.db.get::<ModelRecord>(&id).await?;
     let max_batch = state.settings.max_predict_batch;
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
     let body = read_body(payload, limit).await?;
+    let weights = match &record.weights_sha256 {
+        Some(sha) => Some(cached_weights(&state, sha).await?),
+        None => None,
+    };
+    let _permit = state
+        .predicts
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("predict queue closed"))?;
     let out = web::block(move || -> ApiResult<Vec<u8>> {
         let header = wire::decode_header(&body)?;
         if header.dtype != more_core::Dtype::F32 {
@@ -47,11 +55,11 @@ pub async fn predict(
                 max_rank: 8,
             },
         )?;
-        let state = &state;
+        let weights = weights.as_deref();
         match x {
-            AnyTensor::CompactF32(x) => run(state, &record, x),
-            AnyTensor::MatrixF32(x) => run(state, &record, x),
-            AnyTensor::PlainF32(x) => run(state, &record, x),
+            AnyTensor::CompactF32(x) => run(&record, weights, x),
+            AnyTensor::MatrixF32(x) => run(&record, weights, x),
+            AnyTensor::PlainF32(x) => run(&record, weights, x),
             _ => Err(ApiError::invalid_tensor("f32 tensors only")),
         }
     })
@@ -75,19 +83,25 @@ fn predict_body_limit(record: &ModelRecord, max_batch: usize) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The decoded trained weights: from the cache, else read from the store (verified) and
+/// decoded on the blocking pool.
+async fn cached_weights(state: &web::Data<AppState>, sha: &str) -> ApiResult<Arc<Bundle>> {
+    if let Some(hit) = state.weights.get(sha) {
+        return Ok(hit);
+    }
+    let bytes = state.blobs.get(sha).await?;
+    let bundle = web::block(move || decode_bundle(&bytes, "weights")).await??;
+    Ok(state.weights.insert(sha, bundle))
+}
+
 fn run<R: Representation<f32>>(
-    state: &AppState,
     record: &ModelRecord,
+    weights: Option<&Bundle>,
     x: PlanarTensor<f32, R>,
 ) -> ApiResult<Vec<u8>> {
     let rep = x.representation().clone();
-    let model = match &record.weights_sha256 {
-        Some(sha) => {
-            let bundle = state
-                .weights
-                .get_or_load(sha, || read_weights(&state.storage, record, sha))?;
-            model_from_weights(record, rep, (*bundle).clone())?
-        }
+    let model = match weights {
+        Some(bundle) => model_from_weights(record, rep, bundle.clone())?,
         None => Model::new(&record.spec, rep, record.seed)?,
     };
     let y = model.forward(&x)?;

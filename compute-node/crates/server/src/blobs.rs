@@ -1,0 +1,250 @@
+//! Ciphertext blobs in an object store: a local directory (`file:///path`, the default) or any
+//! S3-compatible server (`s3://bucket`, configured by the standard `AWS_*` environment variables).
+//!
+//! Blobs are immutable and content-addressed: the key is `blobs/{sha256}` of the bytes, so a
+//! record that names a SHA-256 names exactly one content, and a read is verified against it.
+//! Large uploads stream through `staging/{random}` as a multipart upload (S3 parts of
+//! [`PART_BYTES`]), then move to their content address; nothing holds a whole upload in memory.
+//! Superseded and orphaned blobs are removed by [`BlobStore::sweep`] (see `crate::gc`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+
+/// Size of one multipart part (S3 needs ≥ 5 MiB for every part but the last).
+pub const PART_BYTES: usize = 8 << 20;
+/// Parts uploaded concurrently by one writer (bounds its memory to about this many parts).
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// The object store holding every blob of the node.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+/// A stored blob: its content address and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRef {
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn blob_path(sha256: &str) -> Path {
+    Path::from(format!("blobs/{sha256}"))
+}
+
+fn store_error(what: &str, e: object_store::Error) -> ApiError {
+    tracing::error!(error = %e, "object store: {what}");
+    ApiError::internal(format!("object store: {what} failed"))
+}
+
+impl BlobStore {
+    /// Opens the store at `url`: `file:///absolute/dir` (created if missing; writes are fsynced)
+    /// or `s3://bucket[/prefix]` with credentials, region and endpoint from the `AWS_*`
+    /// environment (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP=true` for a local server).
+    ///
+    /// # Errors
+    /// An unsupported scheme, a directory that cannot be created, or an invalid S3 configuration.
+    pub fn open(url: &str) -> anyhow::Result<Self> {
+        let inner: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir)?;
+            Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
+        } else if url.starts_with("s3://") {
+            Arc::new(AmazonS3Builder::from_env().with_url(url).build()?)
+        } else {
+            anyhow::bail!("--store must be file:///path or s3://bucket, got {url:?}");
+        };
+        Ok(BlobStore {
+            inner,
+            url: url.to_string(),
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stores small bytes (checkpoints, losses, weights) at their content address.
+    ///
+    /// # Errors
+    /// 500 when the store fails.
+    pub async fn put(&self, bytes: Bytes) -> ApiResult<BlobRef> {
+        let blob = BlobRef {
+            sha256: sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+        };
+        self.inner
+            .put(&blob_path(&blob.sha256), bytes.into())
+            .await
+            .map_err(|e| store_error("put", e))?;
+        Ok(blob)
+    }
+
+    /// Starts a streamed upload (multipart on S3).
+    ///
+    /// # Errors
+    /// 500 when the store refuses to start it.
+    pub async fn writer(&self) -> ApiResult<BlobWriter> {
+        let staging = Path::from(format!("staging/{:032x}", rand::random::<u128>()));
+        let upload = self
+            .inner
+            .put_multipart(&staging)
+            .await
+            .map_err(|e| store_error("start upload", e))?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            staging,
+            parts: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
+            hasher: Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// The bytes of a blob, verified against its SHA-256.
+    ///
+    /// # Errors
+    /// 500 when the blob is missing, unreadable or does not match its address.
+    pub async fn get(&self, sha256: &str) -> ApiResult<Bytes> {
+        let bytes = async { self.inner.get(&blob_path(sha256)).await?.bytes().await }
+            .await
+            .map_err(|e| store_error(&format!("read blob {sha256}"), e))?;
+        let actual = sha256_hex(&bytes);
+        if actual != sha256 {
+            tracing::error!(%sha256, %actual, "stored blob is corrupt");
+            return Err(ApiError::internal(format!(
+                "stored blob {sha256} is corrupt (its SHA-256 is {actual})"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Removes a blob (absent is fine).
+    ///
+    /// # Errors
+    /// 500 when the store fails.
+    pub async fn delete(&self, sha256: &str) -> ApiResult<()> {
+        match self.inner.delete(&blob_path(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error("delete", e)),
+        }
+    }
+
+    /// Every stored object under `prefix` (`blobs` or `staging`) as (key's last segment,
+    /// Unix seconds of its last modification).
+    ///
+    /// # Errors
+    /// 500 when listing fails.
+    pub async fn list(&self, prefix: &str) -> ApiResult<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        let mut stream = self.inner.list(Some(&Path::from(prefix)));
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(|e| store_error("list", e))?;
+            if let Some(name) = meta.location.filename() {
+                out.push((name.to_string(), meta.last_modified.timestamp()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a staging object left by an interrupted upload.
+    ///
+    /// # Errors
+    /// 500 when the store fails.
+    pub async fn delete_staging(&self, name: &str) -> ApiResult<()> {
+        match self
+            .inner
+            .delete(&Path::from(format!("staging/{name}")))
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error("delete staging", e)),
+        }
+    }
+}
+
+/// A streamed upload in progress; hashes what it writes. Dropping it without
+/// [`BlobWriter::finish`] leaves a staging object for the sweeper (call
+/// [`BlobWriter::abort`] to remove it at once).
+pub struct BlobWriter {
+    store: BlobStore,
+    staging: Path,
+    parts: WriteMultipart,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl BlobWriter {
+    /// Appends a chunk, waiting while [`PARTS_IN_FLIGHT`] parts are being uploaded.
+    ///
+    /// # Errors
+    /// 500 when a part upload fails.
+    pub async fn write(&mut self, chunk: &[u8]) -> ApiResult<()> {
+        self.hasher.update(chunk);
+        self.bytes += chunk.len() as u64;
+        self.parts.write(chunk);
+        self.parts
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(|e| store_error("upload part", e))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Completes the upload and moves it to its content address; the blob is durable on return.
+    ///
+    /// # Errors
+    /// 500 when the store fails (the staging object is then left for the sweeper).
+    pub async fn finish(self) -> ApiResult<BlobRef> {
+        let blob = BlobRef {
+            sha256: hex(&self.hasher.finalize()),
+            bytes: self.bytes,
+        };
+        self.parts
+            .finish()
+            .await
+            .map_err(|e| store_error("complete upload", e))?;
+        self.store
+            .inner
+            .rename(&self.staging, &blob_path(&blob.sha256))
+            .await
+            .map_err(|e| store_error("move upload to its address", e))?;
+        Ok(blob)
+    }
+
+    /// Abandons the upload and removes what was sent.
+    pub async fn abort(self) {
+        if let Err(e) = self.parts.abort().await {
+            tracing::warn!(error = %e, "aborting an upload");
+        }
+    }
+}

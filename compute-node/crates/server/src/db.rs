@@ -1,0 +1,662 @@
+//! The metadata database: SQLite (one file, the single-machine default) or PostgreSQL (shared by
+//! several nodes), through sqlx's `Any` driver with the migrations in `../migrations`.
+//!
+//! Every change that makes a row point at new blobs is one transaction that also replaces the
+//! row's entries in `blob_refs`, and runs only after the blobs are durable in the object store:
+//! no crash leaves a row naming a missing or half-written blob. Dataset and model rows carry a
+//! `version` for optimistic concurrency (compare-and-swap updates); job rows are guarded by their
+//! `state` and `node` columns and the unique index "one active job per model".
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// Dynamic SQL only interpolates the constant table and column names of `Record` impls.
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+
+use crate::error::{ApiError, ApiResult};
+use crate::records::{valid_id, Dataset, Job, JobState, ModelRecord};
+
+/// The connection pool and the queries.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+}
+
+/// A row type with its table and the blobs it uses.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync + Unpin {
+    /// Table name.
+    const TABLE: &'static str;
+    /// The word for messages ("dataset").
+    const WORD: &'static str;
+    /// Its id.
+    fn id(&self) -> &str;
+    /// Unix seconds of creation.
+    fn created_at(&self) -> u64;
+    /// SHA-256 of every blob it points at.
+    fn blobs(&self) -> Vec<String>;
+}
+
+impl Record for Dataset {
+    const TABLE: &'static str = "datasets";
+    const WORD: &'static str = "dataset";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    fn blobs(&self) -> Vec<String> {
+        [&self.features_sha256, &self.targets_sha256]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+impl Record for ModelRecord {
+    const TABLE: &'static str = "models";
+    const WORD: &'static str = "model";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    fn blobs(&self) -> Vec<String> {
+        self.weights_sha256.iter().cloned().collect()
+    }
+}
+
+impl Record for Job {
+    const TABLE: &'static str = "jobs";
+    const WORD: &'static str = "job";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    fn blobs(&self) -> Vec<String> {
+        let mut v = vec![self.features_sha256.clone(), self.targets_sha256.clone()];
+        v.extend(self.checkpoint_sha256.iter().cloned());
+        v.extend(self.losses_sha256.iter().cloned());
+        v
+    }
+}
+
+/// A database error as a 500 (details logged, not sent).
+fn db_error(e: sqlx::Error) -> ApiError {
+    tracing::error!(error = %e, "database");
+    ApiError::internal("database error")
+}
+
+fn to_json<R: Serialize>(r: &R) -> ApiResult<String> {
+    serde_json::to_string(r).map_err(|e| ApiError::internal(format!("serialise record: {e}")))
+}
+
+fn from_json<R: DeserializeOwned>(s: &str) -> ApiResult<R> {
+    serde_json::from_str(s).map_err(|e| {
+        tracing::error!(error = %e, "corrupt record");
+        ApiError::internal("corrupt record in the database")
+    })
+}
+
+fn owner<R: Record>(id: &str) -> String {
+    format!("{}:{id}", R::WORD)
+}
+
+/// Whether an error is a unique-constraint violation.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// A job row: the JSON record with the authoritative columns applied.
+fn job_of(row: &AnyRow) -> ApiResult<Job> {
+    let mut job: Job = from_json(&row.try_get::<String, _>("record").map_err(db_error)?)?;
+    let state: String = row.try_get("state").map_err(db_error)?;
+    job.state = JobState::parse(&state)
+        .ok_or_else(|| ApiError::internal(format!("unknown job state {state:?}")))?;
+    job.node = row.try_get::<Option<String>, _>("node").map_err(db_error)?;
+    Ok(job)
+}
+
+/// A job claimed by a node: the record and whether cancellation was requested.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The job (state `running`, `node` this node).
+    pub job: Job,
+    /// Set by `POST /cancel` before or during the run.
+    pub cancel_requested: bool,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://file?mode=rwc` or `postgres://…`) and applies the migrations.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Readers do not block the writer; writers wait instead of failing.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
+        self.pool.begin().await.map_err(db_error)
+    }
+
+    async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> ApiResult<()> {
+        let owner = owner::<R>(r.id());
+        sqlx::query("DELETE FROM blob_refs WHERE owner = $1")
+            .bind(&owner)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        let mut blobs = r.blobs();
+        blobs.sort();
+        blobs.dedup();
+        for sha in blobs {
+            sqlx::query("INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)")
+                .bind(&owner)
+                .bind(sha)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a new dataset or model (version 1).
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn insert<R: Record>(&self, r: &R) -> ApiResult<()> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "INSERT INTO {} (id, created_at, version, record) VALUES ($1, $2, 1, $3)",
+            R::TABLE
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(r.id())
+            .bind(r.created_at() as i64)
+            .bind(to_json(r)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        Self::set_refs(&mut tx, r).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// A dataset or model and its version (404 when absent or the id is malformed).
+    ///
+    /// # Errors
+    /// 404, or 500 on a database error.
+    pub async fn get<R: Record>(&self, id: &str) -> ApiResult<(R, i64)> {
+        if !valid_id(id) {
+            return Err(ApiError::not_found(R::WORD, id));
+        }
+        let sql = format!("SELECT record, version FROM {} WHERE id = $1", R::TABLE);
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found(R::WORD, id))?;
+        let record: String = row.try_get("record").map_err(db_error)?;
+        Ok((
+            from_json(&record)?,
+            row.try_get("version").map_err(db_error)?,
+        ))
+    }
+
+    /// Every dataset or model, oldest first.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn list<R: Record>(&self) -> ApiResult<Vec<R>> {
+        let sql = format!("SELECT record FROM {} ORDER BY created_at, id", R::TABLE);
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| from_json(&row.try_get::<String, _>("record").map_err(db_error)?))
+            .collect()
+    }
+
+    /// Replaces a dataset or model if its version is still `version` (compare and swap), with
+    /// its blob references, in one transaction. `false` when another writer came first.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn update<R: Record>(&self, r: &R, version: i64) -> ApiResult<bool> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE {} SET record = $1, version = version + 1 WHERE id = $2 AND version = $3",
+            R::TABLE
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(to_json(r)?)
+            .bind(r.id())
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(&mut tx, r).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Replaces a dataset's record unless a job uses it (datasets are immutable once trained
+    /// on). `Ok(false)` on a version conflict.
+    ///
+    /// # Errors
+    /// 409 when a job references the dataset; 500 on a database error.
+    pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> ApiResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE datasets SET record = $1, version = version + 1 \
+             WHERE id = $2 AND version = $3 \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE dataset_id = $2)",
+        )
+        .bind(to_json(ds)?)
+        .bind(&ds.id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            drop(tx);
+            return match self.dataset_in_use(&ds.id).await? {
+                true => Err(dataset_locked(&ds.id)),
+                false => Ok(false),
+            };
+        }
+        Self::set_refs(&mut tx, ds).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Whether any job (in any state) references a dataset.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn dataset_in_use(&self, id: &str) -> ApiResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM jobs WHERE dataset_id = $1 LIMIT 1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .is_some(),
+        )
+    }
+
+    /// Deletes a dataset (`datasets`) or model (`models`) unless an active job uses it.
+    ///
+    /// # Errors
+    /// 404 when absent; 409 while a queued or running job uses it; 500 on a database error.
+    pub async fn delete<R: Record>(&self, id: &str) -> ApiResult<()> {
+        let column = if R::TABLE == "datasets" {
+            "dataset_id"
+        } else {
+            "model_id"
+        };
+        self.get::<R>(id).await?;
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM jobs WHERE {column} = $1 AND state IN ('queued', 'running'))",
+            R::TABLE
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if done != 1 {
+            return match self.get::<R>(id).await {
+                Ok(_) => Err(ApiError::conflict(format!(
+                    "{} {id} is used by a queued or running job",
+                    R::WORD
+                ))),
+                Err(e) => Err(e),
+            };
+        }
+        sqlx::query("DELETE FROM blob_refs WHERE owner = $1")
+            .bind(owner::<R>(id))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Every blob some row references.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn referenced_blobs(&self) -> ApiResult<std::collections::HashSet<String>> {
+        sqlx::query("SELECT DISTINCT sha256 FROM blob_refs")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|r| r.try_get::<String, _>("sha256").map_err(db_error))
+            .collect()
+    }
+}
+
+/// The 409 for an upload to a dataset that jobs use.
+pub fn dataset_locked(id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "dataset {id} is used by a job and cannot change; upload to a new dataset instead"
+    ))
+}
+
+/// The jobs table: creation, the queue, progress, cancel and resume.
+impl Db {
+    /// Inserts a new `queued` job.
+    ///
+    /// # Errors
+    /// 409 when the model already has a queued or running job (also when two creates race);
+    /// 500 on a database error.
+    pub async fn insert_job(&self, job: &Job) -> ApiResult<()> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, model_id, dataset_id, state, created_at, record) \
+             VALUES ($1, $2, $3, 'queued', $4, $5)",
+        )
+        .bind(&job.id)
+        .bind(&job.model_id)
+        .bind(&job.dataset_id)
+        .bind(job.created_at as i64)
+        .bind(to_json(job)?)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
+            Err(e) => return Err(db_error(e)),
+            Ok(_) => {}
+        }
+        Self::set_refs(&mut tx, job).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// A job with its current state (404 when absent).
+    ///
+    /// # Errors
+    /// 404, or 500 on a database error.
+    pub async fn job(&self, id: &str) -> ApiResult<Job> {
+        if !valid_id(id) {
+            return Err(ApiError::not_found("job", id));
+        }
+        let row = sqlx::query("SELECT record, state, node FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| ApiError::not_found("job", id))?;
+        job_of(&row)
+    }
+
+    /// Every job, oldest first.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn jobs(&self) -> ApiResult<Vec<Job>> {
+        sqlx::query("SELECT record, state, node FROM jobs ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(job_of)
+            .collect()
+    }
+
+    /// Claims the oldest job that is queued, or running on a node whose last heartbeat is older
+    /// than `stale_before` (Unix seconds): it becomes `running` on `node`. One claimer wins
+    /// (the update re-checks the state under the row lock).
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn claim_job(
+        &self,
+        node: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> ApiResult<Option<Claimed>> {
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running', node = $1, heartbeat_at = $2 \
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' \
+                            OR (state = 'running' AND heartbeat_at < $3) \
+                         ORDER BY created_at, id LIMIT 1) \
+             AND (state = 'queued' OR (state = 'running' AND heartbeat_at < $3)) \
+             RETURNING record, state, node, cancel_requested",
+        )
+        .bind(node)
+        .bind(now)
+        .bind(stale_before)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Claimed {
+            job: job_of(&row)?,
+            cancel_requested: row
+                .try_get::<i64, _>("cancel_requested")
+                .map_err(db_error)?
+                != 0,
+        }))
+    }
+
+    /// Renews the heartbeat of every job `node` runs; returns the ids whose cancellation was
+    /// requested.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn heartbeat(&self, node: &str, now: i64) -> ApiResult<Vec<String>> {
+        sqlx::query("UPDATE jobs SET heartbeat_at = $1 WHERE node = $2 AND state = 'running'")
+            .bind(now)
+            .bind(node)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        sqlx::query(
+            "SELECT id FROM jobs WHERE node = $1 AND state = 'running' AND cancel_requested <> 0",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id").map_err(db_error))
+        .collect()
+    }
+
+    /// Saves a running job's record (progress, checkpoint) if `node` still owns it. `false` when
+    /// it does not (taken over after a missed heartbeat): the caller must stop.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn save_running_job(&self, job: &Job, node: &str) -> ApiResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET record = $1 WHERE id = $2 AND node = $3 AND state = 'running'",
+        )
+        .bind(to_json(job)?)
+        .bind(&job.id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(&mut tx, job).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Ends a running job owned by `node` in `state`; with `model`, also saves the trained
+    /// model (compare and swap on `model_version`) in the same transaction. `false` when the
+    /// node no longer owns the job or the model changed meanwhile.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn finish_job(
+        &self,
+        job: &Job,
+        node: &str,
+        state: JobState,
+        model: Option<(&ModelRecord, i64)>,
+    ) -> ApiResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
+             WHERE id = $3 AND node = $4 AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(to_json(job)?)
+        .bind(&job.id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(&mut tx, job).await?;
+        if let Some((m, version)) = model {
+            let done = sqlx::query(
+                "UPDATE models SET record = $1, version = version + 1 WHERE id = $2 AND version = $3",
+            )
+            .bind(to_json(m)?)
+            .bind(&m.id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+            if done != 1 {
+                return Ok(false);
+            }
+            Self::set_refs(&mut tx, m).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Requests cancellation: a queued job becomes `cancelled` at once; a running one is flagged
+    /// for its node (which stops at the next mini-batch after its next heartbeat).
+    ///
+    /// # Errors
+    /// 404; 409 when the job is neither queued nor running; 500 on a database error.
+    pub async fn cancel_job(&self, id: &str) -> ApiResult<Job> {
+        let job = self.job(id).await?;
+        let queued =
+            sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE id = $1 AND state = 'queued'")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected();
+        if queued == 0 {
+            let running = sqlx::query(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+            if running == 0 {
+                let now = self.job(id).await.unwrap_or(job);
+                return Err(ApiError::conflict(format!(
+                    "job {id} is {}, not queued or running",
+                    now.state.as_str()
+                )));
+            }
+        }
+        self.job(id).await
+    }
+
+    /// Puts an `interrupted` or `cancelled` job back in the queue.
+    ///
+    /// # Errors
+    /// 404; 409 when the job is in another state or its model has another active job (one of
+    /// several concurrent resumes wins); 500 on a database error.
+    pub async fn resume_job(&self, id: &str) -> ApiResult<Job> {
+        let job = self.job(id).await?;
+        let resumed = sqlx::query(
+            "UPDATE jobs SET state = 'queued', cancel_requested = 0, node = NULL \
+             WHERE id = $1 AND state IN ('interrupted', 'cancelled')",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match resumed {
+            Err(e) if is_unique_violation(&e) => Err(model_busy(&job.model_id)),
+            Err(e) => Err(db_error(e)),
+            Ok(r) if r.rows_affected() == 0 => {
+                let now = self.job(id).await?;
+                Err(ApiError::conflict(format!(
+                    "job {id} is {}; only interrupted or cancelled jobs resume",
+                    now.state.as_str()
+                )))
+            }
+            Ok(_) => self.job(id).await,
+        }
+    }
+
+    /// Marks every job `node` runs as `interrupted` (graceful stop).
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn interrupt_jobs_of(&self, node: &str) -> ApiResult<u64> {
+        Ok(sqlx::query(
+            "UPDATE jobs SET state = 'interrupted', node = NULL WHERE node = $1 AND state = 'running'",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected())
+    }
+}
+
+/// The 409 for a model with an active job.
+pub fn model_busy(model_id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "model {model_id} already has a queued or running job"
+    ))
+}

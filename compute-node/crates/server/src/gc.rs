@@ -1,0 +1,63 @@
+//! Garbage collection of blobs: a blob no row references (superseded weights, checkpoints and
+//! uploads, deleted objects) and staging objects of interrupted uploads are removed once older
+//! than a grace period, which covers a blob written but whose row is not yet committed.
+
+use std::time::Duration;
+
+use crate::blobs::BlobStore;
+use crate::db::Db;
+use crate::error::ApiResult;
+use crate::records::now;
+
+/// What one sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Unreferenced blobs removed.
+    pub blobs: usize,
+    /// Abandoned staging objects removed.
+    pub staging: usize,
+}
+
+/// Removes unreferenced blobs and staging objects last modified more than `grace` ago.
+///
+/// # Errors
+/// 500 when listing or the database fails (deletions done so far stay done).
+pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> ApiResult<Swept> {
+    let cutoff = now() as i64 - grace.as_secs() as i64;
+    // Listed before the references are read: a blob committed in between is still referenced.
+    let stored = blobs.list("blobs").await?;
+    let staging = blobs.list("staging").await?;
+    let referenced = db.referenced_blobs().await?;
+    let mut swept = Swept::default();
+    for (sha, modified) in stored {
+        if modified <= cutoff && !referenced.contains(&sha) {
+            blobs.delete(&sha).await?;
+            swept.blobs += 1;
+        }
+    }
+    for (name, modified) in staging {
+        if modified <= cutoff {
+            blobs.delete_staging(&name).await?;
+            swept.staging += 1;
+        }
+    }
+    if swept != Swept::default() {
+        tracing::info!(
+            blobs = swept.blobs,
+            staging = swept.staging,
+            "garbage collected"
+        );
+    }
+    Ok(swept)
+}
+
+/// Sweeps every `interval` until the task is aborted.
+pub async fn run_periodically(db: Db, blobs: BlobStore, interval: Duration, grace: Duration) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    loop {
+        tick.tick().await;
+        if let Err(e) = sweep(&db, &blobs, grace).await {
+            tracing::warn!(error = %e, "garbage collection failed; retrying later");
+        }
+    }
+}

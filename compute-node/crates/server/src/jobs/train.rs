@@ -1,0 +1,284 @@
+//! Training one claimed job: read the dataset's blobs, restore the last checkpoint (or start from
+//! the model's weights), and after every epoch store the checkpoint and the encrypted losses as
+//! blobs before the job row names them; at the end store the trained weights and switch the model
+//! and the job in one transaction.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use more_core::nn::{Checkpoint, Model, NnError, TrainObserver, Trainer};
+use more_core::tensor::{PlanarTensor, Representation};
+use more_core::wire::{self, AnyTensor};
+
+use super::JobHandle;
+use crate::blobs::BlobStore;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::fault;
+use crate::records::{Job, JobState, ModelRecord};
+use crate::weights::{
+    bundle_tensors, decode_bundle, kind_name, model_from_weights, params_bundle, storage_limits,
+    x_basis,
+};
+
+/// What a training thread needs.
+pub struct Context {
+    /// The metadata database.
+    pub db: Db,
+    /// The blobs.
+    pub blobs: BlobStore,
+    /// This node.
+    pub node: String,
+    /// The runtime the database and store futures run on.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Context {
+    fn wait<T>(&self, f: impl Future<Output = T>) -> T {
+        self.runtime.block_on(f)
+    }
+}
+
+/// Why training stopped early.
+enum Stop {
+    /// This node no longer owns the job: save nothing.
+    Lost,
+    /// Any other reason: classified by the flags and the error.
+    Error(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Self {
+        Stop::Error(e)
+    }
+}
+
+impl From<NnError> for Stop {
+    fn from(e: NnError) -> Self {
+        Stop::Error(e.into())
+    }
+}
+
+/// Runs (or continues) a claimed job to its end and records how it ended.
+pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
+    let id = handle.snapshot().id;
+    tracing::info!(job = %id, "training started");
+    let outcome = if handle.cancel.load(Ordering::SeqCst) {
+        Err(Stop::Error(NnError::Cancelled.into()))
+    } else {
+        train(cx, handle, stopping)
+    };
+    let (state, error) = match outcome {
+        Ok(()) => {
+            tracing::info!(job = %id, "training completed");
+            return;
+        }
+        Err(Stop::Lost) => {
+            tracing::warn!(job = %id, "job taken over by another node; stopped here");
+            return;
+        }
+        Err(_) if handle.lost.load(Ordering::SeqCst) => {
+            tracing::warn!(job = %id, "job taken over by another node; stopped here");
+            return;
+        }
+        Err(_) if stopping() => (JobState::Interrupted, None),
+        Err(_) if handle.cancel.load(Ordering::SeqCst) => (JobState::Cancelled, None),
+        Err(Stop::Error(e)) => (JobState::Failed, Some(e.message)),
+    };
+    tracing::info!(job = %id, state = state.as_str(), error = ?error, "training stopped");
+    let _guard = handle.write.blocking_lock();
+    let mut job = handle.snapshot();
+    job.state = state;
+    job.error = error;
+    job.batches_done = 0;
+    if let Err(e) = cx.wait(cx.db.finish_job(&job, &cx.node, state, None)) {
+        tracing::error!(job = %id, error = %e, "cannot save the job's end");
+    }
+}
+
+fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Result<(), Stop> {
+    let job = handle.snapshot();
+    let limits = storage_limits();
+    let read = |sha: &str, what: &str| -> ApiResult<AnyTensor> {
+        let bytes = cx.wait(cx.blobs.get(sha))?;
+        wire::decode(&bytes, &limits).map_err(|e| ApiError::internal(format!("stored {what}: {e}")))
+    };
+    let x = read(&job.features_sha256, "features")?;
+    let y = read(&job.targets_sha256, "targets")?;
+    match (x, y) {
+        (AnyTensor::CompactF32(x), AnyTensor::CompactF32(y)) => {
+            train_typed(cx, handle, stopping, &job, x, y)
+        }
+        (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => {
+            train_typed(cx, handle, stopping, &job, x, y)
+        }
+        _ => Err(ApiError::internal("stored dataset has unexpected tensor types").into()),
+    }
+}
+
+/// Reports progress into the live record and polls the stop flags.
+struct Observer<'a> {
+    handle: &'a JobHandle,
+    stopping: &'a dyn Fn() -> bool,
+    started: Instant,
+    elapsed_before: f64,
+}
+
+impl Observer<'_> {
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.started.elapsed().as_secs_f64()
+    }
+}
+
+impl<R> TrainObserver<f32, R> for Observer<'_> {
+    fn on_batch(&mut self, _epoch: usize, done: usize, total: usize) {
+        let elapsed = self.elapsed();
+        let mut j = self.handle.job.lock().expect("job lock");
+        j.batches_done = done;
+        j.batches_total = total;
+        j.elapsed_seconds = elapsed;
+    }
+    fn is_cancelled(&self) -> bool {
+        self.handle.cancel.load(Ordering::SeqCst)
+            || self.handle.lost.load(Ordering::SeqCst)
+            || (self.stopping)()
+    }
+}
+
+/// A trainer and the encrypted mean loss of each epoch it has done.
+type Progress<R> = (Trainer<f32, R>, Vec<PlanarTensor<f32, R>>);
+
+/// The trainer and the losses so far: from the job's checkpoint, else from the model.
+fn restore<R: Representation<f32>>(
+    cx: &Context,
+    job: &Job,
+    record: &ModelRecord,
+    rep: R,
+) -> ApiResult<Progress<R>> {
+    let (Some(csha), Some(lsha)) = (&job.checkpoint_sha256, &job.losses_sha256) else {
+        let model = match &record.weights_sha256 {
+            Some(sha) => {
+                let bundle = decode_bundle(&cx.wait(cx.blobs.get(sha))?, "weights")?;
+                model_from_weights(record, rep, bundle)?
+            }
+            None => Model::new(&record.spec, rep, record.seed)?,
+        };
+        return Ok((Trainer::new(model, job.config.clone())?, Vec::new()));
+    };
+    let bundle = decode_bundle(&cx.wait(cx.blobs.get(csha))?, "checkpoint")?;
+    let epochs_done = bundle.metadata["epochs_done"].as_u64().unwrap_or(0) as usize;
+    let step = bundle.metadata["step"].as_u64().unwrap_or(0);
+    let tensors = bundle_tensors::<R>(bundle)?;
+    let checkpoint = Checkpoint {
+        epochs_done,
+        step,
+        tensors,
+    };
+    let trainer = Trainer::restore(&record.spec, rep, job.config.clone(), checkpoint)?;
+    let all: PlanarTensor<f32, R> = wire::decode(&cx.wait(cx.blobs.get(lsha))?, &storage_limits())
+        .and_then(|t| t.into_typed())
+        .map_err(|e| ApiError::internal(format!("stored losses: {e}")))?;
+    let losses = (0..epochs_done.min(all.shape()[0]))
+        .map(|i| all.select(0, &[i]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("stored losses: {e}")))?;
+    Ok((trainer, losses))
+}
+
+fn train_typed<R: Representation<f32>>(
+    cx: &Context,
+    handle: &JobHandle,
+    stopping: &dyn Fn() -> bool,
+    job: &Job,
+    x: PlanarTensor<f32, R>,
+    y: PlanarTensor<f32, R>,
+) -> Result<(), Stop> {
+    let rep = x.representation().clone();
+    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(&job.model_id))?;
+    let (mut trainer, mut losses) = restore(cx, job, &record, rep)?;
+    let mut observer = Observer {
+        handle,
+        stopping,
+        started: Instant::now(),
+        elapsed_before: job.elapsed_seconds,
+    };
+    while trainer.epochs_done() < job.config.epochs {
+        losses.push(trainer.train_epoch(&x, &y, &mut observer)?);
+        save_epoch(cx, handle, &trainer, &losses, observer.elapsed())?;
+    }
+    save_trained(cx, handle, job, &trainer, x_basis(&x))
+}
+
+/// Stores the epoch's losses and checkpoint, then points the job row at them.
+fn save_epoch<R: Representation<f32>>(
+    cx: &Context,
+    handle: &JobHandle,
+    trainer: &Trainer<f32, R>,
+    losses: &[PlanarTensor<f32, R>],
+    elapsed: f64,
+) -> Result<(), Stop> {
+    let all = PlanarTensor::concatenate(0, losses)
+        .map_err(|e| ApiError::internal(format!("losses: {e}")))?;
+    let losses_blob = cx.wait(cx.blobs.put(Bytes::from(wire::encode(&all))))?;
+    let cp = trainer.checkpoint();
+    let metadata = serde_json::json!({"epochs_done": cp.epochs_done, "step": cp.step});
+    let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+    let checkpoint_blob = cx.wait(cx.blobs.put(Bytes::from(params_bundle(metadata, named))))?;
+    fault::point(fault::EPOCH_STORED);
+    let _guard = handle.write.blocking_lock();
+    let job = {
+        let mut j = handle.job.lock().expect("job lock");
+        j.epoch = trainer.epochs_done();
+        j.checkpoint_sha256 = Some(checkpoint_blob.sha256);
+        j.losses_sha256 = Some(losses_blob.sha256);
+        j.elapsed_seconds = elapsed;
+        j.clone()
+    };
+    if !cx.wait(cx.db.save_running_job(&job, &cx.node))? {
+        return Err(Stop::Lost);
+    }
+    tracing::info!(job = %job.id, epoch = job.epoch, "epoch done");
+    Ok(())
+}
+
+/// Stores the trained weights, then switches the model to them and completes the job in one
+/// transaction.
+fn save_trained<R: Representation<f32>>(
+    cx: &Context,
+    handle: &JobHandle,
+    job: &Job,
+    trainer: &Trainer<f32, R>,
+    basis: Option<[f64; 4]>,
+) -> Result<(), Stop> {
+    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(&job.model_id))?;
+    let trained_epochs = job.base_epochs + job.config.epochs;
+    let metadata = serde_json::json!({
+        "spec": record.spec,
+        "representation": kind_name(R::KIND),
+        "basis": basis,
+        "trained_epochs": trained_epochs,
+    });
+    let bytes = params_bundle(metadata, trainer.model().parameters());
+    let weights = cx.wait(cx.blobs.put(Bytes::from(bytes)))?;
+    fault::point(fault::WEIGHTS_STORED);
+    record.weights_sha256 = Some(weights.sha256);
+    record.trained_epochs = trained_epochs;
+    record.representation = Some(kind_name(R::KIND).to_string());
+    record.basis = basis;
+    let _guard = handle.write.blocking_lock();
+    let mut done = handle.snapshot();
+    done.state = JobState::Completed;
+    let saved = cx.wait(cx.db.finish_job(
+        &done,
+        &cx.node,
+        JobState::Completed,
+        Some((&record, version)),
+    ))?;
+    if !saved {
+        return Err(Stop::Lost);
+    }
+    *handle.job.lock().expect("job lock") = done;
+    Ok(())
+}

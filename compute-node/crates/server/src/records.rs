@@ -1,0 +1,196 @@
+//! The API's objects, stored as rows of the metadata database (`crate::db`): datasets, models
+//! and jobs. Their ciphertexts are blobs in the object store (`crate::blobs`), named by SHA-256.
+
+use serde::{Deserialize, Serialize};
+
+/// A fresh random id (128 bits, 32 lowercase hex digits).
+pub fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Whether `id` is a well-formed id (anything else is "not found").
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Classification or regression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// One-hot targets, cross-entropy by default.
+    Classification,
+    /// Real targets, MSE by default.
+    Regression,
+}
+
+/// `created` until both tensors are uploaded, then `ready`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetState {
+    /// Missing features or targets.
+    Created,
+    /// Both uploaded and consistent.
+    Ready,
+}
+
+/// A dataset (a row of `datasets`, and the API's Dataset object).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dataset {
+    /// Id.
+    pub id: String,
+    /// Free text.
+    pub name: String,
+    /// Classification or regression.
+    pub task: Task,
+    /// Number of classes (classification).
+    pub num_classes: Option<usize>,
+    /// Samples (from the features, else the targets).
+    pub samples: Option<usize>,
+    /// Features' shape without the sample axis.
+    pub feature_shape: Option<Vec<usize>>,
+    /// Targets' shape without the sample axis.
+    pub target_shape: Option<Vec<usize>>,
+    /// `compact` or `matrix` (of the first uploaded tensor).
+    pub representation: Option<String>,
+    /// The public compact basis `C0` (compact datasets).
+    pub basis: Option<[f64; 4]>,
+    /// `created` or `ready`.
+    pub state: DatasetState,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// SHA-256 of the features blob (wire tensor `(samples, ...)`).
+    pub features_sha256: Option<String>,
+    /// SHA-256 of the targets blob (wire tensor `(samples, outputs)`).
+    pub targets_sha256: Option<String>,
+    /// Bytes of the features blob.
+    pub features_bytes: Option<u64>,
+    /// Bytes of the targets blob.
+    pub targets_bytes: Option<u64>,
+}
+
+/// A model (a row of `models`, and the API's Model object).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Id.
+    pub id: String,
+    /// Free text.
+    pub name: String,
+    /// The architecture.
+    pub spec: more_core::nn::ModelSpec,
+    /// The preset it was made from, if any.
+    pub preset: Option<String>,
+    /// Number of real parameters.
+    pub parameters: usize,
+    /// Seed of the initial weights.
+    pub seed: u64,
+    /// Epochs trained so far (over all completed jobs).
+    pub trained_epochs: usize,
+    /// Representation of the trained weights (`compact`/`matrix`), none before training.
+    pub representation: Option<String>,
+    /// Compact basis of the trained weights.
+    pub basis: Option<[f64; 4]>,
+    /// SHA-256 of the trained weights blob (wire bundle).
+    pub weights_sha256: Option<String>,
+    /// Output shape per sample.
+    pub output_shape: Vec<usize>,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A job's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for the trainer.
+    Queued,
+    /// Training.
+    Running,
+    /// All epochs done, weights saved to the model.
+    Completed,
+    /// Stopped by an error (see `error`).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+    /// The node was stopped (gracefully) while the job ran; resumable. A node that dies instead
+    /// leaves the job `running` until another node takes it over.
+    Interrupted,
+}
+
+impl JobState {
+    /// Queued or running.
+    pub fn active(self) -> bool {
+        matches!(self, JobState::Queued | JobState::Running)
+    }
+
+    /// The name stored in the `state` column (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses a `state` column.
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// A job (a row of `jobs`, and the API's Job object).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Job {
+    /// Id.
+    pub id: String,
+    /// The model trained.
+    pub model_id: String,
+    /// The dataset trained on.
+    pub dataset_id: String,
+    /// State.
+    pub state: JobState,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Epochs requested.
+    pub epochs: usize,
+    /// Batches done in the current epoch.
+    pub batches_done: usize,
+    /// Batches per epoch.
+    pub batches_total: usize,
+    /// Training time so far (over every run of the job).
+    pub elapsed_seconds: f64,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Hyper-parameters.
+    pub config: more_core::nn::TrainConfig,
+    /// The model's `trained_epochs` when the job started.
+    pub base_epochs: usize,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The node running it (while `running`).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// SHA-256 of the dataset's features when the job was created (the job trains on these).
+    pub features_sha256: String,
+    /// SHA-256 of the dataset's targets when the job was created.
+    pub targets_sha256: String,
+    /// SHA-256 of the checkpoint blob (wire bundle: parameters and optimizer state after the last
+    /// completed epoch).
+    pub checkpoint_sha256: Option<String>,
+    /// SHA-256 of the losses blob (wire tensor `(epochs_done,)` of encrypted mean losses).
+    pub losses_sha256: Option<String>,
+}

@@ -1,0 +1,106 @@
+//! Trained weights and checkpoints as wire bundles: encoding, decoding, and building a model from
+//! them.
+
+use more_core::nn::Model;
+use more_core::tensor::{PlanarTensor, Representation, RepresentationKind};
+use more_core::wire::{self, AnyTensor, Bundle, DecodeLimits};
+
+use crate::error::{ApiError, ApiResult};
+use crate::records::ModelRecord;
+
+/// Limits for reading the node's own blobs (validated when uploaded or written by the node).
+pub fn storage_limits() -> DecodeLimits {
+    DecodeLimits {
+        max_bytes: usize::MAX / 2,
+        max_rank: 8,
+    }
+}
+
+/// Decodes a stored bundle.
+///
+/// # Errors
+/// 500 when it does not decode.
+pub fn decode_bundle(bytes: &[u8], what: &str) -> ApiResult<Bundle> {
+    wire::decode_bundle(bytes, &storage_limits())
+        .map_err(|e| ApiError::internal(format!("stored {what}: {e}")))
+}
+
+/// Kind name used in records and JSON.
+pub fn kind_name(kind: RepresentationKind) -> &'static str {
+    match kind {
+        RepresentationKind::Plain => "plain",
+        RepresentationKind::Compact => "compact",
+        RepresentationKind::Matrix => "matrix",
+    }
+}
+
+/// Wraps a typed tensor.
+pub fn any<R: Representation<f32>>(t: PlanarTensor<f32, R>) -> AnyTensor {
+    AnyTensor::from_typed(t).expect("f32 tensors of the engine's representations")
+}
+
+/// Encodes named parameters as a bundle.
+pub fn params_bundle<R: Representation<f32>>(
+    metadata: serde_json::Value,
+    named: Vec<(String, &PlanarTensor<f32, R>)>,
+) -> Vec<u8> {
+    wire::encode_bundle(&Bundle {
+        metadata,
+        tensors: named
+            .into_iter()
+            .map(|(n, t)| (n, any(t.clone())))
+            .collect(),
+    })
+}
+
+/// Typed named tensors of a bundle.
+pub fn bundle_tensors<R: Representation<f32>>(
+    bundle: Bundle,
+) -> ApiResult<Vec<(String, PlanarTensor<f32, R>)>> {
+    bundle
+        .tensors
+        .into_iter()
+        .map(|(n, t)| {
+            t.into_typed::<f32, R>()
+                .map(|t| (n.clone(), t))
+                .map_err(|e| ApiError::internal(format!("stored tensor {n}: {e}")))
+        })
+        .collect()
+}
+
+/// The model built from its decoded trained weights, which must be in representation `rep`.
+///
+/// # Errors
+/// 400 `basis_mismatch` when the weights are of another representation or key; 500 when they do
+/// not fit the model's spec.
+pub fn model_from_weights<R: Representation<f32>>(
+    record: &ModelRecord,
+    rep: R,
+    bundle: Bundle,
+) -> ApiResult<Model<f32, R>> {
+    let named = bundle_tensors::<R>(bundle).map_err(|_| {
+        ApiError::basis_mismatch(format!(
+            "model {} was trained on {} ciphertexts",
+            record.id,
+            record.representation.as_deref().unwrap_or("other")
+        ))
+    })?;
+    if named
+        .first()
+        .is_some_and(|(_, t)| t.representation() != &rep)
+    {
+        return Err(ApiError::basis_mismatch(format!(
+            "model {} was trained under another key (compact basis differs)",
+            record.id
+        )));
+    }
+    Model::from_parameters(&record.spec, rep, named)
+        .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
+}
+
+/// The public compact basis of a tensor (none for matrix form).
+pub fn x_basis<R: Representation<f32>>(x: &PlanarTensor<f32, R>) -> Option<[f64; 4]> {
+    (x.representation() as &dyn std::any::Any)
+        .downcast_ref::<more_core::tensor::Compact>()
+        .map(|c| c.basis.c0)
+}
