@@ -8,12 +8,42 @@ use std::time::{Duration, Instant};
 use more_server::{Application, Settings};
 use serde_json::Value;
 
-/// A running server.
-pub struct TestServer {
+pub mod process;
+
+/// An HTTP client of one node's API.
+#[derive(Clone)]
+pub struct Api {
     pub base: String,
     pub agent: ureq::Agent,
+}
+
+impl Api {
+    /// A client of `http://127.0.0.1:{port}` (errors are statuses, not `Err`; 120 s timeout).
+    pub fn on_port(port: u16) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Api {
+            base: format!("http://127.0.0.1:{port}"),
+            agent,
+        }
+    }
+}
+
+/// A running server (in this process).
+pub struct TestServer {
+    pub api: Api,
     handle: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 /// Settings for a test: the given data dir, port 0, no signal handlers.
@@ -43,14 +73,8 @@ pub fn start(settings: Settings) -> TestServer {
         });
     });
     let (port, handle) = rx.recv().expect("server started");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
     TestServer {
-        base: format!("http://127.0.0.1:{port}"),
-        agent,
+        api: Api::on_port(port),
         handle: Some(handle),
         thread: Some(thread),
     }
@@ -77,7 +101,7 @@ fn json_of(body: &[u8]) -> Value {
     }
 }
 
-impl TestServer {
+impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -144,6 +168,9 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+impl TestServer {
     /// Stops the server gracefully and waits for its thread (running jobs become interrupted).
     pub fn stop(mut self) {
         self.shutdown();
@@ -170,7 +197,7 @@ impl Drop for TestServer {
 
 /// Creates a dataset and uploads features and targets; returns its id.
 pub fn upload_dataset(
-    srv: &TestServer,
+    srv: &Api,
     task: &str,
     classes: Option<usize>,
     x: &[u8],
