@@ -17,8 +17,9 @@ CREATE TABLE models (
     record TEXT NOT NULL
 );
 
--- `state` and `node` are authoritative; the JSON record holds progress and results.
-CREATE TABLE jobs (
+-- Training jobs (not `jobs`: apalis's SQLite backend has a `Jobs` table, and SQLite names ignore
+-- case). `state` and `node` are authoritative; the JSON record holds progress and results.
+CREATE TABLE training_jobs (
     id TEXT PRIMARY KEY,
     model_id TEXT NOT NULL,
     dataset_id TEXT NOT NULL,
@@ -31,10 +32,10 @@ CREATE TABLE jobs (
 );
 
 -- At most one queued or running job per model: concurrent creates and resumes have one winner.
-CREATE UNIQUE INDEX jobs_one_active_per_model ON jobs (model_id)
+CREATE UNIQUE INDEX jobs_one_active_per_model ON training_jobs (model_id)
     WHERE state IN ('queued', 'running');
-CREATE INDEX jobs_by_dataset ON jobs (dataset_id);
-CREATE INDEX jobs_by_state ON jobs (state, created_at);
+CREATE INDEX jobs_by_dataset ON training_jobs (dataset_id);
+CREATE INDEX jobs_by_state ON training_jobs (state, created_at);
 
 -- owner: 'dataset:{id}', 'model:{id}' or 'job:{id}'.
 CREATE TABLE blob_refs (

@@ -69,7 +69,7 @@ impl Record for ModelRecord {
 }
 
 impl Record for Job {
-    const TABLE: &'static str = "jobs";
+    const TABLE: &'static str = "training_jobs";
     const WORD: &'static str = "job";
     fn id(&self) -> &str {
         &self.id
@@ -86,12 +86,12 @@ impl Record for Job {
 }
 
 /// A database error as a 500 (details logged, not sent).
-fn db_error(e: sqlx::Error) -> ApiError {
+pub(crate) fn db_error(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "database");
     ApiError::internal("database error")
 }
 
-fn to_json<R: Serialize>(r: &R) -> ApiResult<String> {
+pub(crate) fn to_json<R: Serialize>(r: &R) -> ApiResult<String> {
     serde_json::to_string(r).map_err(|e| ApiError::internal(format!("serialise record: {e}")))
 }
 
@@ -107,7 +107,7 @@ fn owner<R: Record>(id: &str) -> String {
 }
 
 /// Whether an error is a unique-constraint violation.
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
@@ -159,7 +159,10 @@ impl Db {
             })
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let mut migrator = sqlx::migrate!("./migrations");
+        // Not sqlx's default table name: apalis keeps its own migrations in that one (SQLite).
+        migrator.dangerous_set_table_name("more_migrations");
+        migrator.run(&pool).await?;
         Ok(Db { pool })
     }
 
@@ -246,33 +249,6 @@ impl Db {
             .collect()
     }
 
-    /// Replaces a dataset or model if its version is still `version` (compare and swap), with
-    /// its blob references, in one transaction. `false` when another writer came first.
-    ///
-    /// # Errors
-    /// 500 on a database error.
-    pub async fn update<R: Record>(&self, r: &R, version: i64) -> ApiResult<bool> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "UPDATE {} SET record = $1, version = version + 1 WHERE id = $2 AND version = $3",
-            R::TABLE
-        );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(to_json(r)?)
-            .bind(r.id())
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if done != 1 {
-            return Ok(false);
-        }
-        Self::set_refs(&mut tx, r).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(true)
-    }
-
     /// Replaces a dataset's record unless a job uses it (datasets are immutable once trained
     /// on). `Ok(false)` on a version conflict.
     ///
@@ -283,7 +259,7 @@ impl Db {
         let done = sqlx::query(
             "UPDATE datasets SET record = $1, version = version + 1 \
              WHERE id = $2 AND version = $3 \
-             AND NOT EXISTS (SELECT 1 FROM jobs WHERE dataset_id = $2)",
+             AND NOT EXISTS (SELECT 1 FROM training_jobs WHERE dataset_id = $2)",
         )
         .bind(to_json(ds)?)
         .bind(&ds.id)
@@ -310,7 +286,7 @@ impl Db {
     /// 500 on a database error.
     pub async fn dataset_in_use(&self, id: &str) -> ApiResult<bool> {
         Ok(
-            sqlx::query("SELECT 1 AS one FROM jobs WHERE dataset_id = $1 LIMIT 1")
+            sqlx::query("SELECT 1 AS one FROM training_jobs WHERE dataset_id = $1 LIMIT 1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await
@@ -333,7 +309,7 @@ impl Db {
         let mut tx = self.begin().await?;
         let sql = format!(
             "DELETE FROM {} WHERE id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM jobs WHERE {column} = $1 AND state IN ('queued', 'running'))",
+             (SELECT 1 FROM training_jobs WHERE {column} = $1 AND state IN ('queued', 'running'))",
             R::TABLE
         );
         let done = sqlx::query(AssertSqlSafe(sql))
@@ -381,35 +357,9 @@ pub fn dataset_locked(id: &str) -> ApiError {
     ))
 }
 
-/// The jobs table: creation, the queue, progress, cancel and resume.
+/// The jobs table: claims, progress, the end of a job, cancel (creation and resume go through
+/// `crate::queue`, which adds the task in the same transaction).
 impl Db {
-    /// Inserts a new `queued` job.
-    ///
-    /// # Errors
-    /// 409 when the model already has a queued or running job (also when two creates race);
-    /// 500 on a database error.
-    pub async fn insert_job(&self, job: &Job) -> ApiResult<()> {
-        let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (id, model_id, dataset_id, state, created_at, record) \
-             VALUES ($1, $2, $3, 'queued', $4, $5)",
-        )
-        .bind(&job.id)
-        .bind(&job.model_id)
-        .bind(&job.dataset_id)
-        .bind(job.created_at as i64)
-        .bind(to_json(job)?)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
-            Err(e) => return Err(db_error(e)),
-            Ok(_) => {}
-        }
-        Self::set_refs(&mut tx, job).await?;
-        tx.commit().await.map_err(db_error)
-    }
-
     /// A job with its current state (404 when absent).
     ///
     /// # Errors
@@ -418,7 +368,7 @@ impl Db {
         if !valid_id(id) {
             return Err(ApiError::not_found("job", id));
         }
-        let row = sqlx::query("SELECT record, state, node FROM jobs WHERE id = $1")
+        let row = sqlx::query("SELECT record, state, node FROM training_jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -432,7 +382,7 @@ impl Db {
     /// # Errors
     /// 500 on a database error.
     pub async fn jobs(&self) -> ApiResult<Vec<Job>> {
-        sqlx::query("SELECT record, state, node FROM jobs ORDER BY created_at, id")
+        sqlx::query("SELECT record, state, node FROM training_jobs ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?
@@ -441,29 +391,21 @@ impl Db {
             .collect()
     }
 
-    /// Claims the oldest job that is queued, or running on a node whose last heartbeat is older
-    /// than `stale_before` (Unix seconds): it becomes `running` on `node`. One claimer wins
-    /// (the update re-checks the state under the row lock).
+    /// Claims a job for `node` when its task is delivered: a `queued` job, or a `running` one
+    /// whose node died (apalis requeued its task), becomes `running` on `node`. `None` when the
+    /// job is gone or in another state (cancelled while queued, completed).
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn claim_job(
-        &self,
-        node: &str,
-        now: i64,
-        stale_before: i64,
-    ) -> ApiResult<Option<Claimed>> {
+    pub async fn claim_job(&self, id: &str, node: &str, now: i64) -> ApiResult<Option<Claimed>> {
         let row = sqlx::query(
-            "UPDATE jobs SET state = 'running', node = $1, heartbeat_at = $2 \
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' \
-                            OR (state = 'running' AND heartbeat_at < $3) \
-                         ORDER BY created_at, id LIMIT 1) \
-             AND (state = 'queued' OR (state = 'running' AND heartbeat_at < $3)) \
+            "UPDATE training_jobs SET state = 'running', node = $1, heartbeat_at = $2 \
+             WHERE id = $3 AND state IN ('queued', 'running') \
              RETURNING record, state, node, cancel_requested",
         )
         .bind(node)
         .bind(now)
-        .bind(stale_before)
+        .bind(id)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
@@ -477,20 +419,22 @@ impl Db {
         }))
     }
 
-    /// Renews the heartbeat of every job `node` runs; returns the ids whose cancellation was
+    /// Marks the progress time of every job `node` runs; returns the ids whose cancellation was
     /// requested.
     ///
     /// # Errors
     /// 500 on a database error.
     pub async fn heartbeat(&self, node: &str, now: i64) -> ApiResult<Vec<String>> {
-        sqlx::query("UPDATE jobs SET heartbeat_at = $1 WHERE node = $2 AND state = 'running'")
-            .bind(now)
-            .bind(node)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
         sqlx::query(
-            "SELECT id FROM jobs WHERE node = $1 AND state = 'running' AND cancel_requested <> 0",
+            "UPDATE training_jobs SET heartbeat_at = $1 WHERE node = $2 AND state = 'running'",
+        )
+        .bind(now)
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        sqlx::query(
+            "SELECT id FROM training_jobs WHERE node = $1 AND state = 'running' AND cancel_requested <> 0",
         )
         .bind(node)
         .fetch_all(&self.pool)
@@ -509,7 +453,7 @@ impl Db {
     pub async fn save_running_job(&self, job: &Job, node: &str) -> ApiResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE jobs SET record = $1 WHERE id = $2 AND node = $3 AND state = 'running'",
+            "UPDATE training_jobs SET record = $1 WHERE id = $2 AND node = $3 AND state = 'running'",
         )
         .bind(to_json(job)?)
         .bind(&job.id)
@@ -541,7 +485,7 @@ impl Db {
     ) -> ApiResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
+            "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
              WHERE id = $3 AND node = $4 AND state = 'running'",
         )
         .bind(state.as_str())
@@ -583,16 +527,17 @@ impl Db {
     /// 404; 409 when the job is neither queued nor running; 500 on a database error.
     pub async fn cancel_job(&self, id: &str) -> ApiResult<Job> {
         let job = self.job(id).await?;
-        let queued =
-            sqlx::query("UPDATE jobs SET state = 'cancelled' WHERE id = $1 AND state = 'queued'")
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
+        let queued = sqlx::query(
+            "UPDATE training_jobs SET state = 'cancelled' WHERE id = $1 AND state = 'queued'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
         if queued == 0 {
             let running = sqlx::query(
-                "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'",
+                "UPDATE training_jobs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'",
             )
             .bind(id)
             .execute(&self.pool)
@@ -608,49 +553,6 @@ impl Db {
             }
         }
         self.job(id).await
-    }
-
-    /// Puts an `interrupted` or `cancelled` job back in the queue.
-    ///
-    /// # Errors
-    /// 404; 409 when the job is in another state or its model has another active job (one of
-    /// several concurrent resumes wins); 500 on a database error.
-    pub async fn resume_job(&self, id: &str) -> ApiResult<Job> {
-        let job = self.job(id).await?;
-        let resumed = sqlx::query(
-            "UPDATE jobs SET state = 'queued', cancel_requested = 0, node = NULL \
-             WHERE id = $1 AND state IN ('interrupted', 'cancelled')",
-        )
-        .bind(id)
-        .execute(&self.pool)
-        .await;
-        match resumed {
-            Err(e) if is_unique_violation(&e) => Err(model_busy(&job.model_id)),
-            Err(e) => Err(db_error(e)),
-            Ok(r) if r.rows_affected() == 0 => {
-                let now = self.job(id).await?;
-                Err(ApiError::conflict(format!(
-                    "job {id} is {}; only interrupted or cancelled jobs resume",
-                    now.state.as_str()
-                )))
-            }
-            Ok(_) => self.job(id).await,
-        }
-    }
-
-    /// Marks every job `node` runs as `interrupted` (graceful stop).
-    ///
-    /// # Errors
-    /// 500 on a database error.
-    pub async fn interrupt_jobs_of(&self, node: &str) -> ApiResult<u64> {
-        Ok(sqlx::query(
-            "UPDATE jobs SET state = 'interrupted', node = NULL WHERE node = $1 AND state = 'running'",
-        )
-        .bind(node)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?
-        .rows_affected())
     }
 }
 

@@ -7,7 +7,8 @@
 //! - [`db`]: their rows in SQLite or PostgreSQL (sqlx, migrations in `migrations/`);
 //! - [`blobs`]: ciphertexts, checkpoints and weights in an object store (local or S3),
 //!   content-addressed; [`gc`] removes the unreferenced ones;
-//! - [`jobs`]: the training runner (a queue shared by every node, heartbeats, takeover);
+//! - [`queue`]: the durable training queue shared by every node (apalis, in the database);
+//! - [`jobs`]: the training runner (claims, progress, cancel, takeover of dead nodes' jobs);
 //! - [`weights`]: weights and checkpoints as wire bundles;
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`fault`]: crash points for tests;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod fault;
 pub mod gc;
 pub mod jobs;
+pub mod queue;
 pub mod records;
 pub mod routes;
 pub mod startup;

@@ -14,6 +14,7 @@ use super::blobs::BlobStore;
 use super::db::Db;
 use super::gc;
 use super::jobs::{JobSettings, Jobs};
+use super::queue::Queue;
 use super::routes;
 use super::weights_cache::WeightsCache;
 
@@ -146,6 +147,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let blobs = BlobStore::open(&settings.store_url()?)?;
         let db = Db::connect(&settings.db_url()?).await?;
+        let queue = Queue::connect(&settings.db_url()?).await?;
         let node = settings
             .node_name
             .clone()
@@ -153,6 +155,7 @@ impl Application {
         let jobs = Jobs::new(
             db.clone(),
             blobs.clone(),
+            queue,
             JobSettings {
                 node,
                 max_jobs: settings.max_jobs,

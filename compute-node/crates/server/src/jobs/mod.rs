@@ -1,12 +1,12 @@
-//! The job runner of one node. Jobs wait as `queued` rows of the shared `jobs` table; every node
-//! with `max_jobs > 0` claims them (one claimer wins each), trains up to `max_jobs` at once on
-//! tokio's blocking pool (never on an actix worker), and renews a heartbeat for each. A job whose
-//! node dies stops being renewed and is claimed again by any node after the lease, which resumes
-//! it from its last per-epoch checkpoint.
+//! The job runner of one node. Jobs wait in the shared training queue (`crate::queue`, apalis);
+//! each node with `max_jobs > 0` runs an apalis worker that takes up to `max_jobs` tasks at once,
+//! claims each task's job row, and trains it on tokio's blocking pool (never on an actix
+//! worker). A job whose node dies is requeued by apalis after the lease and resumed by another
+//! node from its last per-epoch checkpoint; the `node` column fences the old owner's writes.
 //!
-//! Cancellation is a flag in the row: the owning node picks it up at its next heartbeat (at once
-//! when the request reached that node) and stops at the next mini-batch. On a graceful stop the
-//! node's jobs stop at their next mini-batch and are saved as `interrupted`.
+//! Cancellation is a flag in the row: the owning node picks it up at its next progress save (at
+//! once when the request reached that node) and stops at the next mini-batch. On a graceful stop
+//! the node's jobs stop at their next mini-batch and are saved as `interrupted`.
 
 mod train;
 
@@ -15,40 +15,47 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use apalis::prelude::{Attempt, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::blobs::BlobStore;
 use crate::db::{Claimed, Db};
-use crate::records::{now, Job, JobState};
+use crate::queue::{Lease, Queue, TrainTask, QUEUE};
+use crate::records::{now, JobState};
 
 /// How a node takes part in training.
 #[derive(Clone, Debug)]
 pub struct JobSettings {
-    /// This node's name in the `jobs.node` column (unique per running process).
+    /// This node's name (apalis worker name and `jobs.node`; unique among running nodes).
     pub node: String,
     /// Jobs trained at once on this node (0: an API-only node that never trains).
     pub max_jobs: usize,
-    /// A running job whose heartbeat is older than this is taken over by another node.
+    /// A node silent for this long is considered dead; its jobs move to another node.
     pub lease: Duration,
-    /// How often an idle node looks for queued jobs created on other nodes.
+    /// How often an idle SQLite worker looks for new tasks (PostgreSQL is notified at once).
     pub poll: Duration,
 }
+
+/// Takeovers after which a job that keeps killing its node is failed instead.
+const MAX_TAKEOVERS: usize = 5;
 
 /// A job running on this node: its live record, and the flags that stop it.
 pub struct JobHandle {
     /// The live record (progress between database writes).
-    pub job: Mutex<Job>,
+    pub job: Mutex<crate::records::Job>,
     /// Set by a cancel request.
     pub cancel: AtomicBool,
-    /// Set when another node took the job over (this node missed its lease): stop, save nothing.
+    /// Set when another node took the job over (this node was presumed dead): stop, save nothing.
     pub lost: AtomicBool,
     /// Serialises database writes of the record, so an older snapshot never overwrites a newer.
     pub write: tokio::sync::Mutex<()>,
 }
 
 impl JobHandle {
-    fn snapshot(&self) -> Job {
+    fn snapshot(&self) -> crate::records::Job {
         self.job.lock().expect("job lock").clone()
     }
 }
@@ -57,36 +64,39 @@ impl JobHandle {
 pub struct Jobs {
     db: Db,
     blobs: BlobStore,
+    queue: Queue,
     settings: JobSettings,
     active: Mutex<HashMap<String, Arc<JobHandle>>>,
-    wake: Notify,
-    shutdown: AtomicBool,
+    stop: watch::Sender<bool>,
     loops: Mutex<Vec<JoinHandle<()>>>,
-    running: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Jobs {
-    /// A runner; call [`Jobs::start`] to begin claiming.
-    pub fn new(db: Db, blobs: BlobStore, settings: JobSettings) -> Arc<Self> {
+    /// A runner; call [`Jobs::start`] to begin taking tasks.
+    pub fn new(db: Db, blobs: BlobStore, queue: Queue, settings: JobSettings) -> Arc<Self> {
         Arc::new(Jobs {
             db,
             blobs,
+            queue,
             settings,
             active: Mutex::new(HashMap::new()),
-            wake: Notify::new(),
-            shutdown: AtomicBool::new(false),
+            stop: watch::channel(false).0,
             loops: Mutex::new(Vec::new()),
-            running: Mutex::new(Vec::new()),
         })
     }
 
-    /// Starts the claim loop (if this node trains) and the heartbeat loop.
+    /// Starts the worker (if this node trains) and the progress loop.
     pub fn start(self: &Arc<Self>) {
         let mut loops = self.loops.lock().expect("loops lock");
         if self.settings.max_jobs > 0 {
-            loops.push(tokio::spawn(self.clone().claim_loop()));
+            loops.push(tokio::spawn(self.clone().work()));
         }
-        loops.push(tokio::spawn(self.clone().heartbeat_loop()));
+        loops.push(tokio::spawn(self.clone().progress_loop()));
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     /// This node's name.
@@ -94,13 +104,8 @@ impl Jobs {
         &self.settings.node
     }
 
-    /// Tells the claim loop a job was queued (on this node).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
     /// The record with this node's live progress, if the job runs here.
-    pub fn live(&self, job: Job) -> Job {
+    pub fn live(&self, job: crate::records::Job) -> crate::records::Job {
         match self.active.lock().expect("jobs lock").get(&job.id) {
             Some(h) => h.snapshot(),
             None => job,
@@ -114,58 +119,99 @@ impl Jobs {
         }
     }
 
-    /// Number of jobs running on this node.
-    pub fn running(&self) -> usize {
-        self.active.lock().expect("jobs lock").len()
-    }
-
-    /// Stops claiming, stops every running job at its next mini-batch (saved as `interrupted`)
-    /// and waits for them.
+    /// Stops taking tasks, stops every running job at its next mini-batch (saved as
+    /// `interrupted`) and waits for them.
     pub async fn shutdown(&self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-        let running = std::mem::take(&mut *self.running.lock().expect("running lock"));
-        for task in running {
+        self.stop.send_replace(true);
+        let loops = std::mem::take(&mut *self.loops.lock().expect("loops lock"));
+        for task in loops {
             let _ = task.await;
-        }
-        for task in self.loops.lock().expect("loops lock").drain(..) {
-            task.abort();
         }
     }
 
     fn stopping(&self) -> bool {
-        self.shutdown.load(Ordering::SeqCst)
+        *self.stop.borrow()
     }
 
-    async fn claim_loop(self: Arc<Self>) {
-        let slots = Arc::new(Semaphore::new(self.settings.max_jobs));
-        loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
-            loop {
-                if self.stopping() {
-                    return;
-                }
-                let now = now() as i64;
-                let stale = now - self.settings.lease.as_secs() as i64;
-                match self.db.claim_job(&self.settings.node, now, stale).await {
-                    Ok(Some(claimed)) => {
-                        self.spawn_run(claimed, permit);
-                        break;
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "claiming a job failed; retrying"),
-                }
-                tokio::select! {
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(self.settings.poll) => {}
-                }
-            }
+    /// Resolves when [`Jobs::shutdown`] is called.
+    fn stopped(&self) -> impl std::future::Future<Output = Result<(), std::io::Error>> + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            Ok(())
         }
     }
 
-    fn spawn_run(self: &Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    /// Runs this node's apalis worker until shutdown.
+    async fn work(self: Arc<Self>) {
+        let lease = Lease::of(self.settings.lease);
+        let (node, k) = (self.settings.node.clone(), self.settings.max_jobs);
+        let stopped = self.stopped();
+        let result = match self.queue.clone() {
+            Queue::Sqlite(pool) => {
+                let config = apalis_sqlite::Config::default()
+                    .queue(QUEUE)
+                    .batch_size(1)
+                    .heartbeat_interval(lease.heartbeat)
+                    .missed_heartbeats(lease.missed);
+                let backend = SqliteStorage::<TrainTask>::new(&pool).with_config(config);
+                WorkerBuilder::new(node)
+                    .backend(backend.poll_with_interval(self.settings.poll))
+                    .concurrency(k)
+                    .data(self.clone())
+                    .build(run_task)
+                    .run_until(stopped)
+                    .await
+            }
+            Queue::Postgres(pool) => {
+                let config = apalis_postgres::Config::default()
+                    .queue(QUEUE)
+                    .batch_size(1)
+                    .heartbeat_interval(lease.heartbeat)
+                    .missed_heartbeats(lease.missed);
+                let backend = PostgresStorage::<TrainTask>::new(&pool).with_config(config);
+                WorkerBuilder::new(node)
+                    .backend(backend.with_pubsub())
+                    .concurrency(k)
+                    .data(self.clone())
+                    .build(run_task)
+                    .run_until(stopped)
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the job worker stopped");
+        }
+    }
+
+    /// Claims the task's job and trains it to its end (or stop).
+    async fn run(self: &Arc<Self>, job_id: &str, attempt: usize) {
+        let claimed = match self
+            .db
+            .claim_job(job_id, &self.settings.node, now() as i64)
+            .await
+        {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return, // cancelled while queued, or already finished
+            Err(e) => {
+                tracing::error!(job = %job_id, error = %e, "cannot claim the job");
+                return;
+            }
+        };
+        let handle = self.register(claimed);
+        if attempt > MAX_TAKEOVERS {
+            self.fail(
+                &handle,
+                &format!("the job stopped its node {attempt} times; not retried"),
+            )
+            .await;
+        } else {
+            self.train(&handle).await;
+        }
+        self.active.lock().expect("jobs lock").remove(job_id);
+    }
+
+    fn register(&self, claimed: Claimed) -> Arc<JobHandle> {
         let id = claimed.job.id.clone();
         tracing::info!(job = %id, node = %self.settings.node, epoch = claimed.job.epoch, "job claimed");
         let handle = Arc::new(JobHandle {
@@ -177,35 +223,31 @@ impl Jobs {
         self.active
             .lock()
             .expect("jobs lock")
-            .insert(id.clone(), handle.clone());
-        let this = self.clone();
-        let task = tokio::spawn(async move {
-            let context = train::Context {
-                db: this.db.clone(),
-                blobs: this.blobs.clone(),
-                node: this.settings.node.clone(),
-                runtime: tokio::runtime::Handle::current(),
-            };
-            let (h, runner) = (handle.clone(), this.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                train::run(&context, &h, &|| runner.stopping())
-            })
-            .await;
-            if let Err(panic) = result {
-                this.fail_after_panic(&handle, &panic.to_string()).await;
-            }
-            this.active.lock().expect("jobs lock").remove(&id);
-            drop(permit);
-        });
-        let mut running = self.running.lock().expect("running lock");
-        running.retain(|t| !t.is_finished());
-        running.push(task);
+            .insert(id, handle.clone());
+        handle
     }
 
-    async fn fail_after_panic(&self, handle: &JobHandle, panic: &str) {
+    async fn train(self: &Arc<Self>, handle: &Arc<JobHandle>) {
+        let context = train::Context {
+            db: self.db.clone(),
+            blobs: self.blobs.clone(),
+            node: self.settings.node.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let (h, runner) = (handle.clone(), self.clone());
+        let result =
+            tokio::task::spawn_blocking(move || train::run(&context, &h, &|| runner.stopping()))
+                .await;
+        if let Err(panic) = result {
+            self.fail(handle, &format!("training panicked: {panic}"))
+                .await;
+        }
+    }
+
+    async fn fail(&self, handle: &JobHandle, message: &str) {
         let mut job = handle.snapshot();
-        job.error = Some(format!("training task panicked: {panic}"));
-        tracing::error!(job = %job.id, %panic, "training panicked");
+        tracing::error!(job = %job.id, %message, "job failed");
+        job.error = Some(message.to_string());
         let _guard = handle.write.lock().await;
         if let Err(e) = self
             .db
@@ -216,14 +258,20 @@ impl Jobs {
         }
     }
 
-    /// Renews the lease of this node's jobs, saves their progress, and picks up cancellations.
-    async fn heartbeat_loop(self: Arc<Self>) {
-        let period = (self.settings.lease / 3).max(Duration::from_millis(500));
+    /// Saves the progress of this node's jobs every few seconds (so every node shows it) and
+    /// picks up cancellations requested through other nodes.
+    async fn progress_loop(self: Arc<Self>) {
+        let period =
+            (self.settings.lease / 3).clamp(Duration::from_millis(500), Duration::from_secs(5));
+        let mut stopped = self.stop.subscribe();
         loop {
-            tokio::time::sleep(period).await;
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
             match self.db.heartbeat(&self.settings.node, now() as i64).await {
                 Ok(cancelled) => cancelled.iter().for_each(|id| self.cancel_local(id)),
-                Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
+                Err(e) => tracing::warn!(error = %e, "progress check failed; retrying"),
             }
             let handles: Vec<Arc<JobHandle>> = self
                 .active
@@ -246,4 +294,15 @@ impl Jobs {
             }
         }
     }
+}
+
+/// The apalis handler: one task, one job. Always succeeds for apalis (the outcome is in the
+/// job row), so nothing is retried except by takeover.
+async fn run_task(
+    task: TrainTask,
+    attempt: Attempt,
+    jobs: Data<Arc<Jobs>>,
+) -> Result<(), BoxDynError> {
+    jobs.run(&task.job_id, attempt.current()).await;
+    Ok(())
 }

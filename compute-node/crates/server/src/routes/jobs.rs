@@ -55,8 +55,7 @@ pub async fn create(
     let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
     let (ds, _) = state.db.get::<Dataset>(&req.dataset_id).await?;
     let job = new_job(&req, &model, &ds)?;
-    state.db.insert_job(&job).await?;
-    state.jobs.wake();
+    state.jobs.queue().enqueue_new(&job).await?;
     Ok(HttpResponse::Accepted().json(job))
 }
 
@@ -171,7 +170,13 @@ pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 /// `POST /v1/jobs/{id}/resume`: queues an `interrupted` or `cancelled` job again; it continues
 /// from its last checkpoint.
 pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = state.db.resume_job(&id).await?;
-    state.jobs.wake();
-    Ok(HttpResponse::Accepted().json(job))
+    let job = state.db.job(&id).await?;
+    if !state.jobs.queue().requeue(&job).await? {
+        let now = state.db.job(&id).await?;
+        return Err(ApiError::conflict(format!(
+            "job {id} is {}; only interrupted or cancelled jobs resume",
+            now.state.as_str()
+        )));
+    }
+    Ok(HttpResponse::Accepted().json(state.db.job(&id).await?))
 }

@@ -1,0 +1,195 @@
+//! The durable training queue shared by every node: [apalis] with its SQLite or PostgreSQL
+//! backend, in the metadata database. A task carries only a job id; the job's row (`crate::db`)
+//! holds everything else.
+//!
+//! A job row and its task are written in one transaction, so a queued job always has a task and a
+//! task always has a row. Each node's worker runs up to `max_jobs` tasks at once and heartbeats;
+//! apalis puts the tasks of a node whose heartbeats stop back in the queue, and another node's
+//! worker resumes the job from its last checkpoint.
+
+use std::time::Duration;
+
+use apalis::prelude::TaskBuilder;
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::db::{db_error, is_unique_violation, model_busy, to_json};
+use crate::error::{ApiError, ApiResult};
+use crate::records::Job;
+
+/// The queue's name in apalis's tables.
+pub const QUEUE: &str = "training";
+
+/// A task: train (or continue) this job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainTask {
+    /// The job's id.
+    pub job_id: String,
+}
+
+/// The queue's database, through the pool type its apalis backend needs.
+#[derive(Clone, Debug)]
+pub enum Queue {
+    /// A SQLite file (one machine).
+    Sqlite(SqlitePool),
+    /// PostgreSQL (several nodes).
+    Postgres(PgPool),
+}
+
+/// How long apalis waits for a dead node: its heartbeat period and how many it may miss.
+#[derive(Clone, Copy, Debug)]
+pub struct Lease {
+    /// Heartbeat period of a worker.
+    pub heartbeat: Duration,
+    /// Missed heartbeats after which a worker's tasks go back in the queue.
+    pub missed: usize,
+}
+
+impl Lease {
+    /// Three heartbeats per `lease`; the tasks of a node silent for `lease` are requeued.
+    pub fn of(lease: Duration) -> Self {
+        Lease {
+            heartbeat: (lease / 3).max(Duration::from_secs(1)),
+            missed: 3,
+        }
+    }
+}
+
+/// Runs `$body` with `$tx` a transaction on either pool, then adds a task for `$job_id` in the
+/// same transaction and commits. `$body` may `return` (the transaction then rolls back).
+macro_rules! with_task {
+    ($queue:expr, $job_id:expr, |$tx:ident| $body:block) => {
+        match $queue {
+            Queue::Sqlite(pool) => {
+                let mut $tx = pool.begin().await.map_err(db_error)?;
+                $body
+                let task = TaskBuilder::new(task_bytes($job_id)).max_attempts(1).build();
+                apalis_sqlite::queries::push_tasks(&mut *$tx, QUEUE, &[task])
+                    .await
+                    .map_err(queue_error)?;
+                $tx.commit().await.map_err(db_error)?;
+            }
+            Queue::Postgres(pool) => {
+                let mut $tx = pool.begin().await.map_err(db_error)?;
+                $body
+                let task = TaskBuilder::new(task_bytes($job_id)).max_attempts(1).build();
+                apalis_postgres::queries::push_tasks(&mut *$tx, QUEUE, vec![task])
+                    .await
+                    .map_err(queue_error)?;
+                $tx.commit().await.map_err(db_error)?;
+            }
+        }
+    };
+}
+
+fn queue_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "job queue");
+    ApiError::internal("job queue error")
+}
+
+const INSERT_JOB: &str =
+    "INSERT INTO training_jobs (id, model_id, dataset_id, state, created_at, record) \
+     VALUES ($1, $2, $3, 'queued', $4, $5)";
+const INSERT_REF: &str = "INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)";
+const REQUEUE_JOB: &str =
+    "UPDATE training_jobs SET state = 'queued', cancel_requested = 0, node = NULL \
+     WHERE id = $1 AND state IN ('interrupted', 'cancelled')";
+
+impl Queue {
+    /// Connects to the metadata database `url` and applies apalis's migrations.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            let options: SqliteConnectOptions = url.parse()?;
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            SqliteStorage::<()>::migrations().run(&pool).await?;
+            Ok(Queue::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+            PostgresStorage::<()>::migrations().run(&pool).await?;
+            Ok(Queue::Postgres(pool))
+        }
+    }
+
+    /// Inserts a new `queued` job (with its blob references) and its task, in one transaction.
+    ///
+    /// # Errors
+    /// 409 when the model already has a queued or running job (one of several concurrent
+    /// creates wins); 500 on a database error.
+    pub async fn enqueue_new(&self, job: &Job) -> ApiResult<()> {
+        let record = to_json(job)?;
+        let owner = format!("job:{}", job.id);
+        let mut blobs = crate::db::Record::blobs(job);
+        blobs.sort();
+        blobs.dedup();
+        with_task!(self, &job.id, |tx| {
+            let inserted = sqlx::query(INSERT_JOB)
+                .bind(&job.id)
+                .bind(&job.model_id)
+                .bind(&job.dataset_id)
+                .bind(job.created_at as i64)
+                .bind(&record)
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
+                Err(e) => return Err(db_error(e)),
+                Ok(_) => {}
+            }
+            for sha in &blobs {
+                sqlx::query(INSERT_REF)
+                    .bind(&owner)
+                    .bind(sha)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Puts an `interrupted` or `cancelled` job back in the queue with a new task, in one
+    /// transaction. `false` when the job is in another state.
+    ///
+    /// # Errors
+    /// 409 when its model has another active job (one of several concurrent resumes wins); 500
+    /// on a database error.
+    pub async fn requeue(&self, job: &Job) -> ApiResult<bool> {
+        with_task!(self, &job.id, |tx| {
+            let updated = sqlx::query(REQUEUE_JOB)
+                .bind(&job.id)
+                .execute(&mut *tx)
+                .await;
+            match updated {
+                Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
+                Err(e) => return Err(db_error(e)),
+                Ok(r) if r.rows_affected() == 0 => return Ok(false),
+                Ok(_) => {}
+            }
+        });
+        Ok(true)
+    }
+}
+
+/// The payload of a task for `job_id`. Tasks are pushed with `max_attempts(1)`: a failed job is
+/// not retried (its error is in the job row); apalis still requeues the tasks of a dead node
+/// regardless of attempts, which is the takeover (the runner bounds how often).
+fn task_bytes(job_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&TrainTask {
+        job_id: job_id.to_string(),
+    })
+    .expect("a task serialises")
+}
