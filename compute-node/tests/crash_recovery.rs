@@ -371,8 +371,6 @@ fn kill_during_upload_body() {
 
 /// What a killed upload leaves in `staging/` is collected by GC.
 #[test]
-#[ignore = "server bug: the local store's in-progress multipart files (`staging/{id}#{n}`) are \
-            hidden from `list`, so gc::sweep never sees them (see the report)"]
 fn kill_during_upload_body_staging_is_collected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = SecretKey::from_seed(7);

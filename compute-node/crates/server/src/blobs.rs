@@ -7,6 +7,7 @@
 //! [`PART_BYTES`]), then move to their content address; nothing holds a whole upload in memory.
 //! Superseded and orphaned blobs are removed by [`BlobStore::sweep`] (see `crate::gc`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,6 +30,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a `file://` store.
+    local_root: Option<PathBuf>,
 }
 
 /// A stored blob: its content address and size.
@@ -67,17 +70,21 @@ impl BlobStore {
     /// # Errors
     /// An unsupported scheme, a directory that cannot be created, or an invalid S3 configuration.
     pub fn open(url: &str) -> anyhow::Result<Self> {
-        let inner: Arc<dyn ObjectStore> = if let Some(dir) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(dir)?;
-            Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true))
-        } else if url.starts_with("s3://") {
-            Arc::new(AmazonS3Builder::from_env().with_url(url).build()?)
-        } else {
-            anyhow::bail!("--store must be file:///path or s3://bucket, got {url:?}");
-        };
+        let (inner, local_root): (Arc<dyn ObjectStore>, _) =
+            if let Some(dir) = url.strip_prefix("file://") {
+                std::fs::create_dir_all(dir)?;
+                let store = LocalFileSystem::new_with_prefix(dir)?.with_fsync(true);
+                (Arc::new(store), Some(PathBuf::from(dir)))
+            } else if url.starts_with("s3://") {
+                let store = AmazonS3Builder::from_env().with_url(url).build()?;
+                (Arc::new(store), None)
+            } else {
+                anyhow::bail!("--store must be file:///path or s3://bucket, got {url:?}");
+            };
         Ok(BlobStore {
             inner,
             url: url.to_string(),
+            local_root,
         })
     }
 
@@ -166,6 +173,58 @@ impl BlobStore {
             }
         }
         Ok(out)
+    }
+
+    /// Unix seconds of a blob's last modification (`None` when absent).
+    ///
+    /// # Errors
+    /// 500 when the store fails.
+    pub async fn modified(&self, sha256: &str) -> ApiResult<Option<i64>> {
+        match self.inner.head(&blob_path(sha256)).await {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("head", e)),
+        }
+    }
+
+    /// Removes the partial files a killed process left in a `file://` store (`NAME#N`, which the
+    /// store writes before renaming and does not list) last modified before `cutoff` (Unix
+    /// seconds); returns how many. No-op for S3, whose incomplete multipart uploads a bucket
+    /// lifecycle rule removes.
+    ///
+    /// # Errors
+    /// 500 when the directories cannot be read.
+    pub async fn sweep_partial_files(&self, cutoff: i64) -> ApiResult<usize> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+            let mut removed = 0;
+            for dir in ["staging", "blobs"] {
+                let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let partial = entry.file_name().to_string_lossy().contains('#');
+                    let modified = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default())
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(i64::MAX);
+                    if partial && modified < cutoff && std::fs::remove_file(entry.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("sweep task: {e}")))?;
+        removed.map_err(|e| {
+            tracing::error!(error = %e, "sweeping partial files");
+            ApiError::internal("object store: sweeping partial files failed")
+        })
     }
 
     /// Removes a staging object left by an interrupted upload.

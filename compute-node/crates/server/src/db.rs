@@ -20,6 +20,8 @@ use crate::records::{valid_id, Dataset, Job, JobState, ModelRecord};
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// PostgreSQL (row locks needed: it runs writers concurrently; SQLite runs one at a time).
+    postgres: bool,
 }
 
 /// A row type with its table and the blobs it uses.
@@ -163,11 +165,33 @@ impl Db {
         // Not sqlx's default table name: apalis keeps its own migrations in that one (SQLite).
         migrator.dangerous_set_table_name("more_migrations");
         migrator.run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            postgres: !sqlite,
+        })
     }
 
     async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
         self.pool.begin().await.map_err(db_error)
+    }
+
+    /// On PostgreSQL, locks a row `FOR UPDATE` so that the statements that follow in `tx` (each
+    /// with a fresh snapshot) see every job committed by a transaction that held it.
+    async fn lock_row(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        table: &str,
+        id: &str,
+    ) -> ApiResult<()> {
+        if self.postgres {
+            let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
     }
 
     async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> ApiResult<()> {
@@ -256,6 +280,7 @@ impl Db {
     /// 409 when a job references the dataset; 500 on a database error.
     pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> ApiResult<bool> {
         let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, "datasets", &ds.id).await?;
         let done = sqlx::query(
             "UPDATE datasets SET record = $1, version = version + 1 \
              WHERE id = $2 AND version = $3 \
@@ -307,6 +332,7 @@ impl Db {
         };
         self.get::<R>(id).await?;
         let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, R::TABLE, id).await?;
         let sql = format!(
             "DELETE FROM {} WHERE id = $1 AND NOT EXISTS \
              (SELECT 1 FROM training_jobs WHERE {column} = $1 AND state IN ('queued', 'running'))",

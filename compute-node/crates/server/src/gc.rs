@@ -1,6 +1,7 @@
 //! Garbage collection of blobs: a blob no row references (superseded weights, checkpoints and
-//! uploads, deleted objects) and staging objects of interrupted uploads are removed once older
-//! than a grace period, which covers a blob written but whose row is not yet committed.
+//! uploads, deleted objects), staging objects of interrupted uploads and partial files of a killed
+//! process are removed once older than a grace period, which covers a blob written but whose row
+//! is not yet committed.
 
 use std::time::Duration;
 
@@ -14,11 +15,12 @@ use crate::records::now;
 pub struct Swept {
     /// Unreferenced blobs removed.
     pub blobs: usize,
-    /// Abandoned staging objects removed.
+    /// Abandoned staging objects and partial files removed.
     pub staging: usize,
 }
 
-/// Removes unreferenced blobs and staging objects last modified more than `grace` ago.
+/// Removes unreferenced blobs, staging objects and partial files last modified more than `grace`
+/// ago (in whole seconds, so a blob written this second is never removed).
 ///
 /// # Errors
 /// 500 when listing or the database fails (deletions done so far stay done).
@@ -30,17 +32,23 @@ pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> ApiResult<Swe
     let referenced = db.referenced_blobs().await?;
     let mut swept = Swept::default();
     for (sha, modified) in stored {
-        if modified <= cutoff && !referenced.contains(&sha) {
+        // Looked up again just before deleting: an upload of the same content since the listing
+        // renewed it.
+        if modified < cutoff
+            && !referenced.contains(&sha)
+            && blobs.modified(&sha).await?.is_some_and(|m| m < cutoff)
+        {
             blobs.delete(&sha).await?;
             swept.blobs += 1;
         }
     }
     for (name, modified) in staging {
-        if modified <= cutoff {
+        if modified < cutoff {
             blobs.delete_staging(&name).await?;
             swept.staging += 1;
         }
     }
+    swept.staging += blobs.sweep_partial_files(cutoff).await?;
     if swept != Swept::default() {
         tracing::info!(
             blobs = swept.blobs,

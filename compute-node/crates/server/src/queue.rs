@@ -60,9 +60,12 @@ impl Lease {
 }
 
 /// Runs `$body` with `$tx` a transaction on either pool, then adds a task for `$job_id` in the
-/// same transaction and commits. `$body` may `return` (the transaction then rolls back).
+/// same transaction and commits. `$body` may `return` (the transaction then rolls back). On
+/// PostgreSQL the rows `$share_locks` names (`(sql, id)` pairs) are first locked `FOR SHARE`, so
+/// a concurrent delete or upload of them waits for this transaction (SQLite runs one writer at a
+/// time).
 macro_rules! with_task {
-    ($queue:expr, $job_id:expr, |$tx:ident| $body:block) => {
+    ($queue:expr, $job_id:expr, $share_locks:expr, |$tx:ident| $body:block) => {
         match $queue {
             Queue::Sqlite(pool) => {
                 let mut $tx = pool.begin().await.map_err(db_error)?;
@@ -75,6 +78,13 @@ macro_rules! with_task {
             }
             Queue::Postgres(pool) => {
                 let mut $tx = pool.begin().await.map_err(db_error)?;
+                for (sql, id) in $share_locks {
+                    sqlx::query(*sql)
+                        .bind(*id)
+                        .fetch_optional(&mut *$tx)
+                        .await
+                        .map_err(db_error)?;
+                }
                 $body
                 let task = TaskBuilder::new(task_bytes($job_id)).max_attempts(1).build();
                 apalis_postgres::queries::push_tasks(&mut *$tx, QUEUE, vec![task])
@@ -91,9 +101,15 @@ fn queue_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal("job queue error")
 }
 
-const INSERT_JOB: &str =
-    "INSERT INTO training_jobs (id, model_id, dataset_id, state, created_at, record) \
-     VALUES ($1, $2, $3, 'queued', $4, $5)";
+/// Inserts the job only if its model exists and its dataset is still the version it was checked
+/// against (not deleted, no upload since).
+const INSERT_JOB: &str = "INSERT INTO training_jobs \
+     (id, model_id, dataset_id, state, created_at, record) \
+     SELECT $1, $2, $3, 'queued', $4, $5 \
+     WHERE EXISTS (SELECT 1 FROM models WHERE id = $2) \
+     AND EXISTS (SELECT 1 FROM datasets WHERE id = $3 AND version = $6)";
+const LOCK_MODEL: &str = "SELECT id FROM models WHERE id = $1 FOR SHARE";
+const LOCK_DATASET: &str = "SELECT id FROM datasets WHERE id = $1 FOR SHARE";
 const INSERT_REF: &str = "INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)";
 const REQUEUE_JOB: &str =
     "UPDATE training_jobs SET state = 'queued', cancel_requested = 0, node = NULL \
@@ -124,29 +140,37 @@ impl Queue {
         }
     }
 
-    /// Inserts a new `queued` job (with its blob references) and its task, in one transaction.
+    /// Inserts a new `queued` job (with its blob references) and its task, in one transaction,
+    /// if its model still exists and its dataset is still at `dataset_version`.
     ///
     /// # Errors
     /// 409 when the model already has a queued or running job (one of several concurrent
-    /// creates wins); 500 on a database error.
-    pub async fn enqueue_new(&self, job: &Job) -> ApiResult<()> {
+    /// creates wins) or the model or dataset changed or went since they were read (the caller
+    /// tells 404 from 409); 500 on a database error.
+    pub async fn enqueue_new(&self, job: &Job, dataset_version: i64) -> ApiResult<bool> {
         let record = to_json(job)?;
         let owner = format!("job:{}", job.id);
         let mut blobs = crate::db::Record::blobs(job);
         blobs.sort();
         blobs.dedup();
-        with_task!(self, &job.id, |tx| {
+        let locks = [
+            (LOCK_MODEL, job.model_id.as_str()),
+            (LOCK_DATASET, job.dataset_id.as_str()),
+        ];
+        with_task!(self, &job.id, &locks, |tx| {
             let inserted = sqlx::query(INSERT_JOB)
                 .bind(&job.id)
                 .bind(&job.model_id)
                 .bind(&job.dataset_id)
                 .bind(job.created_at as i64)
                 .bind(&record)
+                .bind(dataset_version)
                 .execute(&mut *tx)
                 .await;
             match inserted {
                 Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
                 Err(e) => return Err(db_error(e)),
+                Ok(r) if r.rows_affected() == 0 => return Ok(false),
                 Ok(_) => {}
             }
             for sha in &blobs {
@@ -158,7 +182,7 @@ impl Queue {
                     .map_err(db_error)?;
             }
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Puts an `interrupted` or `cancelled` job back in the queue with a new task, in one
@@ -168,7 +192,8 @@ impl Queue {
     /// 409 when its model has another active job (one of several concurrent resumes wins); 500
     /// on a database error.
     pub async fn requeue(&self, job: &Job) -> ApiResult<bool> {
-        with_task!(self, &job.id, |tx| {
+        let no_locks: [(&str, &str); 0] = [];
+        with_task!(self, &job.id, &no_locks, |tx| {
             let updated = sqlx::query(REQUEUE_JOB)
                 .bind(&job.id)
                 .execute(&mut *tx)

@@ -53,9 +53,17 @@ pub async fn create(
         ));
     }
     let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
-    let (ds, _) = state.db.get::<Dataset>(&req.dataset_id).await?;
+    let (ds, version) = state.db.get::<Dataset>(&req.dataset_id).await?;
     let job = new_job(&req, &model, &ds)?;
-    state.jobs.queue().enqueue_new(&job).await?;
+    if !state.jobs.queue().enqueue_new(&job, version).await? {
+        // Deleted (404 from these) or changed since read (409).
+        state.db.get::<ModelRecord>(&req.model_id).await?;
+        state.db.get::<Dataset>(&req.dataset_id).await?;
+        return Err(ApiError::conflict(format!(
+            "dataset {} changed while the job was created; retry",
+            ds.id
+        )));
+    }
     Ok(HttpResponse::Accepted().json(job))
 }
 
