@@ -303,7 +303,10 @@ fn error_classes() {
         "internal",
     );
     assert!(m.contains("corrupt"), "{m}");
-    assert!(!m.contains(&dir.path().display().to_string()), "no server path: {m}");
+    assert!(
+        !m.contains(&dir.path().display().to_string()),
+        "no server path: {m}"
+    );
     intact(&srv, &good, &before);
 }
 
