@@ -359,25 +359,19 @@ $('train-start').onclick = async () => {
         + (state.losses.length ? `, last loss ${state.losses.at(-1).toFixed(4)}` : '');
       const finished = ['completed', 'failed', 'cancelled', 'interrupted'].includes(j.state);
       if (((j.epoch ?? 0) > seenEpoch || finished) && (j.epoch ?? 0) > 0) {
-        // The losses file may be mid-rewrite while an epoch ends: retry on the next poll, and a
-        // few times once the job has finished.
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await refreshLosses();
-            seenEpoch = j.epoch;
-            break;
-          } catch (err) {
-            if (notEncrypted(err)) {
-              state.losses = [];
-              drawLosses($('loss-chart'), state.losses);
-              $('train-error').textContent = `No losses shown: ${err.message}.`;
-              seenEpoch = j.epoch;
-              break;
-            }
-            if (!finished || attempt >= 4) { status.textContent += ` (losses not readable yet: ${err.message})`; break; }
-            await sleep(300);
+        // The node switches a job to a new, complete losses blob in one transaction: one read.
+        try {
+          await refreshLosses();
+        } catch (err) {
+          if (notEncrypted(err)) {
+            state.losses = [];
+            drawLosses($('loss-chart'), state.losses);
+            $('train-error').textContent = `No losses shown: ${err.message}.`;
+          } else {
+            status.textContent += ` (losses not readable: ${err.message})`;
           }
         }
+        seenEpoch = j.epoch;
       }
       if (finished) {
         if (j.state === 'completed') state.modelTrained = true;

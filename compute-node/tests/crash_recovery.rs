@@ -440,6 +440,9 @@ fn crash_between_epochs_resumes_to_same_weights() {
     let j = finished(&n, &job);
     assert_eq!(j["state"], "completed", "{j}");
     assert_eq!(j["epoch"], EPOCHS);
+    // Resumed from the checkpoint of epoch 1, not retrained from scratch (which, being
+    // deterministic, would reach the same weights).
+    assert_eq!(n.epochs_done(&job), (2..=EPOCHS).collect::<Vec<_>>());
     assert_like_uninterrupted(&n, &key, &model, &j);
     no_server_error(&n);
     wait_collected(&n, dir.path());
@@ -461,6 +464,8 @@ fn crash_after_weights_stored_completes_with_same_weights() {
 
     let j = finished(&n, &job);
     assert_eq!(j["state"], "completed", "{j}");
+    // Every epoch was checkpointed before the crash: the takeover trains none again.
+    assert_eq!(n.epochs_done(&job), Vec::<usize>::new());
     assert_like_uninterrupted(&n, &key, &model, &j);
     // GET /weights and /losses verify the blob against its SHA-256 (500 if missing or corrupt).
     no_server_error(&n);

@@ -196,13 +196,7 @@ impl Drop for TestServer {
 }
 
 /// Creates a dataset and uploads features and targets; returns its id.
-pub fn upload_dataset(
-    srv: &Api,
-    task: &str,
-    classes: Option<usize>,
-    x: &[u8],
-    y: &[u8],
-) -> String {
+pub fn upload_dataset(srv: &Api, task: &str, classes: Option<usize>, x: &[u8], y: &[u8]) -> String {
     let mut body = serde_json::json!({"name": "test", "task": task});
     if let Some(k) = classes {
         body["num_classes"] = k.into();

@@ -46,10 +46,12 @@ impl NodeConfig {
     }
 }
 
-/// A running `more-node serve` process; killed (SIGKILL) when dropped.
+/// A running `more-node serve` process; killed (SIGKILL) when dropped. Its stdout and stderr go
+/// to `DATA_DIR/node-{port}.log`.
 pub struct NodeProcess {
     pub api: Api,
     child: Child,
+    log: PathBuf,
 }
 
 impl std::ops::Deref for NodeProcess {
@@ -80,7 +82,12 @@ impl NodeProcess {
             .arg(config.data_dir.join("no-web"))
             .args(&config.args)
             .env("RUST_LOG", "info,actix_server=warn,sqlx=warn")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        std::fs::create_dir_all(&config.data_dir).expect("data dir");
+        let log = config.data_dir.join(format!("node-{port}.log"));
+        let file = std::fs::File::create(&log).expect("node log file");
+        cmd.stdout(file.try_clone().expect("log file")).stderr(file);
         for (k, v) in &config.env {
             cmd.env(k, v);
         }
@@ -88,6 +95,7 @@ impl NodeProcess {
         NodeProcess {
             api: Api::on_port(port),
             child,
+            log,
         }
     }
 
@@ -106,6 +114,42 @@ impl NodeProcess {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// What the node logged so far, without terminal colour codes.
+    pub fn log_text(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                // Skip an escape sequence up to its final letter.
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The epochs this node logged as done for `job`, in order.
+    pub fn epochs_done(&self, job: &str) -> Vec<usize> {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("epoch done") && l.contains(job))
+            .filter_map(|l| {
+                l.split("epoch=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
     }
 
     /// The process id.
@@ -130,7 +174,10 @@ impl NodeProcess {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "node did not stop");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "node did not stop"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -158,7 +158,8 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult
 
 /// `GET /v1/jobs/{id}/losses`: wire tensor `(epochs_done,)` of encrypted mean losses.
 pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = state.db.job(&id).await?;
+    // The live record on the node running the job names its blobs once they are stored.
+    let job = state.jobs.live(state.db.job(&id).await?);
     match &job.losses_sha256 {
         Some(sha) => Ok(octets(state.blobs.get(sha).await?.to_vec())),
         None => Err(ApiError::conflict(format!(
