@@ -656,11 +656,20 @@ fn stream_validator_finds_what_decode_finds() {
     ));
     let mut long = good.clone();
     long.push(0);
-    assert_eq!(stream_check(&long, &[3], limits()), Err(WireError::TrailingBytes));
+    assert_eq!(
+        stream_check(&long, &[3], limits()),
+        Err(WireError::TrailingBytes)
+    );
     // The limit is applied from the header, before the planes arrive.
-    let tight = DecodeLimits { max_bytes: 64, max_rank: 8 };
+    let tight = DecodeLimits {
+        max_bytes: 64,
+        max_rank: 8,
+    };
     let mut v = StreamValidator::new(tight);
-    assert!(matches!(v.feed(&good[..40]), Err(WireError::TooLarge { .. })));
+    assert!(matches!(
+        v.feed(&good[..40]),
+        Err(WireError::TooLarge { .. })
+    ));
 }
 
 proptest! {

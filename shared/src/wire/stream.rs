@@ -116,7 +116,12 @@ impl StreamValidator {
         }
     }
 
-    fn check_value(&mut self, bytes: &[u8], dtype: Dtype, per_plane: usize) -> Result<(), WireError> {
+    fn check_value(
+        &mut self,
+        bytes: &[u8],
+        dtype: Dtype,
+        per_plane: usize,
+    ) -> Result<(), WireError> {
         let finite = match dtype {
             Dtype::F32 => f32::from_le_bytes(bytes.try_into().expect("4 bytes")).is_finite(),
             Dtype::F64 => f64::from_le_bytes(bytes.try_into().expect("8 bytes")).is_finite(),
