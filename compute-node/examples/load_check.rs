@@ -74,7 +74,11 @@ fn main() -> anyhow::Result<()> {
                     let (mut lat, mut errors) = (Vec::new(), 0);
                     for _ in 0..requests / clients {
                         let t = Instant::now();
-                        match agent.post(&url).send(&body[..]) {
+                        match agent
+                            .post(&url)
+                            .header("content-type", "application/octet-stream")
+                            .send(&body[..])
+                        {
                             Ok(mut r) if r.status() == 200 => {
                                 let _ = r.body_mut().with_config().limit(1 << 30).read_to_vec();
                                 lat.push(t.elapsed());

@@ -65,6 +65,18 @@ impl ApiError {
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, m)
     }
+    /// 403 `forbidden`: a cross-site request or a Host this node does not serve.
+    pub fn forbidden(m: impl Into<String>) -> Self {
+        Self::new("forbidden", StatusCode::FORBIDDEN, m)
+    }
+    /// 415 `unsupported_media_type`: a body without the content type its route takes.
+    pub fn unsupported_media_type(m: impl Into<String>) -> Self {
+        Self::new(
+            "unsupported_media_type",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            m,
+        )
+    }
     /// 409 `conflict`.
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new("conflict", StatusCode::CONFLICT, m)

@@ -12,6 +12,7 @@
 //! - [`weights`]: weights and checkpoints as wire bundles;
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`fault`]: crash points for tests;
+//! - [`guard`]: which hosts and origins may call the API (DNS rebinding, cross-site requests);
 //! - [`error`]: the JSON error type.
 
 pub mod blobs;
@@ -19,6 +20,7 @@ pub mod db;
 pub mod error;
 pub mod fault;
 pub mod gc;
+pub mod guard;
 pub mod jobs;
 pub mod queue;
 pub mod records;
@@ -67,6 +69,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MORE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+    /// A host name the API answers for besides loopback names (repeatable; e.g. the name clients
+    /// use behind a load balancer). Other `Host` headers get 403 (DNS rebinding).
+    #[arg(long = "allowed-host")]
+    pub allowed_hosts: Vec<String>,
     /// Directory of the web page (served at `/`, with `pkg/` for the wasm client).
     #[arg(long, default_value = "web")]
     pub web_dir: PathBuf,
@@ -91,6 +97,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .try_init();
     let settings = Settings {
         data_dir: args.data_dir,
+        allowed_hosts: args.allowed_hosts,
         store_url: args.store,
         db_url: args.db,
         node_name: args.node_name,

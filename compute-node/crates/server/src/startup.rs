@@ -46,6 +46,9 @@ pub struct Settings {
     pub gc_grace: Duration,
     /// Listen address (`127.0.0.1:0` picks a free port).
     pub bind: String,
+    /// Host names (besides loopback ones) the API answers for; empty: loopback names only when
+    /// bound to a loopback address, any otherwise (`crate::guard`).
+    pub allowed_hosts: Vec<String>,
     /// The web page's directory, served at `/`.
     pub web_dir: PathBuf,
     /// Largest accepted upload body (dataset tensors, predict batches), bytes.
@@ -76,6 +79,7 @@ impl Default for Settings {
             gc_interval: Duration::from_secs(300),
             gc_grace: Duration::from_secs(900),
             bind: "127.0.0.1:8080".into(),
+            allowed_hosts: Vec::new(),
             web_dir: PathBuf::from("web"),
             max_upload_bytes: 512 << 20,
             max_predict_batch: 4096,

@@ -15,6 +15,7 @@ use crate::blobs::{BlobRef, BlobWriter};
 use crate::db::dataset_locked;
 use crate::error::{ApiError, ApiResult};
 use crate::fault;
+use crate::guard::require_content_type;
 use crate::records::{new_id, now, Dataset, DatasetState, Task};
 use crate::startup::AppState;
 use crate::weights::kind_name;
@@ -139,6 +140,7 @@ async fn upload(
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.max_upload_bytes;
     let early = async {
+        require_content_type(&req, "application/octet-stream")?;
         let (ds, _) = state.db.get::<Dataset>(&id).await?;
         if state.db.dataset_in_use(&id).await? {
             return Err(dataset_locked(&id));

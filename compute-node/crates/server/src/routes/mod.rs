@@ -11,6 +11,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
 use super::error::{ApiError, ApiResult};
+use super::guard;
 use super::startup::Settings;
 
 /// Every registered API route as (method, path) in OpenAPI path syntax; the OpenAPI sync test
@@ -42,12 +43,18 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let json = web::JsonConfig::default()
         .limit(settings.max_json_bytes)
-        .content_type_required(false)
-        .error_handler(|err, _| ApiError::bad_request(format!("invalid JSON body: {err}")).into());
+        .error_handler(|err, _| match err {
+            actix_web::error::JsonPayloadError::ContentType => {
+                ApiError::unsupported_media_type("this route takes Content-Type: application/json")
+                    .into()
+            }
+            err => ApiError::bad_request(format!("invalid JSON body: {err}")).into(),
+        });
     let path = web::PathConfig::default()
         .error_handler(|err, _| ApiError::bad_request(format!("bad path: {err}")).into());
     cfg.service(
         web::scope("/v1")
+            .wrap(actix_web::middleware::from_fn(guard::same_site))
             .app_data(json)
             .app_data(path)
             .route("/health", web::get().to(health::health))

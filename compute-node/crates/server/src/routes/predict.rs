@@ -1,12 +1,13 @@
 //! `POST /v1/models/{id}/predict`: a wire tensor `(batch, input_shape...)` in, the outputs out.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use more_core::nn::Model;
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
 use crate::error::{ApiError, ApiResult};
+use crate::guard::require_content_type;
 use crate::records::ModelRecord;
 use crate::startup::AppState;
 use crate::weights::{any, decode_bundle, model_from_weights};
@@ -19,8 +20,13 @@ use std::sync::Arc;
 pub async fn predict(
     state: web::Data<AppState>,
     id: web::Path<String>,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    if let Err(e) = require_content_type(&req, "application/octet-stream") {
+        super::drain(payload, 0).await;
+        return Err(e);
+    }
     let (record, _) = state.db.get::<ModelRecord>(&id).await?;
     let max_batch = state.settings.max_predict_batch;
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
