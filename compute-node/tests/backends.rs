@@ -27,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{upload_dataset, Api};
+use server_common::{decrypted_weights, upload_dataset, Api};
 use services::{Postgres, SeaweedS3};
 
 const SAMPLES: usize = 256;
@@ -119,19 +119,6 @@ fn decrypt(key: &SecretKey, bytes: &[u8]) -> ArrayD<f32> {
     let t = wire::decode(bytes, &DecodeLimits::default()).expect("wire tensor");
     key.decrypt(&t.into_typed::<f32, Compact>().expect("compact f32"))
         .expect("decrypt")
-}
-
-/// The model's weights bundle, decrypted, by name.
-fn decrypted_weights(api: &Api, key: &SecretKey, model: &str) -> Vec<(String, ArrayD<f32>)> {
-    let (s, bytes) = api.get(&format!("/v1/models/{model}/weights"));
-    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&bytes));
-    let bundle = wire::decode_bundle(&bytes, &DecodeLimits::default()).expect("bundle");
-    let typed = |t: wire::AnyTensor| t.into_typed::<f32, Compact>().expect("compact f32");
-    bundle
-        .tensors
-        .into_iter()
-        .map(|(name, t)| (name, key.decrypt(&typed(t)).expect("decrypt")))
-        .collect()
 }
 
 /// Asserts `a` is within f32 rounding of `b` (the encrypted run computes on two planes).

@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{upload_dataset, Api};
+use server_common::{decrypted_weights, upload_dataset, Api};
 use services::{Postgres, SeaweedS3};
 
 /// Samples of the dataset: 2000 mini-batches per epoch, so that a job trains for about 2 s here.
@@ -152,19 +152,6 @@ fn watch(api: &Api, jobs: &[String], timeout: Duration) -> Seen {
         assert!(start.elapsed() < timeout, "jobs did not finish: {seen:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The model's weights bundle, decrypted, by name.
-fn decrypted_weights(api: &Api, key: &SecretKey, model: &str) -> Vec<(String, ArrayD<f32>)> {
-    let (s, bytes) = api.get(&format!("/v1/models/{model}/weights"));
-    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&bytes));
-    let bundle = wire::decode_bundle(&bytes, &DecodeLimits::default()).expect("bundle");
-    let typed = |t: wire::AnyTensor| t.into_typed::<f32, Compact>().expect("compact f32");
-    bundle
-        .tensors
-        .into_iter()
-        .map(|(name, t)| (name, key.decrypt(&typed(t)).expect("decrypt")))
-        .collect()
 }
 
 fn decrypted_losses(api: &Api, key: &SecretKey, job: &str) -> ArrayD<f32> {

@@ -211,3 +211,22 @@ pub fn upload_dataset(srv: &Api, task: &str, classes: Option<usize>, x: &[u8], y
     assert_eq!(v["state"], "ready");
     id
 }
+
+/// The model's weights bundle (compact f32 ciphertexts), decrypted, by name.
+pub fn decrypted_weights(
+    api: &Api,
+    key: &more_client::SecretKey,
+    model: &str,
+) -> Vec<(String, ndarray::ArrayD<f32>)> {
+    use more_core::tensor::Compact;
+    use more_core::wire::{self, DecodeLimits};
+    let (s, bytes) = api.get(&format!("/v1/models/{model}/weights"));
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&bytes));
+    let bundle = wire::decode_bundle(&bytes, &DecodeLimits::default()).expect("bundle");
+    let typed = |t: wire::AnyTensor| t.into_typed::<f32, Compact>().expect("compact f32");
+    bundle
+        .tensors
+        .into_iter()
+        .map(|(name, t)| (name, key.decrypt(&typed(t)).expect("decrypt")))
+        .collect()
+}
