@@ -52,19 +52,20 @@ pub async fn create(
             "divergence_limit must be a positive number",
         ));
     }
-    let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
-    let (ds, version) = state.db.get::<Dataset>(&req.dataset_id).await?;
-    let job = new_job(&req, &model, &ds)?;
-    if !state.jobs.queue().enqueue_new(&job, version).await? {
-        // Deleted (404 from these) or changed since read (409).
-        state.db.get::<ModelRecord>(&req.model_id).await?;
-        state.db.get::<Dataset>(&req.dataset_id).await?;
-        return Err(ApiError::conflict(format!(
-            "dataset {} changed while the job was created; retry",
-            ds.id
-        )));
+    // An upload that commits between reading the dataset and inserting the job changes its
+    // version: read and check again (the job must train on what it was checked against).
+    for _ in 0..8 {
+        let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
+        let (ds, version) = state.db.get::<Dataset>(&req.dataset_id).await?;
+        let job = new_job(&req, &model, &ds)?;
+        if state.jobs.queue().enqueue_new(&job, version).await? {
+            return Ok(HttpResponse::Accepted().json(job));
+        }
     }
-    Ok(HttpResponse::Accepted().json(job))
+    Err(ApiError::conflict(format!(
+        "dataset {} kept changing while the job was created; retry",
+        req.dataset_id
+    )))
 }
 
 /// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
