@@ -28,6 +28,22 @@ impl LossKind {
         output: &PlanarTensor<F, R>,
         target: &PlanarTensor<F, R>,
     ) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>)> {
+        self.shard_loss_and_gradient(output, target, output.shape().first().copied().unwrap_or(0))
+    }
+
+    /// As [`LossKind::loss_and_gradient`] for a shard (`output`, `target`: `(m, k)`) of a batch of
+    /// `batch` samples: both are normalised by the whole batch (`n = batch`), so the shards'
+    /// losses and gradients add up to the batch's. With `batch = m` it is
+    /// [`LossKind::loss_and_gradient`].
+    ///
+    /// # Errors
+    /// Shape or basis mismatch between `output` and `target` (`(m, k)` both).
+    pub fn shard_loss_and_gradient<F: Float, R: Representation<F>>(
+        self,
+        output: &PlanarTensor<F, R>,
+        target: &PlanarTensor<F, R>,
+        batch: usize,
+    ) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>)> {
         if output.shape() != target.shape() {
             return Err(crate::MoreError::ShapeMismatch {
                 op: "loss",
@@ -35,10 +51,11 @@ impl LossKind {
                 rhs: target.shape().to_vec(),
             });
         }
-        let n = F::from_usize(output.shape()[0].max(1)).unwrap();
+        let n = F::from_usize(batch.max(1)).unwrap();
         match self {
             LossKind::Mse => {
-                let count = F::from_usize(output.len().max(1)).unwrap();
+                let per_sample: usize = output.shape().iter().skip(1).product();
+                let count = F::from_usize((batch * per_sample).max(1)).unwrap();
                 let diff = output.sub(target)?;
                 let loss = diff.square().sum_all().scale(F::one() / count);
                 Ok((loss, diff.scale(F::of_f64(2.0) / count)))

@@ -7,6 +7,8 @@
 //! [`Model::new`] initialises them from a seed (weights embedded as `w·I`, so every representation
 //! starts from the same weights), [`Model::forward`] runs inference and [`Trainer`] trains.
 
+mod collective;
+mod data_parallel;
 mod error;
 mod layers;
 mod loss;
@@ -15,6 +17,8 @@ mod optim;
 mod spec;
 mod train;
 
+pub use collective::{shard_range, Collective, CollectiveError, Local};
+pub use data_parallel::DataParallelError;
 pub use error::NnError;
 pub use loss::LossKind;
 pub use model::{LayerParameters, Model, INITIAL_BIAS};

@@ -253,6 +253,10 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
         Ok(grads)
     }
 
+    pub(crate) fn layer_parameters(&self) -> &[Option<LayerParameters<F, R>>] {
+        &self.params
+    }
+
     pub(crate) fn params_mut(&mut self) -> &mut [Option<LayerParameters<F, R>>] {
         &mut self.params
     }

@@ -87,8 +87,8 @@ impl<F, R> TrainObserver<F, R> for NoObserver {}
 
 /// A model with its optimizer state and progress.
 pub struct Trainer<F, R> {
-    model: Model<F, R>,
-    config: TrainConfig,
+    pub(super) model: Model<F, R>,
+    pub(super) config: TrainConfig,
     /// Per parameter (in [`Model::parameters`] order), the optimizer's state tensors.
     state: Vec<Vec<PlanarTensor<F, R>>>,
     step: u64,
@@ -233,7 +233,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         Ok(trainer)
     }
 
-    fn check_health(&self, what: &str, t: &PlanarTensor<F, R>) -> Result<(), NnError> {
+    pub(super) fn check_health(&self, what: &str, t: &PlanarTensor<F, R>) -> Result<(), NnError> {
         let norm = t.max_abs().as_f64();
         if norm.is_finite() && norm <= self.config.divergence_limit {
             return Ok(());
@@ -267,19 +267,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         y: &PlanarTensor<F, R>,
         observer: &mut dyn TrainObserver<F, R>,
     ) -> Result<PlanarTensor<F, R>, NnError> {
-        let n = x.shape().first().copied().unwrap_or(0);
-        if n == 0 || y.shape().first() != Some(&n) {
-            return Err(NnError::InvalidConfig(format!(
-                "features {:?} and targets {:?} must have the same, non-zero number of samples",
-                x.shape(),
-                y.shape()
-            )));
-        }
-        let epoch = self.epochs_done;
-        let epoch_seed = self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed));
-        let mut dropout_rng = ChaCha8Rng::seed_from_u64(epoch_seed.wrapping_add(1));
+        let (epoch, order, mut dropout_rng) = self.epoch_plan(x, y)?;
         let batches: Vec<&[usize]> = order.chunks(self.config.batch_size).collect();
         let mut total_loss: Option<PlanarTensor<F, R>> = None;
         for (b, idx) in batches.iter().enumerate() {
@@ -292,35 +280,79 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             let (loss, d_out) = self.config.loss.loss_and_gradient(&out, &yb).at("loss")?;
             self.check_health("loss", &loss)?;
             let grads = self.model.backward(&caches, d_out)?;
-            self.step += 1;
-            let mut j = 0;
-            let (optimizer, step) = (self.config.optimizer.clone(), self.step);
-            for (i, (p, g)) in self.model.params_mut().iter_mut().zip(grads).enumerate() {
-                if let (Some((w, bias)), Some((gw, gb))) = (p.as_mut(), g) {
-                    *w = optimizer
-                        .update(step, w, &gw, &mut self.state[j])
-                        .at(format!("optimizer, layers.{i}.weight"))?;
-                    *bias = optimizer
-                        .update(step, bias, &gb, &mut self.state[j + 1])
-                        .at(format!("optimizer, layers.{i}.bias"))?;
-                    j += 2;
-                }
-            }
-            for (name, t) in self.model.parameters() {
-                self.check_health(&name, t)?;
-            }
+            self.apply_gradients(grads)?;
             total_loss = Some(match total_loss {
                 None => loss,
                 Some(acc) => acc.add(&loss).at("loss")?,
             });
             observer.on_batch(epoch, b + 1, batches.len());
         }
+        Ok(self.finish_epoch(epoch, total_loss, batches.len(), observer))
+    }
+
+    /// The epoch about to run, its shuffled sample order and its dropout generator: the same for
+    /// every rank of a data-parallel run as for a single process.
+    pub(super) fn epoch_plan(
+        &self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+    ) -> Result<(usize, Vec<usize>, ChaCha8Rng), NnError> {
+        let n = x.shape().first().copied().unwrap_or(0);
+        if n == 0 || y.shape().first() != Some(&n) {
+            return Err(NnError::InvalidConfig(format!(
+                "features {:?} and targets {:?} must have the same, non-zero number of samples",
+                x.shape(),
+                y.shape()
+            )));
+        }
+        let epoch = self.epochs_done;
+        let epoch_seed = self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed));
+        let dropout_rng = ChaCha8Rng::seed_from_u64(epoch_seed.wrapping_add(1));
+        Ok((epoch, order, dropout_rng))
+    }
+
+    /// One optimizer step with the batch's gradients (per layer, as [`Model::backward`] returns
+    /// them), then the parameters' health check.
+    pub(super) fn apply_gradients(
+        &mut self,
+        grads: Vec<Option<super::LayerParameters<F, R>>>,
+    ) -> Result<(), NnError> {
+        self.step += 1;
+        let mut j = 0;
+        let (optimizer, step) = (self.config.optimizer.clone(), self.step);
+        for (i, (p, g)) in self.model.params_mut().iter_mut().zip(grads).enumerate() {
+            if let (Some((w, bias)), Some((gw, gb))) = (p.as_mut(), g) {
+                *w = optimizer
+                    .update(step, w, &gw, &mut self.state[j])
+                    .at(format!("optimizer, layers.{i}.weight"))?;
+                *bias = optimizer
+                    .update(step, bias, &gb, &mut self.state[j + 1])
+                    .at(format!("optimizer, layers.{i}.bias"))?;
+                j += 2;
+            }
+        }
+        for (name, t) in self.model.parameters() {
+            self.check_health(&name, t)?;
+        }
+        Ok(())
+    }
+
+    /// The epoch's mean batch loss; counts the epoch and tells the observer.
+    pub(super) fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        total_loss: Option<PlanarTensor<F, R>>,
+        batches: usize,
+        observer: &mut dyn TrainObserver<F, R>,
+    ) -> PlanarTensor<F, R> {
         let mean = total_loss
             .expect("at least one batch")
-            .scale(F::one() / F::from_usize(batches.len()).unwrap());
+            .scale(F::one() / F::from_usize(batches).unwrap());
         self.epochs_done += 1;
         observer.on_epoch(epoch, &mean);
-        Ok(mean)
+        mean
     }
 
     /// Runs the remaining epochs (`config.epochs − epochs_done`); returns their losses.

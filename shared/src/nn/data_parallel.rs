@@ -1,0 +1,174 @@
+//! Data-parallel training: every rank holds the whole (encrypted) data set and the same model,
+//! computes the gradients of its contiguous shard of each mini-batch, the ranks sum them with
+//! [`Collective::all_reduce_sum`], and every rank applies the same optimizer step. The batches,
+//! their order and the optimizer are those of [`Trainer::train_epoch`], so the run computes the
+//! single-process run's updates; only the order of the float additions inside a batch differs.
+
+use thiserror::Error;
+
+use super::collective::{shard_range, Collective, CollectiveError};
+use super::error::Context;
+use super::{LayerParameters, LayerSpec, NnError, TrainObserver, Trainer};
+use crate::tensor::{PlanarTensor, Representation};
+use crate::Float;
+
+/// Why a data-parallel epoch failed.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum DataParallelError {
+    /// The engine failed as in a single-process run (the same error on every rank).
+    #[error(transparent)]
+    Nn(#[from] NnError),
+    /// Exchanging gradients between the ranks failed.
+    #[error(transparent)]
+    Collective(#[from] CollectiveError),
+}
+
+/// One rank's contribution to a batch: the loss and per-layer gradients of its shard, both
+/// normalised by the whole batch so that the ranks' contributions add up to the batch's.
+type Contribution<F, R> = (PlanarTensor<F, R>, Vec<Option<LayerParameters<F, R>>>);
+
+impl<F: Float, R: Representation<F>> Trainer<F, R> {
+    /// One epoch of a data-parallel run: as [`Trainer::train_epoch`], with each batch's gradients
+    /// computed by the ranks of `comm` on their shards ([`shard_range`]) and summed across ranks
+    /// in `f64`, rank by rank. With [`super::Local`] it computes what `train_epoch` computes.
+    /// Every rank returns the same mean batch loss.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`]; [`NnError::InvalidConfig`] for dropout with more than one
+    /// rank (its masks are drawn per batch in one sequence); [`DataParallelError::Collective`].
+    pub fn train_epoch_distributed(
+        &mut self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+        comm: &dyn Collective,
+        observer: &mut dyn TrainObserver<F, R>,
+    ) -> Result<PlanarTensor<F, R>, DataParallelError> {
+        self.check_shardable(comm)?;
+        let (epoch, order, mut dropout_rng) = self.epoch_plan(x, y)?;
+        let batches: Vec<&[usize]> = order.chunks(self.config.batch_size).collect();
+        let mut total_loss: Option<PlanarTensor<F, R>> = None;
+        for (b, idx) in batches.iter().enumerate() {
+            if observer.is_cancelled() {
+                return Err(NnError::Cancelled.into());
+            }
+            let shard = &idx[shard_range(idx.len(), comm.rank(), comm.size())];
+            let mine = self.shard_contribution(x, y, shard, idx.len(), &mut dropout_rng)?;
+            let (loss, grads) = all_reduce(comm, mine)?;
+            self.check_health("loss", &loss)?;
+            self.apply_gradients(grads)?;
+            total_loss = Some(match total_loss {
+                None => loss,
+                Some(acc) => acc.add(&loss).at("loss")?,
+            });
+            observer.on_batch(epoch, b + 1, batches.len());
+        }
+        Ok(self.finish_epoch(epoch, total_loss, batches.len(), observer))
+    }
+
+    /// Runs the remaining epochs data-parallel; returns their losses.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch_distributed`].
+    pub fn fit_distributed(
+        &mut self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+        comm: &dyn Collective,
+        observer: &mut dyn TrainObserver<F, R>,
+    ) -> Result<Vec<PlanarTensor<F, R>>, DataParallelError> {
+        let mut losses = Vec::new();
+        while self.epochs_done() < self.config.epochs {
+            losses.push(self.train_epoch_distributed(x, y, comm, observer)?);
+        }
+        Ok(losses)
+    }
+
+    fn check_shardable(&self, comm: &dyn Collective) -> Result<(), NnError> {
+        let dropout = self
+            .model
+            .spec()
+            .layers
+            .iter()
+            .any(|l| matches!(l, LayerSpec::Dropout { rate } if *rate > 0.0));
+        if dropout && comm.size() > 1 {
+            return Err(NnError::InvalidConfig(
+                "data-parallel training of a model with dropout is not supported: the masks \
+                 are drawn in one sequence over the whole batch"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The loss and gradients of the samples `shard` of a batch of `batch` samples; zeros for an
+    /// empty shard.
+    fn shard_contribution(
+        &self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+        shard: &[usize],
+        batch: usize,
+        dropout_rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Contribution<F, R>, NnError> {
+        if shard.is_empty() {
+            return Ok(self.zero_contribution());
+        }
+        let xb = x.select(0, shard).at("batch")?;
+        let yb = y.select(0, shard).at("batch")?;
+        let (out, caches) = self.model.forward_train(&xb, dropout_rng)?;
+        let (loss, d_out) = self
+            .config
+            .loss
+            .shard_loss_and_gradient(&out, &yb, batch)
+            .at("loss")?;
+        Ok((loss, self.model.backward(&caches, d_out)?))
+    }
+
+    fn zero_contribution(&self) -> Contribution<F, R> {
+        let rep = self.model.representation().clone();
+        let zeros = |t: &PlanarTensor<F, R>| PlanarTensor::full(rep.clone(), t.shape(), F::zero());
+        let grads = self
+            .model
+            .layer_parameters()
+            .iter()
+            .map(|p| p.as_ref().map(|(w, b)| (zeros(w), zeros(b))))
+            .collect();
+        (PlanarTensor::full(rep.clone(), &[1], F::zero()), grads)
+    }
+}
+
+/// Every tensor of a contribution, in a fixed order: the loss, then each layer's weight and bias.
+fn tensors_mut<F, R>(c: &mut Contribution<F, R>) -> Vec<&mut PlanarTensor<F, R>> {
+    let mut all = vec![&mut c.0];
+    for (w, b) in c.1.iter_mut().flatten() {
+        all.push(w);
+        all.push(b);
+    }
+    all
+}
+
+/// The sum over ranks of every rank's contribution: the planes are summed as one `f64` buffer.
+fn all_reduce<F: Float, R: Representation<F>>(
+    comm: &dyn Collective,
+    mut c: Contribution<F, R>,
+) -> Result<Contribution<F, R>, CollectiveError> {
+    if comm.size() == 1 {
+        return Ok(c);
+    }
+    let mut buffer: Vec<f64> = Vec::new();
+    for t in tensors_mut(&mut c) {
+        for plane in t.planes() {
+            buffer.extend(plane.iter().map(|v| v.as_f64()));
+        }
+    }
+    comm.all_reduce_sum(&mut buffer)?;
+    let mut values = buffer.into_iter();
+    for t in tensors_mut(&mut c) {
+        for plane in t.planes.iter_mut() {
+            plane
+                .iter_mut()
+                .for_each(|v| *v = F::of_f64(values.next().expect("the buffer holds every plane")));
+        }
+    }
+    Ok(c)
+}
