@@ -1,0 +1,261 @@
+//! `train-distributed`: one training job across the ranks of an MPI world, with the data set and
+//! the checkpoints in the node's object store.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use bytes::Bytes;
+use more_core::nn::{Checkpoint, Collective, Model, ModelSpec, NoObserver, TrainConfig, Trainer};
+use more_core::tensor::{PlanarTensor, Representation};
+use more_core::wire::{self, AnyTensor};
+use more_server::blobs::BlobStore;
+use more_server::weights::{
+    bundle_tensors, decode_bundle, kind_name, params_bundle, storage_limits, x_basis,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::DistributedError;
+
+/// Arguments of `more-node train-distributed` (and of the `more-train-distributed` binary).
+#[derive(clap::Args, Clone, Debug)]
+pub struct TrainDistributedArgs {
+    /// The node's object store: `file:///dir` (shared by all nodes, e.g. NFS) or `s3://bucket`.
+    #[arg(long)]
+    pub store: String,
+    /// SHA-256 of the features blob (a compact or matrix-form f32 ciphertext `(n, ...)`), as in
+    /// the node's dataset record.
+    #[arg(long)]
+    pub features: String,
+    /// SHA-256 of the targets blob (`(n, outputs)`, same representation).
+    #[arg(long)]
+    pub targets: String,
+    /// The architecture: a preset name (`mnist_mlp`, ...) for the data's shapes.
+    #[arg(long, default_value = "mnist_mlp")]
+    pub preset: String,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 5)]
+    pub model_seed: u64,
+    /// The training configuration as JSON (the job API's form), e.g.
+    /// `{"epochs":2,"batch_size":32,"optimizer":{"sgd":{"learning_rate":0.05,"momentum":0.9}},
+    /// "loss":"cross_entropy","seed":11}`.
+    #[arg(long)]
+    pub config: String,
+    /// SHA-256 of a checkpoint blob to resume from (written by an earlier run with any number of
+    /// ranks).
+    #[arg(long)]
+    pub resume: Option<String>,
+    /// Stop once this many epochs are done (as an interrupted job would), leaving a checkpoint.
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// Rank 0 writes the run's [`Progress`] here as JSON (it also prints it).
+    #[arg(long)]
+    pub progress: Option<PathBuf>,
+}
+
+/// What rank 0 reports: where the checkpoint and the weights are, and the timings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Ranks of the run.
+    pub ranks: usize,
+    /// Epochs done (of the configuration's total).
+    pub epochs_done: usize,
+    /// SHA-256 of the last checkpoint blob (a `params_bundle` with `epochs_done` and `step`).
+    pub checkpoint_sha256: Option<String>,
+    /// SHA-256 of the trained weights blob, once every epoch is done (same bundle as the node's
+    /// trained weights).
+    pub weights_sha256: Option<String>,
+    /// Wall-clock seconds of each epoch this run did (rank 0, including the exchanges).
+    pub epoch_seconds: Vec<f64>,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Values each rank contributes to one step's all-reduce: the loss and every gradient, all
+    /// planes (sent as `f64`).
+    pub reduce_values_per_step: usize,
+    /// Bytes each rank sends per step: its buffer to each of the other ranks (all-gather),
+    /// `(ranks − 1) · 8 · reduce_values_per_step` (plus the 8-byte length check per other rank).
+    pub bytes_sent_per_rank_per_step: u64,
+}
+
+/// The ranks of this process: the MPI world with the `mpi` feature, else a single [`more_core::nn::Local`] rank.
+///
+/// # Errors
+/// [`DistributedError::Mpi`] when MPI cannot be initialised.
+pub fn world() -> Result<Box<dyn Collective>, DistributedError> {
+    #[cfg(feature = "mpi")]
+    {
+        Ok(Box::new(crate::Mpi::init()?))
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        Ok(Box::new(more_core::nn::Local))
+    }
+}
+
+/// Runs (or resumes) the job on the ranks of `comm`. Every rank must call it with the same
+/// arguments. Rank 0 writes the checkpoints, the weights and the progress file.
+///
+/// # Errors
+/// A missing or malformed blob, a bad configuration, a training or exchange failure.
+pub fn run(
+    args: &TrainDistributedArgs,
+    comm: &dyn Collective,
+) -> Result<Progress, DistributedError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = BlobStore::open(&args.store).map_err(|e| DistributedError::Store(e.to_string()))?;
+    let job = Job {
+        args,
+        comm,
+        store: &store,
+        runtime: &runtime,
+    };
+    let x = job.read_tensor(&args.features, "features")?;
+    let y = job.read_tensor(&args.targets, "targets")?;
+    let progress = match (x, y) {
+        (AnyTensor::CompactF32(x), AnyTensor::CompactF32(y)) => job.train(x, y)?,
+        (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => job.train(x, y)?,
+        _ => {
+            return Err(DistributedError::Invalid(
+                "features and targets must be f32 ciphertexts of one representation".into(),
+            ))
+        }
+    };
+    if comm.rank() == 0 {
+        let json = serde_json::to_string_pretty(&progress).expect("plain data");
+        println!("{json}");
+        if let Some(path) = &args.progress {
+            std::fs::write(path, json)?;
+        }
+    }
+    Ok(progress)
+}
+
+/// One run's context.
+struct Job<'a> {
+    args: &'a TrainDistributedArgs,
+    comm: &'a dyn Collective,
+    store: &'a BlobStore,
+    runtime: &'a tokio::runtime::Runtime,
+}
+
+impl Job<'_> {
+    fn get(&self, sha256: &str) -> Result<Bytes, DistributedError> {
+        Ok(self.runtime.block_on(self.store.get(sha256))?)
+    }
+
+    fn put(&self, bytes: Vec<u8>) -> Result<String, DistributedError> {
+        Ok(self
+            .runtime
+            .block_on(self.store.put(Bytes::from(bytes)))?
+            .sha256)
+    }
+
+    fn read_tensor(&self, sha256: &str, what: &str) -> Result<AnyTensor, DistributedError> {
+        wire::decode(&self.get(sha256)?, &storage_limits())
+            .map_err(|e| DistributedError::Invalid(format!("{what} blob: {e}")))
+    }
+
+    fn train<R: Representation<f32>>(
+        &self,
+        x: PlanarTensor<f32, R>,
+        y: PlanarTensor<f32, R>,
+    ) -> Result<Progress, DistributedError> {
+        let spec = ModelSpec::preset(&self.args.preset, &x.shape()[1..], y.shape()[1])?;
+        let config: TrainConfig = serde_json::from_str(&self.args.config)
+            .map_err(|e| DistributedError::Invalid(format!("--config: {e}")))?;
+        let mut trainer = self.trainer(&spec, x.representation().clone(), config.clone())?;
+        let stop = self
+            .args
+            .stop_after
+            .unwrap_or(config.epochs)
+            .min(config.epochs);
+        let mut progress = self.progress(&trainer, x.shape()[0], config.batch_size);
+        while trainer.epochs_done() < stop {
+            let started = Instant::now();
+            trainer.train_epoch_distributed(&x, &y, self.comm, &mut NoObserver)?;
+            progress.epoch_seconds.push(started.elapsed().as_secs_f64());
+            progress.epochs_done = trainer.epochs_done();
+            if self.comm.rank() == 0 {
+                progress.checkpoint_sha256 = Some(self.save_checkpoint(&trainer)?);
+            }
+        }
+        if trainer.epochs_done() == config.epochs && self.comm.rank() == 0 {
+            progress.weights_sha256 = Some(self.save_weights(&spec, &trainer, x_basis(&x))?);
+        }
+        self.comm
+            .barrier()
+            .map_err(more_core::nn::DataParallelError::from)?;
+        Ok(progress)
+    }
+
+    fn trainer<R: Representation<f32>>(
+        &self,
+        spec: &ModelSpec,
+        rep: R,
+        config: TrainConfig,
+    ) -> Result<Trainer<f32, R>, DistributedError> {
+        let Some(sha) = &self.args.resume else {
+            let model = Model::new(spec, rep, self.args.model_seed)?;
+            return Ok(Trainer::new(model, config)?);
+        };
+        let bundle = decode_bundle(&self.get(sha)?, "checkpoint")?;
+        let counter = |name: &str| {
+            bundle.metadata[name]
+                .as_u64()
+                .ok_or_else(|| DistributedError::Invalid(format!("checkpoint {sha} lacks {name}")))
+        };
+        let (epochs_done, step) = (counter("epochs_done")? as usize, counter("step")?);
+        let checkpoint = Checkpoint {
+            epochs_done,
+            step,
+            tensors: bundle_tensors::<R>(bundle)?,
+        };
+        Ok(Trainer::restore(spec, rep, config, checkpoint)?)
+    }
+
+    fn progress<R: Representation<f32>>(
+        &self,
+        trainer: &Trainer<f32, R>,
+        samples: usize,
+        batch_size: usize,
+    ) -> Progress {
+        let values = (1 + trainer.model().parameter_count()) * R::PLANES;
+        let others = self.comm.size() as u64 - 1;
+        Progress {
+            ranks: self.comm.size(),
+            epochs_done: trainer.epochs_done(),
+            checkpoint_sha256: self.args.resume.clone(),
+            weights_sha256: None,
+            epoch_seconds: Vec::new(),
+            steps_per_epoch: samples.div_ceil(batch_size.max(1)),
+            reduce_values_per_step: values,
+            bytes_sent_per_rank_per_step: others * 8 * (values as u64 + 1),
+        }
+    }
+
+    fn save_checkpoint<R: Representation<f32>>(
+        &self,
+        trainer: &Trainer<f32, R>,
+    ) -> Result<String, DistributedError> {
+        let cp = trainer.checkpoint();
+        let metadata = serde_json::json!({"epochs_done": cp.epochs_done, "step": cp.step});
+        let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        self.put(params_bundle(metadata, named))
+    }
+
+    fn save_weights<R: Representation<f32>>(
+        &self,
+        spec: &ModelSpec,
+        trainer: &Trainer<f32, R>,
+        basis: Option<[f64; 4]>,
+    ) -> Result<String, DistributedError> {
+        let metadata = serde_json::json!({
+            "spec": spec,
+            "representation": kind_name(R::KIND),
+            "basis": basis,
+            "trained_epochs": trainer.epochs_done(),
+        });
+        self.put(params_bundle(metadata, trainer.model().parameters()))
+    }
+}
