@@ -107,6 +107,10 @@ pub struct CommonArgs {
     /// Seed of initial weights, shuffling, splits and the shadow RNG (never of the key).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Seed of the initial weights only (default: `--seed`). The page creates its models with
+    /// seed 0 and trains with seed 7 (`web/app.js`): `--model-seed 0 --seed 7` matches it.
+    #[arg(long)]
+    pub model_seed: Option<u64>,
     /// Ciphertext representation of the encrypted run.
     #[arg(long, value_enum, default_value_t = RepresentationChoice::Compact)]
     pub representation: RepresentationChoice,
@@ -233,6 +237,11 @@ pub struct AngioArgs {
     /// Where to write the data card and a contact sheet (default: the directory of --json).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Write the generated angiograms as a DICOM folder here (one 8-bit MONOCHROME2 XA file per
+    /// image with its view's positioner angles, and `labels.csv`), then stop without training:
+    /// the folder to open in the page, and to train on with `--folder DIR --labels DIR/labels.csv`.
+    #[arg(long, value_name = "DIR", conflicts_with = "folder")]
+    pub write_dicom: Option<PathBuf>,
     /// Common options.
     #[command(flatten)]
     pub common: CommonArgs,

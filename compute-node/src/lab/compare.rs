@@ -64,6 +64,8 @@ pub struct Crypto<'a> {
     pub precision: PrecisionChoice,
     /// Seed of the shadow RNG.
     pub seed: u64,
+    /// Seed of the initial weights of both runs (the batch order follows the training seed).
+    pub model_seed: u64,
     /// Hide progress bars.
     pub quiet: bool,
 }
@@ -133,13 +135,14 @@ fn run<F: Float, R: KeyHolderView<F>>(
     spec: &ModelSpec,
     rep: R,
     config: &TrainConfig,
+    model_seed: u64,
     x: PlanarTensor<F, R>,
     y: PlanarTensor<F, R>,
     x_test: PlanarTensor<F, R>,
     key: &SecretKey,
     quiet: bool,
 ) -> anyhow::Result<Run<F>> {
-    let model = Model::new(spec, rep, config.seed)?;
+    let model = Model::new(spec, rep, model_seed)?;
     let mut trainer = Trainer::new(model, config.clone())?;
     let n = x.shape()[0];
     let batches = n.div_ceil(config.batch_size) * config.epochs;
@@ -292,6 +295,7 @@ fn compare_typed<F: Float>(
         spec,
         Plain,
         config,
+        crypto.model_seed,
         PlanarTensor::plain(xs.clone()),
         PlanarTensor::plain(ys.clone()),
         PlanarTensor::plain(xt.clone()),
@@ -314,7 +318,18 @@ fn compare_typed<F: Float>(
                 basis: key.compact_basis(),
             };
             (
-                run(&label, spec, rep, config, ex, ey, et, key, crypto.quiet)?,
+                run(
+                    &label,
+                    spec,
+                    rep,
+                    config,
+                    crypto.model_seed,
+                    ex,
+                    ey,
+                    et,
+                    key,
+                    crypto.quiet,
+                )?,
                 bytes,
             )
         }
@@ -333,6 +348,7 @@ fn compare_typed<F: Float>(
                     spec,
                     MatrixForm,
                     config,
+                    crypto.model_seed,
                     mx,
                     my,
                     mt,

@@ -159,6 +159,7 @@ pub fn execute(
             representation: common.representation,
             precision: common.precision,
             seed: common.seed,
+            model_seed: common.model_seed.unwrap_or(common.seed),
             quiet: common.quiet,
         };
         if !common.quiet {
@@ -211,6 +212,7 @@ pub fn execute(
                 "as the features"
             },
             "seed": common.seed,
+            "model_seed": common.model_seed.unwrap_or(common.seed),
             "quick": common.quick,
         }),
         plaintext: first.plaintext.clone(),

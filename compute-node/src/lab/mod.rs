@@ -31,6 +31,9 @@ pub fn experiment(args: ExperimentArgs) -> anyhow::Result<ExperimentReport> {
         Experiment::Csv(a) => csv::run(a),
         Experiment::Idx(a) => mnist::run_idx(a),
         Experiment::Wbc(a) => wbc::run(a),
+        Experiment::Angio(a) if a.write_dicom.is_some() => {
+            anyhow::bail!("--write-dicom writes a DICOM folder and trains nothing: no report")
+        }
         Experiment::Angio(a) => angio::run(a),
     }
 }
@@ -40,6 +43,11 @@ pub fn experiment(args: ExperimentArgs) -> anyhow::Result<ExperimentReport> {
 /// # Errors
 /// As [`experiment`].
 pub fn run_experiment(args: ExperimentArgs) -> anyhow::Result<()> {
+    if let Experiment::Angio(a) = &args.experiment {
+        if let Some(dir) = &a.write_dicom {
+            return angio::write_dicom(a, dir);
+        }
+    }
     experiment(args).map(|_| ())
 }
 

@@ -5,6 +5,7 @@
 //!   [`geometry`], [`projection`], [`background`], [`noise`], [`render`].
 //! * [`load_dicom`]: single- and multi-frame DICOM (XA included) to [0, 1] frames.
 //! * [`load_image_folder`]: PNG/JPEG folder + `filename,label` CSV to a [`Dataset`].
+//! * [`write_dicom_folder`]: a data set as a folder of XA DICOM files + `labels.csv`.
 #![deny(missing_docs)]
 
 pub mod anatomy;
@@ -13,6 +14,7 @@ pub mod contact_sheet;
 pub mod data_card;
 pub mod dataset;
 pub mod dicom;
+pub mod dicom_writer;
 pub mod error;
 pub mod geometry;
 pub mod image_folder;
@@ -26,6 +28,7 @@ pub use contact_sheet::{contact_sheet, write_contact_sheet};
 pub use data_card::data_card;
 pub use dataset::{generate, generate_with, to_u8, Dataset, ImageMeta, Task};
 pub use dicom::{load_dicom, DicomImage, DicomMeta, Normalization};
+pub use dicom_writer::write_dicom_folder;
 pub use error::{AngioError, Result};
 pub use geometry::{CArm, StandardView, ViewAngles, STANDARD_VIEWS};
 pub use image_folder::load_image_folder;
