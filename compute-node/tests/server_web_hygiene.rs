@@ -171,3 +171,120 @@ fn dns_rebinding_is_refused() {
     assert_eq!(get("node.hospital.example:443"), 200);
     assert_eq!(get("evil.example"), 403);
 }
+
+/// `OPTIONS` preflight as a browser sends it before a cross-origin JSON `POST`.
+fn preflight(api: &Api, origin: &str) -> (u16, Option<String>) {
+    let resp = api
+        .agent
+        .options(api.url("/v1/datasets"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .call()
+        .expect("preflight");
+    let allowed = resp
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (resp.status().as_u16(), allowed)
+}
+
+#[test]
+fn cors_only_for_listed_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let portal = "https://portal.hospital.example";
+    let mut st = settings(dir.path());
+    st.cors_origins = vec![portal.to_string()];
+    let srv = start(st);
+    let dataset = json!({"name": "d", "task": "regression"}).to_string();
+
+    let (_, allowed) = preflight(&srv, portal);
+    assert_eq!(allowed.as_deref(), Some(portal));
+    let (_, allowed) = preflight(&srv, "https://evil.example");
+    assert_eq!(allowed, None, "no CORS grant for an unlisted origin");
+
+    let from = |origin: &str| {
+        let headers = [("content-type", "application/json"), ("origin", origin)];
+        send(&srv, "POST", "/v1/datasets", &headers, dataset.as_bytes()).0
+    };
+    assert_eq!(from("https://evil.example"), 403);
+    assert_eq!(count(&srv, "datasets"), 0);
+    assert_eq!(from(portal), 201);
+    assert_eq!(count(&srv, "datasets"), 1);
+
+    // Without the flag: no CORS grant even for that origin.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = start(settings(dir.path()));
+    assert_eq!(preflight(&plain, portal).1, None);
+}
+
+#[test]
+fn every_error_carries_the_request_id_of_its_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = server_common::process::NodeProcess::start(
+        &server_common::process::NodeConfig::new(dir.path()),
+    );
+    // A fresh id: in the header, the JSON body and the node's log lines of that request.
+    let resp = node
+        .agent
+        .post(node.url("/v1/datasets"))
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .send("{}")
+        .expect("request");
+    let header = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body: Value = serde_json::from_reader(resp.into_body().into_reader()).expect("json");
+    assert_eq!(body["error"], "forbidden", "{body}");
+    assert_eq!(body["request_id"], header.as_str(), "{body}");
+    assert_eq!(header.len(), 16);
+    // A caller's (a proxy's) id is kept; one with odd characters is replaced.
+    let (id, body) = missing_model(&node, "proxy-7f3a.1");
+    assert_eq!(
+        (id.as_str(), body["request_id"].as_str()),
+        ("proxy-7f3a.1", Some("proxy-7f3a.1"))
+    );
+    let (id, _) = missing_model(&node, "<script>");
+    assert_ne!(id, "<script>");
+    let log = wait_for_log(&node, &header);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&header)).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("request refused")),
+        "the guard's warning: {log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("POST /v1/datasets")),
+        "the access log line: {log}"
+    );
+}
+
+/// GET of a model that does not exist, with `X-Request-Id: id`: (the id answered, the body).
+fn missing_model(api: &Api, id: &str) -> (String, Value) {
+    let resp = api
+        .agent
+        .get(api.url(&format!("/v1/models/{}", "0".repeat(32))))
+        .header("x-request-id", id)
+        .call()
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 404);
+    let answered = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body = serde_json::from_reader(resp.into_body().into_reader()).expect("json");
+    (answered, body)
+}
+
+fn wait_for_log(node: &server_common::process::NodeProcess, needle: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let log = node.log_text();
+        if log.matches(needle).count() >= 2 || start.elapsed().as_secs() > 10 {
+            return log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,5 +1,8 @@
-//! The API's error type: every failure is a JSON body `{"error": code, "message": text}` with a
-//! matching status (codes listed in `compute-node/API.md`).
+//! The API's error type: every failure is a JSON body
+//! `{"error": code, "message": text, "request_id": id}` with a matching status (codes listed in
+//! `compute-node/API.md`; the id is the request's, see [`crate::request_id`]). Messages name
+//! objects by their API ids and hashes, never server paths, addresses or store URLs; a 500's
+//! details go to the log under the same request id.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -23,6 +26,8 @@ pub struct ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -103,6 +108,7 @@ impl ResponseError for ApiError {
         HttpResponse::build(self.status).json(ErrorBody {
             error: self.code,
             message: &self.message,
+            request_id: crate::request_id::current(),
         })
     }
 }

@@ -6,9 +6,12 @@
 //!   A node bound to another address checks `Host` only when `--allowed-host` is given.
 //! - **Origin** (cross-site requests): a state-changing request (anything but GET, HEAD,
 //!   OPTIONS) that a browser marks as coming from another origin (`Origin` not this node's own
-//!   `scheme://Host`, or `Sec-Fetch-Site: cross-site`) gets 403. Clients that are not browsers
-//!   send neither header and are not affected. No CORS headers are sent: browsers keep other
-//!   origins from reading the answers too.
+//!   `scheme://Host` nor listed with `--cors-origin`, or `Sec-Fetch-Site: cross-site` without
+//!   an `Origin`) gets 403. Clients that are not browsers send neither header and are not
+//!   affected.
+//! - **CORS**: same origin only by default (no CORS headers: browsers keep other origins from
+//!   reading the answers); the origins listed with `--cors-origin` get CORS headers
+//!   ([`cors`]) and may send state-changing requests.
 //!
 //! Content types are checked by the routes (JSON routes take `application/json`, tensor routes
 //! `application/octet-stream`; 415 otherwise), so a cross-site form cannot send either.
@@ -31,10 +34,12 @@ pub async fn same_site(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let refused = req.app_data::<web::Data<AppState>>().and_then(|state| {
+        let settings = &state.settings;
         check(
             req.request(),
-            &state.settings.bind,
-            &state.settings.allowed_hosts,
+            &settings.bind,
+            &settings.allowed_hosts,
+            &settings.cors_origins,
         )
         .err()
     });
@@ -55,8 +60,13 @@ pub async fn same_site(
 ///
 /// # Errors
 /// 403 `forbidden` naming the refused host or origin.
-pub fn check(req: &HttpRequest, bind: &str, allowed_hosts: &[String]) -> ApiResult<()> {
-    let host = header_str(req, header::HOST).unwrap_or_default();
+pub fn check(
+    req: &HttpRequest,
+    bind: &str,
+    allowed_hosts: &[String],
+    cors_origins: &[String],
+) -> ApiResult<()> {
+    let host = authority(req);
     let name = host_name(host);
     let loopback_bind = is_loopback(host_name(bind));
     let listed = allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name));
@@ -71,7 +81,8 @@ pub fn check(req: &HttpRequest, bind: &str, allowed_hosts: &[String]) -> ApiResu
     }
     if let Some(origin) = header_str(req, header::ORIGIN) {
         let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or("");
-        if !authority.eq_ignore_ascii_case(host) {
+        let listed = cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin));
+        if !authority.eq_ignore_ascii_case(host) && !listed {
             return Err(ApiError::forbidden(format!(
                 "cross-origin request from {origin:?} refused"
             )));
@@ -80,6 +91,33 @@ pub fn check(req: &HttpRequest, bind: &str, allowed_hosts: &[String]) -> ApiResu
         return Err(ApiError::forbidden("cross-site request refused"));
     }
     Ok(())
+}
+
+/// The CORS middleware for `origins` (`scheme://host[:port]`): the API's methods, the
+/// `Content-Type`, `Authorization` and `X-Request-Id` request headers, `X-Request-Id` exposed,
+/// preflights cached 10 minutes. With no origins it sends no CORS headers (same origin only).
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static(crate::request_id::HEADER),
+        ])
+        .expose_headers([header::HeaderName::from_static(crate::request_id::HEADER)])
+        .max_age(600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// The `Host` header, or in HTTP/2 (no `Host` header) the request's `:authority`. Never
+/// `Forwarded`/`X-Forwarded-Host`: a rebinding page could set those itself.
+fn authority(req: &HttpRequest) -> &str {
+    header_str(req, header::HOST)
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default()
 }
 
 fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str> {
@@ -138,25 +176,59 @@ mod tests {
     #[test]
     fn hosts() {
         let loopback = "127.0.0.1:8080";
-        assert!(check(&req(Method::GET, "127.0.0.1:8080", None), loopback, &[]).is_ok());
-        assert!(check(&req(Method::GET, "localhost:9", None), loopback, &[]).is_ok());
-        assert!(check(&req(Method::GET, "[::1]:8080", None), loopback, &[]).is_ok());
+        assert!(check(
+            &req(Method::GET, "127.0.0.1:8080", None),
+            loopback,
+            &[],
+            &[]
+        )
+        .is_ok());
+        assert!(check(&req(Method::GET, "localhost:9", None), loopback, &[], &[]).is_ok());
+        assert!(check(&req(Method::GET, "[::1]:8080", None), loopback, &[], &[]).is_ok());
         // DNS rebinding: a foreign name pointed at 127.0.0.1.
-        assert!(check(&req(Method::GET, "evil.example:8080", None), loopback, &[]).is_err());
+        assert!(check(
+            &req(Method::GET, "evil.example:8080", None),
+            loopback,
+            &[],
+            &[]
+        )
+        .is_err());
         let listed = ["node.hospital.example".to_string()];
         assert!(check(
             &req(Method::GET, "node.hospital.example", None),
             loopback,
-            &listed
+            &listed,
+            &[]
         )
         .is_ok());
         assert!(check(
             &req(Method::GET, "other.example", None),
             "0.0.0.0:80",
-            &listed
+            &listed,
+            &[]
         )
         .is_err());
-        assert!(check(&req(Method::GET, "any.example", None), "0.0.0.0:80", &[]).is_ok());
+        assert!(check(
+            &req(Method::GET, "any.example", None),
+            "0.0.0.0:80",
+            &[],
+            &[]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn http2_authority_when_there_is_no_host_header() {
+        let loopback = "127.0.0.1:8080";
+        let h2 = |uri: &str| TestRequest::get().uri(uri).to_http_request();
+        assert!(check(&h2("https://127.0.0.1:8080/v1/health"), loopback, &[], &[]).is_ok());
+        assert!(check(
+            &h2("https://evil.example:8080/v1/health"),
+            loopback,
+            &[],
+            &[]
+        )
+        .is_err());
     }
 
     #[test]
@@ -167,23 +239,32 @@ mod tests {
             "127.0.0.1:8080",
             Some("http://127.0.0.1:8080"),
         );
-        assert!(check(&same, bind, &[]).is_ok());
+        assert!(check(&same, bind, &[], &[]).is_ok());
         let other_port = req(
             Method::POST,
             "127.0.0.1:8080",
             Some("http://127.0.0.1:9999"),
         );
-        assert!(check(&other_port, bind, &[]).is_err());
+        assert!(check(&other_port, bind, &[], &[]).is_err());
         let null = req(Method::DELETE, "127.0.0.1:8080", Some("null"));
-        assert!(check(&null, bind, &[]).is_err());
+        assert!(check(&null, bind, &[], &[]).is_err());
         // Reads are not state-changing; browsers keep their answers from other origins.
         let read = req(Method::GET, "127.0.0.1:8080", Some("http://evil.example"));
-        assert!(check(&read, bind, &[]).is_ok());
+        assert!(check(&read, bind, &[], &[]).is_ok());
         let fetch_meta = TestRequest::post()
             .insert_header((header::HOST, "127.0.0.1:8080"))
             .insert_header(("sec-fetch-site", "cross-site"))
             .to_http_request();
-        assert!(check(&fetch_meta, bind, &[]).is_err());
+        assert!(check(&fetch_meta, bind, &[], &[]).is_err());
+        // An origin listed with --cors-origin may change state; others still may not.
+        let listed = ["https://portal.hospital.example".to_string()];
+        let portal = req(
+            Method::POST,
+            "127.0.0.1:8080",
+            Some("https://portal.hospital.example"),
+        );
+        assert!(check(&portal, bind, &[], &listed).is_ok());
+        assert!(check(&other_port, bind, &[], &listed).is_err());
     }
 
     #[test]

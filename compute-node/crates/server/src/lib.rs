@@ -2,6 +2,7 @@
 //! Never imports the secret key type: the node only ever sees ciphertexts and public bases.
 //!
 //! - [`startup`]: settings, the [`startup::Application`] (bind, run, graceful stop);
+//! - [`tls`]: HTTPS with rustls;
 //! - [`routes`]: the handlers;
 //! - [`records`]: the API's objects (datasets, models, jobs);
 //! - [`db`]: their rows in SQLite or PostgreSQL (sqlx, migrations in `migrations/`);
@@ -12,6 +13,7 @@
 //! - [`weights`]: weights and checkpoints as wire bundles;
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`fault`]: crash points for tests;
+//! - [`request_id`]: an id for every request, in its errors and log lines;
 //! - [`guard`]: which hosts and origins may call the API (DNS rebinding, cross-site requests);
 //! - [`error`]: the JSON error type.
 
@@ -24,8 +26,10 @@ pub mod guard;
 pub mod jobs;
 pub mod queue;
 pub mod records;
+pub mod request_id;
 pub mod routes;
 pub mod startup;
+pub mod tls;
 pub mod weights;
 pub mod weights_cache;
 
@@ -73,6 +77,21 @@ pub struct ServeArgs {
     /// use behind a load balancer). Other `Host` headers get 403 (DNS rebinding).
     #[arg(long = "allowed-host")]
     pub allowed_hosts: Vec<String>,
+    /// Listen on a non-loopback address although the API has no authentication yet: anyone who
+    /// reaches the port can read, train on and delete every dataset. Local demos on a trusted
+    /// network only.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// An origin (`https://portal.hospital.example`) whose pages may call the API (CORS;
+    /// repeatable). Default: same origin only.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Directory of the web page (served at `/`, with `pkg/` for the wasm client).
     #[arg(long, default_value = "web")]
     pub web_dir: PathBuf,
@@ -98,6 +117,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         data_dir: args.data_dir,
         allowed_hosts: args.allowed_hosts,
+        insecure_no_auth: args.insecure_no_auth,
+        cors_origins: args.cors_origins,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| startup::TlsFiles { cert, key }),
         store_url: args.store,
         db_url: args.db,
         node_name: args.node_name,

@@ -15,7 +15,9 @@ use super::db::Db;
 use super::gc;
 use super::jobs::{JobSettings, Jobs};
 use super::queue::Queue;
+use super::request_id;
 use super::routes;
+use super::tls;
 use super::weights_cache::WeightsCache;
 
 /// Everything the service is configured with.
@@ -63,6 +65,23 @@ pub struct Settings {
     pub workers: usize,
     /// Whether actix installs SIGINT/SIGTERM handlers (off in tests that run several servers).
     pub handle_signals: bool,
+    /// Allows listening on a non-loopback address although the API has no authentication
+    /// (local demos on a trusted network only; see [`check_exposure`]).
+    pub insecure_no_auth: bool,
+    /// Origins (`scheme://host[:port]`) whose pages may call the API from the browser (CORS);
+    /// empty: same origin only.
+    pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain and PEM private key (rustls); `None`: HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for Settings {
@@ -87,6 +106,9 @@ impl Default for Settings {
             max_json_bytes: 256 << 10,
             workers: 2,
             handle_signals: true,
+            insecure_no_auth: false,
+            cors_origins: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -110,6 +132,24 @@ impl Settings {
             )),
         }
     }
+}
+
+/// Refuses to expose the API beyond this machine without authentication: a listener on a
+/// non-loopback address needs `insecure_no_auth` (the API has no access control yet, so anyone
+/// who reaches the port could read, train on and delete every dataset).
+///
+/// # Errors
+/// When `address` is not loopback and `insecure_no_auth` is false.
+pub fn check_exposure(address: SocketAddr, insecure_no_auth: bool) -> anyhow::Result<()> {
+    if address.ip().is_loopback() || insecure_no_auth {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {address}: the API has no authentication, so anyone who reaches \
+         this address could read, train on and delete every dataset. Listen on a loopback address \
+         (127.0.0.1) behind an authenticating reverse proxy, or pass --insecure-no-auth for a local \
+         demo on a trusted network"
+    )
 }
 
 fn absolute(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
@@ -149,6 +189,10 @@ impl Application {
     /// # Errors
     /// When the store or database cannot be opened or the address bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)?;
+        let address = listener.local_addr()?;
+        check_exposure(address, settings.insecure_no_auth)?;
+        let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
         let blobs = BlobStore::open(&settings.store_url()?)?;
         let db = Db::connect(&settings.db_url()?).await?;
         let queue = Queue::connect(&settings.db_url()?).await?;
@@ -174,8 +218,6 @@ impl Application {
             settings.gc_interval,
             settings.gc_grace,
         ));
-        let listener = TcpListener::bind(&settings.bind)?;
-        let address = listener.local_addr()?;
         tracing::info!(store = %blobs.url(), node = %jobs.node(), max_jobs = settings.max_jobs, "storage and jobs ready");
         let state = web::Data::new(AppState {
             db,
@@ -187,16 +229,21 @@ impl Application {
         });
         let mut server = HttpServer::new(move || {
             App::new()
+                // The last `wrap` is the outermost: the access log sees the id's header.
+                .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(
-                    actix_web::middleware::Logger::new("%r %s %b %Dms")
+                    actix_web::middleware::Logger::new("%r %s %b %Dms request_id=%{x-request-id}o")
                         .log_target("more_node::http"),
                 )
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, &state.settings))
         })
         .workers(settings.workers.max(1))
-        .shutdown_timeout(10)
-        .listen(listener)?;
+        .shutdown_timeout(10);
+        server = match tls_config {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
         if !settings.handle_signals {
             server = server.disable_signals();
         }

@@ -55,6 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     cfg.service(
         web::scope("/v1")
             .wrap(actix_web::middleware::from_fn(guard::same_site))
+            // Outside the origin check: answers preflights of --cors-origin pages.
+            .wrap(actix_web::middleware::Condition::new(
+                !settings.cors_origins.is_empty(),
+                guard::cors(&settings.cors_origins),
+            ))
             .app_data(json)
             .app_data(path)
             .route("/health", web::get().to(health::health))

@@ -58,7 +58,7 @@ pub fn document() -> Value {
         "info": {
             "title": "MORE compute node",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Trains and runs neural networks on MORE ciphertexts. Tensors travel in the binary wire format; every error is {\"error\": code, \"message\": text}. Codes: bad_request, invalid_tensor, shape_mismatch, basis_mismatch, not_found, payload_too_large, unknown_layer, conflict, internal."
+            "description": "Trains and runs neural networks on MORE ciphertexts. Tensors travel in the binary wire format; every error is {\"error\": code, \"message\": text, \"request_id\": id} (the id is also in the X-Request-Id header and in the node's log lines for that request). Codes: bad_request, invalid_tensor, shape_mismatch, basis_mismatch, not_found, payload_too_large, unknown_layer, conflict, forbidden, unsupported_media_type, internal."
         },
         "paths": {
             "/v1/health": {"get": op("Liveness and version", None, "200", json!({"description": "ok", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}, "version": {"type": "string"}}}}}}), &[])},
@@ -120,8 +120,9 @@ pub fn document() -> Value {
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error", "message"], "properties": {
-                "error": {"type": "string", "enum": ["bad_request", "invalid_tensor", "shape_mismatch", "basis_mismatch", "not_found", "payload_too_large", "unknown_layer", "conflict", "internal"]},
-                "message": {"type": "string"}}},
+                "error": {"type": "string", "enum": ["bad_request", "invalid_tensor", "shape_mismatch", "basis_mismatch", "not_found", "payload_too_large", "unknown_layer", "conflict", "forbidden", "unsupported_media_type", "internal"]},
+                "message": {"type": "string"},
+                "request_id": {"type": "string", "description": "The request's id (X-Request-Id), also on its log lines"}}},
             "CreateDataset": {"type": "object", "required": ["name", "task"], "additionalProperties": false, "properties": {
                 "name": {"type": "string"}, "task": {"type": "string", "enum": ["classification", "regression"]},
                 "num_classes": {"type": "integer", "minimum": 1}}},
