@@ -24,11 +24,14 @@ function freePort() {
   });
 }
 
-/** Starts `more-node serve` on a free port (or `port`) with a temporary data dir; waits for /v1/health. */
-export async function startNode({ port: wanted } = {}) {
+/**
+ * Starts `more-node serve` on a free port (or `port`) with a temporary data dir and further
+ * `serve` arguments `args`; waits for /v1/health.
+ */
+export async function startNode({ port: wanted, args = [] } = {}) {
   const port = wanted ?? await freePort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'more-web-test-'));
-  const proc = spawn(nodeBinary, ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web'],
+  const proc = spawn(nodeBinary, ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web', ...args],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
