@@ -36,7 +36,7 @@ pub struct TrainDistributedArgs {
     #[arg(long, default_value_t = 5)]
     pub model_seed: u64,
     /// The training configuration as JSON (the job API's form), e.g.
-    /// `{"epochs":2,"batch_size":32,"optimizer":{"sgd":{"learning_rate":0.05,"momentum":0.9}},
+    /// `{"epochs":2,"batch_size":32,"optimizer":{"type":"sgd","learning_rate":0.05,"momentum":0.9},
     /// "loss":"cross_entropy","seed":11}`.
     #[arg(long)]
     pub config: String,
