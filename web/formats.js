@@ -385,21 +385,27 @@ export function tableFromCsv(text, { targets, task = 'auto', name = 'table' }) {
 
 // ---------------------------------------------------------------- images + labels CSV
 
-/** Decodes an image file into `size`×`size` grey values in [0, 1]. */
+/** Decodes an image file into `size`×`size` grey values in [0, 1]: the decoded 8-bit RGB at its
+ * own size (no colour-space conversion, alpha not premultiplied), grey = (0.299 R + 0.587 G +
+ * 0.114 B) / 255, then the centre crop and area resize of DICOM frames (`cropResize`). The native
+ * loader (more_angiography::load_image_folder, used by more-client and `more-node experiment
+ * angio --folder`) does the same with more_dicom::crop_resize, so a PNG gives the same pixels. */
 export async function imageToGrey(file, size = 28) {
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file);
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   } catch {
     throw new DataError(`${file.name} is not a PNG or JPEG image.`);
   }
-  const canvas = new OffscreenCanvas(size, size);
+  const { width: w, height: h } = bitmap;
+  const canvas = new OffscreenCanvas(w, h);
   const ctx = canvas.getContext('2d');
-  ctx.drawImage(bitmap, 0, 0, size, size);
-  const rgba = ctx.getImageData(0, 0, size, size).data;
-  const out = new Float32Array(size * size);
-  for (let i = 0; i < out.length; i++) out[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
-  return out;
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const grey = new Float32Array(w * h);
+  for (let i = 0; i < grey.length; i++) grey[i] = (0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]) / 255;
+  return cropResize(grey, w, h, size);
 }
 
 /** A folder of images and a labels CSV (`filename,label`). */

@@ -873,15 +873,14 @@ pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, Data
 // ------------------------------------------------------------------- image folder / DICOM
 
 /// A folder of PNG/JPEG images or DICOM files with a labels CSV (`filename,label`), read with
-/// the compute node's native loader (`more_angiography::load_image_folder`: grey values in
-/// `[0, 1]`, resized to `size × size` with a triangle filter; DICOM min-max scaled, every frame of
-/// a multi-frame file a sample). Classes are the sorted distinct labels (one-hot targets),
-/// features `[1, size, size]`. The split is the page's (seeded shuffle, last 20 % test) over
-/// *files*, so the frames of one DICOM run stay in one part; with one image per file this is the
-/// page's split of rows. The pixels are not the page's: the browser resizes images with its canvas
-/// and centre-crops DICOM frames with an area filter (`cropResize` in `web/formats.js`), while this
-/// loader resizes the whole image with a triangle filter and scales DICOM min-max. `more-client`
+/// the compute node's native loader (`more_angiography::load_image_folder`). PNG/JPEG images get
+/// the page's pixels: 8-bit RGB to BT.601 grey, centre-cropped and area-resized by
+/// [`crop_resize`] as `imageToGrey` in `web/formats.js` (a JPEG up to the two decoders' rounding,
+/// measured 2e-3). DICOM files there are scaled min-max and triangle-resized; `more-client`
 /// reads DICOM folders with [`load_dicom_folder`] instead, which gives the page's pixels.
+/// Classes are the sorted distinct labels (one-hot targets), features `[1, size, size]`. The
+/// split is the page's (seeded shuffle, last 20 % test) over *files*, so the frames of one DICOM
+/// run stay in one part; with one image per file this is the page's split of rows.
 ///
 /// # Errors
 /// A missing folder, CSV or image, a malformed CSV, an undecodable image or DICOM file, fewer than
@@ -939,43 +938,9 @@ pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<Split
 
 // ------------------------------------------------------------------- DICOM folder (the page's pipeline)
 
-/// A `w × h` frame centre-cropped to a square and resized to `size × size` by area averaging
-/// (`cropResize` of `web/formats.js`, the same arithmetic in f64).
-#[allow(
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)]
-pub fn crop_resize(src: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
-    let side = w.min(h) as f64;
-    let x0 = (w as f64 - side) / 2.0;
-    let y0 = (h as f64 - side) / 2.0;
-    let scale = side / size as f64;
-    let mut out = vec![0f32; size * size];
-    for oy in 0..size {
-        let ya = y0 + oy as f64 * scale;
-        let yb = ya + scale;
-        for ox in 0..size {
-            let xa = x0 + ox as f64 * scale;
-            let xb = xa + scale;
-            let (mut sum, mut area) = (0f64, 0f64);
-            for y in (ya.floor() as usize)..(yb.ceil() as usize) {
-                let wy = yb.min(y as f64 + 1.0) - ya.max(y as f64);
-                for x in (xa.floor() as usize)..(xb.ceil() as usize) {
-                    let wx = xb.min(x as f64 + 1.0) - xa.max(x as f64);
-                    sum += wy * wx * f64::from(src[y * w + x]);
-                    area += wy * wx;
-                }
-            }
-            out[oy * size + ox] = if area != 0.0 {
-                (sum / area) as f32
-            } else {
-                0.0
-            };
-        }
-    }
-    out
-}
+/// The page's centre crop and area resize (`cropResize` of `web/formats.js`), shared with the
+/// page's wasm client and the native image loader.
+pub use more_dicom::crop_resize;
 
 fn is_dicom_file(path: &Path) -> bool {
     let ext = path

@@ -194,6 +194,50 @@ pub fn decode_dicom(bytes: &[u8]) -> Result<DicomFrames, DicomError> {
     })
 }
 
+/// A `w × h` grey image centre-cropped to a square and resized to `size × size` by area averaging
+/// (each output pixel is the mean of the input pixels it covers): `cropResize` of
+/// `web/formats.js`, the same arithmetic in f64. The page and the native loaders
+/// (`more_cli::data`, `more_angiography::load_image_folder`) bring every DICOM frame and every
+/// PNG/JPEG image to the model's input size with it. A `src` shorter than `w × h` gives zeros.
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+pub fn crop_resize(src: &[f32], w: usize, h: usize, size: usize) -> Vec<f32> {
+    let mut out = vec![0f32; size * size];
+    if src.len() < w * h || w == 0 || h == 0 {
+        return out;
+    }
+    let side = w.min(h) as f64;
+    let x0 = (w as f64 - side) / 2.0;
+    let y0 = (h as f64 - side) / 2.0;
+    let scale = side / size as f64;
+    for oy in 0..size {
+        let ya = y0 + oy as f64 * scale;
+        let yb = ya + scale;
+        for ox in 0..size {
+            let xa = x0 + ox as f64 * scale;
+            let xb = xa + scale;
+            let (mut sum, mut area) = (0f64, 0f64);
+            for y in (ya.floor() as usize)..(yb.ceil() as usize).min(h) {
+                let wy = yb.min(y as f64 + 1.0) - ya.max(y as f64);
+                for x in (xa.floor() as usize)..(xb.ceil() as usize).min(w) {
+                    let wx = xb.min(x as f64 + 1.0) - xa.max(x as f64);
+                    sum += wy * wx * f64::from(src[y * w + x]);
+                    area += wy * wx;
+                }
+            }
+            out[oy * size + ox] = if area != 0.0 {
+                (sum / area) as f32
+            } else {
+                0.0
+            };
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,17 @@
 //! Folder of PNG/JPEG images or DICOM files plus a `filename,label` CSV → [`Dataset`].
 
 use crate::dataset::{Dataset, ImageMeta};
-use crate::dicom::{load_dicom, resize_f32, Normalization};
+use crate::dicom::{load_dicom, Normalization};
 use crate::error::{AngioError, Result};
 use std::path::Path;
 
-/// Loads the images listed in `labels_csv` (header `filename,label`; file names relative to `dir`),
-/// converts them to grey (the `image` crate's luma), scales 8/16-bit values to [0, 1] and resizes them
-/// to `size × size` (triangle filter, aspect ratio not preserved).
+/// Loads the images listed in `labels_csv` (header `filename,label`; file names relative to `dir`).
+///
+/// PNG/JPEG images are read as the page reads them (`imageToGrey` of `web/formats.js`): 8-bit
+/// RGB (alpha ignored, 16-bit samples reduced to 8), grey = (0.299 R + 0.587 G + 0.114 B) / 255,
+/// then centre-cropped to a square and area-resized to `size × size` with the page's
+/// [`more_dicom::crop_resize`], so a PNG gives the page's pixels exactly (a JPEG up to the two
+/// JPEG decoders' rounding).
 ///
 /// DICOM files (extension `.dcm`, or the `DICM` marker at byte 128) are read with [`load_dicom`]
 /// (min-max normalisation over the file's frames); every frame of a multi-frame file (an XA cine
@@ -122,12 +126,7 @@ pub fn load_image_folder(
                 reason: e.to_string(),
             })?;
         let (w, h) = (img.width(), img.height());
-        let grey = img.to_luma32f().into_raw();
-        let pixels = if w as usize == size && h as usize == size {
-            grey.into_iter().map(|x| x.clamp(0.0, 1.0)).collect()
-        } else {
-            resize_f32(&grey, w as usize, h as usize, size)
-        };
+        let pixels = page_grey_resized(&img.to_rgb8(), size);
         ds.images.extend_from_slice(&pixels);
         ds.labels.push(idx as u8);
         ds.metadata.push(ImageMeta::File {
@@ -151,4 +150,17 @@ fn is_dicom(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
         .is_ok_and(|_| &head[128..] == b"DICM")
+}
+
+/// The page's grey values of an 8-bit RGB image (BT.601 weights, in f64 as JavaScript computes
+/// them), centre-cropped and area-resized to `size × size`.
+fn page_grey_resized(rgb: &image::RgbImage, size: usize) -> Vec<f32> {
+    let grey: Vec<f32> = rgb
+        .pixels()
+        .map(|p| {
+            let [r, g, b] = p.0.map(f64::from);
+            ((0.299 * r + 0.587 * g + 0.114 * b) / 255.0) as f32
+        })
+        .collect();
+    more_dicom::crop_resize(&grey, rgb.width() as usize, rgb.height() as usize, size)
 }

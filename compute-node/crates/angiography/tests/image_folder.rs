@@ -38,11 +38,11 @@ fn loads_resizes_and_labels() {
     assert!(ds.images.iter().all(|v| (0.0..=1.0).contains(v)));
     assert!(ds.image(1).unwrap().iter().all(|&v| v == 1.0));
     assert!(ds.image(2).unwrap().iter().all(|&v| v < 0.02));
+    // The page's centre crop (columns 5..15 of the 20×10 ramp 12·x) and area resize (each
+    // output pixel covers 1.25 input columns): first 60·1 + 72·0.25, last 156·0.25 + 168·1.
     let a = ds.image(0).unwrap();
-    assert!(
-        a[7] > a[0] + 0.5,
-        "horizontal ramp survives resizing: {a:?}"
-    );
+    assert!((a[0] - 62.4 / 255.0).abs() < 1e-6, "{a:?}");
+    assert!((a[7] - 165.6 / 255.0).abs() < 1e-6, "{a:?}");
     assert!(matches!(
         &ds.metadata[0],
         ImageMeta::File {
