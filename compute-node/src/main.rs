@@ -23,6 +23,9 @@ enum Command {
     Experiment(more_node::lab::ExperimentArgs),
     /// Run the attack suite on real data and report what an attacker recovers.
     Attack(more_node::lab::AttackArgs),
+    /// Train one job data-parallel across the ranks of an MPI world (`mpirun`/`srun`; build
+    /// with `--features mpi`): dataset and checkpoints in the node's object store.
+    TrainDistributed(more_distributed::TrainDistributedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +33,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => more_server::serve(args),
         Command::Experiment(args) => more_node::lab::run_experiment(args),
         Command::Attack(args) => more_node::lab::run_attack(args),
+        Command::TrainDistributed(args) => {
+            let comm = more_distributed::world()?;
+            more_distributed::run(&args, comm.as_ref())?;
+            Ok(())
+        }
     }
 }
