@@ -63,14 +63,17 @@ async function readTable(target, file) {
   assert.equal(await page.textContent('#data-error'), '');
 }
 
-async function uploadTrainPredict(t, { epochs, lr, batch = 16 }) {
+/** The training settings the page put in the form. */
+const formSettings = () => page.evaluate(() => Object.fromEntries(['epochs', 'batch', 'lr', 'momentum']
+  .map((f) => [f, Number(document.getElementById(f).value)])));
+
+/** Uploads, trains with the page's own defaults for the loaded table (nothing is filled in), and
+ * predicts on the node and in the page. */
+async function uploadTrainPredict(t) {
   await page.click('#data-upload');
   await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 60_000 });
   assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
-  await page.fill('#epochs', String(epochs));
-  await page.fill('#batch', String(batch));
-  await page.fill('#lr', String(lr));
-  await page.fill('#momentum', '0'); // plain SGD, as these runs were sized (the page's default momentum is tuned for MNIST)
+  t.diagnostic(`the page's defaults: ${JSON.stringify(await formSettings())}`);
   await page.click('#train-start');
   await page.waitForSelector('#train-status[data-state]', { timeout: 300_000 });
   assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed', await page.textContent('#train-status'));
@@ -132,7 +135,10 @@ test('clinical CSV: statistics and warnings, guessed classification, table MLP, 
   assert.deepEqual(await pageState(page, (s) => s.data.train.featureNames), ['age', 'sex', 'systolic_bp', 'cholesterol', 'bmi', 'smoker', 'risk_score']);
   await screenshot(page, 'table-columns', 'section[aria-labelledby=data-title]');
 
-  const { nodeRun, localRun } = await uploadTrainPredict(t, { epochs: 15, lr: 0.1 });
+  // Table defaults, not the MNIST ones (5 epochs, batch 32, lr 0.05, momentum 0.9); the run
+  // below trains with them and must beat the majority baseline by 10 points.
+  assert.deepEqual(await formSettings(), { epochs: 15, batch: 16, lr: 0.1, momentum: 0 });
+  const { nodeRun, localRun } = await uploadTrainPredict(t);
   for (const run of [nodeRun, localRun]) {
     assert.match(run.text, /Accuracy on 80 test samples: .* baseline \(always "1"/, run.text);
     assert.ok(run.report.accuracy > run.report.baseline + 0.1, `accuracy ${run.report.accuracy} vs baseline ${run.report.baseline}`);
@@ -150,7 +156,8 @@ test('clinical CSV: guessed regression, MAE and R² in original units beside the
   await page.waitForFunction(() => /regression/.test(document.querySelector('#csv-guess').textContent));
   assert.match(await page.textContent('#data-summary'), /regression \(1 target/);
   assert.equal(await page.inputValue('#preset'), 'regression_mlp');
-  const { nodeRun, localRun } = await uploadTrainPredict(t, { epochs: 15, lr: 0.05 });
+  assert.deepEqual(await formSettings(), { epochs: 15, batch: 16, lr: 0.05, momentum: 0 });
+  const { nodeRun, localRun } = await uploadTrainPredict(t);
   for (const run of [nodeRun, localRun]) {
     const [o] = run.report.perOutput;
     assert.equal(o.name, 'risk_score');
