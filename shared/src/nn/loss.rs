@@ -6,6 +6,7 @@ use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
 /// A training loss. JSON: `"mse"` or `"cross_entropy"`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {

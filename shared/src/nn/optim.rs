@@ -8,6 +8,7 @@ use crate::{Float, Result};
 /// An optimizer and its hyper-parameters. JSON:
 /// `{"type": "sgd", "learning_rate": 0.05, "momentum": 0.9}` or
 /// `{"type": "adam", "learning_rate": 0.001}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerSpec {

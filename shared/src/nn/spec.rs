@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::NnError;
 
 /// One layer of a model description. JSON: `{"type": "dense", "units": 128}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
@@ -164,6 +165,7 @@ impl LayerSpec {
 
 /// A model: the per-sample input shape and the layers. JSON:
 /// `{"input_shape": [784], "layers": [{"type": "dense", "units": 128}, {"type": "relu"}, ...]}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {

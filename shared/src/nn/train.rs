@@ -12,6 +12,7 @@ use crate::tensor::{PlanarTensor, Representation};
 use crate::Float;
 
 /// Hyper-parameters of a training run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Passes over the training set.

@@ -22,12 +22,18 @@ pub struct ApiError {
 }
 
 /// The JSON body of an error response.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The code: `bad_request`, `invalid_tensor`, `shape_mismatch`, `basis_mismatch`,
+    /// `unknown_layer`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
+    /// `unsupported_media_type` or `internal`.
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// What went wrong, in words.
+    pub message: String,
+    /// The request's id (also the `X-Request-Id` header and on the node's log lines for it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -106,8 +112,8 @@ impl ResponseError for ApiError {
     }
     fn error_response(&self) -> HttpResponse {
         HttpResponse::build(self.status).json(ErrorBody {
-            error: self.code,
-            message: &self.message,
+            error: self.code.to_string(),
+            message: self.message.clone(),
             request_id: crate::request_id::current(),
         })
     }

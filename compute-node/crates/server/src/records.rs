@@ -2,6 +2,7 @@
 //! and jobs. Their ciphertexts are blobs in the object store (`crate::blobs`), named by SHA-256.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A fresh random id (128 bits, 32 lowercase hex digits).
 pub fn new_id() -> String {
@@ -25,7 +26,7 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 /// Classification or regression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     /// One-hot targets, cross-entropy by default.
@@ -35,7 +36,7 @@ pub enum Task {
 }
 
 /// `created` until both tensors are uploaded, then `ready`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetState {
     /// Missing features or targets.
@@ -45,7 +46,7 @@ pub enum DatasetState {
 }
 
 /// A dataset (a row of `datasets`, and the API's Dataset object).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Dataset {
     /// Id.
     pub id: String,
@@ -80,7 +81,8 @@ pub struct Dataset {
 }
 
 /// A model (a row of `models`, and the API's Model object).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = Model)]
 pub struct ModelRecord {
     /// Id.
     pub id: String,
@@ -109,7 +111,7 @@ pub struct ModelRecord {
 }
 
 /// A job's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for the trainer.
@@ -152,7 +154,7 @@ impl JobState {
 }
 
 /// A job (a row of `jobs`, and the API's Job object).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Job {
     /// Id.
     pub id: String,

@@ -9,6 +9,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use utoipa_actix_web::AppExt as _;
 
 use super::blobs::BlobStore;
 use super::db::Db;
@@ -227,16 +228,23 @@ impl Application {
             weights: WeightsCache::new(settings.model_cache_bytes),
             predicts: Arc::new(Semaphore::new(settings.max_concurrent_predicts.max(1))),
         });
+        let document = web::Data::new(routes::openapi::Document::new(&routes::document(
+            &settings,
+        ))?);
         let mut server = HttpServer::new(move || {
             App::new()
+                .into_utoipa_app()
+                .app_data(state.clone())
+                .app_data(document.clone())
+                .configure(|cfg| routes::configure(cfg, &state.settings))
+                .map(|app| app.service(routes::static_files(&state.settings)))
+                .into_app()
                 // The last `wrap` is the outermost: the access log sees the id's header.
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(
                     actix_web::middleware::Logger::new("%r %s %b %Dms request_id=%{x-request-id}o")
                         .log_target("more_node::http"),
                 )
-                .app_data(state.clone())
-                .configure(|cfg| routes::configure(cfg, &state.settings))
         })
         .workers(settings.workers.max(1))
         .shutdown_timeout(10);

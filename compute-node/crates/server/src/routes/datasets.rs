@@ -4,6 +4,7 @@
 //! finite, exact length) and streamed into the object store; only then does one transaction point
 //! the dataset at the new blob. A dataset that a job references is immutable.
 
+use actix_web::{delete, get, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use more_core::tensor::RepresentationKind;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 
 use crate::blobs::{BlobRef, BlobWriter};
 use crate::db::dataset_locked;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::fault;
 use crate::guard::require_content_type;
 use crate::records::{new_id, now, Dataset, DatasetState, Task};
@@ -21,7 +22,7 @@ use crate::startup::AppState;
 use crate::weights::kind_name;
 
 /// `POST /v1/datasets` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDataset {
     /// Free text.
@@ -33,6 +34,8 @@ pub struct CreateDataset {
 }
 
 /// `POST /v1/datasets` → 201 dataset.
+#[utoipa::path(tag = "datasets", request_body = CreateDataset, responses((status = 201, description = "Created", body = Dataset), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[post("/datasets")]
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateDataset>,
@@ -69,11 +72,15 @@ pub async fn create(
 }
 
 /// `GET /v1/datasets`.
+#[utoipa::path(tag = "datasets", responses((status = 200, description = "All datasets", body = Vec<Dataset>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
+#[get("/datasets")]
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.db.list::<Dataset>().await?))
 }
 
 /// `GET /v1/datasets/{id}`.
+#[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The dataset", body = Dataset), (status = 404, description = "no such object", body = ErrorBody)))]
+#[get("/datasets/{id}")]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (ds, _) = state.db.get::<Dataset>(&id).await?;
     Ok(HttpResponse::Ok().json(ds))
@@ -81,12 +88,16 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult
 
 /// `DELETE /v1/datasets/{id}` → 204 (409 while a queued or running job uses it). Its blobs are
 /// collected later unless a job still references them.
+#[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 204, description = "Deleted"), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
+#[delete("/datasets/{id}")]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     state.db.delete::<Dataset>(&id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `PUT /v1/datasets/{id}/features`.
+#[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A tensor in the MORE wire format v1 (shared/WIRE_FORMAT.md)"), responses((status = 200, description = "Stored", body = Dataset), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[put("/datasets/{id}/features")]
 pub async fn put_features(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -97,6 +108,8 @@ pub async fn put_features(
 }
 
 /// `PUT /v1/datasets/{id}/targets`.
+#[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A tensor in the MORE wire format v1 (shared/WIRE_FORMAT.md)"), responses((status = 200, description = "Stored", body = Dataset), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[put("/datasets/{id}/targets")]
 pub async fn put_targets(
     state: web::Data<AppState>,
     id: web::Path<String>,

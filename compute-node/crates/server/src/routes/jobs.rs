@@ -1,16 +1,17 @@
 //! Jobs: create (train a model on a dataset), list, get, losses, cancel, resume.
 
+use actix_web::{get, post};
 use actix_web::{web, HttpResponse};
 use more_core::nn::{LossKind, OptimizerSpec, TrainConfig};
 use serde::Deserialize;
 
 use super::octets;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
 use crate::startup::AppState;
 
 /// `POST /v1/jobs` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     /// The model to train (continues from its trained weights, if any).
@@ -32,6 +33,8 @@ pub struct CreateJob {
 }
 
 /// `POST /v1/jobs` → 202 job.
+#[utoipa::path(tag = "jobs", request_body = CreateJob, responses((status = 202, description = "Queued", body = Job), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[post("/jobs")]
 pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateJob>,
@@ -140,6 +143,8 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset) -> ApiResult<Job>
 }
 
 /// `GET /v1/jobs`.
+#[utoipa::path(tag = "jobs", responses((status = 200, description = "All jobs", body = Vec<Job>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
+#[get("/jobs")]
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let jobs: Vec<Job> = state
         .db
@@ -152,12 +157,16 @@ pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The job and its progress", body = Job), (status = 404, description = "no such object", body = ErrorBody)))]
+#[get("/jobs/{id}")]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let job = state.jobs.live(state.db.job(&id).await?);
     Ok(HttpResponse::Ok().json(job))
 }
 
 /// `GET /v1/jobs/{id}/losses`: wire tensor `(epochs_done,)` of encrypted mean losses.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "Encrypted mean loss of each completed epoch, shape (epochs_done,) (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
+#[get("/jobs/{id}/losses")]
 pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     // The live record on the node running the job names its blobs once they are stored.
     let job = state.jobs.live(state.db.job(&id).await?);
@@ -171,6 +180,8 @@ pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once, a running one stops at its next
 /// mini-batch.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "Cancelled (a running job stops at its next mini-batch)", body = Job), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
+#[post("/jobs/{id}/cancel")]
 pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let job = state.db.cancel_job(&id).await?;
     state.jobs.cancel_local(&id);
@@ -179,6 +190,8 @@ pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 
 /// `POST /v1/jobs/{id}/resume`: queues an `interrupted` or `cancelled` job again; it continues
 /// from its last checkpoint.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 202, description = "Queued again", body = Job), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
+#[post("/jobs/{id}/resume")]
 pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let job = state.db.job(&id).await?;
     if !state.jobs.queue().requeue(&job).await? {

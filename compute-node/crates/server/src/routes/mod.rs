@@ -1,4 +1,5 @@
-//! The handlers, registered under `/v1`, then the static web page at `/` (registered last).
+//! The handlers, registered under `/v1` and documented from their annotations (OpenAPI at
+//! `/v1/openapi.json`), then the static web page at `/` (registered last).
 
 pub mod datasets;
 pub mod health;
@@ -9,38 +10,18 @@ pub mod predict;
 
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
+use utoipa::OpenApi as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt as _};
 
 use super::error::{ApiError, ApiResult};
 use super::guard;
 use super::startup::Settings;
 
-/// Every registered API route as (method, path) in OpenAPI path syntax; the OpenAPI sync test
-/// checks each against `/v1/openapi.json` and the server.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/v1/health"),
-    ("get", "/v1/datasets"),
-    ("post", "/v1/datasets"),
-    ("get", "/v1/datasets/{id}"),
-    ("delete", "/v1/datasets/{id}"),
-    ("put", "/v1/datasets/{id}/features"),
-    ("put", "/v1/datasets/{id}/targets"),
-    ("get", "/v1/models"),
-    ("post", "/v1/models"),
-    ("get", "/v1/models/{id}"),
-    ("delete", "/v1/models/{id}"),
-    ("get", "/v1/models/{id}/weights"),
-    ("post", "/v1/models/{id}/predict"),
-    ("get", "/v1/jobs"),
-    ("post", "/v1/jobs"),
-    ("get", "/v1/jobs/{id}"),
-    ("get", "/v1/jobs/{id}/losses"),
-    ("post", "/v1/jobs/{id}/cancel"),
-    ("post", "/v1/jobs/{id}/resume"),
-    ("get", "/v1/openapi.json"),
-];
-
-/// Registers the API and the static files.
-pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
+/// Registers the API under `/v1`. Every handler is registered through utoipa-actix-web's
+/// `service`, which adds its `#[utoipa::path]` to the OpenAPI document: a registered route is a
+/// documented one ([`document`]).
+pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
     let json = web::JsonConfig::default()
         .limit(settings.max_json_bytes)
         .error_handler(|err, _| match err {
@@ -53,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     let path = web::PathConfig::default()
         .error_handler(|err, _| ApiError::bad_request(format!("bad path: {err}")).into());
     cfg.service(
-        web::scope("/v1")
+        scope("/v1")
             .wrap(actix_web::middleware::from_fn(guard::same_site))
             // Outside the origin check: answers preflights of --cors-origin pages.
             .wrap(actix_web::middleware::Condition::new(
@@ -62,39 +43,46 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             ))
             .app_data(json)
             .app_data(path)
-            .route("/health", web::get().to(health::health))
-            .route("/openapi.json", web::get().to(openapi::openapi))
-            .route("/datasets", web::get().to(datasets::list))
-            .route("/datasets", web::post().to(datasets::create))
-            .route("/datasets/{id}", web::get().to(datasets::get))
-            .route("/datasets/{id}", web::delete().to(datasets::delete))
-            .route(
-                "/datasets/{id}/features",
-                web::put().to(datasets::put_features),
-            )
-            .route(
-                "/datasets/{id}/targets",
-                web::put().to(datasets::put_targets),
-            )
-            .route("/models", web::get().to(models::list))
-            .route("/models", web::post().to(models::create))
-            .route("/models/{id}", web::get().to(models::get))
-            .route("/models/{id}", web::delete().to(models::delete))
-            .route("/models/{id}/weights", web::get().to(models::weights))
-            .route("/models/{id}/predict", web::post().to(predict::predict))
-            .route("/jobs", web::get().to(jobs::list))
-            .route("/jobs", web::post().to(jobs::create))
-            .route("/jobs/{id}", web::get().to(jobs::get))
-            .route("/jobs/{id}/losses", web::get().to(jobs::losses))
-            .route("/jobs/{id}/cancel", web::post().to(jobs::cancel))
-            .route("/jobs/{id}/resume", web::post().to(jobs::resume))
+            .service(health::health)
+            .service(openapi::serve_document)
+            .service(datasets::list)
+            .service(datasets::create)
+            .service(datasets::get)
+            .service(datasets::delete)
+            .service(datasets::put_features)
+            .service(datasets::put_targets)
+            .service(models::list)
+            .service(models::create)
+            .service(models::get)
+            .service(models::delete)
+            .service(models::weights)
+            .service(predict::predict)
+            .service(jobs::list)
+            .service(jobs::create)
+            .service(jobs::get)
+            .service(jobs::losses)
+            .service(jobs::cancel)
+            .service(jobs::resume)
             .default_service(web::to(not_found)),
     );
-    cfg.service(
-        actix_files::Files::new("/", settings.web_dir.clone())
-            .index_file("index.html")
-            .prefer_utf8(true),
-    );
+}
+
+/// The OpenAPI document of exactly what [`configure`] registers (collected by registering it on
+/// a throwaway app), with [`openapi::ApiDoc`]'s title, description and shared schemas.
+pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
+    let (_, document) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(|cfg| configure(cfg, settings))
+        .split_for_parts();
+    document
+}
+
+/// The web page's files at `/` (register after the API).
+pub fn static_files(settings: &Settings) -> actix_files::Files {
+    actix_files::Files::new("/", settings.web_dir.clone())
+        .index_file("index.html")
+        .prefer_utf8(true)
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> ApiResult<HttpResponse> {

@@ -1,12 +1,13 @@
 //! Models: create (from a spec or a preset), list, get, delete, weights.
 
+use actix_web::{delete, get, post};
 use actix_web::{web, HttpResponse};
 use more_core::nn::{Model, ModelSpec};
 use more_core::tensor::Plain;
 use serde_json::Value;
 
 use super::octets;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, ModelRecord};
 use crate::startup::AppState;
 use crate::weights::params_bundle;
@@ -27,6 +28,26 @@ pub const LAYER_TYPES: [&str; 11] = [
 ];
 
 const MAX_PARAMETERS: usize = 50_000_000;
+
+/// `POST /v1/models` body: a name and either `spec`, or `preset` with `input_shape` and
+/// `outputs`. The handler reads it field by field (to name an unknown layer type in its answer);
+/// this type is its documented shape.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateModel {
+    /// Free text, 1 to 200 characters.
+    pub name: String,
+    /// The architecture (or give `preset`).
+    pub spec: Option<ModelSpec>,
+    /// A built-in architecture: `mnist_mlp`, `mnist_cnn`, `regression_mlp` or `image_cnn`.
+    pub preset: Option<String>,
+    /// Per-sample input shape for `preset`: 1 to 3 positive sizes.
+    pub input_shape: Option<Vec<usize>>,
+    /// Outputs for `preset` (classes, or regression targets).
+    pub outputs: Option<usize>,
+    /// Seed of the initial weights (default 0).
+    pub seed: Option<u64>,
+}
 
 fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
     if let Some(spec) = body.get("spec") {
@@ -81,6 +102,8 @@ fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
 }
 
 /// `POST /v1/models` → 201 model.
+#[utoipa::path(tag = "models", request_body = CreateModel, responses((status = 201, description = "Created", body = ModelRecord), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[post("/models")]
 pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     if !body.is_object() {
@@ -156,17 +179,23 @@ fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
 }
 
 /// `GET /v1/models`.
+#[utoipa::path(tag = "models", responses((status = 200, description = "All models", body = Vec<ModelRecord>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
+#[get("/models")]
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.db.list::<ModelRecord>().await?))
 }
 
 /// `GET /v1/models/{id}`.
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The model", body = ModelRecord), (status = 404, description = "no such object", body = ErrorBody)))]
+#[get("/models/{id}")]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (m, _) = state.db.get::<ModelRecord>(&id).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
 /// `DELETE /v1/models/{id}` → 204 (409 while a job trains it).
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 204, description = "Deleted"), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
+#[delete("/models/{id}")]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     state.db.delete::<ModelRecord>(&id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -174,6 +203,8 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 
 /// `GET /v1/models/{id}/weights`: the trained (encrypted) parameters as a wire bundle with the
 /// spec in its metadata; before training, the public initial weights (plaintext, from the seed).
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The parameters as a bundle (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
+#[get("/models/{id}/weights")]
 pub async fn weights(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (m, _) = state.db.get::<ModelRecord>(&id).await?;
     let bytes = match &m.weights_sha256 {

@@ -1,12 +1,13 @@
 //! `POST /v1/models/{id}/predict`: a wire tensor `(batch, input_shape...)` in, the outputs out.
 
+use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
 use more_core::nn::Model;
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::ModelRecord;
 use crate::startup::AppState;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 /// Runs the model on an encrypted batch. The input must be f32 and, once the model is trained,
 /// in the representation (and compact basis) of its training data (400 `basis_mismatch`); an
 /// untrained model runs its public initial weights on any f32 representation.
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A tensor in the MORE wire format v1 (shared/WIRE_FORMAT.md)"), responses((status = 200, description = "The outputs (logits for classification), encrypted like the input (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[post("/models/{id}/predict")]
 pub async fn predict(
     state: web::Data<AppState>,
     id: web::Path<String>,
