@@ -4,8 +4,9 @@
 //! batch 32, 4 epochs. `--quick`: 240 images of 32x32, 1 epoch.
 //!
 //! `--folder DIR --labels CSV` reads a folder with the page's rules (`more_cli::data`, as
-//! `more-client upload --images` does): DICOM through the page's decoder, centre crop and area
-//! resize, PNG/JPEG through the same crop and resize, and the page's split by file (seeded
+//! `more-client upload --images` does): a DICOM folder through the page's decoder, centre crop and
+//! area resize, PNG/JPEG through the same crop and resize (a folder mixing both with the native
+//! loader, DICOM scaled min-max), and the page's split by file (seeded
 //! shuffle of the files, seed 42, the last 20 % test), so a run here sees the samples, pixels and
 //! split the page uploads. `--write-dicom DIR` writes the generated angiograms as such a folder.
 
@@ -137,11 +138,13 @@ fn generate(
     Ok(ds)
 }
 
-/// A labelled folder read with the page's rules (`more_cli::data`: DICOM or PNG/JPEG), split by
-/// file as the page splits it.
+/// A labelled folder read with the page's rules (`more_cli::data`), split by file as the page
+/// splits it: a folder of DICOM files only as the page's DICOM reader reads it; PNG/JPEG images
+/// (and folders mixing them with DICOM files, which the page does not open) with the native image
+/// loader, whose PNG/JPEG pixels are the page's.
 fn folder_split(folder: &Path, labels: &Path, size: usize) -> anyhow::Result<Split> {
     let reading = || format!("loading {}", folder.display());
-    let split = if more_cli::data::names_dicom(folder, labels) {
+    let split = if more_cli::data::names_only_dicom(folder, labels) {
         let (split, notes) =
             more_cli::data::load_dicom_folder(folder, labels, size).with_context(reading)?;
         for note in notes {

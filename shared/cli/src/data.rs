@@ -952,15 +952,27 @@ fn is_dicom_file(path: &Path) -> bool {
 /// Whether the labels CSV of an image folder names DICOM files (by extension or the `DICM`
 /// marker), so that [`load_dicom_folder`] applies.
 pub fn names_dicom(dir: &Path, labels: &Path) -> bool {
-    let Ok(csv) = read_text_file(labels).and_then(|t| parse_csv(&t)) else {
-        return false;
-    };
-    let Some(fi) = csv.header.iter().position(|h| is_file_column(h)) else {
-        return false;
-    };
-    csv.rows
-        .iter()
-        .any(|r| is_dicom_file(&dir.join(base_name(&r[fi]))))
+    listed_files_are_dicom(dir, labels).is_some_and(|flags| flags.iter().any(|&d| d))
+}
+
+/// Whether every file the labels CSV of an image folder names is a DICOM file (false for an
+/// unreadable CSV, one without a file column, or no rows).
+pub fn names_only_dicom(dir: &Path, labels: &Path) -> bool {
+    listed_files_are_dicom(dir, labels)
+        .is_some_and(|flags| !flags.is_empty() && flags.iter().all(|&d| d))
+}
+
+/// For each row of the labels CSV, whether the file it names is DICOM; `None` when the CSV cannot
+/// be read or has no file column.
+fn listed_files_are_dicom(dir: &Path, labels: &Path) -> Option<Vec<bool>> {
+    let csv = read_text_file(labels).and_then(|t| parse_csv(&t)).ok()?;
+    let fi = csv.header.iter().position(|h| is_file_column(h))?;
+    Some(
+        csv.rows
+            .iter()
+            .map(|r| is_dicom_file(&dir.join(base_name(&r[fi]))))
+            .collect(),
+    )
 }
 
 fn is_file_column(h: &str) -> bool {
