@@ -33,7 +33,8 @@ const CONTRACT: &[(&str, &str)] = &[
 
 const METHODS: [&str; 4] = ["get", "post", "put", "delete"];
 
-/// Whether the server routes `method path` (anything but the catch-all "no route" answer).
+/// Whether the server routes `method path`: anything but the catch-all's answers (404 "no route"
+/// for an unknown path, 405 `method_not_allowed` for a known path asked with another method).
 fn routed(srv: &server_common::TestServer, method: &str, path: &str) -> bool {
     let url = srv.url(&path.replace("{id}", &"0".repeat(32)));
     let resp = match method {
@@ -48,8 +49,16 @@ fn routed(srv: &server_common::TestServer, method: &str, path: &str) -> bool {
         m => panic!("method {m}"),
     }
     .expect("request");
+    let status = resp.status().as_u16();
     let body = resp.into_body().read_to_string().unwrap_or_default();
-    !body.contains("no route")
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let no_route = v["error"] == "not_found"
+        && v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("no route"));
+    let catch_all = no_route || v["error"] == "method_not_allowed";
+    assert!(!catch_all || status == 404 || status == 405, "{body}");
+    !catch_all
 }
 
 /// Every `$ref` in `v` names a schema of `schemas`.
@@ -105,6 +114,16 @@ fn openapi_is_generated_from_what_is_served() {
             }
         }
     }
+    // A documented path asked with another method: 405 naming the methods it takes.
+    let resp = srv
+        .agent
+        .patch(srv.url("/v1/datasets"))
+        .header("content-type", "application/json")
+        .send("{}")
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 405);
+    let allow = resp.headers()["allow"].to_str().expect("ascii").to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     for name in [
         "Dataset",

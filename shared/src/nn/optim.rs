@@ -15,9 +15,11 @@ pub enum OptimizerSpec {
     /// SGD with (heavy-ball) momentum: `v ← μ·v + g`, `w ← w − η·v`.
     Sgd {
         /// Learning rate `η > 0`.
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0))]
         learning_rate: f64,
         /// Momentum `μ ∈ [0, 1)` (default 0).
         #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0.0, exclusive_maximum = 1.0))]
         momentum: f64,
     },
     /// Adam (Kingma & Ba, ICLR 2015, Algorithm 1): `m ← β1·m + (1−β1)·g`,
@@ -25,15 +27,19 @@ pub enum OptimizerSpec {
     /// and the division are exact matrix functions on ciphertexts.
     Adam {
         /// Learning rate `η > 0`.
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0))]
         learning_rate: f64,
         /// First-moment decay (default 0.9).
         #[serde(default = "beta1")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0.0, exclusive_maximum = 1.0))]
         beta1: f64,
         /// Second-moment decay (default 0.999).
         #[serde(default = "beta2")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0.0, exclusive_maximum = 1.0))]
         beta2: f64,
         /// Denominator offset (default 1e-8).
         #[serde(default = "adam_epsilon")]
+        #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0))]
         epsilon: f64,
     },
 }

@@ -26,7 +26,7 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// The code: `bad_request`, `invalid_tensor`, `shape_mismatch`, `basis_mismatch`,
     /// `unknown_layer`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type` or `internal`.
+    /// `unsupported_media_type`, `method_not_allowed` or `internal`.
     #[schema(example = "not_found")]
     pub error: String,
     /// What went wrong, in words.
@@ -71,6 +71,14 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             format!("{what} {id:?} not found"),
         )
+    }
+    /// 404 `not_found` for a path the API does not have.
+    pub fn not_found_route(m: impl Into<String>) -> Self {
+        Self::new("not_found", StatusCode::NOT_FOUND, m)
+    }
+    /// 405 `method_not_allowed`: a path the API has, asked with another method.
+    pub fn method_not_allowed(m: impl Into<String>) -> Self {
+        Self::new("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, m)
     }
     /// 413 `payload_too_large`.
     pub fn too_large(m: impl Into<String>) -> Self {

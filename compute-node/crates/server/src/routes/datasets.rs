@@ -25,11 +25,13 @@ use crate::weights::kind_name;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDataset {
-    /// Free text.
+    /// Free text, 1 to 200 bytes, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Classification or regression.
     pub task: Task,
-    /// Classes (classification; checked against the targets' width).
+    /// Classes (classification only; checked against the targets' width).
+    #[schema(minimum = 1)]
     pub num_classes: Option<usize>,
 }
 

@@ -19,8 +19,10 @@ pub struct CreateJob {
     /// A `ready` dataset.
     pub dataset_id: String,
     /// Epochs, 1 to 10,000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub epochs: usize,
     /// Mini-batch size, 1 to 65,536.
+    #[schema(minimum = 1, maximum = 65536)]
     pub batch_size: usize,
     /// SGD or Adam.
     pub optimizer: OptimizerSpec,
@@ -29,6 +31,7 @@ pub struct CreateJob {
     /// Shuffling and dropout seed (default 0).
     pub seed: Option<u64>,
     /// Largest accepted ciphertext plane value before training stops (default 1e6).
+    #[schema(exclusive_minimum = 0.0)]
     pub divergence_limit: Option<f64>,
 }
 

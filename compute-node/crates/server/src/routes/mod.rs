@@ -85,12 +85,28 @@ pub fn static_files(settings: &Settings) -> actix_files::Files {
         .prefer_utf8(true)
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError {
-        code: "not_found",
-        status: actix_web::http::StatusCode::NOT_FOUND,
-        message: format!("no route {} {}", req.method(), req.path()),
-    })
+/// The answer for anything not registered: 405 with `Allow` for a documented path asked with
+/// another method, else 404.
+async fn not_found(
+    req: actix_web::HttpRequest,
+    document: web::Data<openapi::Document>,
+) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    if let Some(methods) = document.methods_for(req.path()) {
+        let allow = methods.join(", ");
+        let mut res = ApiError::method_not_allowed(format!(
+            "{} {} is not served; this path takes {allow}",
+            req.method(),
+            req.path()
+        ))
+        .error_response();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            res.headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        return res;
+    }
+    ApiError::not_found_route(format!("no route {} {}", req.method(), req.path())).error_response()
 }
 
 /// A wire-format response.

@@ -35,7 +35,8 @@ const MAX_PARAMETERS: usize = 50_000_000;
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateModel {
-    /// Free text, 1 to 200 characters.
+    /// Free text, 1 to 200 bytes, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// The architecture (or give `preset`).
     pub spec: Option<ModelSpec>,

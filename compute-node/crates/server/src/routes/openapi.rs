@@ -28,8 +28,12 @@ use crate::error::ErrorBody;
 )]
 pub struct ApiDoc;
 
-/// The document as served (JSON, rendered once at start-up).
-pub struct Document(pub String);
+/// The document as served (JSON, rendered once at start-up), and its path templates with their
+/// methods (a known path asked with another method gets 405, not 404).
+pub struct Document {
+    json: String,
+    paths: Vec<(String, Vec<String>)>,
+}
 
 impl Document {
     /// Renders `document`.
@@ -37,8 +41,41 @@ impl Document {
     /// # Errors
     /// When it cannot be serialised (a bug in a schema).
     pub fn new(document: &utoipa::openapi::OpenApi) -> serde_json::Result<Self> {
-        document.to_json().map(Document)
+        let json = document.to_json()?;
+        let value: serde_json::Value = serde_json::from_str(&json)?;
+        let paths = value["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let methods = item.as_object().map_or_else(Vec::new, |ops| {
+                            ops.keys().map(|m| m.to_ascii_uppercase()).collect()
+                        });
+                        (path.clone(), methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Document { json, paths })
     }
+
+    /// The methods documented for the template that `path` matches (`{id}` matches one
+    /// segment), if any.
+    pub fn methods_for(&self, path: &str) -> Option<&[String]> {
+        self.paths
+            .iter()
+            .find(|(template, _)| matches_template(template, path))
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
 }
 
 /// This document.
@@ -47,5 +84,5 @@ impl Document {
 pub async fn serve_document(document: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document.0.clone())
+        .body(document.json.clone())
 }
