@@ -33,10 +33,29 @@ function updateButtons() {
   $('work-refresh').disabled = !hasKey;
 }
 
-function askPassphrase(help) {
+/** New passphrases (key export, remembered key) need at least this many characters: Argon2id
+ * slows each guess at a stolen key file, but a short passphrase is still found offline. Unlocking
+ * an existing key file takes any passphrase it was made with. */
+const MIN_NEW_PASSPHRASE = 12;
+
+/** The passphrase dialog; `minLength` > 1 for a new passphrase (checked as it is typed). */
+function askPassphrase(help, { minLength = 1 } = {}) {
   const dialog = $('pass-dialog');
+  const input = $('pass-input');
   $('pass-help').textContent = help;
-  $('pass-input').value = '';
+  input.value = '';
+  input.autocomplete = minLength > 1 ? 'new-password' : 'current-password';
+  input.oninput = () => {
+    const length = [...input.value].length;
+    const short = length < minLength;
+    const rule = short
+      ? `At least ${minLength} characters (${length} so far): a stolen key file can be tried offline `
+        + 'at leisure. Four or more random words make a strong passphrase.'
+      : '';
+    input.setCustomValidity(length === 0 ? '' : rule);
+    $('pass-rule').textContent = minLength > 1 ? (rule || 'Long enough.') : '';
+  };
+  input.oninput();
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' ? $('pass-input').value : null), { once: true });
@@ -82,7 +101,8 @@ function keyReady({ fingerprint, generation, basis }) {
 $('key-generate').onclick = async () => keyReady(await call('generate'));
 
 $('key-export').onclick = async () => {
-  const pass = await askPassphrase('The key file is encrypted with this passphrase (Argon2id + XChaCha20-Poly1305). Keep both safe: without the key nothing can be decrypted.');
+  const pass = await askPassphrase('The key file is encrypted with this passphrase (Argon2id + XChaCha20-Poly1305). Keep both safe: without the key nothing can be decrypted.',
+    { minLength: MIN_NEW_PASSPHRASE });
   if (!pass) return;
   download(await call('exportWrapped', { passphrase: pass }), `more-key-${state.fingerprint}.morekey`);
 };
@@ -104,7 +124,8 @@ $('key-import').onchange = async (e) => {
 };
 
 $('key-save').onclick = async () => {
-  const pass = await askPassphrase('The key is stored in this browser only in wrapped (passphrase-encrypted) form.');
+  const pass = await askPassphrase('The key is stored in this browser only in wrapped (passphrase-encrypted) form.',
+    { minLength: MIN_NEW_PASSPHRASE });
   if (!pass) return;
   await keystore.save(state.fingerprint, await call('exportWrapped', { passphrase: pass }));
   $('key-load').hidden = false;

@@ -99,3 +99,27 @@ test('a failed key import changes nothing: the active key and its fingerprint st
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test('a new passphrase needs 12 characters, said as it is typed; a short one stores nothing', async () => {
+  const page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
+  await page.click('#key-save');
+  await page.waitForSelector('#pass-dialog[open]');
+  await page.fill('#pass-input', 'tulip-42'); // 8 characters
+  assert.match(await page.textContent('#pass-rule'), /^At least 12 characters \(8 so far\)/);
+  await page.click('#pass-dialog button[value=ok]');
+  assert.ok(await page.$('#pass-dialog[open]'), 'the dialog stays open');
+  assert.equal(await page.isHidden('#key-load'), true, 'nothing was remembered');
+  await screenshot(page, 'passphrase-too-short', '#pass-dialog');
+  await page.fill('#pass-input', 'tulip river lamp');
+  assert.equal(await page.textContent('#pass-rule'), 'Long enough.');
+  await page.click('#pass-dialog button[value=ok]');
+  await page.waitForSelector('#key-load', { state: 'visible' });
+  // Unlocking takes the passphrase the key was stored with, without a rule.
+  await page.click('#key-load');
+  await page.waitForSelector('#pass-dialog[open]');
+  assert.equal(await page.textContent('#pass-rule'), '');
+  await page.click('#pass-dialog button[value=cancel]');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
