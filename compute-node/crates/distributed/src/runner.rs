@@ -35,8 +35,8 @@ pub struct TrainDistributedArgs {
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 5)]
     pub model_seed: u64,
-    /// The training configuration as JSON (the job API's form), e.g.
-    /// `{"epochs":2,"batch_size":32,"optimizer":{"type":"sgd","learning_rate":0.05,"momentum":0.9},
+    /// The training configuration as JSON (the job API's form), e.g. `{"epochs":2,
+    /// "batch_size":32,"optimizer":{"type":"sgd","learning_rate":0.05,"momentum":0.9},
     /// "loss":"cross_entropy","seed":11}`.
     #[arg(long)]
     pub config: String,
@@ -66,6 +66,9 @@ pub struct Progress {
     pub weights_sha256: Option<String>,
     /// Wall-clock seconds of each epoch this run did (rank 0, including the exchanges).
     pub epoch_seconds: Vec<f64>,
+    /// Of each epoch's seconds, those rank 0 spent in the gradient all-reduces (the transfer and
+    /// the wait for slower ranks).
+    pub exchange_seconds: Vec<f64>,
     /// Optimizer steps per epoch.
     pub steps_per_epoch: usize,
     /// Values each rank contributes to one step's all-reduce: the loss and every gradient, all
@@ -131,6 +134,47 @@ pub fn run(
     Ok(progress)
 }
 
+/// A world that counts the seconds spent in [`Collective::all_reduce_sum`].
+struct Timed<'a> {
+    inner: &'a dyn Collective,
+    seconds: std::cell::Cell<f64>,
+}
+
+impl<'a> Timed<'a> {
+    fn new(inner: &'a dyn Collective) -> Self {
+        Timed {
+            inner,
+            seconds: std::cell::Cell::new(0.0),
+        }
+    }
+}
+
+impl Collective for Timed<'_> {
+    fn rank(&self) -> usize {
+        self.inner.rank()
+    }
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn all_reduce_sum(&self, data: &mut [f64]) -> Result<(), more_core::nn::CollectiveError> {
+        let started = Instant::now();
+        let outcome = self.inner.all_reduce_sum(data);
+        self.seconds
+            .set(self.seconds.get() + started.elapsed().as_secs_f64());
+        outcome
+    }
+    fn broadcast(
+        &self,
+        data: &mut Vec<u8>,
+        root: usize,
+    ) -> Result<(), more_core::nn::CollectiveError> {
+        self.inner.broadcast(data, root)
+    }
+    fn barrier(&self) -> Result<(), more_core::nn::CollectiveError> {
+        self.inner.barrier()
+    }
+}
+
 /// One run's context.
 struct Job<'a> {
     args: &'a TrainDistributedArgs,
@@ -173,8 +217,10 @@ impl Job<'_> {
         let mut progress = self.progress(&trainer, x.shape()[0], config.batch_size);
         while trainer.epochs_done() < stop {
             let started = Instant::now();
-            trainer.train_epoch_distributed(&x, &y, self.comm, &mut NoObserver)?;
+            let timed = Timed::new(self.comm);
+            trainer.train_epoch_distributed(&x, &y, &timed, &mut NoObserver)?;
             progress.epoch_seconds.push(started.elapsed().as_secs_f64());
+            progress.exchange_seconds.push(timed.seconds.get());
             progress.epochs_done = trainer.epochs_done();
             if self.comm.rank() == 0 {
                 progress.checkpoint_sha256 = Some(self.save_checkpoint(&trainer)?);
@@ -228,6 +274,7 @@ impl Job<'_> {
             checkpoint_sha256: self.args.resume.clone(),
             weights_sha256: None,
             epoch_seconds: Vec::new(),
+            exchange_seconds: Vec::new(),
             steps_per_epoch: samples.div_ceil(batch_size.max(1)),
             reduce_values_per_step: values,
             bytes_sent_per_rank_per_step: others * 8 * (values as u64 + 1),

@@ -227,14 +227,6 @@ fn predictions(f: &Fixture, m: &Model<f32, Compact>) -> Vec<usize> {
         .collect()
 }
 
-/// The tolerance on decrypted weights, and why: the ranks sum the same per-sample gradient terms
-/// as the single process, grouped differently (each rank sums its shard, then the shards are
-/// added in rank order in f64), so each step's gradient planes differ by float reassociation, a
-/// few f32 ulps. Decryption mixes the planes with the key, and 16 SGD steps with momentum carry
-/// the differences on. Observed: 1.2e-7 (one ulp of a weight near 1) for 2 and 4 ranks. 1e-5 is
-/// ~100× that and far below any learning effect (an epoch moves weights by ~1e-2).
-const TOLERANCE: f32 = 1e-5;
-
 /// 1 rank, stopped after epoch 1 and resumed from the stored checkpoint, reproduces
 /// `Trainer::fit` bit for bit (no MPI needed).
 #[test]
@@ -254,11 +246,22 @@ fn one_rank_stop_and_resume_is_bit_identical_to_fit() {
     for ((n, a), (_, b)) in reference.parameters().iter().zip(model.parameters()) {
         assert_eq!(*a, b, "{n} differs from the single-process run");
     }
+    let diff = max_abs_diff(&decrypted(&f, &reference), &decrypted(&f, &model));
+    assert_eq!(diff, 0.0);
+    assert_eq!(predictions(&f, &model), predictions(&f, &reference));
 }
 
 #[cfg(feature = "mpi")]
 mod mpi {
     use super::*;
+
+    /// The tolerance on decrypted weights, and why: the ranks sum the same per-sample gradient terms
+    /// as the single process, grouped differently (each rank sums its shard, then the shards are
+    /// added in rank order in f64), so each step's gradient planes differ by float reassociation, a
+    /// few f32 ulps. Decryption mixes the planes with the key, and 16 SGD steps with momentum carry
+    /// the differences on. Observed: 1.2e-7 (one ulp of a weight near 1) for 2 and 4 ranks. 1e-5 is
+    /// ~100× that and far below any learning effect (an epoch moves weights by ~1e-2).
+    const TOLERANCE: f32 = 1e-5;
 
     /// 2 and 4 MPI ranks give the single-process decrypted weights to rounding (TOLERANCE) and
     /// the same predictions.
