@@ -1,7 +1,8 @@
 // The page: wires the key worker (client.js), the file readers (formats.js), the REST API
-// (api.js) and the charts (chart.js) to the controls in index.html.
+// (api.js), the sign-in (signin.js) and the charts (chart.js) to the controls in index.html.
 import { call } from './client.js';
 import { api } from './api.js';
+import { startSignIn } from './signin.js';
 import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, mnistPreprocess, parseCsv, readTextFile, tableFromCsv } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
@@ -10,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 /** What the page holds (no key material: the key stays in the worker). Exported for the tests,
  * which read it with `import('/app.js')` in the page; the page reads no URL parameters. */
 export const state = { fingerprint: null, generation: null, data: null, datasetId: null, modelId: null, jobId: null, losses: [],
-  localModelId: null, lastPrediction: null };
+  localModelId: null, lastPrediction: null, tenant: null };
 
 // ---------------------------------------------------------------- helpers
 
@@ -755,12 +756,33 @@ async function checkHealth() {
   }
 }
 
+// ---------------------------------------------------------------- sign-in
+
+/** Signed in (`who`: GET /v1/whoami, or tenant `local` on a node without sign-in) or signed out
+ * (null): the steps are shown only while signed in. Datasets, models and jobs belong to a tenant:
+ * signing in to another tenant forgets the ones the page was using. */
+function signInChanged(who) {
+  document.querySelector('main').hidden = !who;
+  if (!who) return;
+  if (state.tenant !== null && state.tenant !== who.tenant) {
+    Object.assign(state, { datasetId: null, modelId: null, jobId: null, modelTrained: false, work: null });
+    $('work').replaceChildren();
+    $('upload-status').textContent = '';
+    $('train-status').textContent = '';
+    $('local-status').textContent = '';
+    updateButtons();
+  }
+  state.tenant = who.tenant;
+  if (state.basis) refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
+}
+
 // ---------------------------------------------------------------- start
 
 (async () => {
   await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;
   await checkHealth();
+  await startSignIn({ onChange: signInChanged });
   document.body.dataset.ready = '1';
   setInterval(() => { checkHealth().catch(() => {}); }, HEALTH_MS);
 })();
