@@ -98,7 +98,10 @@ async function readAuthInfo() {
     return false;
   }
   $('oidc-sign-in').hidden = !info.oidc;
-  if (info.oidc) $('oidc-sign-in').textContent = `Sign in with ${providerHost()}`;
+  if (info.oidc) {
+    $('oidc-sign-in').textContent = `Sign in with ${providerHost()}`;
+    $('sign-in-ways').textContent = `: an API key from the node's administrator, or your account at ${providerHost()}`;
+  }
   return true;
 }
 
