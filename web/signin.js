@@ -72,9 +72,16 @@ async function checkToken() {
   try {
     showSignedIn(await api.whoami());
   } catch (err) {
-    // 401: onUnauthorized has shown the node's message. Anything else (node unreachable): the
-    // token is kept, so a reload tries again.
-    if (err.status !== 401) showSignedOut(`Could not check the sign-in: ${err.message}`);
+    // 401: onUnauthorized has shown the node's message. Another refusal (403: a valid token of an
+    // unknown tenant or role): the token is forgotten. No answer (node unreachable, 5xx): it is
+    // kept, so a reload tries again.
+    if (err.status === 401) return;
+    if (err.status >= 400 && err.status < 500) {
+      clearToken();
+      showSignedOut(`Sign-in refused: ${err.serverMessage}`);
+    } else {
+      showSignedOut(`Could not check the sign-in: ${err.message}`);
+    }
   } finally {
     checking = false;
   }
