@@ -23,9 +23,30 @@ enum Command {
     Experiment(more_node::lab::ExperimentArgs),
     /// Run the attack suite on real data and report what an attacker recovers.
     Attack(more_node::lab::AttackArgs),
+    /// Manage tenants (they own datasets, models and jobs).
+    Tenant {
+        #[command(subcommand)]
+        command: more_server::admin::TenantCommand,
+    },
+    /// Manage API keys (printed once; only a hash is stored).
+    Apikey {
+        #[command(subcommand)]
+        command: more_server::admin::ApiKeyCommand,
+    },
+    /// Read the audit log (who did what, when).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Train one job data-parallel across the ranks of an MPI world (`mpirun`/`srun`; build
     /// with `--features mpi`): dataset and checkpoints in the node's object store.
     TrainDistributed(more_distributed::TrainDistributedArgs),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit log as JSON Lines to standard output, oldest first.
+    Export(more_server::admin::AuditExportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +54,11 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => more_server::serve(args),
         Command::Experiment(args) => more_node::lab::run_experiment(args),
         Command::Attack(args) => more_node::lab::run_attack(args),
+        Command::Tenant { command } => more_server::admin::tenant(command),
+        Command::Apikey { command } => more_server::admin::apikey(command),
+        Command::Audit {
+            command: AuditCommand::Export(args),
+        } => more_server::admin::audit_export(args),
         Command::TrainDistributed(args) => {
             let comm = more_distributed::world()?;
             more_distributed::run(&args, comm.as_ref())?;

@@ -1,5 +1,5 @@
-//! How far the node is exposed: a non-loopback listener needs `--insecure-no-auth` (the API has
-//! no authentication yet), and `--tls-cert`/`--tls-key` serve HTTPS (checked with curl against a
+//! How far the node is exposed: anonymous access (`--insecure-no-auth`) only on loopback, a
+//! token for every data route otherwise, and `--tls-cert`/`--tls-key` serve HTTPS (checked with curl against a
 //! certificate made by openssl for this test).
 
 mod server_common;
@@ -84,24 +84,24 @@ impl Drop for Killed {
 }
 
 #[test]
-fn a_non_loopback_listener_needs_insecure_no_auth() {
+fn anonymous_access_is_for_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let bind = format!("0.0.0.0:{port}");
-    let stderr = refused(serve(dir.path(), &bind, &[]));
-    assert!(stderr.contains("refusing to listen on 0.0.0.0"), "{stderr}");
-    assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
+    let stderr = refused(serve(dir.path(), &bind, &["--insecure-no-auth"]));
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
     assert!(
         !dir.path().join("more.db").exists(),
         "refused before opening the database"
     );
-    // Loopback needs nothing; a wildcard listener with the flag starts.
-    let _node = Killed(
-        serve(dir.path(), &bind, &["--insecure-no-auth"])
-            .spawn()
-            .expect("spawn"),
-    );
-    wait_for(&format!("http://127.0.0.1:{port}/v1/health"), &[]);
+    // Without the flag a wildcard listener starts, and every data route needs a token.
+    let _node = Killed(serve(dir.path(), &bind, &[]).spawn().expect("spawn"));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(&format!("{base}/v1/health"), &[]);
+    assert_eq!(curl(&format!("{base}/v1/datasets"), &[]), 401);
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem).

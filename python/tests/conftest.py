@@ -44,6 +44,13 @@ def node_url(tmp_path_factory):
     data = tmp_path_factory.mktemp("node-data")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # Requests need a token: the client and the `more` CLI read MORE_TOKEN.
+    subprocess.run([str(binary), "tenant", "create", "pytest", "--data-dir", str(data)],
+                   check=True, capture_output=True)
+    made = subprocess.run([str(binary), "apikey", "create", "--tenant", "pytest", "--role",
+                           "trainer", "--data-dir", str(data)],
+                          check=True, capture_output=True, text=True)
+    os.environ["MORE_TOKEN"] = made.stdout.splitlines()[-1]
     log = open(data / "node.log", "wb")
     proc = subprocess.Popen(
         [str(binary), "serve", "--data-dir", str(data), "--bind", f"127.0.0.1:{port}",

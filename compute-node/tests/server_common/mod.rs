@@ -15,6 +15,8 @@ pub mod process;
 pub struct Api {
     pub base: String,
     pub agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer {token}` when set.
+    pub token: Option<String>,
 }
 
 impl Api {
@@ -28,6 +30,22 @@ impl Api {
         Api {
             base: format!("http://127.0.0.1:{port}"),
             agent,
+            token: None,
+        }
+    }
+
+    /// The same client, sending `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Api {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    fn auth<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => request.header("authorization", format!("Bearer {t}")),
+            None => request,
         }
     }
 }
@@ -46,13 +64,15 @@ impl std::ops::Deref for TestServer {
     }
 }
 
-/// Settings for a test: the given data dir, port 0, no signal handlers.
+/// Settings for a test: the given data dir, port 0, no signal handlers, requests without a token
+/// taken as the local tenant (tests of access control turn `insecure_no_auth` off).
 pub fn settings(data_dir: &Path) -> Settings {
     Settings {
         data_dir: data_dir.to_path_buf(),
         bind: "127.0.0.1:0".into(),
         web_dir: data_dir.join("no-web"),
         handle_signals: false,
+        insecure_no_auth: true,
         ..Settings::default()
     }
 }
@@ -106,33 +126,31 @@ impl Api {
         format!("{}{path}", self.base)
     }
     pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
-        read(self.agent.get(self.url(path)).call())
+        read(self.auth(self.agent.get(self.url(path))).call())
     }
     pub fn get_json(&self, path: &str) -> (u16, Value) {
         let (s, b) = self.get(path);
         (s, json_of(&b))
     }
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        let (s, b) = read(self.agent.delete(self.url(path)).call());
+        let (s, b) = read(self.auth(self.agent.delete(self.url(path))).call());
         (s, json_of(&b))
     }
     pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let (s, b) = read(
-            self.agent
-                .post(self.url(path))
+            self.auth(self.agent.post(self.url(path)))
                 .header("content-type", "application/json")
                 .send(body.to_string()),
         );
         (s, json_of(&b))
     }
     pub fn post_empty(&self, path: &str) -> (u16, Value) {
-        let (s, b) = read(self.agent.post(self.url(path)).send_empty());
+        let (s, b) = read(self.auth(self.agent.post(self.url(path))).send_empty());
         (s, json_of(&b))
     }
     pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Value) {
         let (s, b) = read(
-            self.agent
-                .put(self.url(path))
+            self.auth(self.agent.put(self.url(path)))
                 .header("content-type", "application/octet-stream")
                 .send(bytes),
         );
@@ -140,8 +158,7 @@ impl Api {
     }
     pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Vec<u8>) {
         read(
-            self.agent
-                .post(self.url(path))
+            self.auth(self.agent.post(self.url(path)))
                 .header("content-type", "application/octet-stream")
                 .send(bytes),
         )

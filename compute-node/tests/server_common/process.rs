@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub args: Vec<String>,
     /// Extra environment (`MORE_FAULT_POINT`, `AWS_*`).
     pub env: Vec<(String, String)>,
+    /// Requests need a token (else `--insecure-no-auth`: without one they act as the local
+    /// tenant's admin).
+    pub authenticated: bool,
 }
 
 impl NodeConfig {
@@ -80,6 +83,11 @@ impl NodeProcess {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--web-dir")
             .arg(config.data_dir.join("no-web"))
+            .args(if config.authenticated {
+                None
+            } else {
+                Some("--insecure-no-auth")
+            })
             .args(&config.args)
             .env("RUST_LOG", "info,actix_server=warn,sqlx=warn")
             .env("NO_COLOR", "1")

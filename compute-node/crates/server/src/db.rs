@@ -24,6 +24,45 @@ pub struct Db {
     postgres: bool,
 }
 
+/// Whose rows a query sees: one tenant's (every API request) or every tenant's (the node's own
+/// job runner, which works on jobs it was handed by id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Only this tenant's rows: another tenant's id is "not found".
+    Tenant(&'a str),
+    /// Every row.
+    Node,
+}
+
+impl Scope<'_> {
+    /// ` AND tenant = $n` for a tenant, nothing for the node.
+    fn filter(self, n: usize) -> String {
+        match self {
+            Scope::Tenant(_) => format!(" AND tenant = ${n}"),
+            Scope::Node => String::new(),
+        }
+    }
+
+    /// The tenant to bind for [`Scope::filter`].
+    fn tenant(self) -> Option<String> {
+        match self {
+            Scope::Tenant(t) => Some(t.to_string()),
+            Scope::Node => None,
+        }
+    }
+}
+
+/// Binds `scope`'s tenant when it has one (after the other parameters).
+macro_rules! bind_scope {
+    ($query:expr, $scope:expr) => {{
+        let query = $query;
+        match $scope.tenant() {
+            Some(t) => query.bind(t),
+            None => query,
+        }
+    }};
+}
+
 /// A row type with its table and the blobs it uses.
 pub trait Record: Serialize + DeserializeOwned + Send + Sync + Unpin {
     /// Table name.
@@ -171,6 +210,17 @@ impl Db {
         })
     }
 
+    /// The connection pool (for the tenant, key and audit queries of `crate::auth` and
+    /// `crate::audit`).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database is PostgreSQL (else SQLite).
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
     async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
         self.pool.begin().await.map_err(db_error)
     }
@@ -215,20 +265,21 @@ impl Db {
         Ok(())
     }
 
-    /// Inserts a new dataset or model (version 1).
+    /// Inserts a new dataset or model (version 1) of `tenant`.
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn insert<R: Record>(&self, r: &R) -> ApiResult<()> {
+    pub async fn insert<R: Record>(&self, tenant: &str, r: &R) -> ApiResult<()> {
         let mut tx = self.begin().await?;
         let sql = format!(
-            "INSERT INTO {} (id, created_at, version, record) VALUES ($1, $2, 1, $3)",
+            "INSERT INTO {} (id, created_at, version, record, tenant) VALUES ($1, $2, 1, $3, $4)",
             R::TABLE
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(r.id())
             .bind(r.created_at() as i64)
             .bind(to_json(r)?)
+            .bind(tenant)
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -236,17 +287,21 @@ impl Db {
         tx.commit().await.map_err(db_error)
     }
 
-    /// A dataset or model and its version (404 when absent or the id is malformed).
+    /// A dataset or model and its version (404 when absent, another tenant's, or the id is
+    /// malformed).
     ///
     /// # Errors
     /// 404, or 500 on a database error.
-    pub async fn get<R: Record>(&self, id: &str) -> ApiResult<(R, i64)> {
+    pub async fn get<R: Record>(&self, scope: Scope<'_>, id: &str) -> ApiResult<(R, i64)> {
         if !valid_id(id) {
             return Err(ApiError::not_found(R::WORD, id));
         }
-        let sql = format!("SELECT record, version FROM {} WHERE id = $1", R::TABLE);
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
+        let sql = format!(
+            "SELECT record, version FROM {} WHERE id = $1{}",
+            R::TABLE,
+            scope.filter(2)
+        );
+        let row = bind_scope!(sqlx::query(AssertSqlSafe(sql)).bind(id), scope)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?
@@ -258,13 +313,17 @@ impl Db {
         ))
     }
 
-    /// Every dataset or model, oldest first.
+    /// Every dataset or model of `tenant`, oldest first.
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn list<R: Record>(&self) -> ApiResult<Vec<R>> {
-        let sql = format!("SELECT record FROM {} ORDER BY created_at, id", R::TABLE);
+    pub async fn list<R: Record>(&self, tenant: &str) -> ApiResult<Vec<R>> {
+        let sql = format!(
+            "SELECT record FROM {} WHERE tenant = $1 ORDER BY created_at, id",
+            R::TABLE
+        );
         sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?
@@ -320,17 +379,19 @@ impl Db {
         )
     }
 
-    /// Deletes a dataset (`datasets`) or model (`models`) unless an active job uses it.
+    /// Deletes a dataset (`datasets`) or model (`models`) of `tenant` unless an active job uses
+    /// it.
     ///
     /// # Errors
-    /// 404 when absent; 409 while a queued or running job uses it; 500 on a database error.
-    pub async fn delete<R: Record>(&self, id: &str) -> ApiResult<()> {
+    /// 404 when absent or another tenant's; 409 while a queued or running job uses it; 500 on a
+    /// database error.
+    pub async fn delete<R: Record>(&self, tenant: &str, id: &str) -> ApiResult<()> {
         let column = if R::TABLE == "datasets" {
             "dataset_id"
         } else {
             "model_id"
         };
-        self.get::<R>(id).await?;
+        self.get::<R>(Scope::Tenant(tenant), id).await?;
         let mut tx = self.begin().await?;
         self.lock_row(&mut tx, R::TABLE, id).await?;
         let sql = format!(
@@ -345,7 +406,7 @@ impl Db {
             .map_err(db_error)?
             .rows_affected();
         if done != 1 {
-            return match self.get::<R>(id).await {
+            return match self.get::<R>(Scope::Tenant(tenant), id).await {
                 Ok(_) => Err(ApiError::conflict(format!(
                     "{} {id} is used by a queued or running job",
                     R::WORD
@@ -386,16 +447,19 @@ pub fn dataset_locked(id: &str) -> ApiError {
 /// The jobs table: claims, progress, the end of a job, cancel (creation and resume go through
 /// `crate::queue`, which adds the task in the same transaction).
 impl Db {
-    /// A job with its current state (404 when absent).
+    /// A job with its current state (404 when absent or another tenant's).
     ///
     /// # Errors
     /// 404, or 500 on a database error.
-    pub async fn job(&self, id: &str) -> ApiResult<Job> {
+    pub async fn job(&self, scope: Scope<'_>, id: &str) -> ApiResult<Job> {
         if !valid_id(id) {
             return Err(ApiError::not_found("job", id));
         }
-        let row = sqlx::query("SELECT record, state, node FROM training_jobs WHERE id = $1")
-            .bind(id)
+        let sql = format!(
+            "SELECT record, state, node FROM training_jobs WHERE id = $1{}",
+            scope.filter(2)
+        );
+        let row = bind_scope!(sqlx::query(AssertSqlSafe(sql)).bind(id), scope)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?
@@ -403,18 +467,22 @@ impl Db {
         job_of(&row)
     }
 
-    /// Every job, oldest first.
+    /// Every job of `tenant`, oldest first.
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn jobs(&self) -> ApiResult<Vec<Job>> {
-        sqlx::query("SELECT record, state, node FROM training_jobs ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(job_of)
-            .collect()
+    pub async fn jobs(&self, tenant: &str) -> ApiResult<Vec<Job>> {
+        sqlx::query(
+            "SELECT record, state, node FROM training_jobs WHERE tenant = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(job_of)
+        .collect()
     }
 
     /// Claims a job for `node` when its task is delivered: a `queued` job, or a `running` one
@@ -550,9 +618,11 @@ impl Db {
     /// for its node (which stops at the next mini-batch after its next heartbeat).
     ///
     /// # Errors
-    /// 404; 409 when the job is neither queued nor running; 500 on a database error.
-    pub async fn cancel_job(&self, id: &str) -> ApiResult<Job> {
-        let job = self.job(id).await?;
+    /// 404 (also for another tenant's job); 409 when the job is neither queued nor running; 500
+    /// on a database error.
+    pub async fn cancel_job(&self, tenant: &str, id: &str) -> ApiResult<Job> {
+        let scope = Scope::Tenant(tenant);
+        let job = self.job(scope, id).await?;
         let queued = sqlx::query(
             "UPDATE training_jobs SET state = 'cancelled' WHERE id = $1 AND state = 'queued'",
         )
@@ -571,14 +641,14 @@ impl Db {
             .map_err(db_error)?
             .rows_affected();
             if running == 0 {
-                let now = self.job(id).await.unwrap_or(job);
+                let now = self.job(scope, id).await.unwrap_or(job);
                 return Err(ApiError::conflict(format!(
                     "job {id} is {}, not queued or running",
                     now.state.as_str()
                 )));
             }
         }
-        self.job(id).await
+        self.job(scope, id).await
     }
 }
 

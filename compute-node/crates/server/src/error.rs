@@ -25,7 +25,7 @@ pub struct ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The code: `bad_request`, `invalid_tensor`, `shape_mismatch`, `basis_mismatch`,
-    /// `unknown_layer`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
+    /// `unknown_layer`, `unauthorized`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
     /// `unsupported_media_type`, `method_not_allowed` or `internal`.
     #[schema(example = "not_found")]
     pub error: String,
@@ -84,7 +84,13 @@ impl ApiError {
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, m)
     }
-    /// 403 `forbidden`: a cross-site request or a Host this node does not serve.
+    /// 401 `unauthorized`: no bearer token, or one that is not valid (answered with
+    /// `WWW-Authenticate: Bearer`).
+    pub fn unauthorized(m: impl Into<String>) -> Self {
+        Self::new("unauthorized", StatusCode::UNAUTHORIZED, m)
+    }
+    /// 403 `forbidden`: a cross-site request, a Host this node does not serve, or a role
+    /// without the right to this request.
     pub fn forbidden(m: impl Into<String>) -> Self {
         Self::new("forbidden", StatusCode::FORBIDDEN, m)
     }
@@ -114,12 +120,18 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl std::error::Error for ApiError {}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
             error: self.code.to_string(),
             message: self.message.clone(),
             request_id: crate::request_id::current(),

@@ -14,9 +14,15 @@
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`fault`]: crash points for tests;
 //! - [`request_id`]: an id for every request, in its errors and log lines;
+//! - [`auth`]: who is calling (API keys, OIDC tokens), with which role, for which tenant;
+//! - [`audit`]: the append-only log of who did what, when;
+//! - [`admin`]: the operator's commands (tenants, API keys, audit export);
 //! - [`guard`]: which hosts and origins may call the API (DNS rebinding, cross-site requests);
 //! - [`error`]: the JSON error type.
 
+pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod blobs;
 pub mod db;
 pub mod error;
@@ -77,11 +83,26 @@ pub struct ServeArgs {
     /// use behind a load balancer). Other `Host` headers get 403 (DNS rebinding).
     #[arg(long = "allowed-host")]
     pub allowed_hosts: Vec<String>,
-    /// Listen on a non-loopback address although the API has no authentication yet: anyone who
-    /// reaches the port can read, train on and delete every dataset. Local demos on a trusted
-    /// network only.
+    /// Take requests without a token as the tenant `local` with the admin role (a local demo;
+    /// loopback addresses only). Without it every request needs an API key or an OIDC token.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Accept OIDC access tokens (JWT) from this issuer (discovery at
+    /// `ISSUER/.well-known/openid-configuration`, keys from its JWKS, re-read on rotation).
+    #[arg(long, env = "MORE_OIDC_ISSUER", requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+    /// The `aud` a token must carry to be accepted by this node.
+    #[arg(long, env = "MORE_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
+    /// The token claim naming the caller's tenant (a tenant made with `more-node tenant create`).
+    #[arg(long, default_value = "tenant")]
+    pub oidc_tenant_claim: String,
+    /// The token claim naming the caller's role: viewer, trainer or admin.
+    #[arg(long, default_value = "role")]
+    pub oidc_role_claim: String,
+    /// The public client id the web page signs in with (authorization code flow with PKCE).
+    #[arg(long, env = "MORE_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
     /// An origin (`https://portal.hospital.example`) whose pages may call the API (CORS;
     /// repeatable). Default: same origin only.
     #[arg(long = "cors-origin")]
@@ -118,6 +139,16 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         allowed_hosts: args.allowed_hosts,
         insecure_no_auth: args.insecure_no_auth,
+        oidc: args
+            .oidc_issuer
+            .zip(args.oidc_audience)
+            .map(|(issuer, audience)| auth::oidc::OidcSettings {
+                issuer,
+                audience,
+                tenant_claim: args.oidc_tenant_claim,
+                role_claim: args.oidc_role_claim,
+                client_id: args.oidc_client_id,
+            }),
         cors_origins: args.cors_origins,
         tls: args
             .tls_cert

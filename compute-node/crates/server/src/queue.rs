@@ -104,10 +104,10 @@ fn queue_error(e: impl std::fmt::Display) -> ApiError {
 /// Inserts the job only if its model exists and its dataset is still the version it was checked
 /// against (not deleted, no upload since).
 const INSERT_JOB: &str = "INSERT INTO training_jobs \
-     (id, model_id, dataset_id, state, created_at, record) \
-     SELECT $1, $2, $3, 'queued', $4, $5 \
-     WHERE EXISTS (SELECT 1 FROM models WHERE id = $2) \
-     AND EXISTS (SELECT 1 FROM datasets WHERE id = $3 AND version = $6)";
+     (id, model_id, dataset_id, state, created_at, record, tenant) \
+     SELECT $1, $2, $3, 'queued', $4, $5, $7 \
+     WHERE EXISTS (SELECT 1 FROM models WHERE id = $2 AND tenant = $7) \
+     AND EXISTS (SELECT 1 FROM datasets WHERE id = $3 AND version = $6 AND tenant = $7)";
 const LOCK_MODEL: &str = "SELECT id FROM models WHERE id = $1 FOR SHARE";
 const LOCK_DATASET: &str = "SELECT id FROM datasets WHERE id = $1 FOR SHARE";
 const INSERT_REF: &str = "INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)";
@@ -140,14 +140,20 @@ impl Queue {
         }
     }
 
-    /// Inserts a new `queued` job (with its blob references) and its task, in one transaction,
-    /// if its model still exists and its dataset is still at `dataset_version`.
+    /// Inserts a new `queued` job of `tenant` (with its blob references) and its task, in one
+    /// transaction, if its model still exists and its dataset is still at `dataset_version`
+    /// (both of `tenant`).
     ///
     /// # Errors
     /// 409 when the model already has a queued or running job (one of several concurrent
     /// creates wins) or the model or dataset changed or went since they were read (the caller
     /// tells 404 from 409); 500 on a database error.
-    pub async fn enqueue_new(&self, job: &Job, dataset_version: i64) -> ApiResult<bool> {
+    pub async fn enqueue_new(
+        &self,
+        tenant: &str,
+        job: &Job,
+        dataset_version: i64,
+    ) -> ApiResult<bool> {
         let record = to_json(job)?;
         let owner = format!("job:{}", job.id);
         let mut blobs = crate::db::Record::blobs(job);
@@ -165,6 +171,7 @@ impl Queue {
                 .bind(job.created_at as i64)
                 .bind(&record)
                 .bind(dataset_version)
+                .bind(tenant)
                 .execute(&mut *tx)
                 .await;
             match inserted {

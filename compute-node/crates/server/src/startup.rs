@@ -11,6 +11,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use utoipa_actix_web::AppExt as _;
 
+use super::audit;
+use super::auth::oidc::{OidcSettings, OidcVerifier};
+use super::auth::Authenticator;
 use super::blobs::BlobStore;
 use super::db::Db;
 use super::gc;
@@ -66,9 +69,11 @@ pub struct Settings {
     pub workers: usize,
     /// Whether actix installs SIGINT/SIGTERM handlers (off in tests that run several servers).
     pub handle_signals: bool,
-    /// Allows listening on a non-loopback address although the API has no authentication
-    /// (local demos on a trusted network only; see [`check_exposure`]).
+    /// Takes requests without a token as the tenant `local` with the admin role (a local demo;
+    /// loopback only, see [`check_exposure`]).
     pub insecure_no_auth: bool,
+    /// Accept OIDC access tokens from this issuer; `None`: API keys only.
+    pub oidc: Option<OidcSettings>,
     /// Origins (`scheme://host[:port]`) whose pages may call the API from the browser (CORS);
     /// empty: same origin only.
     pub cors_origins: Vec<String>,
@@ -108,6 +113,7 @@ impl Default for Settings {
             workers: 2,
             handle_signals: true,
             insecure_no_auth: false,
+            oidc: None,
             cors_origins: Vec::new(),
             tls: None,
         }
@@ -135,21 +141,20 @@ impl Settings {
     }
 }
 
-/// Refuses to expose the API beyond this machine without authentication: a listener on a
-/// non-loopback address needs `insecure_no_auth` (the API has no access control yet, so anyone
-/// who reaches the port could read, train on and delete every dataset).
+/// Refuses to take anonymous requests from beyond this machine: with `insecure_no_auth`
+/// (requests without a token act as the local admin) the listener must be on a loopback address.
 ///
 /// # Errors
-/// When `address` is not loopback and `insecure_no_auth` is false.
+/// When `address` is not loopback and `insecure_no_auth` is set.
 pub fn check_exposure(address: SocketAddr, insecure_no_auth: bool) -> anyhow::Result<()> {
-    if address.ip().is_loopback() || insecure_no_auth {
+    if address.ip().is_loopback() || !insecure_no_auth {
         return Ok(());
     }
     anyhow::bail!(
-        "refusing to listen on {address}: the API has no authentication, so anyone who reaches \
-         this address could read, train on and delete every dataset. Listen on a loopback address \
-         (127.0.0.1) behind an authenticating reverse proxy, or pass --insecure-no-auth for a local \
-         demo on a trusted network"
+        "refusing to listen on {address} with --insecure-no-auth: anyone who reaches this address \
+         could read, train on and delete every dataset without a token. Drop --insecure-no-auth \
+         (clients then sign in with an API key from `more-node apikey create` or an OIDC token), \
+         or listen on a loopback address (127.0.0.1)"
     )
 }
 
@@ -172,6 +177,8 @@ pub struct AppState {
     pub weights: WeightsCache,
     /// Bounds predict requests computed at once.
     pub predicts: Arc<Semaphore>,
+    /// Turns bearer tokens into callers.
+    pub auth: Authenticator,
 }
 
 /// A bound, not yet running service.
@@ -196,6 +203,11 @@ impl Application {
         let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
         let blobs = BlobStore::open(&settings.store_url()?)?;
         let db = Db::connect(&settings.db_url()?).await?;
+        audit::make_append_only(&db).await?;
+        let oidc = match &settings.oidc {
+            Some(oidc) => Some(Arc::new(OidcVerifier::discover(oidc.clone()).await?)),
+            None => None,
+        };
         let queue = Queue::connect(&settings.db_url()?).await?;
         let node = settings
             .node_name
@@ -220,6 +232,7 @@ impl Application {
             settings.gc_grace,
         ));
         tracing::info!(store = %blobs.url(), node = %jobs.node(), max_jobs = settings.max_jobs, "storage and jobs ready");
+        let auth = Authenticator::new(db.clone(), oidc, settings.insecure_no_auth);
         let state = web::Data::new(AppState {
             db,
             blobs,
@@ -227,6 +240,7 @@ impl Application {
             settings: settings.clone(),
             weights: WeightsCache::new(settings.model_cache_bytes),
             predicts: Arc::new(Semaphore::new(settings.max_concurrent_predicts.max(1))),
+            auth,
         });
         let document = web::Data::new(routes::openapi::Document::new(&routes::document(
             &settings,

@@ -14,7 +14,7 @@ use more_core::wire::{self, AnyTensor};
 
 use super::JobHandle;
 use crate::blobs::BlobStore;
-use crate::db::Db;
+use crate::db::{Db, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::fault;
 use crate::records::{Job, JobState, ModelRecord};
@@ -196,7 +196,7 @@ fn train_typed<R: Representation<f32>>(
     y: PlanarTensor<f32, R>,
 ) -> Result<(), Stop> {
     let rep = x.representation().clone();
-    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(&job.model_id))?;
+    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
     let (mut trainer, mut losses) = restore(cx, job, &record, rep)?;
     let mut observer = Observer {
         handle,
@@ -252,7 +252,7 @@ fn save_trained<R: Representation<f32>>(
     trainer: &Trainer<f32, R>,
     basis: Option<[f64; 4]>,
 ) -> Result<(), Stop> {
-    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(&job.model_id))?;
+    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
     let trained_epochs = job.base_epochs + job.config.epochs;
     let metadata = serde_json::json!({
         "spec": record.spec,

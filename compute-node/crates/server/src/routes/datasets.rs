@@ -12,8 +12,11 @@ use more_core::wire::{DecodeLimits, Header, StreamValidator};
 use more_core::Dtype;
 use serde::Deserialize;
 
+use crate::audit;
+use crate::auth::Caller;
 use crate::blobs::{BlobRef, BlobWriter};
 use crate::db::dataset_locked;
+use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::fault;
 use crate::guard::require_content_type;
@@ -40,6 +43,8 @@ pub struct CreateDataset {
 #[post("/datasets")]
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
     body: web::Json<CreateDataset>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
@@ -69,22 +74,30 @@ pub async fn create(
         features_bytes: None,
         targets_bytes: None,
     };
-    state.db.insert(&ds).await?;
+    state.db.insert(&caller.tenant, &ds).await?;
+    audit::created(&req, &ds.id);
     Ok(HttpResponse::Created().json(ds))
 }
 
 /// `GET /v1/datasets`.
 #[utoipa::path(tag = "datasets", responses((status = 200, description = "All datasets", body = Vec<Dataset>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
 #[get("/datasets")]
-pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.db.list::<Dataset>().await?))
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.db.list::<Dataset>(&caller.tenant).await?))
 }
 
 /// `GET /v1/datasets/{id}`.
 #[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The dataset", body = Dataset), (status = 404, description = "no such object", body = ErrorBody)))]
 #[get("/datasets/{id}")]
-pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let (ds, _) = state.db.get::<Dataset>(&id).await?;
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (ds, _) = state
+        .db
+        .get::<Dataset>(Scope::Tenant(&caller.tenant), &id)
+        .await?;
     Ok(HttpResponse::Ok().json(ds))
 }
 
@@ -92,8 +105,12 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult
 /// collected later unless a job still references them.
 #[utoipa::path(tag = "datasets", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 204, description = "Deleted"), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[delete("/datasets/{id}")]
-pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    state.db.delete::<Dataset>(&id).await?;
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    state.db.delete::<Dataset>(&caller.tenant, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -102,11 +119,13 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 #[put("/datasets/{id}/features")]
 pub async fn put_features(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    upload(state, id.into_inner(), req, payload, Part::Features).await
+    let id = id.into_inner();
+    upload(state, &caller, id, req, payload, Part::Features).await
 }
 
 /// `PUT /v1/datasets/{id}/targets`.
@@ -114,11 +133,13 @@ pub async fn put_features(
 #[put("/datasets/{id}/targets")]
 pub async fn put_targets(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    upload(state, id.into_inner(), req, payload, Part::Targets).await
+    let id = id.into_inner();
+    upload(state, &caller, id, req, payload, Part::Targets).await
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,6 +169,7 @@ fn content_length(req: &HttpRequest) -> Option<usize> {
 
 async fn upload(
     state: web::Data<AppState>,
+    caller: &Caller,
     id: String,
     req: HttpRequest,
     mut payload: web::Payload,
@@ -156,7 +178,10 @@ async fn upload(
     let limit = state.settings.max_upload_bytes;
     let early = async {
         require_content_type(&req, "application/octet-stream")?;
-        let (ds, _) = state.db.get::<Dataset>(&id).await?;
+        let (ds, _) = state
+            .db
+            .get::<Dataset>(Scope::Tenant(&caller.tenant), &id)
+            .await?;
         if state.db.dataset_in_use(&id).await? {
             return Err(dataset_locked(&id));
         }
@@ -239,7 +264,8 @@ async fn commit(
     blob: &BlobRef,
 ) -> ApiResult<Dataset> {
     for _ in 0..8 {
-        let (mut ds, version) = state.db.get::<Dataset>(id).await?;
+        // The tenant was checked before the upload; the row is read again for its version.
+        let (mut ds, version) = state.db.get::<Dataset>(Scope::Node, id).await?;
         check_consistency(&ds, header, part)?;
         apply(&mut ds, header, part, blob);
         if state.db.update_dataset(&ds, version).await? {

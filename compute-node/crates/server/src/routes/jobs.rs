@@ -1,11 +1,14 @@
 //! Jobs: create (train a model on a dataset), list, get, losses, cancel, resume.
 
 use actix_web::{get, post};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use more_core::nn::{LossKind, OptimizerSpec, TrainConfig};
 use serde::Deserialize;
 
 use super::octets;
+use crate::audit;
+use crate::auth::Caller;
+use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
 use crate::startup::AppState;
@@ -40,6 +43,8 @@ pub struct CreateJob {
 #[post("/jobs")]
 pub async fn create(
     state: web::Data<AppState>,
+    caller: Caller,
+    http: HttpRequest,
     body: web::Json<CreateJob>,
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
@@ -61,10 +66,17 @@ pub async fn create(
     // An upload that commits between reading the dataset and inserting the job changes its
     // version: read and check again (the job must train on what it was checked against).
     for _ in 0..8 {
-        let (model, _) = state.db.get::<ModelRecord>(&req.model_id).await?;
-        let (ds, version) = state.db.get::<Dataset>(&req.dataset_id).await?;
+        let scope = Scope::Tenant(&caller.tenant);
+        let (model, _) = state.db.get::<ModelRecord>(scope, &req.model_id).await?;
+        let (ds, version) = state.db.get::<Dataset>(scope, &req.dataset_id).await?;
         let job = new_job(&req, &model, &ds)?;
-        if state.jobs.queue().enqueue_new(&job, version).await? {
+        if state
+            .jobs
+            .queue()
+            .enqueue_new(&caller.tenant, &job, version)
+            .await?
+        {
+            audit::created(&http, &job.id);
             return Ok(HttpResponse::Accepted().json(job));
         }
     }
@@ -148,10 +160,10 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset) -> ApiResult<Job>
 /// `GET /v1/jobs`.
 #[utoipa::path(tag = "jobs", responses((status = 200, description = "All jobs", body = Vec<Job>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
 #[get("/jobs")]
-pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let jobs: Vec<Job> = state
         .db
-        .jobs()
+        .jobs(&caller.tenant)
         .await?
         .into_iter()
         .map(|j| state.jobs.live(j))
@@ -162,17 +174,29 @@ pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 /// `GET /v1/jobs/{id}`.
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The job and its progress", body = Job), (status = 404, description = "no such object", body = ErrorBody)))]
 #[get("/jobs/{id}")]
-pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = state.jobs.live(state.db.job(&id).await?);
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let job = state
+        .jobs
+        .live(state.db.job(Scope::Tenant(&caller.tenant), &id).await?);
     Ok(HttpResponse::Ok().json(job))
 }
 
 /// `GET /v1/jobs/{id}/losses`: wire tensor `(epochs_done,)` of encrypted mean losses.
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "Encrypted mean loss of each completed epoch, shape (epochs_done,) (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[get("/jobs/{id}/losses")]
-pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn losses(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     // The live record on the node running the job names its blobs once they are stored.
-    let job = state.jobs.live(state.db.job(&id).await?);
+    let job = state
+        .jobs
+        .live(state.db.job(Scope::Tenant(&caller.tenant), &id).await?);
     match &job.losses_sha256 {
         Some(sha) => Ok(octets(state.blobs.get(sha).await?.to_vec())),
         None => Err(ApiError::conflict(format!(
@@ -185,8 +209,12 @@ pub async fn losses(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 /// mini-batch.
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "Cancelled (a running job stops at its next mini-batch)", body = Job), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[post("/jobs/{id}/cancel")]
-pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = state.db.cancel_job(&id).await?;
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let job = state.db.cancel_job(&caller.tenant, &id).await?;
     state.jobs.cancel_local(&id);
     Ok(HttpResponse::Ok().json(state.jobs.live(job)))
 }
@@ -195,14 +223,19 @@ pub async fn cancel(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 /// from its last checkpoint.
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 202, description = "Queued again", body = Job), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[post("/jobs/{id}/resume")]
-pub async fn resume(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let job = state.db.job(&id).await?;
+pub async fn resume(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let scope = Scope::Tenant(&caller.tenant);
+    let job = state.db.job(scope, &id).await?;
     if !state.jobs.queue().requeue(&job).await? {
-        let now = state.db.job(&id).await?;
+        let now = state.db.job(scope, &id).await?;
         return Err(ApiError::conflict(format!(
             "job {id} is {}; only interrupted or cancelled jobs resume",
             now.state.as_str()
         )));
     }
-    Ok(HttpResponse::Accepted().json(state.db.job(&id).await?))
+    Ok(HttpResponse::Accepted().json(state.db.job(scope, &id).await?))
 }

@@ -1,6 +1,7 @@
 //! The handlers, registered under `/v1` and documented from their annotations (OpenAPI at
 //! `/v1/openapi.json`), then the static web page at `/` (registered last).
 
+pub mod access;
 pub mod datasets;
 pub mod health;
 pub mod jobs;
@@ -14,6 +15,7 @@ use utoipa::OpenApi as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt as _};
 
+use super::auth;
 use super::error::{ApiError, ApiResult};
 use super::guard;
 use super::startup::Settings;
@@ -35,6 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
         .error_handler(|err, _| ApiError::bad_request(format!("bad path: {err}")).into());
     cfg.service(
         scope("/v1")
+            .wrap(actix_web::middleware::from_fn(auth::authenticate))
             .wrap(actix_web::middleware::from_fn(guard::same_site))
             // Outside the origin check: answers preflights of --cors-origin pages.
             .wrap(actix_web::middleware::Condition::new(
@@ -45,6 +48,11 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .app_data(path)
             .service(health::health)
             .service(openapi::serve_document)
+            .service(access::auth_info)
+            .service(access::whoami)
+            .service(access::list_keys)
+            .service(access::create_key)
+            .service(access::revoke_key)
             .service(datasets::list)
             .service(datasets::create)
             .service(datasets::get)
@@ -75,6 +83,8 @@ pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
         .openapi(openapi::ApiDoc::openapi())
         .configure(|cfg| configure(cfg, settings))
         .split_for_parts();
+    let mut document = document;
+    openapi::add_security(&mut document);
     document
 }
 

@@ -1,12 +1,15 @@
 //! Models: create (from a spec or a preset), list, get, delete, weights.
 
 use actix_web::{delete, get, post};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use more_core::nn::{Model, ModelSpec};
 use more_core::tensor::Plain;
 use serde_json::Value;
 
 use super::octets;
+use crate::audit;
+use crate::auth::Caller;
+use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, ModelRecord};
 use crate::startup::AppState;
@@ -105,7 +108,12 @@ fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
 /// `POST /v1/models` → 201 model.
 #[utoipa::path(tag = "models", request_body = CreateModel, responses((status = 201, description = "Created", body = ModelRecord), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
 #[post("/models")]
-pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     if !body.is_object() {
         return Err(ApiError::bad_request("body must be a JSON object"));
@@ -144,7 +152,8 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> ApiRe
         output_shape,
         created_at: now(),
     };
-    state.db.insert(&record).await?;
+    state.db.insert(&caller.tenant, &record).await?;
+    audit::created(&req, &record.id);
     Ok(HttpResponse::Created().json(record))
 }
 
@@ -182,23 +191,34 @@ fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
 /// `GET /v1/models`.
 #[utoipa::path(tag = "models", responses((status = 200, description = "All models", body = Vec<ModelRecord>), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
 #[get("/models")]
-pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.db.list::<ModelRecord>().await?))
+pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.db.list::<ModelRecord>(&caller.tenant).await?))
 }
 
 /// `GET /v1/models/{id}`.
 #[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The model", body = ModelRecord), (status = 404, description = "no such object", body = ErrorBody)))]
 #[get("/models/{id}")]
-pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let (m, _) = state.db.get::<ModelRecord>(&id).await?;
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (m, _) = state
+        .db
+        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
+        .await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
 /// `DELETE /v1/models/{id}` → 204 (409 while a job trains it).
 #[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 204, description = "Deleted"), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[delete("/models/{id}")]
-pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    state.db.delete::<ModelRecord>(&id).await?;
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    state.db.delete::<ModelRecord>(&caller.tenant, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -206,8 +226,15 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> ApiRes
 /// spec in its metadata; before training, the public initial weights (plaintext, from the seed).
 #[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The parameters as a bundle (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
 #[get("/models/{id}/weights")]
-pub async fn weights(state: web::Data<AppState>, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let (m, _) = state.db.get::<ModelRecord>(&id).await?;
+pub async fn weights(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let (m, _) = state
+        .db
+        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
+        .await?;
     let bytes = match &m.weights_sha256 {
         Some(sha) => state.blobs.get(sha).await?.to_vec(),
         None => {

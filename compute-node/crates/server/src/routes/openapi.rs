@@ -21,12 +21,65 @@ use crate::error::ErrorBody;
     components(schemas(ErrorBody)),
     tags(
         (name = "node", description = "Health and this document"),
+        (name = "access", description = "Signing in, the caller, a tenant's API keys"),
         (name = "datasets", description = "Encrypted features and targets"),
         (name = "models", description = "Architectures, trained weights, predictions"),
         (name = "jobs", description = "Training runs on the node's queue")
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the bearer security scheme: every operation but those of
+/// [`crate::auth::PUBLIC_PATHS`] requires it and may answer 401.
+pub fn add_security(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{Ref, ResponseBuilder};
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .description(Some(
+            "An API key of a tenant (`more_` and 64 hex digits, from `more-node apikey create`) \
+             or an OIDC access token (JWT) of the configured identity provider.",
+        ))
+        .build();
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    document.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    let unauthorized = ResponseBuilder::new()
+        .description("no valid token")
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in document.paths.paths.iter_mut() {
+        let public = crate::auth::PUBLIC_PATHS.contains(&path.as_str());
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if public {
+                operation.security = Some(vec![SecurityRequirement::default()]);
+            } else {
+                operation
+                    .responses
+                    .responses
+                    .insert("401".into(), unauthorized.clone().into());
+            }
+        }
+    }
+}
 
 /// The document as served (JSON, rendered once at start-up), and its path templates with their
 /// methods (a known path asked with another method gets 405, not 404).

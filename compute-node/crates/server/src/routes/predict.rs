@@ -7,6 +7,8 @@ use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
+use crate::auth::Caller;
+use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::ModelRecord;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 #[post("/models/{id}/predict")]
 pub async fn predict(
     state: web::Data<AppState>,
+    caller: Caller,
     id: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -30,7 +33,10 @@ pub async fn predict(
         super::drain(payload, 0).await;
         return Err(e);
     }
-    let (record, _) = state.db.get::<ModelRecord>(&id).await?;
+    let (record, _) = state
+        .db
+        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
+        .await?;
     let max_batch = state.settings.max_predict_batch;
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
     let body = read_body(payload, limit).await?;

@@ -1,0 +1,267 @@
+//! Who is calling: every `/v1` request except [`PUBLIC_PATHS`] carries a bearer token, an API
+//! key of a tenant ([`api_keys`]) or an OIDC access token from the hospital's identity provider
+//! ([`oidc`]). The [`authenticate`] middleware turns it into a [`Caller`] (tenant, subject, role),
+//! checks the role against the request ([`required_role`]), hands the caller to the handler and
+//! writes the request to the audit log ([`crate::audit`]).
+//!
+//! A node started with `--insecure-no-auth` (loopback only) also takes requests without a token:
+//! they act as the tenant [`LOCAL_TENANT`] with the admin role.
+
+pub mod api_keys;
+pub mod oidc;
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::audit;
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+
+/// The tenant of rows made before tenants existed and of anonymous requests
+/// (`--insecure-no-auth`).
+pub const LOCAL_TENANT: &str = "local";
+
+/// Paths answered without a token: liveness, the API document, and how to sign in.
+pub const PUBLIC_PATHS: [&str; 3] = ["/v1/health", "/v1/openapi.json", "/v1/auth"];
+
+/// What a caller may do; each role includes the ones before it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read datasets, models and jobs; predict.
+    Viewer,
+    /// Also create and delete datasets, models and jobs (upload, train, cancel, resume).
+    Trainer,
+    /// Also manage the tenant's API keys and read its audit log.
+    Admin,
+}
+
+impl Role {
+    /// The role named `name` (`viewer`, `trainer` or `admin`).
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "viewer" => Some(Role::Viewer),
+            "trainer" => Some(Role::Trainer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Trainer => "trainer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A tenant's API key.
+    ApiKey,
+    /// An OIDC access token.
+    Oidc,
+    /// No token, on a node started with `--insecure-no-auth`.
+    Anonymous,
+}
+
+impl AuthMethod {
+    /// Its name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Oidc => "oidc",
+            AuthMethod::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// The authenticated caller of a request (`GET /v1/whoami`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Caller {
+    /// The tenant whose datasets, models and jobs the request sees.
+    pub tenant: String,
+    /// Who: `apikey:{key id}`, the token's `sub`, or `anonymous`.
+    pub subject: String,
+    /// What it may do.
+    pub role: Role,
+    /// How it signed in.
+    pub method: AuthMethod,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.extensions().get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::internal(format!("{} reached a handler unauthenticated", req.path()))
+        }))
+    }
+}
+
+/// Turns bearer tokens into callers.
+pub struct Authenticator {
+    db: Db,
+    oidc: Option<Arc<oidc::OidcVerifier>>,
+    anonymous: bool,
+}
+
+impl Authenticator {
+    /// API keys from `db`, OIDC tokens when `oidc` is configured, requests without a token as
+    /// the local admin when `anonymous`.
+    pub fn new(db: Db, oidc: Option<Arc<oidc::OidcVerifier>>, anonymous: bool) -> Self {
+        Authenticator {
+            db,
+            oidc,
+            anonymous,
+        }
+    }
+
+    /// Whether requests without a token are taken (`--insecure-no-auth`).
+    pub fn anonymous(&self) -> bool {
+        self.anonymous
+    }
+
+    /// The OIDC verifier, when configured.
+    pub fn oidc(&self) -> Option<&oidc::OidcVerifier> {
+        self.oidc.as_deref()
+    }
+
+    /// The caller an `Authorization` header value (or its absence) stands for.
+    ///
+    /// # Errors
+    /// 401 without a valid token; 403 when a valid OIDC token names an unknown tenant or role.
+    pub async fn caller(&self, authorization: Option<&str>) -> ApiResult<Caller> {
+        let Some(value) = authorization else {
+            return match self.anonymous {
+                true => Ok(Caller {
+                    tenant: LOCAL_TENANT.into(),
+                    subject: "anonymous".into(),
+                    role: Role::Admin,
+                    method: AuthMethod::Anonymous,
+                }),
+                false => Err(ApiError::unauthorized(
+                    "this route needs Authorization: Bearer <API key or access token>",
+                )),
+            };
+        };
+        let token = bearer_token(value)?;
+        if api_keys::looks_like_key(token) {
+            return api_keys::caller(&self.db, token).await;
+        }
+        let Some(verifier) = &self.oidc else {
+            return Err(ApiError::unauthorized(
+                "not an API key of this node, and the node accepts no OIDC tokens",
+            ));
+        };
+        let identity = verifier
+            .verify(token)
+            .await
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let role = Role::parse(&identity.role).ok_or_else(|| {
+            ApiError::forbidden(format!(
+                "the token's role {:?} is not viewer, trainer or admin",
+                identity.role
+            ))
+        })?;
+        if !api_keys::tenant_exists(&self.db, &identity.tenant).await? {
+            return Err(ApiError::forbidden(format!(
+                "tenant {:?} is not registered on this node",
+                identity.tenant
+            )));
+        }
+        Ok(Caller {
+            tenant: identity.tenant,
+            subject: identity.subject,
+            role,
+            method: AuthMethod::Oidc,
+        })
+    }
+}
+
+/// The token of `Bearer <token>`.
+fn bearer_token(value: &str) -> ApiResult<&str> {
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be \"Bearer <token>\"",
+        ));
+    }
+    Ok(token)
+}
+
+/// The least role a request needs: reading and predicting take a viewer, the tenant's keys and
+/// audit log an admin, every other change a trainer. `pattern` is the matched route
+/// (`/v1/models/{id}/predict`).
+pub fn required_role(method: &Method, pattern: &str) -> Role {
+    if pattern.starts_with("/v1/apikeys") || pattern.starts_with("/v1/audit") {
+        Role::Admin
+    } else if method == Method::GET
+        || method == Method::HEAD
+        || (method == Method::POST && pattern == "/v1/models/{id}/predict")
+    {
+        Role::Viewer
+    } else {
+        Role::Trainer
+    }
+}
+
+/// The middleware of the `/v1` scope: authenticates, authorises and audits every request but
+/// those to [`PUBLIC_PATHS`].
+///
+/// # Errors
+/// Never its own: refusals are 401/403 responses; the inner service's errors pass through.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if PUBLIC_PATHS.contains(&req.path()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.error_response(ApiError::internal("no application state")));
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let caller = state.auth.caller(header).await.and_then(|caller| {
+        let needed = required_role(req.method(), &req.match_pattern().unwrap_or_default());
+        match caller.role >= needed {
+            true => Ok(caller),
+            false => Err(ApiError::forbidden(format!(
+                "this request needs the {} role; the caller is a {}",
+                needed.as_str(),
+                caller.role.as_str()
+            ))),
+        }
+    });
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(e) => {
+            let response = req.error_response(e);
+            audit::record(&state.db, None, &response).await;
+            return Ok(response);
+        }
+    };
+    req.extensions_mut().insert(caller.clone());
+    let response = next.call(req).await?.map_into_boxed_body();
+    audit::record(&state.db, Some(&caller), &response).await;
+    Ok(response)
+}
