@@ -1,16 +1,18 @@
 // Shared by the browser tests: start the real compute node, launch headless Chromium.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The test build of the wasm client (cargo feature `test-export`), outside web/. */
 export const testPackageDir = path.join(repoRoot, 'target/web-pkg-test');
 export const nodeBinary = process.env.MORE_NODE_BIN ?? path.join(repoRoot, 'target/release/more-node');
+const runFile = promisify(execFile);
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -25,13 +27,17 @@ function freePort() {
 }
 
 /**
- * Starts `more-node serve` on a free port (or `port`) with a temporary data dir and further
- * `serve` arguments `args`; waits for /v1/health.
+ * Starts `more-node serve` on a free port (or `port`) with a temporary data dir (or `dataDir`, kept
+ * on stop) and further `serve` arguments `args`; waits for /v1/health. Without `auth: true` the node runs with
+ * `--insecure-no-auth` (loopback only: requests without a token act as tenant `local`, admin), as
+ * every test but the sign-in test does; with it, every /v1 call but health and auth needs a token.
  */
-export async function startNode({ port: wanted, args = [] } = {}) {
+export async function startNode({ port: wanted, args = [], auth = false, dataDir: givenDataDir } = {}) {
   const port = wanted ?? await freePort();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'more-web-test-'));
-  const proc = spawn(nodeBinary, ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web', ...args],
+  const dataDir = givenDataDir ?? await mkdtemp(path.join(os.tmpdir(), 'more-web-test-'));
+  const serveArgs = ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web',
+    ...(auth === true ? [] : ['--insecure-no-auth']), ...args];
+  const proc = spawn(nodeBinary, serveArgs,
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
@@ -49,6 +55,7 @@ export async function startNode({ port: wanted, args = [] } = {}) {
   }
   return {
     url,
+    dataDir,
     log: () => log,
     async stop() {
       if (proc.exitCode === null) {
@@ -57,9 +64,32 @@ export async function startNode({ port: wanted, args = [] } = {}) {
         await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!givenDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A new API key for `tenant` with `role` (viewer, trainer, admin), made with the node's admin
+ * command line on `dataDir` (the data dir of a node from startNode, running or not): `more-node
+ * tenant create` (a tenant that already exists is fine), then `more-node apikey create`, which
+ * prints the key alone on its last line.
+ */
+export async function createApiKey(dataDir, tenant, role) {
+  await createTenant(dataDir, tenant);
+  const { stdout } = await runFile(nodeBinary, ['apikey', 'create', '--tenant', tenant, '--role', role, '--data-dir', dataDir], { cwd: repoRoot });
+  const key = stdout.trim().split('\n').at(-1).trim();
+  if (!key) throw new Error(`more-node apikey create printed no key:\n${stdout}`);
+  return key;
+}
+
+/** `more-node tenant create NAME` on `dataDir`; a tenant that already exists is fine. */
+export async function createTenant(dataDir, tenant) {
+  try {
+    await runFile(nodeBinary, ['tenant', 'create', tenant, '--data-dir', dataDir], { cwd: repoRoot });
+  } catch (err) {
+    if (!/exists/i.test(`${err.stderr}${err.stdout}`)) throw err; // "tenant \"NAME\" exists"
+  }
 }
 
 export function launchBrowser() {
