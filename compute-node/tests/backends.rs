@@ -172,6 +172,31 @@ fn postgres_and_s3_flow() {
 
     check_broken_objects(&second, &s3, &model, dir.path());
     first.healthy();
+    check_audit_log_append_only(&pg);
+}
+
+/// Both nodes wrote their requests to the audit log, and PostgreSQL refuses to change it.
+fn check_audit_log_append_only(pg: &Postgres) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&pg.url()).await.expect("connect");
+        let (entries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert!(entries > 10, "{entries} audit entries");
+        for sql in [
+            "UPDATE audit_log SET status = 200",
+            "DELETE FROM audit_log",
+            "TRUNCATE audit_log",
+        ] {
+            let e = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+    });
 }
 
 /// Decrypted losses, predictions and weights equal the plaintext run's (within f32 rounding).

@@ -343,6 +343,8 @@ fn the_audit_log_records_who_did_what_and_cannot_be_changed() {
     let id = ds["id"].as_str().unwrap();
     assert_eq!(b.get_json(&format!("/v1/datasets/{id}")).0, 404);
     assert_eq!(srv.get_json(&format!("/v1/datasets/{id}")).0, 401);
+    let a_viewer = srv.with_token(&new_key(dir.path(), "a", "viewer"));
+    assert_eq!(a_viewer.delete(&format!("/v1/datasets/{id}")).0, 403);
     srv.healthy();
 
     let (ok, out, err) = cli(dir.path(), &["audit", "export"]);
@@ -367,11 +369,13 @@ fn the_audit_log_records_who_did_what_and_cannot_be_changed() {
     assert_eq!(refused["route"], "/v1/datasets/{id}");
     assert_eq!(refused["object_id"], id);
     let anonymous = find(Value::Null, "GET", 401);
-    assert_eq!(
-        anonymous["object_id"],
-        Value::Null,
-        "not routed before auth"
-    );
+    assert_eq!(anonymous["object_id"], id);
+    let beyond_role = find(json!("a"), "DELETE", 403);
+    assert_eq!(beyond_role["object_id"], id);
+    assert!(beyond_role["subject"]
+        .as_str()
+        .unwrap()
+        .starts_with("apikey:"));
     assert!(
         entries.iter().all(|e| e["route"] != "/v1/health"),
         "health is not audited"

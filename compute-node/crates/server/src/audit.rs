@@ -54,14 +54,13 @@ pub fn created(req: &HttpRequest, id: &str) {
 /// has already taken effect).
 pub async fn record(db: &Db, caller: Option<&Caller>, response: &ServiceResponse<BoxBody>) {
     let req = response.request();
+    let pattern = req.match_pattern();
     let object_id = req
         .extensions()
         .get::<CreatedObject>()
         .map(|c| c.0.clone())
-        .or_else(|| req.match_info().get("id").map(str::to_string));
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| req.path().chars().take(200).collect());
+        .or_else(|| pattern.as_deref().and_then(|p| path_id(p, req.path())));
+    let route = pattern.unwrap_or_else(|| req.path().chars().take(200).collect());
     let written = sqlx::query(
         "INSERT INTO audit_log (id, at_micros, tenant, subject, auth_method, method, route, \
          object_id, status, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -81,6 +80,15 @@ pub async fn record(db: &Db, caller: Option<&Caller>, response: &ServiceResponse
     if let Err(e) = written {
         tracing::error!(error = %e, "audit log write failed");
     }
+}
+
+/// The path segment in the place of `{id}` in `pattern` (at most 64 characters), if any.
+fn path_id(pattern: &str, path: &str) -> Option<String> {
+    pattern
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(p, _)| *p == "{id}")
+        .map(|(_, id)| id.chars().take(64).collect())
 }
 
 fn now_micros() -> i64 {

@@ -222,6 +222,18 @@ pub fn required_role(method: &Method, pattern: &str) -> Role {
     }
 }
 
+/// Answers `req` with `error`, audited under `caller` (when it was identified).
+async fn refuse(
+    state: &AppState,
+    req: ServiceRequest,
+    caller: Option<&Caller>,
+    error: ApiError,
+) -> ServiceResponse<BoxBody> {
+    let response = req.error_response(error);
+    audit::record(&state.db, caller, &response).await;
+    response
+}
+
 /// The middleware of the `/v1` scope: authenticates, authorises and audits every request but
 /// those to [`PUBLIC_PATHS`].
 ///
@@ -241,25 +253,19 @@ pub async fn authenticate(
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let caller = state.auth.caller(header).await.and_then(|caller| {
-        let needed = required_role(req.method(), &req.match_pattern().unwrap_or_default());
-        match caller.role >= needed {
-            true => Ok(caller),
-            false => Err(ApiError::forbidden(format!(
-                "this request needs the {} role; the caller is a {}",
-                needed.as_str(),
-                caller.role.as_str()
-            ))),
-        }
-    });
-    let caller = match caller {
+    let caller = match state.auth.caller(header).await {
         Ok(caller) => caller,
-        Err(e) => {
-            let response = req.error_response(e);
-            audit::record(&state.db, None, &response).await;
-            return Ok(response);
-        }
+        Err(e) => return Ok(refuse(&state, req, None, e).await),
     };
+    let needed = required_role(req.method(), &req.match_pattern().unwrap_or_default());
+    if caller.role < needed {
+        let e = ApiError::forbidden(format!(
+            "this request needs the {} role; the caller is a {}",
+            needed.as_str(),
+            caller.role.as_str()
+        ));
+        return Ok(refuse(&state, req, Some(&caller), e).await);
+    }
     req.extensions_mut().insert(caller.clone());
     let response = next.call(req).await?.map_into_boxed_body();
     audit::record(&state.db, Some(&caller), &response).await;
