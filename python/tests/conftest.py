@@ -38,6 +38,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_TOKENS = {}
+
+
+@pytest.fixture(scope="session")
+def node_token(node_url) -> str:
+    """The API key (tenant `pytest`, role trainer) of the `node_url` node, also in MORE_TOKEN."""
+    return _TOKENS["node"]
+
+
 @pytest.fixture(scope="session")
 def node_url(tmp_path_factory):
     binary = _binary("MORE_NODE_BIN", "more-node")
@@ -50,7 +59,8 @@ def node_url(tmp_path_factory):
     made = subprocess.run([str(binary), "apikey", "create", "--tenant", "pytest", "--role",
                            "trainer", "--data-dir", str(data)],
                           check=True, capture_output=True, text=True)
-    os.environ["MORE_TOKEN"] = made.stdout.splitlines()[-1]
+    _TOKENS["node"] = made.stdout.splitlines()[-1]
+    os.environ["MORE_TOKEN"] = _TOKENS["node"]
     log = open(data / "node.log", "wb")
     proc = subprocess.Popen(
         [str(binary), "serve", "--data-dir", str(data), "--bind", f"127.0.0.1:{port}",

@@ -18,8 +18,8 @@ def clinical(n=150, seed=3):
     return x, np.eye(3, dtype=np.float32)[labels], labels
 
 
-def test_full_flow(node_url):
-    node = m.Node(node_url, token="unused-by-this-node")
+def test_full_flow(node_url, node_token):
+    node = m.Node(node_url, token=node_token)
     assert node.health()["status"] == "ok"
     key = m.Key.generate()
     x, y, labels = clinical()

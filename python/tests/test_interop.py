@@ -20,8 +20,7 @@ PASS = "interop passphrase"
 
 
 def cli(cli_bin, *args):
-    env = {**os.environ, "MORE_PASSPHRASE": PASS}
-    env.pop("MORE_TOKEN", None)
+    env = {**os.environ, "MORE_PASSPHRASE": PASS}  # MORE_TOKEN: the node's key (conftest)
     r = subprocess.run([str(cli_bin), *args], env=env, capture_output=True, text=True)
     assert r.returncode == 0, f"more-client {args}: {r.returncode} {r.stderr}"
     return r.stdout
