@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         handle_signals: false,
         workers: 2,
         model_cache_bytes: cache_mb << 20,
+        insecure_no_auth: true,
         ..Settings::default()
     };
     let (tx, rx) = std::sync::mpsc::channel();

@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p more-node --example upload_check -- BASE_URL NODE_PID [MB] [RUNS]`
 //! (defaults 500 MB, 3 runs). Start the node yourself (`more-node serve --data-dir D
-//! --max-upload-mb 1024`, with `--store s3://bucket` for S3) so that this process, which holds the
+//! --insecure-no-auth --max-upload-mb 1024`, with `--store s3://bucket` for S3) so that this process, which holds the
 //! ciphertext in memory, is not the one measured. Each run creates a dataset and `PUT`s the
 //! features (samples × 784 compact f32 ciphertexts, 8 bytes a value); the node validates every
 //! value and streams the body into its object store. Peak memory is the node's `VmHWM` from

@@ -19,7 +19,7 @@ run_node() { # $1: label, rest: extra serve arguments
   local label=$1; shift
   local port; port=$(free_port)
   target/release/more-node serve --data-dir "$WORK/$label" --bind "127.0.0.1:$port" \
-    --web-dir "$WORK/no-web" --max-upload-mb $((MB * 2)) "$@" >"$WORK/$label.log" 2>&1 &
+    --web-dir "$WORK/no-web" --insecure-no-auth --max-upload-mb $((MB * 2)) "$@" >"$WORK/$label.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   wait_http "http://127.0.0.1:$port/v1/health"

@@ -78,6 +78,15 @@ fn api_keys_made_by_the_cli_sign_requests_in() {
         .expect("answer");
     assert_eq!(resp.status().as_u16(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    for header in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b"] {
+        let resp = srv
+            .agent
+            .get(srv.url("/v1/datasets"))
+            .header("authorization", header)
+            .call()
+            .expect("answer");
+        assert_eq!(resp.status().as_u16(), 401, "{header}");
+    }
     for bad in [
         "more_".to_string() + &"0".repeat(64),
         "not-a-jwt".into(),

@@ -28,6 +28,10 @@ impl Node {
             bind: "127.0.0.1:0".into(),
             web_dir: data_dir.join("no-web"),
             handle_signals: false,
+            // Requests without a token act as the local tenant: these tests are about the CLI's
+            // data handling (its bearer token is checked by token_is_sent_as_bearer, and against
+            // a node that needs one by python/tests/test_interop.py).
+            insecure_no_auth: true,
             ..Settings::default()
         };
         let (tx, rx) = std::sync::mpsc::channel();

@@ -15,9 +15,11 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::header::{self, Header as _};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use serde::{Deserialize, Serialize};
 
 use crate::audit;
@@ -142,12 +144,12 @@ impl Authenticator {
         self.oidc.as_deref()
     }
 
-    /// The caller an `Authorization` header value (or its absence) stands for.
+    /// The caller a bearer token (or its absence) stands for.
     ///
     /// # Errors
     /// 401 without a valid token; 403 when a valid OIDC token names an unknown tenant or role.
-    pub async fn caller(&self, authorization: Option<&str>) -> ApiResult<Caller> {
-        let Some(value) = authorization else {
+    pub async fn caller(&self, token: Option<&str>) -> ApiResult<Caller> {
+        let Some(token) = token else {
             return match self.anonymous {
                 true => Ok(Caller {
                     tenant: LOCAL_TENANT.into(),
@@ -160,7 +162,6 @@ impl Authenticator {
                 )),
             };
         };
-        let token = bearer_token(value)?;
         if api_keys::looks_like_key(token) {
             return api_keys::caller(&self.db, token).await;
         }
@@ -194,16 +195,18 @@ impl Authenticator {
     }
 }
 
-/// The token of `Bearer <token>`.
-fn bearer_token(value: &str) -> ApiResult<&str> {
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(ApiError::unauthorized(
-            "the Authorization header must be \"Bearer <token>\"",
-        ));
+/// The bearer token of `req` (actix-web-httpauth's RFC 6750 parser); `None` without an
+/// `Authorization` header.
+///
+/// # Errors
+/// 401 for another scheme or a malformed header.
+fn bearer_token(req: &ServiceRequest) -> ApiResult<Option<String>> {
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        return Ok(None);
     }
-    Ok(token)
+    Authorization::<Bearer>::parse(req)
+        .map(|auth| Some(auth.into_scheme().token().to_string()))
+        .map_err(|_| ApiError::unauthorized("the Authorization header must be \"Bearer <token>\""))
 }
 
 /// The least role a request needs: reading and predicting take a viewer, the tenant's keys and
@@ -249,11 +252,11 @@ pub async fn authenticate(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.error_response(ApiError::internal("no application state")));
     };
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let caller = match state.auth.caller(header).await {
+    let caller = match bearer_token(&req) {
+        Ok(token) => state.auth.caller(token.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    let caller = match caller {
         Ok(caller) => caller,
         Err(e) => return Ok(refuse(&state, req, None, e).await),
     };
