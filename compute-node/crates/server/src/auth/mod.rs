@@ -23,7 +23,7 @@ use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use serde::{Deserialize, Serialize};
 
 use crate::audit;
-use crate::db::Db;
+use crate::db::{Db, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
@@ -103,6 +103,13 @@ pub struct Caller {
     pub role: Role,
     /// How it signed in.
     pub method: AuthMethod,
+}
+
+impl Caller {
+    /// The rows this caller sees: its tenant's.
+    pub fn scope(&self) -> Scope<'_> {
+        Scope::Tenant(&self.tenant)
+    }
 }
 
 impl FromRequest for Caller {

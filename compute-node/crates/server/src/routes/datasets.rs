@@ -94,10 +94,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (ds, _) = state
-        .db
-        .get::<Dataset>(Scope::Tenant(&caller.tenant), &id)
-        .await?;
+    let (ds, _) = state.db.get::<Dataset>(caller.scope(), &id).await?;
     Ok(HttpResponse::Ok().json(ds))
 }
 
@@ -178,10 +175,7 @@ async fn upload(
     let limit = state.settings.max_upload_bytes;
     let early = async {
         require_content_type(&req, "application/octet-stream")?;
-        let (ds, _) = state
-            .db
-            .get::<Dataset>(Scope::Tenant(&caller.tenant), &id)
-            .await?;
+        let (ds, _) = state.db.get::<Dataset>(caller.scope(), &id).await?;
         if state.db.dataset_in_use(&id).await? {
             return Err(dataset_locked(&id));
         }

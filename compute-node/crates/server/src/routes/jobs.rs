@@ -8,7 +8,6 @@ use serde::Deserialize;
 use super::octets;
 use crate::audit;
 use crate::auth::Caller;
-use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
 use crate::startup::AppState;
@@ -66,7 +65,7 @@ pub async fn create(
     // An upload that commits between reading the dataset and inserting the job changes its
     // version: read and check again (the job must train on what it was checked against).
     for _ in 0..8 {
-        let scope = Scope::Tenant(&caller.tenant);
+        let scope = caller.scope();
         let (model, _) = state.db.get::<ModelRecord>(scope, &req.model_id).await?;
         let (ds, version) = state.db.get::<Dataset>(scope, &req.dataset_id).await?;
         let job = new_job(&req, &model, &ds)?;
@@ -179,9 +178,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let job = state
-        .jobs
-        .live(state.db.job(Scope::Tenant(&caller.tenant), &id).await?);
+    let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
     Ok(HttpResponse::Ok().json(job))
 }
 
@@ -194,9 +191,7 @@ pub async fn losses(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     // The live record on the node running the job names its blobs once they are stored.
-    let job = state
-        .jobs
-        .live(state.db.job(Scope::Tenant(&caller.tenant), &id).await?);
+    let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
     match &job.losses_sha256 {
         Some(sha) => Ok(octets(state.blobs.get(sha).await?.to_vec())),
         None => Err(ApiError::conflict(format!(
@@ -228,7 +223,7 @@ pub async fn resume(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let scope = Scope::Tenant(&caller.tenant);
+    let scope = caller.scope();
     let job = state.db.job(scope, &id).await?;
     if !state.jobs.queue().requeue(&job).await? {
         let now = state.db.job(scope, &id).await?;

@@ -9,7 +9,6 @@ use serde_json::Value;
 use super::octets;
 use crate::audit;
 use crate::auth::Caller;
-use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, ModelRecord};
 use crate::startup::AppState;
@@ -203,10 +202,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (m, _) = state
-        .db
-        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
-        .await?;
+    let (m, _) = state.db.get::<ModelRecord>(caller.scope(), &id).await?;
     Ok(HttpResponse::Ok().json(m))
 }
 
@@ -231,10 +227,7 @@ pub async fn weights(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let (m, _) = state
-        .db
-        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
-        .await?;
+    let (m, _) = state.db.get::<ModelRecord>(caller.scope(), &id).await?;
     let bytes = match &m.weights_sha256 {
         Some(sha) => state.blobs.get(sha).await?.to_vec(),
         None => {

@@ -8,7 +8,6 @@ use more_core::wire::{self, AnyTensor};
 
 use super::{octets, read_body};
 use crate::auth::Caller;
-use crate::db::Scope;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::ModelRecord;
@@ -33,10 +32,7 @@ pub async fn predict(
         super::drain(payload, 0).await;
         return Err(e);
     }
-    let (record, _) = state
-        .db
-        .get::<ModelRecord>(Scope::Tenant(&caller.tenant), &id)
-        .await?;
+    let (record, _) = state.db.get::<ModelRecord>(caller.scope(), &id).await?;
     let max_batch = state.settings.max_predict_batch;
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
     let body = read_body(payload, limit).await?;
