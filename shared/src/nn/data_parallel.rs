@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::collective::{shard_range, Collective, CollectiveError};
 use super::error::Context;
-use super::{LayerParameters, LayerSpec, NnError, TrainObserver, Trainer};
+use super::{LayerParameters, NnError, TrainObserver, Trainer};
 use crate::tensor::{PlanarTensor, Representation};
 use crate::Float;
 
@@ -84,13 +84,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
     }
 
     fn check_shardable(&self, comm: &dyn Collective) -> Result<(), NnError> {
-        let dropout = self
-            .model
-            .spec()
-            .layers
-            .iter()
-            .any(|l| matches!(l, LayerSpec::Dropout { rate } if *rate > 0.0));
-        if dropout && comm.size() > 1 {
+        if self.model.spec().has_dropout() && comm.size() > 1 {
             return Err(NnError::InvalidConfig(
                 "data-parallel training of a model with dropout is not supported: the masks \
                  are drawn in one sequence over the whole batch"

