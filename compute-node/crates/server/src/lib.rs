@@ -113,6 +113,20 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Launch jobs that ask for more than one rank as MPI jobs of at most this many ranks (0:
+    /// refuse them). Every node that trains must be able to launch them.
+    #[arg(long, env = "MORE_MPI_MAX_RANKS", default_value_t = 0)]
+    pub mpi_max_ranks: usize,
+    /// The MPI launcher and its options, split at spaces; the node adds `-n RANKS`, the program
+    /// and the job's arguments (e.g. `mpirun --hostfile /etc/more/hosts`, or `srun --mpi=pmix`
+    /// inside a Slurm allocation).
+    #[arg(long, env = "MORE_MPI_LAUNCHER", default_value = "mpirun")]
+    pub mpi_launcher: String,
+    /// The program every rank runs and its first arguments, split at spaces (default: this
+    /// executable's `train-distributed`, which must be built with `--features mpi`). It must
+    /// exist at the same path on every host of the launch.
+    #[arg(long, env = "MORE_MPI_PROGRAM")]
+    pub mpi_program: Option<String>,
     /// Directory of the web page (served at `/`, with `pkg/` for the wasm client).
     #[arg(long, default_value = "web")]
     pub web_dir: PathBuf,
@@ -166,6 +180,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         web_dir: args.web_dir,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
         model_cache_bytes: args.model_cache_mb.saturating_mul(1 << 20),
+        mpi: jobs::MpiLaunch::from_options(
+            args.mpi_max_ranks,
+            &args.mpi_launcher,
+            args.mpi_program.as_deref(),
+        )?,
         ..Settings::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

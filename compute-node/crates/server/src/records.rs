@@ -153,6 +153,11 @@ impl JobState {
     }
 }
 
+/// Jobs recorded before MPI jobs existed ran in their node's process.
+fn one_rank() -> usize {
+    1
+}
+
 /// A job (a row of `jobs`, and the API's Job object).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Job {
@@ -179,6 +184,10 @@ pub struct Job {
     pub error: Option<String>,
     /// Hyper-parameters.
     pub config: more_core::nn::TrainConfig,
+    /// MPI ranks training the job data-parallel (1: in the node's own process; more: launched
+    /// as an MPI job by a node started with `--mpi-max-ranks`).
+    #[serde(default = "one_rank")]
+    pub ranks: usize,
     /// The model's `trained_epochs` when the job started.
     pub base_epochs: usize,
     /// Unix seconds.

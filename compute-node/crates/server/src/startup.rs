@@ -17,7 +17,7 @@ use super::auth::Authenticator;
 use super::blobs::BlobStore;
 use super::db::Db;
 use super::gc;
-use super::jobs::{JobSettings, Jobs};
+use super::jobs::{JobSettings, Jobs, MpiLaunch};
 use super::queue::Queue;
 use super::request_id;
 use super::routes;
@@ -79,6 +79,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Serve HTTPS with this PEM certificate chain and PEM private key (rustls); `None`: HTTP.
     pub tls: Option<TlsFiles>,
+    /// How jobs of more than one rank are launched (`None`: this node runs one-rank jobs only).
+    pub mpi: Option<MpiLaunch>,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -116,6 +118,7 @@ impl Default for Settings {
             oidc: None,
             cors_origins: Vec::new(),
             tls: None,
+            mpi: None,
         }
     }
 }
@@ -222,6 +225,7 @@ impl Application {
                 max_jobs: settings.max_jobs,
                 lease: settings.job_lease,
                 poll: settings.job_poll,
+                mpi: settings.mpi.clone(),
             },
         );
         jobs.start();

@@ -4,11 +4,17 @@
 //! worker). A job whose node dies is requeued by apalis after the lease and resumed by another
 //! node from its last per-epoch checkpoint; the `node` column fences the old owner's writes.
 //!
+//! A job of more than one rank runs as an MPI job (`mpi`): the node launches it, records each
+//! epoch its rank 0 reports, and stops the launch when the job is cancelled or the node stops.
+//!
 //! Cancellation is a flag in the row: the owning node picks it up at its next progress save (at
 //! once when the request reached that node) and stops at the next mini-batch. On a graceful stop
 //! the node's jobs stop at their next mini-batch and are saved as `interrupted`.
 
+mod mpi;
 mod train;
+
+pub use mpi::MpiLaunch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +43,8 @@ pub struct JobSettings {
     pub lease: Duration,
     /// How often an idle SQLite worker looks for new tasks (PostgreSQL is notified at once).
     pub poll: Duration,
+    /// How jobs of more than one rank are launched (`None`: such jobs fail on this node).
+    pub mpi: Option<MpiLaunch>,
 }
 
 /// Takeovers after which a job that keeps killing its node is failed instead.
@@ -233,6 +241,7 @@ impl Jobs {
             blobs: self.blobs.clone(),
             node: self.settings.node.clone(),
             runtime: tokio::runtime::Handle::current(),
+            mpi: self.settings.mpi.clone(),
         };
         let (h, runner) = (handle.clone(), self.clone());
         let result =

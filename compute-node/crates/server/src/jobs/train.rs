@@ -33,16 +33,18 @@ pub struct Context {
     pub node: String,
     /// The runtime the database and store futures run on.
     pub runtime: tokio::runtime::Handle,
+    /// How this node launches jobs of more than one rank.
+    pub mpi: Option<super::MpiLaunch>,
 }
 
 impl Context {
-    fn wait<T>(&self, f: impl Future<Output = T>) -> T {
+    pub(super) fn wait<T>(&self, f: impl Future<Output = T>) -> T {
         self.runtime.block_on(f)
     }
 }
 
 /// Why training stopped early.
-enum Stop {
+pub(super) enum Stop {
     /// This node no longer owns the job: save nothing.
     Lost,
     /// Any other reason: classified by the flags and the error.
@@ -100,6 +102,9 @@ pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
 
 fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Result<(), Stop> {
     let job = handle.snapshot();
+    if job.ranks > 1 {
+        return super::mpi::train(cx, handle, stopping, &job);
+    }
     let limits = storage_limits();
     let read = |sha: &str, what: &str| -> ApiResult<AnyTensor> {
         let bytes = cx.wait(cx.blobs.get(sha))?;
@@ -227,12 +232,38 @@ fn save_epoch<R: Representation<f32>>(
     let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
     let checkpoint_blob = cx.wait(cx.blobs.put(Bytes::from(params_bundle(metadata, named))))?;
     fault::point(fault::EPOCH_STORED);
+    let epoch = EpochBlobs {
+        epochs_done: trainer.epochs_done(),
+        checkpoint_sha256: checkpoint_blob.sha256,
+        losses_sha256: losses_blob.sha256,
+    };
+    record_epoch(cx, handle, epoch, elapsed)
+}
+
+/// An epoch's end, stored: what the job row names after it.
+pub(super) struct EpochBlobs {
+    /// Epochs done.
+    pub epochs_done: usize,
+    /// The checkpoint after them.
+    pub checkpoint_sha256: String,
+    /// The encrypted mean loss of each of them.
+    pub losses_sha256: String,
+}
+
+/// Points the job row at a stored epoch's checkpoint and losses ([`Stop::Lost`] when another
+/// node owns the job now).
+pub(super) fn record_epoch(
+    cx: &Context,
+    handle: &JobHandle,
+    epoch: EpochBlobs,
+    elapsed: f64,
+) -> Result<(), Stop> {
     let _guard = handle.write.blocking_lock();
     let job = {
         let mut j = handle.job.lock().expect("job lock");
-        j.epoch = trainer.epochs_done();
-        j.checkpoint_sha256 = Some(checkpoint_blob.sha256);
-        j.losses_sha256 = Some(losses_blob.sha256);
+        j.epoch = epoch.epochs_done;
+        j.checkpoint_sha256 = Some(epoch.checkpoint_sha256);
+        j.losses_sha256 = Some(epoch.losses_sha256);
         j.elapsed_seconds = elapsed;
         j.clone()
     };
@@ -243,8 +274,7 @@ fn save_epoch<R: Representation<f32>>(
     Ok(())
 }
 
-/// Stores the trained weights, then switches the model to them and completes the job in one
-/// transaction.
+/// Stores the trained weights, then switches the model to them and completes the job.
 fn save_trained<R: Representation<f32>>(
     cx: &Context,
     handle: &JobHandle,
@@ -252,21 +282,46 @@ fn save_trained<R: Representation<f32>>(
     trainer: &Trainer<f32, R>,
     basis: Option<[f64; 4]>,
 ) -> Result<(), Stop> {
-    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
-    let trained_epochs = job.base_epochs + job.config.epochs;
+    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
     let metadata = serde_json::json!({
         "spec": record.spec,
         "representation": kind_name(R::KIND),
         "basis": basis,
-        "trained_epochs": trained_epochs,
+        "trained_epochs": job.base_epochs + job.config.epochs,
     });
     let bytes = params_bundle(metadata, trainer.model().parameters());
     let weights = cx.wait(cx.blobs.put(Bytes::from(bytes)))?;
     fault::point(fault::WEIGHTS_STORED);
-    record.weights_sha256 = Some(weights.sha256);
-    record.trained_epochs = trained_epochs;
-    record.representation = Some(kind_name(R::KIND).to_string());
-    record.basis = basis;
+    let trained = Trained {
+        weights_sha256: weights.sha256,
+        representation: kind_name(R::KIND),
+        basis,
+    };
+    complete(cx, handle, job, trained)
+}
+
+/// Stored trained weights: what the model record names once the job completes.
+pub(super) struct Trained {
+    /// The weights blob.
+    pub weights_sha256: String,
+    /// Their representation's name (`compact`, `matrix`).
+    pub representation: &'static str,
+    /// The public compact basis of the data (none for matrix form).
+    pub basis: Option<[f64; 4]>,
+}
+
+/// Switches the model to stored trained weights and completes the job in one transaction.
+pub(super) fn complete(
+    cx: &Context,
+    handle: &JobHandle,
+    job: &Job,
+    trained: Trained,
+) -> Result<(), Stop> {
+    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    record.weights_sha256 = Some(trained.weights_sha256);
+    record.trained_epochs = job.base_epochs + job.config.epochs;
+    record.representation = Some(trained.representation.to_string());
+    record.basis = trained.basis;
     let _guard = handle.write.blocking_lock();
     let mut done = handle.snapshot();
     done.state = JobState::Completed;

@@ -9,6 +9,7 @@ use super::octets;
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::jobs::MpiLaunch;
 use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
 use crate::startup::AppState;
 
@@ -35,6 +36,11 @@ pub struct CreateJob {
     /// Largest accepted ciphertext plane value before training stops (default 1e6).
     #[schema(exclusive_minimum = 0.0)]
     pub divergence_limit: Option<f64>,
+    /// MPI ranks that train the job data-parallel (default 1: in the node's process). More than
+    /// one needs nodes started with `--mpi-max-ranks` (at most that many) and a model without
+    /// dropout.
+    #[schema(minimum = 1)]
+    pub ranks: Option<usize>,
 }
 
 /// `POST /v1/jobs` → 202 job.
@@ -62,13 +68,14 @@ pub async fn create(
             "divergence_limit must be a positive number",
         ));
     }
+    let ranks = check_ranks(req.ranks, state.settings.mpi.as_ref())?;
     // An upload that commits between reading the dataset and inserting the job changes its
     // version: read and check again (the job must train on what it was checked against).
     for _ in 0..8 {
         let scope = caller.scope();
         let (model, _) = state.db.get::<ModelRecord>(scope, &req.model_id).await?;
         let (ds, version) = state.db.get::<Dataset>(scope, &req.dataset_id).await?;
-        let job = new_job(&req, &model, &ds)?;
+        let job = new_job(&req, &model, &ds, ranks)?;
         if state
             .jobs
             .queue()
@@ -85,9 +92,33 @@ pub async fn create(
     )))
 }
 
+/// The ranks `requested`, checked against what this node's MPI launch allows.
+fn check_ranks(requested: Option<usize>, mpi: Option<&MpiLaunch>) -> ApiResult<usize> {
+    let ranks = requested.unwrap_or(1);
+    let max = mpi.map_or(1, |m| m.max_ranks);
+    if ranks == 0 {
+        return Err(ApiError::bad_request("ranks must be at least 1"));
+    }
+    if ranks > max {
+        return Err(ApiError::bad_request(match mpi {
+            None => format!(
+                "ranks {ranks}: this node does not launch MPI jobs (start it with --mpi-max-ranks)"
+            ),
+            Some(_) => format!("ranks {ranks}: this node launches MPI jobs of at most {max} ranks"),
+        }));
+    }
+    Ok(ranks)
+}
+
 /// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
 /// current blobs).
-fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset) -> ApiResult<Job> {
+fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> ApiResult<Job> {
+    if ranks > 1 && model.spec.has_dropout() {
+        return Err(ApiError::bad_request(
+            "a model with dropout trains on one rank only: its masks are drawn in one sequence \
+             over the whole batch",
+        ));
+    }
     let (Some(features), Some(targets), DatasetState::Ready) =
         (&ds.features_sha256, &ds.targets_sha256, ds.state)
     else {
@@ -146,6 +177,7 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset) -> ApiResult<Job>
         elapsed_seconds: 0.0,
         error: None,
         config,
+        ranks,
         base_epochs: model.trained_epochs,
         created_at: now(),
         node: None,
