@@ -214,12 +214,14 @@ class Node:
 
     def train(self, model_id: str, dataset_id: str, epochs: int = 3, batch_size: int = 32,
               learning_rate: float = 0.1, momentum: float = 0.0, loss: Optional[str] = None,
-              seed: int = 7, key: Optional[Key] = None, poll: float = 0.4) -> TrainingJob:
+              seed: int = 7, key: Optional[Key] = None, poll: float = 0.4,
+              ranks: int = 1) -> TrainingJob:
         """Starts training (SGD, the page's defaults) and returns the :class:`TrainingJob`;
-        iterate it for progress (with decrypted losses when ``key`` is given)."""
+        iterate it for progress (with decrypted losses when ``key`` is given). ``ranks`` above 1
+        trains the job data-parallel as an MPI job (the node needs ``--mpi-max-ranks``)."""
         body: Dict[str, Any] = {
             "model_id": model_id, "dataset_id": dataset_id, "epochs": epochs,
-            "batch_size": batch_size, "seed": seed,
+            "batch_size": batch_size, "seed": seed, "ranks": ranks,
             "optimizer": {"type": "sgd", "learning_rate": learning_rate, "momentum": momentum},
         }
         if loss is not None:

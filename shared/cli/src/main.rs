@@ -186,6 +186,10 @@ struct TrainArgs {
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
     model_seed: u64,
+    /// MPI ranks that train the job data-parallel (more than 1 needs a node started with
+    /// `--mpi-max-ranks`).
+    #[arg(long, default_value_t = 1)]
+    ranks: usize,
     /// Key file, to show decrypted losses while following.
     #[arg(long)]
     key: Option<PathBuf>,
@@ -521,7 +525,7 @@ fn train(a: TrainArgs) -> Result<()> {
         "model_id": model_id, "dataset_id": a.dataset, "epochs": a.epochs,
         "batch_size": a.batch,
         "optimizer": {"type": "sgd", "learning_rate": a.lr, "momentum": 0.0},
-        "seed": a.seed,
+        "seed": a.seed, "ranks": a.ranks,
     });
     if let Some(loss) = &a.loss {
         job["loss"] = json!(loss);
