@@ -9,8 +9,6 @@
 mod mnist;
 mod server_common;
 
-use std::time::Duration;
-
 use more_client::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use ndarray::Array2;
@@ -21,6 +19,8 @@ use server_common::{settings, start, upload_dataset, Api};
 
 /// Encrypted training digits `(features, one-hot targets)` and the key.
 struct Data {
+    /// Decrypts the MPI runs' weights and losses.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
     key: SecretKey,
     features: Vec<u8>,
     targets: Vec<u8>,
@@ -135,6 +135,7 @@ fn ranks_beyond_what_the_node_launches_are_refused() {
 #[cfg(feature = "mpi")]
 mod mpi {
     use std::path::Path;
+    use std::time::Duration;
 
     use super::*;
     use more_core::tensor::Compact;
