@@ -1,0 +1,213 @@
+//! Bench binary: our engine's half of the side-by-side comparison with JAX
+//! (`benchmarks/side_by_side.sh` runs this and `benchmarks/jax_side_by_side.py` and writes the
+//! table; the JAX script measures the same work with the same shapes).
+//!
+//! `cargo bench -p more-client --bench side_by_side [-- SAMPLES [ROUNDS]]` (defaults 8192 and 3).
+//!
+//! Measured, each in plaintext (`Plain`) and in compact form (f32, `SecretKey::encrypt_compact`):
+//! - `mnist_mlp_train`: one training epoch of `mnist_mlp` (784-128-64-10) over SAMPLES samples;
+//! - `mnist_cnn_train`: one training epoch of `mnist_cnn` over SAMPLES images of 1x28x28;
+//! - `mnist_cnn_infer`: `mnist_cnn` inference over SAMPLES images in batches of 64;
+//! - `image_cnn_train`: one training epoch of `image_cnn` over SAMPLES/4 images of 1x64x64,
+//!   2 classes.
+//!
+//! Every training run: batch 64, SGD (learning rate 0.01, momentum 0), softmax cross-entropy,
+//! a fresh model from seed 1. Inputs are random values in [0, 1) with one-hot random labels; the
+//! arithmetic cost does not depend on the values. Layout NCHW. Every measurement is one untimed
+//! warm-up run, then ROUNDS timed runs; the median is reported with the minimum and maximum.
+//!
+//! Output: human-readable lines, then one line `RESULT {json}` with every measurement
+//! (seconds per run and images per second), read by `benchmarks/side_by_side_report.py`.
+
+use std::time::Instant;
+
+use more_client::{SecretKey, ShadowDistribution};
+use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
+use more_core::tensor::{Plain, PlanarTensor, Representation};
+use ndarray::{ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+const BATCH: usize = 64;
+
+fn epoch_seconds<R: Representation<f32>>(
+    spec: &ModelSpec,
+    rep: R,
+    x: &PlanarTensor<f32, R>,
+    y: &PlanarTensor<f32, R>,
+) -> f64 {
+    let cfg = TrainConfig::new(
+        1,
+        BATCH,
+        OptimizerSpec::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.0,
+        },
+        LossKind::CrossEntropy,
+        1,
+    );
+    let mut trainer = Trainer::new(Model::new(spec, rep, 1).unwrap(), cfg).unwrap();
+    let start = Instant::now();
+    trainer.train_epoch(x, y, &mut NoObserver).unwrap();
+    start.elapsed().as_secs_f64()
+}
+
+fn inference_seconds<R: Representation<f32>>(
+    spec: &ModelSpec,
+    rep: R,
+    x: &PlanarTensor<f32, R>,
+) -> f64 {
+    let model = Model::new(spec, rep, 1).unwrap();
+    let start = Instant::now();
+    for chunk in 0..x.shape()[0] / BATCH {
+        let batch = x
+            .slice_axis(0, chunk * BATCH, chunk * BATCH + BATCH)
+            .unwrap();
+        model.forward(&batch).unwrap();
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// `(median, min, max)` of `rounds` timed runs of `f`, after one untimed warm-up run.
+fn median_of(rounds: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
+    f();
+    let mut runs: Vec<f64> = (0..rounds.max(1)).map(|_| f()).collect();
+    runs.sort_by(f64::total_cmp);
+    (runs[runs.len() / 2], runs[0], runs[runs.len() - 1])
+}
+
+/// Random inputs of shape `[n, shape...]` in [0, 1) and one-hot random labels `[n, classes]`.
+fn data(
+    rng: &mut ChaCha8Rng,
+    n: usize,
+    shape: &[usize],
+    classes: usize,
+) -> (ArrayD<f32>, ArrayD<f32>) {
+    let mut dims = vec![n];
+    dims.extend_from_slice(shape);
+    let x = ArrayD::from_shape_fn(IxDyn(&dims), |_| rng.random_range(0.0..1.0f32));
+    let mut y = ArrayD::<f32>::zeros(IxDyn(&[n, classes]));
+    for i in 0..n {
+        y[[i, rng.random_range(0..classes)]] = 1.0;
+    }
+    (x, y)
+}
+
+/// The data source, the key and the measurements taken so far (each printed as it is taken).
+struct Bench {
+    rounds: usize,
+    rng: ChaCha8Rng,
+    key: SecretKey,
+    results: Vec<Value>,
+}
+
+impl Bench {
+    fn record(
+        &mut self,
+        work: &str,
+        form: &str,
+        samples: usize,
+        (median, min, max): (f64, f64, f64),
+    ) {
+        let ips = samples as f64 / median;
+        println!(
+            "  {work:<16} {form:<10} {median:9.3} s (min {min:.3}, max {max:.3})  {ips:10.1} images/s"
+        );
+        self.results.push(json!({
+            "work": work,
+            "form": form,
+            "samples": samples,
+            "median_s": median,
+            "min_s": min,
+            "max_s": max,
+            "images_per_s": ips,
+            "images_per_s_min": samples as f64 / max,
+            "images_per_s_max": samples as f64 / min,
+        }));
+    }
+
+    /// Training epochs of `preset` on `n` random samples, plaintext then compact form.
+    fn train(&mut self, work: &str, preset: &str, n: usize, shape: &[usize], classes: usize) {
+        let spec = ModelSpec::preset(preset, shape, classes).unwrap();
+        let (x, y) = data(&mut self.rng, n, shape, classes);
+        let shadow = ShadowDistribution::default();
+        let xc = self
+            .key
+            .encrypt_compact(&x, &shadow, &mut self.rng)
+            .unwrap();
+        let yc = (self.key)
+            .encrypt_compact(&y, &ShadowDistribution::Simplex, &mut self.rng)
+            .unwrap();
+        let compact = xc.representation().clone();
+        let (px, py) = (PlanarTensor::plain(x), PlanarTensor::plain(y));
+        let rounds = self.rounds;
+        let plain = median_of(rounds, || epoch_seconds(&spec, Plain, &px, &py));
+        self.record(work, "plaintext", n, plain);
+        let comp = median_of(rounds, || epoch_seconds(&spec, compact.clone(), &xc, &yc));
+        self.record(work, "compact", n, comp);
+    }
+
+    /// Inference of `preset` over `n` random samples in batches of 64, plaintext then compact.
+    fn infer(&mut self, work: &str, preset: &str, n: usize, shape: &[usize], classes: usize) {
+        let spec = ModelSpec::preset(preset, shape, classes).unwrap();
+        let n = n / BATCH * BATCH;
+        let (x, _) = data(&mut self.rng, n, shape, classes);
+        let shadow = ShadowDistribution::default();
+        let xc = self
+            .key
+            .encrypt_compact(&x, &shadow, &mut self.rng)
+            .unwrap();
+        let compact = xc.representation().clone();
+        let px = PlanarTensor::plain(x);
+        let rounds = self.rounds;
+        let plain = median_of(rounds, || inference_seconds(&spec, Plain, &px));
+        self.record(work, "plaintext", n, plain);
+        let comp = median_of(rounds, || inference_seconds(&spec, compact.clone(), &xc));
+        self.record(work, "compact", n, comp);
+    }
+}
+
+fn main() {
+    let numbers: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let samples = numbers.first().copied().unwrap_or(8192).max(4 * BATCH);
+    let rounds = numbers.get(1).copied().unwrap_or(3).max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let image_samples = samples / 4;
+    let mut bench = Bench {
+        rounds,
+        rng: ChaCha8Rng::seed_from_u64(7),
+        key: SecretKey::from_seed(1),
+        results: Vec::new(),
+    };
+    println!(
+        "side_by_side: batch {BATCH}, f32, threads {threads}, median of {rounds} warm runs \
+         (one untimed warm-up each)"
+    );
+    bench.train("mnist_mlp_train", "mnist_mlp", samples, &[784], 10);
+    bench.train("mnist_cnn_train", "mnist_cnn", samples, &[1, 28, 28], 10);
+    bench.infer("mnist_cnn_infer", "mnist_cnn", samples, &[1, 28, 28], 10);
+    bench.train(
+        "image_cnn_train",
+        "image_cnn",
+        image_samples,
+        &[1, 64, 64],
+        2,
+    );
+
+    let out = json!({
+        "engine": "more",
+        "batch": BATCH,
+        "dtype": "f32",
+        "layout": "NCHW",
+        "threads": threads,
+        "samples": samples,
+        "image_samples": image_samples,
+        "rounds": rounds,
+        "results": bench.results,
+    });
+    println!("RESULT {out}");
+}
