@@ -1,6 +1,6 @@
 //! Bench binary: our engine's half of the side-by-side comparison with JAX
-//! (`benchmarks/side_by_side.sh` runs this and `benchmarks/jax_side_by_side.py` and writes the
-//! table; the JAX script measures the same work with the same shapes).
+//! (`shared/benchmarks/side_by_side.sh` runs this and `shared/benchmarks/jax_side_by_side.py`
+//! and writes the table; the JAX script measures the same work with the same shapes).
 //!
 //! `cargo bench -p more-client --bench side_by_side [-- SAMPLES [ROUNDS]]` (defaults 8192 and 3).
 //!
@@ -17,7 +17,8 @@
 //! warm-up run, then ROUNDS timed runs; the median is reported with the minimum and maximum.
 //!
 //! Output: human-readable lines, then one line `RESULT {json}` with every measurement
-//! (seconds per run and images per second), read by `benchmarks/side_by_side_report.py`.
+//! (seconds per run and images per second), read by
+//! `shared/benchmarks/side_by_side_report.py`.
 
 use std::time::Instant;
 

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Our engine and JAX side by side, same machine, same shapes (batch 64, f32, CPU).
 #
-# Usage: benchmarks/side_by_side.sh [SAMPLES [ROUNDS]]   (defaults 8192 and 3)
+# Usage: shared/benchmarks/side_by_side.sh [SAMPLES [ROUNDS]]   (defaults 8192 and 3)
 #
 # 1. Creates target/bench-venv (python3 -m venv) and installs the pinned jax[cpu] and matplotlib
 #    from PyPI; when that fails (PyPI unreachable), says so and measures our engine only.
 # 2. Runs `cargo bench -p more-client --bench side_by_side -- SAMPLES ROUNDS`, then
-#    benchmarks/jax_side_by_side.py SAMPLES ROUNDS, one after the other (never at the same time).
-# 3. benchmarks/side_by_side_report.py writes target/side-by-side/table.md and
+#    shared/benchmarks/jax_side_by_side.py SAMPLES ROUNDS, one after the other (never at the same time).
+# 3. shared/benchmarks/side_by_side_report.py writes target/side-by-side/table.md and
 #    target/side-by-side/images_per_second.png.
 #
 # Honours CARGO_TARGET_DIR for the Rust build; the venv and outputs go to ./target of the repo.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 SAMPLES="${1:-8192}"
 ROUNDS="${2:-3}"
@@ -44,12 +44,12 @@ cargo bench -p more-client --bench side_by_side -- "$SAMPLES" "$ROUNDS" | tee "$
 sed -n 's/^RESULT //p' "$OUT/ours.log" | tail -1 >"$OUT/ours.json"
 
 if [ "$HAVE_JAX" = 1 ]; then
-  echo "== JAX: benchmarks/jax_side_by_side.py $SAMPLES $ROUNDS"
-  "$VENV/bin/python" benchmarks/jax_side_by_side.py "$SAMPLES" "$ROUNDS" | tee "$OUT/jax.log"
+  echo "== JAX: shared/benchmarks/jax_side_by_side.py $SAMPLES $ROUNDS"
+  "$VENV/bin/python" shared/benchmarks/jax_side_by_side.py "$SAMPLES" "$ROUNDS" | tee "$OUT/jax.log"
   sed -n 's/^RESULT //p' "$OUT/jax.log" | tail -1 >"$OUT/jax.json"
 fi
 
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 PY=python3
 [ -x "$VENV/bin/python" ] && PY="$VENV/bin/python"
-"$PY" benchmarks/side_by_side_report.py "$OUT/ours.json" "$OUT/jax.json" "$OUT"
+"$PY" shared/benchmarks/side_by_side_report.py "$OUT/ours.json" "$OUT/jax.json" "$OUT"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Table and plot for benchmarks/side_by_side.sh.
+"""Table and plot for shared/benchmarks/side_by_side.sh.
 
 Usage: side_by_side_report.py OURS_JSON JAX_JSON OUT_DIR
 
 Reads the RESULT objects of shared/client/benches/side_by_side.rs (OURS_JSON) and of
-benchmarks/jax_side_by_side.py (JAX_JSON; may be missing when JAX could not be installed), and
+shared/benchmarks/jax_side_by_side.py (JAX_JSON; may be missing when JAX could not be installed), and
 writes OUT_DIR/table.md and, when matplotlib is importable, OUT_DIR/images_per_second.png.
 Uses only the standard library apart from matplotlib.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""JAX half of the side-by-side comparison (see benchmarks/side_by_side.sh).
+"""JAX half of the side-by-side comparison (see shared/benchmarks/side_by_side.sh).
 
 The same work as shared/client/benches/side_by_side.rs, in plain JAX (jax.numpy, jax.lax; no
 flax/optax), jit-compiled on CPU:
@@ -21,7 +21,7 @@ Each step or forward function is compiled ahead of time (jit(...).lower(...).com
 compile time is reported separately and excluded. Then one untimed warm-up run and ROUNDS timed
 runs, each from fresh parameters; the median is reported with the minimum and maximum.
 
-Usage: python benchmarks/jax_side_by_side.py [SAMPLES [ROUNDS]] (defaults 8192 and 3). Prints
+Usage: python shared/benchmarks/jax_side_by_side.py [SAMPLES [ROUNDS]] (defaults 8192 and 3). Prints
 human-readable lines and one line "RESULT {json}" in the schema of the Rust bench.
 """
 
