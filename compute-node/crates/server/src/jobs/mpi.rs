@@ -145,7 +145,8 @@ pub(super) fn train(
             .into())
         }
     };
-    complete(cx, handle, job, trained(cx, weights)?)
+    let model = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    complete(cx, handle, job, model, trained(cx, weights)?)
 }
 
 /// The program's arguments for this job: its data, model, configuration, and where it resumes.

@@ -282,9 +282,9 @@ fn save_trained<R: Representation<f32>>(
     trainer: &Trainer<f32, R>,
     basis: Option<[f64; 4]>,
 ) -> Result<(), Stop> {
-    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    let model = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
     let metadata = serde_json::json!({
-        "spec": record.spec,
+        "spec": model.0.spec,
         "representation": kind_name(R::KIND),
         "basis": basis,
         "trained_epochs": job.base_epochs + job.config.epochs,
@@ -297,7 +297,7 @@ fn save_trained<R: Representation<f32>>(
         representation: kind_name(R::KIND),
         basis,
     };
-    complete(cx, handle, job, trained)
+    complete(cx, handle, job, model, trained)
 }
 
 /// Stored trained weights: what the model record names once the job completes.
@@ -310,14 +310,15 @@ pub(super) struct Trained {
     pub basis: Option<[f64; 4]>,
 }
 
-/// Switches the model to stored trained weights and completes the job in one transaction.
+/// Switches the model (its record and version, read before the weights were stored) to stored
+/// trained weights and completes the job in one transaction.
 pub(super) fn complete(
     cx: &Context,
     handle: &JobHandle,
     job: &Job,
+    (mut record, version): (ModelRecord, i64),
     trained: Trained,
 ) -> Result<(), Stop> {
-    let (mut record, version) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
     record.weights_sha256 = Some(trained.weights_sha256);
     record.trained_epochs = job.base_epochs + job.config.epochs;
     record.representation = Some(trained.representation.to_string());
