@@ -7,57 +7,23 @@
 //! work (same model seed, same data order, same batch size). Inputs are random values with
 //! MNIST's shape (784 features, 10 classes); the arithmetic cost does not depend on the values.
 
-use std::time::Instant;
+mod timing;
 
 use more_client::{SecretKey, ShadowDistribution};
-use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
+use more_core::nn::ModelSpec;
 use more_core::tensor::{MatrixForm, Plain, PlanarTensor, Representation};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use timing::{epoch_seconds, inference_seconds, median_of, BATCH};
 
-fn epoch_seconds<R: Representation<f32>>(
-    spec: &ModelSpec,
-    rep: R,
-    x: &PlanarTensor<f32, R>,
-    y: &PlanarTensor<f32, R>,
-) -> f64 {
-    let cfg = TrainConfig::new(
-        1,
-        64,
-        OptimizerSpec::Sgd {
-            learning_rate: 0.01,
-            momentum: 0.0,
-        },
-        LossKind::CrossEntropy,
-        1,
-    );
-    let mut trainer = Trainer::new(Model::new(spec, rep, 1).unwrap(), cfg).unwrap();
-    let start = Instant::now();
-    trainer.train_epoch(x, y, &mut NoObserver).unwrap();
-    start.elapsed().as_secs_f64()
-}
-
+/// Images per second of a fresh model's inference over the whole batches of `x`.
 fn inference_images_per_second<R: Representation<f32>>(
     spec: &ModelSpec,
     rep: R,
     x: &PlanarTensor<f32, R>,
 ) -> f64 {
-    let model = Model::new(spec, rep, 1).unwrap();
-    let start = Instant::now();
-    for chunk in 0..x.shape()[0] / 64 {
-        let batch = x.slice_axis(0, chunk * 64, chunk * 64 + 64).unwrap();
-        model.forward(&batch).unwrap();
-    }
-    (x.shape()[0] / 64 * 64) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// `(median, min, max)` of `rounds` timed runs of `f`, after one untimed warm-up run.
-fn median_of(rounds: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
-    f();
-    let mut runs: Vec<f64> = (0..rounds.max(1)).map(|_| f()).collect();
-    runs.sort_by(f64::total_cmp);
-    (runs[runs.len() / 2], runs[0], runs[runs.len() - 1])
+    (x.shape()[0] / BATCH * BATCH) as f64 / inference_seconds(spec, rep, x)
 }
 
 fn show(label: &str, (median, min, max): (f64, f64, f64), unit: &str, ratio: Option<f64>) {
@@ -100,7 +66,7 @@ fn main() {
     let matrix_s = median_of(rounds, || epoch_seconds(&mlp, MatrixForm, &xm, &ym));
     println!(
         "mnist_mlp epoch, {samples} samples, batch 64, threads {}, median of {rounds} warm runs:",
-        rayon_threads()
+        timing::threads()
     );
     show("plaintext", plain_s, "s", None);
     show("compact", compact_s, "s", Some(compact_s.0 / plain_s.0));
@@ -139,8 +105,4 @@ fn main() {
         "images/s",
         Some(plain_ips.0 / matrix_ips.0),
     );
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

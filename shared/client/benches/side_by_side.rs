@@ -20,63 +20,16 @@
 //! (seconds per run and images per second), read by
 //! `shared/benchmarks/side_by_side_report.py`.
 
-use std::time::Instant;
+mod timing;
 
 use more_client::{SecretKey, ShadowDistribution};
-use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
-use more_core::tensor::{Plain, PlanarTensor, Representation};
+use more_core::nn::ModelSpec;
+use more_core::tensor::{Compact, Plain, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-
-const BATCH: usize = 64;
-
-fn epoch_seconds<R: Representation<f32>>(
-    spec: &ModelSpec,
-    rep: R,
-    x: &PlanarTensor<f32, R>,
-    y: &PlanarTensor<f32, R>,
-) -> f64 {
-    let cfg = TrainConfig::new(
-        1,
-        BATCH,
-        OptimizerSpec::Sgd {
-            learning_rate: 0.01,
-            momentum: 0.0,
-        },
-        LossKind::CrossEntropy,
-        1,
-    );
-    let mut trainer = Trainer::new(Model::new(spec, rep, 1).unwrap(), cfg).unwrap();
-    let start = Instant::now();
-    trainer.train_epoch(x, y, &mut NoObserver).unwrap();
-    start.elapsed().as_secs_f64()
-}
-
-fn inference_seconds<R: Representation<f32>>(
-    spec: &ModelSpec,
-    rep: R,
-    x: &PlanarTensor<f32, R>,
-) -> f64 {
-    let model = Model::new(spec, rep, 1).unwrap();
-    let start = Instant::now();
-    for chunk in 0..x.shape()[0] / BATCH {
-        let batch = x
-            .slice_axis(0, chunk * BATCH, chunk * BATCH + BATCH)
-            .unwrap();
-        model.forward(&batch).unwrap();
-    }
-    start.elapsed().as_secs_f64()
-}
-
-/// `(median, min, max)` of `rounds` timed runs of `f`, after one untimed warm-up run.
-fn median_of(rounds: usize, mut f: impl FnMut() -> f64) -> (f64, f64, f64) {
-    f();
-    let mut runs: Vec<f64> = (0..rounds.max(1)).map(|_| f()).collect();
-    runs.sort_by(f64::total_cmp);
-    (runs[runs.len() / 2], runs[0], runs[runs.len() - 1])
-}
+use timing::{epoch_seconds, inference_seconds, median_of, BATCH};
 
 /// Random inputs of shape `[n, shape...]` in [0, 1) and one-hot random labels `[n, classes]`.
 fn data(
@@ -128,18 +81,21 @@ impl Bench {
         }));
     }
 
+    /// Encrypts `a` in compact form (f32).
+    fn encrypt(
+        &mut self,
+        a: &ArrayD<f32>,
+        shadow: &ShadowDistribution,
+    ) -> PlanarTensor<f32, Compact> {
+        self.key.encrypt_compact(a, shadow, &mut self.rng).unwrap()
+    }
+
     /// Training epochs of `preset` on `n` random samples, plaintext then compact form.
     fn train(&mut self, work: &str, preset: &str, n: usize, shape: &[usize], classes: usize) {
         let spec = ModelSpec::preset(preset, shape, classes).unwrap();
         let (x, y) = data(&mut self.rng, n, shape, classes);
-        let shadow = ShadowDistribution::default();
-        let xc = self
-            .key
-            .encrypt_compact(&x, &shadow, &mut self.rng)
-            .unwrap();
-        let yc = (self.key)
-            .encrypt_compact(&y, &ShadowDistribution::Simplex, &mut self.rng)
-            .unwrap();
+        let xc = self.encrypt(&x, &ShadowDistribution::default());
+        let yc = self.encrypt(&y, &ShadowDistribution::Simplex);
         let compact = xc.representation().clone();
         let (px, py) = (PlanarTensor::plain(x), PlanarTensor::plain(y));
         let rounds = self.rounds;
@@ -154,11 +110,7 @@ impl Bench {
         let spec = ModelSpec::preset(preset, shape, classes).unwrap();
         let n = n / BATCH * BATCH;
         let (x, _) = data(&mut self.rng, n, shape, classes);
-        let shadow = ShadowDistribution::default();
-        let xc = self
-            .key
-            .encrypt_compact(&x, &shadow, &mut self.rng)
-            .unwrap();
+        let xc = self.encrypt(&x, &ShadowDistribution::default());
         let compact = xc.representation().clone();
         let px = PlanarTensor::plain(x);
         let rounds = self.rounds;
@@ -176,7 +128,7 @@ fn main() {
         .collect();
     let samples = numbers.first().copied().unwrap_or(8192).max(4 * BATCH);
     let rounds = numbers.get(1).copied().unwrap_or(3).max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = timing::threads();
     let image_samples = samples / 4;
     let mut bench = Bench {
         rounds,
