@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use more_core::nn::{Checkpoint, Collective, Model, ModelSpec, NoObserver, TrainConfig, Trainer};
+use more_core::nn::{Collective, Model, ModelSpec, NoObserver, TrainConfig, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 use more_server::blobs::BlobStore;
 use more_server::weights::{
-    bundle_tensors, decode_bundle, kind_name, params_bundle, storage_limits, x_basis,
+    bundle_tensors, checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name,
+    losses_blob, params_bundle, storage_limits, x_basis,
 };
 use serde::{Deserialize, Serialize};
 
@@ -298,17 +299,7 @@ impl Job<'_> {
         let Some(sha) = &self.args.losses else {
             return Ok(Vec::new());
         };
-        let invalid = |e: more_core::wire::WireError| {
-            DistributedError::Invalid(format!("losses blob {sha}: {e}"))
-        };
-        let all: PlanarTensor<f32, R> = self
-            .read_tensor(sha, "losses")?
-            .into_typed()
-            .map_err(invalid)?;
-        (0..epochs_done.min(all.shape()[0]))
-            .map(|i| all.select(0, &[i]))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| DistributedError::Invalid(format!("losses blob {sha}: {e}")))
+        Ok(decode_losses(&self.get(sha)?, epochs_done)?)
     }
 
     fn trainer<R: Representation<f32>>(
@@ -320,18 +311,7 @@ impl Job<'_> {
         let Some(sha) = &self.args.resume else {
             return Ok(Trainer::new(self.initial_model(spec, rep)?, config)?);
         };
-        let bundle = decode_bundle(&self.get(sha)?, "checkpoint")?;
-        let counter = |name: &str| {
-            bundle.metadata[name]
-                .as_u64()
-                .ok_or_else(|| DistributedError::Invalid(format!("checkpoint {sha} lacks {name}")))
-        };
-        let (epochs_done, step) = (counter("epochs_done")? as usize, counter("step")?);
-        let checkpoint = Checkpoint {
-            epochs_done,
-            step,
-            tensors: bundle_tensors::<R>(bundle)?,
-        };
+        let checkpoint = decode_checkpoint::<R>(&self.get(sha)?)?;
         Ok(Trainer::restore(spec, rep, config, checkpoint)?)
     }
 
@@ -382,19 +362,14 @@ impl Job<'_> {
         &self,
         trainer: &Trainer<f32, R>,
     ) -> Result<String, DistributedError> {
-        let cp = trainer.checkpoint();
-        let metadata = serde_json::json!({"epochs_done": cp.epochs_done, "step": cp.step});
-        let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        self.put(params_bundle(metadata, named))
+        self.put(checkpoint_bundle(&trainer.checkpoint()))
     }
 
     fn save_losses<R: Representation<f32>>(
         &self,
         losses: &[PlanarTensor<f32, R>],
     ) -> Result<String, DistributedError> {
-        let all = PlanarTensor::concatenate(0, losses)
-            .map_err(|e| DistributedError::Invalid(format!("losses: {e}")))?;
-        self.put(wire::encode(&all))
+        self.put(losses_blob(losses)?)
     }
 
     fn save_weights<R: Representation<f32>>(

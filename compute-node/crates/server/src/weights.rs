@@ -1,7 +1,7 @@
 //! Trained weights and checkpoints as wire bundles: encoding, decoding, and building a model from
 //! them.
 
-use more_core::nn::Model;
+use more_core::nn::{Checkpoint, Model};
 use more_core::tensor::{PlanarTensor, Representation, RepresentationKind};
 use more_core::wire::{self, AnyTensor, Bundle, DecodeLimits};
 
@@ -103,4 +103,67 @@ pub fn x_basis<R: Representation<f32>>(x: &PlanarTensor<f32, R>) -> Option<[f64;
     (x.representation() as &dyn std::any::Any)
         .downcast_ref::<more_core::tensor::Compact>()
         .map(|c| c.basis.c0)
+}
+
+/// A trainer's checkpoint as a bundle: its tensors, with `epochs_done` and `step` in the
+/// metadata (a job's checkpoint blob, written by the node and by `train-distributed`).
+pub fn checkpoint_bundle<R: Representation<f32>>(checkpoint: &Checkpoint<f32, R>) -> Vec<u8> {
+    let metadata = serde_json::json!({
+        "epochs_done": checkpoint.epochs_done,
+        "step": checkpoint.step,
+    });
+    let named = checkpoint
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t))
+        .collect();
+    params_bundle(metadata, named)
+}
+
+/// Reads a checkpoint blob written by [`checkpoint_bundle`].
+///
+/// # Errors
+/// 500 when the blob is not such a bundle, lacks a counter, or holds tensors of another
+/// representation.
+pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> ApiResult<Checkpoint<f32, R>> {
+    let bundle = decode_bundle(bytes, "checkpoint")?;
+    let counter = |name: &str| {
+        bundle.metadata[name]
+            .as_u64()
+            .ok_or_else(|| ApiError::internal(format!("stored checkpoint lacks {name}")))
+    };
+    let (epochs_done, step) = (counter("epochs_done")? as usize, counter("step")?);
+    Ok(Checkpoint {
+        epochs_done,
+        step,
+        tensors: bundle_tensors::<R>(bundle)?,
+    })
+}
+
+/// The encrypted mean loss of each epoch as one wire tensor `(epochs,)` (a job's losses blob).
+///
+/// # Errors
+/// 500 when the losses do not concatenate (no epochs, or differing representations).
+pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> ApiResult<Vec<u8>> {
+    let all = PlanarTensor::concatenate(0, losses)
+        .map_err(|e| ApiError::internal(format!("losses: {e}")))?;
+    Ok(wire::encode(&all))
+}
+
+/// The first `epochs` losses of a blob written by [`losses_blob`], one tensor `(1,)` each.
+///
+/// # Errors
+/// 500 when the blob is not an f32 tensor of this representation.
+pub fn decode_losses<R: Representation<f32>>(
+    bytes: &[u8],
+    epochs: usize,
+) -> ApiResult<Vec<PlanarTensor<f32, R>>> {
+    let invalid = |e: &dyn std::fmt::Display| ApiError::internal(format!("stored losses: {e}"));
+    let all: PlanarTensor<f32, R> = wire::decode(bytes, &storage_limits())
+        .and_then(|t| t.into_typed())
+        .map_err(|e| invalid(&e))?;
+    (0..epochs.min(all.shape()[0]))
+        .map(|i| all.select(0, &[i]))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&e))
 }

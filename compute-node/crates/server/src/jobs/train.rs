@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use more_core::nn::{Checkpoint, Model, NnError, TrainObserver, Trainer};
+use more_core::nn::{Model, NnError, TrainObserver, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
@@ -19,8 +19,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::fault;
 use crate::records::{Job, JobState, ModelRecord};
 use crate::weights::{
-    bundle_tensors, decode_bundle, kind_name, model_from_weights, params_bundle, storage_limits,
-    x_basis,
+    checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name, losses_blob,
+    model_from_weights, params_bundle, storage_limits, x_basis,
 };
 
 /// What a training thread needs.
@@ -172,23 +172,10 @@ fn restore<R: Representation<f32>>(
         };
         return Ok((Trainer::new(model, job.config.clone())?, Vec::new()));
     };
-    let bundle = decode_bundle(&cx.wait(cx.blobs.get(csha))?, "checkpoint")?;
-    let epochs_done = bundle.metadata["epochs_done"].as_u64().unwrap_or(0) as usize;
-    let step = bundle.metadata["step"].as_u64().unwrap_or(0);
-    let tensors = bundle_tensors::<R>(bundle)?;
-    let checkpoint = Checkpoint {
-        epochs_done,
-        step,
-        tensors,
-    };
+    let checkpoint = decode_checkpoint::<R>(&cx.wait(cx.blobs.get(csha))?)?;
+    let epochs_done = checkpoint.epochs_done;
     let trainer = Trainer::restore(&record.spec, rep, job.config.clone(), checkpoint)?;
-    let all: PlanarTensor<f32, R> = wire::decode(&cx.wait(cx.blobs.get(lsha))?, &storage_limits())
-        .and_then(|t| t.into_typed())
-        .map_err(|e| ApiError::internal(format!("stored losses: {e}")))?;
-    let losses = (0..epochs_done.min(all.shape()[0]))
-        .map(|i| all.select(0, &[i]))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal(format!("stored losses: {e}")))?;
+    let losses = decode_losses(&cx.wait(cx.blobs.get(lsha))?, epochs_done)?;
     Ok((trainer, losses))
 }
 
@@ -224,13 +211,9 @@ fn save_epoch<R: Representation<f32>>(
     losses: &[PlanarTensor<f32, R>],
     elapsed: f64,
 ) -> Result<(), Stop> {
-    let all = PlanarTensor::concatenate(0, losses)
-        .map_err(|e| ApiError::internal(format!("losses: {e}")))?;
-    let losses_blob = cx.wait(cx.blobs.put(Bytes::from(wire::encode(&all))))?;
-    let cp = trainer.checkpoint();
-    let metadata = serde_json::json!({"epochs_done": cp.epochs_done, "step": cp.step});
-    let named = cp.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-    let checkpoint_blob = cx.wait(cx.blobs.put(Bytes::from(params_bundle(metadata, named))))?;
+    let losses_blob = cx.wait(cx.blobs.put(Bytes::from(losses_blob(losses)?)))?;
+    let checkpoint = checkpoint_bundle(&trainer.checkpoint());
+    let checkpoint_blob = cx.wait(cx.blobs.put(Bytes::from(checkpoint)))?;
     fault::point(fault::EPOCH_STORED);
     let epoch = EpochBlobs {
         epochs_done: trainer.epochs_done(),
