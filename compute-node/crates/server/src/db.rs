@@ -566,7 +566,9 @@ impl Db {
 
     /// Ends a running job owned by `node` in `state`; with `model`, also saves the trained
     /// model (compare and swap on `model_version`) in the same transaction. `false` when the
-    /// node no longer owns the job or the model changed meanwhile.
+    /// node no longer owns the job or the model changed meanwhile, and, for
+    /// [`JobState::Completed`], when a cancel was accepted meanwhile (see
+    /// [`Db::cancel_requested`]): an accepted cancel always ends the job `cancelled`.
     ///
     /// # Errors
     /// 500 on a database error.
@@ -577,19 +579,23 @@ impl Db {
         state: JobState,
         model: Option<(&ModelRecord, i64)>,
     ) -> ApiResult<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let sql = if state == JobState::Completed {
             "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
-             WHERE id = $3 AND node = $4 AND state = 'running'",
-        )
-        .bind(state.as_str())
-        .bind(to_json(job)?)
-        .bind(&job.id)
-        .bind(node)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
+             WHERE id = $3 AND node = $4 AND state = 'running' AND cancel_requested = 0"
+        } else {
+            "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
+             WHERE id = $3 AND node = $4 AND state = 'running'"
+        };
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(sql)
+            .bind(state.as_str())
+            .bind(to_json(job)?)
+            .bind(&job.id)
+            .bind(node)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
         if done != 1 {
             return Ok(false);
         }
@@ -612,6 +618,24 @@ impl Db {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(true)
+    }
+
+    /// Whether a cancel was accepted for `id` while `node` runs it (the flag stays until the
+    /// job ends).
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn cancel_requested(&self, id: &str, node: &str) -> ApiResult<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM training_jobs \
+             WHERE id = $1 AND node = $2 AND state = 'running' AND cancel_requested <> 0",
+        )
+        .bind(id)
+        .bind(node)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(row.is_some())
     }
 
     /// Requests cancellation: a queued job becomes `cancelled` at once; a running one is flagged

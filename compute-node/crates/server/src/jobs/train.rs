@@ -85,8 +85,9 @@ pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
             tracing::warn!(job = %id, "job taken over by another node; stopped here");
             return;
         }
-        Err(_) if stopping() => (JobState::Interrupted, None),
+        // An accepted cancel wins over a shutdown: the job must not come back.
         Err(_) if handle.cancel.load(Ordering::SeqCst) => (JobState::Cancelled, None),
+        Err(_) if stopping() => (JobState::Interrupted, None),
         Err(Stop::Error(e)) => (JobState::Failed, Some(e.message)),
     };
     tracing::info!(job = %id, state = state.as_str(), error = ?error, "training stopped");
@@ -315,9 +316,15 @@ pub(super) fn complete(
         JobState::Completed,
         Some((&record, version)),
     ))?;
-    if !saved {
-        return Err(Stop::Lost);
+    if saved {
+        *handle.job.lock().expect("job lock") = done;
+        return Ok(());
     }
-    *handle.job.lock().expect("job lock") = done;
-    Ok(())
+    if cx.wait(cx.db.cancel_requested(&job.id, &cx.node))? {
+        // Accepted while the weights were being stored: the job ends cancelled, the model
+        // keeps its weights from before.
+        handle.cancel.store(true, Ordering::SeqCst);
+        return Err(NnError::Cancelled.into());
+    }
+    Err(Stop::Lost)
 }
