@@ -245,6 +245,8 @@ cases! {
     div: NonZero, |s| 4.0 * (1.0 + s.amax) * (1.0 + s.bmax) / (s.bmin * s.bmin), |a, b| a.div(b);
     recip: NonZero, |s| 4.0 * (1.0 + s.amax) / (s.amin * s.amin), |a, b| Ok(a.recip());
     matmul: Any, |s| 16.0 * (1.0 + s.amax) * (1.0 + s.bmax), |a, b| a.matmul(&b.transpose()?);
+    matmul_t: Any, |s| 16.0 * (1.0 + s.amax) * (1.0 + s.bmax), |a, b| a.matmul_t(b);
+    t_matmul: Any, |s| 16.0 * (1.0 + s.amax) * (1.0 + s.bmax), |a, b| a.t_matmul(b);
     matmul_plain: Any, |s| 8.0 * (1.0 + s.amax), |a, b| a.matmul_plain(&w2::<F>(4, 2));
     transpose: Any, |s| s.amax, |a, b| a.transpose();
     permute: Any, |s| s.amax, |a, b| a.reshape(&[3, 2, 2])?.permute(&[2, 0, 1]);

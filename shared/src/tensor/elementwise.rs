@@ -4,19 +4,28 @@ use super::planar::PlanarTensor;
 use super::representation::{Representation, Unary};
 use crate::{Float, Result};
 
+/// A representation's element-wise function of two operands' planes (one shape).
+type PlaneFn<F, R> =
+    fn(&R, &[ndarray::ArrayD<F>], &[ndarray::ArrayD<F>]) -> Vec<ndarray::ArrayD<F>>;
+
 impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
+    /// `f` on both operands, broadcast first only when their shapes differ.
+    fn binary(&self, other: &Self, op: &'static str, f: PlaneFn<F, R>) -> Result<Self> {
+        if self.shape() == other.shape() {
+            self.check_same_rep(other, op)?;
+            return Ok(self.with_planes(f(&self.rep, &self.planes, &other.planes)));
+        }
+        let (a, b) = self.broadcast_pair(other, op)?;
+        Ok(self.with_planes(f(&self.rep, &a, &b)))
+    }
+
     /// Element-wise product, with broadcasting.
     ///
     /// # Errors
     /// [`crate::MoreError::ShapeMismatch`] if the shapes do not broadcast;
     /// [`crate::MoreError::BasisMismatch`] for compact tensors of different bases.
     pub fn mul(&self, other: &Self) -> Result<Self> {
-        if self.shape() == other.shape() {
-            self.check_same_rep(other, "mul")?;
-            return Ok(self.with_planes(self.rep.mul(&self.planes, &other.planes)));
-        }
-        let (a, b) = self.broadcast_pair(other, "mul")?;
-        Ok(self.with_planes(self.rep.mul(&a, &b)))
+        self.binary(other, "mul", R::mul)
     }
 
     /// Element-wise quotient `self · other⁻¹`, with broadcasting. Errors as [`Self::mul`].
@@ -26,15 +35,13 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
 
     /// Element-wise maximum (exact; max-pooling). Errors as [`Self::mul`].
     pub fn maximum(&self, other: &Self) -> Result<Self> {
-        let (a, b) = self.broadcast_pair(other, "maximum")?;
-        Ok(self.with_planes(self.rep.max(&a, &b)))
+        self.binary(other, "maximum", R::max)
     }
 
     /// `sign(self − other)`, with broadcasting; values equal up to the operands' rounding give 0
     /// (max-pooling's routing, where plaintext ties are common). Errors as [`Self::mul`].
     pub fn sign_of_difference(&self, other: &Self) -> Result<Self> {
-        let (a, b) = self.broadcast_pair(other, "sign_of_difference")?;
-        Ok(self.with_planes(self.rep.sign_of_difference(&a, &b)))
+        self.binary(other, "sign_of_difference", R::sign_of_difference)
     }
 
     /// Applies an exact element-wise function.

@@ -47,6 +47,24 @@ fn broadcast_plane<F: Float>(p: &ArrayD<F>, shape: &[usize]) -> ArrayD<F> {
     }
 }
 
+/// The values at `indices` along `axis` of one plane; along the first axis of a contiguous plane
+/// (mini-batches) by copying whole rows.
+fn select_plane<F: Float>(p: &ArrayD<F>, axis: usize, indices: &[usize]) -> ArrayD<F> {
+    match (axis, p.as_slice()) {
+        (0, Some(values)) => {
+            let row = p.shape()[1..].iter().product::<usize>();
+            let mut out = Vec::with_capacity(indices.len() * row);
+            for &i in indices {
+                out.extend_from_slice(&values[i * row..(i + 1) * row]);
+            }
+            let mut shape = p.shape().to_vec();
+            shape[0] = indices.len();
+            ArrayD::from_shape_vec(IxDyn(&shape), out).expect("rows of the plane's shape")
+        }
+        _ => p.select(Axis(axis), indices),
+    }
+}
+
 impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     fn zip_planes(
         &self,
@@ -269,7 +287,7 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         Ok(self.with_planes(
             self.planes
                 .iter()
-                .map(|p| p.select(Axis(axis), indices))
+                .map(|p| select_plane(p, axis, indices))
                 .collect(),
         ))
     }
@@ -323,5 +341,26 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
             })
             .collect();
         Ok(first.with_planes(planes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, Axis, IxDyn};
+
+    use super::select_plane;
+
+    #[test]
+    fn selecting_rows_of_a_contiguous_plane_matches_ndarray() {
+        let p = ArrayD::from_shape_fn(IxDyn(&[5, 2, 3]), |i| {
+            (i[0] * 100 + i[1] * 10 + i[2]) as f32
+        });
+        let indices = [4, 0, 0, 2];
+        assert_eq!(select_plane(&p, 0, &indices), p.select(Axis(0), &indices));
+        let transposed = p.clone().reversed_axes();
+        assert_eq!(
+            select_plane(&transposed, 0, &[1, 1]),
+            transposed.select(Axis(0), &[1, 1])
+        );
     }
 }

@@ -19,6 +19,20 @@ fn as_matrix<'a, F: Float>(
         })
 }
 
+/// The planes of a 2-D tensor as matrix views, transposed (strides swapped) when asked.
+fn matrices<F: Float, R>(
+    t: &PlanarTensor<F, R>,
+    transposed: bool,
+) -> Result<Vec<ArrayView2<'_, F>>> {
+    t.planes
+        .iter()
+        .map(|p| {
+            let m = as_matrix("matmul", p)?;
+            Ok(if transposed { m.reversed_axes() } else { m })
+        })
+        .collect()
+}
+
 impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// Matrix product of logical `(m, k)·(k, n)`: 1 real GEMM in plaintext, 3 in compact form,
     /// 8 in matrix form.
@@ -27,22 +41,33 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// [`MoreError::BadRank`] unless both are 2-D; [`MoreError::ShapeMismatch`] if the inner
     /// dimensions differ; [`MoreError::BasisMismatch`] for different bases.
     pub fn matmul(&self, other: &Self) -> Result<Self> {
+        self.product(other, false, false)
+    }
+
+    /// `selfᵀ·other` for `self: (k, m)`, `other: (k, n)`, without copying the transpose (the
+    /// GEMM reads it strided). Errors as [`Self::matmul`].
+    pub fn t_matmul(&self, other: &Self) -> Result<Self> {
+        self.product(other, true, false)
+    }
+
+    /// `self·otherᵀ` for `self: (m, k)`, `other: (n, k)`, without copying the transpose.
+    /// Errors as [`Self::matmul`].
+    pub fn matmul_t(&self, other: &Self) -> Result<Self> {
+        self.product(other, false, true)
+    }
+
+    /// The product of both operands, each read transposed when asked.
+    fn product(&self, other: &Self, transpose_lhs: bool, transpose_rhs: bool) -> Result<Self> {
         self.check_same_rep(other, "matmul")?;
-        let a = self
-            .planes
-            .iter()
-            .map(|p| as_matrix("matmul", p))
-            .collect::<Result<Vec<_>>>()?;
-        let b = other
-            .planes
-            .iter()
-            .map(|p| as_matrix("matmul", p))
-            .collect::<Result<Vec<_>>>()?;
+        let (a, b) = (
+            matrices(self, transpose_lhs)?,
+            matrices(other, transpose_rhs)?,
+        );
         if a[0].ncols() != b[0].nrows() {
             return Err(MoreError::ShapeMismatch {
                 op: "matmul",
-                lhs: self.shape().to_vec(),
-                rhs: other.shape().to_vec(),
+                lhs: a[0].shape().to_vec(),
+                rhs: b[0].shape().to_vec(),
             });
         }
         let planes = self

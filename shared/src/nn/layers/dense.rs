@@ -21,9 +21,5 @@ pub(crate) fn backward<F: Float, R: Representation<F>>(
     w: &PlanarTensor<F, R>,
     dy: &PlanarTensor<F, R>,
 ) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>, PlanarTensor<F, R>)> {
-    Ok((
-        dy.matmul(&w.transpose()?)?,
-        x.transpose()?.matmul(dy)?,
-        dy.sum_axis(0)?,
-    ))
+    Ok((dy.matmul_t(w)?, x.t_matmul(dy)?, dy.sum_axis(0)?))
 }

@@ -3,6 +3,8 @@
 //! # Shapes
 //! `x: (n, c, h, w) → y: (n, c, h/s, w/s)`.
 
+use ndarray::{s, Array4, Ix4};
+
 use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
@@ -53,23 +55,42 @@ pub(crate) struct MaxPoolCache<F, R> {
     steps: Vec<PlanarTensor<F, R>>,
 }
 
+/// The window offsets `(dy, dx)` in row-major order.
+fn offsets(s: usize) -> impl DoubleEndedIterator<Item = (usize, usize)> {
+    (0..s * s).map(move |j| (j / s, j % s))
+}
+
+/// The `(dy, dx)` element of every `s×s` window: `(n, c, h, w) → (n, c, h/s, w/s)`, one strided
+/// copy per plane.
+fn window_element<F: Float, R: Representation<F>>(
+    x: &PlanarTensor<F, R>,
+    s: usize,
+    (dy, dx): (usize, usize),
+) -> PlanarTensor<F, R> {
+    let planes = x
+        .planes()
+        .iter()
+        .map(|p| {
+            let p = p.view().into_dimensionality::<Ix4>().expect("(n, c, h, w)");
+            let (oh, ow) = (p.shape()[2] / s, p.shape()[3] / s);
+            p.slice(s![.., .., dy..oh * s;s, dx..ow * s;s])
+                .to_owned()
+                .into_dyn()
+        })
+        .collect();
+    x.with_planes(planes)
+}
+
 /// Exact max pooling: a running maximum `m_j = max(m_{j−1}, e_j)` over the window's `s²`
 /// elements, `max(a, b) = (a + b + |a − b|)/2`.
 pub(crate) fn max_forward<F: Float, R: Representation<F>>(
     x: &PlanarTensor<F, R>,
     s: usize,
 ) -> Result<(PlanarTensor<F, R>, MaxPoolCache<F, R>)> {
-    let [n, c, h, w] = *x.shape() else {
-        unreachable!("checked by the model spec")
-    };
-    // (n, c, oh, ow, s·s): window elements on the last axis.
-    let win = windows(x, s)?
-        .permute(&[0, 1, 2, 4, 3, 5])?
-        .reshape(&[n, c, h / s, w / s, s * s])?;
-    let mut m = win.slice_axis(4, 0, 1)?;
+    let mut elements = offsets(s).map(|o| window_element(x, s, o));
+    let mut m = elements.next().expect("a window has at least one element");
     let mut steps = Vec::with_capacity(s * s - 1);
-    for j in 1..s * s {
-        let e = win.slice_axis(4, j, j + 1)?;
+    for e in elements {
         // weight of e_j in d m_j: (1 − sign(m − e))/2; ties (common: equal ReLU outputs over
         // blank regions) split the gradient in half in plaintext and encrypted alike.
         steps.push(
@@ -80,10 +101,11 @@ pub(crate) fn max_forward<F: Float, R: Representation<F>>(
         );
         m = m.maximum(&e)?;
     }
-    Ok((m.reshape(&[n, c, h / s, w / s])?, MaxPoolCache { steps }))
+    Ok((m, MaxPoolCache { steps }))
 }
 
-/// Backward pass of [`max_forward`].
+/// Backward pass of [`max_forward`]: each window element's share of `dy`, written back to its
+/// place in the window.
 pub(crate) fn max_backward<F: Float, R: Representation<F>>(
     dy: &PlanarTensor<F, R>,
     cache: &MaxPoolCache<F, R>,
@@ -92,16 +114,30 @@ pub(crate) fn max_backward<F: Float, R: Representation<F>>(
     let [n, c, oh, ow] = *dy.shape() else {
         unreachable!("checked by the model spec")
     };
-    let mut g = dy.reshape(&[n, c, oh, ow, 1])?;
-    let mut parts = Vec::with_capacity(s * s);
-    for weight in cache.steps.iter().rev() {
-        parts.push(g.mul(weight)?);
-        g = g.mul(&weight.neg().add_scalar(F::one()))?;
+    let mut dx: Vec<Array4<F>> = (0..R::PLANES)
+        .map(|_| Array4::zeros((n, c, oh * s, ow * s)))
+        .collect();
+    let mut g = dy.clone();
+    // Element j ≥ 1 (last first) takes `weight_j` of what reaches it; element 0 the rest.
+    let shares = (cache.steps.iter().rev().zip(offsets(s).rev()))
+        .map(|(weight, offset)| {
+            let share = g.mul(weight)?;
+            g = g.mul(&weight.neg().add_scalar(F::one()))?;
+            Ok((share, offset))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (share, (y0, x0)) in shares.into_iter().chain([(g, (0, 0))]) {
+        for (out, p) in dx.iter_mut().zip(share.planes()) {
+            let p = p
+                .view()
+                .into_dimensionality::<Ix4>()
+                .expect("(n, c, oh, ow)");
+            out.slice_mut(s![.., .., y0..oh * s;s, x0..ow * s;s])
+                .assign(&p);
+        }
     }
-    parts.push(g);
-    parts.reverse();
-    PlanarTensor::concatenate(4, &parts)?
-        .reshape(&[n, c, oh, ow, s, s])?
-        .permute(&[0, 1, 2, 4, 3, 5])?
-        .reshape(&[n, c, oh * s, ow * s])
+    PlanarTensor::from_planes(
+        dy.representation().clone(),
+        dx.into_iter().map(Array4::into_dyn).collect(),
+    )
 }
