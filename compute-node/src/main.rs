@@ -2,6 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+/// See the workspace manifest: freed pages are kept for the next training step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "more-node",

@@ -9,6 +9,10 @@
 
 mod timing;
 
+/// The allocator of the node binary (`more-node`), which runs this work in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use more_client::{SecretKey, ShadowDistribution};
 use more_core::nn::ModelSpec;
 use more_core::tensor::{MatrixForm, Plain, PlanarTensor, Representation};

@@ -137,8 +137,11 @@ fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E, resolution: F) -> E {
     }
 }
 
+/// Values per chunk of [`zip_map`]'s work (the unit of its parallelism).
+const ZIP_CHUNK: usize = 8192;
+
 /// Applies `g` to the values at each index of `inputs` (all planes of all operands, one length)
-/// and splits its results into `out_planes` planes of `shape`.
+/// and writes its first `out_planes` results into as many planes of `shape`.
 fn zip_map<F: Float>(
     shape: &[usize],
     inputs: &[&ArrayD<F>],
@@ -150,29 +153,39 @@ fn zip_map<F: Float>(
         .map(|p| p.as_slice().expect("planes are kept in standard layout"))
         .collect();
     let n = slices.first().map_or(0, |s| s.len());
-    let compute = |i: usize| {
+    let mut outs: Vec<Vec<F>> = (0..out_planes).map(|_| vec![F::zero(); n]).collect();
+    // Chunk `c` of every output plane, filled from index `c·ZIP_CHUNK` on.
+    let fill = |(c, mut parts): (usize, Vec<&mut [F]>)| {
+        let start = c * ZIP_CHUNK;
         let mut buf = [F::zero(); 8];
-        for (k, s) in slices.iter().enumerate() {
-            buf[k] = s[i];
+        for j in 0..parts[0].len() {
+            for (k, s) in slices.iter().enumerate() {
+                buf[k] = s[start + j];
+            }
+            let v = g(&buf[..slices.len()]);
+            for (part, &value) in parts.iter_mut().zip(&v) {
+                part[j] = value;
+            }
         }
-        g(&buf[..slices.len()])
     };
-    #[cfg(feature = "parallel")]
-    let values: Vec<[F; 4]> = {
-        use rayon::prelude::*;
-        (0..n)
-            .into_par_iter()
-            .with_min_len(8192)
-            .map(compute)
-            .collect()
-    };
-    #[cfg(not(feature = "parallel"))]
-    let values: Vec<[F; 4]> = (0..n).map(compute).collect();
-    (0..out_planes)
-        .map(|k| {
-            ArrayD::from_shape_vec(IxDyn(shape), values.iter().map(|v| v[k]).collect())
-                .expect("length matches shape")
+    let mut planes: Vec<_> = outs.iter_mut().map(|o| o.chunks_mut(ZIP_CHUNK)).collect();
+    let chunks: Vec<Vec<&mut [F]>> = (0..n.div_ceil(ZIP_CHUNK))
+        .map(|_| {
+            planes
+                .iter_mut()
+                .map(|p| p.next().expect("equal lengths"))
+                .collect()
         })
+        .collect();
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        chunks.into_par_iter().enumerate().for_each(fill);
+    }
+    #[cfg(not(feature = "parallel"))]
+    chunks.into_iter().enumerate().for_each(fill);
+    outs.into_iter()
+        .map(|v| ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape"))
         .collect()
 }
 
@@ -376,5 +389,23 @@ impl<F: Float> Representation<F> for MatrixForm {
             prod(2, 0, 3, 2),
             prod(2, 1, 3, 3),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use super::{zip_map, ZIP_CHUNK};
+
+    #[test]
+    fn zip_map_writes_every_chunk_of_every_plane() {
+        let n = 2 * ZIP_CHUNK + 77;
+        let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
+        let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (3 * i[0]) as f64);
+        let out = zip_map(&[n], &[&a, &b], 2, |v| [v[0] + v[1], v[0] * v[1], 0.0, 0.0]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], &a + &b);
+        assert_eq!(out[1], &a * &b);
     }
 }
