@@ -319,14 +319,18 @@ impl<F: Float> Representation<F> for Compact {
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
         let e = self.elem::<F>();
-        let p1 = gemm(&a[0], &b[0]);
+        let mut p1 = gemm(&a[0], &b[0]);
         let p2 = gemm(&a[1], &b[1]);
         let mut p3 = gemm(&(&a[0] + &a[1]).view(), &(&b[0] + &b[1]).view());
-        let mut out_a = p1.clone();
-        out_a.scaled_add(-e.d, &p2);
-        p3 -= &p1;
-        p3.scaled_add(e.t - F::one(), &p2);
-        vec![out_a, p3]
+        let (minus_d, t_minus_1) = (-e.d, e.t - F::one());
+        ndarray::Zip::from(&mut p1)
+            .and(&mut p3)
+            .and(&p2)
+            .for_each(|x1, x3, &x2| {
+                *x3 = (*x3 - *x1) + t_minus_1 * x2;
+                *x1 = *x1 + minus_d * x2;
+            });
+        vec![p1, p3]
     }
 }
 

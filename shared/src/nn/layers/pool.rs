@@ -3,34 +3,38 @@
 //! # Shapes
 //! `x: (n, c, h, w) → y: (n, c, h/s, w/s)`.
 
-use ndarray::{s, Array4, Ix4};
+use ndarray::{s, Array4, ArrayD, ArrayView4, Ix4};
 
 use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
-/// `(n, c, h, w) → (n, c, h/s, s, w/s, s)`.
-fn windows<F: Float, R: Representation<F>>(
-    x: &PlanarTensor<F, R>,
-    s: usize,
-) -> Result<PlanarTensor<F, R>> {
-    let [n, c, h, w] = *x.shape() else {
-        unreachable!("checked by the model spec")
-    };
-    x.reshape(&[n, c, h / s, s, w / s, s])
+/// A plane as `(n, c, h, w)`.
+fn image_plane<F: Float>(p: &ArrayD<F>) -> ArrayView4<'_, F> {
+    p.view()
+        .into_dimensionality::<Ix4>()
+        .expect("(n, c, h, w), checked by the model spec")
 }
 
-/// Average pooling (linear).
+/// Average pooling (linear): the sum of the window elements, over `s²`.
 pub(crate) fn avg_forward<F: Float, R: Representation<F>>(
     x: &PlanarTensor<F, R>,
     s: usize,
 ) -> Result<PlanarTensor<F, R>> {
-    let [n, c, h, w] = *x.shape() else {
-        unreachable!("checked by the model spec")
-    };
-    let sum = windows(x, s)?.sum_axis(5)?.sum_axis(3)?;
-    Ok(sum
-        .reshape(&[n, c, h / s, w / s])?
-        .scale(F::one() / F::from_usize(s * s).unwrap()))
+    let scale = F::one() / F::from_usize(s * s).unwrap();
+    let planes = (x.planes().iter())
+        .map(|p| {
+            let p = image_plane(p);
+            let [n, c, h, w] = *p.shape() else {
+                unreachable!("4-D")
+            };
+            let mut out = Array4::<F>::zeros((n, c, h / s, w / s));
+            for (dy, dx) in offsets(s) {
+                out += &p.slice(s![.., .., dy..h / s * s;s, dx..w / s * s;s]);
+            }
+            (out * scale).into_dyn()
+        })
+        .collect();
+    Ok(x.with_planes(planes))
 }
 
 /// Adjoint of average pooling: each input gets `dy/s²` of its window.
@@ -38,14 +42,22 @@ pub(crate) fn avg_backward<F: Float, R: Representation<F>>(
     dy: &PlanarTensor<F, R>,
     s: usize,
 ) -> Result<PlanarTensor<F, R>> {
-    let [n, c, oh, ow] = *dy.shape() else {
-        unreachable!("checked by the model spec")
-    };
-    let spread = dy
-        .reshape(&[n, c, oh, 1, ow, 1])?
-        .broadcast_to(&[n, c, oh, s, ow, s])?
-        .reshape(&[n, c, oh * s, ow * s])?;
-    Ok(spread.scale(F::one() / F::from_usize(s * s).unwrap()))
+    let scale = F::one() / F::from_usize(s * s).unwrap();
+    let planes = (dy.planes().iter())
+        .map(|p| {
+            let share = &image_plane(p) * scale;
+            let [n, c, oh, ow] = *share.shape() else {
+                unreachable!("4-D")
+            };
+            let mut dx = Array4::<F>::zeros((n, c, oh * s, ow * s));
+            for (y0, x0) in offsets(s) {
+                dx.slice_mut(s![.., .., y0..oh * s;s, x0..ow * s;s])
+                    .assign(&share);
+            }
+            dx.into_dyn()
+        })
+        .collect();
+    Ok(dy.with_planes(planes))
 }
 
 /// What max pooling keeps for its backward pass: for each window element `j ≥ 1`, the weight
@@ -71,7 +83,7 @@ fn window_element<F: Float, R: Representation<F>>(
         .planes()
         .iter()
         .map(|p| {
-            let p = p.view().into_dimensionality::<Ix4>().expect("(n, c, h, w)");
+            let p = image_plane(p);
             let (oh, ow) = (p.shape()[2] / s, p.shape()[3] / s);
             p.slice(s![.., .., dy..oh * s;s, dx..ow * s;s])
                 .to_owned()
@@ -128,12 +140,8 @@ pub(crate) fn max_backward<F: Float, R: Representation<F>>(
         .collect::<Result<Vec<_>>>()?;
     for (share, (y0, x0)) in shares.into_iter().chain([(g, (0, 0))]) {
         for (out, p) in dx.iter_mut().zip(share.planes()) {
-            let p = p
-                .view()
-                .into_dimensionality::<Ix4>()
-                .expect("(n, c, oh, ow)");
             out.slice_mut(s![.., .., y0..oh * s;s, x0..ow * s;s])
-                .assign(&p);
+                .assign(&image_plane(p));
         }
     }
     PlanarTensor::from_planes(
