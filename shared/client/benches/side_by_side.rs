@@ -2,7 +2,8 @@
 //! (`shared/benchmarks/side_by_side.sh` runs this and `shared/benchmarks/jax_side_by_side.py`
 //! and writes the table; the JAX script measures the same work with the same shapes).
 //!
-//! `cargo bench -p more-client --bench side_by_side [-- SAMPLES [ROUNDS]]` (defaults 8192 and 3).
+//! `cargo bench -p more-client --bench side_by_side [-- SAMPLES [ROUNDS] [WORK...]]` (defaults
+//! 8192 and 3; WORK names select measurements by substring, e.g. `mnist_cnn`; default all).
 //!
 //! Measured, each in plaintext (`Plain`) and in compact form (f32, `SecretKey::encrypt_compact`):
 //! - `mnist_mlp_train`: one training epoch of `mnist_mlp` (784-128-64-10) over SAMPLES samples;
@@ -55,6 +56,8 @@ fn data(
 /// The data source, the key and the measurements taken so far (each printed as it is taken).
 struct Bench {
     rounds: usize,
+    /// Substrings of the work names to measure (empty: all).
+    only: Vec<String>,
     rng: ChaCha8Rng,
     key: SecretKey,
     results: Vec<Value>,
@@ -94,8 +97,16 @@ impl Bench {
         self.key.encrypt_compact(a, shadow, &mut self.rng).unwrap()
     }
 
+    /// Whether `work` was asked for.
+    fn selected(&self, work: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| work.contains(o.as_str()))
+    }
+
     /// Training epochs of `preset` on `n` random samples, plaintext then compact form.
     fn train(&mut self, work: &str, preset: &str, n: usize, shape: &[usize], classes: usize) {
+        if !self.selected(work) {
+            return;
+        }
         let spec = ModelSpec::preset(preset, shape, classes).unwrap();
         let (x, y) = data(&mut self.rng, n, shape, classes);
         let xc = self.encrypt(&x, &ShadowDistribution::default());
@@ -111,6 +122,9 @@ impl Bench {
 
     /// Inference of `preset` over `n` random samples in batches of 64, plaintext then compact.
     fn infer(&mut self, work: &str, preset: &str, n: usize, shape: &[usize], classes: usize) {
+        if !self.selected(work) {
+            return;
+        }
         let spec = ModelSpec::preset(preset, shape, classes).unwrap();
         let n = n / BATCH * BATCH;
         let (x, _) = data(&mut self.rng, n, shape, classes);
@@ -126,9 +140,12 @@ impl Bench {
 }
 
 fn main() {
-    let numbers: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
+    // `cargo bench` adds `--bench`; other words name the work to measure.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let only = (args.iter())
+        .filter(|a| a.parse::<usize>().is_err() && !a.starts_with('-'))
+        .cloned()
         .collect();
     let samples = numbers.first().copied().unwrap_or(8192).max(4 * BATCH);
     let rounds = numbers.get(1).copied().unwrap_or(3).max(1);
@@ -136,6 +153,7 @@ fn main() {
     let image_samples = samples / 4;
     let mut bench = Bench {
         rounds,
+        only,
         rng: ChaCha8Rng::seed_from_u64(7),
         key: SecretKey::from_seed(1),
         results: Vec::new(),

@@ -242,11 +242,12 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
         let mut grads: Vec<Option<LayerParameters<F, R>>> = vec![None; self.layers.len()];
         let mut dy = d_output;
         for i in (0..self.layers.len()).rev() {
+            // The first layer's input gradient would be the data's: nobody needs it.
             let (dx, g) = self.layers[i]
-                .backward(&caches[i], self.params[i].as_ref(), &dy)
+                .backward(&caches[i], self.params[i].as_ref(), &dy, i > 0)
                 .at(self.layer_name(i))?;
             grads[i] = g;
-            if i > 0 {
+            if let Some(dx) = dx {
                 dy = dx;
             }
         }

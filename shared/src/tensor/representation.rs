@@ -328,7 +328,7 @@ impl<F: Float> Representation<F> for Compact {
             .and(&p2)
             .for_each(|x1, x3, &x2| {
                 *x3 = (*x3 - *x1) + t_minus_1 * x2;
-                *x1 = *x1 + minus_d * x2;
+                *x1 += minus_d * x2;
             });
         vec![p1, p3]
     }

@@ -221,16 +221,23 @@ impl ConvGeometry {
         Ok((x.with_planes(planes), cols))
     }
 
-    /// `(dx, dW, db)` from the columns `(c·k·k, n·oh·ow)` and `dy: (n, filters, oh, ow)`.
+    /// `(dx, dW, db)` from the columns `(c·k·k, n·oh·ow)` and `dy: (n, filters, oh, ow)`; `dx`
+    /// only when `input_gradient`.
     ///
     /// # Errors
     /// As [`Self::forward`].
+    #[allow(clippy::type_complexity)]
     pub fn backward<F: Float, R: Representation<F>>(
         &self,
         cols: &PlanarTensor<F, R>,
         w: &PlanarTensor<F, R>,
         dy: &PlanarTensor<F, R>,
-    ) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>, PlanarTensor<F, R>)> {
+        input_gradient: bool,
+    ) -> Result<(
+        Option<PlanarTensor<F, R>>,
+        PlanarTensor<F, R>,
+        PlanarTensor<F, R>,
+    )> {
         cols.check_same_rep(w, "conv2d")?;
         cols.check_same_rep(dy, "conv2d")?;
         let n = dy.shape()[0];
@@ -247,12 +254,15 @@ impl ConvGeometry {
         let db = dy_t
             .iter()
             .map(|p| p.sum_axis(Axis(1)).insert_axis(Axis(0)));
-        let dcols = cols.rep.matmul(&wv, &dy_t_views);
-        let dx = (dcols.iter())
-            .map(|p| self.col2im_plane(&p.view(), n))
-            .collect();
+        let dx = input_gradient.then(|| {
+            let dcols = cols.rep.matmul(&wv, &dy_t_views);
+            let planes = (dcols.iter())
+                .map(|p| self.col2im_plane(&p.view(), n))
+                .collect();
+            cols.with_planes(planes)
+        });
         Ok((
-            cols.with_planes(dx),
+            dx,
             cols.with_planes(dw.into_iter().map(Array2::into_dyn).collect()),
             cols.with_planes(db.map(|p| p.into_dyn()).collect()),
         ))

@@ -15,11 +15,22 @@ pub(crate) fn forward<F: Float, R: Representation<F>>(
     x.matmul(w)?.add(b)
 }
 
-/// `(dx, dW, db) = (dy·Wᵀ, xᵀ·dy, Σ_n dy)`.
+/// `(dx, dW, db) = (dy·Wᵀ, xᵀ·dy, Σ_n dy)`; `dx` only when `input_gradient`.
+#[allow(clippy::type_complexity)]
 pub(crate) fn backward<F: Float, R: Representation<F>>(
     x: &PlanarTensor<F, R>,
     w: &PlanarTensor<F, R>,
     dy: &PlanarTensor<F, R>,
-) -> Result<(PlanarTensor<F, R>, PlanarTensor<F, R>, PlanarTensor<F, R>)> {
-    Ok((dy.matmul_t(w)?, x.t_matmul(dy)?, dy.sum_axis(0)?))
+    input_gradient: bool,
+) -> Result<(
+    Option<PlanarTensor<F, R>>,
+    PlanarTensor<F, R>,
+    PlanarTensor<F, R>,
+)> {
+    let dx = if input_gradient {
+        Some(dy.matmul_t(w)?)
+    } else {
+        None
+    };
+    Ok((dx, x.t_matmul(dy)?, dy.sum_axis(0)?))
 }

@@ -130,36 +130,42 @@ impl Layer {
         })
     }
 
-    /// Backward pass: `dx` and, for layers with parameters, `(dW, db)`.
+    /// Backward pass: `dx` (when `input_gradient`) and, for layers with parameters, `(dW, db)`.
     #[allow(clippy::type_complexity)]
     pub fn backward<F: Float, R: Representation<F>>(
         &self,
         cache: &Cache<F, R>,
         params: Option<&(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
         dy: &PlanarTensor<F, R>,
+        input_gradient: bool,
     ) -> Result<(
-        PlanarTensor<F, R>,
+        Option<PlanarTensor<F, R>>,
         Option<(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
     )> {
+        if params.is_none() && !input_gradient {
+            return Ok((None, None));
+        }
         Ok(match (self, cache) {
             (Layer::Dense, Cache::Input(x)) => {
                 let (w, _) = params.expect("dense has parameters");
-                let (dx, dw, db) = dense::backward(x, w, dy)?;
+                let (dx, dw, db) = dense::backward(x, w, dy, input_gradient)?;
                 (dx, Some((dw, db)))
             }
             (Layer::Conv2d(g), Cache::Columns(cols)) => {
                 let (w, _) = params.expect("conv2d has parameters");
-                let (dx, dw, db) = g.backward(cols, w, dy)?;
+                let (dx, dw, db) = g.backward(cols, w, dy, input_gradient)?;
                 (dx, Some((dw, db)))
             }
-            (Layer::AvgPool2d(s), _) => (pool::avg_backward(dy, *s)?, None),
-            (Layer::MaxPool2d(s), Cache::MaxPool(c)) => (pool::max_backward(dy, c, *s)?, None),
-            (Layer::Flatten, Cache::Shape(shape)) => (dy.reshape(shape)?, None),
+            (Layer::AvgPool2d(s), _) => (Some(pool::avg_backward(dy, *s)?), None),
+            (Layer::MaxPool2d(s), Cache::MaxPool(c)) => {
+                (Some(pool::max_backward(dy, c, *s)?), None)
+            }
+            (Layer::Flatten, Cache::Shape(shape)) => (Some(dy.reshape(shape)?), None),
             (Layer::Dropout(_), Cache::Mask(mask)) => match mask {
-                Some(m) => (dy.mul_plain(m)?, None),
-                None => (dy.clone(), None),
+                Some(m) => (Some(dy.mul_plain(m)?), None),
+                None => (Some(dy.clone()), None),
             },
-            (Layer::Activation(a), Cache::InputOutput(x, y)) => (a.backward(x, y, dy)?, None),
+            (Layer::Activation(a), Cache::InputOutput(x, y)) => (Some(a.backward(x, y, dy)?), None),
             _ => unreachable!("each layer produces its own cache kind"),
         })
     }
