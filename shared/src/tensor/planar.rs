@@ -1,5 +1,7 @@
 //! The tensor type: a logical shape, a representation, and its planes.
 
+use std::borrow::Cow;
+
 use ndarray::{ArrayD, IxDyn};
 
 use super::representation::{Plain, Representation};
@@ -113,16 +115,22 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// Largest absolute plane value: a norm that grows without bound when the shadow channel
     /// diverges, and is NaN/∞ when a value is not finite.
     pub fn max_abs(&self) -> F {
-        let mut m = F::zero();
+        // One branch-free pass per plane (NaN fails `a <= F::max_value()`, ∞ fails it too).
+        let (mut m, mut finite) = (F::zero(), true);
         for p in &self.planes {
-            for &v in p.iter() {
-                if !v.is_finite() {
-                    return F::infinity();
-                }
-                m = m.max(v.abs());
+            let values = p.as_slice_memory_order().map(Cow::Borrowed);
+            let values = values.unwrap_or_else(|| Cow::Owned(p.iter().copied().collect()));
+            for &v in values.iter() {
+                let a = v.abs();
+                finite &= a <= F::max_value();
+                m = if a > m { a } else { m };
             }
         }
-        m
+        if finite {
+            m
+        } else {
+            F::infinity()
+        }
     }
 
     pub(crate) fn check_same_rep(&self, other: &Self, op: &'static str) -> Result<()> {
@@ -146,5 +154,27 @@ impl<F: Float> PlanarTensor<F, Plain> {
     /// The plaintext values.
     pub fn values(&self) -> &ArrayD<F> {
         &self.planes[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{arr1, ArrayD};
+
+    use super::PlanarTensor;
+
+    fn plain(values: &[f32]) -> PlanarTensor<f32, super::Plain> {
+        PlanarTensor::plain(arr1(values).into_dyn())
+    }
+
+    #[test]
+    fn max_abs_is_the_largest_magnitude_or_infinite() {
+        assert_eq!(plain(&[1.0, -3.5, 2.0]).max_abs(), 3.5);
+        assert_eq!(plain(&[1.0, f32::NAN, 2.0]).max_abs(), f32::INFINITY);
+        assert_eq!(plain(&[f32::NEG_INFINITY, 0.0]).max_abs(), f32::INFINITY);
+        let transposed = ArrayD::from_shape_vec(vec![2, 2], vec![0.0, -7.0, 1.0, 2.0])
+            .unwrap()
+            .reversed_axes();
+        assert_eq!(PlanarTensor::plain(transposed).max_abs(), 7.0);
     }
 }
