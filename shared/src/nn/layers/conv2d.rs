@@ -116,17 +116,16 @@ impl ConvGeometry {
         let (positions, len) = (self.positions(), self.image_len());
         let x = row_major(x);
         let mut cols = Array2::<F>::zeros((self.patch(), n * positions));
-        for (row, taps) in cols
-            .rows_mut()
-            .into_iter()
-            .zip(self.gather.chunks_exact(positions))
-        {
-            let row = row.into_slice().expect("a fresh array is contiguous");
-            for (out, image) in row.chunks_exact_mut(positions).zip(x.chunks_exact(len)) {
-                for (o, &j) in out.iter_mut().zip(taps) {
-                    if j < len {
-                        *o = image[j];
-                    }
+        let width = n * positions;
+        let out = cols.as_slice_mut().expect("a fresh array is contiguous");
+        // Each image with one zero appended (the padding index `len`): a gather without branches.
+        let mut padded = vec![F::zero(); len + 1];
+        for (image_index, image) in x.chunks_exact(len).enumerate() {
+            padded[..len].copy_from_slice(image);
+            for (row, taps) in self.gather.chunks_exact(positions).enumerate() {
+                let start = row * width + image_index * positions;
+                for (o, &j) in out[start..start + positions].iter_mut().zip(taps) {
+                    *o = padded[j];
                 }
             }
         }

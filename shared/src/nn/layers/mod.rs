@@ -98,7 +98,7 @@ impl Layer {
             }
             Layer::AvgPool2d(s) => (pool::avg_forward(x, *s)?, Cache::None),
             Layer::MaxPool2d(s) => {
-                let (y, cache) = pool::max_forward(x, *s)?;
+                let (y, cache) = pool::max_forward(x, *s, train)?;
                 (y, Cache::MaxPool(cache))
             }
             Layer::Flatten => {

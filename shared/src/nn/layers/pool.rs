@@ -94,23 +94,27 @@ fn window_element<F: Float, R: Representation<F>>(
 }
 
 /// Exact max pooling: a running maximum `m_j = max(m_{j−1}, e_j)` over the window's `s²`
-/// elements, `max(a, b) = (a + b + |a − b|)/2`.
+/// elements, `max(a, b) = (a + b + |a − b|)/2`. The routing weights of the backward pass are
+/// computed only for `training`.
 pub(crate) fn max_forward<F: Float, R: Representation<F>>(
     x: &PlanarTensor<F, R>,
     s: usize,
+    training: bool,
 ) -> Result<(PlanarTensor<F, R>, MaxPoolCache<F, R>)> {
     let mut elements = offsets(s).map(|o| window_element(x, s, o));
     let mut m = elements.next().expect("a window has at least one element");
     let mut steps = Vec::with_capacity(s * s - 1);
     for e in elements {
-        // weight of e_j in d m_j: (1 − sign(m − e))/2; ties (common: equal ReLU outputs over
-        // blank regions) split the gradient in half in plaintext and encrypted alike.
-        steps.push(
-            m.sign_of_difference(&e)?
-                .neg()
-                .add_scalar(F::one())
-                .scale(F::of_f64(0.5)),
-        );
+        if training {
+            // weight of e_j in d m_j: (1 − sign(m − e))/2; ties (common: equal ReLU outputs
+            // over blank regions) split the gradient in half in plaintext and encrypted alike.
+            steps.push(
+                m.sign_of_difference(&e)?
+                    .neg()
+                    .add_scalar(F::one())
+                    .scale(F::of_f64(0.5)),
+            );
+        }
         m = m.maximum(&e)?;
     }
     Ok((m, MaxPoolCache { steps }))
@@ -126,6 +130,7 @@ pub(crate) fn max_backward<F: Float, R: Representation<F>>(
     let [n, c, oh, ow] = *dy.shape() else {
         unreachable!("checked by the model spec")
     };
+    debug_assert_eq!(cache.steps.len(), s * s - 1, "a cache of a training forward pass");
     let mut dx: Vec<Array4<F>> = (0..R::PLANES)
         .map(|_| Array4::zeros((n, c, oh * s, ow * s)))
         .collect();
