@@ -5,6 +5,7 @@ mod basis;
 mod conversion;
 mod elementwise;
 mod linear;
+pub(crate) mod parallel;
 mod planar;
 mod products;
 mod reduce;

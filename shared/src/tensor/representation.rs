@@ -7,7 +7,7 @@
 use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 
 use crate::algebra::{functions as fun, CompactElem, Elem2, Mat2};
-use crate::tensor::CompactBasis;
+use crate::tensor::{parallel, CompactBasis};
 use crate::Float;
 
 /// A unary element-wise function, evaluated exactly on every representation.
@@ -370,9 +370,11 @@ impl<F: Float> Representation<F> for Compact {
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
         let e = self.elem::<F>();
-        let mut p1 = gemm(&a[0], &b[0]);
-        let p2 = gemm(&a[1], &b[1]);
-        let mut p3 = gemm(&(&a[0] + &a[1]).view(), &(&b[0] + &b[1]).view());
+        // The three products are independent: on two threads when there are.
+        let ((mut p1, p2), mut p3) = parallel::join(
+            || parallel::join(|| gemm(&a[0], &b[0]), || gemm(&a[1], &b[1])),
+            || gemm(&(&a[0] + &a[1]).view(), &(&b[0] + &b[1]).view()),
+        );
         let (minus_d, t_minus_1) = (-e.d, e.t - F::one());
         ndarray::Zip::from(&mut p1)
             .and(&mut p3)
@@ -438,12 +440,10 @@ impl<F: Float> Representation<F> for MatrixForm {
             c += &gemm(&a[k], &b[l]);
             c
         };
-        vec![
-            prod(0, 0, 1, 2),
-            prod(0, 1, 1, 3),
-            prod(2, 0, 3, 2),
-            prod(2, 1, 3, 3),
-        ]
+        parallel::map(
+            &[(0, 0, 1, 2), (0, 1, 1, 3), (2, 0, 3, 2), (2, 1, 3, 3)],
+            |&(i, j, k, l)| prod(i, j, k, l),
+        )
     }
 }
 

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2, IxDyn};
 
-use crate::tensor::{PlanarTensor, Representation};
+use crate::tensor::{parallel, PlanarTensor, Representation};
 use crate::{Float, MoreError, Result};
 
 /// Static geometry of one convolution.
@@ -206,7 +206,7 @@ impl ConvGeometry {
         x.check_same_rep(w, "conv2d")?;
         x.check_same_rep(b, "conv2d")?;
         let n = x.shape()[0];
-        let cols = x.with_planes(x.planes.iter().map(|p| self.im2col_plane(p, n)).collect());
+        let cols = x.with_planes(parallel::map(&x.planes, |p| self.im2col_plane(p, n)));
         let w_t = (w.planes.iter())
             .map(|p| Ok(matrix(p)?.reversed_axes()))
             .collect::<Result<Vec<_>>>()?;
@@ -240,26 +240,26 @@ impl ConvGeometry {
         cols.check_same_rep(w, "conv2d")?;
         cols.check_same_rep(dy, "conv2d")?;
         let n = dy.shape()[0];
-        let dy_t: Vec<Array2<F>> = (dy.planes.iter())
-            .map(|p| self.nchw_to_filter_major(p, n))
-            .collect();
+        let dy_t = parallel::map(&dy.planes, |p| self.nchw_to_filter_major(p, n));
         let dy_t_views: Vec<_> = dy_t.iter().map(Array2::view).collect();
         let dy_views: Vec<_> = dy_t.iter().map(|p| p.view().reversed_axes()).collect();
         let c = (cols.planes.iter())
             .map(matrix)
             .collect::<Result<Vec<_>>>()?;
         let wv = (w.planes.iter()).map(matrix).collect::<Result<Vec<_>>>()?;
-        let dw = cols.rep.matmul(&c, &dy_views);
         let db = dy_t
             .iter()
             .map(|p| p.sum_axis(Axis(1)).insert_axis(Axis(0)));
-        let dx = input_gradient.then(|| {
-            let dcols = cols.rep.matmul(&wv, &dy_t_views);
-            let planes = (dcols.iter())
-                .map(|p| self.col2im_plane(&p.view(), n))
-                .collect();
-            cols.with_planes(planes)
-        });
+        // dW and dx are independent: on two threads when there are.
+        let (dw, dx) = parallel::join(
+            || cols.rep.matmul(&c, &dy_views),
+            || {
+                input_gradient.then(|| {
+                    let dcols = cols.rep.matmul(&wv, &dy_t_views);
+                    cols.with_planes(parallel::map(&dcols, |p| self.col2im_plane(&p.view(), n)))
+                })
+            },
+        );
         Ok((
             dx,
             cols.with_planes(dw.into_iter().map(Array2::into_dyn).collect()),

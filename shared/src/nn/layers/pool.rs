@@ -130,7 +130,11 @@ pub(crate) fn max_backward<F: Float, R: Representation<F>>(
     let [n, c, oh, ow] = *dy.shape() else {
         unreachable!("checked by the model spec")
     };
-    debug_assert_eq!(cache.steps.len(), s * s - 1, "a cache of a training forward pass");
+    debug_assert_eq!(
+        cache.steps.len(),
+        s * s - 1,
+        "a cache of a training forward pass"
+    );
     let mut dx: Vec<Array4<F>> = (0..R::PLANES)
         .map(|_| Array4::zeros((n, c, oh * s, ow * s)))
         .collect();
