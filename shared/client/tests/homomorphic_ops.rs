@@ -264,6 +264,7 @@ cases! {
     abs: Any, |s| 4.0 * (1.0 + s.amax), |a, b| Ok(a.abs());
     relu: Any, |s| 4.0 * (1.0 + s.amax), |a, b| Ok(a.relu());
     relu_derivative: AwayFromZero, |s| 4.0 * (1.0 + s.amax) / s.amin, |a, b| Ok(a.relu_derivative());
+    relu_backward: AwayFromZero, |s| 4.0 * (1.0 + s.amax) * (1.0 + s.bmax) / s.amin, |a, b| a.relu_backward(b);
     sign: AwayFromZero, |s| 4.0 * (1.0 + s.amax) / s.amin, |a, b| Ok(a.sign());
     exp: ExpRange, |s| 4.0 * (1.0 + s.amax) * s.amax.exp(), |a, b| Ok(a.exp());
     log: Positive, |s| 4.0 * (1.0 + s.amax) / s.amin, |a, b| Ok(a.log());
@@ -363,6 +364,7 @@ fn functions_at_zero_f64() {
             ("relu'", c.relu_derivative(), 0.5),
             ("relu", c.relu(), 0.0),
             ("abs", c.abs(), 0.0),
+            ("relu'·x", c.relu_backward(&c.add_scalar(3.0)).unwrap(), 1.5),
         ] {
             for v in key.decrypt(&t).unwrap() {
                 assert!((v - want).abs() < 1e-6, "{name}(0) = {v}");

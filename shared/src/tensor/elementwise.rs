@@ -44,6 +44,12 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         self.binary(other, "sign_of_difference", R::sign_of_difference)
     }
 
+    /// `g ⊙ relu'(self)` in one pass (ReLU's backward pass, `relu'` as
+    /// [`Unary::ReluDerivative`]), with broadcasting. Errors as [`Self::mul`].
+    pub fn relu_backward(&self, g: &Self) -> Result<Self> {
+        self.binary(g, "relu_backward", R::relu_backward)
+    }
+
     /// Applies an exact element-wise function.
     pub fn map(&self, f: Unary) -> Self {
         self.with_planes(self.rep.unary(f, &self.planes))

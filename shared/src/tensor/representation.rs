@@ -69,6 +69,9 @@ pub trait Representation<F: Float>:
     /// Element-wise `sign(a − b)` of two tensors of one shape, with ties (equal up to the rounding
     /// of `a` and `b`) giving 0.
     fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
+    /// `g ⊙ relu'(x)` of two tensors of one shape in one pass (ReLU's backward pass; `relu'` as
+    /// [`Unary::ReluDerivative`]).
+    fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
     /// Matrix product of logical `(m, k)·(k, n)` given as planes.
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>>;
 }
@@ -266,6 +269,11 @@ impl<F: Float> Representation<F> for Plain {
         out.zip_mut_with(&b[0], |x, &y| *x = plain_unary(Unary::Sign, *x - y));
         vec![out]
     }
+    fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        let mut out = x[0].clone();
+        out.zip_mut_with(&g[0], |x, &g| *x = g * plain_unary(Unary::ReluDerivative, *x));
+        vec![out]
+    }
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
         vec![gemm(&a[0], &b[0])]
     }
@@ -366,6 +374,11 @@ impl<F: Float> Representation<F> for Compact {
             fun::sign(x.sub(y), noise)
         })
     }
+    fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        self.binary(x, g, |x, g| {
+            fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g)
+        })
+    }
     /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
@@ -431,6 +444,11 @@ impl<F: Float> Representation<F> for MatrixForm {
         matrix_binary(a, b, |x, y| {
             let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
             fun::sign(x.sub(y), noise)
+        })
+    }
+    fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
+        matrix_binary(x, g, |x, g| {
+            fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g)
         })
     }
     /// Block product with 8 real GEMMs: `C_ij = A_i0·B_0j + A_i1·B_1j`.

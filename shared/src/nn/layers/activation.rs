@@ -51,7 +51,7 @@ impl Activation {
         dy: &PlanarTensor<F, R>,
     ) -> Result<PlanarTensor<F, R>> {
         let derivative = match self {
-            Activation::Relu => x.relu_derivative(),
+            Activation::Relu => return x.relu_backward(dy),
             // σ' = σ(1 − σ)
             Activation::Sigmoid => y.mul(&y.neg().add_scalar(F::one()))?,
             // tanh' = 1 − tanh²
