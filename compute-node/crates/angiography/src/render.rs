@@ -174,13 +174,15 @@ pub fn render_angiogram<R: Rng + ?Sized>(
     let f = supersample(size);
     let grid = size * f;
     let mm_per_px = config.fov_mm / grid as f64;
-    let mut line = vec![0.0f64; grid * grid];
+    // Detector coordinates (mm from the centre) of the pixel centres, the same along u and v.
+    let centres: Vec<f64> = (0..grid)
+        .map(|i| (i as f64 + 0.5 - grid as f64 / 2.0) * mm_per_px)
+        .collect();
+    let mut line = background.detector_texture(&centres, &centres);
     for r in 0..grid {
         for c in 0..grid {
             let ray = carm.ray(c as f64 + 0.5, r as f64 + 0.5, grid);
-            let u = (c as f64 + 0.5 - grid as f64 / 2.0) * mm_per_px;
-            let v = (r as f64 + 0.5 - grid as f64 / 2.0) * mm_per_px;
-            line[r * grid + c] = background.line_integral(&ray, u, v);
+            line[r * grid + c] += background.ray_integral(&ray);
         }
     }
     add_vessel_line_integrals(&coronary, &carm, grid, mu, &mut line);
