@@ -46,10 +46,12 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
             let gen = generate(&args, &config, n, size)?;
             let mut files = Vec::new();
             if let Some(dir) = report::data_dir(args.data_dir.as_deref(), common.json.as_deref())? {
-                let card = dir.join(format!("angio-{n}-{size}-data-card.md"));
+                // Named by task too: the two tasks draw different images.
+                let stem = format!("angio-{}-{n}-{size}", task_name(args.task));
+                let card = dir.join(format!("{stem}-data-card.md"));
                 report::write(&card, &data_card(&gen, &config, common.seed))?;
                 files.push(card.display().to_string());
-                let sheet = dir.join(format!("angio-{n}-{size}-contact-sheet.png"));
+                let sheet = dir.join(format!("{stem}-contact-sheet.png"));
                 write_contact_sheet(&gen, 4, &sheet).context("contact sheet")?;
                 files.push(sheet.display().to_string());
             }
@@ -75,7 +77,7 @@ pub fn run(args: AngioArgs) -> anyhow::Result<ExperimentReport> {
     let dataset = serde_json::json!({
         "name": split.train.name,
         "source": source,
-        "task": format!("{:?}", args.task).to_lowercase(),
+        "task": task_name(args.task),
         "classes": split.train.class_names,
         "class_counts": {"train": split.train.class_counts(), "test": split.test.class_counts()},
         "train_samples": split.train.len(),
@@ -117,6 +119,14 @@ fn sample_count_and_size(args: &AngioArgs) -> anyhow::Result<(usize, usize)> {
         anyhow::bail!("--size must be a positive multiple of 4, got {size}");
     }
     Ok((n, size))
+}
+
+/// The task's name in reports and file names (`tree`, `view`).
+fn task_name(task: AngioTask) -> &'static str {
+    match task {
+        AngioTask::Tree => "tree",
+        AngioTask::View => "view",
+    }
 }
 
 /// `n` synthetic angiograms of `size × size` for `--task`, seeded by `--seed`.

@@ -271,7 +271,9 @@ impl<F: Float> Representation<F> for Plain {
     }
     fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let mut out = x[0].clone();
-        out.zip_mut_with(&g[0], |x, &g| *x = g * plain_unary(Unary::ReluDerivative, *x));
+        out.zip_mut_with(&g[0], |x, &g| {
+            *x = g * plain_unary(Unary::ReluDerivative, *x)
+        });
         vec![out]
     }
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
