@@ -11,6 +11,7 @@ use std::borrow::Cow;
 
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2, IxDyn};
 
+use super::Gradients;
 use crate::tensor::{parallel, PlanarTensor, Representation};
 use crate::{Float, MoreError, Result};
 
@@ -225,18 +226,13 @@ impl ConvGeometry {
     ///
     /// # Errors
     /// As [`Self::forward`].
-    #[allow(clippy::type_complexity)]
     pub fn backward<F: Float, R: Representation<F>>(
         &self,
         cols: &PlanarTensor<F, R>,
         w: &PlanarTensor<F, R>,
         dy: &PlanarTensor<F, R>,
         input_gradient: bool,
-    ) -> Result<(
-        Option<PlanarTensor<F, R>>,
-        PlanarTensor<F, R>,
-        PlanarTensor<F, R>,
-    )> {
+    ) -> Result<Gradients<F, R>> {
         cols.check_same_rep(w, "conv2d")?;
         cols.check_same_rep(dy, "conv2d")?;
         let n = dy.shape()[0];

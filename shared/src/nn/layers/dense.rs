@@ -3,6 +3,7 @@
 //! # Shapes
 //! `x: (n, in)`, `W: (in, out)`, `b: (1, out)`, `y: (n, out)`.
 
+use super::Gradients;
 use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
@@ -16,17 +17,12 @@ pub(crate) fn forward<F: Float, R: Representation<F>>(
 }
 
 /// `(dx, dW, db) = (dy·Wᵀ, xᵀ·dy, Σ_n dy)`; `dx` only when `input_gradient`.
-#[allow(clippy::type_complexity)]
 pub(crate) fn backward<F: Float, R: Representation<F>>(
     x: &PlanarTensor<F, R>,
     w: &PlanarTensor<F, R>,
     dy: &PlanarTensor<F, R>,
     input_gradient: bool,
-) -> Result<(
-    Option<PlanarTensor<F, R>>,
-    PlanarTensor<F, R>,
-    PlanarTensor<F, R>,
-)> {
+) -> Result<Gradients<F, R>> {
     let dx = if input_gradient {
         Some(dy.matmul_t(w)?)
     } else {

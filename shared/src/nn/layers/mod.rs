@@ -17,6 +17,13 @@ use crate::nn::LayerSpec;
 use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
+/// A parameterized layer's backward pass: `(dx, dW, db)`, `dx` only when asked for.
+pub(crate) type Gradients<F, R> = (
+    Option<PlanarTensor<F, R>>,
+    PlanarTensor<F, R>,
+    PlanarTensor<F, R>,
+);
+
 /// A layer with its static geometry (no parameters: those live in the model).
 #[derive(Clone, Debug)]
 pub(crate) enum Layer {
