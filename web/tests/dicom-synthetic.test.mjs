@@ -6,8 +6,8 @@
 // --labels CSV`, which reads folders with the page's rules: decoder, centre crop + area resize,
 // split by file), with the same size, split, model seed (0, the page's), batch-order seed (7, the
 // page's job seed), epochs, batch, learning rate and momentum, in f32 as the node trains.
-// The page's test accuracy must equal the native one exactly (the same number of correct test
-// predictions); its decrypted losses must equal the native plaintext losses within LOSS_TOL.
+// The page's number of correct test predictions must equal the native one within ACCURACY_TOL;
+// its decrypted losses must equal the native plaintext losses within LOSS_TOL.
 //
 // Why these settings (2 epochs, batch 16, lr 0.02, momentum 0) and not longer runs: the page's
 // run is encrypted f32 under a random key, the native reference plaintext f32. Their arithmetic
@@ -40,6 +40,13 @@ const MOMENTUM = 0;
 // natively on this folder: ≤ 1e-5 (encrypted f32 vs plaintext f32, two random keys). A different
 // batch order (seed 8) or resize moves them by more than 1e-2; 1e-3 leaves 100x for rounding.
 const LOSS_TOL = 1e-3;
+// Correct test predictions, page vs native: at most one of the 120 frames apart. Exact equality
+// held in the runs measured above and in CI until 2026-12-02, when one clean-clone run (after the
+// engine's GEMMs and element-wise passes changed their rounding, issue #15) had 73 vs 74 correct,
+// with losses 7.7e-6 and 7.9e-5 apart: at 61 % accuracy after 2 epochs many frames lie next to the
+// decision boundary, and the random key's rounding can move one across it. The losses (LOSS_TOL)
+// still tell a different trajectory apart.
+const ACCURACY_TOL = 1;
 
 let node, browser, page, dir;
 before(async () => {
@@ -121,8 +128,9 @@ test('synthetic angiograms as a DICOM folder: the page trains image_cnn and pred
     + `native ${nativeLosses.map((l) => l.toFixed(6))}, |diff| ${diffs.map((d) => d.toExponential(2))}`);
   assert.equal(losses.length, EPOCHS);
   diffs.forEach((d, i) => assert.ok(d <= LOSS_TOL, `epoch ${i + 1}: page ${losses[i]} vs native ${nativeLosses[i]}`));
-  assert.equal(correct(report.accuracy), correct(native.plaintext.accuracy),
-    `page ${report.accuracy} vs native ${native.plaintext.accuracy} on ${data.test} test frames`);
+  const apart = Math.abs(correct(report.accuracy) - correct(native.plaintext.accuracy));
+  assert.ok(apart <= ACCURACY_TOL,
+    `page ${report.accuracy} vs native ${native.plaintext.accuracy} on ${data.test} test frames: ${apart} apart`);
   assert.ok(report.accuracy > report.baseline, `accuracy ${report.accuracy} vs baseline ${report.baseline}`);
   assert.deepEqual(page.errors, []);
 });
