@@ -579,23 +579,20 @@ impl Db {
         state: JobState,
         model: Option<(&ModelRecord, i64)>,
     ) -> ApiResult<bool> {
-        let sql = if state == JobState::Completed {
-            "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
-             WHERE id = $3 AND node = $4 AND state = 'running' AND cancel_requested = 0"
-        } else {
-            "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
-             WHERE id = $3 AND node = $4 AND state = 'running'"
-        };
         let mut tx = self.begin().await?;
-        let done = sqlx::query(sql)
-            .bind(state.as_str())
-            .bind(to_json(job)?)
-            .bind(&job.id)
-            .bind(node)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+        let done = sqlx::query(
+            "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
+             WHERE id = $3 AND node = $4 AND state = 'running' \
+             AND ($1 <> 'completed' OR cancel_requested = 0)",
+        )
+        .bind(state.as_str())
+        .bind(to_json(job)?)
+        .bind(&job.id)
+        .bind(node)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
         if done != 1 {
             return Ok(false);
         }
