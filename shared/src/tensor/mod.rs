@@ -10,6 +10,7 @@ mod planar;
 mod products;
 mod reduce;
 pub mod representation;
+mod value_map;
 
 pub use basis::CompactBasis;
 pub use planar::PlanarTensor;

@@ -4,9 +4,10 @@
 //! matrices) act plane by plane and are the same for every representation; only the product of
 //! two values, the matrix product and the matrix functions depend on it.
 
-use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2};
 
 use crate::algebra::{functions as fun, CompactElem, Elem2, Mat2};
+use crate::tensor::value_map::zip_map;
 use crate::tensor::{parallel, CompactBasis};
 use crate::Float;
 
@@ -123,73 +124,55 @@ fn plain_unary<F: Float>(f: Unary, x: F) -> F {
     }
 }
 
-/// `resolution`: the relative rounding level of the storage type (see [`fun::sign`]).
-fn elem_unary<F: Float, E: Elem2<F>>(f: Unary, c: E, resolution: F) -> E {
-    let noise = || resolution * c.spectral_bound();
-    match f {
-        Unary::Abs => fun::abs(c),
-        Unary::Sign => fun::sign(c, noise()),
-        Unary::Relu => fun::relu(c),
-        Unary::ReluDerivative => fun::relu_derivative(c, noise()),
-        Unary::Exp => fun::exp(c),
-        Unary::Log => fun::log(c),
-        Unary::Sqrt => fun::sqrt(c),
-        Unary::Tanh => fun::tanh(c),
-        Unary::Sigmoid => fun::sigmoid(c),
-        Unary::Recip => c.inv(),
-    }
-}
-
-/// Values per chunk of [`zip_map`]'s work (the unit of its parallelism).
-const ZIP_CHUNK: usize = 8192;
-
-/// Applies `g` to the values at each index of `inputs` (all planes of all operands, one length)
-/// and writes its first `out_planes` results into as many planes of `shape`.
-fn zip_map<F: Float>(
-    shape: &[usize],
-    inputs: &[&ArrayD<F>],
-    out_planes: usize,
-    g: impl Fn(&[F]) -> [F; 4] + Sync + Send,
-) -> Vec<ArrayD<F>> {
-    let slices: Vec<&[F]> = inputs
-        .iter()
-        .map(|p| p.as_slice().expect("planes are kept in standard layout"))
-        .collect();
-    let n = slices.first().map_or(0, |s| s.len());
-    let mut outs: Vec<Vec<F>> = (0..out_planes).map(|_| vec![F::zero(); n]).collect();
-    // Chunk `c` of every output plane, filled from index `c·ZIP_CHUNK` on.
-    let fill = |(c, mut parts): (usize, Vec<&mut [F]>)| {
-        let start = c * ZIP_CHUNK;
-        let mut buf = [F::zero(); 8];
-        for j in 0..parts[0].len() {
-            for (k, s) in slices.iter().enumerate() {
-                buf[k] = s[start + j];
+/// `$body` with `$h` bound to the per-value function of `$f` on `$elem` values, one arm per
+/// function, so that each arm's loop inlines its own function (`$resolution`: the relative
+/// rounding level of the storage type, see [`fun::sign`]).
+macro_rules! with_elem_unary {
+    ($f:expr, $resolution:expr, $elem:ty, |$h:ident| $body:expr) => {{
+        let resolution = $resolution;
+        match $f {
+            Unary::Abs => {
+                let $h = move |c: $elem| fun::abs(c);
+                $body
             }
-            let v = g(&buf[..slices.len()]);
-            for (part, &value) in parts.iter_mut().zip(&v) {
-                part[j] = value;
+            Unary::Sign => {
+                let $h = move |c: $elem| fun::sign(c, resolution * c.spectral_bound());
+                $body
+            }
+            Unary::Relu => {
+                let $h = move |c: $elem| fun::relu(c);
+                $body
+            }
+            Unary::ReluDerivative => {
+                let $h = move |c: $elem| fun::relu_derivative(c, resolution * c.spectral_bound());
+                $body
+            }
+            Unary::Exp => {
+                let $h = move |c: $elem| fun::exp(c);
+                $body
+            }
+            Unary::Log => {
+                let $h = move |c: $elem| fun::log(c);
+                $body
+            }
+            Unary::Sqrt => {
+                let $h = move |c: $elem| fun::sqrt(c);
+                $body
+            }
+            Unary::Tanh => {
+                let $h = move |c: $elem| fun::tanh(c);
+                $body
+            }
+            Unary::Sigmoid => {
+                let $h = move |c: $elem| fun::sigmoid(c);
+                $body
+            }
+            Unary::Recip => {
+                let $h = move |c: $elem| c.inv();
+                $body
             }
         }
-    };
-    let mut planes: Vec<_> = outs.iter_mut().map(|o| o.chunks_mut(ZIP_CHUNK)).collect();
-    let chunks: Vec<Vec<&mut [F]>> = (0..n.div_ceil(ZIP_CHUNK))
-        .map(|_| {
-            planes
-                .iter_mut()
-                .map(|p| p.next().expect("equal lengths"))
-                .collect()
-        })
-        .collect();
-    #[cfg(feature = "parallel")]
-    {
-        use rayon::prelude::*;
-        chunks.into_par_iter().enumerate().for_each(fill);
-    }
-    #[cfg(not(feature = "parallel"))]
-    chunks.into_iter().enumerate().for_each(fill);
-    outs.into_iter()
-        .map(|v| ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape"))
-        .collect()
+    }};
 }
 
 /// Multiply-adds from which a product runs on rayon's threads: below it, the threads' start-up
@@ -305,22 +288,19 @@ impl Compact {
         f: impl Fn(CompactElem<f64>, CompactElem<f64>) -> CompactElem<f64> + Sync + Send,
     ) -> Vec<ArrayD<F>> {
         let base = self.elem::<f64>();
-        zip_map(a[0].shape(), &[&a[0], &a[1], &b[0], &b[1]], 2, |v| {
-            let [a0, b0, a1, b1] = wide(v);
-            let r = f(
-                CompactElem {
-                    a: a0,
-                    b: b0,
-                    ..base
-                },
-                CompactElem {
-                    a: a1,
-                    b: b1,
-                    ..base
-                },
-            );
-            narrow([r.a, r.b, 0.0, 0.0])
-        })
+        let value = move |a: F, b: F| CompactElem {
+            a: a.as_f64(),
+            b: b.as_f64(),
+            ..base
+        };
+        zip_map(
+            a[0].shape(),
+            [&a[0], &a[1], &b[0], &b[1]],
+            move |[a0, b0, a1, b1]| {
+                let r = f(value(a0, b0), value(a1, b1));
+                [F::of_f64(r.a), F::of_f64(r.b)]
+            },
+        )
     }
 
     fn elem<F: Float>(&self) -> CompactElem<F> {
@@ -343,10 +323,15 @@ impl<F: Float> Representation<F> for Compact {
     }
     fn unary(&self, f: Unary, planes: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let base = self.elem::<f64>();
-        zip_map(planes[0].shape(), &[&planes[0], &planes[1]], 2, |v| {
-            let [a, b] = wide(v);
-            let r = elem_unary(f, CompactElem { a, b, ..base }, resolution::<F>());
-            narrow([r.a, r.b, 0.0, 0.0])
+        with_elem_unary!(f, resolution::<F>(), CompactElem<f64>, |h| {
+            zip_map(planes[0].shape(), [&planes[0], &planes[1]], move |[a, b]| {
+                let r = h(CompactElem {
+                    a: a.as_f64(),
+                    b: b.as_f64(),
+                    ..base
+                });
+                [F::of_f64(r.a), F::of_f64(r.b)]
+            })
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
@@ -409,8 +394,8 @@ fn matrix_binary<F: Float>(
     f: impl Fn(Mat2<f64>, Mat2<f64>) -> Mat2<f64> + Sync + Send,
 ) -> Vec<ArrayD<F>> {
     let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
-    zip_map(a[0].shape(), &ins, 4, |v| {
-        narrow(f(Mat2(wide(v)), Mat2(wide(&v[4..]))).0)
+    zip_map(a[0].shape(), ins, move |v: [F; 8]| {
+        narrow(f(Mat2(wide(&v)), Mat2(wide(&v[4..]))).0)
     })
 }
 
@@ -421,8 +406,10 @@ impl<F: Float> Representation<F> for MatrixForm {
         &[1.0, 0.0, 0.0, 1.0]
     }
     fn unary(&self, f: Unary, p: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        zip_map(p[0].shape(), &[&p[0], &p[1], &p[2], &p[3]], 4, |v| {
-            narrow(elem_unary(f, Mat2(wide(v)), resolution::<F>()).0)
+        with_elem_unary!(f, resolution::<F>(), Mat2<f64>, |h| {
+            zip_map(p[0].shape(), [&p[0], &p[1], &p[2], &p[3]], move |v| {
+                narrow(h(Mat2(wide(&v))).0)
+            })
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
@@ -471,17 +458,87 @@ impl<F: Float> Representation<F> for MatrixForm {
 mod tests {
     use ndarray::{ArrayD, IxDyn};
 
-    use super::{gemm, zip_map, ZIP_CHUNK};
+    use super::*;
 
+    /// The compact form's functions over whole planes (vectorized, chunked over threads) give
+    /// each value exactly, bit for bit, what the per-value closed form gives it, for every
+    /// function, on f32 planes with zeros, ties and values of both signs and many magnitudes.
     #[test]
-    fn zip_map_writes_every_chunk_of_every_plane() {
-        let n = 2 * ZIP_CHUNK + 77;
-        let a = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
-        let b = ArrayD::from_shape_fn(IxDyn(&[n]), |i| (3 * i[0]) as f64);
-        let out = zip_map(&[n], &[&a, &b], 2, |v| [v[0] + v[1], v[0] * v[1], 0.0, 0.0]);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0], &a + &b);
-        assert_eq!(out[1], &a * &b);
+    fn compact_planes_equal_the_per_value_closed_forms_bit_for_bit() {
+        let rep = Compact {
+            basis: CompactBasis::new([0.7, 1.3, 0.4, 2.1]).unwrap(),
+        };
+        let n = 3 * super::super::value_map::CHUNK + 5;
+        let value = |i: usize, seed: usize| {
+            let k = (i * 7919 + seed * 104_729) % 1009;
+            match k % 5 {
+                0 => 0.0,
+                _ => (k as f32 - 504.0) * 10f32.powi((k % 7) as i32 - 4),
+            }
+        };
+        let plane = |seed| ArrayD::from_shape_fn(IxDyn(&[n]), |i| value(i[0], seed));
+        let (x, y) = ([plane(1), plane(2)], [plane(3), plane(1)]);
+        let base = rep.elem::<f64>();
+        let elem = |p: &[ArrayD<f32>; 2], i: usize| CompactElem {
+            a: p[0][[i]] as f64,
+            b: p[1][[i]] as f64,
+            ..base
+        };
+        let check = |name: &str,
+                     planes: Vec<ArrayD<f32>>,
+                     f: &dyn Fn(usize) -> CompactElem<f64>| {
+            for i in 0..n {
+                let expected = f(i);
+                let got = [planes[0][[i]], planes[1][[i]]];
+                let want = [expected.a as f32, expected.b as f32];
+                assert!(
+                    got[0].to_bits() == want[0].to_bits() && got[1].to_bits() == want[1].to_bits(),
+                    "{name} at {i}: {got:?}, per value {want:?}"
+                );
+            }
+        };
+        let res = resolution::<f32>();
+        for f in [
+            Unary::Abs,
+            Unary::Sign,
+            Unary::Relu,
+            Unary::ReluDerivative,
+            Unary::Exp,
+            Unary::Log,
+            Unary::Sqrt,
+            Unary::Tanh,
+            Unary::Sigmoid,
+            Unary::Recip,
+        ] {
+            let per_value = |i: usize| {
+                let c = elem(&x, i);
+                let noise = res * c.spectral_bound();
+                match f {
+                    Unary::Abs => fun::abs(c),
+                    Unary::Sign => fun::sign(c, noise),
+                    Unary::Relu => fun::relu(c),
+                    Unary::ReluDerivative => fun::relu_derivative(c, noise),
+                    Unary::Exp => fun::exp(c),
+                    Unary::Log => fun::log(c),
+                    Unary::Sqrt => fun::sqrt(c),
+                    Unary::Tanh => fun::tanh(c),
+                    Unary::Sigmoid => fun::sigmoid(c),
+                    Unary::Recip => c.inv(),
+                }
+            };
+            check(&format!("{f:?}"), rep.unary(f, &x), &per_value);
+        }
+        check("max", rep.max(&x, &y), &|i| {
+            fun::max(elem(&x, i), elem(&y, i))
+        });
+        check("sign_of_difference", rep.sign_of_difference(&x, &y), &|i| {
+            let (a, b) = (elem(&x, i), elem(&y, i));
+            fun::sign(a.sub(b), res * (a.spectral_bound() + b.spectral_bound()))
+        });
+        check("relu_backward", rep.relu_backward(&x, &y), &|i| {
+            let (a, g) = (elem(&x, i), elem(&y, i));
+            fun::relu_derivative(a, res * a.spectral_bound()).mul(g)
+        });
     }
 
     /// The `gemm` crate against ndarray's own product (f64: any difference beyond summation
