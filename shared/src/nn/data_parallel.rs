@@ -109,7 +109,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         }
         let xb = x.select(0, shard).at("batch")?;
         let yb = y.select(0, shard).at("batch")?;
-        let (out, caches) = self.model.forward_train(&xb, dropout_rng)?;
+        let (out, caches) = self.model.forward_train(xb, dropout_rng)?;
         let (loss, d_out) = self
             .config
             .loss

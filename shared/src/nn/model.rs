@@ -207,7 +207,7 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer
-                .forward(&h, self.params[i].as_ref(), false, &mut rng)
+                .forward(h, self.params[i].as_ref(), false, &mut rng)
                 .at(self.layer_name(i))?
                 .0;
         }
@@ -217,15 +217,15 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
     /// Training forward pass: the output and every layer's cache.
     pub(crate) fn forward_train(
         &self,
-        x: &PlanarTensor<F, R>,
+        x: PlanarTensor<F, R>,
         rng: &mut ChaCha8Rng,
     ) -> Result<(PlanarTensor<F, R>, Vec<Cache<F, R>>), NnError> {
-        self.check_input(x)?;
+        self.check_input(&x)?;
         let mut caches = Vec::with_capacity(self.layers.len());
-        let mut h = x.clone();
+        let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
             let (y, cache) = layer
-                .forward(&h, self.params[i].as_ref(), true, rng)
+                .forward(h, self.params[i].as_ref(), true, rng)
                 .at(self.layer_name(i))?;
             caches.push(cache);
             h = y;

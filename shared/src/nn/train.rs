@@ -277,7 +277,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             }
             let xb = x.select(0, idx).at("batch")?;
             let yb = y.select(0, idx).at("batch")?;
-            let (out, caches) = self.model.forward_train(&xb, &mut dropout_rng)?;
+            let (out, caches) = self.model.forward_train(xb, &mut dropout_rng)?;
             let (loss, d_out) = self.config.loss.loss_and_gradient(&out, &yb).at("loss")?;
             self.check_health("loss", &loss)?;
             let grads = self.model.backward(&caches, d_out)?;

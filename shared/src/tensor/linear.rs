@@ -178,6 +178,14 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
     /// # Errors
     /// [`MoreError::BadReshape`] if the number of values differs.
     pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
+        self.clone().into_reshaped(shape)
+    }
+
+    /// [`Self::reshape`] without copying the values.
+    ///
+    /// # Errors
+    /// As [`Self::reshape`].
+    pub fn into_reshaped(self, shape: &[usize]) -> Result<Self> {
         let bad = || MoreError::BadReshape {
             from: self.shape().to_vec(),
             from_len: self.len(),
@@ -186,16 +194,21 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         if shape.iter().product::<usize>() != self.len() {
             return Err(bad());
         }
-        let planes = self
-            .planes
-            .iter()
+        let planes = (self.planes.into_iter())
             .map(|p| {
-                p.clone()
-                    .into_shape_with_order(IxDyn(shape))
-                    .map_err(|_| bad())
+                let p = if p.is_standard_layout() {
+                    p
+                } else {
+                    p.as_standard_layout().into_owned()
+                };
+                p.into_shape_with_order(IxDyn(shape))
+                    .expect("a standard layout of the same length")
             })
-            .collect::<Result<_>>()?;
-        Ok(self.with_planes(planes))
+            .collect();
+        Ok(PlanarTensor {
+            planes,
+            rep: self.rep,
+        })
     }
 
     /// Permutes the axes (`axes[i]` is the old axis that becomes axis `i`). Each plane is

@@ -43,13 +43,19 @@ impl Activation {
         })
     }
 
-    /// `dx = dy ⊙ f'(x)`, from the input `x` and the output `y`.
+    /// Whether [`Self::backward`] reads the output `y` (sigmoid, tanh) rather than the input `x`.
+    pub fn backward_reads_output(&self) -> bool {
+        matches!(self, Activation::Sigmoid | Activation::Tanh)
+    }
+
+    /// `dx = dy ⊙ f'(x)`, from `saved`: the output `y` where [`Self::backward_reads_output`],
+    /// else the input `x`.
     pub fn backward<F: Float, R: Representation<F>>(
         &self,
-        x: &PlanarTensor<F, R>,
-        y: &PlanarTensor<F, R>,
+        saved: &PlanarTensor<F, R>,
         dy: &PlanarTensor<F, R>,
     ) -> Result<PlanarTensor<F, R>> {
+        let (x, y) = (saved, saved);
         let derivative = match self {
             Activation::Relu => return x.relu_backward(dy),
             // σ' = σ(1 − σ)

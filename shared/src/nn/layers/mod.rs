@@ -39,7 +39,8 @@ pub(crate) enum Layer {
 /// What a layer keeps from its forward pass for its backward pass.
 pub(crate) enum Cache<F, R> {
     Input(PlanarTensor<F, R>),
-    InputOutput(PlanarTensor<F, R>, PlanarTensor<F, R>),
+    /// The activation's input or its output, whichever its derivative is computed from.
+    Activation(PlanarTensor<F, R>),
     Columns(PlanarTensor<F, R>),
     MaxPool(MaxPoolCache<F, R>),
     Shape(Vec<usize>),
@@ -83,41 +84,41 @@ impl Layer {
         }
     }
 
-    /// Forward pass. `params` is `(W, b)` for layers that have them; `train` enables dropout with
-    /// masks drawn from `rng`.
+    /// Forward pass, consuming the input. `params` is `(W, b)` for layers that have them;
+    /// `train` keeps what the backward pass needs ([`Cache::None`] without it) and enables dropout
+    /// with masks drawn from `rng`.
     pub fn forward<F: Float, R: Representation<F>>(
         &self,
-        x: &PlanarTensor<F, R>,
+        x: PlanarTensor<F, R>,
         params: Option<&(PlanarTensor<F, R>, PlanarTensor<F, R>)>,
         train: bool,
         rng: &mut impl Rng,
     ) -> Result<(PlanarTensor<F, R>, Cache<F, R>)> {
         let wb = || params.expect("layers with parameters get them");
+        let kept = |cache: Cache<F, R>| if train { cache } else { Cache::None };
         Ok(match self {
             Layer::Dense => {
                 let (w, b) = wb();
-                (dense::forward(x, w, b)?, Cache::Input(x.clone()))
+                (dense::forward(&x, w, b)?, kept(Cache::Input(x)))
             }
             Layer::Conv2d(g) => {
                 let (w, b) = wb();
-                let (y, cols) = g.forward(x, w, b)?;
-                (y, Cache::Columns(cols))
+                let (y, cols) = g.forward(&x, w, b)?;
+                (y, kept(Cache::Columns(cols)))
             }
-            Layer::AvgPool2d(s) => (pool::avg_forward(x, *s)?, Cache::None),
+            Layer::AvgPool2d(s) => (pool::avg_forward(&x, *s)?, Cache::None),
             Layer::MaxPool2d(s) => {
-                let (y, cache) = pool::max_forward(x, *s, train)?;
-                (y, Cache::MaxPool(cache))
+                let (y, cache) = pool::max_forward(&x, *s, train)?;
+                (y, kept(Cache::MaxPool(cache)))
             }
             Layer::Flatten => {
-                let n = x.shape()[0];
-                (
-                    x.reshape(&[n, x.len() / n.max(1)])?,
-                    Cache::Shape(x.shape().to_vec()),
-                )
+                let (n, shape) = (x.shape()[0], x.shape().to_vec());
+                let flat = [n, x.len() / n.max(1)];
+                (x.into_reshaped(&flat)?, kept(Cache::Shape(shape)))
             }
             Layer::Dropout(rate) => {
                 if !train || *rate == 0.0 {
-                    (x.clone(), Cache::Mask(None))
+                    (x, Cache::Mask(None))
                 } else {
                     let keep = F::of_f64(1.0 / (1.0 - rate));
                     let mask = ArrayD::from_shape_fn(x.shape(), |_| {
@@ -131,8 +132,13 @@ impl Layer {
                 }
             }
             Layer::Activation(a) => {
-                let y = a.forward(x)?;
-                (y.clone(), Cache::InputOutput(x.clone(), y))
+                let y = a.forward(&x)?;
+                let cache = match (train, a.backward_reads_output()) {
+                    (false, _) => Cache::None,
+                    (true, true) => Cache::Activation(y.clone()),
+                    (true, false) => Cache::Activation(x),
+                };
+                (y, cache)
             }
         })
     }
@@ -172,7 +178,9 @@ impl Layer {
                 Some(m) => (Some(dy.mul_plain(m)?), None),
                 None => (Some(dy.clone()), None),
             },
-            (Layer::Activation(a), Cache::InputOutput(x, y)) => (Some(a.backward(x, y, dy)?), None),
+            (Layer::Activation(a), Cache::Activation(saved)) => {
+                (Some(a.backward(saved, dy)?), None)
+            }
             _ => unreachable!("each layer produces its own cache kind"),
         })
     }
