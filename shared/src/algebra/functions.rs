@@ -15,6 +15,7 @@ use crate::Float;
 /// `|C|`, the principal square root of `C²`, in closed form:
 /// `|C| = (C² + |det C|·I) / sqrt(tr(C²) + 2·|det C|)` (seed-papers.md §4.2). Exact at `x = 0`;
 /// returns `0` for the zero matrix.
+#[inline(always)]
 pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
     let sq = c.square();
     let abs_det = c.det().abs();
@@ -39,6 +40,7 @@ pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
 ///
 /// Unlike `C·|C|⁻¹` it never inverts a near-singular matrix, so a value near 0 in one slot does not
 /// spoil the other slot. A slot within rounding error of 0 gets a sign decided by that rounding.
+#[inline(always)]
 pub fn sign<F: Float, E: Elem2<F>>(c: E, noise: F) -> E {
     let (t, d) = (c.trace(), c.det());
     let two = F::one() + F::one();
@@ -63,17 +65,20 @@ pub fn sign<F: Float, E: Elem2<F>>(c: E, noise: F) -> E {
 }
 
 /// `relu(C) = (C + |C|)/2`, exact including `x = 0`.
+#[inline(always)]
 pub fn relu<F: Float, E: Elem2<F>>(c: E) -> E {
     c.add(abs(c)).scale(half())
 }
 
 /// `relu'(C) = (I + sign(C))/2`: 1 for `x > 0`, 0 for `x < 0`, ½ at `x = 0` (see [`sign`] for
 /// `noise`).
+#[inline(always)]
 pub fn relu_derivative<F: Float, E: Elem2<F>>(c: E, noise: F) -> E {
     sign(c, noise).add_scalar(F::one()).scale(half())
 }
 
 /// `max(A, B) = (A + B + |A − B|)/2`.
+#[inline(always)]
 pub fn max<F: Float, E: Elem2<F>>(a: E, b: E) -> E {
     a.add(b).add(abs(a.sub(b))).scale(half())
 }

@@ -132,43 +132,73 @@ macro_rules! with_elem_unary {
         let resolution = $resolution;
         match $f {
             Unary::Abs => {
-                let $h = move |c: $elem| fun::abs(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::abs(c)
+                };
                 $body
             }
             Unary::Sign => {
-                let $h = move |c: $elem| fun::sign(c, resolution * c.spectral_bound());
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::sign(c, resolution * c.spectral_bound())
+                };
                 $body
             }
             Unary::Relu => {
-                let $h = move |c: $elem| fun::relu(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::relu(c)
+                };
                 $body
             }
             Unary::ReluDerivative => {
-                let $h = move |c: $elem| fun::relu_derivative(c, resolution * c.spectral_bound());
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::relu_derivative(c, resolution * c.spectral_bound())
+                };
                 $body
             }
             Unary::Exp => {
-                let $h = move |c: $elem| fun::exp(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::exp(c)
+                };
                 $body
             }
             Unary::Log => {
-                let $h = move |c: $elem| fun::log(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::log(c)
+                };
                 $body
             }
             Unary::Sqrt => {
-                let $h = move |c: $elem| fun::sqrt(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::sqrt(c)
+                };
                 $body
             }
             Unary::Tanh => {
-                let $h = move |c: $elem| fun::tanh(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::tanh(c)
+                };
                 $body
             }
             Unary::Sigmoid => {
-                let $h = move |c: $elem| fun::sigmoid(c);
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| fun::sigmoid(c)
+                };
                 $body
             }
             Unary::Recip => {
-                let $h = move |c: $elem| c.inv();
+                let $h = {
+                    #[inline(always)]
+                    move |c: $elem| c.inv()
+                };
                 $body
             }
         }
@@ -288,14 +318,18 @@ impl Compact {
         f: impl Fn(CompactElem<f64>, CompactElem<f64>) -> CompactElem<f64> + Sync + Send,
     ) -> Vec<ArrayD<F>> {
         let base = self.elem::<f64>();
-        let value = move |a: F, b: F| CompactElem {
-            a: a.as_f64(),
-            b: b.as_f64(),
-            ..base
+        let value = {
+            #[inline(always)]
+            move |a: F, b: F| CompactElem {
+                a: a.as_f64(),
+                b: b.as_f64(),
+                ..base
+            }
         };
         zip_map(
             a[0].shape(),
             [&a[0], &a[1], &b[0], &b[1]],
+            #[inline(always)]
             move |[a0, b0, a1, b1]| {
                 let r = f(value(a0, b0), value(a1, b1));
                 [F::of_f64(r.a), F::of_f64(r.b)]
@@ -324,14 +358,19 @@ impl<F: Float> Representation<F> for Compact {
     fn unary(&self, f: Unary, planes: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         let base = self.elem::<f64>();
         with_elem_unary!(f, resolution::<F>(), CompactElem<f64>, |h| {
-            zip_map(planes[0].shape(), [&planes[0], &planes[1]], move |[a, b]| {
-                let r = h(CompactElem {
-                    a: a.as_f64(),
-                    b: b.as_f64(),
-                    ..base
-                });
-                [F::of_f64(r.a), F::of_f64(r.b)]
-            })
+            zip_map(
+                planes[0].shape(),
+                [&planes[0], &planes[1]],
+                #[inline(always)]
+                move |[a, b]| {
+                    let r = h(CompactElem {
+                        a: a.as_f64(),
+                        b: b.as_f64(),
+                        ..base
+                    });
+                    [F::of_f64(r.a), F::of_f64(r.b)]
+                },
+            )
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
@@ -356,15 +395,23 @@ impl<F: Float> Representation<F> for Compact {
         self.binary(a, b, fun::max)
     }
     fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        self.binary(a, b, |x, y| {
-            let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
-            fun::sign(x.sub(y), noise)
-        })
+        self.binary(
+            a,
+            b,
+            #[inline(always)]
+            |x, y| {
+                let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
+                fun::sign(x.sub(y), noise)
+            },
+        )
     }
     fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        self.binary(x, g, |x, g| {
-            fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g)
-        })
+        self.binary(
+            x,
+            g,
+            #[inline(always)]
+            |x, g| fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g),
+        )
     }
     /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
@@ -394,9 +441,12 @@ fn matrix_binary<F: Float>(
     f: impl Fn(Mat2<f64>, Mat2<f64>) -> Mat2<f64> + Sync + Send,
 ) -> Vec<ArrayD<F>> {
     let ins = [&a[0], &a[1], &a[2], &a[3], &b[0], &b[1], &b[2], &b[3]];
-    zip_map(a[0].shape(), ins, move |v: [F; 8]| {
-        narrow(f(Mat2(wide(&v)), Mat2(wide(&v[4..]))).0)
-    })
+    zip_map(
+        a[0].shape(),
+        ins,
+        #[inline(always)]
+        move |v: [F; 8]| narrow(f(Mat2(wide(&v)), Mat2(wide(&v[4..]))).0),
+    )
 }
 
 impl<F: Float> Representation<F> for MatrixForm {
@@ -407,9 +457,12 @@ impl<F: Float> Representation<F> for MatrixForm {
     }
     fn unary(&self, f: Unary, p: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
         with_elem_unary!(f, resolution::<F>(), Mat2<f64>, |h| {
-            zip_map(p[0].shape(), [&p[0], &p[1], &p[2], &p[3]], move |v| {
-                narrow(h(Mat2(wide(&v))).0)
-            })
+            zip_map(
+                p[0].shape(),
+                [&p[0], &p[1], &p[2], &p[3]],
+                #[inline(always)]
+                move |v| narrow(h(Mat2(wide(&v))).0),
+            )
         })
     }
     fn mul(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
@@ -430,15 +483,23 @@ impl<F: Float> Representation<F> for MatrixForm {
         matrix_binary(a, b, fun::max)
     }
     fn sign_of_difference(&self, a: &[ArrayD<F>], b: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        matrix_binary(a, b, |x, y| {
-            let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
-            fun::sign(x.sub(y), noise)
-        })
+        matrix_binary(
+            a,
+            b,
+            #[inline(always)]
+            |x, y| {
+                let noise = resolution::<F>() * (x.spectral_bound() + y.spectral_bound());
+                fun::sign(x.sub(y), noise)
+            },
+        )
     }
     fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>> {
-        matrix_binary(x, g, |x, g| {
-            fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g)
-        })
+        matrix_binary(
+            x,
+            g,
+            #[inline(always)]
+            |x, g| fun::relu_derivative(x, resolution::<F>() * x.spectral_bound()).mul(g),
+        )
     }
     /// Block product with 8 real GEMMs: `C_ij = A_i0·B_0j + A_i1·B_1j`.
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {

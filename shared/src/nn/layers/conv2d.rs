@@ -173,9 +173,16 @@ impl ConvGeometry {
             let per_image = row.chunks_exact(self.positions());
             for (values, image) in per_image.zip(x.chunks_exact_mut(len)) {
                 for (run, values) in row_runs.iter().zip(values.chunks_exact(ow)) {
-                    let inputs = image[run.src..].iter_mut().step_by(self.stride);
-                    for (x, &v) in inputs.zip(&values[run.before..run.before + run.count]) {
-                        *x += v;
+                    let values = &values[run.before..run.before + run.count];
+                    if self.stride == 1 {
+                        let inputs = &mut image[run.src..run.src + run.count];
+                        for (x, &v) in inputs.iter_mut().zip(values) {
+                            *x += v;
+                        }
+                    } else {
+                        for (i, &v) in values.iter().enumerate() {
+                            image[run.src + i * self.stride] += v;
+                        }
                     }
                 }
             }
