@@ -4,6 +4,7 @@
 mod basis;
 mod conversion;
 mod elementwise;
+mod gemm;
 mod linear;
 pub(crate) mod parallel;
 mod planar;

@@ -7,6 +7,7 @@
 use ndarray::{Array2, ArrayD, ArrayView2};
 
 use crate::algebra::{functions as fun, CompactElem, Elem2, Mat2};
+use crate::tensor::gemm::gemm;
 use crate::tensor::value_map::zip_map;
 use crate::tensor::{parallel, CompactBasis};
 use crate::Float;
@@ -203,61 +204,6 @@ macro_rules! with_elem_unary {
             }
         }
     }};
-}
-
-/// Multiply-adds from which a product runs on rayon's threads: below it, the threads' start-up
-/// cost more than they saved (measured on 2 cores: batch-64 products such as 64×784×128 ran
-/// faster on one thread; 256×784×128 1.6x faster on two; BENCHMARKS.md).
-#[cfg(feature = "parallel")]
-const THREADED_GEMM_WORK: usize = 1 << 24;
-
-/// How a product of `work` multiply-adds is spread over threads.
-fn gemm_threads(work: usize) -> gemm::Parallelism {
-    #[cfg(feature = "parallel")]
-    if work >= THREADED_GEMM_WORK {
-        return gemm::Parallelism::Rayon(0);
-    }
-    let _ = work;
-    gemm::Parallelism::None
-}
-
-/// `a·b` by the `gemm` crate (faer's kernels; any strides, so transposed views need no copy).
-fn gemm<F: Float>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> Array2<F> {
-    let ((m, k), n) = (a.dim(), b.ncols());
-    debug_assert_eq!(k, b.nrows(), "checked by the callers");
-    let mut c = Array2::<F>::zeros((m, n));
-    if m == 0 || n == 0 || k == 0 {
-        return c;
-    }
-    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
-    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
-    // SAFETY: `c` is a fresh row-major m×n array (row stride n, column stride 1); `a` and `b`
-    // are valid views of m×k and k×n values with the strides passed; `F` is f32 or f64, the
-    // types gemm dispatches on; with `read_dst` false, `c` is only written.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            F::zero(),
-            F::one(),
-            false,
-            false,
-            false,
-            gemm_threads(m * n * k),
-        );
-    }
-    c
 }
 
 impl<F: Float> Representation<F> for Plain {
@@ -600,34 +546,5 @@ mod tests {
             let (a, g) = (elem(&x, i), elem(&y, i));
             fun::relu_derivative(a, res * a.spectral_bound()).mul(g)
         });
-    }
-
-    /// The `gemm` crate against ndarray's own product (f64: any difference beyond summation
-    /// order, 1e-12 relative, is a wrong stride or shape), on one thread and on several, with
-    /// contiguous and transposed operands.
-    #[test]
-    fn gemm_matches_ndarray_on_every_layout() {
-        let matrix = |r: usize, c: usize, seed: usize| {
-            ndarray::Array2::from_shape_fn((r, c), |(i, j)| {
-                ((i * 31 + j * 17 + seed) % 23) as f64 / 7.0 - 1.5
-            })
-        };
-        for (m, k, n) in [(3, 5, 4), (64, 784, 128), (300, 300, 200)] {
-            let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
-            let (a_t, b_t) = (matrix(k, m, 3), matrix(n, k, 4));
-            for (lhs, rhs) in [
-                (a.view(), b.view()),
-                (a_t.t(), b.view()),
-                (a.view(), b_t.t()),
-                (a_t.t(), b_t.t()),
-            ] {
-                let (ours, reference) = (gemm(&lhs, &rhs), lhs.dot(&rhs));
-                let scale = reference.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-                let worst = (&ours - &reference)
-                    .iter()
-                    .fold(0.0f64, |m, v| m.max(v.abs()));
-                assert!(worst <= 1e-12 * scale, "{m}x{k}x{n}: {worst:e}");
-            }
-        }
     }
 }
