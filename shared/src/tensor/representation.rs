@@ -363,9 +363,11 @@ impl<F: Float> Representation<F> for Compact {
     /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
         let e = self.elem::<F>();
-        // The three products are independent: on two threads when there are.
-        let ((mut p1, p2), mut p3) = parallel::join(
-            || parallel::join(|| gemm(&a[0], &b[0]), || gemm(&a[1], &b[1])),
+        // The three products are independent: on two threads when there are and they are large.
+        let work = a[0].len() * b[0].ncols();
+        let ((mut p1, p2), mut p3) = parallel::join_products(
+            work,
+            || parallel::join_products(work, || gemm(&a[0], &b[0]), || gemm(&a[1], &b[1])),
             || gemm(&(&a[0] + &a[1]).view(), &(&b[0] + &b[1]).view()),
         );
         let (minus_d, t_minus_1) = (-e.d, e.t - F::one());
@@ -454,7 +456,8 @@ impl<F: Float> Representation<F> for MatrixForm {
             c += &gemm(&a[k], &b[l]);
             c
         };
-        parallel::map(
+        parallel::map_products(
+            2 * a[0].len() * b[0].ncols(),
             &[(0, 0, 1, 2), (0, 1, 1, 3), (2, 0, 3, 2), (2, 1, 3, 3)],
             |&(i, j, k, l)| prod(i, j, k, l),
         )
