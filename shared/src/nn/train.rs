@@ -325,10 +325,10 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         let (optimizer, step) = (self.config.optimizer.clone(), self.step);
         for (i, (p, g)) in self.model.params_mut().iter_mut().zip(grads).enumerate() {
             if let (Some((w, bias)), Some((gw, gb))) = (p.as_mut(), g) {
-                *w = optimizer
+                optimizer
                     .update(step, w, &gw, &mut self.state[j])
                     .at(format!("optimizer, layers.{i}.weight"))?;
-                *bias = optimizer
+                optimizer
                     .update(step, bias, &gb, &mut self.state[j + 1])
                     .at(format!("optimizer, layers.{i}.bias"))?;
                 j += 2;

@@ -124,6 +124,31 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         self.zip_planes(other, "sub", |a, b| a - b)
     }
 
+    /// `self ← a·self + b·other` in place, one pass over each plane: the optimizers' updates
+    /// without a temporary tensor. The same values, bit for bit, as `self.scale(a)` plus
+    /// `other.scale(b)`.
+    ///
+    /// # Errors
+    /// [`MoreError::ShapeMismatch`] unless both have the same shape (no broadcasting);
+    /// [`MoreError::BasisMismatch`] for compact tensors of different bases. `self` is unchanged
+    /// on error.
+    pub fn scale_add_assign(&mut self, a: F, b: F, other: &Self) -> Result<()> {
+        self.check_same_rep(other, "scale_add_assign")?;
+        if self.shape() != other.shape() {
+            return Err(MoreError::ShapeMismatch {
+                op: "scale_add_assign",
+                lhs: self.shape().to_vec(),
+                rhs: other.shape().to_vec(),
+            });
+        }
+        for (p, q) in self.planes.iter_mut().zip(&other.planes) {
+            ndarray::Zip::from(p)
+                .and(q)
+                .for_each(|x, &y| *x = a * *x + b * y);
+        }
+        Ok(())
+    }
+
     /// Negation.
     pub fn neg(&self) -> Self {
         self.scale(-F::one())
