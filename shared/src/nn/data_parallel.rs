@@ -7,8 +7,9 @@
 use thiserror::Error;
 
 use super::collective::{shard_range, Collective, CollectiveError};
+use super::contribution::Contribution;
 use super::error::Context;
-use super::{LayerParameters, NnError, TrainObserver, Trainer};
+use super::{NnError, TrainObserver, Trainer};
 use crate::tensor::{PlanarTensor, Representation};
 use crate::Float;
 
@@ -22,10 +23,6 @@ pub enum DataParallelError {
     #[error(transparent)]
     Collective(#[from] CollectiveError),
 }
-
-/// One rank's contribution to a batch: the loss and per-layer gradients of its shard, both
-/// normalised by the whole batch so that the ranks' contributions add up to the batch's.
-type Contribution<F, R> = (PlanarTensor<F, R>, Vec<Option<LayerParameters<F, R>>>);
 
 impl<F: Float, R: Representation<F>> Trainer<F, R> {
     /// One epoch of a data-parallel run: as [`Trainer::train_epoch`], with each batch's gradients
@@ -52,7 +49,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
                 return Err(NnError::Cancelled.into());
             }
             let shard = &idx[shard_range(idx.len(), comm.rank(), comm.size())];
-            let mine = self.shard_contribution(x, y, shard, idx.len(), &mut dropout_rng)?;
+            let mine = self.contribution(x, y, shard, idx.len(), &mut dropout_rng)?;
             let (loss, grads) = all_reduce(comm, mine)?;
             self.check_health("loss", &loss)?;
             self.apply_gradients(grads)?;
@@ -92,42 +89,6 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             ));
         }
         Ok(())
-    }
-
-    /// The loss and gradients of the samples `shard` of a batch of `batch` samples; zeros for an
-    /// empty shard.
-    fn shard_contribution(
-        &self,
-        x: &PlanarTensor<F, R>,
-        y: &PlanarTensor<F, R>,
-        shard: &[usize],
-        batch: usize,
-        dropout_rng: &mut rand_chacha::ChaCha8Rng,
-    ) -> Result<Contribution<F, R>, NnError> {
-        if shard.is_empty() {
-            return Ok(self.zero_contribution());
-        }
-        let xb = x.select(0, shard).at("batch")?;
-        let yb = y.select(0, shard).at("batch")?;
-        let (out, caches) = self.model.forward_train(xb, dropout_rng)?;
-        let (loss, d_out) = self
-            .config
-            .loss
-            .shard_loss_and_gradient(&out, &yb, batch)
-            .at("loss")?;
-        Ok((loss, self.model.backward(&caches, d_out)?))
-    }
-
-    fn zero_contribution(&self) -> Contribution<F, R> {
-        let rep = self.model.representation().clone();
-        let zeros = |t: &PlanarTensor<F, R>| PlanarTensor::full(rep.clone(), t.shape(), F::zero());
-        let grads = self
-            .model
-            .layer_parameters()
-            .iter()
-            .map(|p| p.as_ref().map(|(w, b)| (zeros(w), zeros(b))))
-            .collect();
-        (PlanarTensor::full(rep.clone(), &[1], F::zero()), grads)
     }
 }
 

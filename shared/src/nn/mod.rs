@@ -8,6 +8,7 @@
 //! starts from the same weights), [`Model::forward`] runs inference and [`Trainer`] trains.
 
 mod collective;
+mod contribution;
 mod data_parallel;
 mod error;
 mod layers;

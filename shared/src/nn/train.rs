@@ -275,12 +275,8 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             if observer.is_cancelled() {
                 return Err(NnError::Cancelled);
             }
-            let xb = x.select(0, idx).at("batch")?;
-            let yb = y.select(0, idx).at("batch")?;
-            let (out, caches) = self.model.forward_train(xb, &mut dropout_rng)?;
-            let (loss, d_out) = self.config.loss.loss_and_gradient(&out, &yb).at("loss")?;
+            let (loss, grads) = self.contribution(x, y, idx, idx.len(), &mut dropout_rng)?;
             self.check_health("loss", &loss)?;
-            let grads = self.model.backward(&caches, d_out)?;
             self.apply_gradients(grads)?;
             total_loss = Some(match total_loss {
                 None => loss,

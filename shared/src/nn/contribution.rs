@@ -1,0 +1,138 @@
+//! A mini-batch's loss and gradients (its contribution to an optimizer step), computed over
+//! shards of at most [`SHARD_SAMPLES`] samples on the available threads and summed in shard
+//! order. The shards depend only on the number of samples, so the sums, and the trained
+//! weights, are the same bits on any number of threads, and in the browser, where the shards
+//! run one after the other.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::error::Context;
+use super::{LayerParameters, NnError, Trainer};
+use crate::tensor::{parallel, PlanarTensor, Representation};
+use crate::Float;
+
+/// Most samples in one shard. Two shards of a batch of 64 keep both cores of a small node busy
+/// with whole forward and backward passes, instead of meeting at every product (`perf` of the
+/// compact MLP epoch: a fifth of the CPU time went to rayon's wake-ups and waits).
+pub(crate) const SHARD_SAMPLES: usize = 32;
+
+/// The loss and per-layer gradients of some samples of a batch, both normalised by the whole
+/// batch, so that contributions of disjoint samples add up to the batch's.
+pub(super) type Contribution<F, R> = (PlanarTensor<F, R>, Vec<Option<LayerParameters<F, R>>>);
+
+impl<F: Float, R: Representation<F>> Trainer<F, R> {
+    /// The contribution of the samples `samples` (indices into `x` and `y`) of a batch of
+    /// `batch` samples: zeros for none; shard by shard ([`shards`]), on rayon's threads, unless
+    /// the model has dropout (its masks are drawn in one sequence over the samples).
+    pub(super) fn contribution(
+        &self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+        samples: &[usize],
+        batch: usize,
+        dropout_rng: &mut ChaCha8Rng,
+    ) -> Result<Contribution<F, R>, NnError> {
+        if samples.is_empty() {
+            return Ok(self.zero_contribution());
+        }
+        if self.model.spec().has_dropout() {
+            return self.shard_contribution(x, y, samples, batch, dropout_rng);
+        }
+        let parts = parallel::map(&shards(samples), |shard| {
+            // Without dropout the forward pass draws nothing from its generator.
+            let mut unused = ChaCha8Rng::seed_from_u64(0);
+            self.shard_contribution(x, y, shard, batch, &mut unused)
+        });
+        let mut parts = parts.into_iter();
+        let first = parts.next().expect("at least one shard")?;
+        parts.try_fold(first, |sum, part| add(sum, part?))
+    }
+
+    /// The contribution of one shard: forward, loss, backward.
+    fn shard_contribution(
+        &self,
+        x: &PlanarTensor<F, R>,
+        y: &PlanarTensor<F, R>,
+        shard: &[usize],
+        batch: usize,
+        dropout_rng: &mut ChaCha8Rng,
+    ) -> Result<Contribution<F, R>, NnError> {
+        let xb = x.select(0, shard).at("batch")?;
+        let yb = y.select(0, shard).at("batch")?;
+        let (out, caches) = self.model.forward_train(xb, dropout_rng)?;
+        let (loss, d_out) = self
+            .config
+            .loss
+            .shard_loss_and_gradient(&out, &yb, batch)
+            .at("loss")?;
+        Ok((loss, self.model.backward(&caches, d_out)?))
+    }
+
+    fn zero_contribution(&self) -> Contribution<F, R> {
+        let rep = self.model.representation().clone();
+        let zeros = |t: &PlanarTensor<F, R>| PlanarTensor::full(rep.clone(), t.shape(), F::zero());
+        let grads = self
+            .model
+            .layer_parameters()
+            .iter()
+            .map(|p| p.as_ref().map(|(w, b)| (zeros(w), zeros(b))))
+            .collect();
+        (PlanarTensor::full(rep.clone(), &[1], F::zero()), grads)
+    }
+}
+
+/// `samples` cut into the fewest shards of at most [`SHARD_SAMPLES`], of equal sizes give or
+/// take one (50 samples: 25 and 25; 64: 32 and 32; 65: 22, 22 and 21).
+pub(crate) fn shards(samples: &[usize]) -> Vec<&[usize]> {
+    let count = samples.len().div_ceil(SHARD_SAMPLES).max(1);
+    let (size, larger) = (samples.len() / count, samples.len() % count);
+    let mut rest = samples;
+    (0..count)
+        .map(|i| {
+            let (shard, tail) = rest.split_at(size + usize::from(i < larger));
+            rest = tail;
+            shard
+        })
+        .collect()
+}
+
+/// The sum of two contributions, term by term, in the first one's tensors.
+fn add<F: Float, R: Representation<F>>(
+    (mut loss, mut grads): Contribution<F, R>,
+    (other_loss, other_grads): Contribution<F, R>,
+) -> Result<Contribution<F, R>, NnError> {
+    let one = F::one();
+    loss.scale_add_assign(one, one, &other_loss).at("loss")?;
+    for (g, h) in grads.iter_mut().zip(&other_grads) {
+        if let (Some((w, b)), Some((v, c))) = (g, h) {
+            w.scale_add_assign(one, one, v).at("gradient")?;
+            b.scale_add_assign(one, one, c).at("gradient")?;
+        }
+    }
+    Ok((loss, grads))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(n: usize) -> Vec<usize> {
+        let samples: Vec<usize> = (0..n).collect();
+        let cut = shards(&samples);
+        assert_eq!(cut.concat(), samples, "the shards of {n} cover it in order");
+        cut.iter().map(|s| s.len()).collect()
+    }
+
+    #[test]
+    fn shards_are_the_fewest_of_at_most_shard_samples_and_even() {
+        assert_eq!(sizes(0), vec![0]);
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(32), vec![32]);
+        assert_eq!(sizes(33), vec![17, 16]);
+        assert_eq!(sizes(50), vec![25, 25]);
+        assert_eq!(sizes(64), vec![32, 32]);
+        assert_eq!(sizes(65), vec![22, 22, 21]);
+        assert_eq!(sizes(200), vec![29, 29, 29, 29, 28, 28, 28]);
+    }
+}
