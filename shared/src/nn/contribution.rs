@@ -15,7 +15,7 @@ use crate::Float;
 /// Most samples in one shard. Two shards of a batch of 64 keep both cores of a small node busy
 /// with whole forward and backward passes, instead of meeting at every product (`perf` of the
 /// compact MLP epoch: a fifth of the CPU time went to rayon's wake-ups and waits).
-pub(crate) const SHARD_SAMPLES: usize = 32;
+const SHARD_SAMPLES: usize = 32;
 
 /// The loss and per-layer gradients of some samples of a batch, both normalised by the whole
 /// batch, so that contributions of disjoint samples add up to the batch's.
@@ -24,7 +24,8 @@ pub(super) type Contribution<F, R> = (PlanarTensor<F, R>, Vec<Option<LayerParame
 impl<F: Float, R: Representation<F>> Trainer<F, R> {
     /// The contribution of the samples `samples` (indices into `x` and `y`) of a batch of
     /// `batch` samples: zeros for none; shard by shard ([`shards`]), on rayon's threads, unless
-    /// the model has dropout (its masks are drawn in one sequence over the samples).
+    /// there is one shard or the model has dropout (its masks are drawn in one sequence over the
+    /// samples), which run on this thread.
     pub(super) fn contribution(
         &self,
         x: &PlanarTensor<F, R>,
@@ -36,10 +37,11 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         if samples.is_empty() {
             return Ok(self.zero_contribution());
         }
-        if self.model.spec().has_dropout() {
+        let shards = shards(samples);
+        if shards.len() == 1 || self.model.spec().has_dropout() {
             return self.shard_contribution(x, y, samples, batch, dropout_rng);
         }
-        let parts = parallel::map(&shards(samples), |shard| {
+        let parts = parallel::map(&shards, |shard| {
             // Without dropout the forward pass draws nothing from its generator.
             let mut unused = ChaCha8Rng::seed_from_u64(0);
             self.shard_contribution(x, y, shard, batch, &mut unused)
@@ -84,7 +86,7 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
 
 /// `samples` cut into the fewest shards of at most [`SHARD_SAMPLES`], of equal sizes give or
 /// take one (50 samples: 25 and 25; 64: 32 and 32; 65: 22, 22 and 21).
-pub(crate) fn shards(samples: &[usize]) -> Vec<&[usize]> {
+fn shards(samples: &[usize]) -> Vec<&[usize]> {
     let count = samples.len().div_ceil(SHARD_SAMPLES).max(1);
     let (size, larger) = (samples.len() / count, samples.len() % count);
     let mut rest = samples;
@@ -97,20 +99,29 @@ pub(crate) fn shards(samples: &[usize]) -> Vec<&[usize]> {
         .collect()
 }
 
-/// The sum of two contributions, term by term, in the first one's tensors.
+/// The sum of two contributions of the same model, tensor by tensor, in the first one's tensors.
 fn add<F: Float, R: Representation<F>>(
-    (mut loss, mut grads): Contribution<F, R>,
-    (other_loss, other_grads): Contribution<F, R>,
+    mut sum: Contribution<F, R>,
+    mut part: Contribution<F, R>,
 ) -> Result<Contribution<F, R>, NnError> {
     let one = F::one();
-    loss.scale_add_assign(one, one, &other_loss).at("loss")?;
-    for (g, h) in grads.iter_mut().zip(&other_grads) {
-        if let (Some((w, b)), Some((v, c))) = (g, h) {
-            w.scale_add_assign(one, one, v).at("gradient")?;
-            b.scale_add_assign(one, one, c).at("gradient")?;
-        }
+    for (s, p) in tensors_mut(&mut sum)
+        .into_iter()
+        .zip(tensors_mut(&mut part))
+    {
+        s.scale_add_assign(one, one, p).at("contribution")?;
     }
-    Ok((loss, grads))
+    Ok(sum)
+}
+
+/// Every tensor of a contribution, in a fixed order: the loss, then each layer's weight and bias.
+pub(super) fn tensors_mut<F, R>(c: &mut Contribution<F, R>) -> Vec<&mut PlanarTensor<F, R>> {
+    let mut all = vec![&mut c.0];
+    for (w, b) in c.1.iter_mut().flatten() {
+        all.push(w);
+        all.push(b);
+    }
+    all
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use thiserror::Error;
 
 use super::collective::{shard_range, Collective, CollectiveError};
-use super::contribution::Contribution;
+use super::contribution::{tensors_mut, Contribution};
 use super::error::Context;
 use super::{NnError, TrainObserver, Trainer};
 use crate::tensor::{PlanarTensor, Representation};
@@ -90,16 +90,6 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         }
         Ok(())
     }
-}
-
-/// Every tensor of a contribution, in a fixed order: the loss, then each layer's weight and bias.
-fn tensors_mut<F, R>(c: &mut Contribution<F, R>) -> Vec<&mut PlanarTensor<F, R>> {
-    let mut all = vec![&mut c.0];
-    for (w, b) in c.1.iter_mut().flatten() {
-        all.push(w);
-        all.push(b);
-    }
-    all
 }
 
 /// The sum over ranks of every rank's contribution: the planes are summed as one `f64` buffer.
