@@ -75,14 +75,18 @@ fn data(n: usize) -> (PlanarTensor<f32, Plain>, PlanarTensor<f32, Plain>) {
 }
 
 fn trainer(epochs: usize) -> Trainer<f32, Plain> {
+    // 13 samples per batch over 50 samples: uneven shards and a short last batch.
+    trainer_with_batch(epochs, 13)
+}
+
+fn trainer_with_batch(epochs: usize, batch: usize) -> Trainer<f32, Plain> {
     let spec = ModelSpec::preset("mnist_mlp", &[20], 4).unwrap();
     let model = Model::new(&spec, Plain, 5).unwrap();
     let optimizer = OptimizerSpec::Sgd {
         learning_rate: 0.1,
         momentum: 0.9,
     };
-    // 13 samples per batch over 50 samples: uneven shards and a short last batch.
-    let config = TrainConfig::new(epochs, 13, optimizer, LossKind::CrossEntropy, 9);
+    let config = TrainConfig::new(epochs, batch, optimizer, LossKind::CrossEntropy, 9);
     Trainer::new(model, config).unwrap()
 }
 
@@ -96,6 +100,11 @@ fn weights(t: &Trainer<f32, Plain>) -> Vec<ArrayD<f32>> {
 
 /// Every rank's weights after `epochs` epochs on `size` threads.
 fn run_threads(size: usize, epochs: usize) -> Vec<Vec<ArrayD<f32>>> {
+    run_threads_with_batch(size, epochs, 13)
+}
+
+/// As [`run_threads`] with `batch` samples per batch.
+fn run_threads_with_batch(size: usize, epochs: usize, batch: usize) -> Vec<Vec<ArrayD<f32>>> {
     let (x, y) = data(50);
     let world = Arc::new(World {
         barrier: Barrier::new(size),
@@ -112,7 +121,7 @@ fn run_threads(size: usize, epochs: usize) -> Vec<Vec<ArrayD<f32>>> {
                 };
                 let (x, y) = (&x, &y);
                 s.spawn(move || {
-                    let mut t = trainer(epochs);
+                    let mut t = trainer_with_batch(epochs, batch);
                     t.fit_distributed(x, y, &comm, &mut NoObserver).unwrap();
                     weights(&t)
                 })
@@ -163,4 +172,18 @@ fn two_and_four_ranks_match_the_single_process_run() {
         // And it is a different run if the shards were dropped (guards against a vacuous pass).
         assert!(reference.iter().any(|p| p.iter().any(|v| v.abs() > 1e-3)));
     }
+}
+
+#[test]
+fn a_batch_of_two_shards_matches_two_ranks_of_one_shard_each() {
+    // Batch 50: `fit` computes two shards of 25 samples and sums them in one process; two ranks
+    // compute one shard of 25 each and sum them through the collective.
+    let (x, y) = data(50);
+    let mut single = trainer_with_batch(3, 50);
+    single.fit(&x, &y, &mut NoObserver).unwrap();
+    let ranks = run_threads_with_batch(2, 3, 50);
+    let diff = max_abs_diff(&weights(&single), &ranks[0]);
+    // The same two partial sums added once, in f32 here and in f64 then rounded to f32 there:
+    // at most an ulp per step.
+    assert!(diff < 1e-5, "max |Δw| = {diff:e}");
 }
