@@ -49,6 +49,14 @@ pub enum MoreError {
         /// Where it was found.
         what: &'static str,
     },
+    /// A buffer could not be allocated (its size is past what the allocator can give).
+    #[error("{what}: cannot allocate {bytes} bytes")]
+    Allocation {
+        /// What the buffer was for.
+        what: &'static str,
+        /// The size asked for (saturated at `usize::MAX`).
+        bytes: usize,
+    },
     /// A parameter is out of its documented range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -7,6 +7,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::error::Context;
 use super::layers::{Cache, Layer};
+use super::limits::{self, SpecBudget};
 use super::{ModelSpec, NnError};
 use crate::tensor::{Plain, PlanarTensor, Representation};
 use crate::Float;
@@ -30,6 +31,7 @@ pub struct Model<F, R> {
     rep: R,
     layers: Vec<Layer>,
     params: Vec<Option<LayerParameters<F, R>>>,
+    budget: SpecBudget,
 }
 
 impl<F: Float, R: Representation<F>> Model<F, R> {
@@ -38,9 +40,10 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
     /// same seed gives the same initial weights in every representation.
     ///
     /// # Errors
-    /// [`NnError::InvalidSpec`] if the description is inconsistent.
+    /// [`NnError::InvalidSpec`] if the description is inconsistent or outside the bounds of
+    /// [`crate::nn::limits`]; [`NnError::Tensor`] if a layer's geometry cannot be allocated.
     pub fn new(spec: &ModelSpec, rep: R, seed: u64) -> Result<Self, NnError> {
-        let shapes = spec.shapes()?;
+        let (shapes, budget) = limits::walk(spec)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut params = Vec::with_capacity(spec.layers.len());
         for (layer, input) in spec.layers.iter().zip(&shapes) {
@@ -53,7 +56,7 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
                 )
             }));
         }
-        Ok(Self::assemble(spec.clone(), rep, params, &shapes))
+        Self::assemble(spec.clone(), rep, params, &shapes, budget)
     }
 
     fn assemble(
@@ -61,19 +64,18 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
         rep: R,
         params: Vec<Option<LayerParameters<F, R>>>,
         shapes: &[Vec<usize>],
-    ) -> Self {
-        let layers = spec
-            .layers
-            .iter()
-            .zip(shapes)
-            .map(|(l, s)| Layer::new(l, s))
-            .collect();
-        Model {
+        budget: SpecBudget,
+    ) -> Result<Self, NnError> {
+        let layers = (spec.layers.iter().zip(shapes).enumerate())
+            .map(|(i, (l, s))| Layer::new(l, s).at(format!("layers.{i} ({})", l.kind())))
+            .collect::<Result<_, _>>()?;
+        Ok(Model {
             spec,
             rep,
             layers,
             params,
-        }
+            budget,
+        })
     }
 
     /// Rebuilds a model from named parameters (as listed by [`Model::parameters`]).
@@ -85,7 +87,7 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
         rep: R,
         named: Vec<(String, PlanarTensor<F, R>)>,
     ) -> Result<Self, NnError> {
-        let shapes = spec.shapes()?;
+        let (shapes, budget) = limits::walk(spec)?;
         let mut by_name: std::collections::HashMap<String, PlanarTensor<F, R>> =
             named.into_iter().collect();
         let mut params = Vec::with_capacity(spec.layers.len());
@@ -115,12 +117,22 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
                 "unexpected parameter {extra}"
             )));
         }
-        Ok(Self::assemble(spec.clone(), rep, params, &shapes))
+        Self::assemble(spec.clone(), rep, params, &shapes, budget)
     }
 
     /// The description.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+
+    /// What the description costs: parameters and activation values per sample.
+    pub fn budget(&self) -> &SpecBudget {
+        &self.budget
+    }
+
+    /// Bytes of one activation value in this model's representation.
+    pub(crate) fn bytes_per_value() -> usize {
+        R::PLANES * std::mem::size_of::<F>()
     }
 
     /// The representation of the parameters.
@@ -163,8 +175,14 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
                 None => None,
             });
         }
-        let shapes = self.spec.shapes().expect("validated at construction");
-        Ok(Model::assemble(self.spec.clone(), rep, params, &shapes))
+        // The layers hold geometry only, the same in every representation.
+        Ok(Model {
+            spec: self.spec.clone(),
+            rep,
+            layers: self.layers.clone(),
+            params,
+            budget: self.budget,
+        })
     }
 
     fn check_input(&self, x: &PlanarTensor<F, R>) -> Result<(), NnError> {
@@ -197,12 +215,27 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
     }
 
     /// Inference: outputs `(n, outputs...)` for inputs `(n, input_shape...)` (logits for
-    /// classification). Dropout is off.
+    /// classification). Dropout is off. The output is checked finite (one pass over it); when it
+    /// is not, the pass is run again layer by layer to name the first layer whose output is NaN
+    /// or infinite.
     ///
     /// # Errors
-    /// [`NnError::Tensor`] naming the layer, for a wrong input shape or representation.
+    /// [`NnError::Tensor`] naming the layer, for a wrong input shape or representation or a
+    /// non-finite output ([`crate::MoreError::NonFinite`]); [`NnError::InvalidConfig`] for a
+    /// batch whose activations exceed [`crate::nn::limits::ACTIVATION_BUDGET_BYTES`].
     pub fn forward(&self, x: &PlanarTensor<F, R>) -> Result<PlanarTensor<F, R>, NnError> {
         self.check_input(x)?;
+        self.budget
+            .check_batch(x.shape()[0], Self::bytes_per_value(), false)?;
+        let h = self.infer(x, false)?;
+        if h.max_abs().as_f64().is_finite() {
+            return Ok(h);
+        }
+        self.infer(x, true)
+    }
+
+    /// The inference pass; with `check`, each layer's output is checked finite.
+    fn infer(&self, x: &PlanarTensor<F, R>, check: bool) -> Result<PlanarTensor<F, R>, NnError> {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut h = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -210,6 +243,21 @@ impl<F: Float, R: Representation<F>> Model<F, R> {
                 .forward(h, self.params[i].as_ref(), false, &mut rng)
                 .at(self.layer_name(i))?
                 .0;
+            if check && !h.max_abs().as_f64().is_finite() {
+                return Err(NnError::Tensor {
+                    layer: self.layer_name(i),
+                    source: crate::MoreError::NonFinite {
+                        what: "output (NaN or infinite; scale the inputs or the coefficients down)",
+                    },
+                });
+            }
+        }
+        if check {
+            // Finite after every layer: the first pass's output was the input's.
+            return Err(NnError::Tensor {
+                layer: "input".into(),
+                source: crate::MoreError::NonFinite { what: "input" },
+            });
         }
         Ok(h)
     }

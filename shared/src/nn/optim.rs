@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::{MAX_EPSILON, MAX_LEARNING_RATE};
 use crate::tensor::{PlanarTensor, Representation};
 use crate::{Float, Result};
 
@@ -55,13 +56,18 @@ fn adam_epsilon() -> f64 {
 }
 
 impl OptimizerSpec {
-    /// Checks the hyper-parameters' ranges; returns a message for the first bad one.
+    /// Checks the hyper-parameters' ranges (learning rate in `(0, 10]`, momentum and betas in
+    /// `[0, 1)`, epsilon in `(0, 1]`; NaN fails every test); returns a message naming the ranges.
     pub fn check(&self) -> std::result::Result<(), String> {
         let ok = match *self {
             OptimizerSpec::Sgd {
                 learning_rate,
                 momentum,
-            } => learning_rate > 0.0 && learning_rate.is_finite() && (0.0..1.0).contains(&momentum),
+            } => {
+                learning_rate > 0.0
+                    && learning_rate <= MAX_LEARNING_RATE
+                    && (0.0..1.0).contains(&momentum)
+            }
             OptimizerSpec::Adam {
                 learning_rate,
                 beta1,
@@ -69,16 +75,20 @@ impl OptimizerSpec {
                 epsilon,
             } => {
                 learning_rate > 0.0
-                    && learning_rate.is_finite()
+                    && learning_rate <= MAX_LEARNING_RATE
                     && (0.0..1.0).contains(&beta1)
                     && (0.0..1.0).contains(&beta2)
                     && epsilon > 0.0
+                    && epsilon <= MAX_EPSILON
             }
         };
         if ok {
             Ok(())
         } else {
-            Err(format!("optimizer hyper-parameters out of range: {self:?}"))
+            Err(format!(
+                "optimizer hyper-parameters out of range: {self:?} (learning_rate in (0, \
+                 {MAX_LEARNING_RATE}], momentum and betas in [0, 1), epsilon in (0, {MAX_EPSILON}])"
+            ))
         }
     }
 

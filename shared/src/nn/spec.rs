@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::limits::{
+    self, SpecBudget, MAX_CLASSES, MAX_POLYNOMIAL_COEFFICIENT, MAX_POLYNOMIAL_DEGREE,
+    MAX_POOL_WINDOW,
+};
 use super::NnError;
 
 /// One layer of a model description. JSON: `{"type": "dense", "units": 128}`.
@@ -110,6 +114,13 @@ impl LayerSpec {
                 if filters == 0 || kernel == 0 || stride == 0 {
                     return Err(bad("filters, kernel and stride must be > 0".into()));
                 }
+                if padding >= kernel {
+                    return Err(bad(format!(
+                        "padding {padding} must be smaller than the kernel {kernel}"
+                    )));
+                }
+                // padding < kernel ≤ padded input: 2·padding + h cannot overflow when the
+                // input is bounded, but a direct caller may pass anything.
                 let padded = |n: usize| {
                     padding
                         .checked_mul(2)
@@ -134,7 +145,10 @@ impl LayerSpec {
                         "needs (channels, height, width), got {input:?}"
                     )));
                 };
-                if size == 0 || h % size != 0 || w % size != 0 {
+                if size == 0 || size > MAX_POOL_WINDOW {
+                    return Err(bad(format!("window {size} must be 1 to {MAX_POOL_WINDOW}")));
+                }
+                if h % size != 0 || w % size != 0 {
                     return Err(bad(format!("window {size} must divide {h}x{w}")));
                 }
                 Ok(vec![c, h / size, w / size])
@@ -151,8 +165,19 @@ impl LayerSpec {
                 Ok(input.to_vec())
             }
             LayerSpec::Polynomial { ref coefficients } => {
-                if coefficients.is_empty() || coefficients.iter().any(|c| !c.is_finite()) {
-                    return Err(bad("needs at least one finite coefficient".into()));
+                if coefficients.is_empty() || coefficients.len() > MAX_POLYNOMIAL_DEGREE + 1 {
+                    return Err(bad(format!(
+                        "needs 1 to {} coefficients (degree at most {MAX_POLYNOMIAL_DEGREE}), got {}",
+                        MAX_POLYNOMIAL_DEGREE + 1,
+                        coefficients.len()
+                    )));
+                }
+                if let Some((k, c)) = (coefficients.iter().enumerate())
+                    .find(|(_, c)| !(c.abs() <= MAX_POLYNOMIAL_COEFFICIENT))
+                {
+                    return Err(bad(format!(
+                        "coefficient {k} is {c:e}; each must be finite with |c| ≤ {MAX_POLYNOMIAL_COEFFICIENT:e}"
+                    )));
                 }
                 Ok(input.to_vec())
             }
@@ -198,6 +223,11 @@ impl ModelSpec {
     /// [`NnError::InvalidSpec`] for an unknown name or an input the preset cannot take.
     pub fn preset(name: &str, input_shape: &[usize], outputs: usize) -> Result<Self, NnError> {
         use LayerSpec::*;
+        if outputs == 0 || outputs > MAX_CLASSES {
+            return Err(NnError::InvalidSpec(format!(
+                "outputs must be 1 to {MAX_CLASSES}, got {outputs}"
+            )));
+        }
         let image = match *input_shape {
             [c, h, w] => Some((c, h, w)),
             [n] if (n as f64).sqrt().fract() == 0.0 => {
@@ -284,25 +314,22 @@ impl ModelSpec {
         Ok(spec)
     }
 
-    /// Per-layer input shapes followed by the model's output shape (per sample).
+    /// Per-layer input shapes followed by the model's output shape (per sample), with every
+    /// bound of [`crate::nn::limits`] checked (sizes, geometry, parameters, activations).
     ///
     /// # Errors
-    /// [`NnError::InvalidSpec`] naming the first layer that cannot take its input.
+    /// [`NnError::InvalidSpec`] naming the first layer (`layers.{i}`) that breaks a rule, and the
+    /// rule.
     pub fn shapes(&self) -> Result<Vec<Vec<usize>>, NnError> {
-        if self.input_shape.is_empty() || self.input_shape.contains(&0) {
-            return Err(NnError::InvalidSpec(format!(
-                "bad input shape {:?}",
-                self.input_shape
-            )));
-        }
-        let mut shapes = vec![self.input_shape.clone()];
-        for (i, layer) in self.layers.iter().enumerate() {
-            let next = layer
-                .output_shape(shapes.last().expect("non-empty"))
-                .map_err(|e| NnError::InvalidSpec(format!("layers.{i}: {e}")))?;
-            shapes.push(next);
-        }
-        Ok(shapes)
+        Ok(limits::walk(self)?.0)
+    }
+
+    /// What the description costs: parameters and activation values per sample.
+    ///
+    /// # Errors
+    /// As [`ModelSpec::shapes`].
+    pub fn budget(&self) -> Result<SpecBudget, NnError> {
+        Ok(limits::walk(self)?.1)
     }
 
     /// The output shape per sample.

@@ -302,6 +302,8 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
                 y.shape()
             )));
         }
+        let batch = self.config.batch_size.min(n);
+        (self.model.budget()).check_batch(batch, Model::<F, R>::bytes_per_value(), true)?;
         let epoch = self.epochs_done;
         let epoch_seed = self.config.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut order: Vec<usize> = (0..n).collect();

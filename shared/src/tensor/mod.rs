@@ -1,6 +1,7 @@
 //! Tensors stored as real planes: plaintext, compact ciphertexts and matrix-form ciphertexts, with
 //! every homomorphic operation written once for all three.
 
+pub(crate) mod alloc;
 mod basis;
 mod conversion;
 mod elementwise;

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, Ix2, IxDyn};
 
 use super::Gradients;
-use crate::tensor::{parallel, PlanarTensor, Representation};
+use crate::tensor::{alloc, parallel, PlanarTensor, Representation};
 use crate::{Float, MoreError, Result};
 
 /// Static geometry of one convolution.
@@ -63,34 +63,67 @@ fn matrix<F: Float>(p: &ArrayD<F>) -> Result<ArrayView2<'_, F>> {
 }
 
 impl ConvGeometry {
+    /// The geometry of a convolution of `filters` square `kernel`s at `stride` with `padding`
+    /// over per-sample inputs `(c, h, w)`: output sizes and the column runs, in checked
+    /// arithmetic, with the run table's memory reserved fallibly.
+    ///
+    /// # Errors
+    /// [`MoreError::BadRank`] for an input that is not `(c, h, w)`;
+    /// [`MoreError::InvalidParameter`] for a zero kernel or stride, a padding not below the
+    /// kernel, a kernel larger than the padded input or sizes past `usize`;
+    /// [`MoreError::Allocation`] when the run table cannot be allocated.
     pub fn new(
         input: &[usize],
         filters: usize,
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> Self {
-        let (c, h, w) = (input[0], input[1], input[2]);
-        let out_h = (h + 2 * padding - kernel) / stride + 1;
-        let out_w = (w + 2 * padding - kernel) / stride + 1;
-        // Input coordinate of output coordinate `o` at kernel offset `k`, if inside the image.
+    ) -> Result<Self> {
+        let &[c, h, w] = input else {
+            return Err(MoreError::BadRank {
+                op: "conv2d",
+                expected: "a (channels, height, width) input",
+                shape: input.to_vec(),
+            });
+        };
+        let bad = |why: String| MoreError::InvalidParameter(format!("conv2d: {why}"));
+        if kernel == 0 || stride == 0 || padding >= kernel {
+            return Err(bad(format!(
+                "kernel {kernel} and stride {stride} must be > 0 and padding {padding} below the kernel"
+            )));
+        }
+        let out = |size: usize| {
+            size.checked_add(padding.checked_mul(2)?)?
+                .checked_sub(kernel)
+                .map(|span| span / stride + 1)
+        };
+        let (out_h, out_w) = out(h).zip(out(w)).ok_or_else(|| {
+            bad(format!(
+                "kernel {kernel} larger than the padded input {input:?}"
+            ))
+        })?;
+        let rows = alloc::count(&[c, kernel, kernel, out_h], "conv2d geometry")?;
+        alloc::count(&[c, h, w], "conv2d geometry")?;
+        // Input coordinate of output coordinate `o` at kernel offset `k`, if inside the image
+        // (o·stride + k < padded size, which fits in usize).
         let input = |o: usize, k: usize, size: usize| {
             (o * stride + k).checked_sub(padding).filter(|&i| i < size)
         };
-        let mut runs = Vec::with_capacity(c * kernel * kernel * out_h);
+        let mut runs = alloc::with_capacity(rows, "conv2d geometry")?;
         for ci in 0..c {
             for ky in 0..kernel {
                 for kx in 0..kernel {
+                    // The inputs of one output row are the same for every oy: counted once.
+                    let mut inside = (0..out_w).filter_map(|ox| Some((ox, input(ox, kx, w)?)));
+                    let first = inside.next();
+                    let count = first.map_or(0, |_| 1 + inside.count());
                     for oy in 0..out_h {
-                        let inside: Vec<(usize, usize)> = (0..out_w)
-                            .filter_map(|ox| Some((ox, input(ox, kx, w)?)))
-                            .collect();
-                        runs.push(match (input(oy, ky, h), inside.first()) {
-                            (Some(iy), Some(&(first, ix))) => Run {
+                        runs.push(match (input(oy, ky, h), first) {
+                            (Some(iy), Some((first, ix))) => Run {
                                 src: ci * h * w + iy * w + ix,
                                 before: first,
-                                count: inside.len(),
-                                after: out_w - first - inside.len(),
+                                count,
+                                after: out_w - first - count,
                             },
                             _ => Run {
                                 src: 0,
@@ -103,7 +136,7 @@ impl ConvGeometry {
                 }
             }
         }
-        ConvGeometry {
+        Ok(ConvGeometry {
             channels: c,
             height: h,
             width: w,
@@ -114,7 +147,7 @@ impl ConvGeometry {
             out_h,
             out_w,
             runs,
-        }
+        })
     }
 
     /// `c·k·k`: the rows of the columns.
@@ -134,9 +167,10 @@ impl ConvGeometry {
 
     /// One plane of `x: (n, c, h, w)` → its columns `(c·k·k, n·oh·ow)`, written in order, one
     /// run of inputs per output row (a slice copy at stride 1).
-    fn im2col_plane<F: Float>(&self, x: &ArrayD<F>, n: usize) -> ArrayD<F> {
+    fn im2col_plane<F: Float>(&self, x: &ArrayD<F>, n: usize) -> Result<ArrayD<F>> {
         let x = row_major(x);
-        let mut cols = Vec::with_capacity(self.patch() * n * self.positions());
+        let len = alloc::count(&[self.patch(), n, self.positions()], "conv2d columns")?;
+        let mut cols = alloc::with_capacity(len, "conv2d columns")?;
         for row_runs in self.runs.chunks_exact(self.out_h) {
             for image in x.chunks_exact(self.image_len()) {
                 for run in row_runs {
@@ -151,16 +185,21 @@ impl ConvGeometry {
                 }
             }
         }
-        Array2::from_shape_vec((self.patch(), n * self.positions()), cols)
-            .expect("c·k·k·n·oh·ow values")
-            .into_dyn()
+        Ok(
+            Array2::from_shape_vec((self.patch(), n * self.positions()), cols)
+                .expect("c·k·k·n·oh·ow values")
+                .into_dyn(),
+        )
     }
 
     /// Adjoint of [`Self::im2col_plane`]: columns `(c·k·k, n·oh·ow)` → `(n, c, h, w)` by
     /// scatter-add.
-    fn col2im_plane<F: Float>(&self, cols: &ArrayView2<F>, n: usize) -> ArrayD<F> {
+    fn col2im_plane<F: Float>(&self, cols: &ArrayView2<F>, n: usize) -> Result<ArrayD<F>> {
         let (ow, len) = (self.out_w, self.image_len());
-        let mut x = vec![F::zero(); n * len];
+        let mut x = alloc::zeros(
+            alloc::count(&[n, len], "conv2d input gradient")?,
+            "conv2d input gradient",
+        )?;
         for (row, row_runs) in cols
             .rows()
             .into_iter()
@@ -188,15 +227,21 @@ impl ConvGeometry {
             }
         }
         let shape = [n, self.channels, self.height, self.width];
-        ArrayD::from_shape_vec(IxDyn(&shape), x).expect("n·c·h·w values")
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), x).expect("n·c·h·w values"))
     }
 
     /// `(filters, n·oh·ow)` plus the bias `b: (1, filters)` → `(n, filters, oh, ow)`.
-    fn filter_major_to_nchw<F: Float>(&self, y: &Array2<F>, b: &ArrayD<F>, n: usize) -> ArrayD<F> {
+    fn filter_major_to_nchw<F: Float>(
+        &self,
+        y: &Array2<F>,
+        b: &ArrayD<F>,
+        n: usize,
+    ) -> Result<ArrayD<F>> {
         let positions = self.positions();
         let y = y.as_slice().expect("a GEMM result is contiguous");
         let b = row_major(b);
-        let mut out = vec![F::zero(); n * self.filters * positions];
+        let len = alloc::count(&[n, self.filters, positions], "conv2d output")?;
+        let mut out = alloc::zeros(len, "conv2d output")?;
         for (image, block) in out.chunks_exact_mut(self.filters * positions).enumerate() {
             for (f, dst) in block.chunks_exact_mut(positions).enumerate() {
                 let start = (f * n + image) * positions;
@@ -206,14 +251,17 @@ impl ConvGeometry {
             }
         }
         let shape = [n, self.filters, self.out_h, self.out_w];
-        ArrayD::from_shape_vec(IxDyn(&shape), out).expect("n·filters·oh·ow values")
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("n·filters·oh·ow values"))
     }
 
     /// `dy: (n, filters, oh, ow)` → `(filters, n·oh·ow)`.
-    fn nchw_to_filter_major<F: Float>(&self, dy: &ArrayD<F>, n: usize) -> Array2<F> {
+    fn nchw_to_filter_major<F: Float>(&self, dy: &ArrayD<F>, n: usize) -> Result<Array2<F>> {
         let positions = self.positions();
         let dy = row_major(dy);
-        let mut out = Array2::<F>::zeros((self.filters, n * positions));
+        let len = alloc::count(&[self.filters, n, positions], "conv2d output gradient")?;
+        let zeros = alloc::zeros(len, "conv2d output gradient")?;
+        let mut out = Array2::from_shape_vec((self.filters, n * positions), zeros)
+            .expect("filters·n·oh·ow values");
         let flat = out.as_slice_mut().expect("a fresh array is contiguous");
         for (image, block) in dy.chunks_exact(self.filters * positions).enumerate() {
             for (f, src) in block.chunks_exact(positions).enumerate() {
@@ -221,7 +269,7 @@ impl ConvGeometry {
                 flat[start..start + positions].copy_from_slice(src);
             }
         }
-        out
+        Ok(out)
     }
 
     /// Forward pass; returns `y: (n, filters, oh, ow)` and the columns `(c·k·k, n·oh·ow)`
@@ -239,7 +287,11 @@ impl ConvGeometry {
         x.check_same_rep(w, "conv2d")?;
         x.check_same_rep(b, "conv2d")?;
         let n = x.shape()[0];
-        let cols = x.with_planes(parallel::map(&x.planes, |p| self.im2col_plane(p, n)));
+        let cols = x.with_planes(
+            parallel::map(&x.planes, |p| self.im2col_plane(p, n))
+                .into_iter()
+                .collect::<Result<_>>()?,
+        );
         let w_t = (w.planes.iter())
             .map(|p| Ok(matrix(p)?.reversed_axes()))
             .collect::<Result<Vec<_>>>()?;
@@ -249,7 +301,7 @@ impl ConvGeometry {
         let y = x.rep.matmul(&w_t, &c);
         let planes = (y.iter().zip(&b.planes))
             .map(|(y, b)| self.filter_major_to_nchw(y, b, n))
-            .collect();
+            .collect::<Result<_>>()?;
         Ok((x.with_planes(planes), cols))
     }
 
@@ -268,7 +320,9 @@ impl ConvGeometry {
         cols.check_same_rep(w, "conv2d")?;
         cols.check_same_rep(dy, "conv2d")?;
         let n = dy.shape()[0];
-        let dy_t = parallel::map(&dy.planes, |p| self.nchw_to_filter_major(p, n));
+        let dy_t = parallel::map(&dy.planes, |p| self.nchw_to_filter_major(p, n))
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         let dy_t_views: Vec<_> = dy_t.iter().map(Array2::view).collect();
         let dy_views: Vec<_> = dy_t.iter().map(|p| p.view().reversed_axes()).collect();
         let c = (cols.planes.iter())
@@ -284,12 +338,13 @@ impl ConvGeometry {
             || {
                 input_gradient.then(|| {
                     let dcols = cols.rep.matmul(&wv, &dy_t_views);
-                    cols.with_planes(parallel::map(&dcols, |p| self.col2im_plane(&p.view(), n)))
+                    let planes = parallel::map(&dcols, |p| self.col2im_plane(&p.view(), n));
+                    Ok(cols.with_planes(planes.into_iter().collect::<Result<_>>()?))
                 })
             },
         );
         Ok((
-            dx,
+            dx.transpose()?,
             cols.with_planes(dw.into_iter().map(Array2::into_dyn).collect()),
             cols.with_planes(db.map(|p| p.into_dyn()).collect()),
         ))
@@ -325,6 +380,23 @@ mod tests {
         })
     }
 
+    /// Geometry from sizes no memory holds, or relations the spec refuses, is an error, never an
+    /// abort or an overflow (the padding of 1e9 asked for 64 GB here).
+    #[test]
+    fn impossible_geometry_is_an_error() {
+        for (input, kernel, padding) in [
+            (vec![1, 1, 1], 1, 1_000_000_000),
+            (vec![1, 1, 1], 3, usize::MAX / 2),
+            (vec![1, 4, 4], 9, 2),
+            (vec![1, 1 << 40, 1], 1, 0),
+            (vec![usize::MAX, 2, 2], 2, 0),
+            (vec![4, 4], 1, 0),
+        ] {
+            let g = ConvGeometry::new(&input, 1, kernel, 1, padding);
+            assert!(g.is_err(), "{input:?} k{kernel} p{padding}: {g:?}");
+        }
+    }
+
     /// im2col against its definition, and col2im as its adjoint (`⟨im2col x, c⟩ = ⟨x, col2im c⟩`,
     /// 1e-12 relative: one summation order against another), on strides 1 to 3, paddings 0 to 2,
     /// odd and even kernels, non-square images.
@@ -339,19 +411,19 @@ mod tests {
             ([2, 7, 10], 3, 3, 2),
             ([1, 4, 4], 5, 1, 2),
         ] {
-            let g = ConvGeometry::new(&input, 4, kernel, stride, padding);
+            let g = ConvGeometry::new(&input, 4, kernel, stride, padding).unwrap();
             let shape = [n, input[0], input[1], input[2]];
             let x = ArrayD::from_shape_fn(IxDyn(&shape), |i| {
                 (i[0] * 131 + i[1] * 37 + i[2] * 11 + i[3] * 3) as f64 % 17.0 - 8.0
             });
-            let cols = g.im2col_plane(&x, n);
+            let cols = g.im2col_plane(&x, n).unwrap();
             let expected = columns_by_definition(&g, &x, n).into_dyn();
             assert_eq!(cols, expected, "{input:?} k{kernel} s{stride} p{padding}");
 
             let c = Array2::from_shape_fn((g.patch(), n * g.positions()), |(r, j)| {
                 ((r * 7 + j * 5) % 13) as f64 - 6.0
             });
-            let back = g.col2im_plane(&c.view(), n);
+            let back = g.col2im_plane(&c.view(), n).unwrap();
             let lhs: f64 = (&cols * &c.view().into_dyn()).sum();
             let rhs: f64 = (&x * &back).sum();
             assert!(

@@ -50,15 +50,18 @@ pub(crate) enum Cache<F, R> {
 
 impl Layer {
     /// The layer for `spec` taking per-sample inputs of `input` shape.
-    pub fn new(spec: &LayerSpec, input: &[usize]) -> Self {
-        match *spec {
+    ///
+    /// # Errors
+    /// A convolution's geometry that cannot be built ([`ConvGeometry::new`]).
+    pub fn new(spec: &LayerSpec, input: &[usize]) -> Result<Self> {
+        Ok(match *spec {
             LayerSpec::Dense { .. } => Layer::Dense,
             LayerSpec::Conv2d {
                 filters,
                 kernel,
                 stride,
                 padding,
-            } => Layer::Conv2d(ConvGeometry::new(input, filters, kernel, stride, padding)),
+            } => Layer::Conv2d(ConvGeometry::new(input, filters, kernel, stride, padding)?),
             LayerSpec::AvgPool2d { size } => Layer::AvgPool2d(size),
             LayerSpec::MaxPool2d { size } => Layer::MaxPool2d(size),
             LayerSpec::Flatten => Layer::Flatten,
@@ -70,7 +73,7 @@ impl Layer {
             LayerSpec::Polynomial { ref coefficients } => {
                 Layer::Activation(Activation::Polynomial(coefficients.clone()))
             }
-        }
+        })
     }
 
     /// Weight shape and bias shape, for layers with parameters.
