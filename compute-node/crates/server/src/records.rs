@@ -104,6 +104,12 @@ pub struct ModelRecord {
     pub basis: Option<[f64; 4]>,
     /// SHA-256 of the trained weights blob (wire bundle).
     pub weights_sha256: Option<String>,
+    /// SHA-256 of the public initial weights blob (a plaintext wire bundle, what
+    /// `GET /v1/models/{id}/weights` serves before training), stored when the model is created.
+    /// Absent on models created before the node stored them: built, stored and recorded at the
+    /// first request that needs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_weights_sha256: Option<String>,
     /// Output shape per sample.
     pub output_shape: Vec<usize>,
     /// Unix seconds.

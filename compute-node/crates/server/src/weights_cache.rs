@@ -1,25 +1,48 @@
-//! Decoded trained weights kept in memory for predict, keyed by the weights' SHA-256, bounded in
-//! bytes, least recently used evicted first.
+//! Weights kept in memory between requests, keyed by the blob's SHA-256, bounded in bytes, least
+//! recently used evicted first: decoded bundles for predict, and the encoded blobs that
+//! `GET /v1/models/{id}/weights` sends (shared, not copied, by concurrent requests).
 //!
-//! Without it every predict request reads the weights blob, verifies its hash and decodes it. Entries never
-//! go stale: retraining writes new weights with a new SHA-256 (a new key here), and the old entry
-//! ages out.
+//! Without it every predict request reads the weights blob, verifies its hash and decodes it, and
+//! every weights download holds its own copy. Entries never go stale: retraining writes new
+//! weights with a new SHA-256 (a new key here), and the old entry ages out. [`WeightsCache::loading`]
+//! makes concurrent misses of one blob load it once.
 
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use lru::LruCache;
 use more_core::tensor::RepresentationKind;
 use more_core::wire::{AnyTensor, Bundle};
 use more_core::Dtype;
 
-/// A byte-bounded LRU cache of decoded weight bundles.
+/// A byte-bounded LRU cache of weight blobs, decoded or encoded.
 pub struct WeightsCache {
     max_bytes: usize,
     inner: Mutex<Inner>,
+    /// Striped locks for single-flight loads (a collision only serializes two loads).
+    loads: Vec<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// An entry's key: the blob's SHA-256 and whether it is held decoded.
+type Key = (String, bool);
+
+#[derive(Clone)]
+enum Entry {
+    Decoded(Arc<Bundle>),
+    Encoded(Bytes),
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Decoded(b) => bundle_bytes(b),
+            Entry::Encoded(b) => b.len(),
+        }
+    }
 }
 
 struct Inner {
-    entries: LruCache<String, Arc<Bundle>>,
+    entries: LruCache<Key, Entry>,
     bytes: usize,
 }
 
@@ -42,8 +65,10 @@ pub fn bundle_bytes(bundle: &Bundle) -> usize {
     bundle.tensors.iter().map(|(_, t)| tensor_bytes(t)).sum()
 }
 
+const LOAD_STRIPES: usize = 16;
+
 impl WeightsCache {
-    /// A cache holding at most `max_bytes` of plane data (0 disables it).
+    /// A cache holding at most `max_bytes` (0 disables it).
     pub fn new(max_bytes: usize) -> Self {
         WeightsCache {
             max_bytes,
@@ -51,31 +76,64 @@ impl WeightsCache {
                 entries: LruCache::unbounded(),
                 bytes: 0,
             }),
+            loads: (0..LOAD_STRIPES).map(|_| Default::default()).collect(),
         }
     }
 
-    /// The bundle of the weights whose SHA-256 is `sha`, if held (marked most recently used).
+    /// The decoded bundle of the weights whose SHA-256 is `sha`, if held (marked most recently
+    /// used).
     pub fn get(&self, sha: &str) -> Option<Arc<Bundle>> {
-        self.lock().entries.get(sha).cloned()
+        match self.lock().entries.get(&(sha.to_string(), true)) {
+            Some(Entry::Decoded(b)) => Some(b.clone()),
+            _ => None,
+        }
     }
 
     /// Keeps a decoded bundle (when it fits), evicting the least recently used; returns it shared.
     pub fn insert(&self, sha: &str, bundle: Bundle) -> Arc<Bundle> {
         let bundle = Arc::new(bundle);
-        let bytes = bundle_bytes(&bundle);
-        if bytes <= self.max_bytes {
-            let mut inner = self.lock();
-            if inner.entries.put(sha.to_string(), bundle.clone()).is_none() {
-                inner.bytes += bytes;
-            }
-            while inner.bytes > self.max_bytes {
-                let Some((_, old)) = inner.entries.pop_lru() else {
-                    break;
-                };
-                inner.bytes -= bundle_bytes(&old);
-            }
-        }
+        self.keep((sha.to_string(), true), Entry::Decoded(bundle.clone()));
         bundle
+    }
+
+    /// The encoded blob `sha`, if held (marked most recently used).
+    pub fn get_encoded(&self, sha: &str) -> Option<Bytes> {
+        match self.lock().entries.get(&(sha.to_string(), false)) {
+            Some(Entry::Encoded(b)) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps an encoded blob (when it fits), evicting the least recently used; returns it.
+    pub fn insert_encoded(&self, sha: &str, bytes: Bytes) -> Bytes {
+        self.keep((sha.to_string(), false), Entry::Encoded(bytes.clone()));
+        bytes
+    }
+
+    /// A lock to hold while loading `sha` on a miss (then look again before loading): concurrent
+    /// misses of one blob load it once.
+    pub async fn loading(&self, sha: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let stripe = BuildHasherDefault::<DefaultHasher>::default().hash_one(sha) as usize;
+        self.loads[stripe % LOAD_STRIPES].clone().lock_owned().await
+    }
+
+    fn keep(&self, key: Key, entry: Entry) {
+        let bytes = entry.bytes();
+        if bytes > self.max_bytes {
+            return;
+        }
+        let mut inner = self.lock();
+        match inner.entries.put(key, entry) {
+            Some(old) => inner.bytes = inner.bytes - old.bytes() + bytes,
+            None => inner.bytes += bytes,
+        }
+        while inner.bytes > self.max_bytes {
+            let Some((_, old)) = inner.entries.pop_lru() else {
+                break;
+            };
+            inner.bytes -= old.bytes();
+        }
     }
 
     /// `(entries, bytes)` held now.
@@ -123,5 +181,12 @@ mod tests {
         cache.insert("huge", bundle(1000));
         assert!(cache.get("huge").is_none());
         assert_eq!(cache.usage().1, 800);
+        // Encoded blobs share the bytes bound; the same SHA-256 decoded is another entry.
+        cache.insert_encoded("a", Bytes::from(vec![0u8; 300]));
+        assert_eq!(cache.get_encoded("a").map(|b| b.len()), Some(300));
+        assert!(cache.get("c").is_none(), "the least recently used made room");
+        assert!(cache.get("a").is_some());
+        assert!(cache.get_encoded("c").is_none());
+        assert_eq!(cache.usage(), (2, 700));
     }
 }

@@ -2,24 +2,24 @@
 
 use actix_web::post;
 use actix_web::{web, HttpRequest, HttpResponse};
-use more_core::nn::Model;
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
-use super::{octets, read_body};
+use super::body::read_body;
+use super::{octets, served_weights};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::ModelRecord;
 use crate::startup::AppState;
-use crate::weights::{any, decode_bundle, model_from_weights};
+use crate::weights::{any, model_from_initial, model_from_weights};
 use more_core::wire::Bundle;
 use std::sync::Arc;
 
 /// Runs the model on an encrypted batch. The input must be f32 and, once the model is trained,
 /// in the representation (and compact basis) of its training data (400 `basis_mismatch`); an
 /// untrained model runs its public initial weights on any f32 representation.
-#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A tensor in the MORE wire format v1 (shared/WIRE_FORMAT.md)"), responses((status = 200, description = "The outputs (logits for classification), encrypted like the input (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody)))]
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A tensor in the MORE wire format v1 (shared/WIRE_FORMAT.md)"), responses((status = 200, description = "The outputs (logits for classification), encrypted like the input (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "invalid request", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 408, description = "the body stopped arriving or was too slow", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody), (status = 503, description = "the node holds its limit of request bodies in memory; retry after Retry-After seconds", body = ErrorBody)))]
 #[post("/models/{id}/predict")]
 pub async fn predict(
     state: web::Data<AppState>,
@@ -28,17 +28,19 @@ pub async fn predict(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    if let Err(e) = require_content_type(&req, "application/octet-stream") {
-        super::drain(payload, 0).await;
-        return Err(e);
-    }
+    require_content_type(&req, "application/octet-stream")?;
     let (record, _) = state.db.get::<ModelRecord>(caller.scope(), &id).await?;
     let max_batch = state.settings.max_predict_batch;
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
-    let body = read_body(payload, limit).await?;
+    // The body's bytes are reserved in the node's budget before any is read, and stay reserved
+    // while it and its decoding are in memory.
+    let (body, _share) = read_body(&state.bodies, &state.settings, &req, payload, limit).await?;
     let weights = match &record.weights_sha256 {
-        Some(sha) => Some(cached_weights(&state, sha).await?),
-        None => None,
+        Some(sha) => Weights::Trained(served_weights::decoded(&state, sha).await?),
+        None => {
+            let sha = served_weights::initial_sha(&state, &record).await?;
+            Weights::Initial(served_weights::decoded(&state, &sha).await?)
+        }
     };
     let _permit = state
         .predicts
@@ -66,16 +68,23 @@ pub async fn predict(
                 max_rank: 8,
             },
         )?;
-        let weights = weights.as_deref();
+        drop(body);
         match x {
-            AnyTensor::CompactF32(x) => run(&record, weights, x),
-            AnyTensor::MatrixF32(x) => run(&record, weights, x),
-            AnyTensor::PlainF32(x) => run(&record, weights, x),
+            AnyTensor::CompactF32(x) => run(&record, &weights, x),
+            AnyTensor::MatrixF32(x) => run(&record, &weights, x),
+            AnyTensor::PlainF32(x) => run(&record, &weights, x),
             _ => Err(ApiError::invalid_tensor("f32 tensors only")),
         }
     })
     .await??;
     Ok(octets(out))
+}
+
+/// The decoded weights a predict runs: trained (encrypted, in the data's representation) or
+/// the public initial ones (plaintext, embedded in the input's representation).
+enum Weights {
+    Trained(Arc<Bundle>),
+    Initial(Arc<Bundle>),
 }
 
 /// The largest body a predict request to this model can need: a full batch (`max_batch` samples
@@ -94,26 +103,15 @@ fn predict_body_limit(record: &ModelRecord, max_batch: usize) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// The decoded trained weights: from the cache, else read from the store (verified) and
-/// decoded on the blocking pool.
-async fn cached_weights(state: &web::Data<AppState>, sha: &str) -> ApiResult<Arc<Bundle>> {
-    if let Some(hit) = state.weights.get(sha) {
-        return Ok(hit);
-    }
-    let bytes = state.blobs.get(sha).await?;
-    let bundle = web::block(move || decode_bundle(&bytes, "weights")).await??;
-    Ok(state.weights.insert(sha, bundle))
-}
-
 fn run<R: Representation<f32>>(
     record: &ModelRecord,
-    weights: Option<&Bundle>,
+    weights: &Weights,
     x: PlanarTensor<f32, R>,
 ) -> ApiResult<Vec<u8>> {
     let rep = x.representation().clone();
     let model = match weights {
-        Some(bundle) => model_from_weights(record, rep, bundle.clone())?,
-        None => Model::new(&record.spec, rep, record.seed)?,
+        Weights::Trained(bundle) => model_from_weights(record, rep, Bundle::clone(bundle))?,
+        Weights::Initial(bundle) => model_from_initial(record, rep, bundle)?,
     };
     let y = model.forward(&x)?;
     Ok(any(y).encode())
