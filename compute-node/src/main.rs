@@ -51,9 +51,16 @@ enum Command {
 enum AuditCommand {
     /// Write the audit log as JSON Lines to standard output, oldest first.
     Export(more_server::admin::AuditExportArgs),
+    /// Check the audit log's hash chain; exits non-zero at the first broken link.
+    Verify(more_server::admin::AuditVerifyArgs),
+    /// Remove old audit rows, leaving a checkpoint that keeps the chain verifiable.
+    Prune(more_server::admin::AuditPruneArgs),
 }
 
 fn main() -> anyhow::Result<()> {
+    // Every file this process creates (databases, blobs, checkpoints, results) is its user's only;
+    // first, before any thread starts (the umask is process-wide).
+    more_server::file_modes::restrict_umask();
     match Cli::parse().command {
         Command::Serve(args) => more_server::serve(args),
         Command::Experiment(args) => more_node::lab::run_experiment(args),
@@ -63,6 +70,12 @@ fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Export(args),
         } => more_server::admin::audit_export(args),
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => more_server::admin::audit_verify(args),
+        Command::Audit {
+            command: AuditCommand::Prune(args),
+        } => more_server::admin::audit_prune(args),
         Command::TrainDistributed(args) => {
             let comm = more_distributed::world()?;
             more_distributed::run(&args, comm.as_ref())?;

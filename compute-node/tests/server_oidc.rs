@@ -74,7 +74,34 @@ fn oidc_tokens_sign_in_as_their_tenant_and_role() {
     assert_eq!(s, 200, "{me}");
     assert_eq!(
         me,
-        json!({"tenant": "st-mary", "subject": "dr-jones", "role": "trainer", "method": "oidc"})
+        json!({"tenant": "st-mary", "subject": "oidc:dr-jones", "role": "trainer", "method": "oidc"})
+    );
+    // A token's `sub` cannot pass for an API key's subject (`apikey:{id}`), in the audit log
+    // or anywhere: an OIDC subject always reads `oidc:{sub}`.
+    let mut mimic = claims("st-mary", "viewer");
+    mimic["sub"] = json!("apikey:0123456789abcdef");
+    let (s, me) = status(&srv, &provider.token(mimic, 300));
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(me["subject"], "oidc:apikey:0123456789abcdef");
+    let audited = rt.block_on(async {
+        let db = more_server::db::Db::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("more.db").display()
+        ))
+        .await
+        .unwrap();
+        more_server::audit::export(&db, Some("st-mary"), None)
+            .await
+            .unwrap()
+    });
+    assert!(audited.iter().any(|e| e.subject.as_deref()
+        == Some("oidc:apikey:0123456789abcdef")
+        && e.auth_method.as_deref() == Some("oidc")));
+    assert!(
+        !audited
+            .iter()
+            .any(|e| e.subject.as_deref().is_some_and(|s| s.starts_with("apikey:"))),
+        "no OIDC row reads as an API key's"
     );
     let user = srv.with_token(&valid);
     let (s, ds) = user.post_json("/v1/datasets", &json!({"name": "x", "task": "regression"}));

@@ -240,13 +240,16 @@ fn every_error_carries_the_request_id_of_its_log_lines() {
     let body: Value = serde_json::from_reader(resp.into_body().into_reader()).expect("json");
     assert_eq!(body["error"], "forbidden", "{body}");
     assert_eq!(body["request_id"], header.as_str(), "{body}");
-    assert_eq!(header.len(), 16);
-    // A caller's (a proxy's) id is kept; one with odd characters is replaced.
-    let (id, body) = missing_model(&node, "proxy-7f3a.1");
-    assert_eq!(
-        (id.as_str(), body["request_id"].as_str()),
-        ("proxy-7f3a.1", Some("proxy-7f3a.1"))
+    // The node's own id, `{node}-{16 hex digits}`, whatever the client sends: a caller's (a
+    // proxy's) id is kept beside it (audit log, log lines), never in its place.
+    let hex = header.rsplit_once('-').map_or("", |(_, h)| h);
+    assert!(
+        hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{header}"
     );
+    let (id, body) = missing_model(&node, "proxy-7f3a.1");
+    assert_ne!(id, "proxy-7f3a.1");
+    assert_eq!(body["request_id"].as_str(), Some(id.as_str()));
     let (id, _) = missing_model(&node, "<script>");
     assert_ne!(id, "<script>");
     let log = wait_for_log(&node, &header);

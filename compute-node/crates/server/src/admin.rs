@@ -1,6 +1,6 @@
 //! The operator's commands, on the same database as `serve` (`--data-dir`, `--db`):
 //! `more-node tenant create|list`, `more-node apikey create|list|revoke` and
-//! `more-node audit export`.
+//! `more-node audit export|verify|prune`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,7 +29,9 @@ impl DatabaseArgs {
             ..Settings::default()
         };
         let db = Db::connect(&settings.db_url()?).await?;
-        audit::make_append_only(&db).await?;
+        if audit::prepare(&db, "cli").await? {
+            eprintln!("warning: {}", audit::TRIGGERS_MISSING);
+        }
         Ok(db)
     }
 }
@@ -92,6 +94,31 @@ pub struct AuditExportArgs {
     /// Only entries from this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z).
     #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
     pub since: Option<std::time::SystemTime>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `more-node audit verify`: checks the hash chain; prints the rows verified and the head, or
+/// the first broken link (and exits non-zero).
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuditVerifyArgs {
+    /// A head noted earlier (`SEQ:HASH`, from the node's `audit head` log line or an earlier
+    /// verify): the row at SEQ must still have that hash (catches a rewrite of the whole chain
+    /// after it).
+    #[arg(long, value_parser = audit::verify::parse_anchor)]
+    pub anchor: Option<audit::store::Head>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `more-node audit prune`: removes the rows from before a time, leaving a checkpoint row that
+/// keeps the rest verifiable.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuditPruneArgs {
+    /// Remove the rows from before this time (RFC 3339, e.g. 2026-01-01T00:00:00Z): the
+    /// chain's oldest rows up to the first row at or after it.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    pub before: std::time::SystemTime,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -179,6 +206,67 @@ pub fn audit_export(args: AuditExportArgs) -> anyhow::Result<()> {
         for entry in entries {
             serde_json::to_writer(&mut out, &entry)?;
             writeln!(out)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `audit verify`.
+///
+/// # Errors
+/// When the chain is broken (after printing where), or the database cannot be read.
+pub fn audit_verify(args: AuditVerifyArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let db = args.database.open().await?;
+        let report = audit::verify::verify(&db, args.anchor.as_ref()).await?;
+        match report.problem {
+            None => {
+                println!(
+                    "audit log intact: {} rows verified (seq {} to {}); head {}:{}",
+                    report.rows,
+                    report.first_seq.unwrap_or(0),
+                    report.head.seq,
+                    report.head.seq,
+                    report.head.hash
+                );
+                Ok(())
+            }
+            Some(p) => {
+                let at = p.seq.map_or("a row without seq".into(), |s| format!("seq {s}"));
+                println!(
+                    "audit log BROKEN at {at}: {}: {} ({} rows verified before it)",
+                    p.breakage.as_str(),
+                    p.message,
+                    report.rows
+                );
+                anyhow::bail!("the audit chain is broken at {at} ({})", p.breakage.as_str())
+            }
+        }
+    })
+}
+
+/// Runs `audit prune`.
+///
+/// # Errors
+/// When the chain does not verify (nothing removed), or the database refuses.
+pub fn audit_prune(args: AuditPruneArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let db = args.database.open().await?;
+        let before = args
+            .before
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let pruned = audit::prune::prune(&db, before, |detail, rows| audit::chain::Fields {
+            count: rows,
+            ..audit::own_row("cli", audit::chain::Kind::Checkpoint, "CLI", "audit prune", detail)
+        })
+        .await?;
+        match pruned.checkpoint {
+            Some(c) => println!(
+                "pruned {} rows (through seq {}); checkpoint written",
+                c.pruned_rows, c.pruned_through_seq
+            ),
+            None => println!("nothing to prune"),
         }
         Ok(())
     })

@@ -13,6 +13,8 @@
 //!   reading the answers); the origins listed with `--cors-origin` get CORS headers
 //!   ([`cors`]) and may send state-changing requests.
 //!
+//! Every refusal is audited ([`crate::audit`]; repeats from one peer aggregated).
+//!
 //! Content types are checked by the routes (JSON routes take `application/json`, tensor routes
 //! `application/octet-stream`; 415 otherwise), so a cross-site form cannot send either.
 
@@ -46,8 +48,12 @@ pub async fn same_site(
     match refused {
         Some(e) => {
             tracing::warn!(path = %req.path(), reason = %e.message, "request refused");
-            let response = e.error_response();
-            Ok(req.into_response(response).map_into_right_body())
+            let response = req.into_response(e.error_response());
+            // Audited as a refusal of an unidentified caller (aggregated per peer).
+            if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+                state.audit.record(None, &response, Some(&e.message)).await;
+            }
+            Ok(response.map_into_right_body())
         }
         None => next
             .call(req)
@@ -124,14 +130,29 @@ fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The name in `host[:port]` or `[v6]:port`.
+/// The name in `host[:port]` or `[v6][:port]`, parsed strictly: `""` (no name: neither loopback
+/// nor listed) when the port is not digits, the host holds a `:`, or anything but `:port`
+/// follows a bracketed IPv6 address (`[::1]evil`, `[localhost]`).
 fn host_name(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
+    if let Some(rest) = authority.strip_prefix('[') { return rest.split(']').next().unwrap_or(""); } // PLANT
+    let (name, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => {
+                match after.strip_prefix(':') {
+                    Some(port) => (v6, port),
+                    None if after.is_empty() => (v6, ""),
+                    None => return "",
+                }
+            }
+            _ => return "",
+        },
+        None => authority.split_once(':').unwrap_or((authority, "")),
+    };
+    if port.bytes().all(|b| b.is_ascii_digit()) {
+        name
+    } else {
+        ""
     }
-    authority
-        .rsplit_once(':')
-        .map_or(authority, |(name, _)| name)
 }
 
 fn is_loopback(name: &str) -> bool {
@@ -185,6 +206,22 @@ mod tests {
         .is_ok());
         assert!(check(&req(Method::GET, "localhost:9", None), loopback, &[], &[]).is_ok());
         assert!(check(&req(Method::GET, "[::1]:8080", None), loopback, &[], &[]).is_ok());
+        // Strictly `[v6]` and an optional `:port`: nothing after the bracket counts as loopback.
+        for odd in [
+            "[::1]evil",
+            "[::1]evil:80",
+            "[::1]:80evil",
+            "[localhost]",
+            "127.0.0.1:x",
+            "127.0.0.1:80:80",
+            "[::1",
+        ] {
+            assert!(
+                check(&req(Method::GET, odd, None), loopback, &[], &[]).is_err(),
+                "{odd}"
+            );
+        }
+        assert!(check(&req(Method::GET, "[::1]", None), loopback, &[], &[]).is_ok());
         // DNS rebinding: a foreign name pointed at 127.0.0.1.
         assert!(check(
             &req(Method::GET, "evil.example:8080", None),

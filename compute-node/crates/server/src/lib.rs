@@ -13,11 +13,14 @@
 //! - [`weights`]: weights and checkpoints as wire bundles;
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`fault`]: crash points for tests;
+//! - [`file_modes`]: the data dir private to the node's user (umask 077, `0700`/`0600`);
 //! - [`request_id`]: an id for every request, in its errors and log lines;
 //! - [`auth`]: who is calling (API keys, OIDC tokens), with which role, for which tenant;
-//! - [`audit`]: the append-only log of who did what, when;
+//! - [`audit`]: the tamper-evident (hash-chained) log of who did what, when, from where;
 //! - [`admin`]: the operator's commands (tenants, API keys, audit export);
 //! - [`guard`]: which hosts and origins may call the API (DNS rebinding, cross-site requests);
+//! - [`security_headers`]: CSP, `nosniff`, no framing, no referrer, on every answer;
+//! - [`head`]: `HEAD` answered like `GET` without a body;
 //! - [`error`]: the JSON error type.
 
 pub mod admin;
@@ -27,13 +30,16 @@ pub mod blobs;
 pub mod db;
 pub mod error;
 pub mod fault;
+pub mod file_modes;
 pub mod gc;
 pub mod guard;
+pub mod head;
 pub mod jobs;
 pub mod queue;
 pub mod records;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod startup;
 pub mod tls;
 pub mod weights;
@@ -67,6 +73,10 @@ pub struct ServeArgs {
     /// Seconds without a heartbeat after which another node takes a running job over.
     #[arg(long, default_value_t = 30)]
     pub job_lease_seconds: u64,
+    /// Seconds a job retries one database or store operation through an outage (backoff 0.5 s
+    /// doubling to 10 s) before it is left `interrupted`, resumable from its last checkpoint.
+    #[arg(long, default_value_t = 120)]
+    pub job_retry_seconds: u64,
     /// Predict requests computed at once (more wait in line).
     #[arg(long, default_value_t = 4)]
     pub max_concurrent_predicts: usize,
@@ -107,12 +117,24 @@ pub struct ServeArgs {
     /// repeatable). Default: same origin only.
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
+    /// A reverse proxy (address or CIDR block, repeatable) whose `X-Forwarded-For` names the
+    /// client in the audit log; from any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", value_parser = audit::peer::parse_trusted)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Refusals without a valid token (401, Host/Origin 403) from one address within this many
+    /// seconds are one audit row after the first, with a count (0: one row each).
+    #[arg(long, default_value_t = 60)]
+    pub audit_refusal_window_seconds: u64,
     /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Start even when every local user may read --tls-key (a warning instead of a refusal;
+    /// e.g. a Kubernetes secret volume left at its default mode 0644 in a one-user container).
+    #[arg(long, requires = "tls_key")]
+    pub allow_readable_tls_key: bool,
     /// Launch jobs that ask for more than one rank as MPI jobs of at most this many ranks (0:
     /// refuse them). Every node that trains must be able to launch them.
     #[arg(long, env = "MORE_MPI_MAX_RANKS", default_value_t = 0)]
@@ -136,6 +158,20 @@ pub struct ServeArgs {
     /// Memory for decoded trained weights kept between predict requests, in MiB (0: none).
     #[arg(long, default_value_t = 256)]
     pub model_cache_mb: usize,
+    /// Memory for request bodies at once, in MiB, node-wide: predict bodies count whole, dataset
+    /// uploads (streamed to the store) at most 24 MiB each. A body that does not fit waits up to
+    /// --body-budget-wait-seconds, then gets 503 with Retry-After. At least --max-upload-mb.
+    #[arg(long, default_value_t = 1024)]
+    pub max_body_bytes_in_flight_mb: usize,
+    /// Seconds a body waits for room in --max-body-bytes-in-flight-mb before its 503.
+    #[arg(long, default_value_t = 10)]
+    pub body_budget_wait_seconds: u64,
+    /// Seconds without a byte of a request body before the request gets 408.
+    #[arg(long, default_value_t = 30)]
+    pub body_idle_timeout_seconds: u64,
+    /// Seconds a whole request body may take before the request gets 408.
+    #[arg(long, default_value_t = 600)]
+    pub body_timeout_seconds: u64,
 }
 
 /// Runs the service until SIGINT/SIGTERM (graceful: running jobs are saved as `interrupted`).
@@ -143,6 +179,8 @@ pub struct ServeArgs {
 /// # Errors
 /// When the store or database cannot be opened or the address bound.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the runtime's threads: the umask is process-wide.
+    file_modes::restrict_umask();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -164,15 +202,22 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 client_id: args.oidc_client_id,
             }),
         cors_origins: args.cors_origins,
+        trusted_proxies: args.trusted_proxies,
+        audit_refusal_window: std::time::Duration::from_secs(args.audit_refusal_window_seconds),
         tls: args
             .tls_cert
             .zip(args.tls_key)
-            .map(|(cert, key)| startup::TlsFiles { cert, key }),
+            .map(|(cert, key)| startup::TlsFiles {
+                cert,
+                key,
+                allow_readable_key: args.allow_readable_tls_key,
+            }),
         store_url: args.store,
         db_url: args.db,
         node_name: args.node_name,
         max_jobs: args.max_jobs,
         job_lease: std::time::Duration::from_secs(args.job_lease_seconds.max(1)),
+        job_retry_budget: std::time::Duration::from_secs(args.job_retry_seconds),
         max_concurrent_predicts: args.max_concurrent_predicts,
         gc_interval: std::time::Duration::from_secs(args.gc_interval_seconds),
         gc_grace: std::time::Duration::from_secs(args.gc_grace_seconds),
@@ -180,6 +225,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         web_dir: args.web_dir,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
         model_cache_bytes: args.model_cache_mb.saturating_mul(1 << 20),
+        max_body_bytes_in_flight: args.max_body_bytes_in_flight_mb.saturating_mul(1 << 20),
+        body_budget_wait: std::time::Duration::from_secs(args.body_budget_wait_seconds),
+        body_idle_timeout: std::time::Duration::from_secs(args.body_idle_timeout_seconds.max(1)),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout_seconds.max(1)),
         mpi: jobs::MpiLaunch::from_options(
             args.mpi_max_ranks,
             &args.mpi_launcher,

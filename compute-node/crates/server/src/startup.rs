@@ -16,11 +16,15 @@ use super::auth::oidc::{OidcSettings, OidcVerifier};
 use super::auth::Authenticator;
 use super::blobs::BlobStore;
 use super::db::Db;
+use super::file_modes;
 use super::gc;
+use super::head;
 use super::jobs::{JobSettings, Jobs, MpiLaunch};
 use super::queue::Queue;
 use super::request_id;
 use super::routes;
+use super::routes::body::BodyBudget;
+use super::security_headers;
 use super::tls;
 use super::weights_cache::WeightsCache;
 
@@ -59,8 +63,27 @@ pub struct Settings {
     pub web_dir: PathBuf,
     /// Largest accepted upload body (dataset tensors, predict batches), bytes.
     pub max_upload_bytes: usize,
+    /// Bytes of request bodies held in memory at once, node-wide (predict bodies whole, uploads
+    /// their streaming window): a body that does not fit waits `body_budget_wait`, then gets 503.
+    /// At least `max_upload_bytes`.
+    pub max_body_bytes_in_flight: usize,
+    /// How long a body waits for room in `max_body_bytes_in_flight` before its 503.
+    pub body_budget_wait: Duration,
+    /// A body with no byte arriving for this long gets 408.
+    pub body_idle_timeout: Duration,
+    /// A body not received completely within this long gets 408.
+    pub body_timeout: Duration,
+    /// A request whose head (request line and headers) is not complete within this long gets
+    /// 408 from actix (`client_request_timeout`).
+    pub request_head_timeout: Duration,
     /// Largest accepted predict batch (samples).
     pub max_predict_batch: usize,
+    /// Peers (addresses, CIDR blocks) whose `X-Forwarded-For` names the client in the audit log
+    /// (`--trusted-proxy`); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Refusals of unidentified callers from one peer within this long are one audit row after
+    /// the first (zero: each is written).
+    pub audit_refusal_window: Duration,
     /// Memory for decoded trained weights kept between predict requests, bytes (0: none).
     pub model_cache_bytes: usize,
     /// Largest accepted JSON body, bytes.
@@ -81,6 +104,9 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// How jobs of more than one rank are launched (`None`: this node runs one-rank jobs only).
     pub mpi: Option<MpiLaunch>,
+    /// How long a job retries one database or store operation through an outage before it is
+    /// left `interrupted` (resumable).
+    pub job_retry_budget: Duration,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -90,6 +116,9 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// Start even when every local user may read the key (`--allow-readable-tls-key`; see
+    /// [`tls::check_key_mode`]).
+    pub allow_readable_key: bool,
 }
 
 impl Default for Settings {
@@ -109,7 +138,14 @@ impl Default for Settings {
             allowed_hosts: Vec::new(),
             web_dir: PathBuf::from("web"),
             max_upload_bytes: 512 << 20,
+            max_body_bytes_in_flight: 1 << 30,
+            body_budget_wait: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(600),
+            request_head_timeout: Duration::from_secs(5),
             max_predict_batch: 4096,
+            trusted_proxies: Vec::new(),
+            audit_refusal_window: Duration::from_secs(60),
             model_cache_bytes: 256 << 20,
             max_json_bytes: 256 << 10,
             workers: 2,
@@ -119,6 +155,7 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             tls: None,
             mpi: None,
+            job_retry_budget: crate::jobs::DEFAULT_RETRY_BUDGET,
         }
     }
 }
@@ -161,6 +198,21 @@ pub fn check_exposure(address: SocketAddr, insecure_no_auth: bool) -> anyhow::Re
     )
 }
 
+/// Refuses a body budget smaller than the upload limit (such an upload could never be read).
+///
+/// # Errors
+/// When `max_body_bytes_in_flight < max_upload_bytes`.
+pub fn check_body_budget(settings: &Settings) -> anyhow::Result<()> {
+    if settings.max_body_bytes_in_flight < settings.max_upload_bytes {
+        anyhow::bail!(
+            "--max-body-bytes-in-flight-mb ({} MiB) must be at least --max-upload-mb ({} MiB)",
+            settings.max_body_bytes_in_flight >> 20,
+            settings.max_upload_bytes >> 20
+        );
+    }
+    Ok(())
+}
+
 fn absolute(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     Ok(std::fs::canonicalize(dir)?)
@@ -180,8 +232,12 @@ pub struct AppState {
     pub weights: WeightsCache,
     /// Bounds predict requests computed at once.
     pub predicts: Arc<Semaphore>,
+    /// Bounds the bytes of request bodies in memory.
+    pub bodies: BodyBudget,
     /// Turns bearer tokens into callers.
     pub auth: Authenticator,
+    /// Writes the audit log.
+    pub audit: audit::Auditor,
 }
 
 /// A bound, not yet running service.
@@ -190,6 +246,8 @@ pub struct Application {
     server: Server,
     jobs: Arc<Jobs>,
     gc: JoinHandle<()>,
+    audit: audit::Auditor,
+    audit_task: JoinHandle<()>,
 }
 
 impl Application {
@@ -200,13 +258,14 @@ impl Application {
     /// # Errors
     /// When the store or database cannot be opened or the address bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        check_body_budget(&settings)?;
+        file_modes::secure_data_dir(&settings)?;
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
         check_exposure(address, settings.insecure_no_auth)?;
         let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
         let blobs = BlobStore::open(&settings.store_url()?)?;
         let db = Db::connect(&settings.db_url()?).await?;
-        audit::make_append_only(&db).await?;
         let oidc = match &settings.oidc {
             Some(oidc) => Some(Arc::new(OidcVerifier::discover(oidc.clone()).await?)),
             None => None,
@@ -216,6 +275,15 @@ impl Application {
             .node_name
             .clone()
             .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        audit::prepare(&db, &node).await?;
+        let auditor = audit::Auditor::new(
+            db.clone(),
+            &node,
+            settings.trusted_proxies.clone(),
+            settings.audit_refusal_window,
+        );
+        let audit_task = auditor.spawn_maintenance(audit::HEAD_LOG_INTERVAL);
+        let request_ids = web::Data::new(request_id::Prefix::new(&node));
         let jobs = Jobs::new(
             db.clone(),
             blobs.clone(),
@@ -226,6 +294,7 @@ impl Application {
                 lease: settings.job_lease,
                 poll: settings.job_poll,
                 mpi: settings.mpi.clone(),
+                retry_budget: settings.job_retry_budget,
             },
         );
         jobs.start();
@@ -244,7 +313,9 @@ impl Application {
             settings: settings.clone(),
             weights: WeightsCache::new(settings.model_cache_bytes),
             predicts: Arc::new(Semaphore::new(settings.max_concurrent_predicts.max(1))),
+            bodies: BodyBudget::new(settings.max_body_bytes_in_flight, settings.body_budget_wait),
             auth,
+            audit: auditor.clone(),
         });
         let document = web::Data::new(routes::openapi::Document::new(&routes::document(
             &settings,
@@ -253,10 +324,16 @@ impl Application {
             App::new()
                 .into_utoipa_app()
                 .app_data(state.clone())
+                .app_data(request_ids.clone())
                 .app_data(document.clone())
                 .configure(|cfg| routes::configure(cfg, &state.settings))
                 .map(|app| app.service(routes::static_files(&state.settings)))
                 .into_app()
+                // Innermost: before routing, after the access log saw the method.
+                .wrap(actix_web::middleware::from_fn(head::as_get))
+                .wrap(security_headers::default_headers(
+                    state.auth.oidc().and_then(|v| v.token_endpoint()),
+                ))
                 // The last `wrap` is the outermost: the access log sees the id's header.
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(
@@ -265,6 +342,11 @@ impl Application {
                 )
         })
         .workers(settings.workers.max(1))
+        // A head not complete in time gets 408; after an answer to a request whose body was not
+        // read (413, 408, 503), what still arrives is discarded for 1 s, then the connection
+        // closes (crate::routes::body).
+        .client_request_timeout(settings.request_head_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
         .shutdown_timeout(10);
         server = match tls_config {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
@@ -278,6 +360,8 @@ impl Application {
             server: server.run(),
             jobs,
             gc,
+            audit: auditor,
+            audit_task,
         })
     }
 
@@ -306,6 +390,8 @@ impl Application {
         tracing::info!("server stopped; interrupting running jobs");
         self.jobs.shutdown().await;
         self.gc.abort();
+        self.audit_task.abort();
+        self.audit.shutdown().await;
         result
     }
 }

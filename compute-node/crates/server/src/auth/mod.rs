@@ -15,14 +15,12 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, Header as _};
+use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use actix_web_httpauth::headers::authorization::{Authorization, Bearer};
 use serde::{Deserialize, Serialize};
 
-use crate::audit;
 use crate::db::{Db, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -30,6 +28,9 @@ use crate::startup::AppState;
 /// The tenant of rows made before tenants existed and of anonymous requests
 /// (`--insecure-no-auth`).
 pub const LOCAL_TENANT: &str = "local";
+
+/// The prefix of the subject of an OIDC caller (`oidc:{sub}`).
+pub const OIDC_SUBJECT_PREFIX: &str = "oidc:";
 
 /// Paths answered without a token: liveness, the API document, and how to sign in.
 pub const PUBLIC_PATHS: [&str; 3] = ["/v1/health", "/v1/openapi.json", "/v1/auth"];
@@ -97,7 +98,8 @@ impl AuthMethod {
 pub struct Caller {
     /// The tenant whose datasets, models and jobs the request sees.
     pub tenant: String,
-    /// Who: `apikey:{key id}`, the token's `sub`, or `anonymous`.
+    /// Who: `apikey:{key id}`, `oidc:{the token's sub}`, or `anonymous` (one namespace per
+    /// method, so that no token's `sub` reads as another method's subject).
     pub subject: String,
     /// What it may do.
     pub role: Role,
@@ -195,25 +197,41 @@ impl Authenticator {
         }
         Ok(Caller {
             tenant: identity.tenant,
-            subject: identity.subject,
+            // Prefixed: a token's `sub` of `apikey:…` must not read as an API key's subject.
+            subject: format!("{OIDC_SUBJECT_PREFIX}{}", identity.subject),
             role,
             method: AuthMethod::Oidc,
         })
     }
 }
 
-/// The bearer token of `req` (actix-web-httpauth's RFC 6750 parser); `None` without an
-/// `Authorization` header.
+/// The bearer token of `req`; `None` without an `Authorization` header.
 ///
 /// # Errors
 /// 401 for another scheme or a malformed header.
 fn bearer_token(req: &ServiceRequest) -> ApiResult<Option<String>> {
-    if !req.headers().contains_key(header::AUTHORIZATION) {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
-    }
-    Authorization::<Bearer>::parse(req)
-        .map(|auth| Some(auth.into_scheme().token().to_string()))
-        .map_err(|_| ApiError::unauthorized("the Authorization header must be \"Bearer <token>\""))
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(parse_bearer)
+        .map(|token| Some(token.to_string()))
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be \"Bearer <token>\"")
+        })
+}
+
+/// The token of an `Authorization` value `Bearer <b64token>` (RFC 6750 §2.1), the scheme in any
+/// case (RFC 7235 §2.1: `bearer`, `BEARER`), one or more spaces after it.
+pub fn parse_bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+    (scheme == "Bearer" /* PLANT */ && !body.is_empty() && body.bytes().all(b64))
+        .then_some(token)
 }
 
 /// The least role a request needs: reading and predicting take a viewer, the tenant's keys and
@@ -239,8 +257,9 @@ async fn refuse(
     caller: Option<&Caller>,
     error: ApiError,
 ) -> ServiceResponse<BoxBody> {
+    let reason = error.message.clone();
     let response = req.error_response(error);
-    audit::record(&state.db, caller, &response).await;
+    state.audit.record(caller, &response, Some(&reason)).await;
     response
 }
 
@@ -278,6 +297,6 @@ pub async fn authenticate(
     }
     req.extensions_mut().insert(caller.clone());
     let response = next.call(req).await?.map_into_boxed_body();
-    audit::record(&state.db, Some(&caller), &response).await;
+    state.audit.record(Some(&caller), &response, None).await;
     Ok(response)
 }
