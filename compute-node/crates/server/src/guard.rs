@@ -134,7 +134,6 @@ fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str
 /// nor listed) when the port is not digits, the host holds a `:`, or anything but `:port`
 /// follows a bracketed IPv6 address (`[::1]evil`, `[localhost]`).
 fn host_name(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') { return rest.split(']').next().unwrap_or(""); } // PLANT
     let (name, port) = match authority.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((v6, after)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => {

@@ -230,7 +230,7 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
     let token = token.trim_start_matches(' ');
     let body = token.trim_end_matches('=');
     let b64 = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
-    (scheme == "Bearer" /* PLANT */ && !body.is_empty() && body.bytes().all(b64))
+    (scheme.eq_ignore_ascii_case("bearer") && !body.is_empty() && body.bytes().all(b64))
         .then_some(token)
 }
 

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::auth::api_keys::{self, ApiKeyInfo, NewApiKey};
-use crate::auth::{Caller, Role};
-use crate::error::{ApiResult, ErrorBody};
+use crate::auth::{AuthMethod, Caller, Role};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::startup::AppState;
 
 /// `GET /v1/auth` answer: how clients sign in to this node.
@@ -90,14 +90,30 @@ pub async fn create_key(
     Ok(HttpResponse::Created().json(new))
 }
 
-/// Revokes one of the tenant's keys. Admins only.
-#[utoipa::path(tag = "access", params(("id" = String, Path, description = "The key's id")), responses((status = 200, description = "Revoked", body = ApiKeyInfo), (status = 403, description = "not an admin, or a refused host or origin", body = ErrorBody), (status = 404, description = "no such key of this tenant", body = ErrorBody)))]
+/// Revokes one of the tenant's keys. Admins only; not the key the request is signed with (409:
+/// the tenant could lock itself out).
+#[utoipa::path(tag = "access", params(("id" = String, Path, description = "The key's id")), responses((status = 200, description = "Revoked", body = ApiKeyInfo), (status = 403, description = "not an admin, or a refused host or origin", body = ErrorBody), (status = 404, description = "no such key of this tenant", body = ErrorBody), (status = 409, description = "the key signing this request", body = ErrorBody)))]
 #[delete("/apikeys/{id}")]
 pub async fn revoke_key(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    if signed_with(&caller, &id) {
+        return Err(ApiError::conflict(
+            "an API key cannot revoke itself (the tenant could be left without an admin key): \
+             revoke it with another admin key or `more-node apikey revoke`",
+        ));
+    }
     let key = api_keys::revoke_key(&state.db, Some(&caller.tenant), &id).await?;
     Ok(HttpResponse::Ok().json(key))
+}
+
+/// Whether `caller` signed its request with the API key `id`.
+fn signed_with(caller: &Caller, id: &str) -> bool {
+    caller.method == AuthMethod::ApiKey
+        && caller
+            .subject
+            .strip_prefix("apikey:")
+            .is_some_and(|own| own == id)
 }
