@@ -122,6 +122,31 @@ impl Postgres {
             .args(["-o", &options, "-w", "-t", "60", "start"]));
     }
 
+    /// Stops the server (`pg_ctl stop -m fast`: clients are disconnected), keeping its data.
+    pub fn stop(&self) {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "stop"]));
+    }
+
+    /// Starts the server again after [`Postgres::stop`], on the same port and data.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"]));
+    }
+
     /// `postgres://postgres@127.0.0.1:{port}/postgres`.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
@@ -192,6 +217,8 @@ const SECRET_KEY: &str = "more-test-secret";
 pub struct SeaweedS3 {
     child: Child,
     dir: TempDir,
+    weed: PathBuf,
+    ports: Vec<u16>,
     s3_port: u16,
     filer_port: u16,
     agent: ureq::Agent,
@@ -222,6 +249,8 @@ impl SeaweedS3 {
         let s3 = SeaweedS3 {
             child,
             dir,
+            weed,
+            ports: ports.clone(),
             s3_port: ports[6],
             filer_port: ports[4],
             agent,
@@ -229,6 +258,19 @@ impl SeaweedS3 {
         let log = s3.dir.path().join("weed.log");
         wait_until("SeaweedFS", &log, Duration::from_secs(60), || s3.ready());
         Some(s3)
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s), keeping its data directory.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+
+    /// Starts the server again after [`SeaweedS3::stop`], on the same ports and data.
+    pub fn start_again(&mut self) {
+        let config = self.dir.path().join("s3.json");
+        self.child = spawn_weed(&self.weed, self.dir.path(), &config, &self.ports);
+        let log = self.dir.path().join("weed.log");
+        wait_until("SeaweedFS", &log, Duration::from_secs(60), || self.ready());
     }
 
     /// The store URL for `--store`: `s3://ciphertexts`.
@@ -315,20 +357,28 @@ impl SeaweedS3 {
 
 impl Drop for SeaweedS3 {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
+}
+
+/// SIGTERM to a child by its PID, SIGKILL after 10 s; reaped either way.
+fn stop_child(child: &mut Child) {
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// `MORE_WEED_BIN`, else `target/services-venv/bin/weed` of this workspace, else `weed` on PATH.
@@ -371,7 +421,11 @@ fn spawn_weed(weed: &Path, dir: &Path, config: &Path, ports: &[u16]) -> Child {
         "admin.port",
         "admin.port.grpc",
     ];
-    let log = std::fs::File::create(dir.join("weed.log")).expect("weed.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("weed.log"))
+        .expect("weed.log");
     Command::new(weed)
         .arg("mini")
         .arg(format!("-dir={}", dir.join("data").display()))

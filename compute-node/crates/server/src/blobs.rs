@@ -57,9 +57,91 @@ fn blob_path(sha256: &str) -> Path {
     Path::from(format!("blobs/{sha256}"))
 }
 
+/// A store error as the API answers it: 507 when the store is full (no space left, quota
+/// exceeded), 503 when it is read-only or cannot be reached (after object_store's own retries),
+/// else 500; details logged, not sent (they hold paths and addresses).
 fn store_error(what: &str, e: object_store::Error) -> ApiError {
     tracing::error!(error = %e, "object store: {what}");
-    ApiError::internal(format!("object store: {what} failed"))
+    match StoreFault::of(&e) {
+        Some(StoreFault::Full) => ApiError::insufficient_storage(format!(
+            "object store: {what} failed: the store is full"
+        )),
+        Some(StoreFault::ReadOnly) => ApiError::unavailable(format!(
+            "object store: {what} failed: the store is read-only"
+        )),
+        Some(StoreFault::Unreachable) => ApiError::unavailable(format!(
+            "object store: {what} failed: the store is unavailable"
+        )),
+        None => ApiError::internal(format!("object store: {what} failed")),
+    }
+}
+
+/// Why the store refused an operation, when it may accept it later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreFault {
+    /// No space left or quota exceeded (ENOSPC, EDQUOT).
+    Full,
+    /// A read-only file system (EROFS).
+    ReadOnly,
+    /// A server that does not answer, or answers a server error, after retries.
+    Unreachable,
+}
+
+impl StoreFault {
+    /// The fault behind `e` (an I/O error anywhere in its chain decides), `None` for errors
+    /// that will not change by waiting (a missing blob, a refused request).
+    fn of(e: &object_store::Error) -> Option<Self> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if let Some(fault) = Self::of_io(io) {
+                    return Some(fault);
+                }
+            }
+            source = err.source();
+        }
+        // Some wrappers keep only the text of the OS error.
+        let text = e.to_string();
+        for (code, fault) in [
+            (libc_errno::ENOSPC, Self::Full),
+            (libc_errno::EDQUOT, Self::Full),
+            (libc_errno::EROFS, Self::ReadOnly),
+        ] {
+            if text.contains(&format!("(os error {code})")) {
+                return Some(fault);
+            }
+        }
+        match e {
+            object_store::Error::Generic { .. } | object_store::Error::JoinError { .. } => {
+                Some(Self::Unreachable)
+            }
+            _ => None,
+        }
+    }
+
+    fn of_io(io: &std::io::Error) -> Option<Self> {
+        use std::io::ErrorKind;
+        match io.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => return Some(Self::Full),
+            ErrorKind::ReadOnlyFilesystem => return Some(Self::ReadOnly),
+            _ => {}
+        }
+        match io.raw_os_error() {
+            Some(libc_errno::ENOSPC | libc_errno::EDQUOT) => Some(Self::Full),
+            Some(libc_errno::EROFS) => Some(Self::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// The Linux error numbers of a full or read-only file system.
+mod libc_errno {
+    /// No space left on device.
+    pub const ENOSPC: i32 = 28;
+    /// Read-only file system.
+    pub const EROFS: i32 = 30;
+    /// Disk quota exceeded.
+    pub const EDQUOT: i32 = 122;
 }
 
 impl BlobStore {

@@ -7,6 +7,8 @@
 //! `version` for optimistic concurrency (compare-and-swap updates); job rows are guarded by their
 //! `state` and `node` columns and the unique index "one active job per model".
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -105,7 +107,11 @@ impl Record for ModelRecord {
         self.created_at
     }
     fn blobs(&self) -> Vec<String> {
-        self.weights_sha256.iter().cloned().collect()
+        self.weights_sha256
+            .iter()
+            .chain(&self.initial_weights_sha256)
+            .cloned()
+            .collect()
     }
 }
 
@@ -126,10 +132,38 @@ impl Record for Job {
     }
 }
 
-/// A database error as a 500 (details logged, not sent).
+/// How long a request waits for a database connection before it is answered 503: short, so
+/// that during an outage requests fail fast (the job runner retries instead).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A database error: 503 `unavailable` when the database cannot be reached (no connection in
+/// [`ACQUIRE_TIMEOUT`], a broken connection, a server shutting down or starting up), else a 500;
+/// details logged, not sent.
 pub(crate) fn db_error(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "database");
-    ApiError::internal("database error")
+    if is_unreachable(&e) {
+        ApiError::unavailable("the database is unavailable; retry later")
+    } else {
+        ApiError::internal("database error")
+    }
+}
+
+/// Whether an error says the database cannot be reached now (rather than refusing a query).
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL's connection exceptions (08…) and operator intervention (57P01 admin
+        // shutdown, 57P02 crash shutdown, 57P03 cannot connect now); SQLite's busy and locked.
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6"),
+        _ => false,
+    }
 }
 
 pub(crate) fn to_json<R: Serialize>(r: &R) -> ApiResult<String> {
@@ -181,6 +215,7 @@ impl Db {
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -360,6 +395,36 @@ impl Db {
             };
         }
         Self::set_refs(&mut tx, ds).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Records the initial weights of a model made before they were stored at creation
+    /// (`ModelRecord::initial_weights_sha256`): a compare-and-swap on `version` that also
+    /// refuses while a job of the model is queued or running (whose end swaps the row on the
+    /// version it read). `Ok(false)` when refused.
+    ///
+    /// # Errors
+    /// 500 on a database error.
+    pub async fn record_initial_weights(&self, m: &ModelRecord, version: i64) -> ApiResult<bool> {
+        let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, "models", &m.id).await?;
+        let done = sqlx::query(
+            "UPDATE models SET record = $1, version = version + 1 \
+             WHERE id = $2 AND version = $3 AND NOT EXISTS (SELECT 1 FROM training_jobs \
+             WHERE model_id = $2 AND state IN ('queued', 'running'))",
+        )
+        .bind(to_json(m)?)
+        .bind(&m.id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(&mut tx, m).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -670,6 +735,69 @@ impl Db {
             }
         }
         self.job(scope, id).await
+    }
+}
+
+/// The node's own bookkeeping: liveness of the database, jobs this node owns in the database but
+/// no longer runs, superseded blobs.
+impl Db {
+    /// Whether the database answers a trivial query within `timeout`.
+    pub async fn ping(&self, timeout: std::time::Duration) -> bool {
+        let query = sqlx::query("SELECT 1 AS one").fetch_one(&self.pool);
+        matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
+    }
+
+    /// Ends as `interrupted` (resumable) every job the database shows `running` on `node` but
+    /// that is not in `running_here` (left by an earlier process of this node, or whose end could
+    /// not be saved while the database was down); returns their ids.
+    ///
+    /// # Errors
+    /// 503 or 500 on a database error.
+    pub async fn interrupt_abandoned(
+        &self,
+        node: &str,
+        running_here: &[String],
+    ) -> ApiResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT record, state, node FROM training_jobs WHERE node = $1 AND state = 'running'",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut ended = Vec::new();
+        for row in rows {
+            let mut job = job_of(&row)?;
+            if running_here.contains(&job.id) {
+                continue;
+            }
+            job.state = JobState::Interrupted;
+            job.batches_done = 0;
+            job.node = None;
+            if self
+                .finish_job(&job, node, JobState::Interrupted, None)
+                .await?
+            {
+                ended.push(job.id);
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Whether no row references the blob (it may then be deleted: a row names a blob only after
+    /// it is durable, see the module's note).
+    ///
+    /// # Errors
+    /// 503 or 500 on a database error.
+    pub async fn unreferenced(&self, sha256: &str) -> ApiResult<bool> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM blob_refs WHERE sha256 = $1 LIMIT 1")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?
+                .is_none(),
+        )
     }
 }
 

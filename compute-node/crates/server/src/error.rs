@@ -26,7 +26,8 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// The code: `bad_request`, `invalid_tensor`, `shape_mismatch`, `basis_mismatch`,
     /// `unknown_layer`, `unauthorized`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `method_not_allowed` or `internal`.
+    /// `unsupported_media_type`, `method_not_allowed`, `request_timeout`, `busy`, `unavailable`,
+    /// `insufficient_storage` or `internal`.
     #[schema(example = "not_found")]
     pub error: String,
     /// What went wrong, in words.
@@ -106,6 +107,31 @@ impl ApiError {
     pub fn conflict(m: impl Into<String>) -> Self {
         Self::new("conflict", StatusCode::CONFLICT, m)
     }
+    /// 408 `request_timeout`: the body stopped arriving or was too slow (the connection is
+    /// closed after the answer).
+    pub fn request_timeout(m: impl Into<String>) -> Self {
+        Self::new("request_timeout", StatusCode::REQUEST_TIMEOUT, m)
+    }
+    /// 503 `busy`: a bounded resource (the bytes of request bodies in memory) stayed full; the
+    /// answer carries `Retry-After`.
+    pub fn busy(m: impl Into<String>) -> Self {
+        Self::new("busy", StatusCode::SERVICE_UNAVAILABLE, m)
+    }
+    /// 503 `unavailable`: a service the node depends on (the database, the object store) cannot
+    /// be reached or is read-only right now; the request may be retried later. The message
+    /// names the service, never its address or path.
+    pub fn unavailable(m: impl Into<String>) -> Self {
+        Self::new("unavailable", StatusCode::SERVICE_UNAVAILABLE, m)
+    }
+    /// 507 `insufficient_storage`: the object store is full (no space left, quota exceeded).
+    pub fn insufficient_storage(m: impl Into<String>) -> Self {
+        Self::new("insufficient_storage", StatusCode::INSUFFICIENT_STORAGE, m)
+    }
+    /// Whether the error is one of a service that may come back (503 `unavailable`, 507): a
+    /// job retries it.
+    pub fn is_transient(&self) -> bool {
+        self.code == "unavailable" || self.code == "insufficient_storage"
+    }
     /// 500 `internal` (logged).
     pub fn internal(m: impl Into<String>) -> Self {
         let e = Self::new("internal", StatusCode::INTERNAL_SERVER_ERROR, m);
@@ -130,6 +156,16 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.code == "busy" {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "2"));
+        }
+        // The rest of a refused or stalled body is not read: the connection cannot be reused.
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            response.force_close();
         }
         response.json(ErrorBody {
             error: self.code.to_string(),

@@ -112,8 +112,8 @@ const LOCK_MODEL: &str = "SELECT id FROM models WHERE id = $1 FOR SHARE";
 const LOCK_DATASET: &str = "SELECT id FROM datasets WHERE id = $1 FOR SHARE";
 const INSERT_REF: &str = "INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)";
 const REQUEUE_JOB: &str =
-    "UPDATE training_jobs SET state = 'queued', cancel_requested = 0, node = NULL \
-     WHERE id = $1 AND state IN ('interrupted', 'cancelled')";
+    "UPDATE training_jobs SET state = 'queued', cancel_requested = 0, node = NULL, record = $2 \
+     WHERE id = $1 AND state IN ('interrupted', 'cancelled', 'failed')";
 
 impl Queue {
     /// Connects to the metadata database `url` and applies apalis's migrations.
@@ -129,12 +129,17 @@ impl Queue {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                .acquire_timeout(crate::db::ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
             SqliteStorage::<()>::migrations().run(&pool).await?;
             Ok(Queue::Sqlite(pool))
         } else {
-            let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(crate::db::ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await?;
             PostgresStorage::<()>::migrations().run(&pool).await?;
             Ok(Queue::Postgres(pool))
         }
@@ -192,17 +197,25 @@ impl Queue {
         Ok(true)
     }
 
-    /// Puts an `interrupted` or `cancelled` job back in the queue with a new task, in one
-    /// transaction. `false` when the job is in another state.
+    /// Puts an `interrupted`, `cancelled` or `failed` job back in the queue with a new task, in
+    /// one transaction (its error cleared; it continues from its last checkpoint). `false` when
+    /// the job is in another state.
     ///
     /// # Errors
     /// 409 when its model has another active job (one of several concurrent resumes wins); 500
     /// on a database error.
     pub async fn requeue(&self, job: &Job) -> ApiResult<bool> {
         let no_locks: [(&str, &str); 0] = [];
+        let mut queued = job.clone();
+        queued.state = crate::records::JobState::Queued;
+        queued.error = None;
+        queued.node = None;
+        queued.batches_done = 0;
+        let record = to_json(&queued)?;
         with_task!(self, &job.id, &no_locks, |tx| {
             let updated = sqlx::query(REQUEUE_JOB)
                 .bind(&job.id)
+                .bind(&record)
                 .execute(&mut *tx)
                 .await;
             match updated {
@@ -224,4 +237,136 @@ fn task_bytes(job_id: &str) -> Vec<u8> {
         job_id: job_id.to_string(),
     })
     .expect("a task serialises")
+}
+
+/// An apalis worker id of a node: `{node}#{process}.{generation}`, unique per process (the
+/// process id and start time) and per rebuild of the worker in that process, so that a node
+/// restarted under its own name never heartbeats as its dead predecessor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerId {
+    /// The node's name (`jobs.node`).
+    pub node: String,
+    /// This process: its id and start time, in hex.
+    pub process: String,
+    /// How many times this process built its worker before this one.
+    pub generation: u64,
+}
+
+impl WorkerId {
+    /// The first worker id of this process for `node`.
+    pub fn first(node: &str) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        WorkerId {
+            node: node.to_string(),
+            process: format!("{:x}-{started:x}", std::process::id()),
+            generation: 0,
+        }
+    }
+
+    /// The id of the next rebuild of the worker in this process.
+    pub fn next(&self) -> Self {
+        WorkerId {
+            generation: self.generation + 1,
+            ..self.clone()
+        }
+    }
+
+    /// Parses `{node}#{process}.{generation}` (`None` for other ids, e.g. of older versions).
+    pub fn parse(id: &str) -> Option<Self> {
+        let (node, rest) = id.rsplit_once('#')?;
+        let (process, generation) = rest.rsplit_once('.')?;
+        Some(WorkerId {
+            node: node.to_string(),
+            process: process.to_string(),
+            generation: generation.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}.{}", self.node, self.process, self.generation)
+    }
+}
+
+const LOCKERS_SQLITE: &str = "SELECT DISTINCT lock_by FROM Jobs \
+     WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
+const LOCKERS_POSTGRES: &str = "SELECT DISTINCT lock_by FROM apalis.jobs \
+     WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
+const RELEASE_SQLITE: &str = "UPDATE Jobs SET status = 'Pending', done_at = NULL, \
+     lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
+     WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
+const RELEASE_POSTGRES: &str = "UPDATE apalis.jobs SET status = 'Pending', done_at = NULL, \
+     lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
+     WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
+
+impl Queue {
+    /// Puts back in the queue, at once, the tasks held by earlier workers of `me`'s node: of an
+    /// earlier process under the same `--node-name` (it died: counted as an attempt, as apalis
+    /// counts a takeover after the lease) or of an earlier build of this process's worker (it
+    /// stopped on a database error: not counted). Returns how many tasks went back.
+    ///
+    /// # Errors
+    /// 503 or 500 on a database error.
+    pub async fn reclaim(&self, me: &WorkerId) -> ApiResult<u64> {
+        let lockers: Vec<String> = match self {
+            Queue::Sqlite(pool) => sqlx::query_scalar(LOCKERS_SQLITE)
+                .bind(QUEUE)
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?,
+            Queue::Postgres(pool) => sqlx::query_scalar(LOCKERS_POSTGRES)
+                .bind(QUEUE)
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?,
+        };
+        let mut released = 0;
+        for locker in lockers {
+            let Some(earlier) = WorkerId::parse(&locker) else {
+                continue;
+            };
+            if earlier.node != me.node || earlier == *me {
+                continue;
+            }
+            let died = i64::from(earlier.process != me.process);
+            released += match self {
+                Queue::Sqlite(pool) => sqlx::query(RELEASE_SQLITE)
+                    .bind(QUEUE)
+                    .bind(&locker)
+                    .bind(died)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected(),
+                Queue::Postgres(pool) => sqlx::query(RELEASE_POSTGRES)
+                    .bind(QUEUE)
+                    .bind(&locker)
+                    .bind(died as i32)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected(),
+            };
+        }
+        Ok(released)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WorkerId;
+
+    #[test]
+    fn worker_ids_are_unique_per_build_and_name_their_node() {
+        let first = WorkerId::first("worker#1");
+        let next = first.next();
+        assert_ne!(first.to_string(), next.to_string());
+        assert_eq!(WorkerId::parse(&next.to_string()), Some(next.clone()));
+        assert_eq!(next.node, "worker#1");
+        assert_eq!(WorkerId::parse("worker-1"), None);
+    }
 }

@@ -7,35 +7,48 @@
 //! A job of more than one rank runs as an MPI job (`mpi`): the node launches it, records each
 //! epoch its rank 0 reports, and stops the launch when the job is cancelled or the node stops.
 //!
+//! Each process's worker has an id of its own (`crate::queue::WorkerId`): a node restarted under
+//! its `--node-name` puts its predecessor's tasks back in the queue at start-up and resumes them
+//! at once. The worker is supervised (`worker`): stopped by a database error, it is rebuilt with
+//! backoff; a task delivered again for a job this process still trains follows that run. Each
+//! run is a tokio task of its own, so it outlives the worker that started it.
+//!
+//! Database and store errors during a job are retried over a time budget (`retry`); a job whose
+//! budget runs out ends `interrupted` (resumable), one whose training fails on its own (spec,
+//! data, divergence) ends `failed` once and is not retried elsewhere. Only node deaths count
+//! towards the takeover limit.
+//!
 //! Cancellation is a flag in the row: the owning node picks it up at its next progress save (at
 //! once when the request reached that node) and stops at the next mini-batch. On a graceful stop
 //! the node's jobs stop at their next mini-batch and are saved as `interrupted`.
 
 mod mpi;
+mod retry;
 mod train;
+mod worker;
 
 pub use mpi::MpiLaunch;
+pub use worker::WorkerStatus;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apalis::prelude::{Attempt, BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
-use apalis_postgres::PostgresStorage;
-use apalis_sqlite::SqliteStorage;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::blobs::BlobStore;
 use crate::db::{Claimed, Db};
-use crate::queue::{Lease, Queue, TrainTask, QUEUE};
+use crate::queue::Queue;
 use crate::records::{now, JobState};
+use retry::Budget;
 
 /// How a node takes part in training.
 #[derive(Clone, Debug)]
 pub struct JobSettings {
-    /// This node's name (apalis worker name and `jobs.node`; unique among running nodes).
+    /// This node's name (`jobs.node`, and the prefix of its apalis worker ids; unique among
+    /// running nodes, kept across restarts).
     pub node: String,
     /// Jobs trained at once on this node (0: an API-only node that never trains).
     pub max_jobs: usize,
@@ -45,7 +58,13 @@ pub struct JobSettings {
     pub poll: Duration,
     /// How jobs of more than one rank are launched (`None`: such jobs fail on this node).
     pub mpi: Option<MpiLaunch>,
+    /// How long one database or store operation of a job is retried through an outage before
+    /// the job is left `interrupted` ([`DEFAULT_RETRY_BUDGET`]).
+    pub retry_budget: Duration,
 }
+
+/// The default [`JobSettings::retry_budget`]: 2 minutes.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(120);
 
 /// Takeovers after which a job that keeps killing its node is failed instead.
 const MAX_TAKEOVERS: usize = 5;
@@ -60,11 +79,18 @@ pub struct JobHandle {
     pub lost: AtomicBool,
     /// Serialises database writes of the record, so an older snapshot never overwrites a newer.
     pub write: tokio::sync::Mutex<()>,
+    /// Set to `true` when the run on this node has ended (its end saved or given up).
+    done: watch::Sender<bool>,
 }
 
 impl JobHandle {
     fn snapshot(&self) -> crate::records::Job {
         self.job.lock().expect("job lock").clone()
+    }
+
+    /// Resolves when the run on this node has ended.
+    async fn ended(&self) {
+        let _ = self.done.subscribe().wait_for(|done| *done).await;
     }
 }
 
@@ -77,6 +103,7 @@ pub struct Jobs {
     active: Mutex<HashMap<String, Arc<JobHandle>>>,
     stop: watch::Sender<bool>,
     loops: Mutex<Vec<JoinHandle<()>>>,
+    status: Mutex<WorkerStatus>,
 }
 
 impl Jobs {
@@ -86,18 +113,19 @@ impl Jobs {
             db,
             blobs,
             queue,
-            settings,
             active: Mutex::new(HashMap::new()),
             stop: watch::channel(false).0,
             loops: Mutex::new(Vec::new()),
+            status: WorkerStatus::new(settings.max_jobs > 0),
+            settings,
         })
     }
 
-    /// Starts the worker (if this node trains) and the progress loop.
+    /// Starts the supervised worker (if this node trains) and the progress loop.
     pub fn start(self: &Arc<Self>) {
         let mut loops = self.loops.lock().expect("loops lock");
         if self.settings.max_jobs > 0 {
-            loops.push(tokio::spawn(self.clone().work()));
+            loops.push(tokio::spawn(self.clone().supervise()));
         }
         loops.push(tokio::spawn(self.clone().progress_loop()));
     }
@@ -135,6 +163,17 @@ impl Jobs {
         for task in loops {
             let _ = task.await;
         }
+        // Runs whose worker had stopped before: nobody else waits for them.
+        let running: Vec<Arc<JobHandle>> = self
+            .active
+            .lock()
+            .expect("jobs lock")
+            .values()
+            .cloned()
+            .collect();
+        for handle in running {
+            handle.ended().await;
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -150,55 +189,23 @@ impl Jobs {
         }
     }
 
-    /// Runs this node's apalis worker until shutdown.
-    async fn work(self: Arc<Self>) {
-        let lease = Lease::of(self.settings.lease);
-        let (node, k) = (self.settings.node.clone(), self.settings.max_jobs);
-        let stopped = self.stopped();
-        let result = match self.queue.clone() {
-            Queue::Sqlite(pool) => {
-                let config = apalis_sqlite::Config::default()
-                    .queue(QUEUE)
-                    .batch_size(1)
-                    .heartbeat_interval(lease.heartbeat)
-                    .missed_heartbeats(lease.missed);
-                let backend = SqliteStorage::<TrainTask>::new(&pool).with_config(config);
-                WorkerBuilder::new(node)
-                    .backend(backend.poll_with_interval(self.settings.poll))
-                    .concurrency(k)
-                    .data(self.clone())
-                    .build(run_task)
-                    .run_until(stopped)
-                    .await
-            }
-            Queue::Postgres(pool) => {
-                let config = apalis_postgres::Config::default()
-                    .queue(QUEUE)
-                    .batch_size(1)
-                    .heartbeat_interval(lease.heartbeat)
-                    .missed_heartbeats(lease.missed);
-                let backend = PostgresStorage::<TrainTask>::new(&pool).with_config(config);
-                WorkerBuilder::new(node)
-                    .backend(backend.with_pubsub())
-                    .concurrency(k)
-                    .data(self.clone())
-                    .build(run_task)
-                    .run_until(stopped)
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "the job worker stopped");
-        }
-    }
-
-    /// Claims the task's job and trains it to its end (or stop).
+    /// Claims the task's job and trains it to its end (or stop). A task delivered again for a
+    /// job this process still runs (its worker was rebuilt) waits for that run instead.
     async fn run(self: &Arc<Self>, job_id: &str, attempt: usize) {
-        let claimed = match self
-            .db
-            .claim_job(job_id, &self.settings.node, now() as i64)
-            .await
-        {
+        let running = self.active.lock().expect("jobs lock").get(job_id).cloned();
+        if let Some(handle) = running {
+            tracing::info!(job = %job_id, "task delivered again; following the run in progress");
+            handle.ended().await;
+            return;
+        }
+        let node = self.settings.node.clone();
+        let stopping = || self.stopping();
+        let claim = endless(&stopping)
+            .run_async("claim the job", || {
+                self.db.claim_job(job_id, &node, now() as i64)
+            })
+            .await;
+        let claimed = match claim {
             Ok(Some(claimed)) => claimed,
             Ok(None) => return, // cancelled while queued, or already finished
             Err(e) => {
@@ -207,16 +214,23 @@ impl Jobs {
             }
         };
         let handle = self.register(claimed);
-        if attempt > MAX_TAKEOVERS {
-            self.fail(
-                &handle,
-                &format!("the job stopped its node {attempt} times; not retried"),
-            )
-            .await;
-        } else {
-            self.train(&handle).await;
-        }
-        self.active.lock().expect("jobs lock").remove(job_id);
+        let (runner, h) = (self.clone(), handle.clone());
+        // A task of its own: the run goes on if the worker that delivered it stops.
+        tokio::spawn(async move {
+            if attempt > MAX_TAKEOVERS {
+                let message = format!("the job stopped its node {attempt} times; not retried");
+                runner.fail(&h, &message).await;
+            } else {
+                runner.train(&h).await;
+            }
+            runner
+                .active
+                .lock()
+                .expect("jobs lock")
+                .remove(&h.snapshot().id);
+            h.done.send_replace(true);
+        });
+        handle.ended().await;
     }
 
     fn register(&self, claimed: Claimed) -> Arc<JobHandle> {
@@ -227,6 +241,7 @@ impl Jobs {
             cancel: AtomicBool::new(claimed.cancel_requested),
             lost: AtomicBool::new(false),
             write: tokio::sync::Mutex::new(()),
+            done: watch::channel(false).0,
         });
         self.active
             .lock()
@@ -242,11 +257,11 @@ impl Jobs {
             node: self.settings.node.clone(),
             runtime: tokio::runtime::Handle::current(),
             mpi: self.settings.mpi.clone(),
+            retry_budget: self.settings.retry_budget,
+            stop: self.stop.subscribe(),
         };
-        let (h, runner) = (handle.clone(), self.clone());
-        let result =
-            tokio::task::spawn_blocking(move || train::run(&context, &h, &|| runner.stopping()))
-                .await;
+        let h = handle.clone();
+        let result = tokio::task::spawn_blocking(move || train::run(&context, &h)).await;
         if let Err(panic) = result {
             self.fail(handle, &format!("training panicked: {panic}"))
                 .await;
@@ -258,11 +273,14 @@ impl Jobs {
         tracing::error!(job = %job.id, %message, "job failed");
         job.error = Some(message.to_string());
         let _guard = handle.write.lock().await;
-        if let Err(e) = self
-            .db
-            .finish_job(&job, &self.settings.node, JobState::Failed, None)
-            .await
-        {
+        let node = &self.settings.node;
+        let stopping = || self.stopping();
+        let saved = endless(&stopping)
+            .run_async("save the failed job", || {
+                self.db.finish_job(&job, node, JobState::Failed, None)
+            })
+            .await;
+        if let Err(e) = saved {
             tracing::error!(job = %job.id, error = %e, "cannot save the failed job");
         }
     }
@@ -305,13 +323,11 @@ impl Jobs {
     }
 }
 
-/// The apalis handler: one task, one job. Always succeeds for apalis (the outcome is in the
-/// job row), so nothing is retried except by takeover.
-async fn run_task(
-    task: TrainTask,
-    attempt: Attempt,
-    jobs: Data<Arc<Jobs>>,
-) -> Result<(), BoxDynError> {
-    jobs.run(&task.job_id, attempt.current()).await;
-    Ok(())
+/// Retries until the operation passes or the node stops (for a claim, and for saves whose loss
+/// would leave a job `running` with nobody training it).
+fn endless<'a>(stopping: &'a (dyn Fn() -> bool + Sync)) -> Budget<'a> {
+    Budget {
+        limit: None,
+        stopping,
+    }
 }

@@ -113,7 +113,9 @@ pub(super) fn train(
         ))
         .into());
     };
-    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    let (record, _) = cx.retry("read the model", || {
+        cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
+    })?;
     let mut command = launch.command(job.ranks, &arguments(cx, job, &record)?);
     let mut child = command
         .stdin(Stdio::null())
@@ -145,7 +147,9 @@ pub(super) fn train(
             .into())
         }
     };
-    let model = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    let model = cx.retry("read the model", || {
+        cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
+    })?;
     complete(cx, handle, job, model, trained(cx, weights)?)
 }
 
@@ -288,7 +292,8 @@ fn terminate(child: &mut Child, job_id: &str) {
 /// The trained weights the launch stored, with the representation and basis their metadata
 /// names.
 fn trained(cx: &Context, weights_sha256: String) -> ApiResult<Trained> {
-    let bundle = decode_bundle(&cx.wait(cx.blobs.get(&weights_sha256))?, "weights")?;
+    let bytes = cx.retry("read the trained weights", || cx.blobs.get(&weights_sha256))?;
+    let bundle = decode_bundle(&bytes, "weights")?;
     let representation = match bundle.metadata["representation"].as_str() {
         Some("compact") => "compact",
         Some("matrix") => "matrix",

@@ -1,17 +1,19 @@
 //! Training one claimed job: read the dataset's blobs, restore the last checkpoint (or start from
 //! the model's weights), and after every epoch store the checkpoint and the encrypted losses as
-//! blobs before the job row names them; at the end store the trained weights and switch the model
-//! and the job in one transaction.
+//! blobs before the job row names them (then delete the ones they supersede, unless another row
+//! names them); at the end store the trained weights and switch the model and the job in one
+//! transaction. Every database and store operation goes through [`Context::retry`].
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use more_core::nn::{Model, NnError, TrainObserver, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
 
+use super::retry::{interrupted_message, Budget};
 use super::JobHandle;
 use crate::blobs::BlobStore;
 use crate::db::{Db, Scope};
@@ -35,11 +37,50 @@ pub struct Context {
     pub runtime: tokio::runtime::Handle,
     /// How this node launches jobs of more than one rank.
     pub mpi: Option<super::MpiLaunch>,
+    /// How long one operation is retried through an outage.
+    pub retry_budget: Duration,
+    /// The node's stop flag (`true` once it stops).
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Context {
     pub(super) fn wait<T>(&self, f: impl Future<Output = T>) -> T {
         self.runtime.block_on(f)
+    }
+
+    /// Whether the node is stopping.
+    pub(super) fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Runs a database or store operation, retrying transient errors (see `super::retry`) for
+    /// the retry budget.
+    pub(super) fn retry<T, F, Fut>(&self, what: &str, op: F) -> ApiResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let stopping = || self.stopping();
+        let budget = Budget {
+            limit: Some(self.retry_budget),
+            stopping: &stopping,
+        };
+        budget.run(what, |f| self.wait(f), op)
+    }
+
+    /// [`Context::retry`] without a time limit, until the node stops: for the save of a job's
+    /// end, whose loss would leave the job `running` with nobody training it.
+    pub(super) fn retry_to_end<T, F, Fut>(&self, what: &str, op: F) -> ApiResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
+        let stopping = || self.stopping();
+        let budget = Budget {
+            limit: None,
+            stopping: &stopping,
+        };
+        budget.run(what, |f| self.wait(f), op)
     }
 }
 
@@ -63,14 +104,18 @@ impl From<NnError> for Stop {
     }
 }
 
-/// Runs (or continues) a claimed job to its end and records how it ended.
-pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
+/// Runs (or continues) a claimed job to its end and records how it ended: `completed`;
+/// `cancelled`; `interrupted` when the node stops or a database or store outage outlasts the
+/// retry budget (resumable from its last checkpoint); `failed` when training itself fails (the
+/// spec, the data, divergence), which no other node retries.
+pub fn run(cx: &Context, handle: &JobHandle) {
     let id = handle.snapshot().id;
     tracing::info!(job = %id, "training started");
+    let stopping = || cx.stopping();
     let outcome = if handle.cancel.load(Ordering::SeqCst) {
         Err(Stop::Error(NnError::Cancelled.into()))
     } else {
-        train(cx, handle, stopping)
+        train(cx, handle, &stopping)
     };
     let (state, error) = match outcome {
         Ok(()) => {
@@ -88,6 +133,9 @@ pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
         // An accepted cancel wins over a shutdown: the job must not come back.
         Err(_) if handle.cancel.load(Ordering::SeqCst) => (JobState::Cancelled, None),
         Err(_) if stopping() => (JobState::Interrupted, None),
+        Err(Stop::Error(e)) if e.is_transient() => {
+            (JobState::Interrupted, Some(interrupted_message(&e)))
+        }
         Err(Stop::Error(e)) => (JobState::Failed, Some(e.message)),
     };
     tracing::info!(job = %id, state = state.as_str(), error = ?error, "training stopped");
@@ -96,7 +144,10 @@ pub fn run(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) {
     job.state = state;
     job.error = error;
     job.batches_done = 0;
-    if let Err(e) = cx.wait(cx.db.finish_job(&job, &cx.node, state, None)) {
+    let saved = cx.retry_to_end("save the job's end", || {
+        cx.db.finish_job(&job, &cx.node, state, None)
+    });
+    if let Err(e) = saved {
         tracing::error!(job = %id, error = %e, "cannot save the job's end");
     }
 }
@@ -108,7 +159,7 @@ fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Resul
     }
     let limits = storage_limits();
     let read = |sha: &str, what: &str| -> ApiResult<AnyTensor> {
-        let bytes = cx.wait(cx.blobs.get(sha))?;
+        let bytes = cx.retry("read the dataset", || cx.blobs.get(sha))?;
         wire::decode(&bytes, &limits).map_err(|e| ApiError::internal(format!("stored {what}: {e}")))
     };
     let x = read(&job.features_sha256, "features")?;
@@ -166,17 +217,20 @@ fn restore<R: Representation<f32>>(
     let (Some(csha), Some(lsha)) = (&job.checkpoint_sha256, &job.losses_sha256) else {
         let model = match &record.weights_sha256 {
             Some(sha) => {
-                let bundle = decode_bundle(&cx.wait(cx.blobs.get(sha))?, "weights")?;
+                let bytes = cx.retry("read the model's weights", || cx.blobs.get(sha))?;
+                let bundle = decode_bundle(&bytes, "weights")?;
                 model_from_weights(record, rep, bundle)?
             }
             None => Model::new(&record.spec, rep, record.seed)?,
         };
         return Ok((Trainer::new(model, job.config.clone())?, Vec::new()));
     };
-    let checkpoint = decode_checkpoint::<R>(&cx.wait(cx.blobs.get(csha))?)?;
+    let checkpoint = cx.retry("read the checkpoint", || cx.blobs.get(csha))?;
+    let checkpoint = decode_checkpoint::<R>(&checkpoint)?;
     let epochs_done = checkpoint.epochs_done;
     let trainer = Trainer::restore(&record.spec, rep, job.config.clone(), checkpoint)?;
-    let losses = decode_losses(&cx.wait(cx.blobs.get(lsha))?, epochs_done)?;
+    let losses = cx.retry("read the losses", || cx.blobs.get(lsha))?;
+    let losses = decode_losses(&losses, epochs_done)?;
     Ok((trainer, losses))
 }
 
@@ -189,7 +243,9 @@ fn train_typed<R: Representation<f32>>(
     y: PlanarTensor<f32, R>,
 ) -> Result<(), Stop> {
     let rep = x.representation().clone();
-    let (record, _) = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    let (record, _) = cx.retry("read the model", || {
+        cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
+    })?;
     let (mut trainer, mut losses) = restore(cx, job, &record, rep)?;
     let mut observer = Observer {
         handle,
@@ -212,16 +268,29 @@ fn save_epoch<R: Representation<f32>>(
     losses: &[PlanarTensor<f32, R>],
     elapsed: f64,
 ) -> Result<(), Stop> {
-    let losses_blob = cx.wait(cx.blobs.put(Bytes::from(losses_blob(losses)?)))?;
-    let checkpoint = checkpoint_bundle(&trainer.checkpoint());
-    let checkpoint_blob = cx.wait(cx.blobs.put(Bytes::from(checkpoint)))?;
+    let losses = Bytes::from(losses_blob(losses)?);
+    let losses_blob = cx.retry("store the losses", || cx.blobs.put(losses.clone()))?;
+    let checkpoint = Bytes::from(checkpoint_bundle(&trainer.checkpoint()));
+    let checkpoint_blob = cx.retry("store the checkpoint", || cx.blobs.put(checkpoint.clone()))?;
     fault::point(fault::EPOCH_STORED);
     let epoch = EpochBlobs {
         epochs_done: trainer.epochs_done(),
         checkpoint_sha256: checkpoint_blob.sha256,
         losses_sha256: losses_blob.sha256,
     };
-    record_epoch(cx, handle, epoch, elapsed)
+    record_epoch(cx, handle, epoch, elapsed)?;
+    // Content addressing: another job with identical bytes may have deleted them as superseded
+    // between the put and the commit; the row names them now, so store them again.
+    for bytes in [&losses, &checkpoint] {
+        let sha = crate::blobs::sha256_hex(bytes);
+        if cx
+            .retry("check a stored blob", || cx.blobs.modified(&sha))?
+            .is_none()
+        {
+            cx.retry("store a blob again", || cx.blobs.put(bytes.clone()))?;
+        }
+    }
+    Ok(())
 }
 
 /// An epoch's end, stored: what the job row names after it.
@@ -243,6 +312,10 @@ pub(super) fn record_epoch(
     elapsed: f64,
 ) -> Result<(), Stop> {
     let _guard = handle.write.blocking_lock();
+    let superseded = {
+        let j = handle.job.lock().expect("job lock");
+        [j.checkpoint_sha256.clone(), j.losses_sha256.clone()]
+    };
     let job = {
         let mut j = handle.job.lock().expect("job lock");
         j.epoch = epoch.epochs_done;
@@ -251,11 +324,35 @@ pub(super) fn record_epoch(
         j.elapsed_seconds = elapsed;
         j.clone()
     };
-    if !cx.wait(cx.db.save_running_job(&job, &cx.node))? {
+    if !cx.retry("save the epoch", || cx.db.save_running_job(&job, &cx.node))? {
         return Err(Stop::Lost);
     }
     tracing::info!(job = %job.id, epoch = job.epoch, "epoch done");
+    let named = [&job.checkpoint_sha256, &job.losses_sha256];
+    for sha in superseded.into_iter().flatten() {
+        if !named.iter().any(|n| n.as_deref() == Some(sha.as_str())) {
+            delete_superseded(cx, &sha);
+        }
+    }
     Ok(())
+}
+
+/// Deletes a blob the job's row no longer names, unless another row names it (blobs are
+/// content-addressed: an identical checkpoint of another job is the same blob). Failures are
+/// left to the garbage collector.
+fn delete_superseded(cx: &Context, sha: &str) {
+    let deleted = cx.wait(async {
+        if cx.db.unreferenced(sha).await? {
+            cx.blobs.delete(sha).await?;
+            return Ok(true);
+        }
+        Ok::<_, ApiError>(false)
+    });
+    match deleted {
+        Ok(true) => tracing::debug!(blob = %sha, "superseded blob deleted"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(blob = %sha, error = %e, "superseded blob left to the collector"),
+    }
 }
 
 /// Stores the trained weights, then switches the model to them and completes the job.
@@ -266,15 +363,17 @@ fn save_trained<R: Representation<f32>>(
     trainer: &Trainer<f32, R>,
     basis: Option<[f64; 4]>,
 ) -> Result<(), Stop> {
-    let model = cx.wait(cx.db.get::<ModelRecord>(Scope::Node, &job.model_id))?;
+    let model = cx.retry("read the model", || {
+        cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
+    })?;
     let metadata = serde_json::json!({
         "spec": model.0.spec,
         "representation": kind_name(R::KIND),
         "basis": basis,
         "trained_epochs": job.base_epochs + job.config.epochs,
     });
-    let bytes = params_bundle(metadata, trainer.model().parameters());
-    let weights = cx.wait(cx.blobs.put(Bytes::from(bytes)))?;
+    let bytes = Bytes::from(params_bundle(metadata, trainer.model().parameters()));
+    let weights = cx.retry("store the trained weights", || cx.blobs.put(bytes.clone()))?;
     fault::point(fault::WEIGHTS_STORED);
     let trained = Trained {
         weights_sha256: weights.sha256,
@@ -310,17 +409,21 @@ pub(super) fn complete(
     let _guard = handle.write.blocking_lock();
     let mut done = handle.snapshot();
     done.state = JobState::Completed;
-    let saved = cx.wait(cx.db.finish_job(
-        &done,
-        &cx.node,
-        JobState::Completed,
-        Some((&record, version)),
-    ))?;
+    let saved = cx.retry_to_end("save the completed job", || {
+        cx.db.finish_job(
+            &done,
+            &cx.node,
+            JobState::Completed,
+            Some((&record, version)),
+        )
+    })?;
     if saved {
         *handle.job.lock().expect("job lock") = done;
         return Ok(());
     }
-    if cx.wait(cx.db.cancel_requested(&job.id, &cx.node))? {
+    if cx.retry_to_end("read the cancel flag", || {
+        cx.db.cancel_requested(&job.id, &cx.node)
+    })? {
         // Accepted while the weights were being stored: the job ends cancelled, the model
         // keeps its weights from before.
         handle.cancel.store(true, Ordering::SeqCst);

@@ -246,8 +246,8 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(state.jobs.live(job)))
 }
 
-/// `POST /v1/jobs/{id}/resume`: queues an `interrupted` or `cancelled` job again; it continues
-/// from its last checkpoint.
+/// `POST /v1/jobs/{id}/resume`: queues an `interrupted`, `cancelled` or `failed` job again; it
+/// continues from its last checkpoint (its error cleared).
 #[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 202, description = "Queued again", body = Job), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such object", body = ErrorBody), (status = 409, description = "conflict with the object's state", body = ErrorBody)))]
 #[post("/jobs/{id}/resume")]
 pub async fn resume(
@@ -260,7 +260,7 @@ pub async fn resume(
     if !state.jobs.queue().requeue(&job).await? {
         let now = state.db.job(scope, &id).await?;
         return Err(ApiError::conflict(format!(
-            "job {id} is {}; only interrupted or cancelled jobs resume",
+            "job {id} is {}; only interrupted, cancelled or failed jobs resume",
             now.state.as_str()
         )));
     }
