@@ -349,3 +349,36 @@ impl<F: Float> Model<F, Plain> {
         safetensors::serialize(views, &Some(metadata)).expect("in-memory serialization")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::ArrayD;
+
+    use super::Model;
+    use crate::nn::{ModelSpec, NnError};
+    use crate::tensor::{Plain, PlanarTensor};
+    use crate::MoreError;
+
+    /// Two polynomials inside the bounds overflow f32 together on inputs of 100: the predict is
+    /// an error naming the second one, not NaN/∞ values; smaller inputs pass.
+    #[test]
+    fn a_non_finite_output_names_the_layer_that_made_it() {
+        let x8 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e6];
+        let spec: ModelSpec = serde_json::from_value(serde_json::json!({
+            "input_shape": [2],
+            "layers": [{"type": "relu"}, {"type": "polynomial", "coefficients": x8},
+                       {"type": "polynomial", "coefficients": x8}, {"type": "flatten"}]
+        }))
+        .unwrap();
+        let model = Model::<f32, Plain>::new(&spec, Plain, 0).unwrap();
+        let input = |v: f32| PlanarTensor::plain(ArrayD::from_elem(vec![3, 2], v));
+        assert!(model.forward(&input(0.5)).is_ok());
+        match model.forward(&input(100.0)) {
+            Err(NnError::Tensor {
+                layer,
+                source: MoreError::NonFinite { .. },
+            }) => assert_eq!(layer, "layers.2 (polynomial)"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -7,6 +7,7 @@
 use actix_web::{delete, get, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use more_core::nn::limits::MAX_CLASSES;
 use more_core::tensor::RepresentationKind;
 use more_core::wire::{DecodeLimits, Header, StreamValidator};
 use more_core::Dtype;
@@ -33,8 +34,8 @@ pub struct CreateDataset {
     pub name: String,
     /// Classification or regression.
     pub task: Task,
-    /// Classes (classification only; checked against the targets' width).
-    #[schema(minimum = 1)]
+    /// Classes (classification only; checked against the targets' width): 1 to 2²⁰.
+    #[schema(minimum = 1, maximum = 1048576)]
     pub num_classes: Option<usize>,
 }
 
@@ -51,11 +52,13 @@ pub async fn create(
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
     }
-    if body.num_classes == Some(0) || (body.task == Task::Regression && body.num_classes.is_some())
-    {
-        return Err(ApiError::bad_request(
-            "num_classes must be ≥ 1, and only for classification",
-        ));
+    let classes_ok = body
+        .num_classes
+        .is_none_or(|k| (1..=MAX_CLASSES).contains(&k));
+    if !classes_ok || (body.task == Task::Regression && body.num_classes.is_some()) {
+        return Err(ApiError::bad_request(format!(
+            "num_classes must be 1 to {MAX_CLASSES}, and only for classification"
+        )));
     }
     let ds = Dataset {
         id: new_id(),
@@ -295,8 +298,8 @@ fn apply(ds: &mut Dataset, header: &Header, part: Part, blob: &BlobRef) {
     };
 }
 
-/// An uploaded tensor must be f32 ciphertexts (compact or matrix form) of rank ≥ 1 with
-/// samples ≥ 1.
+/// An uploaded tensor must be f32 ciphertexts (compact or matrix form) of rank ≥ 1 with no
+/// zero-sized axis (samples ≥ 1, features ≥ 1).
 fn check_header(header: &Header) -> ApiResult<()> {
     if header.dtype != Dtype::F32 {
         return Err(ApiError::invalid_tensor(format!(
@@ -309,9 +312,9 @@ fn check_header(header: &Header) -> ApiResult<()> {
             "plaintext tensors are not accepted: encrypt the data (compact or matrix form) first",
         ));
     }
-    if header.shape.is_empty() || header.shape[0] == 0 {
+    if header.shape.is_empty() || header.shape.contains(&0) {
         return Err(ApiError::shape_mismatch(format!(
-            "expected (samples, ...) with samples ≥ 1, got {:?}",
+            "expected (samples, ...) with every size ≥ 1 (at least one sample, one feature), got {:?}",
             header.shape
         )));
     }

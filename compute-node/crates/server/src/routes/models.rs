@@ -2,6 +2,7 @@
 
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
+use more_core::nn::limits::MAX_CLASSES;
 use more_core::nn::{Model, ModelSpec};
 use more_core::tensor::Plain;
 use serde_json::Value;
@@ -29,8 +30,6 @@ pub const LAYER_TYPES: [&str; 11] = [
     "polynomial",
 ];
 
-const MAX_PARAMETERS: usize = 50_000_000;
-
 /// `POST /v1/models` body: a name and either `spec`, or `preset` with `input_shape` and
 /// `outputs`. The handler reads it field by field (to name an unknown layer type in its answer);
 /// this type is its documented shape.
@@ -52,9 +51,14 @@ pub struct CreateModel {
     pub seed: Option<u64>,
 }
 
+/// A field of the body, `null` counting as absent.
+fn field<'a>(body: &'a Value, key: &str) -> Option<&'a Value> {
+    body.get(key).filter(|v| !v.is_null())
+}
+
 fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
-    if let Some(spec) = body.get("spec") {
-        if body.get("preset").is_some() {
+    if let Some(spec) = field(body, "spec") {
+        if field(body, "preset").is_some() {
             return Err(ApiError::bad_request(
                 "give either \"spec\" or \"preset\", not both",
             ));
@@ -78,7 +82,7 @@ fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
             .map_err(|e| ApiError::bad_request(format!("invalid spec: {e}")))?;
         spec.shapes()?;
         Ok((spec, None))
-    } else if let Some(preset) = body.get("preset") {
+    } else if let Some(preset) = field(body, "preset") {
         let preset = preset
             .as_str()
             .ok_or_else(|| ApiError::bad_request("preset must be a string"))?;
@@ -90,8 +94,12 @@ fn parse_spec(body: &Value) -> ApiResult<(ModelSpec, Option<String>)> {
         let outputs = body
             .get("outputs")
             .and_then(Value::as_u64)
-            .filter(|&n| n > 0 && n <= 1 << 20)
-            .ok_or_else(|| ApiError::bad_request("outputs (a positive integer) needed"))?;
+            .filter(|&n| n > 0 && n <= MAX_CLASSES as u64)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "outputs (an integer from 1 to {MAX_CLASSES}) needed"
+                ))
+            })?;
         if input_shape.is_empty() || input_shape.contains(&0) || input_shape.len() > 3 {
             return Err(ApiError::bad_request(format!(
                 "input_shape must have 1 to 3 positive sizes, got {input_shape:?}"
@@ -156,35 +164,11 @@ pub async fn create(
     Ok(HttpResponse::Created().json(record))
 }
 
-/// Real parameters of a spec, counted from the layer shapes (without allocating), in checked
-/// arithmetic: a count past `usize` is reported as over the limit, never wrapped.
+/// Real parameters of a spec, with every bound of `more_core::nn::limits` checked (sizes,
+/// geometry, parameters, activations per sample): a spec outside them is a 400 naming the layer
+/// and the rule.
 fn parameter_count(spec: &ModelSpec) -> ApiResult<usize> {
-    use more_core::nn::LayerSpec;
-    let shapes = spec.shapes()?;
-    let mut total = Some(0usize);
-    for (layer, input) in spec.layers.iter().zip(&shapes) {
-        let n = match layer {
-            LayerSpec::Dense { units } => {
-                input[0].checked_add(1).and_then(|i| i.checked_mul(*units))
-            }
-            LayerSpec::Conv2d {
-                filters, kernel, ..
-            } => input[0]
-                .checked_mul(*kernel)
-                .and_then(|n| n.checked_mul(*kernel))
-                .and_then(|n| n.checked_add(1))
-                .and_then(|n| n.checked_mul(*filters)),
-            _ => Some(0),
-        };
-        total = total.zip(n).and_then(|(t, n)| t.checked_add(n));
-    }
-    let total = total.unwrap_or(usize::MAX);
-    if total > MAX_PARAMETERS {
-        return Err(ApiError::bad_request(format!(
-            "model has {total} parameters, more than the node's limit of {MAX_PARAMETERS}"
-        )));
-    }
-    Ok(total)
+    Ok(spec.budget()?.parameters)
 }
 
 /// `GET /v1/models`.

@@ -1,0 +1,206 @@
+//! Issue #27, findings 1, 4 and the `"preset": null` item of 13: the model specs, hyper-parameters
+//! and datasets that the node accepted (and that then aborted it, or answered NaN) are refused
+//! with 400 naming the layer and the rule; a predict whose output is not finite is a 400 naming
+//! the layer.
+
+mod server_common;
+
+use more_client::{SecretKey, ShadowDistribution};
+use more_core::wire;
+use ndarray::ArrayD;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use server_common::{settings, start, upload_dataset, TestServer};
+
+/// Asserts a 400 with `code` whose message holds every needle; returns the message.
+fn refused(resp: (u16, Value), code: &str, needles: &[&str]) -> String {
+    let (s, v) = resp;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["error"], code, "{v}");
+    let m = v["message"].as_str().expect("message").to_string();
+    for n in needles {
+        assert!(m.contains(n), "{n:?} not in {m:?}");
+    }
+    m
+}
+
+fn model(srv: &TestServer, spec: Value) -> (u16, Value) {
+    srv.post_json("/v1/models", &json!({"name": "m", "spec": spec}))
+}
+
+fn enc(key: &SecretKey, a: &ArrayD<f32>, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    wire::encode(
+        &key.encrypt_compact(a, &ShadowDistribution::default(), rng)
+            .expect("encrypt"),
+    )
+}
+
+/// The specs of the issue: each was a 201 (the first then aborted the node on a viewer's
+/// `GET weights`); now each is a 400 naming the layer and the rule.
+#[test]
+fn the_issues_model_specs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let conv =
+        |padding: u64| json!({"type": "conv2d", "filters": 1, "kernel": 1, "padding": padding});
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [1, 1, 1], "layers": [conv(1_000_000_000)]}),
+        ),
+        "bad_request",
+        &[
+            "layers.0",
+            "padding 1000000000 must be smaller than the kernel 1",
+        ],
+    );
+    // The poison job's model: a huge max-pool and flatten make the output small.
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [1, 1, 1], "layers": [conv(20_000),
+                {"type": "max_pool2d", "size": 40_001}, {"type": "flatten"}]}),
+        ),
+        "bad_request",
+        &["layers.0", "padding"],
+    );
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [1, 100_000, 100_000], "layers": [conv(0)]}),
+        ),
+        "bad_request",
+        &["input_shape", "100000", "limit"],
+    );
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [4], "layers": [{"type": "dense", "units": 2},
+                {"type": "polynomial", "coefficients": vec![1e30; 50]}]}),
+        ),
+        "bad_request",
+        &["layers.1", "polynomial", "coefficients"],
+    );
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [4], "layers": [{"type": "polynomial", "coefficients": [0.0, 1.0, 1e30]}]}),
+        ),
+        "bad_request",
+        &["layers.0", "coefficient 2"],
+    );
+    // Activations past the per-layer bound: 4096 filters of 512x512.
+    refused(
+        model(
+            &srv,
+            json!({"input_shape": [1, 512, 512], "layers": [
+                {"type": "conv2d", "filters": 4096, "kernel": 1}]}),
+        ),
+        "bad_request",
+        &["layers.0", "output", "limit"],
+    );
+    srv.healthy();
+}
+
+/// `num_classes` 2^63, a learning rate of 1e308 and features of shape (3, 0) were accepted
+/// (the last made a `ready` dataset); each is now a 400.
+#[test]
+fn the_issues_numbers_and_empty_features_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let key = SecretKey::from_seed(7);
+    refused(
+        srv.post_json(
+            "/v1/datasets",
+            &json!({"name": "d", "task": "classification", "num_classes": 1u64 << 63}),
+        ),
+        "bad_request",
+        &["num_classes", "1048576"],
+    );
+
+    let (s, ds) = srv.post_json("/v1/datasets", &json!({"name": "d", "task": "regression"}));
+    assert_eq!(s, 201, "{ds}");
+    let id = ds["id"].as_str().unwrap();
+    let empty = ArrayD::<f32>::zeros(vec![3, 0]);
+    refused(
+        srv.put_bytes(
+            &format!("/v1/datasets/{id}/features"),
+            &enc(&key, &empty, &mut rng),
+        ),
+        "shape_mismatch",
+        &["[3, 0]"],
+    );
+    let (_, ds) = srv.get_json(&format!("/v1/datasets/{id}"));
+    assert_eq!(ds["state"], "created", "{ds}");
+
+    let x = ArrayD::from_shape_fn(vec![4, 2], |i| i[0] as f32 * 0.1);
+    let y = ArrayD::from_shape_fn(vec![4, 1], |i| i[0] as f32 * 0.2);
+    let data = upload_dataset(
+        &srv,
+        "regression",
+        None,
+        &enc(&key, &x, &mut rng),
+        &enc(&key, &y, &mut rng),
+    );
+    let (s, m) = model(
+        &srv,
+        json!({"input_shape": [2], "layers": [{"type": "dense", "units": 1}]}),
+    );
+    assert_eq!(s, 201, "{m}");
+    let job = |optimizer: Value| {
+        srv.post_json(
+            "/v1/jobs",
+            &json!({"model_id": m["id"], "dataset_id": data, "epochs": 1, "batch_size": 2,
+                "optimizer": optimizer, "loss": "mse"}),
+        )
+    };
+    refused(
+        job(json!({"type": "sgd", "learning_rate": 1e308})),
+        "bad_request",
+        &["learning_rate in (0, 10]"],
+    );
+    refused(
+        job(json!({"type": "adam", "learning_rate": 1e-3, "epsilon": 1e300})),
+        "bad_request",
+        &["epsilon"],
+    );
+    let (s, v) = job(json!({"type": "sgd", "learning_rate": 0.1}));
+    assert_eq!(s, 202, "{v}");
+    srv.healthy();
+}
+
+/// Polynomials inside the bounds can still overflow f32 when stacked on large inputs: the
+/// predict answered 200 with NaN/∞ values; now a 400 naming the first layer whose output is not
+/// finite. `"preset": null` beside `spec` counts as absent (it was a 400).
+#[test]
+fn non_finite_outputs_are_refused_naming_the_layer_and_null_preset_is_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let x8 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e6];
+    let spec = json!({"input_shape": [2], "layers": [{"type": "relu"},
+        {"type": "polynomial", "coefficients": x8}, {"type": "polynomial", "coefficients": x8}]});
+    let (s, m) = srv.post_json(
+        "/v1/models",
+        &json!({"name": "p", "spec": spec, "preset": null, "input_shape": null}),
+    );
+    assert_eq!(s, 201, "{m}");
+    let predict = format!("/v1/models/{}/predict", m["id"].as_str().unwrap());
+    let body = |v: f32| {
+        wire::encode(&more_core::tensor::PlanarTensor::plain(ArrayD::from_elem(
+            vec![3, 2],
+            v,
+        )))
+    };
+    let (s, out) = srv.post_bytes(&predict, &body(1e-3));
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&out));
+    let (s, out) = srv.post_bytes(&predict, &body(300.0));
+    let v: Value = serde_json::from_slice(&out).expect("a JSON error");
+    refused(
+        (s, v),
+        "bad_request",
+        &["layers.2 (polynomial)", "non-finite"],
+    );
+    srv.healthy();
+}
