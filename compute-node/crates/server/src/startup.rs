@@ -259,11 +259,12 @@ impl Application {
     /// When the store or database cannot be opened or the address bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         check_body_budget(&settings)?;
-        file_modes::secure_data_dir(&settings)?;
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
         check_exposure(address, settings.insecure_no_auth)?;
         let tls_config = settings.tls.as_ref().map(tls::server_config).transpose()?;
+        // After the refusals above, before anything is created in the data dir.
+        file_modes::secure_data_dir(&settings)?;
         let blobs = BlobStore::open(&settings.store_url()?)?;
         let db = Db::connect(&settings.db_url()?).await?;
         let oidc = match &settings.oidc {
