@@ -1,7 +1,9 @@
 //! The S3 store (SeaweedFS) stopped for 30 s under a training node, then started again on the
-//! same ports and data (issue #27, finding 11): reads answer 503 naming the store, the job's
-//! stores are retried and it completes with the weights of an uninterrupted run (it used to
-//! fail at once, for good), and the node trains a new job.
+//! same ports and data (issue #27, finding 11): reads answer 503 naming the store; the job
+//! retries its stores for its budget (20 s here), then ends `interrupted`, not `failed` (it used
+//! to fail at its first store error, for good); resumed once the store is back, it completes with
+//! the weights of an uninterrupted run, and the node trains a new job. (Riding an outage out
+//! within the budget is `faults_postgres.rs`.)
 
 mod faults_common;
 mod server_common;
@@ -30,7 +32,7 @@ fn training_survives_a_30_second_store_outage() {
     let expected = reference(SHAPE);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = NodeConfig::new(dir.path())
-        .arg(&["--store", &s3.bucket_url()])
+        .arg(&["--store", &s3.bucket_url(), "--job-retry-seconds", "20"])
         .env("MORE_FAULT_DELAY", "epoch_stored:1500");
     config.env.extend(s3.env());
     let node = NodeProcess::start(&config);
@@ -49,10 +51,17 @@ fn training_survives_a_30_second_store_outage() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"], "unavailable", "{body}");
     names_only(&body, "store", &["s3:", "127.0.0.1", "http"]);
+    let interrupted = finished(&node, &job, OUTAGE);
+    eprintln!("job after {:?}: {interrupted}", stopped.elapsed());
+    assert_eq!(interrupted["state"], "interrupted", "{interrupted}");
+    let error = interrupted["error"].as_str().unwrap_or_default();
+    assert!(error.contains("store"), "{interrupted}");
     std::thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
     s3.start_again();
     eprintln!("store back after {:?}", stopped.elapsed());
 
+    let (s, resumed) = node.post_empty(&format!("/v1/jobs/{job}/resume"));
+    assert_eq!(s, 202, "{resumed}");
     let done = finished(&node, &job, Duration::from_secs(150));
     assert_eq!(done["state"], "completed", "{done}");
     assert_eq!(done["epoch"], SHAPE.epochs);

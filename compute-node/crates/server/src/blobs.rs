@@ -389,3 +389,55 @@ impl BlobWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(code: i32) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: Box::new(std::io::Error::from_raw_os_error(code)),
+        }
+    }
+
+    #[test]
+    fn a_full_store_is_507_and_a_read_only_or_unreachable_one_503() {
+        let full = store_error("put", wrapped(libc_errno::ENOSPC));
+        assert_eq!(
+            (full.status.as_u16(), full.code),
+            (507, "insufficient_storage")
+        );
+        let quota = store_error("put", wrapped(libc_errno::EDQUOT));
+        assert_eq!(quota.status.as_u16(), 507);
+        let read_only = store_error("put", wrapped(libc_errno::EROFS));
+        assert_eq!(
+            (read_only.status.as_u16(), read_only.code),
+            (503, "unavailable")
+        );
+        assert!(
+            read_only.message.contains("read-only"),
+            "{}",
+            read_only.message
+        );
+        let refused = store_error("put", wrapped(111));
+        assert_eq!(refused.status.as_u16(), 503);
+        for e in [&full, &quota, &read_only, &refused] {
+            assert!(e.is_transient());
+            assert!(
+                e.message.starts_with("object store: put failed"),
+                "{}",
+                e.message
+            );
+        }
+        let missing = store_error(
+            "read blob",
+            object_store::Error::NotFound {
+                path: "blobs/x".into(),
+                source: "absent".into(),
+            },
+        );
+        assert_eq!(missing.status.as_u16(), 500);
+        assert!(!missing.is_transient());
+    }
+}

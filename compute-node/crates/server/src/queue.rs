@@ -326,13 +326,15 @@ impl Queue {
         };
         let mut released = 0;
         for locker in lockers {
-            let Some(earlier) = WorkerId::parse(&locker) else {
-                continue;
+            // An id that is only the node's name: a worker of a version before per-process ids.
+            let died = match WorkerId::parse(&locker) {
+                _ if locker == me.node => true,
+                Some(earlier) if earlier.node == me.node && earlier != *me => {
+                    earlier.process != me.process
+                }
+                _ => continue,
             };
-            if earlier.node != me.node || earlier == *me {
-                continue;
-            }
-            let died = i64::from(earlier.process != me.process);
+            let died = i64::from(died);
             released += match self {
                 Queue::Sqlite(pool) => sqlx::query(RELEASE_SQLITE)
                     .bind(QUEUE)
