@@ -4,7 +4,10 @@
 //! once with every refusal written (`--audit-refusal-window-seconds 0`) and once aggregated per
 //! peer (the default 60 s window), and the audit rows each run left.
 //!
-//! `cargo run --release -p more-node --example audit_flood -- [flood_seconds]` (default 10).
+//! `cargo run --release -p more-node --example audit_flood -- [flood_seconds] [rate]` (defaults
+//! 10 and 0). `rate`: refusals per second per flooding thread (0: as fast as they are answered;
+//! the flood is then bounded by the machine's CPU, and aggregated refusals, being cheaper, come
+//! faster; a fixed rate compares the two at the same load).
 //! A measurement, not a test: numbers depend on the machine and its disk (SQLite fsyncs).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,17 +19,19 @@ use more_server::db::Db;
 use more_server::{Application, Settings};
 
 fn main() -> anyhow::Result<()> {
-    let seconds: u64 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse().expect("seconds"))
-        .unwrap_or(10);
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("a number"))
+        .collect();
+    let seconds = args.first().copied().unwrap_or(10);
+    let rate = args.get(1).copied().unwrap_or(0);
     for window in [0, 60] {
-        run(window, Duration::from_secs(seconds))?;
+        run(window, Duration::from_secs(seconds), rate)?;
     }
     Ok(())
 }
 
-fn run(window: u64, flood_for: Duration) -> anyhow::Result<()> {
+fn run(window: u64, flood_for: Duration, rate: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
@@ -88,7 +93,14 @@ fn run(window: u64, flood_for: Duration) -> anyhow::Result<()> {
             let (stop, refused, base) = (stop.clone(), refused.clone(), base.clone());
             let agent = agent.clone();
             std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut sent = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    if rate > 0 {
+                        let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
+                    sent += 1;
                     if let Ok(r) = agent.get(&base).call() {
                         assert_eq!(r.status().as_u16(), 401);
                         refused.fetch_add(1, Ordering::Relaxed);
