@@ -103,14 +103,11 @@ fn the_issues_model_specs_are_refused() {
     srv.healthy();
 }
 
-/// `num_classes` 2^63, a learning rate of 1e308 and features of shape (3, 0) were accepted
-/// (the last made a `ready` dataset); each is now a 400.
+/// `num_classes` 2^63 was accepted.
 #[test]
-fn the_issues_numbers_and_empty_features_are_refused() {
+fn num_classes_past_2_20_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(settings(dir.path()));
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let key = SecretKey::from_seed(7);
     refused(
         srv.post_json(
             "/v1/datasets",
@@ -119,10 +116,29 @@ fn the_issues_numbers_and_empty_features_are_refused() {
         "bad_request",
         &["num_classes", "1048576"],
     );
+    let (s, v) = srv.post_json(
+        "/v1/datasets",
+        &json!({"name": "d", "task": "classification", "num_classes": 1 << 20}),
+    );
+    assert_eq!(s, 201, "{v}");
+}
 
+/// Features of shape (3, 0) made a `ready` dataset.
+#[test]
+fn features_with_a_zero_sized_axis_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let key = SecretKey::from_seed(7);
     let (s, ds) = srv.post_json("/v1/datasets", &json!({"name": "d", "task": "regression"}));
     assert_eq!(s, 201, "{ds}");
     let id = ds["id"].as_str().unwrap();
+    let y = ArrayD::from_shape_fn(vec![3, 1], |i| i[0] as f32 * 0.2);
+    let (s, v) = srv.put_bytes(
+        &format!("/v1/datasets/{id}/targets"),
+        &enc(&key, &y, &mut rng),
+    );
+    assert_eq!(s, 200, "{v}");
     let empty = ArrayD::<f32>::zeros(vec![3, 0]);
     refused(
         srv.put_bytes(
@@ -134,7 +150,15 @@ fn the_issues_numbers_and_empty_features_are_refused() {
     );
     let (_, ds) = srv.get_json(&format!("/v1/datasets/{id}"));
     assert_eq!(ds["state"], "created", "{ds}");
+}
 
+/// A learning rate of 1e308 was accepted; so was any finite epsilon.
+#[test]
+fn out_of_range_hyper_parameters_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let key = SecretKey::from_seed(7);
     let x = ArrayD::from_shape_fn(vec![4, 2], |i| i[0] as f32 * 0.1);
     let y = ArrayD::from_shape_fn(vec![4, 1], |i| i[0] as f32 * 0.2);
     let data = upload_dataset(
@@ -168,22 +192,21 @@ fn the_issues_numbers_and_empty_features_are_refused() {
     );
     let (s, v) = job(json!({"type": "sgd", "learning_rate": 0.1}));
     assert_eq!(s, 202, "{v}");
-    srv.healthy();
 }
 
 /// Polynomials inside the bounds can still overflow f32 when stacked on large inputs: the
 /// predict answered 200 with NaN/∞ values; now a 400 naming the first layer whose output is not
-/// finite. `"preset": null` beside `spec` counts as absent (it was a 400).
+/// finite.
 #[test]
-fn non_finite_outputs_are_refused_naming_the_layer_and_null_preset_is_absent() {
+fn a_non_finite_predict_is_refused_naming_the_layer() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(settings(dir.path()));
     let x8 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e6];
-    let spec = json!({"input_shape": [2], "layers": [{"type": "relu"},
-        {"type": "polynomial", "coefficients": x8}, {"type": "polynomial", "coefficients": x8}]});
-    let (s, m) = srv.post_json(
-        "/v1/models",
-        &json!({"name": "p", "spec": spec, "preset": null, "input_shape": null}),
+    let (s, m) = model(
+        &srv,
+        json!({"input_shape": [2], "layers": [{"type": "relu"},
+            {"type": "polynomial", "coefficients": x8},
+            {"type": "polynomial", "coefficients": x8}]}),
     );
     assert_eq!(s, 201, "{m}");
     let predict = format!("/v1/models/{}/predict", m["id"].as_str().unwrap());
@@ -196,11 +219,32 @@ fn non_finite_outputs_are_refused_naming_the_layer_and_null_preset_is_absent() {
     let (s, out) = srv.post_bytes(&predict, &body(1e-3));
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&out));
     let (s, out) = srv.post_bytes(&predict, &body(300.0));
-    let v: Value = serde_json::from_slice(&out).expect("a JSON error");
+    let v: Value = serde_json::from_slice(&out)
+        .unwrap_or_else(|_| panic!("{s}: not a JSON error ({} bytes)", out.len()));
     refused(
         (s, v),
         "bad_request",
         &["layers.2 (polynomial)", "non-finite"],
     );
     srv.healthy();
+}
+
+/// `"preset": null` beside `spec` was a 400 ("give either"); null counts as absent.
+#[test]
+fn a_null_preset_beside_spec_counts_as_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let spec = json!({"input_shape": [2], "layers": [{"type": "dense", "units": 1}]});
+    let (s, m) = srv.post_json(
+        "/v1/models",
+        &json!({"name": "p", "spec": spec, "preset": null, "input_shape": null}),
+    );
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(m["preset"], Value::Null, "{m}");
+    let (s, m) = srv.post_json(
+        "/v1/models",
+        &json!({"name": "p", "spec": null, "preset": "regression_mlp", "input_shape": [2],
+            "outputs": 1}),
+    );
+    assert_eq!(s, 201, "{m}");
 }

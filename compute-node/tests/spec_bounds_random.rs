@@ -4,7 +4,8 @@
 //! refuses with 400 or every route on the model answers without the node aborting: `GET weights`,
 //! a predict with a small body, and a one-epoch job on a tiny dataset. The node is the `more-node`
 //! binary under `prlimit --as` (its idle mapping plus [`HEADROOM`]), so an allocation it cannot make aborts it
-//! and fails the test, however much memory the machine has.
+//! and fails the test, however much memory the machine has; every request must be answered
+//! within [`REQUEST_LIMIT`].
 //!
 //! Bounded: [`CASES`] cases from a fixed seed (reproducible in CI), no shrinking (a crashed node
 //! answers nothing more), each job waited for at most [`JOB_WAIT`].
@@ -25,6 +26,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use server_common::process::{NodeConfig, NodeProcess};
+use server_common::Api;
 
 /// Cases per run.
 const CASES: u32 = 64;
@@ -36,6 +38,9 @@ const CASES: u32 = 64;
 /// (64 GB for the padding of 1e9; 1 GiB cannot even hold the columns of a 1x1 convolution over a
 /// 8192x8192 image in matrix form).
 const HEADROOM: u64 = 1 << 30;
+/// Longest time for one request: a request on a tiny model that takes longer was a CPU bomb
+/// before the fix (geometry loops of padding² per request, hours for an axis of 100,000).
+const REQUEST_LIMIT: Duration = Duration::from_secs(20);
 /// Longest wait for one job to end (it is then cancelled; the node must still answer).
 const JOB_WAIT: Duration = Duration::from_secs(20);
 /// Inputs up to this many values per sample get a predict body and a dataset of their shape;
@@ -60,15 +65,26 @@ fn coefficient() -> impl Strategy<Value = f64> {
     ]
 }
 
-fn layer() -> impl Strategy<Value = Value> {
+/// A padding: mostly below the kernel, sometimes around the 20,000 (a CPU cost of
+/// seconds per request before the fix), past the bounds, or the 1e9 and beyond.
+fn padding() -> impl Strategy<Value = u64> {
     prop_oneof![
-        3 => (size(1..=8), size(1..=5), size(1..=3), size(0..=4)).prop_map(|(f, k, s, p)| {
-            json!({"type": "conv2d", "filters": f, "kernel": k, "stride": s, "padding": p})
-        }),
-        1 => size(1..=3).prop_map(|s| json!({"type": "max_pool2d", "size": s})),
-        1 => size(1..=3).prop_map(|s| json!({"type": "avg_pool2d", "size": s})),
-        1 => Just(json!({"type": "flatten"})),
-        2 => size(1..=64).prop_map(|u| json!({"type": "dense", "units": u})),
+        5 => 0u64..=2,
+        1 => (1u64 << 8)..(1u64 << 16),
+        1 => (1u64 << 16)..(1u64 << 24),
+        1 => (1u64 << 30)..(1u64 << 62),
+    ]
+}
+
+fn conv() -> impl Strategy<Value = Value> {
+    (size(1..=8), size(1..=5), size(1..=3), padding()).prop_map(|(f, k, s, p)| {
+        json!({"type": "conv2d", "filters": f, "kernel": k, "stride": s, "padding": p})
+    })
+}
+
+/// Layers that keep values elementwise (any input shape).
+fn elementwise() -> impl Strategy<Value = Value> {
+    prop_oneof![
         2 => prop::collection::vec(coefficient(), 1..=12)
             .prop_map(|c| json!({"type": "polynomial", "coefficients": c})),
         1 => (0.0f64..1.2).prop_map(|r| json!({"type": "dropout", "rate": r})),
@@ -77,29 +93,75 @@ fn layer() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn input_shape() -> impl Strategy<Value = Vec<u64>> {
+/// Layers over `(channels, height, width)`.
+fn image_layer() -> impl Strategy<Value = Value> {
+    let window = || prop_oneof![4 => 1u64..=2, 1 => 3u64..=64, 1 => (1u64 << 16)..(1u64 << 62)];
     prop_oneof![
-        4 => (size(1..=3), size(1..=24), size(1..=24)).prop_map(|(c, h, w)| vec![c, h, w]),
-        2 => size(1..=16).prop_map(|n| vec![n]),
-        1 => prop::collection::vec(0u64..=3, 0..=4),
+        4 => conv(),
+        1 => window().prop_map(|s| json!({"type": "max_pool2d", "size": s})),
+        1 => window().prop_map(|s| json!({"type": "avg_pool2d", "size": s})),
+        2 => elementwise(),
     ]
 }
 
-/// A spec; usually ending in flatten → dense `k` so that a job can train it.
+/// Layers over flat inputs: dense widths mostly small, sometimes 2^16 to 2^62.
+fn flat_layer() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => size(1..=64).prop_map(|u| json!({"type": "dense", "units": u})),
+        2 => elementwise(),
+    ]
+}
+
+/// Any layer, for specs without structure (mostly refused).
+fn layer() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        2 => image_layer(),
+        2 => flat_layer(),
+        1 => Just(json!({"type": "flatten"})),
+    ]
+}
+
+/// An image input; sometimes with axes past 65,536 (the issue's [1, 100000, 100000]).
+fn image_input() -> impl Strategy<Value = Vec<u64>> {
+    prop_oneof![
+        4 => (1u64..=3, 1u64..=24, 1u64..=24).prop_map(|(c, h, w)| vec![c, h, w]),
+        1 => (size(1..=3), size(1..=24), size(1..=24)).prop_map(|(c, h, w)| vec![c, h, w]),
+    ]
+}
+
+/// Three shapes of specs: image layers, then (half the time) flatten, flat layers and a dense
+/// head; flat layers and a dense head; anything (rank 0 to 4 inputs, layers in any order).
 fn spec() -> impl Strategy<Value = Value> {
-    (
-        input_shape(),
-        prop::collection::vec(layer(), 0..=5),
-        prop::bool::weighted(0.7),
+    let image = (
+        image_input(),
+        prop::collection::vec(image_layer(), 0..=4),
+        prop::bool::weighted(0.5),
+        prop::collection::vec(flat_layer(), 0..=2),
         1u64..=3,
     )
-        .prop_map(|(shape, mut layers, head, k)| {
+        .prop_map(|(shape, mut layers, head, flat, k)| {
             if head {
                 layers.push(json!({"type": "flatten"}));
+                layers.extend(flat);
                 layers.push(json!({"type": "dense", "units": k}));
             }
             json!({"input_shape": shape, "layers": layers})
-        })
+        });
+    let flat = (
+        size(1..=16),
+        prop::collection::vec(flat_layer(), 0..=4),
+        1u64..=3,
+    )
+        .prop_map(|(n, mut layers, k)| {
+            layers.push(json!({"type": "dense", "units": k}));
+            json!({"input_shape": [n], "layers": layers})
+        });
+    let any = (
+        prop::collection::vec(size(0..=3), 0..=4),
+        prop::collection::vec(layer(), 0..=5),
+    )
+        .prop_map(|(shape, layers)| json!({"input_shape": shape, "layers": layers}));
+    prop_oneof![5 => image, 2 => flat, 1 => any]
 }
 
 /// What the run saw, counted by outcome.
@@ -139,6 +201,8 @@ fn plain(shape: &[usize], v: f32) -> Vec<u8> {
 
 struct Case<'a> {
     node: &'a NodeProcess,
+    /// The node's API with [`REQUEST_LIMIT`] as its timeout.
+    api: Api,
     key: SecretKey,
     tally: RefCell<Tally>,
     /// A dataset of shape (2, 1) → (2, 1), for models whose inputs are too large for the test
@@ -150,7 +214,7 @@ struct Case<'a> {
 impl Case<'_> {
     /// Every route on one spec; panics (fails the case) on a status no client should see.
     fn run(&self, spec: &Value) {
-        let api = &self.node.api;
+        let api = &self.api;
         let (s, m) = api.post_json("/v1/models", &json!({"name": "p", "spec": spec}));
         assert!(s == 201 || s == 400, "create: {s} {m} for {spec}");
         if s == 400 {
@@ -232,14 +296,14 @@ impl Case<'_> {
         });
         let y = ArrayD::from_shape_fn(vec![2, outputs], |i| i[1] as f32 * 0.1);
         let (x, y) = (enc(x, &mut rng), enc(y, &mut rng));
-        server_common::upload_dataset(&self.node.api, "regression", None, &x, &y)
+        server_common::upload_dataset(&self.api, "regression", None, &x, &y)
     }
 
     /// Waits for a job to end; cancels it after `limit`. Returns its state.
     fn wait(&self, id: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
-            let (s, job) = self.node.get_json(&format!("/v1/jobs/{id}"));
+            let (s, job) = self.api.get_json(&format!("/v1/jobs/{id}"));
             assert_eq!(s, 200, "{job}");
             let state = job["state"].as_str().unwrap_or("?").to_string();
             if !matches!(state.as_str(), "queued" | "running") {
@@ -250,7 +314,7 @@ impl Case<'_> {
                 return state;
             }
             if start.elapsed() > limit {
-                self.node.post_empty(&format!("/v1/jobs/{id}/cancel"));
+                self.api.post_empty(&format!("/v1/jobs/{id}/cancel"));
                 return "cancelled after the wait".into();
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -285,8 +349,17 @@ fn random_specs_are_refused_or_served_under_an_address_space_limit() {
     };
     let (x, y) = (enc(&mut rng), enc(&mut rng));
     let tiny = server_common::upload_dataset(&node.api, "regression", None, &x, &y);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(REQUEST_LIMIT))
+        .build()
+        .into();
     let case = Case {
         node: &node,
+        api: Api {
+            agent,
+            ..node.api.clone()
+        },
         key,
         tally: RefCell::default(),
         tiny,

@@ -173,7 +173,7 @@ impl LayerSpec {
                     )));
                 }
                 if let Some((k, c)) = (coefficients.iter().enumerate())
-                    .find(|(_, c)| !(c.abs() <= MAX_POLYNOMIAL_COEFFICIENT))
+                    .find(|(_, c)| !c.is_finite() || c.abs() > MAX_POLYNOMIAL_COEFFICIENT)
                 {
                     return Err(bad(format!(
                         "coefficient {k} is {c:e}; each must be finite with |c| ≤ {MAX_POLYNOMIAL_COEFFICIENT:e}"
