@@ -5,7 +5,6 @@
 
 mod audit_common;
 mod server_common;
-#[allow(dead_code)]
 mod services;
 
 use audit_common::{assert_broken, db_args, export, psql, psql_refused, verify};

@@ -94,13 +94,15 @@ fn oidc_tokens_sign_in_as_their_tenant_and_role() {
             .await
             .unwrap()
     });
-    assert!(audited.iter().any(|e| e.subject.as_deref()
-        == Some("oidc:apikey:0123456789abcdef")
-        && e.auth_method.as_deref() == Some("oidc")));
+    assert!(audited.iter().any(
+        |e| e.subject.as_deref() == Some("oidc:apikey:0123456789abcdef")
+            && e.auth_method.as_deref() == Some("oidc")
+    ));
     assert!(
-        !audited
-            .iter()
-            .any(|e| e.subject.as_deref().is_some_and(|s| s.starts_with("apikey:"))),
+        !audited.iter().any(|e| e
+            .subject
+            .as_deref()
+            .is_some_and(|s| s.starts_with("apikey:"))),
         "no OIDC row reads as an API key's"
     );
     let user = srv.with_token(&valid);

@@ -232,14 +232,19 @@ pub fn audit_verify(args: AuditVerifyArgs) -> anyhow::Result<()> {
                 Ok(())
             }
             Some(p) => {
-                let at = p.seq.map_or("a row without seq".into(), |s| format!("seq {s}"));
+                let at = p
+                    .seq
+                    .map_or("a row without seq".into(), |s| format!("seq {s}"));
                 println!(
                     "audit log BROKEN at {at}: {}: {} ({} rows verified before it)",
                     p.breakage.as_str(),
                     p.message,
                     report.rows
                 );
-                anyhow::bail!("the audit chain is broken at {at} ({})", p.breakage.as_str())
+                anyhow::bail!(
+                    "the audit chain is broken at {at} ({})",
+                    p.breakage.as_str()
+                )
             }
         }
     })
@@ -258,7 +263,13 @@ pub fn audit_prune(args: AuditPruneArgs) -> anyhow::Result<()> {
             .map_or(0, |d| d.as_micros() as i64);
         let pruned = audit::prune::prune(&db, before, |detail, rows| audit::chain::Fields {
             count: rows,
-            ..audit::own_row("cli", audit::chain::Kind::Checkpoint, "CLI", "audit prune", detail)
+            ..audit::own_row(
+                "cli",
+                audit::chain::Kind::Checkpoint,
+                "CLI",
+                "audit prune",
+                detail,
+            )
         })
         .await?;
         match pruned.checkpoint {

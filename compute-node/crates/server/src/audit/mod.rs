@@ -289,7 +289,13 @@ pub async fn prepare(db: &Db, who: &str) -> anyhow::Result<bool> {
     let missing = !had_triggers && used;
     if missing {
         tracing::warn!("{TRIGGERS_MISSING}");
-        let row = own_row(who, Kind::Notice, "NODE", "start-up", TRIGGERS_MISSING.into());
+        let row = own_row(
+            who,
+            Kind::Notice,
+            "NODE",
+            "start-up",
+            TRIGGERS_MISSING.into(),
+        );
         store::append(db, &row).await?;
     }
     Ok(missing)
