@@ -248,3 +248,45 @@ fn a_null_preset_beside_spec_counts_as_absent() {
     );
     assert_eq!(s, 201, "{m}");
 }
+
+/// Training that overflows (the same polynomials on data of 300) ends the job `failed` with the
+/// trainer's message, once, and the node goes on answering: an error, not a crash.
+#[test]
+fn a_training_run_that_overflows_fails_the_job_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(settings(dir.path()));
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let key = SecretKey::from_seed(9);
+    let x = ArrayD::from_elem(vec![4, 2], 300.0f32);
+    let y = ArrayD::from_elem(vec![4, 2], 0.5f32);
+    let data = upload_dataset(
+        &srv,
+        "regression",
+        None,
+        &enc(&key, &x, &mut rng),
+        &enc(&key, &y, &mut rng),
+    );
+    let x8 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e6];
+    let (s, m) = model(
+        &srv,
+        json!({"input_shape": [2], "layers": [{"type": "dense", "units": 2},
+            {"type": "polynomial", "coefficients": x8},
+            {"type": "polynomial", "coefficients": x8}]}),
+    );
+    assert_eq!(s, 201, "{m}");
+    let (s, job) = srv.post_json(
+        "/v1/jobs",
+        &json!({"model_id": m["id"], "dataset_id": data, "epochs": 1, "batch_size": 2,
+            "optimizer": {"type": "sgd", "learning_rate": 0.01}, "loss": "mse"}),
+    );
+    assert_eq!(s, 202, "{job}");
+    let job = srv.wait_job(
+        job["id"].as_str().unwrap(),
+        std::time::Duration::from_secs(60),
+        |j| !matches!(j["state"].as_str(), Some("queued" | "running")),
+    );
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(error.contains("NaN or infinite"), "{job}");
+    srv.healthy();
+}
