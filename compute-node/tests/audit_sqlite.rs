@@ -55,6 +55,41 @@ fn verify_accepts_the_chain_the_node_wrote() {
 }
 
 #[test]
+fn rows_from_before_the_chain_are_chained_once_at_the_first_start() {
+    // A database as the previous release left it: rows without seq or hashes, the head at 0.
+    let dir = logged(3);
+    let file = db_file(dir.path());
+    sqlite3(
+        &file,
+        "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; \
+         DELETE FROM audit_log WHERE kind = 'notice'; \
+         UPDATE audit_log SET seq = NULL, prev_hash = NULL, row_hash = NULL; \
+         UPDATE audit_head SET seq = 0, row_hash = '0000000000000000000000000000000000000000000000000000000000000000'",
+    );
+    let srv = start(settings(dir.path()));
+    assert_eq!(srv.get_json("/v1/models").0, 200);
+    srv.stop();
+    let db = db_args(dir.path(), None);
+    let (ok, out) = verify(&db, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("5 rows verified (seq 1 to 5)"), "{out}");
+    let rows = export(&db);
+    assert_eq!(rows[3]["kind"], "notice");
+    assert!(rows[3]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("3 earlier rows chained"));
+    // Once: a row without seq afterwards is not taken into the chain by a restart.
+    sqlite3(
+        &file,
+        "INSERT INTO audit_log (id, at_micros, method, route, status, request_id) \
+         VALUES ('f00d', 1, 'GET', '/v1/models', 200, 'x')",
+    );
+    start(settings(dir.path())).stop();
+    assert_broken(&db, "forged insert", "a row without seq");
+}
+
+#[test]
 fn a_forged_insert_is_found() {
     // Naive: a row in the node's format but without a place in the chain.
     let dir = logged(3);
