@@ -78,9 +78,10 @@ fn plain_batch(n: usize) -> Vec<u8> {
     wire::encode(&PlanarTensor::plain(x))
 }
 
-/// A declared length over the limit is answered at once, before the body is read: the client
-/// has written at most what the socket buffers hold when the 413 comes, and the node closes.
-/// (Before: the node drained up to 64 MiB of the body first.)
+/// A declared length over the limit is answered at once, before the body is read: with no body
+/// byte sent at all, and, for a client that sends at about 64 MB/s, after a few MiB at most
+/// (socket buffers); then the node closes. (Before: the node drained up to 64 MiB of the body
+/// first, and never answered a client that waits for the answer before sending.)
 #[test]
 fn declared_oversize_is_refused_at_once_with_connection_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +95,20 @@ fn declared_oversize_is_refused_at_once_with_connection_close() {
         format!("/v1/models/{model}/predict"),
     ] {
         let declared = 600 << 20;
-        let mut s = open(&srv, if path.ends_with("predict") { "POST" } else { "PUT" }, &path, declared);
+        let method = if path.ends_with("predict") {
+            "POST"
+        } else {
+            "PUT"
+        };
+        // No body byte sent: the answer comes anyway.
+        let mut s = open(&srv, method, &path, declared);
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (status, head, _) = answer(&mut s);
+        assert_eq!(status, 413, "{head}");
+        assert!(head.contains("connection: close"), "{head}");
+        drop(s);
+        // A client that sends: few bytes taken before the answer.
+        let mut s = open(&srv, method, &path, declared);
         let sent = Arc::new(AtomicUsize::new(0));
         let answered = Arc::new(AtomicBool::new(false));
         let writer = {
@@ -106,6 +120,7 @@ fn declared_oversize_is_refused_at_once_with_connection_close() {
                         Ok(n) => sent.fetch_add(n, Ordering::SeqCst),
                         Err(_) => break,
                     };
+                    std::thread::sleep(Duration::from_millis(1));
                 }
             })
         };
@@ -185,7 +200,8 @@ fn absent_and_trickling_bodies_get_408() {
     let port = srv.base.rsplit(':').next().unwrap();
     let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+    s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
     let (status, _, _) = answer(&mut s);
     assert_eq!(status, 408);
     srv.healthy();

@@ -20,7 +20,10 @@ fn spec() -> Value {
 }
 
 fn create(srv: &TestServer) -> Value {
-    let (s, m) = srv.post_json("/v1/models", &json!({"name": "m", "spec": spec(), "seed": 11}));
+    let (s, m) = srv.post_json(
+        "/v1/models",
+        &json!({"name": "m", "spec": spec(), "seed": 11}),
+    );
     assert_eq!(s, 201, "{m}");
     m
 }
@@ -88,7 +91,10 @@ fn initial_weights_are_stored_at_creation_and_served_from_the_blob() {
     std::fs::write(&stray, b"unreferenced").unwrap();
     let start = std::time::Instant::now();
     while stray.exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "the collector did not run");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the collector did not run"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(path.exists(), "the initial weights were collected");

@@ -92,7 +92,7 @@ impl WeightsCache {
     /// Keeps a decoded bundle (when it fits), evicting the least recently used; returns it shared.
     pub fn insert(&self, sha: &str, bundle: Bundle) -> Arc<Bundle> {
         let bundle = Arc::new(bundle);
-        self.keep((sha.to_string(), true), Entry::Decoded(bundle.clone()));
+        let _ = self.keep((sha.to_string(), true), Entry::Decoded(bundle.clone()));
         bundle
     }
 
@@ -104,10 +104,10 @@ impl WeightsCache {
         }
     }
 
-    /// Keeps an encoded blob (when it fits), evicting the least recently used; returns it.
-    pub fn insert_encoded(&self, sha: &str, bytes: Bytes) -> Bytes {
-        self.keep((sha.to_string(), false), Entry::Encoded(bytes.clone()));
-        bytes
+    /// Keeps an encoded blob when it fits, evicting the least recently used; whether it was
+    /// kept.
+    pub fn insert_encoded(&self, sha: &str, bytes: Bytes) -> bool {
+        self.keep((sha.to_string(), false), Entry::Encoded(bytes))
     }
 
     /// A lock to hold while loading `sha` on a miss (then look again before loading): concurrent
@@ -118,10 +118,10 @@ impl WeightsCache {
         self.loads[stripe % LOAD_STRIPES].clone().lock_owned().await
     }
 
-    fn keep(&self, key: Key, entry: Entry) {
+    fn keep(&self, key: Key, entry: Entry) -> bool {
         let bytes = entry.bytes();
         if bytes > self.max_bytes {
-            return;
+            return false;
         }
         let mut inner = self.lock();
         match inner.entries.put(key, entry) {
@@ -134,6 +134,7 @@ impl WeightsCache {
             };
             inner.bytes -= old.bytes();
         }
+        true
     }
 
     /// `(entries, bytes)` held now.
@@ -182,9 +183,13 @@ mod tests {
         assert!(cache.get("huge").is_none());
         assert_eq!(cache.usage().1, 800);
         // Encoded blobs share the bytes bound; the same SHA-256 decoded is another entry.
-        cache.insert_encoded("a", Bytes::from(vec![0u8; 300]));
+        assert!(cache.insert_encoded("a", Bytes::from(vec![0u8; 300])));
+        assert!(!cache.insert_encoded("big", Bytes::from(vec![0u8; 1001])));
         assert_eq!(cache.get_encoded("a").map(|b| b.len()), Some(300));
-        assert!(cache.get("c").is_none(), "the least recently used made room");
+        assert!(
+            cache.get("c").is_none(),
+            "the least recently used made room"
+        );
         assert!(cache.get("a").is_some());
         assert!(cache.get_encoded("c").is_none());
         assert_eq!(cache.usage(), (2, 700));

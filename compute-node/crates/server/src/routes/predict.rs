@@ -35,6 +35,13 @@ pub async fn predict(
     // The body's bytes are reserved in the node's budget before any is read, and stay reserved
     // while it and its decoding are in memory.
     let (body, _share) = read_body(&state.bodies, &state.settings, &req, payload, limit).await?;
+    // Taken before the weights are loaded: weights too large for the cache are a copy per
+    // request, so at most one per permit.
+    let _permit = state
+        .predicts
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("predict queue closed"))?;
     let weights = match &record.weights_sha256 {
         Some(sha) => Weights::Trained(served_weights::decoded(&state, sha).await?),
         None => {
@@ -42,11 +49,6 @@ pub async fn predict(
             Weights::Initial(served_weights::decoded(&state, &sha).await?)
         }
     };
-    let _permit = state
-        .predicts
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal("predict queue closed"))?;
     let out = web::block(move || -> ApiResult<Vec<u8>> {
         let header = wire::decode_header(&body)?;
         if header.dtype != more_core::Dtype::F32 {
