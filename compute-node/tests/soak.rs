@@ -348,6 +348,12 @@ fn soak() {
         mib(rss[0]),
         mib(*rss.last().unwrap()),
     );
+    let trajectory: Vec<String> = rss
+        .iter()
+        .step_by(10)
+        .map(|k| format!("{:.0}", mib(*k)))
+        .collect();
+    eprintln!("  RSS every 10 s, MiB: {}", trajectory.join(" "));
     for ((kind, status), n) in &tally.counts {
         eprintln!("  {kind:16} {status}: {n}");
     }

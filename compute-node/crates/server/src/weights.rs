@@ -1,8 +1,8 @@
 //! Trained weights and checkpoints as wire bundles: encoding, decoding, and building a model from
 //! them.
 
-use more_core::nn::{Checkpoint, Model};
-use more_core::tensor::{PlanarTensor, Representation, RepresentationKind};
+use more_core::nn::{Checkpoint, Model, ModelSpec};
+use more_core::tensor::{Plain, PlanarTensor, Representation, RepresentationKind};
 use more_core::wire::{self, AnyTensor, Bundle, DecodeLimits};
 
 use crate::error::{ApiError, ApiResult};
@@ -96,6 +96,58 @@ pub fn model_from_weights<R: Representation<f32>>(
     }
     Model::from_parameters(&record.spec, rep, named)
         .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
+}
+
+/// The public initial weights of a model (from its spec and seed) as the plaintext bundle that
+/// `GET /v1/models/{id}/weights` serves before training: built once when the model is created and
+/// stored as a blob (`ModelRecord::initial_weights_sha256`). The model is dropped before the
+/// bundle is encoded, so the peak is about twice the parameters' f32 bytes.
+///
+/// # Errors
+/// 400 when the spec does not build.
+pub fn initial_weights_blob(spec: &ModelSpec, seed: u64) -> ApiResult<Vec<u8>> {
+    let tensors = {
+        let model = Model::<f32, Plain>::new(spec, Plain, seed)?;
+        model
+            .parameters()
+            .into_iter()
+            .map(|(n, t)| (n, any(t.clone())))
+            .collect()
+    };
+    let metadata = serde_json::json!({
+        "spec": spec,
+        "representation": "plain",
+        "trained_epochs": 0,
+    });
+    Ok(wire::encode_bundle(&Bundle { metadata, tensors }))
+}
+
+/// The untrained model in representation `rep` from its decoded initial weights: each plaintext
+/// `w` embedded as `w·I`, bit for bit what `Model::new(spec, rep, seed)` builds.
+///
+/// # Errors
+/// 500 when the bundle is not plaintext f32 tensors fitting the spec.
+pub fn model_from_initial<R: Representation<f32>>(
+    record: &ModelRecord,
+    rep: R,
+    bundle: &Bundle,
+) -> ApiResult<Model<f32, R>> {
+    let named = bundle
+        .tensors
+        .iter()
+        .map(|(n, t)| {
+            let plain = t
+                .clone()
+                .into_typed::<f32, Plain>()
+                .map_err(|e| ApiError::internal(format!("stored initial weights {n}: {e}")))?;
+            Ok((
+                n.clone(),
+                PlanarTensor::embed(rep.clone(), plain.values().clone()),
+            ))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Model::from_parameters(&record.spec, rep, named)
+        .map_err(|e| ApiError::internal(format!("stored initial weights: {e}")))
 }
 
 /// The public compact basis of a tensor (none for matrix form).

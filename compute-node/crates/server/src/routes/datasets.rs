@@ -6,13 +6,13 @@
 
 use actix_web::{delete, get, post, put};
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use more_core::nn::limits::MAX_CLASSES;
 use more_core::tensor::RepresentationKind;
 use more_core::wire::{DecodeLimits, Header, StreamValidator};
 use more_core::Dtype;
 use serde::Deserialize;
 
+use super::body::{self, BodyStream, Share, UPLOAD_MEMORY};
 use crate::audit;
 use crate::auth::Caller;
 use crate::blobs::{BlobRef, BlobWriter};
@@ -157,43 +157,27 @@ impl Part {
     }
 }
 
-/// The declared body length, if any.
-fn content_length(req: &HttpRequest) -> Option<usize> {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
+/// Checks the request, then streams the body into a new blob (its memory reserved in the body
+/// budget first) and points the dataset at it. Refusals do not read the body (`super::body`).
 async fn upload(
     state: web::Data<AppState>,
     caller: &Caller,
     id: String,
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     part: Part,
 ) -> ApiResult<HttpResponse> {
     let limit = state.settings.max_upload_bytes;
-    let early = async {
-        require_content_type(&req, "application/octet-stream")?;
-        let (ds, _) = state.db.get::<Dataset>(caller.scope(), &id).await?;
-        if state.db.dataset_in_use(&id).await? {
-            return Err(dataset_locked(&id));
-        }
-        if content_length(&req).is_some_and(|n| n > limit) {
-            return Err(super::too_large(limit));
-        }
-        Ok(ds)
-    };
-    let ds = match early.await {
-        Ok(ds) => ds,
-        Err(e) => {
-            super::drain(payload, 0).await;
-            return Err(e);
-        }
-    };
+    body::check_declared(&req, limit)?;
+    require_content_type(&req, "application/octet-stream")?;
+    let (ds, _) = state.db.get::<Dataset>(caller.scope(), &id).await?;
+    if state.db.dataset_in_use(&id).await? {
+        return Err(dataset_locked(&id));
+    }
+    let mut share = Share::default();
+    let window = body::content_length(&req).map_or(UPLOAD_MEMORY, |n| n.min(UPLOAD_MEMORY));
+    state.bodies.reserve(&mut share, window).await?;
+    let mut payload = BodyStream::new(payload, &state.settings);
     let mut writer = None;
     let received = receive(&state, &ds, part, &mut payload, &mut writer).await;
     let header = match received {
@@ -202,7 +186,6 @@ async fn upload(
             if let Some(w) = writer {
                 w.abort().await;
             }
-            super::drain(payload, 0).await;
             return Err(e);
         }
     };
@@ -222,7 +205,7 @@ async fn receive(
     state: &AppState,
     ds: &Dataset,
     part: Part,
-    payload: &mut web::Payload,
+    payload: &mut BodyStream,
     writer: &mut Option<BlobWriter>,
 ) -> ApiResult<Header> {
     let limits = DecodeLimits {
@@ -231,8 +214,7 @@ async fn receive(
     };
     let mut validator = StreamValidator::new(limits);
     let mut before_header = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+    while let Some(chunk) = payload.next().await? {
         validator.feed(&chunk)?;
         match writer {
             Some(w) => w.write(&chunk).await?,

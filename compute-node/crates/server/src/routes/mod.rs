@@ -2,21 +2,22 @@
 //! `/v1/openapi.json`), then the static web page at `/` (registered last).
 
 pub mod access;
+pub mod body;
 pub mod datasets;
 pub mod health;
 pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod served_weights;
 
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use utoipa::OpenApi as _;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt as _};
 
 use super::auth;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiError;
 use super::guard;
 use super::startup::Settings;
 
@@ -119,42 +120,30 @@ async fn not_found(
     ApiError::not_found_route(format!("no route {} {}", req.method(), req.path())).error_response()
 }
 
-/// A wire-format response.
-pub fn octets(bytes: Vec<u8>) -> HttpResponse {
+/// A wire-format response (a `Vec`, or `Bytes` shared with the weights cache), sent as slices of
+/// at most [`SEND_CHUNK`] bytes: actix-http copies each body chunk into the connection's write
+/// buffer, so one whole chunk of 150 MiB of weights would be copied once per download; slices
+/// are copied only as the client reads them.
+pub fn octets(bytes: impl Into<bytes::Bytes>) -> HttpResponse {
+    octets_holding(bytes, ())
+}
+
+/// [`octets`], keeping `held` (e.g. a [`body::Share`] of the budget) until the last slice is sent
+/// or the client goes away.
+pub fn octets_holding(bytes: impl Into<bytes::Bytes>, held: impl Send + 'static) -> HttpResponse {
+    let bytes: bytes::Bytes = bytes.into();
+    let len = bytes.len();
+    let slices = (0..len).step_by(SEND_CHUNK).map(move |at| {
+        let _held = &held;
+        Ok::<_, std::convert::Infallible>(bytes.slice(at..len.min(at + SEND_CHUNK)))
+    });
     HttpResponse::Ok()
         .content_type("application/octet-stream")
-        .body(bytes)
+        .body(actix_web::body::SizedStream::new(
+            len as u64,
+            futures_util::stream::iter(slices),
+        ))
 }
 
-/// Reads a whole body into memory, refusing more than `limit` bytes (413). The rest of an
-/// oversized body is drained (up to 64 MiB) so that the client reads the 413 instead of a reset.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> ApiResult<Vec<u8>> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-        if buf.len() + chunk.len() > limit {
-            let seen = buf.len() + chunk.len();
-            drain(payload, seen).await;
-            return Err(too_large(limit));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
-/// The 413 error for a body over `limit`.
-pub fn too_large(limit: usize) -> ApiError {
-    ApiError::too_large(format!("body exceeds the limit of {limit} bytes"))
-}
-
-/// Reads and discards the rest of a body (at most 64 MiB more).
-pub async fn drain(mut payload: web::Payload, mut seen: usize) {
-    const MAX_DRAIN: usize = 64 << 20;
-    let start = seen;
-    while let Some(Ok(chunk)) = payload.next().await {
-        seen += chunk.len();
-        if seen - start > MAX_DRAIN {
-            break;
-        }
-    }
-}
+/// The largest slice of a wire-format response handed to actix at once.
+pub const SEND_CHUNK: usize = 64 << 10;

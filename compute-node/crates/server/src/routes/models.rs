@@ -3,17 +3,15 @@
 use actix_web::{delete, get, post};
 use actix_web::{web, HttpRequest, HttpResponse};
 use more_core::nn::limits::MAX_CLASSES;
-use more_core::nn::{Model, ModelSpec};
-use more_core::tensor::Plain;
+use more_core::nn::ModelSpec;
 use serde_json::Value;
 
-use super::octets;
+use super::{octets_holding, served_weights};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, ModelRecord};
 use crate::startup::AppState;
-use crate::weights::params_bundle;
 
 /// Layer `type`s the engine knows (`LayerSpec`).
 pub const LAYER_TYPES: [&str; 11] = [
@@ -145,6 +143,8 @@ pub async fn create(
     let (spec, preset) = parse_spec(&body)?;
     let output_shape = spec.output_shape()?;
     let parameters = parameter_count(&spec)?;
+    // The public initial weights: built once here (not per request), stored, referenced by the row.
+    let initial = served_weights::store_initial(&state, &spec, seed).await?;
     let record = ModelRecord {
         id: new_id(),
         name,
@@ -156,6 +156,7 @@ pub async fn create(
         representation: None,
         basis: None,
         weights_sha256: None,
+        initial_weights_sha256: Some(initial),
         output_shape,
         created_at: now(),
     };
@@ -212,20 +213,10 @@ pub async fn weights(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let (m, _) = state.db.get::<ModelRecord>(caller.scope(), &id).await?;
-    let bytes = match &m.weights_sha256 {
-        Some(sha) => state.blobs.get(sha).await?.to_vec(),
-        None => {
-            web::block(move || -> ApiResult<Vec<u8>> {
-                let model = Model::<f32, Plain>::new(&m.spec, Plain, m.seed)?;
-                let metadata = serde_json::json!({
-                    "spec": m.spec,
-                    "representation": "plain",
-                    "trained_epochs": 0,
-                });
-                Ok(params_bundle(metadata, model.parameters()))
-            })
-            .await??
-        }
+    let sha = match &m.weights_sha256 {
+        Some(sha) => sha.clone(),
+        None => served_weights::initial_sha(&state, &m).await?,
     };
-    Ok(octets(bytes))
+    let (bytes, share) = served_weights::encoded(&state, &sha).await?;
+    Ok(octets_holding(bytes, share))
 }
