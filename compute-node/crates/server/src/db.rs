@@ -738,50 +738,12 @@ impl Db {
     }
 }
 
-/// The node's own bookkeeping: liveness of the database, jobs this node owns in the database but
-/// no longer runs, superseded blobs.
+/// The node's own bookkeeping: liveness of the database, superseded blobs.
 impl Db {
     /// Whether the database answers a trivial query within `timeout`.
     pub async fn ping(&self, timeout: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1 AS one").fetch_one(&self.pool);
         matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
-    }
-
-    /// Ends as `interrupted` (resumable) every job the database shows `running` on `node` but
-    /// that is not in `running_here` (left by an earlier process of this node, or whose end could
-    /// not be saved while the database was down); returns their ids.
-    ///
-    /// # Errors
-    /// 503 or 500 on a database error.
-    pub async fn interrupt_abandoned(
-        &self,
-        node: &str,
-        running_here: &[String],
-    ) -> ApiResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT record, state, node FROM training_jobs WHERE node = $1 AND state = 'running'",
-        )
-        .bind(node)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        let mut ended = Vec::new();
-        for row in rows {
-            let mut job = job_of(&row)?;
-            if running_here.contains(&job.id) {
-                continue;
-            }
-            job.state = JobState::Interrupted;
-            job.batches_done = 0;
-            job.node = None;
-            if self
-                .finish_job(&job, node, JobState::Interrupted, None)
-                .await?
-            {
-                ended.push(job.id);
-            }
-        }
-        Ok(ended)
     }
 
     /// Whether no row references the blob (it may then be deleted: a row names a blob only after

@@ -190,13 +190,13 @@ impl Jobs {
     }
 
     /// Claims the task's job and trains it to its end (or stop). A task delivered again for a
-    /// job this process still runs (its worker was rebuilt) waits for that run instead.
+    /// job this process still runs (its worker was rebuilt) waits for that run first; the claim
+    /// then finds the job ended (or queued again by a resume that came meanwhile: it runs).
     async fn run(self: &Arc<Self>, job_id: &str, attempt: usize) {
         let running = self.active.lock().expect("jobs lock").get(job_id).cloned();
         if let Some(handle) = running {
             tracing::info!(job = %job_id, "task delivered again; following the run in progress");
             handle.ended().await;
-            return;
         }
         let node = self.settings.node.clone();
         let stopping = || self.stopping();

@@ -222,13 +222,25 @@ pub async fn losses(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    // The live record on the node running the job names its blobs once they are stored.
-    let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
-    match &job.losses_sha256 {
-        Some(sha) => Ok(octets(state.blobs.get(sha).await?.to_vec())),
-        None => Err(ApiError::conflict(format!(
-            "job {id} has not completed an epoch yet"
-        ))),
+    // The live record on the node running the job names its blobs once they are stored. A
+    // running job deletes its previous losses once its row names the next ones: a read that
+    // fails because the job moved on reads the new ones.
+    let mut tried: Option<String> = None;
+    loop {
+        let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
+        let Some(sha) = job.losses_sha256 else {
+            return Err(ApiError::conflict(format!(
+                "job {id} has not completed an epoch yet"
+            )));
+        };
+        if tried.as_ref() == Some(&sha) {
+            return Ok(octets(state.blobs.get(&sha).await?.to_vec()));
+        }
+        match state.blobs.get(&sha).await {
+            Ok(bytes) => return Ok(octets(bytes.to_vec())),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(_) => tried = Some(sha),
+        }
     }
 }
 
