@@ -2,7 +2,8 @@
 //! together need about twice that completes, because each superseded checkpoint is deleted as
 //! soon as the job's row names the next one (they used to pile up until the GC grace and fill
 //! the store at epoch ~27, failing the job), with the weights of a run on an unbounded store; an
-//! upload that does not fit answers 507 naming the store, not a 500.
+//! upload that does not fit answers 507 naming the store, and one to the store remounted
+//! read-only 503, not a 500.
 //!
 //! Needs `mount -t tmpfs` (root): skipped with a message otherwise, a failure under
 //! `MORE_REQUIRE_SERVICES=1`.
@@ -59,6 +60,16 @@ impl Tmpfs {
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `mount -o remount,{mode}` (`ro` or `rw`).
+    fn remount(&self, mode: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount");
+        assert!(status.success(), "remount {mode}");
     }
 }
 
@@ -158,4 +169,20 @@ fn a_long_job_fits_a_small_store_and_a_full_store_answers_507() {
     let (s, v) = node.get_json(&format!("/v1/datasets/{id}"));
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "created", "{v}");
+
+    // The same store read-only (EROFS): 503 naming the store.
+    tmpfs.remount("ro");
+    let (x, _) = faults_common::encrypted();
+    let (status, body) = node.put_bytes(&format!("/v1/datasets/{id}/features"), &x);
+    tmpfs.remount("rw");
+    eprintln!("upload to a read-only store: {status} {body}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable", "{body}");
+    names_only(
+        &body,
+        "read-only",
+        &[&tmpfs.path().display().to_string(), "/tmp"],
+    );
+    let (status, body) = node.put_bytes(&format!("/v1/datasets/{id}/features"), &x);
+    assert_eq!(status, 200, "writable again: {body}");
 }
