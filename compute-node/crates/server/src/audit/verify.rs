@@ -1,13 +1,16 @@
 //! Checking the chain (`more-node audit verify`): every row's hash over its contents, every
 //! link to the row before, no gap in `seq`, the start (`seq` 1 after 64 zeros, or the rows a
 //! prune checkpoint accounts for), the end against `audit_head`, and an anchored head if given.
-//! The first broken link is reported. Reads the rows in `seq` order as a stream (constant memory).
+//! The first broken link is reported. Reads the head and the rows in one snapshot (a read
+//! transaction; REPEATABLE READ on PostgreSQL), so a live node's appends are not mistaken for
+//! forged rows, and the rows in `seq` order as a stream (constant memory).
 
 use futures_util::TryStreamExt as _;
 use serde::Deserialize;
+use sqlx::Row as _;
 
 use super::chain::{self, Kind, Linked};
-use super::store::{self, Head};
+use super::store::Head;
 use crate::db::Db;
 
 /// What is wrong at the first broken link.
@@ -227,7 +230,20 @@ impl Walk {
 /// # Errors
 /// The database's (a problem of the chain is a [`Report::problem`], not an error).
 pub async fn verify(db: &Db, anchor: Option<&Head>) -> Result<Report, sqlx::Error> {
-    let head = store::head(db).await?;
+    // One snapshot for the head and the rows: nodes may append meanwhile.
+    let mut tx = db.pool().begin().await?;
+    if db.is_postgres() {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let row = sqlx::query("SELECT seq, row_hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let head = Head {
+        seq: row.try_get("seq")?,
+        hash: row.try_get("row_hash")?,
+    };
     let mut walk = Walk {
         rows: 0,
         first: None,
@@ -248,14 +264,14 @@ pub async fn verify(db: &Db, anchor: Option<&Head>) -> Result<Report, sqlx::Erro
         chain::COLUMNS
     );
     if let Some(row) = sqlx::query(sqlx::AssertSqlSafe(unchained))
-        .fetch_optional(db.pool())
+        .fetch_optional(&mut *tx)
         .await?
     {
         let p = walk.step(chain::read(&row)?);
         return Ok(report(&walk, p));
     }
     let sql = format!("SELECT {} FROM audit_log ORDER BY seq", chain::COLUMNS);
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(db.pool());
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *tx);
     let mut anchored = false;
     while let Some(row) = rows.try_next().await? {
         let row = chain::read(&row)?;
