@@ -380,6 +380,51 @@ mod tests {
         assert!(adam(1e-3, 0.0, 1e-8).check().is_ok());
     }
 
+    /// A training batch whose kept activations pass the budget ends the epoch with an error
+    /// before any layer runs: 255 ReLUs over 256x256 keep 511·2¹⁶ values per sample, 134 MB
+    /// in f32; 32 samples fit in 4 GiB, 33 do not.
+    #[test]
+    fn a_training_batch_past_the_budget_is_an_error_not_an_allocation() {
+        use crate::nn::{LossKind, Model, NoObserver, OptimizerSpec, TrainConfig, Trainer};
+        use crate::tensor::{Plain, PlanarTensor};
+        let relus: Vec<_> = (0..255).map(|_| json!({"type": "relu"})).collect();
+        let s = spec(json!({"input_shape": [1, 256, 256], "layers": relus}));
+        assert_eq!(s.budget().unwrap().training_values, 511 << 16);
+        let sgd = OptimizerSpec::Sgd {
+            learning_rate: 0.1,
+            momentum: 0.0,
+        };
+        let config = TrainConfig::new(1, 64, sgd, LossKind::Mse, 0);
+        let model = Model::<f32, Plain>::new(&s, Plain, 0).unwrap();
+        let mut trainer = Trainer::new(model, config).unwrap();
+        let x = PlanarTensor::plain(ndarray::ArrayD::zeros(vec![33, 1, 256, 256]));
+        let y = PlanarTensor::plain(ndarray::ArrayD::zeros(vec![33, 1]));
+        let e = trainer.train_epoch(&x, &y, &mut NoObserver).unwrap_err();
+        assert!(
+            matches!(&e, NnError::InvalidConfig(m) if m.contains("at most 32 samples")),
+            "{e}"
+        );
+    }
+
+    /// A prediction batch past the budget is refused before the columns are built: a 15x15
+    /// convolution over 256x256 takes 14,876,672 values per sample (59.5 MB in f32), so 72
+    /// samples fit in 4 GiB and 73 do not.
+    #[test]
+    fn a_prediction_batch_past_the_budget_is_an_error_not_an_allocation() {
+        use crate::nn::Model;
+        use crate::tensor::{Plain, PlanarTensor};
+        let s = spec(json!({"input_shape": [1, 256, 256], "layers": [
+            {"type": "conv2d", "filters": 1, "kernel": 15, "padding": 7}]}));
+        let model = Model::<f32, Plain>::new(&s, Plain, 0).unwrap();
+        assert_eq!(model.budget().inference_values, 14_876_672);
+        let x = PlanarTensor::plain(ndarray::ArrayD::zeros(vec![73, 1, 256, 256]));
+        let e = model.forward(&x).unwrap_err();
+        assert!(
+            matches!(&e, NnError::InvalidConfig(m) if m.contains("at most 72 samples")),
+            "{e}"
+        );
+    }
+
     #[test]
     fn batches_past_the_activation_budget_are_refused() {
         let b = SpecBudget {
