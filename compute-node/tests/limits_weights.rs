@@ -146,3 +146,51 @@ fn models_made_before_get_their_initial_weights_recorded_once() {
     assert_eq!(now["initial_weights_sha256"], sha.as_str(), "{now}");
     assert!(dir.path().join("blobs").join(&sha).exists());
 }
+
+/// A download whose blob does not fit the weights cache is a copy per request: its bytes count
+/// in the body budget while it is sent, so with the budget held by a stalled predict it waits,
+/// then gets 503 `busy`; once the budget is free it is served.
+#[test]
+fn downloads_too_large_for_the_cache_count_in_the_body_budget() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = settings(dir.path());
+    st.model_cache_bytes = 1 << 10;
+    st.max_upload_bytes = 1 << 20;
+    st.max_body_bytes_in_flight = 1 << 20;
+    st.body_budget_wait = Duration::from_secs(1);
+    let srv = start(st);
+    // 100,100 parameters: a 400 kB blob, over the 1 KiB cache.
+    let spec = json!({"input_shape": [1000], "layers": [{"type": "dense", "units": 100}]});
+    let (s, m) = srv.post_json("/v1/models", &json!({"name": "m", "spec": spec}));
+    assert_eq!(s, 201, "{m}");
+    let id = m["id"].as_str().unwrap();
+    // A predict that declares 900 KiB, sends 1 KiB and stalls: 124 KiB of the budget are left.
+    let port = srv.base.rsplit(':').next().unwrap();
+    let mut hog = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    write!(
+        hog,
+        "POST /v1/models/{id}/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        900 << 10
+    )
+    .unwrap();
+    hog.write_all(&[0u8; 1024]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (s, body) = weights(&srv, id);
+    assert_eq!(
+        s,
+        503,
+        "{}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    );
+    assert!(String::from_utf8_lossy(&body).contains("busy"));
+    drop(hog);
+    std::thread::sleep(Duration::from_millis(300));
+    let (s, body) = weights(&srv, id);
+    assert_eq!(s, 200);
+    assert_eq!(
+        sha256_hex(&body),
+        m["initial_weights_sha256"].as_str().unwrap()
+    );
+}

@@ -27,10 +27,12 @@ use server_common::process::{NodeConfig, NodeProcess};
 use server_common::Api;
 
 /// RSS the node must stay under, MiB. Measured on a 2-core VM (2026-12-07, this traffic, 120 s,
-/// debug-profile test binary): 38 MiB at start, at most ~150 MiB. The bound allows for the
-/// node's own budgets on top of its start: bodies in memory (`--max-body-bytes-in-flight-mb 64`),
-/// two training jobs' data and gradients (a few MiB each here) and the weights cache (models of
-/// a few kB), plus allocator slack: a leak or an unbounded buffer passes it within the run.
+/// the test profile's binary): about 56 MiB at start, a plateau of 150–170 MiB, at most 179 and
+/// 191 MiB in two runs. The bound is the start plus what the node's own limits allow on top:
+/// request bodies in memory (`--max-body-bytes-in-flight-mb 64`), one training job's data,
+/// gradients and optimizer state (a few MiB here), the weights cache (models of a few kB), the
+/// database's page cache, and the allocator's freed-but-not-yet-returned pages; a leak or an
+/// unbounded buffer crosses it within the run.
 const RSS_BOUND_MIB: u64 = 320;
 
 const FEATURES: usize = 32;

@@ -205,7 +205,7 @@ pub async fn delete(
 
 /// `GET /v1/models/{id}/weights`: the trained (encrypted) parameters as a wire bundle with the
 /// spec in its metadata; before training, the public initial weights (plaintext, from the seed).
-#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The parameters as a bundle (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody)))]
+#[utoipa::path(tag = "models", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits")), responses((status = 200, description = "The parameters as a bundle (MORE wire format v1)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, description = "no such object", body = ErrorBody), (status = 500, description = "internal error (details in the node's log under the request id)", body = ErrorBody), (status = 503, description = "the node holds its limit of bodies in memory (a blob too large for the weights cache counts while it is sent; retry after Retry-After seconds)", body = ErrorBody)))]
 #[get("/models/{id}/weights")]
 pub async fn weights(
     state: web::Data<AppState>,
