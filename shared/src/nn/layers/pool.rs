@@ -5,8 +5,14 @@
 
 use ndarray::{s, Array4, ArrayD, ArrayView4, Ix4};
 
-use crate::tensor::{PlanarTensor, Representation};
+use crate::tensor::{alloc, PlanarTensor, Representation};
 use crate::{Float, Result};
+
+/// Zeros of `shape`, allocated fallibly ([`crate::MoreError::Allocation`]).
+fn zeros<F: Float>(shape: [usize; 4], what: &'static str) -> Result<Array4<F>> {
+    let values = alloc::zeros(alloc::count(&shape, what)?, what)?;
+    Ok(Array4::from_shape_vec(shape, values).expect("n·c·h·w values"))
+}
 
 /// A plane as `(n, c, h, w)`.
 fn image_plane<F: Float>(p: &ArrayD<F>) -> ArrayView4<'_, F> {
@@ -27,13 +33,13 @@ pub(crate) fn avg_forward<F: Float, R: Representation<F>>(
             let [n, c, h, w] = *p.shape() else {
                 unreachable!("4-D")
             };
-            let mut out = Array4::<F>::zeros((n, c, h / s, w / s));
+            let mut out = zeros::<F>([n, c, h / s, w / s], "avg_pool2d output")?;
             for (dy, dx) in offsets(s) {
                 out += &p.slice(s![.., .., dy..h / s * s;s, dx..w / s * s;s]);
             }
-            (out * scale).into_dyn()
+            Ok((out * scale).into_dyn())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(x.with_planes(planes))
 }
 
@@ -49,14 +55,14 @@ pub(crate) fn avg_backward<F: Float, R: Representation<F>>(
             let [n, c, oh, ow] = *share.shape() else {
                 unreachable!("4-D")
             };
-            let mut dx = Array4::<F>::zeros((n, c, oh * s, ow * s));
+            let mut dx = zeros::<F>([n, c, oh * s, ow * s], "avg_pool2d input gradient")?;
             for (y0, x0) in offsets(s) {
                 dx.slice_mut(s![.., .., y0..oh * s;s, x0..ow * s;s])
                     .assign(&share);
             }
-            dx.into_dyn()
+            Ok(dx.into_dyn())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(dy.with_planes(planes))
 }
 
@@ -136,8 +142,8 @@ pub(crate) fn max_backward<F: Float, R: Representation<F>>(
         "a cache of a training forward pass"
     );
     let mut dx: Vec<Array4<F>> = (0..R::PLANES)
-        .map(|_| Array4::zeros((n, c, oh * s, ow * s)))
-        .collect();
+        .map(|_| zeros([n, c, oh * s, ow * s], "max_pool2d input gradient"))
+        .collect::<Result<_>>()?;
     let mut g = dy.clone();
     // Element j ≥ 1 (last first) takes `weight_j` of what reaches it; element 0 the rest.
     let shares = (cache.steps.iter().rev().zip(offsets(s).rev()))
