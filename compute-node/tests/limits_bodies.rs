@@ -177,6 +177,20 @@ fn absent_and_trickling_bodies_get_408() {
         assert!(head.contains("connection: close"), "{head}");
         assert!(start.elapsed() < Duration::from_secs(10));
     }
+    // A JSON body that never comes: the same 408 (every body of the API is read under the
+    // timeouts, not only the tensors).
+    let port = srv.base.rsplit(':').next().unwrap();
+    let mut s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /v1/models HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\""
+    )
+    .unwrap();
+    let (status, head, body) = answer(&mut s);
+    assert_eq!(status, 408, "JSON: {head}{body}");
+    assert!(body.contains("request_timeout"), "{body}");
     // Trickling: a byte every 0.5 s never trips the idle timeout, the total one ends it.
     let mut s = open(&srv, "POST", &format!("/v1/models/{model}/predict"), 1000);
     let mut w = s.try_clone().unwrap();

@@ -7,8 +7,10 @@
 //!   does not fit waits at most `body_budget_wait`, then gets 503 `busy` with `Retry-After`.
 //!   Predict bodies are buffered whole and count whole; dataset uploads stream into the store and
 //!   count the memory they hold on the way ([`UPLOAD_MEMORY`] at most).
-//! - [`BodyStream`]: the chunks of a body, each awaited at most `body_idle_timeout` and all of
-//!   them within `body_timeout` (408 `request_timeout` otherwise).
+//! - [`timed_payload`]: every request body of the API (JSON ones too) is read under the timeouts:
+//!   each chunk awaited at most `body_idle_timeout`, all of them within `body_timeout`; past
+//!   them the body ends in a `TimedOut` error, which [`BodyStream`] and the JSON extractor answer
+//!   with 408 `request_timeout`.
 //! - A declared `Content-Length` over the route's limit is answered 413 before any byte is read.
 //!
 //! Refusals never drain the body: actix-http answers a request whose body is unread with
@@ -18,7 +20,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage as _, HttpRequest};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -26,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::blobs::PART_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::Settings;
+use crate::startup::AppState;
 
 /// The budget's unit: permits are KiB, so that a `u32` count covers 4 TiB.
 const UNIT: usize = 1024;
@@ -123,24 +129,79 @@ impl Share {
     }
 }
 
-/// The chunks of a request body under the read timeouts.
+/// Middleware: the request's body read under the node's idle and total timeouts (counted from
+/// the request's start), for every handler and extractor.
+///
+/// # Errors
+/// Those of the next service.
+pub async fn timed_payload(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        let (idle, total) = (
+            state.settings.body_idle_timeout,
+            state.settings.body_timeout,
+        );
+        let payload = req.take_payload();
+        req.set_payload(Payload::from(
+            Box::pin(timed(payload, idle, total)) as BoxedPayloadStream
+        ));
+    }
+    next.call(req).await
+}
+
+/// The stream type of [`Payload::Stream`] (actix-http's `BoxedPayloadStream`).
+type BoxedPayloadStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, PayloadError>>>>;
+
+/// `payload`, ended by a `TimedOut` I/O error when a chunk takes longer than `idle` or the whole
+/// longer than `total`.
+fn timed(
+    payload: Payload,
+    idle: Duration,
+    total: Duration,
+) -> impl futures_util::Stream<Item = Result<Bytes, PayloadError>> {
+    let deadline = Instant::now() + total;
+    futures_util::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        let wait = idle.min(deadline.saturating_duration_since(Instant::now()));
+        match tokio::time::timeout(wait, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let message = if wait < idle {
+                    format!("the body did not arrive within {} s", total.as_secs())
+                } else {
+                    format!("no byte of the body arrived for {} s", idle.as_secs())
+                };
+                let error = std::io::Error::new(std::io::ErrorKind::TimedOut, message);
+                Some((Err(PayloadError::Io(error)), None))
+            }
+        }
+    })
+}
+
+/// A body read error as the API answers it: 408 `request_timeout` for [`timed_payload`]'s
+/// timeouts, else 400.
+pub fn payload_error(e: &PayloadError) -> ApiError {
+    match e {
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::request_timeout(io.to_string())
+        }
+        e => ApiError::bad_request(format!("reading the body: {e}")),
+    }
+}
+
+/// The chunks of a request body (under [`timed_payload`]'s timeouts).
 pub struct BodyStream {
     payload: web::Payload,
-    idle: Duration,
-    deadline: Instant,
-    total: Duration,
 }
 
 impl BodyStream {
-    /// The body of a request, read under `settings`' idle and total timeouts (the total counted
-    /// from now).
-    pub fn new(payload: web::Payload, settings: &Settings) -> Self {
-        BodyStream {
-            payload,
-            idle: settings.body_idle_timeout,
-            deadline: Instant::now() + settings.body_timeout,
-            total: settings.body_timeout,
-        }
+    /// The body of a request.
+    pub fn new(payload: web::Payload) -> Self {
+        BodyStream { payload }
     }
 
     /// The next chunk; `None` at the end of the body.
@@ -149,20 +210,10 @@ impl BodyStream {
     /// 408 `request_timeout` when no byte arrives for the idle timeout or the body is not done by
     /// the total one; 400 when the connection fails or ends early.
     pub async fn next(&mut self) -> ApiResult<Option<Bytes>> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        let wait = self.idle.min(left);
-        match tokio::time::timeout(wait, self.payload.next()).await {
-            Err(_) if wait < self.idle => Err(ApiError::request_timeout(format!(
-                "the body did not arrive within {} s",
-                self.total.as_secs()
-            ))),
-            Err(_) => Err(ApiError::request_timeout(format!(
-                "no byte of the body arrived for {} s",
-                self.idle.as_secs()
-            ))),
-            Ok(None) => Ok(None),
-            Ok(Some(Err(e))) => Err(ApiError::bad_request(format!("reading the body: {e}"))),
-            Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        match self.payload.next().await {
+            None => Ok(None),
+            Some(Err(e)) => Err(payload_error(&e)),
+            Some(Ok(chunk)) => Ok(Some(chunk)),
         }
     }
 }
@@ -201,7 +252,6 @@ pub fn too_large(limit: usize) -> ApiError {
 /// that stops or is too slow, 400 when the connection fails.
 pub async fn read_body(
     budget: &BodyBudget,
-    settings: &Settings,
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -212,7 +262,7 @@ pub async fn read_body(
     budget
         .reserve(&mut share, declared.unwrap_or(STEP.min(limit)))
         .await?;
-    let mut body = BodyStream::new(payload, settings);
+    let mut body = BodyStream::new(payload);
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = body.next().await? {
         let len = buf.len() + chunk.len();

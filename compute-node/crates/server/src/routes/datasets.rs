@@ -177,7 +177,7 @@ async fn upload(
     let mut share = Share::default();
     let window = body::content_length(&req).map_or(UPLOAD_MEMORY, |n| n.min(UPLOAD_MEMORY));
     state.bodies.reserve(&mut share, window).await?;
-    let mut payload = BodyStream::new(payload, &state.settings);
+    let mut payload = BodyStream::new(payload);
     let mut writer = None;
     let received = receive(&state, &ds, part, &mut payload, &mut writer).await;
     let header = match received {

@@ -32,12 +32,14 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
                 ApiError::unsupported_media_type("this route takes Content-Type: application/json")
                     .into()
             }
+            actix_web::error::JsonPayloadError::Payload(e) => body::payload_error(&e).into(),
             err => ApiError::bad_request(format!("invalid JSON body: {err}")).into(),
         });
     let path = web::PathConfig::default()
         .error_handler(|err, _| ApiError::bad_request(format!("bad path: {err}")).into());
     cfg.service(
         scope("/v1")
+            .wrap(actix_web::middleware::from_fn(body::timed_payload))
             .wrap(actix_web::middleware::from_fn(auth::authenticate))
             .wrap(actix_web::middleware::from_fn(guard::same_site))
             // Outside the origin check: answers preflights of --cors-origin pages.

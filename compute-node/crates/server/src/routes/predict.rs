@@ -34,7 +34,7 @@ pub async fn predict(
     let limit = predict_body_limit(&record, max_batch).min(state.settings.max_upload_bytes);
     // The body's bytes are reserved in the node's budget before any is read, and stay reserved
     // while it and its decoding are in memory.
-    let (body, _share) = read_body(&state.bodies, &state.settings, &req, payload, limit).await?;
+    let (body, _share) = read_body(&state.bodies, &req, payload, limit).await?;
     // Taken before the weights are loaded: weights too large for the cache are a copy per
     // request, so at most one per permit.
     let _permit = state
