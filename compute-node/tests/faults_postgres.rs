@@ -38,9 +38,12 @@ fn training_survives_a_60_second_database_outage() {
     let (expected, expected_short) = (reference(SHAPE), reference(SHORT));
     let dir = tempfile::tempdir().expect("tempdir");
     let dir2 = tempfile::tempdir().expect("tempdir");
+    // One store for both nodes, as one database: either may take the other's job over.
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file://{}", store_dir.path().display());
     let config = |dir: &std::path::Path, name: &str, delay: &str| {
         NodeConfig::new(dir)
-            .arg(&["--db", &pg.url(), "--node-name", name])
+            .arg(&["--db", &pg.url(), "--store", &store, "--node-name", name])
             .arg(&["--job-lease-seconds", "6"])
             .env("MORE_FAULT_DELAY", delay)
     };
@@ -52,6 +55,7 @@ fn training_survives_a_60_second_database_outage() {
     // The second node takes the second job (the first is busy) and pauses after storing its
     // trained weights, before the transaction that completes it.
     let node2 = NodeProcess::start(&config(dir2.path(), "pg-2", "weights_stored:3000"));
+    let _logs = faults_common::LogsOnPanic(vec![&node, &node2]);
     let (model2, job2) = queue_job(&node2, SHORT);
     let paused = Instant::now();
     while !node2.log_text().contains("at weights_stored") {

@@ -133,6 +133,7 @@ pub struct Reference {
 pub fn reference(shape: JobShape) -> Reference {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = NodeProcess::start(&NodeConfig::new(dir.path()));
+    let _logs = LogsOnPanic(vec![&node]);
     let (model, job) = queue_job(&node, shape);
     let job = finished(&node, &job, Duration::from_secs(120));
     assert_eq!(job["state"], "completed", "{job}");
@@ -180,5 +181,22 @@ pub fn names_only(body: &Value, service: &str, hidden: &[&str]) {
     assert!(message.contains(service), "{body}");
     for h in hidden {
         assert!(!message.contains(h), "the message shows {h:?}: {body}");
+    }
+}
+
+/// Prints the last lines of each node's log when the test panics (for the CI log).
+pub struct LogsOnPanic<'a>(pub Vec<&'a NodeProcess>);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for node in &self.0 {
+            let log = node.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+            eprintln!("---- node on {} (last 60 lines):\n{tail}", node.base);
+        }
     }
 }
