@@ -290,3 +290,54 @@ fn a_training_run_that_overflows_fails_the_job_with_a_message() {
     assert!(error.contains("NaN or infinite"), "{job}");
     srv.healthy();
 }
+
+/// A job whose training batch needs more activation memory than one pass may take is refused
+/// when it is made (400 saying how many samples fit), not failed at its first epoch; a batch
+/// that fits is queued. The node here never trains (`max_jobs` 0).
+#[test]
+fn a_training_batch_over_the_activation_budget_is_refused_at_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.max_jobs = 0;
+    let srv = start(s);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let key = SecretKey::from_seed(11);
+    let samples = 12;
+    let x = ArrayD::from_shape_fn(vec![samples, 1, 256, 256], |i| (i[2] % 7) as f32 * 0.1);
+    let y = ArrayD::from_shape_fn(vec![samples, 1], |i| i[0] as f32 * 0.1);
+    let data = upload_dataset(
+        &srv,
+        "regression",
+        None,
+        &enc(&key, &x, &mut rng),
+        &enc(&key, &y, &mut rng),
+    );
+    // About 5 x 9.8 M values per sample kept by a training pass: ~400 MB in compact f32, so
+    // about 10 samples fit the 4 GiB of a pass.
+    let (s, m) = model(
+        &srv,
+        json!({"input_shape": [1, 256, 256], "layers": [
+            {"type": "conv2d", "filters": 150, "kernel": 1},
+            {"type": "relu"},
+            {"type": "conv2d", "filters": 1, "kernel": 1},
+            {"type": "flatten"},
+            {"type": "dense", "units": 1}
+        ]}),
+    );
+    assert_eq!(s, 201, "{m}");
+    let job = |batch_size: usize| {
+        srv.post_json(
+            "/v1/jobs",
+            &json!({"model_id": m["id"], "dataset_id": data, "epochs": 1,
+                "batch_size": batch_size, "optimizer": {"type": "sgd", "learning_rate": 0.01},
+                "loss": "mse"}),
+        )
+    };
+    refused(
+        job(samples),
+        "bad_request",
+        &["training batch of 12 samples", "samples per batch"],
+    );
+    let (s, v) = job(2);
+    assert_eq!(s, 202, "{v}");
+}

@@ -157,12 +157,19 @@ pub fn x_basis<R: Representation<f32>>(x: &PlanarTensor<f32, R>) -> Option<[f64;
         .map(|c| c.basis.c0)
 }
 
-/// A trainer's checkpoint as a bundle: its tensors, with `epochs_done` and `step` in the
-/// metadata (a job's checkpoint blob, written by the node and by `train-distributed`).
+/// A trainer's checkpoint as a bundle: its tensors, with `epochs_done`, `step` and a random
+/// 128-bit `nonce` in the metadata (a job's checkpoint blob, written by the node and by
+/// `train-distributed`).
+///
+/// The nonce makes every checkpoint a blob of its own: two jobs that train the same bits (same
+/// data, spec and seed) would otherwise share one content-addressed blob, and the job that
+/// supersedes its checkpoint could delete the blob another job's row is about to name. With it,
+/// a superseded checkpoint is deleted at once (`jobs::train::record_epoch`).
 pub fn checkpoint_bundle<R: Representation<f32>>(checkpoint: &Checkpoint<f32, R>) -> Vec<u8> {
     let metadata = serde_json::json!({
         "epochs_done": checkpoint.epochs_done,
         "step": checkpoint.step,
+        "nonce": format!("{:032x}", rand::random::<u128>()),
     });
     let named = checkpoint
         .tensors
@@ -218,4 +225,38 @@ pub fn decode_losses<R: Representation<f32>>(
         .map(|i| all.select(0, &[i]))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use more_core::nn::Checkpoint;
+    use more_core::tensor::{MatrixForm, PlanarTensor};
+
+    use super::{checkpoint_bundle, decode_checkpoint};
+
+    /// Two jobs that train the same bits must not share a checkpoint blob (a job deletes its
+    /// superseded checkpoint at once): the same checkpoint bundles to different bytes, which
+    /// read back to the same checkpoint.
+    #[test]
+    fn every_checkpoint_is_a_blob_of_its_own() {
+        let checkpoint = Checkpoint {
+            epochs_done: 3,
+            step: 12,
+            tensors: vec![(
+                "w0".to_string(),
+                PlanarTensor::<f32, MatrixForm>::full(MatrixForm, &[2, 3], 0.5),
+            )],
+        };
+        let (a, b) = (
+            checkpoint_bundle(&checkpoint),
+            checkpoint_bundle(&checkpoint),
+        );
+        assert_ne!(a, b, "identical checkpoints would share one blob");
+        for bytes in [a, b] {
+            let read: Checkpoint<f32, MatrixForm> = decode_checkpoint(&bytes).expect("decode");
+            assert_eq!((read.epochs_done, read.step), (3, 12));
+            assert_eq!(read.tensors[0].0, "w0");
+            assert_eq!(read.tensors[0].1.planes(), checkpoint.tensors[0].1.planes());
+        }
+    }
 }

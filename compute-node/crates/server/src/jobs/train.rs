@@ -1,7 +1,7 @@
 //! Training one claimed job: read the dataset's blobs, restore the last checkpoint (or start from
 //! the model's weights), and after every epoch store the checkpoint and the encrypted losses as
-//! blobs before the job row names them (then delete the ones they supersede, unless another row
-//! names them); at the end store the trained weights and switch the model and the job in one
+//! blobs before the job row names them (then delete the checkpoint they supersede, unless another
+//! row names it); at the end store the trained weights and switch the model and the job in one
 //! transaction. Every database and store operation goes through [`Context::retry`].
 
 use std::future::Future;
@@ -278,19 +278,7 @@ fn save_epoch<R: Representation<f32>>(
         checkpoint_sha256: checkpoint_blob.sha256,
         losses_sha256: losses_blob.sha256,
     };
-    record_epoch(cx, handle, epoch, elapsed)?;
-    // Content addressing: another job with identical bytes may have deleted them as superseded
-    // between the put and the commit; the row names them now, so store them again.
-    for bytes in [&losses, &checkpoint] {
-        let sha = crate::blobs::sha256_hex(bytes);
-        if cx
-            .retry("check a stored blob", || cx.blobs.modified(&sha))?
-            .is_none()
-        {
-            cx.retry("store a blob again", || cx.blobs.put(bytes.clone()))?;
-        }
-    }
-    Ok(())
+    record_epoch(cx, handle, epoch, elapsed)
 }
 
 /// An epoch's end, stored: what the job row names after it.
@@ -312,10 +300,14 @@ pub(super) fn record_epoch(
     elapsed: f64,
 ) -> Result<(), Stop> {
     let _guard = handle.write.blocking_lock();
-    let superseded = {
-        let j = handle.job.lock().expect("job lock");
-        [j.checkpoint_sha256.clone(), j.losses_sha256.clone()]
-    };
+    // Only the checkpoint: its bytes are the job's own (`checkpoint_bundle`'s nonce). A losses
+    // blob is a plain tensor that an identical job shares, and small: the collector takes it.
+    let superseded = handle
+        .job
+        .lock()
+        .expect("job lock")
+        .checkpoint_sha256
+        .clone();
     let job = {
         let mut j = handle.job.lock().expect("job lock");
         j.epoch = epoch.epochs_done;
@@ -328,18 +320,15 @@ pub(super) fn record_epoch(
         return Err(Stop::Lost);
     }
     tracing::info!(job = %job.id, epoch = job.epoch, "epoch done");
-    let named = [&job.checkpoint_sha256, &job.losses_sha256];
-    for sha in superseded.into_iter().flatten() {
-        if !named.iter().any(|n| n.as_deref() == Some(sha.as_str())) {
-            delete_superseded(cx, &sha);
-        }
+    if let Some(sha) = superseded.filter(|sha| job.checkpoint_sha256.as_ref() != Some(sha)) {
+        delete_superseded(cx, &sha);
     }
     Ok(())
 }
 
-/// Deletes a blob the job's row no longer names, unless another row names it (blobs are
-/// content-addressed: an identical checkpoint of another job is the same blob). Failures are
-/// left to the garbage collector.
+/// Deletes a checkpoint the job's row no longer names, unless a row still names it (a job's
+/// checkpoints are its own blobs: `checkpoint_bundle`'s nonce). Failures are left to the garbage
+/// collector.
 fn delete_superseded(cx: &Context, sha: &str) {
     let deleted = cx.wait(async {
         if cx.db.unreferenced(sha).await? {

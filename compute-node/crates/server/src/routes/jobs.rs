@@ -110,6 +110,22 @@ fn check_ranks(requested: Option<usize>, mpi: Option<&MpiLaunch>) -> ApiResult<u
     Ok(ranks)
 }
 
+/// Refuses a job whose training batch of `samples` would need more activation memory than a pass
+/// may take (`more_core::nn::limits::ACTIVATION_BUDGET_BYTES`), at creation rather than at its
+/// first epoch. Jobs train in f32: 2 planes of 4 bytes per compact value, 4 in matrix form.
+fn check_batch_memory(model: &ModelRecord, ds: &Dataset, samples: usize) -> ApiResult<()> {
+    let planes = if ds.representation.as_deref() == Some("matrix") {
+        4
+    } else {
+        2
+    };
+    let bytes_per_value = planes * std::mem::size_of::<f32>();
+    Ok(model
+        .spec
+        .budget()?
+        .check_batch(samples, bytes_per_value, true)?)
+}
+
 /// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
 /// current blobs).
 fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> ApiResult<Job> {
@@ -165,6 +181,7 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
         config.divergence_limit = d;
     }
     let samples = ds.samples.unwrap_or(0);
+    check_batch_memory(model, ds, req.batch_size.min(samples.max(1)))?;
     Ok(Job {
         id: new_id(),
         model_id: model.id.clone(),
@@ -222,26 +239,14 @@ pub async fn losses(
     caller: Caller,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    // The live record on the node running the job names its blobs once they are stored. A
-    // running job deletes its previous losses once its row names the next ones: a read that
-    // fails because the job moved on reads the new ones.
-    let mut tried: Option<String> = None;
-    loop {
-        let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
-        let Some(sha) = job.losses_sha256 else {
-            return Err(ApiError::conflict(format!(
-                "job {id} has not completed an epoch yet"
-            )));
-        };
-        if tried.as_ref() == Some(&sha) {
-            return Ok(octets(state.blobs.get(&sha).await?.to_vec()));
-        }
-        match state.blobs.get(&sha).await {
-            Ok(bytes) => return Ok(octets(bytes.to_vec())),
-            Err(e) if e.is_transient() => return Err(e),
-            Err(_) => tried = Some(sha),
-        }
-    }
+    // The live record on the node running the job names its blobs once they are stored.
+    let job = state.jobs.live(state.db.job(caller.scope(), &id).await?);
+    let Some(sha) = job.losses_sha256 else {
+        return Err(ApiError::conflict(format!(
+            "job {id} has not completed an epoch yet"
+        )));
+    };
+    Ok(octets(state.blobs.get(&sha).await?.to_vec()))
 }
 
 /// `POST /v1/jobs/{id}/cancel`: a queued job is cancelled at once, a running one stops at its next
