@@ -170,7 +170,10 @@ fn postgres_and_s3_flow() {
         "the S3 node wrote blobs to its data dir"
     );
 
-    check_broken_objects(&second, &s3, &model, dir.path());
+    // A node that has not read the weights yet: the others keep the verified bytes they read in
+    // their weights cache and go on serving those.
+    let third = node(&dir.path().join("c"), &pg, &s3);
+    check_broken_objects(&third, &s3, &model, dir.path());
     first.healthy();
     check_audit_log_append_only(&pg);
 }

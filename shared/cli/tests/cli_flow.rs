@@ -407,7 +407,7 @@ fn bad_inputs_give_the_documented_exit_codes() {
             .unwrap();
         serde_json::from_str(&text).unwrap()
     };
-    // 7: a diverging run ends failed.
+    // 7: a diverging run ends failed (learning rate 1e9, the most the node accepts).
     let ds = ok(&[
         "upload",
         "--key",

@@ -56,7 +56,7 @@ fn adam_epsilon() -> f64 {
 }
 
 impl OptimizerSpec {
-    /// Checks the hyper-parameters' ranges (learning rate in `(0, 10]`, momentum and betas in
+    /// Checks the hyper-parameters' ranges (learning rate in `(0, 1e9]`, momentum and betas in
     /// `[0, 1)`, epsilon in `(0, 1]`; NaN fails every test); returns a message naming the ranges.
     pub fn check(&self) -> std::result::Result<(), String> {
         let ok = match *self {
