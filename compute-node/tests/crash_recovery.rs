@@ -13,12 +13,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_client::SecretKey;
 use more_core::tensor::Compact;
 use more_core::wire::{self, DecodeLimits};
-use ndarray::{Array2, ArrayD};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use ndarray::ArrayD;
 use serde_json::{json, Value};
 use server_common::process::{NodeConfig, NodeProcess};
 use server_common::{upload_dataset, Api};
@@ -52,23 +50,7 @@ fn node(dir: &Path, fault: Option<&str>) -> NodeProcess {
 
 /// The test data, encrypted: (features, targets) as wire bytes, the same on every call.
 fn encrypted(key: &SecretKey, seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x = Array2::from_shape_fn((SAMPLES, FEATURES), |_| rng.random_range(-1.0f32..1.0));
-    let y = Array2::from_shape_fn((SAMPLES, 2), |(i, j)| {
-        let s: f32 = x.row(i).iter().take(3).sum();
-        if (s > 0.0) == (j == 0) {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    let enc = |a: Array2<f32>, rng: &mut ChaCha8Rng| {
-        wire::encode(
-            &key.encrypt_compact(&a.into_dyn(), &ShadowDistribution::default(), rng)
-                .expect("encrypt"),
-        )
-    };
-    (enc(x, &mut rng), enc(y, &mut rng))
+    server_common::encrypted_two_class(key, seed, SAMPLES, FEATURES)
 }
 
 /// An empty classification dataset; returns its id.

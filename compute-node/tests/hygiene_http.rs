@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use server_common::{settings, start, Api, TestServer};
+use server_common::{operator_command, settings, start, Api, TestServer};
 
 /// A raw HTTP/1.1 answer.
 struct Raw {
@@ -70,30 +70,13 @@ fn web_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-/// Runs `more-node ARGS --data-dir DATA`; panics unless it succeeds; its stdout.
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_more-node"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run more-node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A new API key of tenant `t` with `role` (the tenant is made when missing).
 fn new_key(data: &Path, role: &str) -> String {
     let _ = Command::new(env!("CARGO_BIN_EXE_more-node"))
         .args(["tenant", "create", "t", "--data-dir"])
         .arg(data)
         .output();
-    let out = cli(data, &["apikey", "create", "--tenant", "t", "--role", role]);
+    let out = operator_command(data, &["apikey", "create", "--tenant", "t", "--role", role]);
     out.lines().last().expect("the key").to_string()
 }
 

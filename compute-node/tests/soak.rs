@@ -11,7 +11,6 @@ mod server_common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use server_common::process::{NodeConfig, NodeProcess};
-use server_common::Api;
+use server_common::{operator_command, Api};
 
 /// RSS the node must stay under, MiB. Measured on a 2-core VM (2026-12-07, this traffic, 120 s,
 /// the test profile's binary): about 56 MiB at start, a plateau of 150–170 MiB, at most 179 and
@@ -47,23 +46,8 @@ fn seconds() -> u64 {
 
 /// Runs `more-node ARGS --data-dir DATA`; the last line of its output.
 fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_more-node"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run more-node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+    let out = operator_command(data, args);
+    out.lines().last().unwrap_or_default().to_string()
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

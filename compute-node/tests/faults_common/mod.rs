@@ -5,11 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
-use more_core::wire;
-use ndarray::{Array2, ArrayD};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use more_client::SecretKey;
+use ndarray::ArrayD;
 use serde_json::{json, Value};
 
 use crate::server_common::process::{NodeConfig, NodeProcess};
@@ -38,24 +35,7 @@ pub fn key() -> SecretKey {
 /// The test data, encrypted under [`key`]: (features, targets) as wire bytes, the same on
 /// every call.
 pub fn encrypted() -> (Vec<u8>, Vec<u8>) {
-    let key = key();
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let x = Array2::from_shape_fn((SAMPLES, FEATURES), |_| rng.random_range(-1.0f32..1.0));
-    let y = Array2::from_shape_fn((SAMPLES, 2), |(i, j)| {
-        let s: f32 = x.row(i).iter().take(3).sum();
-        if (s > 0.0) == (j == 0) {
-            1.0
-        } else {
-            0.0
-        }
-    });
-    let enc = |a: Array2<f32>, rng: &mut ChaCha8Rng| {
-        wire::encode(
-            &key.encrypt_compact(&a.into_dyn(), &ShadowDistribution::default(), rng)
-                .expect("encrypt"),
-        )
-    };
-    (enc(x, &mut rng), enc(y, &mut rng))
+    crate::server_common::encrypted_two_class(&key(), 5, SAMPLES, FEATURES)
 }
 
 /// Uploads the data, creates the model and queues its job; returns (model id, job id). SGD with

@@ -247,3 +247,52 @@ pub fn decrypted_weights(
         .map(|(name, t)| (name, key.decrypt(&typed(t)).expect("decrypt")))
         .collect()
 }
+
+/// Runs an operator's command, `more-node ARGS --data-dir DATA`; panics unless it succeeds;
+/// its standard output.
+pub fn operator_command(data: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_more-node"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run more-node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The two-class data of the crash and fault tests, encrypted under `key` from `seed`:
+/// `samples x features` values in [-1, 1) and one-hot targets (class 0 when the first three
+/// features sum above 0), as wire bytes; the same bytes for the same arguments.
+pub fn encrypted_two_class(
+    key: &more_client::SecretKey,
+    seed: u64,
+    samples: usize,
+    features: usize,
+) -> (Vec<u8>, Vec<u8>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let x = ndarray::Array2::from_shape_fn((samples, features), |_| rng.random_range(-1.0f32..1.0));
+    let y = ndarray::Array2::from_shape_fn((samples, 2), |(i, j)| {
+        let s: f32 = x.row(i).iter().take(3).sum();
+        if (s > 0.0) == (j == 0) {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let shadow = more_client::ShadowDistribution::default();
+    let mut enc = |a: ndarray::Array2<f32>| {
+        more_core::wire::encode(
+            &key.encrypt_compact(&a.into_dyn(), &shadow, &mut rng)
+                .expect("encrypt"),
+        )
+    };
+    let x = enc(x);
+    (x, enc(y))
+}
