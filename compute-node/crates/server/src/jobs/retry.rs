@@ -25,36 +25,9 @@ pub struct Budget<'a> {
 }
 
 impl Budget<'_> {
-    /// Runs `op` (on this blocking thread, through `block_on`) until it succeeds, fails with an
-    /// error that is not transient, or the budget is spent; logs each retry with `what`.
-    ///
-    /// # Errors
-    /// The last error of `op`.
-    pub fn run<T, F, Fut>(
-        &self,
-        what: &str,
-        block_on: impl Fn(Fut) -> ApiResult<T>,
-        mut op: F,
-    ) -> ApiResult<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
-    {
-        let start = Instant::now();
-        let mut pause = FIRST_PAUSE;
-        loop {
-            match block_on(op()) {
-                Err(e) if e.is_transient() && self.may_wait(start, pause) => {
-                    tracing::warn!(error = %e, what, retry_in = ?pause, "transient error; retrying");
-                    self.sleep(pause);
-                    pause = (pause * 2).min(MAX_PAUSE);
-                }
-                result => return result,
-            }
-        }
-    }
-
-    /// [`Budget::run`] on an async task: the same policy, pausing with tokio's timer.
+    /// Runs `op` until it succeeds, fails with an error that is not transient, or the budget is
+    /// spent (pausing with tokio's timer, waking every 100 ms to look at the stop flag); logs
+    /// each retry with `what`. A blocking thread runs it through the runtime's `block_on`.
     ///
     /// # Errors
     /// The last error of `op`.
@@ -82,13 +55,6 @@ impl Budget<'_> {
 
     fn may_wait(&self, start: Instant, pause: Duration) -> bool {
         !(self.stopping)() && self.limit.is_none_or(|l| start.elapsed() + pause <= l)
-    }
-
-    fn sleep(&self, pause: Duration) {
-        let until = Instant::now() + pause;
-        while Instant::now() < until && !(self.stopping)() {
-            std::thread::sleep(TICK.min(until.saturating_duration_since(Instant::now())));
-        }
     }
 }
 
@@ -121,7 +87,7 @@ mod tests {
             limit: Some(Duration::from_secs(5)),
             stopping: &|| false,
         };
-        let result = budget.run("test", block_on, || {
+        let result = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
             let n = tries.load(Ordering::SeqCst);
             async move {
@@ -131,7 +97,7 @@ mod tests {
                     Ok(n)
                 }
             }
-        });
+        }));
         assert_eq!(result, Ok(3));
     }
 
@@ -143,19 +109,19 @@ mod tests {
             stopping: &|| false,
         };
         let start = Instant::now();
-        let result: ApiResult<()> = budget.run("test", block_on, || {
+        let result: ApiResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(ApiError::insufficient_storage("the store is full")) }
-        });
+        }));
         assert_eq!(result.unwrap_err().code, "insufficient_storage");
         // 0.5 s, then 1 s would pass the 0.8 s budget: two tries.
         assert_eq!(tries.load(Ordering::SeqCst), 2);
         assert!(start.elapsed() < Duration::from_secs(2));
         tries.store(0, Ordering::SeqCst);
-        let result: ApiResult<()> = budget.run("test", block_on, || {
+        let result: ApiResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(ApiError::internal("corrupt record")) }
-        });
+        }));
         assert_eq!(result.unwrap_err().code, "internal");
         assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
@@ -167,10 +133,10 @@ mod tests {
             limit: None,
             stopping: &|| tries.load(Ordering::SeqCst) >= 2,
         };
-        let result: ApiResult<()> = budget.run("test", block_on, || {
+        let result: ApiResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
             async { Err(ApiError::unavailable("the store is unavailable")) }
-        });
+        }));
         assert!(result.is_err());
         assert_eq!(tries.load(Ordering::SeqCst), 2);
     }

@@ -60,12 +60,7 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = ApiResult<T>>,
     {
-        let stopping = || self.stopping();
-        let budget = Budget {
-            limit: Some(self.retry_budget),
-            stopping: &stopping,
-        };
-        budget.run(what, |f| self.wait(f), op)
+        self.retry_within(Some(self.retry_budget), what, op)
     }
 
     /// [`Context::retry`] without a time limit, until the node stops: for the save of a job's
@@ -75,12 +70,21 @@ impl Context {
         F: FnMut() -> Fut,
         Fut: Future<Output = ApiResult<T>>,
     {
+        self.retry_within(None, what, op)
+    }
+
+    /// Runs `op` on this blocking thread under a [`Budget`] of `limit`.
+    fn retry_within<T, F, Fut>(&self, limit: Option<Duration>, what: &str, op: F) -> ApiResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<T>>,
+    {
         let stopping = || self.stopping();
         let budget = Budget {
-            limit: None,
+            limit,
             stopping: &stopping,
         };
-        budget.run(what, |f| self.wait(f), op)
+        self.wait(budget.run_async(what, op))
     }
 }
 
