@@ -279,6 +279,31 @@ impl Db {
         Ok(())
     }
 
+    /// Runs `sql`, an `UPDATE … SET record = $1 … WHERE id = $2 AND version = $3 …` of `r`, in
+    /// `tx` (a compare-and-swap on the row's version), and when it changed the row replaces the
+    /// row's blob references. `Ok(false)` when no row matched: a version conflict, or the
+    /// statement's own condition.
+    async fn swap_record<R: Record>(
+        tx: &mut Transaction<'static, Any>,
+        sql: &'static str,
+        r: &R,
+        version: i64,
+    ) -> ApiResult<bool> {
+        let done = sqlx::query(sql)
+            .bind(to_json(r)?)
+            .bind(r.id().to_string())
+            .bind(version)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(tx, r).await?;
+        Ok(true)
+    }
+
     async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> ApiResult<()> {
         let owner = owner::<R>(r.id());
         sqlx::query("DELETE FROM blob_refs WHERE owner = $1")
@@ -375,26 +400,16 @@ impl Db {
     pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> ApiResult<bool> {
         let mut tx = self.begin().await?;
         self.lock_row(&mut tx, "datasets", &ds.id).await?;
-        let done = sqlx::query(
-            "UPDATE datasets SET record = $1, version = version + 1 \
-             WHERE id = $2 AND version = $3 \
-             AND NOT EXISTS (SELECT 1 FROM training_jobs WHERE dataset_id = $2)",
-        )
-        .bind(to_json(ds)?)
-        .bind(&ds.id)
-        .bind(version)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        if done != 1 {
+        let sql = "UPDATE datasets SET record = $1, version = version + 1 \
+                   WHERE id = $2 AND version = $3 \
+                   AND NOT EXISTS (SELECT 1 FROM training_jobs WHERE dataset_id = $2)";
+        if !Self::swap_record(&mut tx, sql, ds, version).await? {
             drop(tx);
             return match self.dataset_in_use(&ds.id).await? {
                 true => Err(dataset_locked(&ds.id)),
                 false => Ok(false),
             };
         }
-        Self::set_refs(&mut tx, ds).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -409,22 +424,12 @@ impl Db {
     pub async fn record_initial_weights(&self, m: &ModelRecord, version: i64) -> ApiResult<bool> {
         let mut tx = self.begin().await?;
         self.lock_row(&mut tx, "models", &m.id).await?;
-        let done = sqlx::query(
-            "UPDATE models SET record = $1, version = version + 1 \
-             WHERE id = $2 AND version = $3 AND NOT EXISTS (SELECT 1 FROM training_jobs \
-             WHERE model_id = $2 AND state IN ('queued', 'running'))",
-        )
-        .bind(to_json(m)?)
-        .bind(&m.id)
-        .bind(version)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        if done != 1 {
+        let sql = "UPDATE models SET record = $1, version = version + 1 \
+                   WHERE id = $2 AND version = $3 AND NOT EXISTS (SELECT 1 FROM training_jobs \
+                   WHERE model_id = $2 AND state IN ('queued', 'running'))";
+        if !Self::swap_record(&mut tx, sql, m, version).await? {
             return Ok(false);
         }
-        Self::set_refs(&mut tx, m).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -663,20 +668,11 @@ impl Db {
         }
         Self::set_refs(&mut tx, job).await?;
         if let Some((m, version)) = model {
-            let done = sqlx::query(
-                "UPDATE models SET record = $1, version = version + 1 WHERE id = $2 AND version = $3",
-            )
-            .bind(to_json(m)?)
-            .bind(&m.id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-            if done != 1 {
+            let sql =
+                "UPDATE models SET record = $1, version = version + 1 WHERE id = $2 AND version = $3";
+            if !Self::swap_record(&mut tx, sql, m, version).await? {
                 return Ok(false);
             }
-            Self::set_refs(&mut tx, m).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(true)
