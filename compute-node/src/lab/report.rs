@@ -147,7 +147,8 @@ pub struct ExperimentReport {
     pub files: Vec<String>,
 }
 
-/// What the seed papers say (seed-papers.md §1.1, §5-6): no numbers.
+/// What the study's papers say (Vizitiu et al. 2019 and 2020; only their abstracts were available):
+/// no numbers.
 pub fn study(experiment: &str) -> serde_json::Value {
     let claim = match experiment {
         "mnist" | "idx" => "P1/P3: MNIST accuracy on MORE-encrypted data equals the unencrypted accuracy (\"performance does not decrease\", \"without compromising the accuracy\"); no table retrievable",
@@ -160,7 +161,7 @@ pub fn study(experiment: &str) -> serde_json::Value {
         "rmse": null,
         "time_ratio": null,
         "claim": claim,
-        "note": "the published tables (architectures, accuracies, times, hardware) were not retrievable; see shared/research/seed-papers.md §5-6",
+        "note": "the published tables (architectures, accuracies, times, hardware) were not retrievable: only the abstracts of Vizitiu et al. 2019 (EMBC, MeMeA) and 2020 (CMMM 3910250) were available",
     })
 }
 

@@ -1,10 +1,11 @@
 //! Attack 1, ciphertext-only: one ciphertext's eigenvectors give the key up to a swap bit; a
 //! plausibility score on the two decrypted slots sets the bit.
 //!
-//! Source: `research/seed-papers.md` §3.3 (c). The eigenvectors of any non-scalar ciphertext are
-//! the columns of `S` (up to scale and order); `V⁻¹·C·V` is then diagonal for **every** ciphertext
-//! of the key (Tsaban & Lifshitz, Lemma 2.1). The attacker gets, for every value, the pair
-//! `{x, r}` in a consistent order and only has to decide which of the two slots is the data.
+//! Source: SECURITY.md, "Why the scheme leaks" and attack 1. The eigenvectors of any non-scalar
+//! ciphertext are the columns of `S` (up to scale and order); `V⁻¹·C·V` is then diagonal for
+//! **every** ciphertext of the key (Tsaban & Lifshitz, Lemma 2.1). The attacker gets, for every
+//! value, the pair `{x, r}` in a consistent order and only has to decide which of the two slots is
+//! the data.
 //!
 //! # Swap heuristic (documented, measured in SECURITY.md)
 //! For each slot `s ∈ {0, 1}` the [`SlotScores::total`] is the sum of three fractions in `[0, 1]`:

@@ -4,8 +4,8 @@
 //! none: its matrix functions use closed forms). Source: every MORE ciphertext is
 //! `C = S·diag(x, r)·S⁻¹`, so its eigenvalues are `{x, r}` (the roots of `λ² − tr C·λ + det C`) and
 //! its eigenvectors are the columns of `S`; by Tsaban & Lifshitz's Lemma 2.1 (a 2x2 matrix commuting
-//! with all diagonal matrices is diagonal) all ciphertexts of a key share them
-//! (`research/seed-papers.md` §3.2–3.3).
+//! with all diagonal matrices is diagonal) all ciphertexts of a key share them (SECURITY.md, "Why
+//! the scheme leaks").
 
 use ndarray::{ArrayD, IxDyn};
 

@@ -1,6 +1,6 @@
 //! Attack 2, known plaintext: one pair `(x0, C0)` with `C0` non-scalar recovers the key.
 //!
-//! Derivation (`research/seed-papers.md` §3.3 (b); Tsaban & Lifshitz's Lemma 2.1): with
+//! Derivation (Tsaban & Lifshitz's Lemma 2.1; measured in SECURITY.md, attack 2): with
 //! `C_i = S·diag(m_i, r_i)·S⁻¹` and `C0 = S·diag(x0, r0)·S⁻¹`, `x0 ≠ r0`, the diagonal system
 //! `diag(m_i, r_i) = a_i·I + b_i·diag(x0, r0)` has the solution `b_i = (m_i − r_i)/(x0 − r0)`,
 //! `a_i = m_i − b_i·x0`; conjugating by `S` gives `C_i = a_i·I + b_i·C0`. The coefficients are

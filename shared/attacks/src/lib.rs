@@ -14,7 +14,8 @@
 //! slot 0 of `V⁻¹·C·V` is the plaintext. It decrypts every ciphertext of the key, including
 //! homomorphic results and trained model weights.
 //!
-//! The attacks (derivations in `research/seed-papers.md` §3.3, numbers in SECURITY.md):
+//! The attacks (each module gives its derivation; the numbers are in SECURITY.md, "The attacks
+//! (implemented and measured)"):
 //! 1. [`ciphertext_only`]: eigenvectors of one non-scalar ciphertext are the columns of `S`
 //!    (Tsaban & Lifshitz, Lemma 2.1: ciphertexts of one key commute, so they share eigenvectors);
 //!    the swap bit is chosen by a documented plausibility score ([`DataPrior`]).

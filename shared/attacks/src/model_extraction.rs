@@ -1,6 +1,6 @@
 //! Attack 4, model extraction: every trained weight of a model trained on MORE ciphertexts is a
-//! ciphertext of the same key (each gradient step mixes ciphertext gradients into the weights,
-//! `research/seed-papers.md` §2.2), so a [`RecoveredKey`] from the data decrypts the model.
+//! ciphertext of the same key (each gradient step mixes ciphertext gradients into the weights;
+//! SECURITY.md, attack 4), so a [`RecoveredKey`] from the data decrypts the model.
 //!
 //! Works on tensors only (the weight tensors of any model, in any order); weights that were never
 //! updated are public `w·I` and decrypt to `w` as well.

@@ -1,7 +1,7 @@
 //! Attack 3, zero detection: `det Enc(0) = 0·r = 0`, so encryptions of zero are visible; each is a
 //! free known plaintext for attack 2, which then decrypts everything and fixes the swap bit.
 //!
-//! Source: `research/seed-papers.md` §3.3 (d). In floating point the determinant of a rounded
+//! Source: SECURITY.md, attack 3 (measured there). In floating point the determinant of a rounded
 //! ciphertext is not exactly 0: with entries rounded to precision `ε_F`, `|det C|` of an
 //! encryption of 0 stays below about `2·ε_F·‖C‖_F²` (`|c00·c11| + |c01·c10| ≤ ‖C‖_F²`). A value is
 //! flagged when `|det C| ≤ τ·‖C‖_F²` with `τ =` [`ZERO_DET_FACTOR`]`·ε_F`. A nonzero `x` is falsely

@@ -3,7 +3,7 @@
 //! For a ciphertext `C = S·diag(x, r)·S⁻¹` and a function `f`, `f(C) = S·diag(f(x), f(r))·S⁻¹`,
 //! so `f(C)` decrypts to `f(x)`. None of these functions computes eigenvalues or eigenvectors:
 //! they use the trace, the determinant, products and inverses only (ARCHITECTURE.md, "Non-linear
-//! functions without approximation"; seed-papers.md §4.2). They assume real eigenvalues, which every
+//! functions without approximation"). They assume real eigenvalues, which every
 //! MORE ciphertext has.
 //!
 //! The shadow `r` goes through the same function: `exp` of a large shadow overflows, `log` and
@@ -13,8 +13,9 @@ use super::Elem2;
 use crate::Float;
 
 /// `|C|`, the principal square root of `C²`, in closed form:
-/// `|C| = (C² + |det C|·I) / sqrt(tr(C²) + 2·|det C|)` (seed-papers.md §4.2). Exact at `x = 0`;
-/// returns `0` for the zero matrix.
+/// `|C| = (C² + |det C|·I) / sqrt(tr(C²) + 2·|det C|)`: `C²` has eigenvalues `x²`, `r²` and
+/// `|det C| = |x·r|`, so the root is `|x| + |r|` and `|C|` has eigenvalues `|x|`, `|r|`. Exact at
+/// `x = 0`; returns `0` for the zero matrix.
 #[inline(always)]
 pub fn abs<F: Float, E: Elem2<F>>(c: E) -> E {
     let sq = c.square();
