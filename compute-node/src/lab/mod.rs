@@ -41,7 +41,7 @@ pub fn experiment(args: ExperimentArgs) -> anyhow::Result<ExperimentReport> {
 /// `more-node experiment ...`.
 ///
 /// # Errors
-/// As [`experiment`].
+/// As [`experiment()`].
 pub fn run_experiment(args: ExperimentArgs) -> anyhow::Result<()> {
     if let Experiment::Angio(a) = &args.experiment {
         if let Some(dir) = &a.write_dicom {

@@ -360,7 +360,7 @@ impl<F: Float> Representation<F> for Compact {
         )
     }
     /// Karatsuba: `P1 = Aa·Ba`, `P2 = Ab·Bb`, `P3 = (Aa+Ab)(Ba+Bb)`;
-    /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, 3 GEMMs).
+    /// `a = P1 − d·P2`, `b = P3 − P1 + (t − 1)·P2` (ARCHITECTURE.md, "Compact form").
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>> {
         let e = self.elem::<F>();
         // The three products are independent: on two threads when there are and they are large.

@@ -7,7 +7,7 @@
 //! writes a checkpoint to the store after every epoch and the trained weights at the end; a run
 //! resumes from a checkpoint with any number of ranks.
 //!
-//! - [`world`]: the ranks of this process ([`Mpi`] with the `mpi` feature when launched by MPI,
+//! - [`world`]: the ranks of this process (`Mpi` with the `mpi` feature when launched by MPI,
 //!   else [`more_core::nn::Local`]);
 //! - [`run`]: the `train-distributed` command.
 

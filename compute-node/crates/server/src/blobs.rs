@@ -5,7 +5,7 @@
 //! record that names a SHA-256 names exactly one content, and a read is verified against it.
 //! Large uploads stream through `staging/{random}` as a multipart upload (S3 parts of
 //! [`PART_BYTES`]), then move to their content address; nothing holds a whole upload in memory.
-//! Superseded and orphaned blobs are removed by [`BlobStore::sweep`] (see `crate::gc`).
+//! Superseded and orphaned blobs are removed by [`crate::gc::sweep`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -337,7 +337,7 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    /// Appends a chunk, waiting while [`PARTS_IN_FLIGHT`] parts are being uploaded.
+    /// Appends a chunk, waiting while `PARTS_IN_FLIGHT` (2) parts are being uploaded.
     ///
     /// # Errors
     /// 500 when a part upload fails.

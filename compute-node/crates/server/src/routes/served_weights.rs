@@ -69,7 +69,7 @@ pub async fn decoded(state: &AppState, sha: &str) -> ApiResult<Arc<Bundle>> {
 static BUILDS: Semaphore = Semaphore::const_new(1);
 
 /// Builds the initial weights of `spec` and `seed` and stores them; returns the blob's SHA-256.
-/// One build at a time per node ([`BUILDS`]).
+/// One build at a time per node (the `BUILDS` semaphore).
 ///
 /// # Errors
 /// 400 when the spec does not build; 500 when the store fails.
