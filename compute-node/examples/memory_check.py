@@ -4,7 +4,8 @@
 Usage: python3 compute-node/examples/memory_check.py target/release/more-node [serve options...]
 Scenario 2: 8 connections each send 59 MiB of a 60 MiB predict body and stall. Scenario 3: 4
 concurrent GET weights of an untrained 40 M-parameter model. Loopback only; the node is stopped
-by PID at the end. Results: BENCHMARKS.md, "Compute node: memory under hostile requests".
+by PID at the end. Results: BENCHMARKS.md, "Compute node: memory and audit cost under hostile
+requests".
 """
 import json, os, socket, subprocess, sys, tempfile, threading, time, urllib.request, struct
 BIN = sys.argv[1]
