@@ -9,6 +9,7 @@
 mod decrypt;
 mod encrypt;
 mod secret_key;
+pub mod secure;
 mod shadow;
 pub mod wrap;
 

@@ -1,0 +1,248 @@
+//! The binary wire format of secure mode (little endian).
+//!
+//! An **encrypted batch** (a request's inputs or a response's outputs):
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 4 | magic `MSB1` |
+//! | 4 | u32 `samples` (1..=8192: slots used; slot j holds sample j) |
+//! | 4 | u32 `count` (ciphertexts: `input_len` in a request, `output_len` in a response) |
+//! | per ciphertext: 4 | u32 byte length, at most [`max_ciphertext_bytes`] |
+//! | per ciphertext: length | fhe.rs `Serialize::to_bytes()` of the ciphertext (protobuf) |
+//!
+//! The **evaluation key** is fhe.rs's `RelinearizationKey::to_bytes()`.
+//!
+//! [`BatchReader`] parses a batch as its bytes arrive, holding at most one ciphertext frame
+//! plus the last pushed chunk, so a node streams a request in bounded memory.
+use crate::params::{bfv_parameters, slots, DEGREE, MODULI_BITS};
+use crate::SecureError;
+use fhe::bfv::{Ciphertext, RelinearizationKey};
+use fhe_math::rq::{Poly, Representation};
+use fhe_traits::{DeserializeParametrized, Serialize};
+
+/// The 4 bytes every encrypted batch starts with.
+pub const BATCH_MAGIC: &[u8; 4] = b"MSB1";
+/// Bytes of the batch header (magic, samples, count).
+pub const HEADER_BYTES: usize = 12;
+
+/// Largest byte length of one serialized ciphertext frame accepted: two polynomials at the top
+/// level (8 bytes per coefficient bound, plus protobuf framing).
+pub fn max_ciphertext_bytes() -> usize {
+    2 * MODULI_BITS.len() * DEGREE * 8 + 1024
+}
+
+fn wire(msg: impl Into<String>) -> SecureError {
+    SecureError::Wire(msg.into())
+}
+
+/// Serializes an encrypted batch of `samples` samples.
+pub fn write_batch(samples: usize, ciphertexts: &[Ciphertext]) -> Vec<u8> {
+    let frames: Vec<Vec<u8>> = ciphertexts.iter().map(|c| c.to_bytes()).collect();
+    let mut out =
+        Vec::with_capacity(HEADER_BYTES + frames.iter().map(|f| f.len() + 4).sum::<usize>());
+    out.extend_from_slice(BATCH_MAGIC);
+    out.extend_from_slice(&(samples as u32).to_le_bytes());
+    out.extend_from_slice(&(ciphertexts.len() as u32).to_le_bytes());
+    for f in frames {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&f);
+    }
+    out
+}
+
+/// Parses one ciphertext frame and checks it is a well-formed two-part ciphertext of the
+/// parameter set: NTT form, every coefficient reduced modulo its prime.
+pub fn decode_ciphertext(bytes: &[u8]) -> Result<Ciphertext, SecureError> {
+    let ct = Ciphertext::from_bytes(bytes, bfv_parameters())
+        .map_err(|e| wire(format!("ciphertext: {e}")))?;
+    if ct.len() != 2 {
+        return Err(wire(format!(
+            "a ciphertext has {} parts, 2 expected",
+            ct.len()
+        )));
+    }
+    for p in ct.iter() {
+        check_poly(p)?;
+    }
+    Ok(ct)
+}
+
+fn check_poly(p: &Poly) -> Result<(), SecureError> {
+    if p.representation() != &Representation::Ntt {
+        return Err(wire("a ciphertext polynomial is not in NTT form"));
+    }
+    let coeffs = p.coefficients();
+    for (row, &q) in coeffs.outer_iter().zip(p.ctx().moduli()) {
+        if row.iter().any(|&c| c >= q) {
+            return Err(wire("a ciphertext coefficient is not reduced"));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a complete encrypted batch: `(samples, ciphertexts)`.
+pub fn read_batch(bytes: &[u8]) -> Result<(usize, Vec<Ciphertext>), SecureError> {
+    let mut reader = BatchReader::new(usize::MAX);
+    reader.push(bytes)?;
+    let mut cts = Vec::new();
+    while let Some(ct) = reader.next_ciphertext()? {
+        cts.push(ct);
+    }
+    let header = reader.finish()?;
+    Ok((header.samples, cts))
+}
+
+/// Parses an evaluation key (relinearization key bytes) and checks it can relinearize at the
+/// top level without fault.
+pub fn parse_evaluation_key(bytes: &[u8]) -> Result<RelinearizationKey, SecureError> {
+    let par = bfv_parameters();
+    let key = RelinearizationKey::from_bytes(bytes, par)
+        .map_err(|e| wire(format!("evaluation key: {e}")))?;
+    let ctx = par.context_at_level(0).map_err(SecureError::from)?;
+    let zero = || Poly::zero(ctx, Representation::Ntt);
+    let mut probe = Ciphertext::new(vec![zero(), zero(), zero()], par)?;
+    let relin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        key.relinearizes(&mut probe)
+    }));
+    match relin {
+        Ok(Ok(())) => Ok(key),
+        _ => Err(wire(
+            "evaluation key does not relinearize at these parameters",
+        )),
+    }
+}
+
+/// The header of an encrypted batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Samples in the batch (1..=8192).
+    pub samples: usize,
+    /// Ciphertexts that follow.
+    pub count: usize,
+}
+
+/// Streaming parser of an encrypted batch: [`push`](Self::push) bytes as they arrive, then pull
+/// whole ciphertexts with [`next_ciphertext`](Self::next_ciphertext) until it returns `None`;
+/// [`finish`](Self::finish) at the end of the body checks that nothing is missing or left over.
+#[derive(Debug)]
+pub struct BatchReader {
+    buf: Vec<u8>,
+    header: Option<BatchHeader>,
+    read: usize,
+    max_count: usize,
+}
+
+impl BatchReader {
+    /// A reader that refuses batches of more than `max_count` ciphertexts.
+    pub fn new(max_count: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            header: None,
+            read: 0,
+            max_count,
+        }
+    }
+
+    /// Appends bytes. Errors once the bytes cannot start a valid batch (bad magic, sample count,
+    /// ciphertext count, or a frame length over [`max_ciphertext_bytes`]).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), SecureError> {
+        self.buf.extend_from_slice(bytes);
+        self.parse_header()?;
+        self.frame_len().map(|_| ())
+    }
+
+    /// The header, once its 12 bytes have arrived.
+    pub fn header(&self) -> Option<BatchHeader> {
+        self.header
+    }
+
+    /// Ciphertexts returned so far.
+    pub fn read_count(&self) -> usize {
+        self.read
+    }
+
+    fn parse_header(&mut self) -> Result<(), SecureError> {
+        if self.header.is_some() || self.buf.len() < HEADER_BYTES {
+            if self.header.is_none() && !BATCH_MAGIC.starts_with(&self.buf[..self.buf.len().min(4)])
+            {
+                return Err(wire("not an encrypted batch (bad magic)"));
+            }
+            return Ok(());
+        }
+        if &self.buf[..4] != BATCH_MAGIC {
+            return Err(wire("not an encrypted batch (bad magic)"));
+        }
+        let samples = u32_at(&self.buf, 4) as usize;
+        let count = u32_at(&self.buf, 8) as usize;
+        if samples == 0 || samples > slots() {
+            return Err(wire(format!("{samples} samples: 1..={} expected", slots())));
+        }
+        if count == 0 || count > self.max_count {
+            return Err(wire(format!(
+                "{count} ciphertexts: 1..={} expected",
+                self.max_count
+            )));
+        }
+        self.header = Some(BatchHeader { samples, count });
+        self.buf.drain(..HEADER_BYTES);
+        Ok(())
+    }
+
+    /// Length of the next frame once its 4 length bytes are buffered.
+    fn frame_len(&self) -> Result<Option<usize>, SecureError> {
+        let Some(h) = self.header else {
+            return Ok(None);
+        };
+        if self.read == h.count {
+            if !self.buf.is_empty() {
+                return Err(wire("bytes after the last ciphertext"));
+            }
+            return Ok(None);
+        }
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32_at(&self.buf, 0) as usize;
+        if len == 0 || len > max_ciphertext_bytes() {
+            return Err(wire(format!(
+                "ciphertext frame of {len} bytes: 1..={} expected",
+                max_ciphertext_bytes()
+            )));
+        }
+        Ok(Some(len))
+    }
+
+    /// The next whole ciphertext, or `None` until more bytes arrive (or after the last one).
+    pub fn next_ciphertext(&mut self) -> Result<Option<Ciphertext>, SecureError> {
+        let Some(len) = self.frame_len()? else {
+            return Ok(None);
+        };
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let ct = decode_ciphertext(&self.buf[4..4 + len])?;
+        self.buf.drain(..4 + len);
+        self.read += 1;
+        Ok(Some(ct))
+    }
+
+    /// Ends the stream: errors unless the header and exactly `count` ciphertexts were read and
+    /// no byte is left over.
+    pub fn finish(self) -> Result<BatchHeader, SecureError> {
+        let h = self.header.ok_or_else(|| wire("truncated batch header"))?;
+        if self.read != h.count {
+            return Err(wire(format!(
+                "truncated batch: {} of {} ciphertexts",
+                self.read, h.count
+            )));
+        }
+        if !self.buf.is_empty() {
+            return Err(wire("bytes after the last ciphertext"));
+        }
+        Ok(h)
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
