@@ -26,8 +26,8 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// The code: `bad_request`, `invalid_tensor`, `shape_mismatch`, `basis_mismatch`,
     /// `unknown_layer`, `unauthorized`, `not_found`, `forbidden`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `method_not_allowed`, `request_timeout`, `busy`, `unavailable`,
-    /// `insufficient_storage` or `internal`.
+    /// `unsupported_media_type`, `method_not_allowed`, `request_timeout`, `may_overflow`, `busy`,
+    /// `unavailable`, `insufficient_storage` or `internal`.
     #[schema(example = "not_found")]
     pub error: String,
     /// What went wrong, in words.
@@ -80,6 +80,11 @@ impl ApiError {
     /// 405 `method_not_allowed`: a path the API has, asked with another method.
     pub fn method_not_allowed(m: impl Into<String>) -> Self {
         Self::new("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, m)
+    }
+    /// 422 `may_overflow`: a secure model whose worst-case value of some layer could reach half
+    /// the plaintext modulus (the message names the layer and the bound).
+    pub fn may_overflow(m: impl Into<String>) -> Self {
+        Self::new("may_overflow", StatusCode::UNPROCESSABLE_ENTITY, m)
     }
     /// 413 `payload_too_large`.
     pub fn too_large(m: impl Into<String>) -> Self {

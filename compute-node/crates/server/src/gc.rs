@@ -59,11 +59,24 @@ pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> ApiResult<Swe
     Ok(swept)
 }
 
-/// Sweeps every `interval` until the task is aborted.
-pub async fn run_periodically(db: Db, blobs: BlobStore, interval: Duration, grace: Duration) {
+/// Sweeps every `interval` until the task is aborted; before each sweep, deletes the evaluation
+/// keys older than `key_ttl` (their blobs are then collected like any unreferenced blob).
+pub async fn run_periodically(
+    db: Db,
+    blobs: BlobStore,
+    interval: Duration,
+    grace: Duration,
+    key_ttl: Duration,
+) {
     let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
     loop {
         tick.tick().await;
+        let cutoff = now().saturating_sub(key_ttl.as_secs());
+        match crate::secure::store::expire_keys(&db, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "expired evaluation keys deleted"),
+            Err(e) => tracing::warn!(error = %e, "evaluation key expiry failed; retrying later"),
+        }
         if let Err(e) = sweep(&db, &blobs, grace).await {
             tracing::warn!(error = %e, "garbage collection failed; retrying later");
         }

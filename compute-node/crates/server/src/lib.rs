@@ -17,6 +17,7 @@
 //! - [`request_id`]: an id for every request, in its errors and log lines;
 //! - [`auth`]: who is calling (API keys, OIDC tokens), with which role, for which tenant;
 //! - [`audit`]: the tamper-evident (hash-chained) log of who did what, when, from where;
+//! - [`secure`]: the secure mode's models, grants and evaluation keys (BFV, issue #30);
 //! - [`admin`]: the operator's commands (tenants, API keys, audit export);
 //! - [`guard`]: which hosts and origins may call the API (DNS rebinding, cross-site requests);
 //! - [`security_headers`]: CSP, `nosniff`, no framing, no referrer, on every answer;
@@ -39,6 +40,7 @@ pub mod queue;
 pub mod records;
 pub mod request_id;
 pub mod routes;
+pub mod secure;
 pub mod security_headers;
 pub mod startup;
 pub mod tls;
@@ -158,6 +160,12 @@ pub struct ServeArgs {
     /// Memory for decoded trained weights kept between predict requests, in MiB (0: none).
     #[arg(long, default_value_t = 256)]
     pub model_cache_mb: usize,
+    /// Secure models whose evaluators (pre-encoded weights) are kept between predicts.
+    #[arg(long, default_value_t = 8)]
+    pub secure_model_cache: usize,
+    /// Hours after which an uploaded evaluation key is deleted (the client uploads a new one).
+    #[arg(long, default_value_t = 168)]
+    pub evaluation_key_ttl_hours: u64,
     /// Memory for request bodies at once, in MiB, node-wide: predict bodies count whole, dataset
     /// uploads (streamed to the store) at most 24 MiB each. A body that does not fit waits up to
     /// --body-budget-wait-seconds, then gets 503 with Retry-After. At least --max-upload-mb.
@@ -225,6 +233,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         web_dir: args.web_dir,
         max_upload_bytes: args.max_upload_mb.saturating_mul(1 << 20),
         model_cache_bytes: args.model_cache_mb.saturating_mul(1 << 20),
+        secure_model_cache: args.secure_model_cache,
+        evaluation_key_ttl: std::time::Duration::from_secs(
+            args.evaluation_key_ttl_hours.max(1).saturating_mul(3600),
+        ),
         max_body_bytes_in_flight: args.max_body_bytes_in_flight_mb.saturating_mul(1 << 20),
         body_budget_wait: std::time::Duration::from_secs(args.body_budget_wait_seconds),
         body_idle_timeout: std::time::Duration::from_secs(args.body_idle_timeout_seconds.max(1)),

@@ -24,6 +24,7 @@ use super::queue::Queue;
 use super::request_id;
 use super::routes;
 use super::routes::body::BodyBudget;
+use super::secure::cache::EvaluatorCache;
 use super::security_headers;
 use super::tls;
 use super::weights_cache::WeightsCache;
@@ -86,6 +87,10 @@ pub struct Settings {
     pub audit_refusal_window: Duration,
     /// Memory for decoded trained weights kept between predict requests, bytes (0: none).
     pub model_cache_bytes: usize,
+    /// Secure models whose evaluators are kept between predicts (at least one).
+    pub secure_model_cache: usize,
+    /// How long an uploaded evaluation key lives (deleted by the garbage collector's sweep).
+    pub evaluation_key_ttl: Duration,
     /// Largest accepted JSON body, bytes.
     pub max_json_bytes: usize,
     /// Actix worker threads (default: 2).
@@ -147,6 +152,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             audit_refusal_window: Duration::from_secs(60),
             model_cache_bytes: 256 << 20,
+            secure_model_cache: crate::secure::cache::DEFAULT_ENTRIES,
+            evaluation_key_ttl: Duration::from_secs(7 * 24 * 3600),
             max_json_bytes: 256 << 10,
             workers: 2,
             handle_signals: true,
@@ -238,6 +245,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Writes the audit log.
     pub audit: audit::Auditor,
+    /// Evaluators of recently used secure models.
+    pub evaluators: EvaluatorCache,
 }
 
 /// A bound, not yet running service.
@@ -304,6 +313,7 @@ impl Application {
             blobs.clone(),
             settings.gc_interval,
             settings.gc_grace,
+            settings.evaluation_key_ttl,
         ));
         tracing::info!(store = %blobs.url(), node = %jobs.node(), max_jobs = settings.max_jobs, "storage and jobs ready");
         let auth = Authenticator::new(db.clone(), oidc, settings.insecure_no_auth);
@@ -317,6 +327,7 @@ impl Application {
             bodies: BodyBudget::new(settings.max_body_bytes_in_flight, settings.body_budget_wait),
             auth,
             audit: auditor.clone(),
+            evaluators: EvaluatorCache::new(settings.secure_model_cache),
         });
         let document = web::Data::new(routes::openapi::Document::new(&routes::document(
             &settings,

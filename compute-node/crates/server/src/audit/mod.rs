@@ -89,6 +89,20 @@ pub fn created(req: &HttpRequest, id: &str) {
     req.extensions_mut().insert(CreatedObject(id.to_string()));
 }
 
+/// What a handler adds to its request's audit entry (e.g. the tenants a secure model is granted
+/// to), kept in the row's `detail` up to [`MAX_HANDLER_DETAIL`] characters.
+#[derive(Clone, Debug)]
+pub struct Detail(pub String);
+
+/// Longest detail a handler adds to its row, characters (64 grantee names of 64 characters).
+pub const MAX_HANDLER_DETAIL: usize = 4400;
+
+/// Notes `text` for the audit entry of `req` (a refusal's reason takes its place).
+pub fn detail(req: &HttpRequest, text: &str) {
+    let text = text.chars().take(MAX_HANDLER_DETAIL).collect();
+    req.extensions_mut().insert(Detail(text));
+}
+
 /// The node's writer of audit rows.
 #[derive(Clone)]
 pub struct Auditor {
@@ -183,7 +197,9 @@ impl Auditor {
             client_request_id: crate::request_id::client(),
             peer: peer.map(|ip| ip.to_string()),
             count: 1,
-            detail: reason.map(|r| r.chars().take(MAX_DETAIL).collect()),
+            detail: reason
+                .map(|r| r.chars().take(MAX_DETAIL).collect())
+                .or_else(|| req.extensions().get::<Detail>().map(|d| d.0.clone())),
         }
     }
 

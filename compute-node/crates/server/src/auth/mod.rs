@@ -234,7 +234,16 @@ pub fn parse_bearer(value: &str) -> Option<&str> {
         .then_some(token)
 }
 
-/// The least role a request needs: reading and predicting take a viewer, the tenant's keys and
+/// The `POST` routes a viewer may call: predictions, and the evaluation key a secure predict
+/// needs (public key material of the caller's own tenant).
+pub const VIEWER_POSTS: [&str; 3] = [
+    "/v1/models/{id}/predict",
+    "/v1/secure/models/{id}/predict",
+    "/v1/secure/evaluation-keys",
+];
+
+/// The least role a request needs: reading, predicting and uploading an evaluation key
+/// ([`VIEWER_POSTS`]) take a viewer, the tenant's keys and
 /// audit log an admin, every other change a trainer. `pattern` is the matched route
 /// (`/v1/models/{id}/predict`).
 pub fn required_role(method: &Method, pattern: &str) -> Role {
@@ -242,7 +251,7 @@ pub fn required_role(method: &Method, pattern: &str) -> Role {
         Role::Admin
     } else if method == Method::GET
         || method == Method::HEAD
-        || (method == Method::POST && pattern == "/v1/models/{id}/predict")
+        || (method == Method::POST && VIEWER_POSTS.contains(&pattern))
     {
         Role::Viewer
     } else {

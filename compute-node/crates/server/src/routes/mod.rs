@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod secure;
 pub mod served_weights;
 
 use actix_web::{web, HttpResponse};
@@ -74,6 +75,13 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .service(jobs::losses)
             .service(jobs::cancel)
             .service(jobs::resume)
+            .service(secure::publish)
+            .service(secure::list)
+            .service(secure::get)
+            .service(secure::set_grants)
+            .service(secure::delete_model)
+            .service(secure::upload_key)
+            .service(secure::predict)
             .default_service(web::to(not_found)),
     );
 }

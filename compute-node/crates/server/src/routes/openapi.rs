@@ -24,7 +24,9 @@ use crate::error::ErrorBody;
         (name = "access", description = "Signing in, the caller, a tenant's API keys"),
         (name = "datasets", description = "Encrypted features and targets"),
         (name = "models", description = "Architectures, trained weights, predictions"),
-        (name = "jobs", description = "Training runs on the node's queue")
+        (name = "jobs", description = "Training runs on the node's queue"),
+        (name = "secure", description = "Secure mode: quantized models granted to other tenants, \
+            evaluation keys, predictions on BFV ciphertexts the node cannot read")
     )
 )]
 pub struct ApiDoc;

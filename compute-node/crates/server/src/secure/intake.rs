@@ -1,0 +1,170 @@
+//! The body of a secure predict: an encrypted batch (`more_secure::wire`) read as it arrives,
+//! never buffered whole, into the input ciphertexts of one model.
+//!
+//! Before a byte is read: a declared `Content-Length` outside what `input_len` ciphertexts can
+//! take is refused (413 above the largest batch, 400 below the smallest), and the memory the
+//! decoded batch will hold is reserved in the node's body budget (503 `busy` when it stays
+//! full). While it arrives: the chunks go to a blocking thread that parses them with
+//! `BatchReader` (deserialising a ciphertext is CPU work that must not stall the async workers);
+//! the header's sample and ciphertext counts are checked as soon as they are in, every frame is
+//! bounded by the largest valid ciphertext, and a byte past the last frame is refused.
+
+use actix_web::{web, HttpRequest};
+use bytes::Bytes;
+use more_secure::wire::{BatchReader, HEADER_BYTES};
+use more_secure::Ciphertext;
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::routes::body::{content_length, BodyStream, Share};
+use crate::startup::AppState;
+
+/// Bytes of a frame's length prefix.
+const FRAME_PREFIX: usize = 4;
+
+/// Chunks queued between the connection and the parsing thread.
+const QUEUED_CHUNKS: usize = 4;
+
+/// A parsed batch: samples and the ciphertexts, in order.
+pub struct Batch {
+    /// Samples in the slots (1 to `more_secure::params::slots()`).
+    pub samples: usize,
+    /// One ciphertext per input value.
+    pub ciphertexts: Vec<Ciphertext>,
+}
+
+/// The largest body a batch of `count` ciphertexts can be, bytes.
+pub fn max_body_bytes(count: usize) -> usize {
+    count
+        .saturating_mul(FRAME_PREFIX + more_secure::wire::max_ciphertext_bytes())
+        .saturating_add(HEADER_BYTES)
+}
+
+/// Memory `count` decoded ciphertexts hold, bytes: two polynomials of `N` coefficients per
+/// modulus of the parameter set, 8 bytes each.
+pub fn decoded_bytes(count: usize) -> usize {
+    let params = more_secure::params::bfv_parameters();
+    count.saturating_mul(2 * params.degree() * params.moduli().len() * 8)
+}
+
+/// Refuses a declared length that no batch of `count` ciphertexts can have.
+///
+/// # Errors
+/// 413 above [`max_body_bytes`], 400 below a header and `count` empty frames.
+pub fn check_declared(req: &HttpRequest, count: usize) -> ApiResult<()> {
+    let Some(declared) = content_length(req) else {
+        return Ok(());
+    };
+    let max = max_body_bytes(count);
+    if declared > max {
+        return Err(ApiError::too_large(format!(
+            "an encrypted batch of {count} ciphertexts is at most {max} bytes; got {declared}"
+        )));
+    }
+    let min = HEADER_BYTES + count * FRAME_PREFIX;
+    if declared < min {
+        return Err(ApiError::bad_request(format!(
+            "an encrypted batch of {count} ciphertexts is more than {min} bytes; got {declared}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the body of `req` into `count` input ciphertexts (with the share of the body budget
+/// that their memory holds: keep it while they live).
+///
+/// # Errors
+/// 413/400 for a declared length outside the batch's bounds; 503 `busy` when the budget stays
+/// full; 400 for a malformed batch, a sample count outside `1..=slots`, a ciphertext count other
+/// than `count`, bytes after the last ciphertext; 408 for a body that stalls.
+pub async fn read_batch(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    count: usize,
+) -> ApiResult<(Batch, Share)> {
+    check_declared(req, count)?;
+    let mut share = Share::default();
+    let frame = FRAME_PREFIX + more_secure::wire::max_ciphertext_bytes();
+    state
+        .bodies
+        .reserve(&mut share, decoded_bytes(count).saturating_add(frame))
+        .await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
+    let parser = tokio::task::spawn_blocking(move || parse(rx, count));
+    let mut body = BodyStream::new(payload);
+    let mut received = 0usize;
+    let limit = max_body_bytes(count);
+    while let Some(chunk) = body.next().await? {
+        received += chunk.len();
+        if received > limit {
+            return Err(ApiError::too_large(format!(
+                "an encrypted batch of {count} ciphertexts is at most {limit} bytes"
+            )));
+        }
+        if tx.send(chunk).await.is_err() {
+            // The parser stopped at an error: answer it without reading the rest.
+            break;
+        }
+    }
+    drop(tx);
+    let batch = parser
+        .await
+        .map_err(|e| ApiError::internal(format!("batch parser: {e}")))??;
+    Ok((batch, share))
+}
+
+/// The parsing thread: chunks in, ciphertexts out, until the channel closes.
+fn parse(mut rx: mpsc::Receiver<Bytes>, count: usize) -> ApiResult<Batch> {
+    let mut reader = BatchReader::new(count);
+    let mut ciphertexts = Vec::new();
+    let mut checked = false;
+    while let Some(chunk) = rx.blocking_recv() {
+        reader.push(&chunk).map_err(invalid)?;
+        if !checked {
+            if let Some(header) = reader.header() {
+                check_header(header.samples, header.count, count)?;
+                ciphertexts.reserve_exact(count);
+                checked = true;
+            }
+        }
+        while let Some(ct) = reader.next_ciphertext().map_err(invalid)? {
+            ciphertexts.push(ct);
+        }
+    }
+    if reader.header().is_none() {
+        return Err(ApiError::bad_request(
+            "the body ended before the encrypted batch's 12-byte header",
+        ));
+    }
+    let samples = reader.finish().map_err(invalid)?.samples;
+    if ciphertexts.len() != count {
+        return Err(ApiError::bad_request(format!(
+            "the encrypted batch ended after {} of its {count} ciphertexts",
+            ciphertexts.len()
+        )));
+    }
+    Ok(Batch {
+        samples,
+        ciphertexts,
+    })
+}
+
+fn check_header(samples: usize, n: usize, count: usize) -> ApiResult<()> {
+    let slots = more_secure::params::slots();
+    if samples == 0 || samples > slots {
+        return Err(ApiError::bad_request(format!(
+            "an encrypted batch holds 1 to {slots} samples; the header says {samples}"
+        )));
+    }
+    if n != count {
+        return Err(ApiError::shape_mismatch(format!(
+            "the model takes {count} input ciphertexts (one per input value); the batch has {n}"
+        )));
+    }
+    Ok(())
+}
+
+fn invalid(e: more_secure::SecureError) -> ApiError {
+    ApiError::bad_request(format!("not a valid encrypted batch: {e}"))
+}
