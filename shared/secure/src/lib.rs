@@ -22,6 +22,7 @@ mod error;
 pub mod eval;
 pub mod model;
 pub mod params;
+pub mod quantize;
 pub mod wire;
 
 pub use error::SecureError;

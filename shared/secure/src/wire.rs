@@ -38,14 +38,20 @@ fn wire(msg: impl Into<String>) -> SecureError {
 /// Serializes an encrypted batch of `samples` samples.
 pub fn write_batch(samples: usize, ciphertexts: &[Ciphertext]) -> Vec<u8> {
     let frames: Vec<Vec<u8>> = ciphertexts.iter().map(|c| c.to_bytes()).collect();
+    write_batch_frames(samples, &frames)
+}
+
+/// Serializes an encrypted batch from already serialized ciphertext frames (each fhe.rs
+/// `Ciphertext::to_bytes()` bytes, or bytes identical to them).
+pub fn write_batch_frames(samples: usize, frames: &[Vec<u8>]) -> Vec<u8> {
     let mut out =
         Vec::with_capacity(HEADER_BYTES + frames.iter().map(|f| f.len() + 4).sum::<usize>());
     out.extend_from_slice(BATCH_MAGIC);
     out.extend_from_slice(&(samples as u32).to_le_bytes());
-    out.extend_from_slice(&(ciphertexts.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
     for f in frames {
         out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(&f);
+        out.extend_from_slice(f);
     }
     out
 }

@@ -53,6 +53,19 @@ impl BfvSecretKey {
         samples: usize,
         rng: &mut R,
     ) -> Result<Vec<u8>, SecureError> {
+        self.encrypt_batch_with_progress(model, quantized, samples, rng, &mut |_, _| {})
+    }
+
+    /// [`encrypt_batch`](Self::encrypt_batch), calling `progress(done, total)` after each
+    /// ciphertext (`total` = `input_len`).
+    pub fn encrypt_batch_with_progress<R: RngCore + CryptoRng>(
+        &self,
+        model: &QuantizedModel,
+        quantized: &[i64],
+        samples: usize,
+        rng: &mut R,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<u8>, SecureError> {
         model.validate()?;
         let n = model.input_len();
         if samples == 0 || samples > slots() || samples.checked_mul(n) != Some(quantized.len()) {
@@ -78,8 +91,16 @@ impl BfvSecretKey {
                 .map_err(fhe_err)?;
             let ct: Ciphertext = self.sk.try_encrypt(&pt, rng).map_err(fhe_err)?;
             cts.push(ct);
+            progress(i + 1, n);
         }
         Ok(wire::write_batch(samples, &cts))
+    }
+
+    /// The raw secret key bytes (fhe.rs `SecretKey::to_bytes()`), ONLY for the browser leak
+    /// search, which looks for them in every request; never compiled into a release.
+    #[cfg(feature = "test-export")]
+    pub fn export_raw_for_tests(&self) -> Vec<u8> {
+        self.sk.to_bytes()
     }
 
     /// Decrypts the node's answer (an encrypted batch of `output_len` ciphertexts) into the

@@ -15,7 +15,7 @@ use crate::SecureError;
 use serde::{Deserialize, Serialize};
 
 pub use bounds::LayerBound;
-pub use validate::{MAX_ABS_INPUT, MAX_ABS_WEIGHT, MAX_LAYERS, MAX_WIDTH};
+pub use validate::{MAX_ABS_BIAS, MAX_ABS_INPUT, MAX_ABS_WEIGHT, MAX_LAYERS, MAX_WIDTH};
 
 /// A quantized integer network: the model an owner publishes for secure prediction.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,8 +7,12 @@ use crate::{params::MAX_SQUARES, SecureError};
 pub const MAX_LAYERS: usize = 32;
 /// Most values (ciphertexts) of one sample at any point of the model, the input included.
 pub const MAX_WIDTH: usize = 4096;
-/// Largest absolute weight or bias (integer).
+/// Largest absolute weight (integer).
 pub const MAX_ABS_WEIGHT: i64 = 1 << 20;
+/// Largest absolute bias (integer): a bias after x² lives at the output's scale, so it may be
+/// much larger than a weight; it costs no noise (it is added as a plaintext), and
+/// [`QuantizedModel::check_fits`] bounds the sum.
+pub const MAX_ABS_BIAS: i64 = 1 << 46;
 /// Largest absolute quantized input value.
 pub const MAX_ABS_INPUT: i64 = 1 << 20;
 
@@ -155,7 +159,7 @@ impl QuantizedModel {
 
     /// Checks shapes, sizes and limits: a non-empty input of at most [`MAX_WIDTH`] values, 1 to
     /// [`MAX_LAYERS`] layers whose weights and biases match their shapes and stay within
-    /// ±[`MAX_ABS_WEIGHT`], at most [`MAX_SQUARES`](crate::params::MAX_SQUARES) x² layers (the
+    /// ±[`MAX_ABS_WEIGHT`] and ±[`MAX_ABS_BIAS`], at most [`MAX_SQUARES`](crate::params::MAX_SQUARES) x² layers (the
     /// multiplicative depth the parameters allow), a valid input quantizer, a finite
     /// `output_scale`, and `class_names` empty or one per output.
     pub fn validate(&self) -> Result<(), SecureError> {
