@@ -28,19 +28,40 @@ fn workspace() -> PathBuf {
 /// The packages reachable from `root` in `cargo metadata`'s resolve graph, over every kind of
 /// dependency (normal, build and dev), so not even a test of the server may link the client.
 fn reachable_packages(metadata: &serde_json::Value, root: &str) -> BTreeSet<String> {
+    reachable(metadata, root, true)
+}
+
+/// The packages `root` builds with: normal and build dependencies, transitively, no
+/// dev-dependency (not the root's: its binary and library do not link them; not a member's:
+/// cargo builds those for that member's own tests only).
+fn built_with(metadata: &serde_json::Value, root: &str) -> BTreeSet<String> {
+    reachable(metadata, root, false)
+}
+
+/// Whether a resolve edge is only a dev-dependency.
+fn dev_only(dep: &serde_json::Value) -> bool {
+    dep["dep_kinds"]
+        .as_array()
+        .is_some_and(|kinds| kinds.iter().all(|k| k["kind"] == "dev"))
+}
+
+fn reachable(metadata: &serde_json::Value, root: &str, dev: bool) -> BTreeSet<String> {
     let name_of: BTreeMap<&str, &str> = metadata["packages"]
         .as_array()
         .expect("packages")
         .iter()
         .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
         .collect();
-    let edges: BTreeMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
+    let edges: BTreeMap<&str, Vec<(&str, bool)>> = metadata["resolve"]["nodes"]
         .as_array()
         .expect("resolve.nodes")
         .iter()
         .map(|n| {
             let deps = n["deps"].as_array().unwrap();
-            let ids = deps.iter().map(|d| d["pkg"].as_str().unwrap()).collect();
+            let ids = deps
+                .iter()
+                .map(|d| (d["pkg"].as_str().unwrap(), dev_only(d)))
+                .collect();
             (n["id"].as_str().unwrap(), ids)
         })
         .collect();
@@ -52,7 +73,15 @@ fn reachable_packages(metadata: &serde_json::Value, root: &str) -> BTreeSet<Stri
     let (mut seen, mut todo) = (BTreeSet::new(), vec![start]);
     while let Some(id) = todo.pop() {
         if seen.insert(id) {
-            todo.extend(edges.get(id).into_iter().flatten().copied());
+            let follow = |&&(_, dev_edge): &&(&str, bool)| dev || !dev_edge;
+            todo.extend(
+                edges
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(follow)
+                    .map(|e| e.0),
+            );
         }
     }
     seen.into_iter().map(|id| name_of[id].to_string()).collect()
@@ -87,6 +116,65 @@ fn the_server_crate_cannot_reach_the_client_crate() {
     // The same walk does find the client where it belongs, so the check can fail.
     assert!(reachable_packages(&metadata, "more-node").contains("more-client"));
     assert!(reachable_packages(&metadata, "more-wasm").contains("more-client"));
+}
+
+/// Secure mode (issue #30): the node's service reaches the public half of BFV (`more-secure`:
+/// parameters, models, wire format, evaluator) and never the client crate that holds the BFV
+/// secret key (`more_client::secure::BfvSecretKey`), over any kind of dependency; `more-secure`
+/// itself never reaches the client either. `more-distributed` builds without the client (its
+/// tests encrypt data with it: a dev-dependency). `more-node`, the command line, is the one
+/// server-side crate that links the client, by design: its lab experiments and attack suite
+/// play the data owner and the node in one process (the secure experiment encrypts with
+/// `BfvSecretKey`); `more-node serve` runs `more-server`, whose code cannot name a secret key.
+#[test]
+fn secure_mode_keeps_the_secret_key_out_of_the_server() {
+    let metadata = cargo_metadata();
+    let server = reachable_packages(&metadata, "more-server");
+    assert!(server.contains("more-secure"), "more-server evaluates BFV");
+    assert!(!server.contains("more-client"), "{server:?}");
+    let secure = reachable_packages(&metadata, "more-secure");
+    assert!(secure.contains("fhe"), "the graph walk follows edges");
+    assert!(!secure.contains("more-client"), "{secure:?}");
+    assert!(!built_with(&metadata, "more-distributed").contains("more-client"));
+    // The exemption is real (the walks can find the client) and the only one: more-node.
+    assert!(reachable_packages(&metadata, "more-distributed").contains("more-client"));
+    assert!(built_with(&metadata, "more-node").contains("more-client"));
+    assert!(reachable_packages(&metadata, "more-client").contains("more-secure"));
+}
+
+/// The walk catches a planted edge: the metadata with a dev-dependency of `more-server` on
+/// `more-client` added (as `[dev-dependencies] more-client = ...` would) breaks the rule.
+#[test]
+fn a_planted_client_dependency_of_the_server_is_caught() {
+    let mut metadata = cargo_metadata();
+    let id_of = |m: &serde_json::Value, name: &str| {
+        m["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (server, client) = (
+        id_of(&metadata, "more-server"),
+        id_of(&metadata, "more-client"),
+    );
+    let node = metadata["resolve"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| n["id"] == server.as_str())
+        .unwrap();
+    node["deps"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "more_client", "pkg": client, "dep_kinds": [{"kind": "dev", "target": null}]
+        }));
+    assert!(reachable_packages(&metadata, "more-server").contains("more-client"));
+    // A dev-only edge is outside what the server builds with, inside what its tests link.
+    assert!(!built_with(&metadata, "more-server").contains("more-client"));
 }
 
 /// The public crate has no secret-key type: `more-core` does not reach `more-client` either.

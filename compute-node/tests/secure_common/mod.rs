@@ -1,0 +1,189 @@
+//! Helpers of the secure-mode tests (issue #30): a node that needs tokens with three tenants
+//! (`a` owns models, `b` is granted them, `c` is not), small random quantized models, BFV
+//! batches made with the client's secret key, and a search of the node's files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use more_client::secure::BfvSecretKey;
+use more_secure::QuantizedModel;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde_json::{json, Value};
+
+use crate::server_common::{operator_command, settings, start, Api, TestServer};
+
+/// Inputs of [`small_model`] per sample.
+pub const INPUTS: usize = 16;
+
+/// A node with tokens and the tenants' clients: `a` (trainer, owner), `a_viewer`, `b` (viewer,
+/// granted), `b_trainer`, `c` (trainer, never granted).
+pub struct Tenants {
+    pub srv: TestServer,
+    pub a: Api,
+    pub a_viewer: Api,
+    pub b: Api,
+    pub b_trainer: Api,
+    pub c: Api,
+    pub data: tempfile::TempDir,
+}
+
+/// Starts the node on a fresh data dir with the three tenants.
+pub fn tenants() -> Tenants {
+    let data = tempfile::tempdir().unwrap();
+    for t in ["a", "b", "c"] {
+        operator_command(data.path(), &["tenant", "create", t]);
+    }
+    let key = |t: &str, role: &str| {
+        let out = operator_command(
+            data.path(),
+            &["apikey", "create", "--tenant", t, "--role", role],
+        );
+        out.lines().last().expect("the key").to_string()
+    };
+    let keys = [
+        key("a", "trainer"),
+        key("a", "viewer"),
+        key("b", "viewer"),
+        key("b", "trainer"),
+        key("c", "trainer"),
+    ];
+    let srv = start(more_server::Settings {
+        insecure_no_auth: false,
+        ..settings(data.path())
+    });
+    let api = |k: &str| srv.api.with_token(k);
+    Tenants {
+        a: api(&keys[0]),
+        a_viewer: api(&keys[1]),
+        b: api(&keys[2]),
+        b_trainer: api(&keys[3]),
+        c: api(&keys[4]),
+        srv,
+        data,
+    }
+}
+
+/// A small model of random integer weights: 16 inputs in [-8, 8], dense 16 -> 8, x², dense
+/// 8 -> 4 (worst case about 2^23, far below t/2), as the JSON a client publishes.
+pub fn small_model(seed: u64) -> Value {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut ints =
+        |n: usize, r: i64| -> Vec<i64> { (0..n).map(|_| rng.random_range(-r..=r)).collect() };
+    json!({
+        "input_shape": [INPUTS],
+        "input": {"offset": [0.0], "scale": [1.0], "min": -8, "max": 8},
+        "layers": [
+            {"dense": {"inputs": INPUTS, "outputs": 8, "weights": ints(INPUTS * 8, 4), "bias": ints(8, 16)}},
+            "square",
+            {"dense": {"inputs": 8, "outputs": 4, "weights": ints(32, 4), "bias": ints(4, 16)}}
+        ],
+        "output_scale": 0.01,
+        "class_names": ["w", "x", "y", "z"]
+    })
+}
+
+/// The model JSON as the library's type.
+pub fn parsed(model: &Value) -> QuantizedModel {
+    serde_json::from_value(model.clone()).expect("a QuantizedModel")
+}
+
+/// `samples` random quantized samples of [`small_model`] (`samples x 16`, in [-8, 8]).
+pub fn samples(seed: u64, samples: usize) -> Vec<i64> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    (0..samples * INPUTS)
+        .map(|_| rng.random_range(-8..=8))
+        .collect()
+}
+
+/// A fresh BFV secret key (deterministic per seed) and its evaluation key bytes.
+pub fn client_key(seed: u64) -> (BfvSecretKey, Vec<u8>) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let sk = BfvSecretKey::generate(&mut rng);
+    let ek = sk.evaluation_key(&mut rng).expect("evaluation key");
+    (sk, ek)
+}
+
+/// The encrypted batch of `inputs` under `sk`.
+pub fn encrypt(sk: &BfvSecretKey, model: &QuantizedModel, inputs: &[i64], seed: u64) -> Vec<u8> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let n = inputs.len() / model.input_len();
+    sk.encrypt_batch(model, inputs, n, &mut rng)
+        .expect("encrypt")
+}
+
+/// Publishes `model` as `api`'s tenant, granted to `grants`: the summary.
+pub fn publish(api: &Api, model: &Value, grants: &[&str]) -> Value {
+    let (s, v) = api.post_json(
+        "/v1/secure/models",
+        &json!({"name": "secure test", "model": model, "grants": grants}),
+    );
+    assert_eq!(s, 201, "{v}");
+    v
+}
+
+/// Uploads an evaluation key as `api`'s tenant: its id.
+pub fn upload_key(api: &Api, bytes: &[u8]) -> String {
+    let (s, v) = api.post_bytes("/v1/secure/evaluation-keys", bytes);
+    let v: Value = serde_json::from_slice(&v).unwrap_or(Value::Null);
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// `POST /v1/secure/models/{model}/predict?evaluation_key={key}` with `body`.
+pub fn predict(api: &Api, model: &str, key: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    api.post_bytes(
+        &format!("/v1/secure/models/{model}/predict?evaluation_key={key}"),
+        body,
+    )
+}
+
+/// The error code of a JSON error body.
+pub fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("(not JSON: {})", String::from_utf8_lossy(body)))
+}
+
+/// Every file under `dir`.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The files under `dir` whose bytes contain `needle`.
+pub fn holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|f| {
+            std::fs::read(f).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        })
+        .collect()
+}
+
+/// Values as little-endian i64 bytes.
+pub fn le_bytes(values: &[i64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Values as a JSON array's text.
+pub fn json_text(values: &[i64]) -> Vec<u8> {
+    serde_json::to_vec(values).unwrap()
+}
+
+/// The audit log's rows (`more-node audit export`).
+pub fn audit_rows(data: &Path) -> Vec<Value> {
+    operator_command(data, &["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
