@@ -208,6 +208,8 @@ struct Objects {
     model: String,
     job: String,
     apikey: String,
+    /// A secure model (issue #30), granted to nobody.
+    secure_model: String,
     x: Vec<u8>,
 }
 
@@ -233,11 +235,20 @@ fn tenant_a_objects(a: &Api, a_key_id: &str) -> Objects {
     a.wait_job(&job, Duration::from_secs(120), |j| {
         j["state"] == "completed"
     });
+    let secure = json!({"input_shape": [2], "output_scale": 1.0,
+        "input": {"offset": [0.0], "scale": [1.0], "min": -4, "max": 4},
+        "layers": [{"dense": {"inputs": 2, "outputs": 1, "weights": [1, 2], "bias": [0]}}]});
+    let (s, sm) = a.post_json(
+        "/v1/secure/models",
+        &json!({"name": "s", "model": secure, "grants": []}),
+    );
+    assert_eq!(s, 201, "{sm}");
     Objects {
         dataset,
         model,
         job,
         apikey: a_key_id.to_string(),
+        secure_model: sm["id"].as_str().unwrap().to_string(),
         x,
     }
 }
@@ -252,6 +263,22 @@ fn call(api: &Api, method: &str, path: &str, objects: &Objects) -> (u16, Value) 
             (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
         }
         "delete" => api.delete(path),
+        "put" if path.ends_with("/grants") => {
+            let request = api.agent.put(api.url(path));
+            let request = match &api.token {
+                Some(t) => request.header("authorization", format!("Bearer {t}")),
+                None => request,
+            };
+            let mut r = request
+                .header("content-type", "application/json")
+                .send(json!({"grants": []}).to_string())
+                .expect("answer");
+            let body = r.body_mut().read_to_vec().unwrap_or_default();
+            (
+                r.status().as_u16(),
+                serde_json::from_slice(&body).unwrap_or(Value::Null),
+            )
+        }
         "put" => api.put_bytes(path, &objects.x),
         "post" if tensor => {
             let (s, b) = api.post_bytes(path, &objects.x);
@@ -287,6 +314,7 @@ fn with_id(template: &str, o: &Objects) -> String {
         Some("models") => &o.model,
         Some("jobs") => &o.job,
         Some("apikeys") => &o.apikey,
+        Some("secure") => &o.secure_model,
         _ => panic!("{template}: a new kind of object; add it to this test"),
     };
     template.replace("{id}", id)
@@ -316,7 +344,13 @@ fn another_tenants_objects_are_not_found_on_every_route() {
             r.1
         );
     }
-    for list in ["/v1/datasets", "/v1/models", "/v1/jobs", "/v1/apikeys"] {
+    for list in [
+        "/v1/datasets",
+        "/v1/models",
+        "/v1/jobs",
+        "/v1/apikeys",
+        "/v1/secure/models",
+    ] {
         let (s, items) = b.get_json(list);
         assert_eq!(s, 200);
         let text = items.to_string();
@@ -325,6 +359,7 @@ fn another_tenants_objects_are_not_found_on_every_route() {
             &objects.model,
             &objects.job,
             &objects.apikey,
+            &objects.secure_model,
         ] {
             assert!(!text.contains(id.as_str()), "{list} as B shows {id}");
         }
