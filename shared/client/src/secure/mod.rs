@@ -4,6 +4,7 @@
 //! The secret key never leaves this module in any form a request carries: the node receives
 //! the evaluation (relinearization) key and seeded symmetric ciphertexts only. Decrypted outputs
 //! must never be sent back to a node. Types, parameters and wire format: `more_secure`.
+mod encrypt;
 mod key;
 mod outputs;
 
