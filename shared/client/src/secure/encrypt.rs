@@ -22,6 +22,7 @@
 //! ChaCha20 stream that draws `e`, both from the caller's cryptographic RNG (fhe.rs draws the
 //! seed from `rand::rng()` and `e` from the caller's RNG directly).
 mod arith;
+mod frame;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -36,28 +37,11 @@ use rand_chacha::ChaCha20Rng;
 use tables::{tables, Tables};
 use zeroize::Zeroizing;
 
-use arith::{mul_shoup_lazy, reduce_once, shoup_quotient};
+use arith::{mul_shoup_lazy, reduce_once, Quotient};
 
 /// Ciphertexts encrypted between two progress reports when rayon runs them in parallel.
 #[cfg(feature = "parallel")]
 const PARALLEL_CHUNK: usize = 32;
-
-/// fhe-math's `Rq` protobuf message (fhe-math-0.1.1 `src/proto/rq.proto`; the module is private
-/// there): one polynomial, coefficients in the power basis whatever `representation` says.
-#[derive(Clone, PartialEq, Message)]
-struct RqProto {
-    #[prost(int32, tag = "1")]
-    representation: i32,
-    #[prost(uint32, tag = "2")]
-    degree: u32,
-    #[prost(bytes = "vec", tag = "3")]
-    coefficients: Vec<u8>,
-    #[prost(bool, tag = "4")]
-    allow_variable_time: bool,
-}
-
-/// `Representation::Ntt` in fhe-math's `Rq` message.
-const RQ_NTT: i32 = 2;
 
 /// The per-key state of fast encryption: n^{-1} · NTT(s) modulo each q_i with Shoup quotients.
 /// Zeroized on drop.
@@ -66,7 +50,7 @@ pub(crate) struct Encryptor {
     /// `moduli × n`, row-major: n^{-1} · NTT(s) mod q_i.
     s: Zeroizing<Vec<u64>>,
     /// Shoup quotients of `s`.
-    s_shoup: Zeroizing<Vec<u64>>,
+    s_shoup: Zeroizing<Vec<Quotient>>,
 }
 
 impl std::fmt::Debug for Encryptor {
@@ -108,7 +92,7 @@ impl Encryptor {
             for &c in row.iter() {
                 let v = reduce_once(n_inv.mul_lazy(c, p), p);
                 s.push(v);
-                s_shoup.push(shoup_quotient(v, p));
+                s_shoup.push(Quotient::new(v, p));
             }
         }
         Ok(Self { tables, s, s_shoup })
@@ -210,7 +194,7 @@ impl Encryptor {
                 .map_err(|e| SecureError::Fhe(e.to_string()))?,
         );
         let a = Poly::random_from_seed(&tb.ctx, Representation::Ntt, seed);
-        let mut coefficients = Vec::with_capacity(tb.moduli.len() * n * 62 / 8);
+        let mut out = frame::begin(n, tb.coefficient_bytes);
         let mut row = vec![0u64; n];
         for (i, (a_row, cm)) in a.coefficients().outer_iter().zip(&tb.moduli).enumerate() {
             let p = cm.ntt.modulus();
@@ -230,38 +214,8 @@ impl Encryptor {
                 let c = reduce_once(dm + e_mod + two_p - *r, two_p);
                 *r = reduce_once(c, p);
             }
-            pack_coefficients(&row, p, &mut coefficients);
+            frame::pack(&row, p, &mut out);
         }
-        let c0 = RqProto {
-            representation: RQ_NTT,
-            degree: n as u32,
-            coefficients,
-            allow_variable_time: true,
-        };
-        Ok(fhe::proto::bfv::Ciphertext {
-            c: vec![c0.encode_to_vec()],
-            seed: seed.to_vec(),
-            level: 0,
-        }
-        .encode_to_vec())
-    }
-}
-
-/// Appends `values` (each `< p`) packed at ⌈log2 p⌉ bits each, least significant bit first:
-/// fhe-math's `Modulus::serialize_vec` (fhe-util `transcode_to_bytes`).
-fn pack_coefficients(values: &[u64], p: u64, out: &mut Vec<u8>) {
-    let bits = 64 - (p - 1).leading_zeros();
-    let (mut acc, mut acc_bits) = (0u128, 0u32);
-    for &v in values {
-        acc |= u128::from(v) << acc_bits;
-        acc_bits += bits;
-        while acc_bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            acc_bits -= 8;
-        }
-    }
-    if acc_bits > 0 {
-        out.push(acc as u8);
+        Ok(frame::finish(out, &seed))
     }
 }

@@ -10,25 +10,60 @@
 //! Every function here is branch-free in its operands (masks, no data-dependent `if`), so its
 //! timing does not depend on secret values.
 
-/// High 64 bits of the 128-bit product `a · b`.
-#[inline(always)]
-pub(super) fn mul_hi(a: u64, b: u64) -> u64 {
-    #[cfg(target_pointer_width = "64")]
-    {
-        ((u128::from(a) * u128::from(b)) >> 64) as u64
+/// A Shoup quotient `⌊w · 2^64 / p⌋` stored as two 32-bit halves.
+///
+/// Stored split on purpose: LLVM recognizes the high half of a product computed from 32-bit
+/// halves of two 64-bit registers and turns it back into a 128-bit multiply (on wasm32 a call of
+/// `__multi3`, measured: it undid the limb arithmetic). Halves loaded from memory are not
+/// recognizable as halves of one value, so the four 32×32 products stay four `i64.mul`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Quotient {
+    lo: u32,
+    hi: u32,
+}
+
+/// Zeroized like an integer (the key's quotients are as secret as the key).
+impl zeroize::DefaultIsZeroes for Quotient {}
+
+impl Quotient {
+    /// The quotient of `w < p` modulo `p < 2^62`.
+    pub(super) fn new(w: u64, p: u64) -> Self {
+        debug_assert!(w < p && p < 1 << 62);
+        let q = ((u128::from(w) << 64) / u128::from(p)) as u64;
+        Self {
+            lo: q as u32,
+            hi: (q >> 32) as u32,
+        }
     }
-    #[cfg(not(target_pointer_width = "64"))]
-    {
-        mul_hi_limbs(a, b)
+
+    /// The quotient as one number.
+    #[cfg(test)]
+    pub(super) fn value(self) -> u64 {
+        (u64::from(self.hi) << 32) | u64::from(self.lo)
+    }
+
+    /// High 64 bits of `a · quotient`.
+    #[inline(always)]
+    pub(super) fn mul_hi(self, a: u64) -> u64 {
+        #[cfg(target_pointer_width = "64")]
+        {
+            let q = (u64::from(self.hi) << 32) | u64::from(self.lo);
+            ((u128::from(a) * u128::from(q)) >> 64) as u64
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            mul_hi_limbs(a, self.lo, self.hi)
+        }
     }
 }
 
-/// High 64 bits of `a · b` from 32-bit limbs (four 64-bit products, no 128-bit arithmetic).
+/// High 64 bits of `a · (b_hi · 2^32 + b_lo)` from 32-bit limbs: four 64-bit products, no
+/// 128-bit arithmetic.
 #[inline(always)]
-pub(super) fn mul_hi_limbs(a: u64, b: u64) -> u64 {
+pub(super) fn mul_hi_limbs(a: u64, b_lo: u32, b_hi: u32) -> u64 {
     const LOW: u64 = 0xffff_ffff;
     let (a0, a1) = (a & LOW, a >> 32);
-    let (b0, b1) = (b & LOW, b >> 32);
+    let (b0, b1) = (u64::from(b_lo), u64::from(b_hi));
     let p00 = a0 * b0;
     let p01 = a0 * b1;
     let p10 = a1 * b0;
@@ -49,37 +84,30 @@ pub(super) fn reduce_once(x: u64, m: u64) -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Shoup {
     w: u64,
-    w_shoup: u64,
+    w_shoup: Quotient,
 }
 
 impl Shoup {
     /// Precomputes `w` modulo `p` (`w < p < 2^62`).
     pub(super) fn new(w: u64, p: u64) -> Self {
-        debug_assert!(w < p && p < 1 << 62);
         Self {
             w,
-            w_shoup: shoup_quotient(w, p),
+            w_shoup: Quotient::new(w, p),
         }
     }
 
     /// `a · w mod p`, lazily: a value in `[0, 2p)` congruent to it, for any `a < 2^64`.
     #[inline(always)]
     pub(super) fn mul_lazy(self, a: u64, p: u64) -> u64 {
-        a.wrapping_mul(self.w)
-            .wrapping_sub(mul_hi(a, self.w_shoup).wrapping_mul(p))
+        mul_shoup_lazy(a, self.w, self.w_shoup, p)
     }
 }
 
-/// `w · 2^64 / p` rounded down (the Shoup quotient of a per-coefficient factor).
-pub(super) fn shoup_quotient(w: u64, p: u64) -> u64 {
-    ((u128::from(w) << 64) / u128::from(p)) as u64
-}
-
-/// `a · w mod p` lazily in `[0, 2p)` from `w` and its quotient `w_shoup` ([`shoup_quotient`]).
+/// `a · w mod p` lazily in `[0, 2p)` from `w < p` and its quotient, for any `a < 2^64`.
 #[inline(always)]
-pub(super) fn mul_shoup_lazy(a: u64, w: u64, w_shoup: u64, p: u64) -> u64 {
+pub(super) fn mul_shoup_lazy(a: u64, w: u64, w_shoup: Quotient, p: u64) -> u64 {
     a.wrapping_mul(w)
-        .wrapping_sub(mul_hi(a, w_shoup).wrapping_mul(p))
+        .wrapping_sub(w_shoup.mul_hi(a).wrapping_mul(p))
 }
 
 /// `a · b mod p` (table construction only: not on a hot path).
@@ -170,16 +198,18 @@ mod tests {
         let edge = [0, 1, u32::MAX as u64, 1 << 32, u64::MAX - 1, u64::MAX];
         for &a in &edge {
             for &b in &edge {
-                assert_eq!(mul_hi_limbs(a, b), ((a as u128 * b as u128) >> 64) as u64);
+                let (lo, hi) = (b as u32, (b >> 32) as u32);
+                assert_eq!(
+                    mul_hi_limbs(a, lo, hi),
+                    ((a as u128 * b as u128) >> 64) as u64
+                );
             }
         }
         for _ in 0..100_000 {
             let (a, b): (u64, u64) = (rng.random(), rng.random());
-            assert_eq!(
-                mul_hi_limbs(a, b),
-                ((a as u128 * b as u128) >> 64) as u64,
-                "{a} {b}"
-            );
+            let (lo, hi) = (b as u32, (b >> 32) as u32);
+            let expected = ((a as u128 * b as u128) >> 64) as u64;
+            assert_eq!(mul_hi_limbs(a, lo, hi), expected, "{a} {b}");
         }
     }
 
@@ -193,7 +223,9 @@ mod tests {
             let r = Shoup::new(w, p).mul_lazy(a, p);
             assert!(r < 2 * p);
             assert_eq!(r % p, mul_mod(a % p, w, p));
-            assert_eq!(mul_shoup_lazy(a, w, shoup_quotient(w, p), p), r);
+            let q = Quotient::new(w, p);
+            assert_eq!(q.value(), (((w as u128) << 64) / p as u128) as u64);
+            assert_eq!(q.mul_hi(a), ((a as u128 * q.value() as u128) >> 64) as u64);
         }
     }
 

@@ -39,6 +39,8 @@ pub(super) struct Tables {
     pub t_scale: Shoup,
     /// Per ciphertext modulus, in the parameters' order.
     pub moduli: Vec<CipherModulus>,
+    /// Bytes of c0's packed coefficients in a frame.
+    pub coefficient_bytes: usize,
     /// The top-level polynomial context (what `Poly::random_from_seed` draws `a` in).
     pub ctx: Arc<Context>,
 }
@@ -80,6 +82,7 @@ fn build() -> Result<Tables, String> {
         t_ntt,
         t_scale: Shoup::new(mul_mod(q_mod_t, n_inv_t, t), t),
         moduli,
+        coefficient_bytes: super::frame::coefficient_bytes(n, par.moduli()),
         ctx,
     })
 }

@@ -10,6 +10,19 @@ use more_secure::{
 };
 use rand::Rng;
 
+/// fhe-math's `Rq` message (its proto module is private), to take frames apart.
+#[derive(Clone, PartialEq, Message)]
+struct RqProto {
+    #[prost(int32, tag = "1")]
+    representation: i32,
+    #[prost(uint32, tag = "2")]
+    degree: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    coefficients: Vec<u8>,
+    #[prost(bool, tag = "4")]
+    allow_variable_time: bool,
+}
+
 fn key(seed: u64) -> SecretKey {
     SecretKey::random(bfv_parameters(), &mut ChaCha20Rng::seed_from_u64(seed))
 }
@@ -82,9 +95,11 @@ fn packing_equals_fhe_math_serialization() {
     for &p in bfv_parameters().moduli() {
         let m = Modulus::new(p).unwrap();
         let v: Vec<u64> = (0..slots()).map(|_| rng.random_range(0..p)).collect();
-        let mut ours = Vec::new();
-        pack_coefficients(&v, p, &mut ours);
-        assert_eq!(ours, m.serialize_vec(&v));
+        for len in [slots(), 8, 3, 1] {
+            let mut ours = Vec::new();
+            frame::pack(&v[..len], p, &mut ours);
+            assert_eq!(ours, m.serialize_vec(&v[..len]), "{len} values");
+        }
     }
 }
 
