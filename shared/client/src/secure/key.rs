@@ -1,8 +1,9 @@
 //! The BFV secret key of secure mode and what it does: the evaluation key, encryption of a
 //! batch, decryption of the outputs.
+use super::encrypt::Encryptor;
 use super::DecryptedOutputs;
-use fhe::bfv::{Ciphertext, Encoding, Plaintext, RelinearizationKey, SecretKey};
-use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
+use fhe::bfv::{Ciphertext, Encoding, RelinearizationKey, SecretKey};
+use fhe_traits::{FheDecoder, FheDecrypter, Serialize};
 use more_secure::{bfv_parameters, plaintext_modulus, slots, wire, QuantizedModel, SecureError};
 use rand::{CryptoRng, RngCore};
 
@@ -11,6 +12,8 @@ use rand::{CryptoRng, RngCore};
 /// `Clone`, so it cannot travel in a request.
 pub struct BfvSecretKey {
     sk: SecretKey,
+    /// Fast encryption under `sk` (NTT(s), zeroized on drop), prepared on first use.
+    enc: std::sync::OnceLock<Encryptor>,
 }
 
 impl std::fmt::Debug for BfvSecretKey {
@@ -28,6 +31,7 @@ impl BfvSecretKey {
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         Self {
             sk: SecretKey::random(bfv_parameters(), rng),
+            enc: std::sync::OnceLock::new(),
         }
     }
 
@@ -57,7 +61,8 @@ impl BfvSecretKey {
     }
 
     /// [`encrypt_batch`](Self::encrypt_batch), calling `progress(done, total)` after each
-    /// ciphertext (`total` = `input_len`).
+    /// ciphertext (`total` = `input_len`; with the `parallel` feature, after each group of
+    /// ciphertexts encrypted in parallel).
     pub fn encrypt_batch_with_progress<R: RngCore + CryptoRng>(
         &self,
         model: &QuantizedModel,
@@ -81,19 +86,17 @@ impl BfvSecretKey {
                 "quantized value {v} outside the model's input range [{lo}, {hi}]"
             )));
         }
-        let mut cts = Vec::with_capacity(n);
-        let mut slots_buf = vec![0i64; slots()];
-        for i in 0..n {
-            for (j, s) in slots_buf.iter_mut().take(samples).enumerate() {
-                *s = quantized[j * n + i];
+        // Fast symmetric encryption (encrypt.rs): the same seeded ciphertexts as fhe.rs's
+        // `try_encrypt`, byte format included.
+        let enc = match self.enc.get() {
+            Some(enc) => enc,
+            None => {
+                let enc = Encryptor::new(&self.sk)?;
+                self.enc.get_or_init(|| enc)
             }
-            let pt = Plaintext::try_encode(&slots_buf, Encoding::simd(), bfv_parameters())
-                .map_err(fhe_err)?;
-            let ct: Ciphertext = self.sk.try_encrypt(&pt, rng).map_err(fhe_err)?;
-            cts.push(ct);
-            progress(i + 1, n);
-        }
-        Ok(wire::write_batch(samples, &cts))
+        };
+        let frames = enc.encrypt_frames(quantized, samples, n, rng, progress)?;
+        Ok(wire::write_batch_frames(samples, &frames))
     }
 
     /// The raw secret key bytes (fhe.rs `SecretKey::to_bytes()`), ONLY for the browser leak

@@ -60,6 +60,7 @@ impl Quotient {
 /// High 64 bits of `a · (b_hi · 2^32 + b_lo)` from 32-bit limbs: four 64-bit products, no
 /// 128-bit arithmetic.
 #[inline(always)]
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))] // wasm32's path; tested natively
 pub(super) fn mul_hi_limbs(a: u64, b_lo: u32, b_hi: u32) -> u64 {
     const LOW: u64 = 0xffff_ffff;
     let (a0, a1) = (a & LOW, a >> 32);
