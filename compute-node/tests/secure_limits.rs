@@ -195,3 +195,10 @@ fn malformed_and_oversized_keys_and_batches_are_refused_without_harm() {
     );
     t.srv.healthy();
 }
+
+#[test]
+fn evaluation_keys_are_capped_per_tenant_and_expire() {
+    let t = tenants_on(None, short_lived_keys);
+    keys_are_capped_and_expire(&t);
+    t.srv.healthy();
+}

@@ -28,17 +28,22 @@ pub struct Tenants {
     pub data: tempfile::TempDir,
 }
 
-/// Starts the node on a fresh data dir with the three tenants.
+/// Starts the node on a fresh data dir (SQLite) with the three tenants.
 pub fn tenants() -> Tenants {
+    tenants_on(None, |_| {})
+}
+
+/// Starts the node on a fresh data dir with the three tenants, on the database `db` (default:
+/// SQLite in the data dir), its settings changed by `tweak`.
+pub fn tenants_on(db: Option<&str>, tweak: impl FnOnce(&mut more_server::Settings)) -> Tenants {
     let data = tempfile::tempdir().unwrap();
+    let db_args: Vec<&str> = db.map(|url| vec!["--db", url]).unwrap_or_default();
+    let command = |args: &[&str]| operator_command(data.path(), &[args, &db_args].concat());
     for t in ["a", "b", "c"] {
-        operator_command(data.path(), &["tenant", "create", t]);
+        command(&["tenant", "create", t]);
     }
     let key = |t: &str, role: &str| {
-        let out = operator_command(
-            data.path(),
-            &["apikey", "create", "--tenant", t, "--role", role],
-        );
+        let out = command(&["apikey", "create", "--tenant", t, "--role", role]);
         out.lines().last().expect("the key").to_string()
     };
     let keys = [
@@ -48,10 +53,13 @@ pub fn tenants() -> Tenants {
         key("b", "trainer"),
         key("c", "trainer"),
     ];
-    let srv = start(more_server::Settings {
+    let mut settings = more_server::Settings {
         insecure_no_auth: false,
+        db_url: db.map(str::to_string),
         ..settings(data.path())
-    });
+    };
+    tweak(&mut settings);
+    let srv = start(settings);
     let api = |k: &str| srv.api.with_token(k);
     Tenants {
         a: api(&keys[0]),
@@ -186,4 +194,60 @@ pub fn audit_rows(data: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
+}
+
+/// Settings for [`keys_are_capped_and_expire`]: keys live 6 s, the collector sweeps every second
+/// and removes blobs unreferenced for 2 s.
+pub fn short_lived_keys(s: &mut more_server::Settings) {
+    s.evaluation_key_ttl = std::time::Duration::from_secs(6);
+    s.gc_interval = std::time::Duration::from_secs(1);
+    s.gc_grace = std::time::Duration::from_secs(2);
+}
+
+/// On a node with [`short_lived_keys`]: a tenant's 17th evaluation key removes its oldest, and
+/// keys expire: predicting with an expired one is 404, and its blob leaves the store.
+pub fn keys_are_capped_and_expire(t: &Tenants) {
+    use std::time::{Duration, Instant};
+    let model_json = small_model(11);
+    let model = parsed(&model_json);
+    let id = publish(&t.a, &model_json, &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (sk, ek) = client_key(12);
+    let inputs = samples(13, 2);
+    let body = encrypt(&sk, &model, &inputs, 14);
+    let ids: Vec<String> = (0..17).map(|_| upload_key(&t.b, &ek)).collect();
+    let (s, _) = predict(&t.b, &id, &ids[0], &body);
+    assert_eq!(s, 404, "the oldest of 17 keys is gone");
+    for newer in [&ids[1], &ids[16]] {
+        let (s, answer) = predict(&t.b, &id, newer, &body);
+        assert_eq!(s, 200, "{}", String::from_utf8_lossy(&answer));
+        let decrypted = sk.decrypt_outputs(&model, &answer).unwrap();
+        assert_eq!(
+            decrypted.values,
+            model.forward_plaintext(&inputs, 2).unwrap()
+        );
+    }
+    let blob = t
+        .data
+        .path()
+        .join("blobs")
+        .join(more_server::blobs::sha256_hex(&ek));
+    assert!(blob.exists(), "the key is a blob of the store");
+    let start = Instant::now();
+    while predict(&t.b, &id, &ids[16], &body).0 != 404 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the key never expired"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    while blob.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the expired key's blob stays"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -29,14 +29,15 @@ CREATE TABLE secure_model_grants (
 CREATE INDEX secure_model_grants_by_tenant ON secure_model_grants (tenant);
 
 -- A tenant's uploaded evaluation keys; they expire (crate::secure::store::expire_keys, run with
--- the garbage collector) and a tenant keeps a bounded number (the oldest go first).
+-- the garbage collector) and a tenant keeps a bounded number (the oldest go first: microseconds,
+-- so that keys uploaded within one second keep their order).
 CREATE TABLE evaluation_keys (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
     parameter_set TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     bytes BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_micros BIGINT NOT NULL
 );
-CREATE INDEX evaluation_keys_by_tenant ON evaluation_keys (tenant, created_at);
-CREATE INDEX evaluation_keys_by_age ON evaluation_keys (created_at);
+CREATE INDEX evaluation_keys_by_tenant ON evaluation_keys (tenant, created_micros);
+CREATE INDEX evaluation_keys_by_age ON evaluation_keys (created_micros);

@@ -71,7 +71,8 @@ pub async fn run_periodically(
     let mut tick = tokio::time::interval(interval.max(Duration::from_secs(1)));
     loop {
         tick.tick().await;
-        let cutoff = now().saturating_sub(key_ttl.as_secs());
+        let ttl = i64::try_from(key_ttl.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = crate::audit::now_micros().saturating_sub(ttl);
         match crate::secure::store::expire_keys(&db, cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "expired evaluation keys deleted"),

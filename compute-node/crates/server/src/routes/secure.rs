@@ -337,7 +337,7 @@ pub async fn upload_key(
         parameter_set: PARAMETER_SET.to_string(),
         sha256: blob.sha256,
         bytes: blob.bytes,
-        created_at: now(),
+        created_micros: audit::now_micros(),
     };
     let evicted = store::insert_key(&state.db, &row).await?;
     audit::created(&req, &row.id);
@@ -348,11 +348,11 @@ pub async fn upload_key(
         );
     }
     Ok(HttpResponse::Created().json(EvaluationKeyInfo {
-        expires_at: row.created_at + state.settings.evaluation_key_ttl.as_secs(),
+        created_at: row.created_at(),
+        expires_at: row.created_at() + state.settings.evaluation_key_ttl.as_secs(),
         id: row.id,
         bytes: row.bytes,
         parameter_set: row.parameter_set,
-        created_at: row.created_at,
     }))
 }
 

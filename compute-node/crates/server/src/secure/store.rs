@@ -107,8 +107,15 @@ pub struct EvaluationKeyRow {
     pub sha256: String,
     /// Its size, bytes.
     pub bytes: u64,
-    /// Unix seconds.
-    pub created_at: u64,
+    /// Microseconds since the Unix epoch (orders a tenant's keys).
+    pub created_micros: i64,
+}
+
+impl EvaluationKeyRow {
+    /// Unix seconds of its upload.
+    pub fn created_at(&self) -> u64 {
+        (self.created_micros.max(0) / 1_000_000) as u64
+    }
 }
 
 fn model_owner(id: &str) -> String {
@@ -368,7 +375,7 @@ pub async fn delete_model(db: &Db, owner: &str, id: &str) -> StoreResult<()> {
 pub async fn insert_key(db: &Db, k: &EvaluationKeyRow) -> StoreResult<Vec<String>> {
     let mut tx = begin(db).await?;
     sqlx::query(
-        "INSERT INTO evaluation_keys (id, tenant, parameter_set, sha256, bytes, created_at) \
+        "INSERT INTO evaluation_keys (id, tenant, parameter_set, sha256, bytes, created_micros) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&k.id)
@@ -376,13 +383,13 @@ pub async fn insert_key(db: &Db, k: &EvaluationKeyRow) -> StoreResult<Vec<String
     .bind(&k.parameter_set)
     .bind(&k.sha256)
     .bind(k.bytes as i64)
-    .bind(k.created_at as i64)
+    .bind(k.created_micros)
     .execute(&mut *tx)
     .await?;
     add_ref(&mut tx, &key_owner(&k.id), &k.sha256).await?;
     let older: Vec<String> = sqlx::query(
         "SELECT id FROM evaluation_keys WHERE tenant = $1 AND id <> $2 \
-         ORDER BY created_at DESC, id DESC",
+         ORDER BY created_micros DESC, id DESC",
     )
     .bind(&k.tenant)
     .bind(&k.id)
@@ -413,7 +420,7 @@ pub async fn tenant_key(db: &Db, tenant: &str, id: &str) -> StoreResult<Evaluati
         return Err(StoreError::KeyNotFound(id.into()));
     }
     let row = sqlx::query(
-        "SELECT id, tenant, parameter_set, sha256, bytes, created_at FROM evaluation_keys \
+        "SELECT id, tenant, parameter_set, sha256, bytes, created_micros FROM evaluation_keys \
          WHERE id = $1 AND tenant = $2",
     )
     .bind(id)
@@ -427,26 +434,27 @@ pub async fn tenant_key(db: &Db, tenant: &str, id: &str) -> StoreResult<Evaluati
         parameter_set: row.try_get("parameter_set")?,
         sha256: row.try_get("sha256")?,
         bytes: row.try_get::<i64, _>("bytes")?.max(0) as u64,
-        created_at: row.try_get::<i64, _>("created_at")?.max(0) as u64,
+        created_micros: row.try_get("created_micros")?,
     })
 }
 
-/// Deletes the evaluation keys made before `cutoff` (Unix seconds) and their blob references
-/// (the collector removes the blobs after its grace period); returns how many.
+/// Deletes the evaluation keys made before `cutoff_micros` (microseconds since the Unix epoch)
+/// and their blob references (the collector removes the blobs after its grace period); returns
+/// how many.
 ///
 /// # Errors
 /// On a database error.
-pub async fn expire_keys(db: &Db, cutoff: u64) -> StoreResult<u64> {
-    let cutoff = cutoff as i64;
+pub async fn expire_keys(db: &Db, cutoff_micros: i64) -> StoreResult<u64> {
+    let cutoff = cutoff_micros;
     let mut tx = begin(db).await?;
     sqlx::query(
         "DELETE FROM blob_refs WHERE owner IN \
-         (SELECT 'evaluation_key:' || id FROM evaluation_keys WHERE created_at < $1)",
+         (SELECT 'evaluation_key:' || id FROM evaluation_keys WHERE created_micros < $1)",
     )
     .bind(cutoff)
     .execute(&mut *tx)
     .await?;
-    let done = sqlx::query("DELETE FROM evaluation_keys WHERE created_at < $1")
+    let done = sqlx::query("DELETE FROM evaluation_keys WHERE created_micros < $1")
         .bind(cutoff)
         .execute(&mut *tx)
         .await?
