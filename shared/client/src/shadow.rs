@@ -41,7 +41,7 @@ pub enum ShadowDistribution {
 }
 
 impl Default for ShadowDistribution {
-    /// `N(0, 0.1²)`, the shadows of every run in README.md's results table (MNIST, WBC,
+    /// `N(0, 0.1²)`, the feature shadows of every run in README.md's results table (MNIST, WBC,
     /// angiography: every prediction equal to the plaintext run's).
     fn default() -> Self {
         ShadowDistribution::Gaussian { std: 0.1 }
