@@ -46,7 +46,8 @@ impl Encoded {
         Ok(Self { constants })
     }
 
-    fn get(&self, v: i64) -> &Plaintext {
+    /// The plaintext with `v` in every slot (any weight magnitude or bias of the model).
+    pub fn get(&self, v: i64) -> &Plaintext {
         &self.constants[&v]
     }
 
