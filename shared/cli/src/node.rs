@@ -213,6 +213,112 @@ impl Node {
     }
 }
 
+impl Node {
+    /// `PUT /v1{path}` with a JSON body, answering JSON.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn put_json(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}/v1{path}", self.base);
+        let req = self
+            .auth(self.agent.put(&url))
+            .header("Content-Type", "application/json");
+        let (body, _) = self.finish(&format!("PUT {path}"), req.send(body.to_string()))?;
+        Self::json_of(&body, path)
+    }
+
+    /// `DELETE /v1{path}`.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let url = format!("{}/v1{path}", self.base);
+        self.finish(
+            &format!("DELETE {path}"),
+            self.auth(self.agent.delete(&url)).call(),
+        )?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ secure mode (issue #30)
+
+    /// `GET /v1/secure/models`: the caller tenant's own secure models, then those granted to
+    /// it (summaries without weights).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_models(&self) -> Result<Value> {
+        self.get_json("/secure/models")
+    }
+
+    /// `GET /v1/secure/models/{id}`: the summary and the quantized model (`"model"`); 404 for a
+    /// model that is neither the caller tenant's nor granted to it.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_model(&self, id: &str) -> Result<Value> {
+        self.get_json(&format!("/secure/models/{id}"))
+    }
+
+    /// `POST /v1/secure/models`: publishes `model` (a `QuantizedModel` as JSON) under `name`,
+    /// granted to `grants`; the node answers the summary with `bound_bits`, or refuses (422
+    /// `may_overflow` when a layer's worst case could wrap around the plaintext modulus).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_publish(&self, name: &str, model: &Value, grants: &[String]) -> Result<Value> {
+        self.post_json(
+            "/secure/models",
+            &serde_json::json!({"name": name, "model": model, "grants": grants}),
+        )
+    }
+
+    /// `PUT /v1/secure/models/{id}/grants`: replaces the model's grants (owner only).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_set_grants(&self, id: &str, grants: &[String]) -> Result<Value> {
+        self.put_json(
+            &format!("/secure/models/{id}/grants"),
+            &serde_json::json!({ "grants": grants }),
+        )
+    }
+
+    /// `DELETE /v1/secure/models/{id}` (owner only).
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_delete(&self, id: &str) -> Result<()> {
+        self.delete(&format!("/secure/models/{id}"))
+    }
+
+    /// `POST /v1/secure/evaluation-keys`: uploads an evaluation (relinearization) key; the
+    /// answer holds its `id` for [`Node::secure_predict`].
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn upload_evaluation_key(&self, key: &[u8]) -> Result<Value> {
+        let (body, _) = self.send_bytes("POST", "/secure/evaluation-keys", key, &mut |_| {})?;
+        Self::json_of(&body, "/secure/evaluation-keys")
+    }
+
+    /// `POST /v1/secure/models/{id}/predict?evaluation_key={key}` with an encrypted batch
+    /// (`progress(sent_bytes)` while it streams); the answer is the encrypted outputs batch.
+    ///
+    /// # Errors
+    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    pub fn secure_predict(
+        &self,
+        id: &str,
+        evaluation_key: &str,
+        batch: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<u8>> {
+        let path = format!("/secure/models/{id}/predict?evaluation_key={evaluation_key}");
+        Ok(self.send_bytes("POST", &path, batch, progress)?.0)
+    }
+}
+
 /// A JSON field as a string id.
 ///
 /// # Errors

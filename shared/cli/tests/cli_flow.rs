@@ -9,70 +9,13 @@ use std::process::{Command, Output};
 use more_cli::data::{self, Task};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
-use more_server::{Application, Settings};
 use ndarray::{ArrayD, IxDyn};
 
+mod common;
+
+use common::Node;
+
 const PASS: &str = "correct horse battery staple";
-
-/// A node on 127.0.0.1:0 in its own thread; stopped when dropped.
-struct Node {
-    url: String,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Node {
-    fn start(data_dir: &Path) -> Node {
-        let settings = Settings {
-            data_dir: data_dir.to_path_buf(),
-            bind: "127.0.0.1:0".into(),
-            web_dir: data_dir.join("no-web"),
-            handle_signals: false,
-            // Requests without a token act as the local tenant: these tests are about the CLI's
-            // data handling (its bearer token is checked by token_is_sent_as_bearer, and against
-            // a node that needs one by python/tests/test_interop.py).
-            insecure_no_auth: true,
-            ..Settings::default()
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let app = Application::build(settings).await.expect("build");
-                tx.send((app.port(), app.handle())).expect("send");
-                app.run_until_stopped().await.expect("run");
-            });
-        });
-        let (port, handle) = rx.recv().expect("server started");
-        Node {
-            url: format!("http://127.0.0.1:{port}"),
-            handle,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let h = self.handle.clone();
-        std::thread::spawn(move || futures_stop(h)).join().ok();
-        if let Some(t) = self.thread.take() {
-            t.join().ok();
-        }
-    }
-}
-
-fn futures_stop(h: actix_web::dev::ServerHandle) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(h.stop(false));
-}
 
 fn cli(args: &[&str], pass: Option<&str>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_more-client"));
