@@ -61,9 +61,14 @@ fn check_params(
             bias.len()
         )));
     }
-    if weights.iter().chain(bias).any(|w| w.abs() > MAX_ABS_WEIGHT) {
+    if weights.iter().any(|w| w.abs() > MAX_ABS_WEIGHT) {
         return Err(invalid(format!(
-            "layer {i}: a weight or bias exceeds ±{MAX_ABS_WEIGHT}"
+            "layer {i}: a weight exceeds ±{MAX_ABS_WEIGHT}"
+        )));
+    }
+    if bias.iter().any(|b| b.abs() > MAX_ABS_BIAS) {
+        return Err(invalid(format!(
+            "layer {i}: a bias exceeds ±{MAX_ABS_BIAS}"
         )));
     }
     Ok(())
