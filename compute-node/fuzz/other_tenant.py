@@ -1,6 +1,6 @@
 """Schemathesis hooks for the other-tenant run of compute-node/fuzz/run.sh: every `{id}` in a
 generated request is replaced by the id of tenant A's object of that kind (environment
-OTHER_DATASET, OTHER_MODEL, OTHER_APIKEY), and the requests are sent with tenant B's token. The
+OTHER_DATASET, OTHER_MODEL, OTHER_APIKEY, OTHER_SECURE_MODEL), and the requests are sent with tenant B's token. The
 check `other_tenant_sees_nothing` requires that no answer reveals or touches A's object: never
 2xx, never 409 (which would tell its state), and no 5xx; 404, 401 and request-validation
 refusals (400, 413, 415) are the only answers."""
@@ -13,6 +13,8 @@ IDS = {
     "datasets": os.environ["OTHER_DATASET"],
     "models": os.environ["OTHER_MODEL"],
     "apikeys": os.environ["OTHER_APIKEY"],
+    # /v1/secure/models/{id}...: split("/")[2] is "secure".
+    "secure": os.environ["OTHER_SECURE_MODEL"],
 }
 ALLOWED = {400, 401, 404, 413, 415}
 

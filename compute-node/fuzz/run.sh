@@ -41,18 +41,21 @@ made() { # path json: creates an object as tenant other; prints its id
   curl -sf -X POST "$URL$1" -H "Authorization: Bearer $OTHER_KEY" \
     -H 'Content-Type: application/json' -d "$2" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'
 }
-export OTHER_DATASET OTHER_MODEL OTHER_APIKEY
+export OTHER_DATASET OTHER_MODEL OTHER_APIKEY OTHER_SECURE_MODEL
 OTHER_DATASET=$(made /v1/datasets '{"name": "a", "task": "regression"}')
 OTHER_MODEL=$(made /v1/models '{"name": "m", "preset": "regression_mlp", "input_shape": [3], "outputs": 1}')
 OTHER_APIKEY=$(made /v1/apikeys '{"role": "viewer"}')
+# A secure model of tenant other, granted to nobody (tenant fuzz must see a 404 on every route).
+OTHER_SECURE_MODEL=$(made /v1/secure/models '{"name": "s", "grants": [], "model": {"input_shape": [2],
+  "input": {"offset": [0.0], "scale": [1.0], "min": -4, "max": 4}, "output_scale": 1.0,
+  "layers": [{"dense": {"inputs": 2, "outputs": 1, "weights": [1, 2], "bias": [0]}}, "square"]}}')
 PYTHONPATH=compute-node/fuzz SCHEMATHESIS_HOOKS=other_tenant "$VENV/bin/schemathesis" \
   --config-file compute-node/fuzz/schemathesis.toml run "$URL/v1/openapi.json" \
-  -H "Authorization: Bearer $FUZZ_KEY" --include-path-regex '^/v1/(datasets|models|apikeys)/\{id\}' \
+  -H "Authorization: Bearer $FUZZ_KEY" --include-path-regex '^/v1/(datasets|models|apikeys|secure/models)/\{id\}' \
   --mode positive --checks other_tenant_sees_nothing,not_a_server_error "${ARGS[@]}"
-for id in "$OTHER_DATASET" "$OTHER_MODEL"; do
-  kind=$([ "$id" = "$OTHER_DATASET" ] && echo datasets || echo models)
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/$kind/$id" -H "Authorization: Bearer $OTHER_KEY")
-  [ "$status" = 200 ] || { echo "tenant other's $kind $id is gone after the run ($status)"; exit 1; }
+for object in "datasets/$OTHER_DATASET" "models/$OTHER_MODEL" "secure/models/$OTHER_SECURE_MODEL"; do
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v1/$object" -H "Authorization: Bearer $OTHER_KEY")
+  [ "$status" = 200 ] || { echo "tenant other's $object is gone after the run ($status)"; exit 1; }
 done
 
 if grep -q " 500 " "$DATA/node.log"; then
