@@ -202,3 +202,22 @@ fn evaluation_keys_are_capped_per_tenant_and_expire() {
     keys_are_capped_and_expire(&t);
     t.srv.healthy();
 }
+
+#[test]
+fn a_batch_over_the_nodes_upload_limit_is_refused_before_it_is_read() {
+    let t = tenants_on(None, |s| s.max_upload_bytes = 1 << 20);
+    let model_json = small_model(31);
+    let model = parsed(&model_json);
+    let id = publish(&t.a, &model_json, &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (sk, ek) = client_key(32);
+    let key = upload_key(&t.b, &ek);
+    // 16 ciphertexts of about 190 KB: 3 MB, over the 1 MiB limit.
+    let body = encrypt(&sk, &model, &samples(33, 1), 34);
+    assert!(body.len() > 1 << 20);
+    let (s, v) = predict(&t.b, &id, &key, &body);
+    assert_eq!((s, error_code(&v)), (413, "payload_too_large".into()));
+    t.srv.healthy();
+}

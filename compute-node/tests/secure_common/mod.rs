@@ -151,7 +151,10 @@ pub fn error_code(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["error"].as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("(not JSON: {})", String::from_utf8_lossy(body)))
+        .unwrap_or_else(|| {
+            let start = &body[..body.len().min(16)];
+            format!("(not JSON: {} bytes, {start:?}...)", body.len())
+        })
 }
 
 /// Every file under `dir`.

@@ -47,15 +47,15 @@ pub fn decoded_bytes(count: usize) -> usize {
     count.saturating_mul(2 * params.degree() * params.moduli().len() * 8)
 }
 
-/// Refuses a declared length that no batch of `count` ciphertexts can have.
+/// Refuses a declared length that no batch of `count` ciphertexts can have, or over `limit`.
 ///
 /// # Errors
-/// 413 above [`max_body_bytes`], 400 below a header and `count` empty frames.
-pub fn check_declared(req: &HttpRequest, count: usize) -> ApiResult<()> {
+/// 413 above [`max_body_bytes`] or `limit`, 400 below a header and `count` empty frames.
+pub fn check_declared(req: &HttpRequest, count: usize, limit: usize) -> ApiResult<()> {
     let Some(declared) = content_length(req) else {
         return Ok(());
     };
-    let max = max_body_bytes(count);
+    let max = max_body_bytes(count).min(limit);
     if declared > max {
         return Err(ApiError::too_large(format!(
             "an encrypted batch of {count} ciphertexts is at most {max} bytes; got {declared}"
@@ -74,8 +74,8 @@ pub fn check_declared(req: &HttpRequest, count: usize) -> ApiResult<()> {
 /// that their memory holds: keep it while they live).
 ///
 /// # Errors
-/// 413/400 for a declared length outside the batch's bounds; 503 `busy` when the budget stays
-/// full; 400 for a malformed batch, a sample count outside `1..=slots`, a ciphertext count other
+/// 413/400 for a declared length outside the batch's bounds (413 also over the node's upload
+/// limit); 503 `busy` when the budget stays full; 400 for a malformed batch, a sample count outside `1..=slots`, a ciphertext count other
 /// than `count`, bytes after the last ciphertext; 408 for a body that stalls.
 pub async fn read_batch(
     state: &AppState,
@@ -83,7 +83,8 @@ pub async fn read_batch(
     payload: web::Payload,
     count: usize,
 ) -> ApiResult<(Batch, Share)> {
-    check_declared(req, count)?;
+    let limit = max_body_bytes(count).min(state.settings.max_upload_bytes);
+    check_declared(req, count, limit)?;
     let mut share = Share::default();
     let frame = FRAME_PREFIX + more_secure::wire::max_ciphertext_bytes();
     state
@@ -94,12 +95,11 @@ pub async fn read_batch(
     let parser = tokio::task::spawn_blocking(move || parse(rx, count));
     let mut body = BodyStream::new(payload);
     let mut received = 0usize;
-    let limit = max_body_bytes(count);
     while let Some(chunk) = body.next().await? {
         received += chunk.len();
         if received > limit {
             return Err(ApiError::too_large(format!(
-                "an encrypted batch of {count} ciphertexts is at most {limit} bytes"
+                "an encrypted batch of {count} ciphertexts is at most {limit} bytes here"
             )));
         }
         if tx.send(chunk).await.is_err() {
