@@ -31,6 +31,10 @@ fn main() {
     let v: Vec<i64> = (0..slots()).map(|_| rng.random_range(0..16)).collect();
     let pt = Plaintext::try_encode(&v, Encoding::simd(), par).unwrap();
     let ct: Ciphertext = time("encrypt", 10, || sk.try_encrypt(&pt, &mut rng).unwrap());
+    let frame = fhe_traits::Serialize::to_bytes(&ct);
+    time("decode seeded frame", 10, || {
+        more_secure::wire::decode_ciphertext(&frame).unwrap()
+    });
     let sq = time("square (no relin)", 10, || &ct * &ct);
     time("relinearize", 10, || {
         let mut c = sq.clone();

@@ -86,16 +86,24 @@ fn check_poly(p: &Poly) -> Result<(), SecureError> {
     Ok(())
 }
 
-/// Parses a complete encrypted batch: `(samples, ciphertexts)`.
+/// Parses a complete encrypted batch: `(samples, ciphertexts)`; the frames are decoded in
+/// parallel (with the `parallel` feature).
 pub fn read_batch(bytes: &[u8]) -> Result<(usize, Vec<Ciphertext>), SecureError> {
     let mut reader = BatchReader::new(usize::MAX);
     reader.push(bytes)?;
-    let mut cts = Vec::new();
-    while let Some(ct) = reader.next_ciphertext()? {
-        cts.push(ct);
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame()? {
+        frames.push(frame);
     }
     let header = reader.finish()?;
-    Ok((header.samples, cts))
+    Ok((header.samples, decode_ciphertexts(&frames)?))
+}
+
+/// Decodes ciphertext frames (as [`decode_ciphertext`]), on rayon's threads with the `parallel`
+/// feature: decoding expands each seed and converts each polynomial to NTT form, a few
+/// milliseconds per frame.
+pub fn decode_ciphertexts(frames: &[Vec<u8>]) -> Result<Vec<Ciphertext>, SecureError> {
+    crate::eval::map_range(frames.len(), |i| decode_ciphertext(&frames[i]))
 }
 
 /// Parses an evaluation key (relinearization key bytes) and checks it can relinearize at the
@@ -133,6 +141,8 @@ pub struct BatchHeader {
 #[derive(Debug)]
 pub struct BatchReader {
     buf: Vec<u8>,
+    /// Bytes of `buf` already consumed.
+    pos: usize,
     header: Option<BatchHeader>,
     read: usize,
     max_count: usize,
@@ -143,6 +153,7 @@ impl BatchReader {
     pub fn new(max_count: usize) -> Self {
         Self {
             buf: Vec::new(),
+            pos: 0,
             header: None,
             read: 0,
             max_count,
@@ -152,6 +163,13 @@ impl BatchReader {
     /// Appends bytes. Errors once the bytes cannot start a valid batch (bad magic, sample count,
     /// ciphertext count, or a frame length over [`max_ciphertext_bytes`]).
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), SecureError> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(bytes);
         self.parse_header()?;
         self.frame_len().map(|_| ())
@@ -162,24 +180,28 @@ impl BatchReader {
         self.header
     }
 
-    /// Ciphertexts returned so far.
+    /// Ciphertexts (frames) returned so far.
     pub fn read_count(&self) -> usize {
         self.read
     }
 
+    /// Bytes pushed and not yet consumed.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     fn parse_header(&mut self) -> Result<(), SecureError> {
-        if self.header.is_some() || self.buf.len() < HEADER_BYTES {
-            if self.header.is_none() && !BATCH_MAGIC.starts_with(&self.buf[..self.buf.len().min(4)])
-            {
-                return Err(wire("not an encrypted batch (bad magic)"));
-            }
+        if self.header.is_some() {
             return Ok(());
         }
-        if &self.buf[..4] != BATCH_MAGIC {
+        let b = self.pending();
+        if !BATCH_MAGIC.starts_with(&b[..b.len().min(4)]) {
             return Err(wire("not an encrypted batch (bad magic)"));
         }
-        let samples = u32_at(&self.buf, 4) as usize;
-        let count = u32_at(&self.buf, 8) as usize;
+        if b.len() < HEADER_BYTES {
+            return Ok(());
+        }
+        let (samples, count) = (u32_at(b, 4) as usize, u32_at(b, 8) as usize);
         if samples == 0 || samples > slots() {
             return Err(wire(format!("{samples} samples: 1..={} expected", slots())));
         }
@@ -190,7 +212,7 @@ impl BatchReader {
             )));
         }
         self.header = Some(BatchHeader { samples, count });
-        self.buf.drain(..HEADER_BYTES);
+        self.pos += HEADER_BYTES;
         Ok(())
     }
 
@@ -199,16 +221,17 @@ impl BatchReader {
         let Some(h) = self.header else {
             return Ok(None);
         };
+        let b = self.pending();
         if self.read == h.count {
-            if !self.buf.is_empty() {
+            if !b.is_empty() {
                 return Err(wire("bytes after the last ciphertext"));
             }
             return Ok(None);
         }
-        if self.buf.len() < 4 {
+        if b.len() < 4 {
             return Ok(None);
         }
-        let len = u32_at(&self.buf, 0) as usize;
+        let len = u32_at(b, 0) as usize;
         if len == 0 || len > max_ciphertext_bytes() {
             return Err(wire(format!(
                 "ciphertext frame of {len} bytes: 1..={} expected",
@@ -218,18 +241,28 @@ impl BatchReader {
         Ok(Some(len))
     }
 
-    /// The next whole ciphertext, or `None` until more bytes arrive (or after the last one).
-    pub fn next_ciphertext(&mut self) -> Result<Option<Ciphertext>, SecureError> {
+    /// The next whole frame's bytes (not yet decoded: decode many at once with
+    /// [`decode_ciphertexts`] to use both cores), or `None` until more bytes arrive (or after
+    /// the last one).
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, SecureError> {
         let Some(len) = self.frame_len()? else {
             return Ok(None);
         };
-        if self.buf.len() < 4 + len {
+        if self.pending().len() < 4 + len {
             return Ok(None);
         }
-        let ct = decode_ciphertext(&self.buf[4..4 + len])?;
-        self.buf.drain(..4 + len);
+        let frame = self.pending()[4..4 + len].to_vec();
+        self.pos += 4 + len;
         self.read += 1;
-        Ok(Some(ct))
+        Ok(Some(frame))
+    }
+
+    /// The next whole ciphertext, decoded and checked ([`decode_ciphertext`]), or `None` until
+    /// more bytes arrive (or after the last one).
+    pub fn next_ciphertext(&mut self) -> Result<Option<Ciphertext>, SecureError> {
+        self.next_frame()?
+            .map(|f| decode_ciphertext(&f))
+            .transpose()
     }
 
     /// Ends the stream: errors unless the header and exactly `count` ciphertexts were read and
@@ -242,7 +275,7 @@ impl BatchReader {
                 self.read, h.count
             )));
         }
-        if !self.buf.is_empty() {
+        if !self.pending().is_empty() {
             return Err(wire("bytes after the last ciphertext"));
         }
         Ok(h)
