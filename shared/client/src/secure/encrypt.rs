@@ -30,6 +30,7 @@ mod tests;
 use fhe::bfv::SecretKey;
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
 use fhe_traits::Serialize;
+use more_secure::wire::{BATCH_MAGIC, HEADER_BYTES};
 use more_secure::{slots, SecureError};
 use prost::Message;
 use rand::{CryptoRng, RngCore, SeedableRng};
@@ -99,22 +100,25 @@ impl Encryptor {
     }
 
     /// Encrypts `samples` samples of `input_len` values (`quantized`: `samples × input_len`,
-    /// row-major; every |value| < t) as `input_len` ciphertext frames, frame i holding value i
-    /// of sample j in slot j. Each frame is fhe.rs's `Ciphertext::to_bytes()` of a seeded
-    /// ciphertext. `progress(done, input_len)` is called after each ciphertext (after each
-    /// chunk of [`PARALLEL_CHUNK`] when encrypting in parallel). The frames depend only on the
-    /// RNG's output, not on the number of threads.
-    pub(crate) fn encrypt_frames<R: RngCore + CryptoRng>(
+    /// row-major; every |value| < t) as an encrypted batch in the `MSB1` layout of
+    /// `more_secure::wire` (header, then per ciphertext a u32 length and the frame): ciphertext i
+    /// holds value i of sample j in slot j, each frame is fhe.rs's `Ciphertext::to_bytes()` of a
+    /// seeded ciphertext. The frames are written straight into the batch (one buffer of the
+    /// batch's size, no second copy). `progress(done, input_len)` is called after each
+    /// ciphertext (after each group of [`PARALLEL_CHUNK`] when encrypting in parallel). The
+    /// bytes depend only on the RNG's output, not on the number of threads.
+    pub(crate) fn encrypt_batch<R: RngCore + CryptoRng>(
         &self,
         quantized: &[i64],
         samples: usize,
         input_len: usize,
         rng: &mut R,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Vec<Vec<u8>>, SecureError> {
+    ) -> Result<Vec<u8>, SecureError> {
         let t = self.tables.t_ntt.modulus();
         if samples == 0
             || samples > slots()
+            || input_len == 0
             || samples.checked_mul(input_len) != Some(quantized.len())
         {
             return Err(SecureError::Invalid(format!(
@@ -128,8 +132,8 @@ impl Encryptor {
                 "a quantized value is not below the plaintext modulus".into(),
             ));
         }
-        // Fresh randomness per ciphertext, drawn in order so that the frames do not depend on
-        // how they are scheduled.
+        // Fresh randomness per ciphertext, drawn in order so that the bytes do not depend on
+        // how the ciphertexts are scheduled.
         let randomness: Vec<([u8; 32], Zeroizing<[u8; 32]>)> = (0..input_len)
             .map(|_| {
                 let (mut seed, mut key) = ([0u8; 32], Zeroizing::new([0u8; 32]));
@@ -138,7 +142,13 @@ impl Encryptor {
                 (seed, key)
             })
             .collect();
-        let one = |i: usize| {
+        let frame_bytes = self.tables.frame_bytes;
+        let stride = 4 + frame_bytes;
+        let mut batch = vec![0u8; HEADER_BYTES + input_len * stride];
+        batch[..4].copy_from_slice(BATCH_MAGIC);
+        batch[4..8].copy_from_slice(&(samples as u32).to_le_bytes());
+        batch[8..12].copy_from_slice(&(input_len as u32).to_le_bytes());
+        let write = |i: usize, out: &mut [u8]| -> Result<(), SecureError> {
             let (seed, key) = &randomness[i];
             let mut values = Zeroizing::new(vec![0u64; samples]);
             for (j, v) in values.iter_mut().enumerate() {
@@ -146,27 +156,36 @@ impl Encryptor {
                 // x mod t for |x| < t, without a branch on x.
                 *v = (x as u64).wrapping_add(t & ((x >> 63) as u64));
             }
-            self.encrypt_one(&values, *seed, &mut ChaCha20Rng::from_seed(**key))
+            let frame = self.encrypt_one(&values, *seed, &mut ChaCha20Rng::from_seed(**key))?;
+            if frame.len() != frame_bytes {
+                return Err(SecureError::Fhe(format!(
+                    "a ciphertext frame of {} bytes, {frame_bytes} expected",
+                    frame.len()
+                )));
+            }
+            out[..4].copy_from_slice(&(frame_bytes as u32).to_le_bytes());
+            out[4..].copy_from_slice(&frame);
+            Ok(())
         };
-        let mut frames = Vec::with_capacity(input_len);
+        let body = &mut batch[HEADER_BYTES..];
         #[cfg(feature = "parallel")]
         {
             use rayon::prelude::*;
-            for start in (0..input_len).step_by(PARALLEL_CHUNK) {
-                let end = (start + PARALLEL_CHUNK).min(input_len);
-                let part: Vec<_> = (start..end).into_par_iter().map(one).collect();
-                for f in part {
-                    frames.push(f?);
-                }
-                progress(frames.len(), input_len);
+            for (g, group) in body.chunks_mut(PARALLEL_CHUNK * stride).enumerate() {
+                group
+                    .par_chunks_mut(stride)
+                    .enumerate()
+                    .map(|(k, out)| write(g * PARALLEL_CHUNK + k, out))
+                    .collect::<Result<(), SecureError>>()?;
+                progress(((g + 1) * PARALLEL_CHUNK).min(input_len), input_len);
             }
         }
         #[cfg(not(feature = "parallel"))]
-        for i in 0..input_len {
-            frames.push(one(i)?);
-            progress(frames.len(), input_len);
+        for (i, out) in body.chunks_mut(stride).enumerate() {
+            write(i, out)?;
+            progress(i + 1, input_len);
         }
-        Ok(frames)
+        Ok(batch)
     }
 
     /// One seeded ciphertext of the slot values `values` (each `< t`, at most n of them; the

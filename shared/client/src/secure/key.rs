@@ -95,8 +95,7 @@ impl BfvSecretKey {
                 self.enc.get_or_init(|| enc)
             }
         };
-        let frames = enc.encrypt_frames(quantized, samples, n, rng, progress)?;
-        Ok(wire::write_batch_frames(samples, &frames))
+        enc.encrypt_batch(quantized, samples, n, rng, progress)
     }
 
     /// The raw secret key bytes (fhe.rs `SecretKey::to_bytes()`), ONLY for the browser leak

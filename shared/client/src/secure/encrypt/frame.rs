@@ -24,16 +24,26 @@ pub(super) fn coefficient_bytes(degree: usize, moduli: &[u64]) -> usize {
         .sum()
 }
 
-/// Starts a frame: everything before c0's packed coefficients, with room for all of it.
-pub(super) fn begin(degree: usize, coefficient_bytes: usize) -> Vec<u8> {
-    let rq_len = 2
-        + 1
+/// Bytes of the `Rq` message of c0.
+fn rq_len(degree: usize, coefficient_bytes: usize) -> usize {
+    2 + 1
         + encoded_len_varint(degree as u64)
         + 1
         + encoded_len_varint(coefficient_bytes as u64)
         + coefficient_bytes
-        + 2;
-    let mut out = Vec::with_capacity(1 + encoded_len_varint(rq_len as u64) + rq_len + 2 + 32);
+        + 2
+}
+
+/// Bytes of a whole frame (the same for every ciphertext of the parameter set).
+pub(super) fn frame_len(degree: usize, coefficient_bytes: usize) -> usize {
+    let rq_len = rq_len(degree, coefficient_bytes);
+    1 + encoded_len_varint(rq_len as u64) + rq_len + 2 + 32
+}
+
+/// Starts a frame: everything before c0's packed coefficients, with room for all of it.
+pub(super) fn begin(degree: usize, coefficient_bytes: usize) -> Vec<u8> {
+    let rq_len = rq_len(degree, coefficient_bytes);
+    let mut out = Vec::with_capacity(frame_len(degree, coefficient_bytes));
     encode_key(1, WireType::LengthDelimited, &mut out);
     encode_varint(rq_len as u64, &mut out);
     encode_key(1, WireType::Varint, &mut out);

@@ -1,6 +1,7 @@
 //! The key-independent constants of fast encryption at the secure-mode parameters, computed
 //! once per process and checked against fhe.rs before first use.
 use super::arith::{mul_mod, pow_mod, reduce_once, InverseNtt, Shoup};
+use super::frame;
 use fhe_math::ntt::NttOperator;
 use fhe_math::rq::Context;
 use fhe_math::zq::Modulus;
@@ -41,6 +42,8 @@ pub(super) struct Tables {
     pub moduli: Vec<CipherModulus>,
     /// Bytes of c0's packed coefficients in a frame.
     pub coefficient_bytes: usize,
+    /// Bytes of a whole ciphertext frame.
+    pub frame_bytes: usize,
     /// The top-level polynomial context (what `Poly::random_from_seed` draws `a` in).
     pub ctx: Arc<Context>,
 }
@@ -82,7 +85,8 @@ fn build() -> Result<Tables, String> {
         t_ntt,
         t_scale: Shoup::new(mul_mod(q_mod_t, n_inv_t, t), t),
         moduli,
-        coefficient_bytes: super::frame::coefficient_bytes(n, par.moduli()),
+        coefficient_bytes: frame::coefficient_bytes(n, par.moduli()),
+        frame_bytes: frame::frame_len(n, frame::coefficient_bytes(n, par.moduli())),
         ctx,
     })
 }

@@ -23,6 +23,32 @@ struct RqProto {
     allow_variable_time: bool,
 }
 
+impl Encryptor {
+    /// The frames of [`Encryptor::encrypt_batch`], after checking that the batch is exactly
+    /// what `wire::write_batch_frames` writes for them and that `wire::read_batch` reads it.
+    fn encrypt_frames(
+        &self,
+        quantized: &[i64],
+        samples: usize,
+        input_len: usize,
+        rng: &mut ChaCha20Rng,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vec<u8>>, SecureError> {
+        let batch = self.encrypt_batch(quantized, samples, input_len, rng, progress)?;
+        let mut frames = Vec::new();
+        let mut at = wire::HEADER_BYTES;
+        while at < batch.len() {
+            let len = u32::from_le_bytes(batch[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(batch[at + 4..at + 4 + len].to_vec());
+            at += 4 + len;
+        }
+        assert_eq!(wire::write_batch_frames(samples, &frames), batch);
+        let (n, cts) = wire::read_batch(&batch).unwrap();
+        assert_eq!((n, cts.len()), (samples, input_len));
+        Ok(frames)
+    }
+}
+
 fn key(seed: u64) -> SecretKey {
     SecretKey::random(bfv_parameters(), &mut ChaCha20Rng::seed_from_u64(seed))
 }
@@ -308,6 +334,41 @@ fn evaluator_on_fast_ciphertexts_equals_forward_plaintext() {
                 slots[j] as i64
             };
             assert_eq!(v, expected[j * 3 + o], "output {o} of sample {j}");
+        }
+    }
+}
+
+/// More ciphertexts than one parallel group: every ciphertext in its place, progress rising to
+/// the total.
+#[test]
+fn a_long_batch_decrypts_in_input_order() {
+    let sk = key(25);
+    let (samples, input_len) = (3, 70);
+    let data: Vec<i64> = (0..(samples * input_len) as i64)
+        .map(|v| v % 41 - 20)
+        .collect();
+    let mut calls = Vec::new();
+    let frames = Encryptor::new(&sk)
+        .unwrap()
+        .encrypt_frames(
+            &data,
+            samples,
+            input_len,
+            &mut ChaCha20Rng::seed_from_u64(26),
+            &mut |d, n| calls.push((d, n)),
+        )
+        .unwrap();
+    assert_eq!(calls.last(), Some(&(input_len, input_len)));
+    assert!(calls.windows(2).all(|w| w[0].0 < w[1].0));
+    let t = plaintext_modulus() as i64;
+    for (i, f) in frames.iter().enumerate() {
+        let slots = decrypt_slots(&sk, f);
+        for j in 0..samples {
+            assert_eq!(
+                (slots[j] as i64 + t) % t,
+                (data[j * input_len + i] + t) % t,
+                "{i} {j}"
+            );
         }
     }
 }
