@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::data::CsvTask;
 
-/// `more-node experiment <mnist|csv|idx|wbc|angio> [options]`.
+/// `more-node experiment <mnist|csv|idx|wbc|angio|secure> [options]`.
 #[derive(Args, Debug, Clone)]
 pub struct ExperimentArgs {
     /// Which experiment.
@@ -27,6 +27,8 @@ pub enum Experiment {
     Wbc(WbcArgs),
     /// Synthetic coronary angiograms (artery tree or view classification), image_cnn.
     Angio(AngioArgs),
+    /// Secure mode (BFV): train, quantize, then encrypt, evaluate and decrypt every test sample.
+    Secure(super::secure::SecureArgs),
 }
 
 /// Ciphertext representation used by the encrypted run.

@@ -16,6 +16,11 @@ pub mod mnist;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod secure;
+mod secure_bfv;
+mod secure_data;
+mod secure_report;
+mod secure_train;
 pub mod wbc;
 
 pub use args::{AttackArgs, Experiment, ExperimentArgs};
@@ -35,6 +40,9 @@ pub fn experiment(args: ExperimentArgs) -> anyhow::Result<ExperimentReport> {
             anyhow::bail!("--write-dicom writes a DICOM folder and trains nothing: no report")
         }
         Experiment::Angio(a) => angio::run(a),
+        Experiment::Secure(_) => {
+            anyhow::bail!("experiment secure has its own report: lab::secure::run")
+        }
     }
 }
 
@@ -43,6 +51,9 @@ pub fn experiment(args: ExperimentArgs) -> anyhow::Result<ExperimentReport> {
 /// # Errors
 /// As [`experiment()`].
 pub fn run_experiment(args: ExperimentArgs) -> anyhow::Result<()> {
+    if let Experiment::Secure(a) = &args.experiment {
+        return secure::run(a.clone()).map(|_| ());
+    }
     if let Experiment::Angio(a) = &args.experiment {
         if let Some(dir) = &a.write_dicom {
             return angio::write_dicom(a, dir);

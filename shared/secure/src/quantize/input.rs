@@ -47,7 +47,7 @@ pub fn calibrated_standardized(
     bits: u32,
     coverage: f64,
 ) -> Result<InputQuantizer, SecureError> {
-    if !(2..=20).contains(&bits) || !(coverage > 0.0 && coverage <= 1.0) {
+    if !((2..=20).contains(&bits) && coverage > 0.0 && coverage <= 1.0) {
         return Err(SecureError::Invalid(format!(
             "bits {bits} must be 2 to 20 and coverage {coverage} in (0, 1]"
         )));
@@ -159,7 +159,7 @@ pub fn fake_quantize(
     samples: &[f32],
 ) -> Result<Vec<f32>, SecureError> {
     let map = Dequantization::new(input, standardization, input_len)?;
-    if input_len == 0 || samples.len() % input_len != 0 {
+    if input_len == 0 || !samples.len().is_multiple_of(input_len) {
         return Err(SecureError::Invalid(format!(
             "{} values are not whole samples of {input_len}",
             samples.len()
