@@ -164,7 +164,7 @@ impl QuantizedModel {
 
     /// Checks shapes, sizes and limits: a non-empty input of at most [`MAX_WIDTH`] values, 1 to
     /// [`MAX_LAYERS`] layers whose weights and biases match their shapes and stay within
-    /// ±[`MAX_ABS_WEIGHT`] and ±[`MAX_ABS_BIAS`], at most [`MAX_SQUARES`](crate::params::MAX_SQUARES) x² layers (the
+    /// ±[`MAX_ABS_WEIGHT`] and ±[`MAX_ABS_BIAS`], at most [`MAX_SQUARES`] x² layers (the
     /// multiplicative depth the parameters allow), a valid input quantizer, a finite
     /// `output_scale`, and `class_names` empty or one per output.
     pub fn validate(&self) -> Result<(), SecureError> {
