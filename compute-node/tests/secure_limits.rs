@@ -221,3 +221,49 @@ fn a_batch_over_the_nodes_upload_limit_is_refused_before_it_is_read() {
     assert_eq!((s, error_code(&v)), (413, "payload_too_large".into()));
     t.srv.healthy();
 }
+
+#[test]
+fn a_batch_without_a_declared_length_is_streamed_in_small_chunks() {
+    let t = tenants_on(None, |s| s.max_upload_bytes = 2 << 20);
+    let model_json = small_model(41);
+    let model = parsed(&model_json);
+    let id = publish(&t.a, &model_json, &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (sk, ek) = client_key(42);
+    let key = upload_key(&t.b, &ek);
+    let path = format!("/v1/secure/models/{id}/predict?evaluation_key={key}");
+    // Frames cut anywhere: 4093-byte chunks split headers, length prefixes and ciphertexts.
+    let inputs = samples(43, 5);
+    let body = encrypt(&sk, &model, &inputs, 44);
+    assert!(body.len() > 2 << 20, "{}", body.len());
+    let (s, v) = post_chunked(&t.b, &path, &chunks(&body, 4093));
+    assert_eq!((s, error_code(&v)), (413, "payload_too_large".into()));
+    // Under a limit that fits, the same chunks are read into the exact answer.
+    drop(t);
+    let t = tenants_on(None, |_| {});
+    let id = publish(&t.a, &model_json, &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = upload_key(&t.b, &ek);
+    let path = format!("/v1/secure/models/{id}/predict?evaluation_key={key}");
+    let (s, answer) = post_chunked(&t.b, &path, &chunks(&body, 4093));
+    assert_eq!(s, 200, "{}", error_code(&answer));
+    let decrypted = sk.decrypt_outputs(&model, &answer).unwrap();
+    assert_eq!(
+        decrypted.values,
+        model.forward_plaintext(&inputs, 5).unwrap()
+    );
+    // Cut inside the header and the first length prefix, then the rest at once.
+    let mut pieces = chunks(&body[..40], 3);
+    pieces.push(&body[40..]);
+    let (s, answer) = post_chunked(&t.b, &path, &pieces);
+    assert_eq!(s, 200, "{}", error_code(&answer));
+    t.srv.healthy();
+}
+
+fn chunks(bytes: &[u8], size: usize) -> Vec<&[u8]> {
+    bytes.chunks(size).collect()
+}

@@ -254,3 +254,50 @@ pub fn keys_are_capped_and_expire(t: &Tenants) {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// `POST path` with a body sent as the HTTP/1.1 chunks `pieces` (no `Content-Length`), each
+/// written and flushed on its own, over a raw connection: `(status, body)`.
+pub fn post_chunked(api: &Api, path: &str, pieces: &[&[u8]]) -> (u16, Vec<u8>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let address = api.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let token = api.token.as_deref().expect("a token");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    for piece in pieces {
+        let framed = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+        if stream
+            .write_all(&framed)
+            .and_then(|_| stream.flush())
+            .is_err()
+        {
+            break; // answered and closed before the end: read the answer
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut answer = vec![0; length];
+    reader.read_exact(&mut answer).unwrap();
+    (status, answer)
+}
