@@ -36,12 +36,16 @@ pub enum Progress {
         /// Size of the evaluation key.
         bytes: usize,
     },
-    /// Batch `batch` (0-based) of `batches` is being encrypted.
+    /// Batch `batch` (0-based) of `batches` is being encrypted: `done` of its `ciphertexts`.
     Encrypting {
         /// The batch.
         batch: usize,
         /// All batches.
         batches: usize,
+        /// Ciphertexts of this batch encrypted so far.
+        done: usize,
+        /// Ciphertexts of this batch (the model's input length).
+        ciphertexts: usize,
     },
     /// `sent` of `total` bytes of the current batch are on their way to the node.
     Sending {
@@ -177,7 +181,7 @@ pub fn read_model_file(path: &std::path::Path) -> Result<Value> {
 /// non-finite value.
 pub fn quantize(model: &QuantizedModel, x: &[f32]) -> Result<Vec<i64>> {
     let n = model.input_len();
-    if n == 0 || x.len() % n != 0 {
+    if n == 0 || !x.len().is_multiple_of(n) {
         return Err(CliError::Data(DataError(format!(
             "{} values are not whole samples of {n} (the model's input shape {:?})",
             x.len(),
@@ -216,7 +220,7 @@ pub fn predict(
 ) -> Result<Prediction> {
     let m = &model.model;
     let n = m.input_len();
-    if n == 0 || quantized.is_empty() || quantized.len() % n != 0 {
+    if n == 0 || quantized.is_empty() || !quantized.len().is_multiple_of(n) {
         return Err(CliError::Data(DataError(format!(
             "{} quantized values are not whole samples of {n}",
             quantized.len()
@@ -248,13 +252,22 @@ pub fn predict(
     };
     let mut start = 0;
     for (b, &size) in sizes.iter().enumerate() {
-        progress(Progress::Encrypting {
-            batch: b,
-            batches: sizes.len(),
-        });
         let t = Instant::now();
         let batch = key
-            .encrypt_batch(m, &quantized[start * n..(start + size) * n], size, &mut rng)
+            .encrypt_batch_with_progress(
+                m,
+                &quantized[start * n..(start + size) * n],
+                size,
+                &mut rng,
+                &mut |done, ciphertexts| {
+                    progress(Progress::Encrypting {
+                        batch: b,
+                        batches: sizes.len(),
+                        done,
+                        ciphertexts,
+                    })
+                },
+            )
             .map_err(secure_err)?;
         out.encrypt_seconds += t.elapsed().as_secs_f64();
         let total = batch.len() as u64;

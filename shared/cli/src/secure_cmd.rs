@@ -211,7 +211,7 @@ fn load_samples(a: &SecurePredictArgs, model: &SecureModel) -> Result<Samples> {
         return Err(DataError("give --images and --labels, --mnist-sample or --csv".into()).into());
     };
     let n = model.model.input_len();
-    if n == 0 || s.x.is_empty() || s.x.len() % n != 0 {
+    if n == 0 || s.x.is_empty() || !s.x.len().is_multiple_of(n) {
         return Err(DataError(format!(
             "{}: {} values are not whole samples of the model's input shape {:?}",
             s.what,
@@ -246,9 +246,15 @@ fn predict(a: SecurePredictArgs) -> Result<()> {
             "evaluation key sent ({:.2} MB)",
             bytes as f64 / 1e6
         )),
-        Progress::Encrypting { batch, batches } => {
-            pb.set_message(format!("encrypting batch {}/{batches}", batch + 1))
-        }
+        Progress::Encrypting {
+            batch,
+            batches,
+            done,
+            ciphertexts,
+        } => pb.set_message(format!(
+            "encrypting batch {}/{batches}: {done}/{ciphertexts} ciphertexts",
+            batch + 1
+        )),
         Progress::Sending { sent, total } => pb.set_message(format!(
             "sending {:.0}/{:.0} MB, then the node evaluates",
             sent as f64 / 1e6,
