@@ -6,7 +6,9 @@ Interoperable with the web page and the ``more-client`` command line: the same k
 same REST calls. The key never leaves this process except wrapped under a passphrase.
 
 Security: MORE over the real numbers is not cryptographic encryption; anyone holding the
-ciphertexts can recover the data (see SECURITY.md in the repository).
+ciphertexts can recover the data (see SECURITY.md in the repository). Secure mode
+(:class:`BfvSecretKey`, :meth:`Node.secure_predict`) is lattice encryption (BFV): the node
+evaluates a published quantized model on ciphertexts it cannot read.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from ._native import (  # noqa: F401  (re-exported)
+    BfvSecretKey,
     Ciphertext,
     DataError,
     DecryptionError,
@@ -29,11 +32,14 @@ from ._native import (  # noqa: F401  (re-exported)
     NodeClient as _NodeClient,
     NodeError,
     NodeUnreachable,
+    SecureOutputs,
     forward_plain,
 )
 
 __all__ = [
     "Key",
+    "BfvSecretKey",
+    "SecureOutputs",
     "Ciphertext",
     "Node",
     "TrainingJob",
@@ -245,6 +251,49 @@ class Node:
             enc = key.encrypt(x[start:start + PREDICT_BATCH])
             out.append(key.decrypt(self._c.post_bytes(f"/models/{model_id}/predict", enc)))
         return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+    # -------------------------------------------------------------- secure mode (BFV)
+
+    def secure_models(self) -> List[Dict[str, Any]]:
+        """The secure models this tenant owns, then those granted to it (summaries: ``id``,
+        ``name``, ``owner_tenant``, ``grants``, ``input_shape``, ``outputs``, ``class_names``,
+        ``parameter_set``, ``bound_bits``, ``created_at``)."""
+        return json.loads(self._c.get_json("/secure/models"))
+
+    def secure_model(self, model_id: str) -> Dict[str, Any]:
+        """A secure model's summary and its quantized ``model``. Raises :class:`NodeError` (404)
+        unless this tenant owns it or holds a grant."""
+        return json.loads(self._c.get_json(f"/secure/models/{model_id}"))
+
+    def secure_publish(self, name: str, model: Any, grants: Sequence[str] = ()) -> Dict[str, Any]:
+        """Publishes a quantized model (a dict, or JSON text) granted to the tenants ``grants``;
+        returns its summary (``id``, ``bound_bits``, ...). Raises :class:`NodeError` with
+        ``code == "may_overflow"`` (HTTP 422) when a layer's worst case could overflow."""
+        if isinstance(model, str):
+            model = json.loads(model)
+        body = {"name": name, "model": model, "grants": list(grants)}
+        return json.loads(self._c.post_json("/secure/models", json.dumps(body)))
+
+    def secure_set_grants(self, model_id: str, grants: Sequence[str]) -> Dict[str, Any]:
+        """Replaces the model's grants (owner only); returns its summary."""
+        return json.loads(self._c.put_json(f"/secure/models/{model_id}/grants",
+                                           json.dumps({"grants": list(grants)})))
+
+    def secure_delete(self, model_id: str) -> None:
+        """Deletes a secure model (owner only)."""
+        self._c.delete(f"/secure/models/{model_id}")
+
+    def secure_predict(self, model_id: str, values: np.ndarray) -> SecureOutputs:
+        """Predicts with a secure model on ``values`` (float32 ``(samples, *input_shape)``,
+        quantized with the model's input quantizer; or int64 already quantized): a fresh
+        :class:`BfvSecretKey` that never leaves this process, its evaluation key uploaded, the
+        samples encrypted in batches of up to 8192, the outputs decrypted here. Returns
+        :class:`SecureOutputs` (``values``, ``logits``, ``predictions``, ``classes``,
+        ``noise_budget_bits``). Raises :class:`NodeError` (404 without a grant)."""
+        values = np.asarray(values)
+        if values.dtype != np.int64:
+            values = values.astype(np.float32)
+        return self._c.secure_predict(model_id, np.ascontiguousarray(values))
 
     def weights(self, model_id: str, key: Optional[Key] = None) -> bytes:
         """The model's weights: decrypted safetensors bytes (loadable with

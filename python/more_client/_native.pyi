@@ -95,3 +95,42 @@ class NodeClient:
     def post_json(self, path: str, body: str) -> str: ...
     def put_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> str: ...
     def post_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> bytes: ...
+    def put_json(self, path: str, body: str) -> str: ...
+    def delete(self, path: str) -> None: ...
+    def secure_predict(self, model_id: str, values: np.ndarray) -> SecureOutputs:
+        """Fetch the secure model, a fresh BFV key, upload its evaluation key, encrypt (batches
+        of up to 8192), predict, decrypt. Raises NodeError (404 without a grant), DataError."""
+
+class SecureOutputs:
+    """Decrypted outputs of a secure prediction."""
+    @property
+    def values(self) -> np.ndarray:
+        """The model's output integers, int64 (samples, outputs)."""
+    @property
+    def logits(self) -> np.ndarray:
+        """values times the model's output_scale, float64 (samples, outputs)."""
+    @property
+    def predictions(self) -> np.ndarray:
+        """argmax per sample (the first on ties), int64 (samples,)."""
+    @property
+    def classes(self) -> List[str]:
+        """The predicted class names (indices as text without class names)."""
+    @property
+    def noise_budget_bits(self) -> int:
+        """Least noise budget left in any output ciphertext, bits."""
+    @property
+    def samples(self) -> int: ...
+    @property
+    def outputs(self) -> int: ...
+
+class BfvSecretKey:
+    """A BFV secret key of secure mode: made fresh, never saved, never sent."""
+    @staticmethod
+    def generate() -> BfvSecretKey: ...
+    def evaluation_key(self) -> bytes:
+        """The relinearization key bytes to upload (POST /v1/secure/evaluation-keys)."""
+    def encrypt_batch(self, model: Union[str, Dict[str, Any]], values: np.ndarray) -> bytes:
+        """One encrypted batch (<= 8192 samples): values float32 (samples, ...) quantized with the
+        model's input quantizer, or int64 already quantized. Raises DataError."""
+    def decrypt_outputs(self, model: Union[str, Dict[str, Any]], data: bytes) -> SecureOutputs:
+        """Decrypts the node's encrypted outputs batch. Raises DecryptionError."""

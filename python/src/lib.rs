@@ -7,6 +7,8 @@
 //! from `more_cli::CliError`.
 #![deny(missing_docs)]
 
+mod secure;
+
 use more_cli::crypto::{self, Decrypted};
 use more_cli::node::Node;
 use more_cli::{keyfile, CliError};
@@ -446,6 +448,35 @@ impl NodeClient {
             .map_err(|e| to_py(py, e))
     }
 
+    /// `PUT /v1{path}` with JSON text → JSON text.
+    fn put_json(&self, py: Python<'_>, path: &str, body: &str) -> PyResult<String> {
+        let body: serde_json::Value =
+            serde_json::from_str(body).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let n = &self.0;
+        py.allow_threads(|| n.put_json(path, &body))
+            .map(|v| v.to_string())
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// `DELETE /v1{path}`.
+    fn delete(&self, py: Python<'_>, path: &str) -> PyResult<()> {
+        let n = &self.0;
+        py.allow_threads(|| n.delete(path))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Secure prediction with the secure model `model_id` on `values` (float32 samples,
+    /// quantized with the model's input quantizer, or int64 quantized): a fresh BFV key, its
+    /// evaluation key uploaded, encrypted batches of up to 8192 samples, decrypted outputs.
+    fn secure_predict(
+        &self,
+        py: Python<'_>,
+        model_id: &str,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<secure::SecureOutputs> {
+        secure::predict(py, &self.0, model_id, values)
+    }
+
     /// `PUT /v1{path}` with wire bytes → JSON text.
     fn put_bytes(&self, py: Python<'_>, path: &str, data: &Bound<'_, PyAny>) -> PyResult<String> {
         let data = bytes_of(data)?;
@@ -478,6 +509,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Key>()?;
     m.add_class::<Ciphertext>()?;
     m.add_class::<NodeClient>()?;
+    m.add_class::<secure::BfvSecretKey>()?;
+    m.add_class::<secure::SecureOutputs>()?;
     m.add_function(wrap_pyfunction!(forward_plain, m)?)?;
     m.add("MoreError", py.get_type::<MoreError>())?;
     m.add("KeyFileError", py.get_type::<KeyFileError>())?;

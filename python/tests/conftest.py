@@ -48,6 +48,16 @@ def node_token(node_url) -> str:
 
 
 @pytest.fixture(scope="session")
+def other_tokens(node_url) -> dict:
+    """Trainer API keys of two more tenants of the `node_url` node, `pytest-b` and `pytest-c`
+    (secure mode: a model published by `pytest` is granted to one, not the other)."""
+    return {t: _TOKENS[t] for t in OTHER_TENANTS}
+
+
+OTHER_TENANTS = ("pytest-b", "pytest-c")
+
+
+@pytest.fixture(scope="session")
 def node_url(tmp_path_factory):
     binary = _binary("MORE_NODE_BIN", "more-node")
     data = tmp_path_factory.mktemp("node-data")
@@ -60,6 +70,13 @@ def node_url(tmp_path_factory):
                            "trainer", "--data-dir", str(data)],
                           check=True, capture_output=True, text=True)
     _TOKENS["node"] = made.stdout.splitlines()[-1]
+    for tenant in OTHER_TENANTS:
+        subprocess.run([str(binary), "tenant", "create", tenant, "--data-dir", str(data)],
+                       check=True, capture_output=True)
+        made = subprocess.run([str(binary), "apikey", "create", "--tenant", tenant, "--role",
+                               "trainer", "--data-dir", str(data)],
+                              check=True, capture_output=True, text=True)
+        _TOKENS[tenant] = made.stdout.splitlines()[-1]
     os.environ["MORE_TOKEN"] = _TOKENS["node"]
     log = open(data / "node.log", "wb")
     proc = subprocess.Popen(
