@@ -26,6 +26,8 @@ use ndarray17::Array2;
 const BLOCK: usize = 256;
 /// Exact integers in f64.
 const F64_EXACT_BITS: u32 = 53;
+/// Widest limb: [`exact_f64`] converts integers below 2^52.
+const MAX_LIMB_BITS: u32 = 52;
 /// Coefficients are below 2^62 (the primes are 62 bits).
 const COEFF_BITS: u32 = 62;
 
@@ -62,7 +64,9 @@ impl FastLinear {
             .collect();
         // Σ|w| · (2^b − 1) < 2^53 for every row: b = 53 − bits(max ℓ1).
         let l1_bits = 64 - map.max_row_l1().leading_zeros();
-        let limb_bits = F64_EXACT_BITS.saturating_sub(l1_bits).clamp(1, COEFF_BITS);
+        let limb_bits = F64_EXACT_BITS
+            .saturating_sub(l1_bits)
+            .clamp(1, MAX_LIMB_BITS);
         let limbs = COEFF_BITS.div_ceil(limb_bits) as usize;
         Self {
             outputs,
@@ -146,7 +150,7 @@ impl FastLinear {
             for l in 0..self.limbs {
                 let shift = l as u32 * self.limb_bits;
                 for (d, &v) in dst[l * width..(l + 1) * width].iter_mut().zip(src) {
-                    *d = ((v >> shift) & mask) as f64;
+                    *d = exact_f64((v >> shift) & mask);
                 }
             }
         }
@@ -198,6 +202,15 @@ impl FastLinear {
         }
         out
     }
+}
+
+/// `x` as f64 for `x < 2^52`, exactly: the bits of x under the exponent of 2^52, minus 2^52 (an OR
+/// and a subtraction that vectorize, where `u64 as f64` needs AVX-512 or a scalar loop).
+#[inline(always)]
+fn exact_f64(x: u64) -> f64 {
+    const TWO_52: u64 = 0x4330_0000_0000_0000;
+    debug_assert!(x < 1 << 52);
+    f64::from_bits(x | TWO_52) - f64::from_bits(TWO_52)
 }
 
 /// `w (m × k) · x (k × n)`, both row-major, on the calling thread.
