@@ -206,3 +206,59 @@ impl Grants for server_common::Api {
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 }
+
+/// A measurement, not a check of speed (ignored; run by hand): an MNIST-sized model (784 inputs
+/// in [0, 15], dense 784 -> 64, x², dense 64 -> 10) on a full batch of 8,192 samples through
+/// the HTTP route: bytes, the node's answer time, exact agreement.
+/// `cargo test -p more-node --test secure_predict -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn a_full_mnist_sized_batch_through_the_route() {
+    use rand::{Rng, SeedableRng};
+    let t = tenants();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(51);
+    let mut ints =
+        |n: usize, r: i64| -> Vec<i64> { (0..n).map(|_| rng.random_range(-r..=r)).collect() };
+    let model_json = json!({
+        "input_shape": [1, 28, 28],
+        "input": {"offset": [0.0], "scale": [1.0], "min": 0, "max": 15},
+        "layers": [
+            {"dense": {"inputs": 784, "outputs": 64, "weights": ints(784 * 64, 7), "bias": ints(64, 7)}},
+            "square",
+            {"dense": {"inputs": 64, "outputs": 10, "weights": ints(640, 7), "bias": ints(10, 7)}}
+        ],
+        "output_scale": 1.0
+    });
+    let model = parsed(&model_json);
+    let id = publish(&t.a, &model_json, &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (sk, ek) = client_key(52);
+    let key = upload_key(&t.b, &ek);
+    let samples = 8192;
+    let inputs: Vec<i64> = ints(samples * 784, 15).iter().map(|v| v.abs()).collect();
+    let started = std::time::Instant::now();
+    let body = encrypt(&sk, &model, &inputs, 53);
+    let encrypted = started.elapsed();
+    let started = std::time::Instant::now();
+    let (s, answer) = predict(&t.b, &id, &key, &body);
+    let node = started.elapsed();
+    assert_eq!(s, 200, "{}", error_code(&answer));
+    let decrypted = sk.decrypt_outputs(&model, &answer).unwrap();
+    assert_eq!(
+        decrypted.values,
+        model.forward_plaintext(&inputs, samples).unwrap()
+    );
+    println!(
+        "{samples} samples: request {} MB ({} bytes/sample), answer {} MB, encrypt {:.2} s, \
+         node (upload + decode + evaluate + answer) {:.2} s = {:.0} samples/s, noise budget {} bits",
+        body.len() / 1_000_000,
+        body.len() / samples,
+        answer.len() / 1_000_000,
+        encrypted.as_secs_f64(),
+        node.as_secs_f64(),
+        samples as f64 / node.as_secs_f64(),
+        decrypted.noise_budget_bits
+    );
+}
