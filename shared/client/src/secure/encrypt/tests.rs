@@ -3,7 +3,7 @@
 use super::*;
 use fhe::bfv::{Ciphertext, Encoding, RelinearizationKey};
 use fhe_math::zq::Modulus;
-use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter};
+use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder};
 use more_secure::{
     bfv_parameters, plaintext_modulus, wire, Evaluator, InputQuantizer, QuantizedLayer,
     QuantizedModel,
@@ -369,6 +369,53 @@ fn a_long_batch_decrypts_in_input_order() {
                 (data[j * input_len + i] + t) % t,
                 "{i} {j}"
             );
+        }
+    }
+}
+
+/// On a non-zero plaintext, c0 + c1·s − e is exactly fhe.rs's Δ·m = ⌊q·m/t⌋ (its
+/// `Plaintext::to_poly`), coefficient by coefficient: t·D ≡ −[q·m]_t (mod q_i) for every prime
+/// pins D = ⌊q·m/t⌋ modulo q, m being fhe's own SIMD encoding of the values.
+#[test]
+fn the_phase_minus_the_error_is_fhes_scaled_plaintext() {
+    let sk = key(27);
+    let enc = Encryptor::new(&sk).unwrap();
+    let t = plaintext_modulus();
+    let mut rng = ChaCha20Rng::seed_from_u64(28);
+    let values: Vec<u64> = (0..slots()).map(|_| rng.random_range(0..t)).collect();
+    let noise_key = [29u8; 32];
+    let frame = enc
+        .encrypt_one(&values, [30; 32], &mut ChaCha20Rng::from_seed(noise_key))
+        .unwrap();
+    let ct = Ciphertext::from_bytes(&frame, bfv_parameters()).unwrap();
+    let e = fhe_util::sample_vec_cbd(slots(), 10, &mut ChaCha20Rng::from_seed(noise_key)).unwrap();
+    let ctx = &tables().unwrap().ctx;
+    let coeffs = fhe::proto::bfv::SecretKey::decode(sk.to_bytes().as_slice())
+        .unwrap()
+        .coeffs;
+    let mut s =
+        Poly::try_convert_from(coeffs.as_slice(), ctx, false, Representation::PowerBasis).unwrap();
+    s.change_representation(Representation::Ntt);
+    let mut phase = &ct[1] * &s;
+    phase += &ct[0];
+    phase.change_representation(Representation::PowerBasis);
+    let pt = fhe::bfv::Plaintext::try_encode(&values, Encoding::simd(), bfv_parameters()).unwrap();
+    let m = Poly::try_convert_from(&pt, ctx, false, Representation::PowerBasis).unwrap();
+    let m = m.coefficients().row(0).to_vec();
+    let q_mod_t = bfv_parameters()
+        .moduli()
+        .iter()
+        .fold(1u128, |acc, &q| acc * u128::from(q % t) % u128::from(t));
+    for (row, &q) in phase
+        .coefficients()
+        .outer_iter()
+        .zip(bfv_parameters().moduli())
+    {
+        let q = u128::from(q);
+        for j in 0..slots() {
+            let d = (u128::from(row[j]) + q - (e[j] as i128).rem_euclid(q as i128) as u128) % q;
+            let r = u128::from(m[j]) * q_mod_t % u128::from(t);
+            assert_eq!((u128::from(t) * d + r) % q, 0, "coefficient {j}");
         }
     }
 }
