@@ -418,3 +418,66 @@ fn the_mnist_sized_worst_case_mlp_keeps_a_noise_budget() {
         out.noise_budget_bits
     );
 }
+
+#[test]
+fn the_noise_limit_on_weight_norms_holds_at_its_edge() {
+    // Input range [0, 0]: every value is a bias, so the value bounds do not limit the weights;
+    // the ℓ1-norm limit of check_fits must. Largest weights, 784-64-x²-10.
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let big = |rng: &mut ChaCha20Rng, n: usize| -> Vec<i64> {
+        (0..n)
+            .map(|_| {
+                if rng.random::<bool>() {
+                    1 << 20
+                } else {
+                    -(1 << 20)
+                }
+            })
+            .collect()
+    };
+    let layers = vec![
+        QuantizedLayer::Dense {
+            inputs: 784,
+            outputs: 64,
+            weights: big(&mut rng, 784 * 64),
+            bias: weights(&mut rng, 64, 1000),
+        },
+        QuantizedLayer::Square,
+        QuantizedLayer::Dense {
+            inputs: 64,
+            outputs: 10,
+            weights: big(&mut rng, 640),
+            bias: weights(&mut rng, 10, 1000),
+        },
+    ];
+    let model = flat_model(784, 0, 0, layers);
+    assert_eq!(model.weight_norm_bits(), 30 + 27);
+    model.check_fits(plaintext_modulus()).unwrap();
+    let samples = 2;
+    let inputs = vec![0i64; samples * 784];
+    let key = BfvSecretKey::generate(&mut rng);
+    let ek = wire::parse_evaluation_key(&key.evaluation_key(&mut rng).unwrap()).unwrap();
+    let batch = key
+        .encrypt_batch(&model, &inputs, samples, &mut rng)
+        .unwrap();
+    let (_, cts) = wire::read_batch(&batch).unwrap();
+    let answer = Evaluator::new(&model).unwrap().evaluate(&ek, cts).unwrap();
+    let out = key
+        .decrypt_outputs(&model, &wire::write_batch(samples, &answer))
+        .unwrap();
+    assert_eq!(
+        out.values,
+        model.forward_plaintext(&inputs, samples).unwrap()
+    );
+    eprintln!(
+        "noise budget left at {} norm bits: {} bits",
+        model.weight_norm_bits(),
+        out.noise_budget_bits
+    );
+    // About one bit of budget per bit of norm: 64 (the limit) would leave about 15.
+    assert!(
+        out.noise_budget_bits >= 15 + (64 - 57),
+        "{} bits left",
+        out.noise_budget_bits
+    );
+}

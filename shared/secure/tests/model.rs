@@ -163,6 +163,40 @@ fn bounds_are_attained_by_extreme_inputs_and_check_fits_refuses_overflow() {
 }
 
 #[test]
+fn check_fits_refuses_weight_norms_beyond_the_noise_budget() {
+    // Inputs fixed at 0: the values are the biases, so only the norm limit stops these weights.
+    let wide = |n: usize| vec![1i64 << 20; n];
+    let layers = |inputs: usize| {
+        vec![
+            dense(inputs, 4, wide(inputs * 4), vec![1; 4]),
+            QuantizedLayer::Square,
+            dense(4, 1, wide(4), vec![0]),
+        ]
+    };
+    // 4096 · 2^20 = 2^32 (33 bits) + 4 · 2^20 (23 bits) = 56 bits: served.
+    let ok = model(vec![4096], 0, 0, layers(4096));
+    assert_eq!(ok.weight_norm_bits(), 56);
+    ok.check_fits(plaintext_modulus()).unwrap();
+    // Two wide layers before the x²: 33 + 27 + 23 = 83 bits: refused.
+    let deep = model(
+        vec![4096],
+        0,
+        0,
+        vec![
+            dense(4096, 64, wide(4096 * 64), vec![0; 64]),
+            dense(64, 4, wide(256), vec![1; 4]),
+            QuantizedLayer::Square,
+            dense(4, 1, wide(4), vec![0]),
+        ],
+    );
+    assert_eq!(deep.weight_norm_bits(), 33 + 27 + 23);
+    match deep.check_fits(plaintext_modulus()) {
+        Err(SecureError::Invalid(msg)) => assert!(msg.contains("noise"), "{msg}"),
+        other => panic!("norms beyond the budget accepted: {other:?}"),
+    }
+}
+
+#[test]
 fn validate_refuses_malformed_models() {
     let ok = model(
         vec![3],

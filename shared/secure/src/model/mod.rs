@@ -14,7 +14,7 @@ mod validate;
 use crate::SecureError;
 use serde::{Deserialize, Serialize};
 
-pub use bounds::LayerBound;
+pub use bounds::{LayerBound, MAX_NORM_BITS};
 pub use validate::{MAX_ABS_BIAS, MAX_ABS_INPUT, MAX_ABS_WEIGHT, MAX_LAYERS, MAX_WIDTH};
 
 /// A quantized integer network: the model an owner publishes for secure prediction.
