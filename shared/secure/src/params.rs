@@ -13,11 +13,17 @@
 //!   ([`crate::QuantizedModel::check_fits`]), so the decryption of the mod-t computation equals
 //!   the integer computation.
 //!
-//! Noise budget: a fresh ciphertext has about log2(q/t) - 10 bits of budget; a linear layer with
-//! integer weights costs log2 of the largest row's ℓ1 norm; the one x² (a ciphertext product,
-//! Fan–Vercauteren 2012, "Somewhat Practical Fully Homomorphic Encryption") costs about
-//! log2(t · N) + a few bits; relinearization adds a term far below Δ. The tests measure the
-//! budget left for the largest models (`noise_budget_bits` of the client's decryption).
+//! Noise budget (Fan–Vercauteren 2012, "Somewhat Practical Fully Homomorphic Encryption",
+//! IACR ePrint 2012/144): a ciphertext decrypts correctly while its noise stays below
+//! Δ/2 = q/(2t). A fresh symmetric ciphertext has a few bits of noise; a linear layer with integer
+//! weights multiplies it by at most its largest row ℓ1 norm; the one x² (a ciphertext product)
+//! multiplies it by about t·N whatever the weights; relinearization adds a term near
+//! log2(q_i) + log2(N) bits, far below Δ at three primes (not at two: that is why three is the
+//! fewest). The outputs are then switched down to two primes ([`crate::eval::OUTPUT_LEVEL`]).
+//! Measured budget left at the output: 57 bits for a worst-case 784-64-x²-10 MLP (|w| = 7), 23
+//! bits when the norms total 57 bits; [`crate::QuantizedModel::check_fits`] refuses norms above
+//! [`crate::model::MAX_NORM_BITS`] and values that could reach t/2, and the client reports the
+//! budget left on every answer (`noise_budget_bits`).
 use fhe::bfv::{BfvParameters, BfvParametersBuilder};
 use std::sync::{Arc, OnceLock};
 
