@@ -26,6 +26,7 @@ mod frame;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod uniform;
 
 use fhe::bfv::SecretKey;
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
@@ -38,7 +39,7 @@ use rand_chacha::ChaCha20Rng;
 use tables::{tables, Tables};
 use zeroize::Zeroizing;
 
-use arith::{mul_shoup_lazy, reduce_once, Quotient};
+use arith::{mul_shoup_lazy, reduce_once, Split};
 
 /// Ciphertexts encrypted between two progress reports when rayon runs them in parallel.
 #[cfg(feature = "parallel")]
@@ -51,7 +52,7 @@ pub(crate) struct Encryptor {
     /// `moduli × n`, row-major: n^{-1} · NTT(s) mod q_i.
     s: Zeroizing<Vec<u64>>,
     /// Shoup quotients of `s`.
-    s_shoup: Zeroizing<Vec<Quotient>>,
+    s_shoup: Zeroizing<Vec<Split>>,
 }
 
 impl std::fmt::Debug for Encryptor {
@@ -93,7 +94,7 @@ impl Encryptor {
             for &c in row.iter() {
                 let v = reduce_once(n_inv.mul_lazy(c, p), p);
                 s.push(v);
-                s_shoup.push(Quotient::new(v, p));
+                s_shoup.push(Split::shoup(v, p));
             }
         }
         Ok(Self { tables, s, s_shoup })
@@ -212,11 +213,13 @@ impl Encryptor {
             fhe_util::sample_vec_cbd(n, tb.variance, noise)
                 .map_err(|e| SecureError::Fhe(e.to_string()))?,
         );
-        let a = Poly::random_from_seed(&tb.ctx, Representation::Ntt, seed);
+        let mut a_stream = uniform::stream(seed);
+        let mut a_row = vec![0u64; n];
         let mut out = frame::begin(n, tb.coefficient_bytes);
         let mut row = vec![0u64; n];
-        for (i, (a_row, cm)) in a.coefficients().outer_iter().zip(&tb.moduli).enumerate() {
+        for (i, cm) in tb.moduli.iter().enumerate() {
             let p = cm.ntt.modulus();
+            uniform::fill(&mut a_stream, cm.uniform, &mut a_row);
             let (s, s_shoup) = (
                 &self.s[i * n..(i + 1) * n],
                 &self.s_shoup[i * n..(i + 1) * n],

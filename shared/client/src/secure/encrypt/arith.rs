@@ -10,39 +10,44 @@
 //! Every function here is branch-free in its operands (masks, no data-dependent `if`), so its
 //! timing does not depend on secret values.
 
-/// A Shoup quotient `⌊w · 2^64 / p⌋` stored as two 32-bit halves.
+/// A 64-bit constant factor (a Shoup quotient `⌊w · 2^64 / p⌋`, or a modulus) stored as two
+/// 32-bit halves, for the high half of its products.
 ///
 /// Stored split on purpose: LLVM recognizes the high half of a product computed from 32-bit
 /// halves of two 64-bit registers and turns it back into a 128-bit multiply (on wasm32 a call of
 /// `__multi3`, measured: it undid the limb arithmetic). Halves loaded from memory are not
 /// recognizable as halves of one value, so the four 32×32 products stay four `i64.mul`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Quotient {
+pub(super) struct Split {
     lo: u32,
     hi: u32,
 }
 
 /// Zeroized like an integer (the key's quotients are as secret as the key).
-impl zeroize::DefaultIsZeroes for Quotient {}
+impl zeroize::DefaultIsZeroes for Split {}
 
-impl Quotient {
-    /// The quotient of `w < p` modulo `p < 2^62`.
-    pub(super) fn new(w: u64, p: u64) -> Self {
-        debug_assert!(w < p && p < 1 << 62);
-        let q = ((u128::from(w) << 64) / u128::from(p)) as u64;
+impl Split {
+    /// `v` in halves.
+    pub(super) fn new(v: u64) -> Self {
         Self {
-            lo: q as u32,
-            hi: (q >> 32) as u32,
+            lo: v as u32,
+            hi: (v >> 32) as u32,
         }
     }
 
-    /// The quotient as one number.
+    /// The Shoup quotient `⌊w · 2^64 / p⌋` of `w < p` modulo `p < 2^62`.
+    pub(super) fn shoup(w: u64, p: u64) -> Self {
+        debug_assert!(w < p && p < 1 << 62);
+        Self::new(((u128::from(w) << 64) / u128::from(p)) as u64)
+    }
+
+    /// The constant as one number.
     #[cfg(test)]
     pub(super) fn value(self) -> u64 {
         (u64::from(self.hi) << 32) | u64::from(self.lo)
     }
 
-    /// High 64 bits of `a · quotient`.
+    /// High 64 bits of `a · constant`.
     #[inline(always)]
     pub(super) fn mul_hi(self, a: u64) -> u64 {
         #[cfg(target_pointer_width = "64")]
@@ -85,7 +90,7 @@ pub(super) fn reduce_once(x: u64, m: u64) -> u64 {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Shoup {
     w: u64,
-    w_shoup: Quotient,
+    w_shoup: Split,
 }
 
 impl Shoup {
@@ -93,7 +98,7 @@ impl Shoup {
     pub(super) fn new(w: u64, p: u64) -> Self {
         Self {
             w,
-            w_shoup: Quotient::new(w, p),
+            w_shoup: Split::shoup(w, p),
         }
     }
 
@@ -106,7 +111,7 @@ impl Shoup {
 
 /// `a · w mod p` lazily in `[0, 2p)` from `w < p` and its quotient, for any `a < 2^64`.
 #[inline(always)]
-pub(super) fn mul_shoup_lazy(a: u64, w: u64, w_shoup: Quotient, p: u64) -> u64 {
+pub(super) fn mul_shoup_lazy(a: u64, w: u64, w_shoup: Split, p: u64) -> u64 {
     a.wrapping_mul(w)
         .wrapping_sub(w_shoup.mul_hi(a).wrapping_mul(p))
 }
@@ -224,7 +229,7 @@ mod tests {
             let r = Shoup::new(w, p).mul_lazy(a, p);
             assert!(r < 2 * p);
             assert_eq!(r % p, mul_mod(a % p, w, p));
-            let q = Quotient::new(w, p);
+            let q = Split::shoup(w, p);
             assert_eq!(q.value(), (((w as u128) << 64) / p as u128) as u64);
             assert_eq!(q.mul_hi(a), ((a as u128 * q.value() as u128) >> 64) as u64);
         }

@@ -2,8 +2,9 @@
 //! once per process and checked against fhe.rs before first use.
 use super::arith::{mul_mod, pow_mod, reduce_once, InverseNtt, Shoup};
 use super::frame;
+use super::uniform::{self, UniformMod};
 use fhe_math::ntt::NttOperator;
-use fhe_math::rq::Context;
+use fhe_math::rq::{Context, Poly, Representation};
 use fhe_math::zq::Modulus;
 use fhe_traits::Serialize;
 use more_secure::{bfv_parameters, SecureError};
@@ -22,6 +23,8 @@ pub(super) struct CipherModulus {
     pub delta: Shoup,
     /// n^{-1} mod q_i, folded into the key's NTT(s).
     pub n_inv: u64,
+    /// Constants of the uniform expansion of `a` modulo q_i.
+    pub uniform: UniformMod,
 }
 
 /// The constants of the parameter set.
@@ -76,8 +79,10 @@ fn build() -> Result<Tables, String> {
             ntt: inverse_ntt_like_fhe(q, n)?,
             delta: Shoup::new(pow_mod(q - t, q - 2, q), q),
             n_inv: pow_mod(n as u64, q - 2, q),
+            uniform: UniformMod::new(q),
         });
     }
+    check_uniform_like_fhe(&moduli, &ctx, n)?;
     Ok(Tables {
         degree: n,
         variance: proto.variance as usize,
@@ -130,4 +135,25 @@ fn inverse_ntt_like_fhe(p: u64, n: usize) -> Result<InverseNtt, String> {
         }
     }
     Ok(ours)
+}
+
+/// Our expansion of `a` must be fhe-math's (the node expands the seed with it): checked on one
+/// seed, so that a change of fhe-math or rand under us is an error here, never a ciphertext
+/// that does not decrypt.
+fn check_uniform_like_fhe(
+    moduli: &[CipherModulus],
+    ctx: &Arc<Context>,
+    n: usize,
+) -> Result<(), String> {
+    let seed = [0x5a; 32];
+    let theirs = Poly::random_from_seed(ctx, Representation::Ntt, seed);
+    let mut stream = uniform::stream(seed);
+    let mut ours = vec![0u64; n];
+    for (row, m) in theirs.coefficients().outer_iter().zip(moduli) {
+        uniform::fill(&mut stream, m.uniform, &mut ours);
+        if row.iter().ne(ours.iter()) {
+            return Err("the expansion of a seed differs from fhe-math's".into());
+        }
+    }
+    Ok(())
 }

@@ -419,3 +419,17 @@ fn the_phase_minus_the_error_is_fhes_scaled_plaintext() {
         }
     }
 }
+
+#[test]
+fn the_expansion_of_a_seed_is_fhe_maths() {
+    let tb = tables().unwrap();
+    for seed in [[0u8; 32], [1; 32], [0xff; 32]] {
+        let theirs = Poly::random_from_seed(&tb.ctx, Representation::Ntt, seed);
+        let mut stream = uniform::stream(seed);
+        for (row, m) in theirs.coefficients().outer_iter().zip(&tb.moduli) {
+            let mut ours = vec![0u64; slots()];
+            uniform::fill(&mut stream, m.uniform, &mut ours);
+            assert_eq!(row.to_vec(), ours);
+        }
+    }
+}
