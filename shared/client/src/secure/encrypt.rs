@@ -4,9 +4,10 @@
 //!
 //! A fresh ciphertext is `(c0, c1) = (Δ·m + e − a·s, a)` (Fan–Vercauteren 2012, "Somewhat
 //! Practical Fully Homomorphic Encryption", §3, symmetric form), with `a` uniform, expanded from a
-//! public 32-byte seed by fhe-math's `Poly::random_from_seed` (already in NTT form), `e` from
-//! fhe's centred binomial distribution, and `Δ·m` fhe's scaling ⌊q·m/t⌋. fhe.rs serializes `c0` in
-//! the power basis and `c1` as its seed only, so `c0` is computed directly in the power basis:
+//! public 32-byte seed exactly as fhe-math's `Poly::random_from_seed` expands it (already in NTT
+//! form; [`uniform`]), `e` from fhe's centred binomial sampler (fhe-util `sample_vec_cbd`, the
+//! parameters' variance 10), and `Δ·m` fhe's scaling ⌊q·m/t⌋. fhe.rs serializes `c0` in the
+//! power basis and `c1` as its seed only, so `c0` is computed directly in the power basis:
 //!
 //! - `m`: SIMD encoding, one inverse NTT modulo t;
 //! - per ciphertext modulus q_i: `a·s` pointwise against NTT(s) (computed once per key), one
@@ -14,7 +15,8 @@
 //!
 //! That is 4 NTTs per ciphertext where fhe.rs does 16 (it recomputes NTT(s), transforms the
 //! plaintext and the error forward, and back again to serialize). The arithmetic is Shoup's with
-//! precomputed quotients ([`arith`]), fast on wasm32. The frame each ciphertext becomes is
+//! precomputed quotients ([`arith`]), without `u128` products on wasm32. The frame each
+//! ciphertext becomes ([`frame`]) is
 //! byte for byte fhe.rs's own `Ciphertext::to_bytes()` of a seeded ciphertext, so the node reads
 //! it with `Ciphertext::from_bytes` unchanged.
 //!

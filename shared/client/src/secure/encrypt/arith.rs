@@ -4,7 +4,7 @@
 //!
 //! Written for wasm32 as much as for x86-64: wasm has a native 64×64→64-bit multiply but no
 //! high half, and Rust lowers a `u128` product there to a call of compiler-rt's `__multi3`
-//! (a full 128×128 product, 40 % of fhe.rs's encryption time in the page). [`mul_hi`] takes the
+//! (a full 128×128 product, 40 % of fhe.rs's encryption time in the page). [`Split::mul_hi`] takes the
 //! high half from four 32×32→64 products instead; natively it is one `u128` multiply.
 //!
 //! Every function here is branch-free in its operands (masks, no data-dependent `if`), so its
