@@ -32,7 +32,7 @@ export function onUnauthorized(fn) { unauthorized = fn; }
 
 async function request(method, path, body, { signedIn = true } = {}) {
   const init = { method, headers: {} };
-  if (body instanceof Uint8Array) {
+  if (body instanceof Uint8Array || body instanceof Blob) {
     init.body = body;
     init.headers['Content-Type'] = 'application/octet-stream';
   } else if (body !== undefined) {
@@ -77,4 +77,12 @@ export const api = {
   jobs: () => request('GET', '/jobs'),
   deleteDataset: (id) => request('DELETE', `/datasets/${id}`),
   deleteModel: (id) => request('DELETE', `/models/${id}`),
+  // Secure mode (BFV): models published by their owners to this tenant, evaluation keys, predict.
+  secureModels: () => request('GET', '/secure/models'),
+  secureModel: (id) => request('GET', `/secure/models/${encodeURIComponent(id)}`),
+  uploadEvaluationKey: (bytes) => request('POST', '/secure/evaluation-keys', bytes),
+  // An encrypted batch is ~150 MB whatever the sample count (one ciphertext per input value): sent
+  // as a Blob, which the browser streams from its blob store (and developer tools do not inline).
+  securePredict: (id, keyId, bytes) => request('POST',
+    `/secure/models/${encodeURIComponent(id)}/predict?evaluation_key=${encodeURIComponent(keyId)}`, new Blob([bytes])),
 };

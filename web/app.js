@@ -6,6 +6,7 @@ import { startSignIn } from './signin.js';
 import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, mnistPreprocess, parseCsv, readTextFile, tableFromCsv } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
+import { secureSignedIn, setupSecure, updateSecureButtons } from './secure.js';
 
 const $ = (id) => document.getElementById(id);
 /** What the page holds (no key material: the key stays in the worker). Exported for the tests,
@@ -32,6 +33,7 @@ function updateButtons() {
   $('model-download').disabled = !state.modelTrained;
   $('model-local').disabled = !state.modelTrained;
   $('work-refresh').disabled = !hasKey;
+  updateSecureButtons();
 }
 
 /** New passphrases (key export, remembered key) need at least this many characters: Argon2id
@@ -773,12 +775,14 @@ function signInChanged(who) {
     updateButtons();
   }
   state.tenant = who.tenant;
+  secureSignedIn(who).catch(() => { /* shown in the secure card */ });
   if (state.basis) refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
 }
 
 // ---------------------------------------------------------------- start
 
 (async () => {
+  setupSecure(state);
   await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;
   await checkHealth();

@@ -7,7 +7,8 @@
 // the same client (cargo feature `test-export`) in its place; only that build has
 // ClientKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
 // test that searches every request for the key. No URL flag or page setting turns it on.
-import init, { ClientKey, concat_rows, decode_dicom } from './pkg/more_wasm.js';
+import init, { BfvSecretKey, ClientKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom } from './pkg/more_wasm.js';
+import { secureOps } from './secure-worker.js';
 
 const ready = init();
 let key = null;
@@ -107,6 +108,9 @@ const ops = {
     return { values: data.length, seconds, valuesPerSecond: data.length / seconds, bytes, runs };
   },
 };
+
+// Secure mode (BFV): its own key, made and kept here (secure-worker.js).
+Object.assign(ops, secureOps({ BfvSecretKey, bfvModuli, bfvParameterSet, bfvSlots }));
 
 if (typeof ClientKey.prototype.export_raw_for_tests === 'function') {
   // Test build only (see the top of this file).

@@ -7,11 +7,16 @@
 //! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
 //! with a passphrase, format in `more_client::wrap`). The raw export for the browser tests' leak
 //! search exists only when built with the `test-export` feature (the test package
-//! `web/pkg-test`), never in the page's release package `web/pkg`.
+//! `target/web-pkg-test`, .ci/build-web.sh), never in the page's release package `web/pkg`.
+//!
+//! Secure mode (BFV, `secure.rs`): [`BfvSecretKey`] over `more_client::secure`; its secret never
+//! leaves wasm memory (the same `test-export` rule holds for its raw export).
 #![deny(missing_docs)]
 
 mod dicom;
 pub use dicom::{decode_dicom, DicomFrames};
+mod secure;
+pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 
 use js_sys::{Array, Float32Array, Uint8Array};
 use more_client::{wrap, SecretKey, ShadowDistribution};
