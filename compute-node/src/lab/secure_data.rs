@@ -95,8 +95,12 @@ pub fn prepare(args: &SecureArgs) -> anyhow::Result<SecureData> {
             (q, Some(st), rule)
         }
     };
+    let name = match args.data {
+        SecureDataChoice::Mnist => "MNIST, official split".to_string(),
+        SecureDataChoice::Table => train.name.clone(),
+    };
     let description = serde_json::json!({
-        "name": train.name,
+        "name": name,
         "source": source,
         "split": rule,
         "train_samples": train.len(),

@@ -129,6 +129,21 @@ pub struct SecureReport {
     pub files: Vec<String>,
 }
 
+fn layer_name(l: &more_core::nn::LayerSpec) -> String {
+    use more_core::nn::LayerSpec::*;
+    match l {
+        Dense { units } => format!("dense {units}"),
+        Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => format!("conv {filters}@{kernel}x{kernel} stride {stride} padding {padding}"),
+        Square => "x²".into(),
+        other => other.kind().into(),
+    }
+}
+
 fn pct(v: f64) -> String {
     format!("{:.2} %", v * 100.0)
 }
@@ -148,7 +163,12 @@ pub fn markdown(r: &SecureReport) -> String {
         r.dataset["test_samples"],
     );
     out += "| measure | value |\n|---|---|\n";
+    let layers: Vec<String> = r.spec.layers.iter().map(layer_name).collect();
     let rows: Vec<(String, String)> = vec![
+        (
+            "float model".into(),
+            format!("input {:?}: {}", r.spec.input_shape, layers.join(" → ")),
+        ),
         ("float accuracy (test)".into(), pct(r.float_accuracy)),
         (
             "quantized accuracy (plaintext integers)".into(),
@@ -208,8 +228,14 @@ pub fn markdown(r: &SecureReport) -> String {
             format!("{:.3} s", s.decrypt_seconds),
         ),
         (
-            "upload per sample".into(),
+            "upload per sample, all batches".into(),
             format!("{:.0} B", s.upload_bytes_per_sample),
+        ),
+        (
+            "upload per sample, first (fullest) batch".into(),
+            s.batches.first().map_or("-".into(), |b| {
+                format!("{:.0} B", b.upload_bytes as f64 / b.samples.max(1) as f64)
+            }),
         ),
         (
             "download per sample".into(),
