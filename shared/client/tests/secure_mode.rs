@@ -404,9 +404,14 @@ fn the_mnist_sized_worst_case_mlp_keeps_a_noise_budget() {
     )
     .unwrap();
     let answer = Evaluator::new(&model).unwrap().evaluate(&ek, cts).unwrap();
-    let out = key
-        .decrypt_outputs(&model, &wire::write_batch(samples, &answer))
-        .unwrap();
+    let answer = wire::write_batch(samples, &answer);
+    let started = std::time::Instant::now();
+    let out = key.decrypt_outputs(&model, &answer).unwrap();
+    eprintln!(
+        "decrypt 10 outputs ({} bytes): {:?} (noisy)",
+        answer.len(),
+        started.elapsed()
+    );
     assert_eq!(
         out.values,
         model.forward_plaintext(&inputs, samples).unwrap()
