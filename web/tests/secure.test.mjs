@@ -9,7 +9,9 @@
 // - no request carries the plaintext (pixel rows, decrypted outputs): nothing decrypted goes back;
 // - every file of the node's data dir (blobs, SQLite database and WAL) holds no plaintext of the
 //   request, and plaintext planted through the node's own routes is found there by the same search;
-// - tenant C, without a grant, neither sees the model nor reaches it (404), in the page and the API.
+// - tenant C, without a grant, neither sees the model nor reaches it (404), in the page and the API;
+// - when the node has dropped the page's evaluation key (a tenant keeps its newest 16), the page
+//   uploads a new one of the same secret key and the prediction gives the same integers.
 //
 // Bounded: 200 test digits. The cost is set by the 784 input ciphertexts, not by the sample
 // count, so this is a full batch's encryption work (and ~175 MB of upload).
@@ -248,6 +250,25 @@ test('tenant C without a grant neither sees nor reaches the model (404), in the 
   assert.equal(await other.locator(`#secure-model option[value="${published.id}"]`).count(), 0);
   assert.deepEqual(other.errors, []);
   await other.context().close();
+});
+
+test('an evaluation key the node has dropped is uploaded again, and the prediction goes through', { timeout: 120_000 }, async (t) => {
+  assert.ok(result, 'needs the first test');
+  // The node keeps a tenant's newest 16 evaluation keys: 16 more uploads of B drop the page's.
+  const { hex } = await callWorker(page, 'bfvEvaluationKey');
+  const bytes = new Uint8Array(Buffer.from(hex, 'hex'));
+  for (let i = 0; i < 16; i++) assert.equal((await apiCall('POST', '/secure/evaluation-keys', keys[CALLER], bytes)).status, 201);
+  const before = proxy.requests.length;
+  await page.click('#secure-predict');
+  await page.waitForFunction(() => document.querySelector('#secure-result').dataset.accuracy !== undefined
+    || document.querySelector('#secure-error').textContent !== '', null, { timeout: 100_000 });
+  assert.equal(await page.textContent('#secure-error'), '', 'no error');
+  const sent = proxy.requests.slice(before).map((r) => `${r.method} ${new URL(r.url).pathname}`).filter((s) => s.startsWith('POST /v1/secure'));
+  t.diagnostic(sent.join(', '));
+  assert.deepEqual(sent.map((s) => s.replace(/[0-9a-f]{32}/, 'ID')),
+    ['POST /v1/secure/models/ID/predict', 'POST /v1/secure/evaluation-keys', 'POST /v1/secure/models/ID/predict']);
+  const again = await secureState(page, (s) => s.last);
+  assert.deepEqual(again.values, result.values, 'the same integers as the first prediction');
 });
 
 /** A compact (representation 1) f32 tensor message (shared/WIRE_FORMAT.md) whose `a` plane holds
