@@ -62,6 +62,9 @@ N = 8192
 # 66 bits through the first dense layer, 0 left at the output, every output wrong); with one prime
 # below t it centres the scalar (114 -> 102 bits) and the MLP decrypts exactly.
 COEFFS = [60, 60, 38, 60]
+# Our plaintext modulus (more_secure::plaintext_modulus(): the prime 1 mod 2N below 2^48), the
+# same for TenSEAL; the run checks it against the one our example reports.
+T = 281474976694273
 
 
 # ------------------------------------------------------------------------------ the model
@@ -115,17 +118,25 @@ def dense_layers(model):
 
 
 def worst_case_bits(model, layers):
-    """log2 of the largest |value| any layer can reach (interval arithmetic from the input
-    range): the check that int64 and the plaintext modulus hold every value."""
+    """Bits of the largest |value| any layer can reach: interval arithmetic over the input range
+    in Python integers, per value (as QuantizedModel::worst_case_bounds): the check that int64
+    and the plaintext modulus hold every value."""
     q = model["input"]
-    m = np.full(layers[0][1].shape[1], max(abs(q["min"]), abs(q["max"])), dtype=object)
+    width = layers[0][1].shape[1]
+    lo = np.full(width, q["min"], dtype=object)
+    hi = np.full(width, q["max"], dtype=object)
     top = 0
     for kind, w, b in layers:
         if kind == "dense":
-            m = np.abs(w).astype(object) @ m + np.abs(b).astype(object)
+            w = w.astype(object)
+            a, c = w * lo, w * hi
+            lo, hi = (np.minimum(a, c).sum(axis=1) + b.astype(object),
+                      np.maximum(a, c).sum(axis=1) + b.astype(object))
         else:
-            m = m * m
-        top = max(top, max(int(v) for v in m))
+            a, c = lo * lo, hi * hi
+            lo = np.where((lo <= 0) & (hi >= 0), 0, np.minimum(a, c))
+            hi = np.maximum(a, c)
+        top = max(top, max(max(abs(int(v)) for v in lo), max(abs(int(v)) for v in hi)))
     return top.bit_length()
 
 
@@ -273,17 +284,19 @@ def main():
         rng = np.random.default_rng(a.seed + 1)
         q = rng.integers(model["input"]["min"], model["input"]["max"] + 1, size=(a.samples, width))
         data = f"{a.samples} random quantized inputs"
+    bits = worst_case_bits(model, layers)
+    if bits >= T.bit_length() - 1 or bits > 62:
+        sys.exit(f"the model's worst case needs {bits} bits: it could overflow t = {T}")
     ours_result = None
     if not a.skip_ours:
         print("== ours (cargo build --release -p more-cli --example secure_side_by_side; "
               "then that binary)", flush=True)
         ours_result = run_ours(model_path, q, workdir)
-    t = ours_result[0]["plaintext_modulus"] if ours_result else 17592186175489
-    bits = worst_case_bits(model, layers)
-    if bits >= t.bit_length() - 1 or bits > 62:
-        sys.exit(f"the model's worst case needs {bits} bits: it could overflow t = {t}")
     reference = forward(layers, q)
     outputs = reference.shape[1]
+    t = ours_result[0]["plaintext_modulus"] if ours_result else T
+    if t != T:
+        sys.exit(f"our plaintext modulus is {t}, this script expects {T}: update T")
     print(f"== model: {origin}; data: {data}; worst case {bits} bits; t = {t}", flush=True)
     print(f"== TenSEAL, {a.threads} threads", flush=True)
     results = []

