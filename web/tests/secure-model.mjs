@@ -45,7 +45,7 @@ export async function centroidModel({ from = 200, to = 700 } = {}) { // 863 imag
     layers: [
       { dense: { inputs: PIXELS, outputs: 10, weights, bias: new Array(10).fill(0) } },
       'square',
-      { dense: { inputs: 10, outputs: 10, weights: Array.from({ length: 100 }, (_, i) => (i % 11 === 0 ? 2 : 1)), bias: new Array(10).fill(0) } },
+      { dense: { inputs: 10, outputs: 10, weights: Array.from({ length: 100 }, (_, i) => (i % 11 === 0 ? 1 : 0)), bias: new Array(10).fill(0) } },
     ],
     output_scale: 1,
     class_names: [...'0123456789'],
