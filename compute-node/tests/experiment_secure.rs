@@ -44,7 +44,7 @@ fn the_official_mnist_split_loads() {
 /// The breast cancer table: 569 patients, 212 malignant and 357 benign; malformed files refused.
 #[test]
 fn the_breast_cancer_table_loads_and_refuses_malformed_files() {
-    let ds = load_breast_cancer(&resolve_breast_cancer(None)).expect("bash .ci/setup");
+    let ds = load_breast_cancer(&resolve_breast_cancer(None)).expect("bash .ci/setup-tests");
     assert_eq!(ds.len(), 569);
     assert_eq!(ds.class_counts(), [212, 357]);
     assert_eq!(ds.class_names, ["malignant", "benign"]);

@@ -7,7 +7,7 @@
 //! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
 //! with a passphrase, format in `more_client::wrap`). The raw export for the browser tests' leak
 //! search exists only when built with the `test-export` feature (the test package
-//! `target/web-pkg-test`, .ci/build-web.sh), never in the page's release package `web/pkg`.
+//! `target/web-pkg-test`, .ci/build-web-tests.sh), never in the page's release package `web/pkg`.
 //!
 //! Secure mode (BFV, `secure.rs`): [`BfvSecretKey`] over `more_client::secure`; its secret never
 //! leaves wasm memory (the same `test-export` rule holds for its raw export).

@@ -113,7 +113,7 @@ function xaRuns(size = 48) {
 
 let node, browser, page, runs;
 before(async () => {
-  assert.ok(existsSync(path.join(realDir, 'CT_small.dcm')), `${realDir} is missing: run .ci/fetch-dicom-test-files.sh (called by .ci/build-web.sh)`);
+  assert.ok(existsSync(path.join(realDir, 'CT_small.dcm')), `${realDir} is missing: run .ci/fetch-dicom-test-files.sh (called by .ci/build-web-tests.sh)`);
   node = await startNode();
   browser = await launchBrowser();
   page = await openPage(browser, node.url, { testPackage: false });

@@ -1,6 +1,6 @@
 // Secure mode's page timings (issue #30 goal: a full MNIST batch encrypted in a Worker in <= 20 s,
 // decrypted in <= 1 s), measured in headless Chromium through the page's own card. Not a test (a
-// speed goal is never asserted in a timed test); run by hand after `bash .ci/build-web.sh`:
+// speed goal is never asserted in a timed test); run by hand after `bash .ci/build-web.sh && bash .ci/build-web-tests.sh`:
 //
 //   node web/tests/secure-bench.mjs [runs=2]
 //

@@ -3,7 +3,7 @@
 //! a fine-needle aspirate image, diagnosis malignant (212) or benign (357). Read in the form the
 //! scikit-learn wheel ships it (`sklearn/datasets/data/breast_cancer.csv`, BSD-3-Clause): a first
 //! line `569,30,malignant,benign` (rows, features, class names), then one row per patient with the
-//! 30 features and the class index (0 malignant, 1 benign). `.ci/setup` takes the file out of the
+//! 30 features and the class index (0 malignant, 1 benign). `.ci/setup-tests` takes the file out of the
 //! wheel into `target/datasets/breast_cancer.csv`.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use ndarray::Array2;
 
 use super::{DataError, Dataset};
 
-/// Default location, relative to the repository root (written by `.ci/setup`).
+/// Default location, relative to the repository root (written by `.ci/setup-tests`).
 pub const BREAST_CANCER_CSV: &str = "target/datasets/breast_cancer.csv";
 
 /// The 30 feature names: mean, standard error and worst (mean of the three largest) of ten
@@ -68,7 +68,7 @@ pub fn resolve_breast_cancer(path: Option<&Path>) -> PathBuf {
 /// Loads the table (scikit-learn's layout, above) as a classification set.
 ///
 /// # Errors
-/// [`DataError::Io`] (a missing file says to run `.ci/setup`), [`DataError::Invalid`] for a
+/// [`DataError::Io`] (a missing file says to run `.ci/setup-tests`), [`DataError::Invalid`] for a
 /// header that is not `rows,30,name,name`, a row of the wrong width, a value that is not a finite
 /// number, a class that is not 0 or 1, or a row count that differs from the header's.
 pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
@@ -76,7 +76,7 @@ pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
         path: path.to_path_buf(),
         source: std::io::Error::new(
             source.kind(),
-            format!("{source} (bash .ci/setup takes it out of the scikit-learn wheel)"),
+            format!("{source} (bash .ci/setup-tests takes it out of the scikit-learn wheel)"),
         ),
     })?;
     let bad = |line: usize, why: String| {

