@@ -1,6 +1,7 @@
 //! Secure mode (issue #30) on PostgreSQL (a throwaway server of the test; skipped without its
 //! binaries unless `MORE_REQUIRE_SERVICES=1`): the migration, the visibility rule, grants, the
-//! evaluation keys' cap and expiry, and an exact encrypted prediction, as on SQLite.
+//! evaluation keys' cap and expiry, an exact encrypted prediction and the sample quota under
+//! concurrent predicts (the model row's lock), as on SQLite.
 
 mod secure_common;
 mod server_common;
@@ -40,5 +41,7 @@ fn secure_mode_runs_on_postgresql() {
     let (s, v) = t.a.delete(&format!("/v1/secure/models/{id}"));
     assert_eq!(s, 204, "{v}");
     assert_eq!(t.b.get(&format!("/v1/secure/models/{id}")).0, 404);
+    concurrent_batches_share_one_quota(&t);
+    racing_reservations_admit_exactly_the_quota(&t, &pg.url());
     keys_are_capped_and_expire(&t);
 }

@@ -301,3 +301,74 @@ pub fn post_chunked(api: &Api, path: &str, pieces: &[&[u8]]) -> (u16, Vec<u8>) {
     reader.read_exact(&mut answer).unwrap();
     (status, answer)
 }
+
+/// Batches sent at once by one granted tenant share its quota: a model of `samples_per_day` 8,
+/// six concurrent batches of 2 samples (each with its own connection and database
+/// transaction, as requests on several nodes of one database would be): exactly four pass
+/// and the use is 8, however they interleave.
+pub fn concurrent_batches_share_one_quota(t: &Tenants) {
+    let model_json = small_model(9);
+    let model = parsed(&model_json);
+    let (s, v) = t.a.post_json(
+        "/v1/secure/models",
+        &json!({"name": "q", "model": model_json, "grants": ["b"], "samples_per_day": 8}),
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let (sk, ek) = client_key(90);
+    let key = upload_key(&t.b, &ek);
+    let bodies: Vec<Vec<u8>> = (0..6)
+        .map(|i| encrypt(&sk, &model, &samples(91 + i, 2), i))
+        .collect();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(bodies.len()));
+    let threads: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let (api, id, key, start) = (t.b.clone(), id.clone(), key.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                predict(&api, &id, &key, &body)
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = threads.into_iter().map(|h| h.join().unwrap().0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429]);
+    let (s, v) = t.b.get_json(&format!("/v1/secure/models/{id}"));
+    assert_eq!((s, v["samples_used_24h"].clone()), (200, json!(8)), "{v}");
+}
+
+/// Two connection pools on the database `url` (as two nodes sharing it) race 16 reservations of
+/// one sample each for `b` on one model of `samples_per_day` 5: exactly 5 are admitted.
+pub fn racing_reservations_admit_exactly_the_quota(t: &Tenants, url: &str) {
+    use more_server::secure::quota;
+    let id = publish(&t.a, &small_model(5), &["b"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let admitted = runtime.block_on(async {
+        let nodes = [
+            more_server::db::Db::connect(url).await.unwrap(),
+            more_server::db::Db::connect(url).await.unwrap(),
+        ];
+        let now = more_server::audit::now_micros();
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let (db, id) = (nodes[i % 2].clone(), id.clone());
+                tokio::spawn(async move {
+                    let r = quota::reserve(&db, &id, "b", 1, 5, now).await.unwrap();
+                    r.map(quota::Reservation::keep).is_ok()
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.unwrap());
+        }
+        admitted
+    });
+    assert_eq!(admitted, 5);
+    let (s, v) = t.b.get_json(&format!("/v1/secure/models/{id}"));
+    assert_eq!((s, v["samples_used_24h"].clone()), (200, json!(5)), "{v}");
+}

@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// Hours after which an uploaded evaluation key is deleted (the client uploads a new one).
     #[arg(long, default_value_t = 168)]
     pub evaluation_key_ttl_hours: u64,
+    /// Samples a granted tenant may score per rolling 24 hours with a secure model whose owner
+    /// set no limit (`samples_per_day`); 0: unlimited. The owner's tenant is never limited.
+    #[arg(long, default_value_t = 0)]
+    pub secure_samples_per_day: u64,
     /// Memory for request bodies at once, in MiB, node-wide: predict bodies count whole, dataset
     /// uploads (streamed to the store) at most 24 MiB each. A body that does not fit waits up to
     /// --body-budget-wait-seconds, then gets 503 with Retry-After. At least --max-upload-mb.
@@ -237,6 +241,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         evaluation_key_ttl: std::time::Duration::from_secs(
             args.evaluation_key_ttl_hours.max(1).saturating_mul(3600),
         ),
+        secure_samples_per_day: args.secure_samples_per_day,
         max_body_bytes_in_flight: args.max_body_bytes_in_flight_mb.saturating_mul(1 << 20),
         body_budget_wait: std::time::Duration::from_secs(args.body_budget_wait_seconds),
         body_idle_timeout: std::time::Duration::from_secs(args.body_idle_timeout_seconds.max(1)),

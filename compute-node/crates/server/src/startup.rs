@@ -91,6 +91,9 @@ pub struct Settings {
     pub secure_model_cache: usize,
     /// How long an uploaded evaluation key lives (deleted by the garbage collector's sweep).
     pub evaluation_key_ttl: Duration,
+    /// Samples a granted tenant may score per rolling 24 hours with a secure model that has no
+    /// limit of its own (0: unlimited; `crate::secure::quota`).
+    pub secure_samples_per_day: u64,
     /// Largest accepted JSON body, bytes.
     pub max_json_bytes: usize,
     /// Actix worker threads (default: 2).
@@ -154,6 +157,7 @@ impl Default for Settings {
             model_cache_bytes: 256 << 20,
             secure_model_cache: crate::secure::cache::DEFAULT_ENTRIES,
             evaluation_key_ttl: Duration::from_secs(7 * 24 * 3600),
+            secure_samples_per_day: 0,
             max_json_bytes: 256 << 10,
             workers: 2,
             handle_signals: true,

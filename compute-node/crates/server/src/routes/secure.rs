@@ -9,12 +9,18 @@
 //! trainers'; listing, reading, uploading an evaluation key and predicting need a viewer
 //! (`crate::auth::required_role`). Every request is audited by `crate::auth::authenticate`;
 //! publishes and grant changes name the grantee tenants in their row, predicts the sample count
-//! and the evaluation key.
+//! and the evaluation key, a predict refused by the quota the limit and the use.
+//!
+//! Quota (`crate::secure::quota`): a granted tenant scores at most `samples_per_day` samples of a
+//! model per rolling 24 hours (the model's, set by its owner, else the node's
+//! `--secure-samples-per-day`); the samples are reserved as soon as the batch's header is in,
+//! before anything is evaluated; over it, 429 `quota_exceeded` with `Retry-After`.
 
 use std::sync::Arc;
 
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use more_secure::eval::Evaluator;
 use more_secure::model::QuantizedModel;
 use more_secure::params::{plaintext_modulus, PARAMETER_SET};
@@ -30,6 +36,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::{new_id, now};
 use crate::secure::intake::read_batch;
+use crate::secure::quota::{self, OverQuota, Reservation, MAX_SAMPLES_PER_DAY};
 use crate::secure::store::{
     self, normalise_grants, EvaluationKeyRow, ModelFacts, SecureModelRow, StoreError, MAX_GRANTS,
 };
@@ -56,6 +63,12 @@ pub struct PublishModel {
     #[serde(default)]
     #[schema(max_items = 64)]
     pub grants: Vec<String>,
+    /// Samples each granted tenant may score per rolling 24 hours (1 to 2^40; absent or null:
+    /// the node's default, `--secure-samples-per-day`, 0 there meaning unlimited). The owner's
+    /// tenant is never limited.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub samples_per_day: Option<u64>,
 }
 
 /// `PUT /v1/secure/models/{id}/grants` body.
@@ -65,6 +78,17 @@ pub struct Grants {
     /// The tenants that may read and predict with the model from now on (replaces the list).
     #[schema(max_items = 64)]
     pub grants: Vec<String>,
+    /// Samples each granted tenant may score per rolling 24 hours from now on (replaces the
+    /// model's limit; null: the node's default; absent: unchanged, so that a client that only
+    /// changes the grants never drops a quota). Use already counted stays counted.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    pub samples_per_day: Option<Option<u64>>,
+}
+
+/// A field that is present (`Some`, its value possibly null) rather than absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
 }
 
 /// A secure model without its weights.
@@ -90,6 +114,110 @@ pub struct SecureModelSummary {
     pub bound_bits: u32,
     /// Unix seconds.
     pub created_at: u64,
+    /// Samples a granted tenant may score per rolling 24 hours (the model's limit, else the
+    /// node's default; null: unlimited). The owner's tenant is never limited.
+    pub samples_per_day: Option<u64>,
+    /// For a granted tenant: the samples it scored with the model within the last 24 hours
+    /// (null for the owner's tenant).
+    pub samples_used_24h: Option<u64>,
+}
+
+/// The body of a 429 `quota_exceeded` (with a `Retry-After` header, seconds).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuotaExceededBody {
+    /// `quota_exceeded`.
+    #[schema(example = "quota_exceeded")]
+    pub error: String,
+    /// The limit, the use and when it frees, in words.
+    pub message: String,
+    /// The request's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The limit: samples per rolling 24 hours.
+    pub samples_per_day: u64,
+    /// Samples the tenant scored with the model within the last 24 hours.
+    pub samples_used_24h: u64,
+    /// Samples the refused batch holds.
+    pub samples_asked: u64,
+    /// Unix seconds at which the batch would fit.
+    pub frees_at: u64,
+    /// Seconds until then (also the `Retry-After` header).
+    pub retry_after_seconds: u64,
+}
+
+/// A refused predict: any API error, or the quota's 429 (which carries `Retry-After`).
+#[derive(Debug)]
+pub enum PredictError {
+    /// The node's usual JSON error.
+    Api(ApiError),
+    /// Over the tenant's quota on the model.
+    Quota(OverQuota),
+}
+
+impl From<StoreError> for PredictError {
+    fn from(e: StoreError) -> Self {
+        PredictError::Api(e.into())
+    }
+}
+
+impl From<ApiError> for PredictError {
+    fn from(e: ApiError) -> Self {
+        PredictError::Api(e)
+    }
+}
+
+impl std::fmt::Display for PredictError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PredictError::Api(e) => e.fmt(f),
+            PredictError::Quota(q) => f.write_str(&quota_message(q)),
+        }
+    }
+}
+
+fn quota_message(q: &OverQuota) -> String {
+    format!(
+        "quota_exceeded: this model allows {} samples per 24 hours; {} used, {} asked; \
+         they fit again at {} (Unix seconds)",
+        q.limit,
+        q.used,
+        q.asked,
+        frees_at_secs(q)
+    )
+}
+
+fn frees_at_secs(q: &OverQuota) -> u64 {
+    (q.frees_at_micros.max(0) as u64).div_ceil(1_000_000)
+}
+
+impl ResponseError for PredictError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PredictError::Api(e) => e.status,
+            PredictError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+    fn error_response(&self) -> HttpResponse {
+        let q = match self {
+            PredictError::Api(e) => return e.error_response(),
+            PredictError::Quota(q) => q,
+        };
+        let retry = frees_at_secs(q).saturating_sub(now()).max(1);
+        // The rest of the body is not read: the connection cannot be reused.
+        HttpResponse::TooManyRequests()
+            .insert_header((actix_web::http::header::RETRY_AFTER, retry.to_string()))
+            .force_close()
+            .json(QuotaExceededBody {
+                error: "quota_exceeded".into(),
+                message: quota_message(q),
+                request_id: crate::request_id::current(),
+                samples_per_day: q.limit,
+                samples_used_24h: q.used,
+                samples_asked: q.asked,
+                frees_at: frees_at_secs(q),
+                retry_after_seconds: retry,
+            })
+    }
 }
 
 /// A secure model with its weights (`GET /v1/secure/models/{id}`).
@@ -154,6 +282,44 @@ fn refused_model(e: SecureError) -> ApiError {
     }
 }
 
+/// The quota that applies to `caller` on `row`'s model (`None`: unlimited).
+fn caller_limit(state: &AppState, row: &SecureModelRow, caller: &str) -> Option<u64> {
+    quota::effective_limit(
+        &row.tenant,
+        caller,
+        row.samples_per_day,
+        state.settings.secure_samples_per_day,
+    )
+}
+
+/// The summary of `row` as `caller` sees it, with the caller's quota use when granted.
+async fn summary_for(
+    state: &AppState,
+    row: &SecureModelRow,
+    caller: &str,
+) -> ApiResult<SecureModelSummary> {
+    let mut out = summary(row, caller);
+    out.samples_per_day = row
+        .samples_per_day
+        .or((state.settings.secure_samples_per_day > 0)
+            .then_some(state.settings.secure_samples_per_day));
+    if row.tenant != caller {
+        let used = quota::used(&state.db, &row.id, caller, audit::now_micros()).await?;
+        out.samples_used_24h = Some(used);
+    }
+    Ok(out)
+}
+
+/// A quota as given: absent, or 1 to [`MAX_SAMPLES_PER_DAY`].
+fn checked_quota(samples_per_day: Option<u64>) -> ApiResult<Option<u64>> {
+    match samples_per_day {
+        Some(n) if n == 0 || n > MAX_SAMPLES_PER_DAY => Err(ApiError::bad_request(format!(
+            "samples_per_day must be 1 to {MAX_SAMPLES_PER_DAY} (null: the node's default); got {n}"
+        ))),
+        n => Ok(n),
+    }
+}
+
 fn summary(row: &SecureModelRow, caller: &str) -> SecureModelSummary {
     let grants = if row.tenant == caller {
         row.grants.clone()
@@ -171,6 +337,8 @@ fn summary(row: &SecureModelRow, caller: &str) -> SecureModelSummary {
         parameter_set: row.parameter_set.clone(),
         bound_bits: row.facts.bound_bits,
         created_at: row.created_at,
+        samples_per_day: row.samples_per_day,
+        samples_used_24h: None,
     }
 }
 
@@ -190,9 +358,14 @@ fn checked_grants(owner: &str, grants: &[String]) -> ApiResult<Vec<String>> {
     Ok(normalise_grants(owner, grants))
 }
 
-/// The audit detail of a publish or grants change: the grantee tenants.
-fn grants_detail(grants: &[String]) -> String {
-    format!("grants: [{}]", grants.join(", "))
+/// The audit detail of a publish or grants change: the grantee tenants and the model's quota,
+/// if it has its own.
+fn grants_detail(row: &SecureModelRow) -> String {
+    let grants = format!("grants: [{}]", row.grants.join(", "));
+    match row.samples_per_day {
+        Some(n) => format!("{grants}; samples_per_day: {n}"),
+        None => grants,
+    }
 }
 
 /// Checks a model for publishing and builds its evaluator (on the blocking pool): shapes and
@@ -228,6 +401,7 @@ pub async fn publish(
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
     }
     let grants = checked_grants(&caller.tenant, &body.grants)?;
+    let samples_per_day = checked_quota(body.samples_per_day)?;
     let model = body.model;
     let (model, facts, evaluator) = web::block(move || {
         check_model(&model)
@@ -247,12 +421,13 @@ pub async fn publish(
         facts,
         created_at: now(),
         grants,
+        samples_per_day,
     };
     store::insert_model(&state.db, &row).await?;
     state.evaluators.insert(&row.id, evaluator);
     audit::created(&req, &row.id);
-    audit::detail(&req, &grants_detail(&row.grants));
-    Ok(HttpResponse::Created().json(summary(&row, &caller.tenant)))
+    audit::detail(&req, &grants_detail(&row));
+    Ok(HttpResponse::Created().json(summary_for(&state, &row, &caller.tenant).await?))
 }
 
 /// The secure models the caller's tenant owns or is granted (without weights).
@@ -260,7 +435,10 @@ pub async fn publish(
 #[get("/secure/models")]
 pub async fn list(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
     let rows = store::visible_models(&state.db, &caller.tenant).await?;
-    let out: Vec<_> = rows.iter().map(|r| summary(r, &caller.tenant)).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(summary_for(&state, row, &caller.tenant).await?);
+    }
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -275,7 +453,7 @@ pub async fn get(
     let row = store::visible_model(&state.db, &caller.tenant, &id).await?;
     let model = load_model(&state, &row).await?;
     Ok(HttpResponse::Ok().json(SecureModelDetail {
-        summary: summary(&row, &caller.tenant),
+        summary: summary_for(&state, &row, &caller.tenant).await?,
         model,
     }))
 }
@@ -292,9 +470,10 @@ pub async fn set_grants(
     body: web::Json<Grants>,
 ) -> ApiResult<HttpResponse> {
     let grants = checked_grants(&caller.tenant, &body.grants)?;
-    let row = store::set_grants(&state.db, &caller.tenant, &id, &grants).await?;
-    audit::detail(&req, &grants_detail(&row.grants));
-    Ok(HttpResponse::Ok().json(summary(&row, &caller.tenant)))
+    let samples_per_day = body.samples_per_day.map(checked_quota).transpose()?;
+    let row = store::set_grants(&state.db, &caller.tenant, &id, &grants, samples_per_day).await?;
+    audit::detail(&req, &grants_detail(&row));
+    Ok(HttpResponse::Ok().json(summary_for(&state, &row, &caller.tenant).await?))
 }
 
 /// Deletes a model (its grants end at once). Trainers of the owner tenant (404 for anyone else).
@@ -360,7 +539,7 @@ pub async fn upload_key(
 /// answers the encrypted outputs. 404 unless the model is the caller tenant's or granted to it
 /// and the key is the caller tenant's. The body is read as it arrives, within bounds computed
 /// from the model before reading; nothing of it is stored.
-#[utoipa::path(tag = "secure", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits"), PredictQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An encrypted batch (magic MSB1, samples, ciphertext count, length-prefixed BFV ciphertexts; one ciphertext per input value, sample j in slot j)"), responses((status = 200, description = "The encrypted outputs batch (one ciphertext per output value)", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "invalid request or batch", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such model for this tenant, or no such evaluation key of this tenant", body = ErrorBody), (status = 408, description = "the body stopped arriving or was too slow", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody), (status = 503, description = "the node holds its limit of request bodies in memory; retry after Retry-After seconds", body = ErrorBody)))]
+#[utoipa::path(tag = "secure", params(("id" = String, Path, description = "The object's id: 32 lowercase hex digits"), PredictQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An encrypted batch (magic MSB1, samples, ciphertext count, length-prefixed BFV ciphertexts; one ciphertext per input value, sample j in slot j)"), responses((status = 200, description = "The encrypted outputs batch (one ciphertext per output value)", content_type = "application/octet-stream", body = Vec<u8>), (status = 400, description = "invalid request or batch", body = ErrorBody), (status = 403, description = "refused host or origin", body = ErrorBody), (status = 404, description = "no such model for this tenant, or no such evaluation key of this tenant", body = ErrorBody), (status = 408, description = "the body stopped arriving or was too slow", body = ErrorBody), (status = 413, description = "body too large", body = ErrorBody), (status = 415, description = "wrong content type", body = ErrorBody), (status = 429, description = "quota_exceeded: the batch would take the caller's tenant over the model's samples per 24 hours (nothing was evaluated); retry after Retry-After seconds", body = QuotaExceededBody), (status = 503, description = "the node holds its limit of request bodies in memory; retry after Retry-After seconds", body = ErrorBody)))]
 #[post("/secure/models/{id}/predict")]
 pub async fn predict(
     state: web::Data<AppState>,
@@ -368,7 +547,7 @@ pub async fn predict(
     id: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
-) -> ApiResult<HttpResponse> {
+) -> Result<HttpResponse, PredictError> {
     // The model first: for a caller that may not see it, every request is the same 404.
     let row = store::visible_model(&state.db, &caller.tenant, &id).await?;
     let query = web::Query::<PredictQuery>::from_query(req.query_string())
@@ -377,7 +556,9 @@ pub async fn predict(
     let key_row = store::tenant_key(&state.db, &caller.tenant, &query.evaluation_key).await?;
     let evaluator = evaluator(&state, &row).await?;
     let inputs = row.facts.input_shape.iter().product();
-    let (batch, _share) = read_batch(&state, &req, payload, inputs).await?;
+    let limit = caller_limit(&state, &row, &caller.tenant);
+    let on_header = |samples: usize| admit(&state, &req, &row, &caller.tenant, limit, samples);
+    let (batch, _share, reservation) = read_batch(&state, &req, payload, inputs, on_header).await?;
     let key = load_key(&state, &key_row).await?;
     let _permit = state
         .predicts
@@ -391,12 +572,54 @@ pub async fn predict(
             .map_err(|e| ApiError::bad_request(format!("evaluation refused: {e}")))?;
         Ok(more_secure::wire::write_batch(samples, &outputs))
     })
-    .await??;
+    .await
+    .map_err(ApiError::from)??;
+    if let Some(reservation) = reservation {
+        reservation.keep();
+    }
     audit::detail(
         &req,
         &format!("samples: {samples}; evaluation key: {}", key_row.id),
     );
     Ok(octets(answer))
+}
+
+/// Admits a batch of `samples` under `limit` (`None`: unlimited): reserves them in the caller
+/// tenant's quota, or refuses (429, audited with the limit and the use; 413 for a batch larger
+/// than the whole limit).
+async fn admit(
+    state: &AppState,
+    req: &HttpRequest,
+    row: &SecureModelRow,
+    tenant: &str,
+    limit: Option<u64>,
+    samples: usize,
+) -> Result<Option<Reservation>, PredictError> {
+    let Some(limit) = limit else {
+        return Ok(None);
+    };
+    let asked = samples as u64;
+    if asked > limit {
+        return Err(ApiError::too_large(format!(
+            "this model allows {limit} samples per 24 hours; the batch holds {asked}"
+        ))
+        .into());
+    }
+    let now = audit::now_micros();
+    match quota::reserve(&state.db, &row.id, tenant, asked, limit, now).await {
+        Ok(Ok(reservation)) => Ok(Some(reservation)),
+        Ok(Err(over)) => {
+            audit::detail(
+                req,
+                &format!(
+                    "quota exceeded: samples: {asked}; samples_per_day: {limit}; used: {}",
+                    over.used
+                ),
+            );
+            Err(PredictError::Quota(over))
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
 }
 
 /// The model JSON of `row`, read from its blob (verified against its hash).

@@ -9,7 +9,11 @@
 //! must not stall the async workers; frames are decoded [`DECODE_BATCH`] at a time on both
 //! cores while the next ones arrive); the header's sample and ciphertext counts are checked as
 //! soon as they are in, every frame is bounded by the largest valid ciphertext, and a byte past
-//! the last frame is refused.
+//! the last frame is refused. Once the 12-byte header is in and valid, the caller's `on_header`
+//! sees the sample count before another byte is read (the route reserves the tenant's quota
+//! there: a batch over quota is refused after its header, never evaluated).
+
+use std::future::Future;
 
 use actix_web::{web, HttpRequest};
 use bytes::Bytes;
@@ -76,18 +80,27 @@ pub fn check_declared(req: &HttpRequest, count: usize, limit: usize) -> ApiResul
 }
 
 /// Reads the body of `req` into `count` input ciphertexts (with the share of the body budget
-/// that their memory holds: keep it while they live).
+/// that their memory holds: keep it while they live, and what `on_header` answered). As soon as
+/// the batch's 12-byte header is in and valid, `on_header(samples)` runs before another byte is
+/// read; its error ends the request.
 ///
 /// # Errors
+/// `on_header`'s error;
 /// 413/400 for a declared length outside the batch's bounds (413 also over the node's upload
 /// limit); 503 `busy` when the budget stays full; 400 for a malformed batch, a sample count outside `1..=slots`, a ciphertext count other
 /// than `count`, bytes after the last ciphertext; 408 for a body that stalls.
-pub async fn read_batch(
+pub async fn read_batch<T, E, F, Fut>(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
     count: usize,
-) -> ApiResult<(Batch, Share)> {
+    on_header: F,
+) -> Result<(Batch, Share, T), E>
+where
+    E: From<ApiError>,
+    F: FnOnce(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     let limit = max_body_bytes(count).min(state.settings.max_upload_bytes);
     check_declared(req, count, limit)?;
     let mut share = Share::default();
@@ -103,12 +116,25 @@ pub async fn read_batch(
     let parser = tokio::task::spawn_blocking(move || parse(rx, count));
     let mut body = BodyStream::new(payload);
     let mut received = 0usize;
+    let mut head = Vec::with_capacity(HEADER_BYTES);
+    let mut on_header = Some(on_header);
+    let mut admitted = None;
     while let Some(chunk) = body.next().await? {
         received += chunk.len();
         if received > limit {
             return Err(ApiError::too_large(format!(
                 "an encrypted batch of {count} ciphertexts is at most {limit} bytes here"
-            )));
+            ))
+            .into());
+        }
+        if head.len() < HEADER_BYTES {
+            let take = (HEADER_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            if head.len() == HEADER_BYTES {
+                if let Some(hook) = on_header.take() {
+                    admitted = Some(hook(peek_header(&head, count)?).await?);
+                }
+            }
         }
         if tx.send(chunk).await.is_err() {
             // The parser stopped at an error: answer it without reading the rest.
@@ -119,7 +145,20 @@ pub async fn read_batch(
     let batch = parser
         .await
         .map_err(|e| ApiError::internal(format!("batch parser: {e}")))??;
-    Ok((batch, share))
+    let admitted = admitted.ok_or_else(|| ApiError::bad_request("no encrypted batch header"))?;
+    Ok((batch, share, admitted))
+}
+
+/// The sample count of a batch's first [`HEADER_BYTES`] bytes, checked as the parser checks
+/// them (the same reader, the same errors: magic, sample and ciphertext counts).
+fn peek_header(head: &[u8], count: usize) -> ApiResult<usize> {
+    let mut reader = BatchReader::new(count);
+    reader.push(head).map_err(invalid)?;
+    let header = reader
+        .header()
+        .ok_or_else(|| ApiError::bad_request("no encrypted batch header"))?;
+    check_header(header.samples, header.count, count)?;
+    Ok(header.samples)
 }
 
 /// The parsing thread: chunks in, ciphertexts out, until the channel closes.

@@ -8,10 +8,12 @@
 //! - [`store`]: the rows (models, grants, evaluation keys) and their own error type;
 //! - [`cache`]: the evaluators of recently used models;
 //! - [`intake`]: a secure predict's body, streamed into ciphertexts under the node's limits;
+//! - [`quota`]: the samples a granted tenant may score per 24 hours, reserved before evaluation;
 //! - the routes are in `crate::routes::secure`.
 
 pub mod cache;
 pub mod intake;
+pub mod quota;
 pub mod store;
 
 pub use store::{StoreError, StoreResult};

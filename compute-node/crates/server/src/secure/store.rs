@@ -92,6 +92,9 @@ pub struct SecureModelRow {
     pub created_at: u64,
     /// Tenants it is granted to (sorted, without the owner).
     pub grants: Vec<String>,
+    /// Samples each granted tenant may score per rolling 24 hours (`None`: the node's default;
+    /// `crate::secure::quota`).
+    pub samples_per_day: Option<u64>,
 }
 
 /// An evaluation key's row (the bytes are a blob).
@@ -134,7 +137,8 @@ pub fn normalise_grants(owner: &str, grants: &[String]) -> Vec<String> {
     out
 }
 
-const MODEL_COLUMNS: &str = "id, tenant, name, parameter_set, model_sha256, summary, created_at";
+const MODEL_COLUMNS: &str =
+    "id, tenant, name, parameter_set, model_sha256, summary, created_at, samples_per_day";
 
 async fn begin(db: &Db) -> StoreResult<Transaction<'static, Any>> {
     Ok(db.pool().begin().await?)
@@ -202,7 +206,7 @@ pub async fn insert_model(db: &Db, m: &SecureModelRow) -> StoreResult<()> {
     let mut tx = begin(db).await?;
     sqlx::query(
         "INSERT INTO secure_models (id, tenant, name, parameter_set, model_sha256, summary, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         created_at, samples_per_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&m.id)
     .bind(&m.tenant)
@@ -211,6 +215,7 @@ pub async fn insert_model(db: &Db, m: &SecureModelRow) -> StoreResult<()> {
     .bind(&m.model_sha256)
     .bind(facts)
     .bind(m.created_at as i64)
+    .bind(m.samples_per_day.map(|n| n as i64))
     .execute(&mut *tx)
     .await?;
     insert_grants(&mut tx, &m.id, &m.grants).await?;
@@ -230,6 +235,9 @@ fn model_of(row: &AnyRow, grants: Vec<String>) -> StoreResult<SecureModelRow> {
         facts: serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: row.try_get::<i64, _>("created_at")?.max(0) as u64,
         grants,
+        samples_per_day: row
+            .try_get::<Option<i64>, _>("samples_per_day")?
+            .map(|n| n.max(0) as u64),
     })
 }
 
@@ -303,7 +311,8 @@ pub async fn visible_models(db: &Db, tenant: &str) -> StoreResult<Vec<SecureMode
     Ok(out)
 }
 
-/// Replaces the grants of `owner`'s model `id`; returns the model as it is now.
+/// Replaces the grants of `owner`'s model `id` and, when `samples_per_day` is `Some`, their
+/// quota (`Some(None)`: the node's default); returns the model as it is now.
 ///
 /// # Errors
 /// [`StoreError::ModelNotFound`] unless `owner` owns it; [`StoreError::UnknownTenant`]; a
@@ -313,6 +322,7 @@ pub async fn set_grants(
     owner: &str,
     id: &str,
     grants: &[String],
+    samples_per_day: Option<Option<u64>>,
 ) -> StoreResult<SecureModelRow> {
     owned_model(db, owner, id).await?;
     if let Some(t) = unknown_tenant(db, grants).await? {
@@ -336,11 +346,18 @@ pub async fn set_grants(
         .execute(&mut *tx)
         .await?;
     insert_grants(&mut tx, id, grants).await?;
+    if let Some(quota) = samples_per_day {
+        sqlx::query("UPDATE secure_models SET samples_per_day = $1 WHERE id = $2")
+            .bind(quota.map(|n| n as i64))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     owned_model(db, owner, id).await
 }
 
-/// Deletes `owner`'s model `id`, its grants and its blob reference.
+/// Deletes `owner`'s model `id`, its grants, its quota use and its blob reference.
 ///
 /// # Errors
 /// [`StoreError::ModelNotFound`] unless `owner` owns it; a database error.
@@ -359,6 +376,10 @@ pub async fn delete_model(db: &Db, owner: &str, id: &str) -> StoreResult<()> {
         return Err(StoreError::ModelNotFound(id.into()));
     }
     sqlx::query("DELETE FROM secure_model_grants WHERE model_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM secure_usage WHERE model_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
