@@ -57,7 +57,7 @@ pub fn play(
         let encrypt_seconds = t.elapsed().as_secs_f64();
         bar.inc(1);
         let t = Instant::now();
-        let (got, inputs) = wire::read_batch(&upload)?;
+        let (got, inputs) = wire::read_batch_for_evaluation(&upload)?;
         anyhow::ensure!(got == count, "the batch holds {got} samples, {count} sent");
         let outputs = evaluator.evaluate(&relin, inputs)?;
         let download = wire::write_batch(count, &outputs);

@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let evaluator = Evaluator::new(&model)?;
     let t = Instant::now();
     let relin = wire::parse_evaluation_key(&eval_key)?;
-    let (_, inputs) = wire::read_batch(&batch)?;
+    let (_, inputs) = wire::read_batch_for_evaluation(&batch)?;
     let parse_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let outputs = evaluator.evaluate(&relin, inputs)?;

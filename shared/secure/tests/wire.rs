@@ -55,6 +55,25 @@ fn a_batch_round_trips_whole_and_in_small_chunks() {
 }
 
 #[test]
+fn a_batch_read_for_evaluation_holds_the_same_ciphertexts() {
+    let (sk, cts) = ciphertexts(3);
+    let bytes = wire::write_batch(17, &cts);
+    let (samples, back) = wire::read_batch_for_evaluation(&bytes).unwrap();
+    assert_eq!((samples, back.len()), (17, 3));
+    for (a, b) in cts.iter().zip(&back) {
+        assert_eq!(a.len(), b.len());
+        for (pa, pb) in a.iter().zip(b.iter()) {
+            assert_eq!(pa, pb);
+        }
+        use fhe_traits::FheDecrypter;
+        let (da, db) = (sk.try_decrypt(a).unwrap(), sk.try_decrypt(b).unwrap());
+        assert_eq!(da, db);
+    }
+    let cut = &bytes[..bytes.len() - 1];
+    assert!(is_wire_error(wire::read_batch_for_evaluation(cut)));
+}
+
+#[test]
 fn malformed_batches_are_refused() {
     let (_, cts) = ciphertexts(2);
     let good = wire::write_batch(5, &cts);
