@@ -265,19 +265,29 @@ class Node:
         unless this tenant owns it or holds a grant."""
         return json.loads(self._c.get_json(f"/secure/models/{model_id}"))
 
-    def secure_publish(self, name: str, model: Any, grants: Sequence[str] = ()) -> Dict[str, Any]:
-        """Publishes a quantized model (a dict, or JSON text) granted to the tenants ``grants``;
-        returns its summary (``id``, ``bound_bits``, ...). Raises :class:`NodeError` with
-        ``code == "may_overflow"`` (HTTP 422) when a layer's worst case could overflow."""
+    def secure_publish(self, name: str, model: Any, grants: Sequence[str] = (),
+                       samples_per_day: Optional[int] = None) -> Dict[str, Any]:
+        """Publishes a quantized model (a dict, or JSON text) granted to the tenants ``grants``,
+        each limited to ``samples_per_day`` samples per rolling 24 hours when given (else the
+        node's default); returns its summary (``id``, ``bound_bits``, ``samples_per_day``, ...).
+        Raises :class:`NodeError` with ``code == "may_overflow"`` (HTTP 422) when a layer's worst
+        case could overflow."""
         if isinstance(model, str):
             model = json.loads(model)
         body = {"name": name, "model": model, "grants": list(grants)}
+        if samples_per_day is not None:
+            body["samples_per_day"] = samples_per_day
         return json.loads(self._c.post_json("/secure/models", json.dumps(body)))
 
-    def secure_set_grants(self, model_id: str, grants: Sequence[str]) -> Dict[str, Any]:
-        """Replaces the model's grants (owner only); returns its summary."""
+    def secure_set_grants(self, model_id: str, grants: Sequence[str],
+                          samples_per_day: Optional[int] = None) -> Dict[str, Any]:
+        """Replaces the model's grants (owner only), and its per-tenant quota when
+        ``samples_per_day`` is given (else the quota stays as it is); returns its summary."""
+        body: Dict[str, Any] = {"grants": list(grants)}
+        if samples_per_day is not None:
+            body["samples_per_day"] = samples_per_day
         return json.loads(self._c.put_json(f"/secure/models/{model_id}/grants",
-                                           json.dumps({"grants": list(grants)})))
+                                           json.dumps(body)))
 
     def secure_delete(self, model_id: str) -> None:
         """Deletes a secure model (owner only)."""

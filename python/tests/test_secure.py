@@ -166,3 +166,23 @@ def test_overflowing_model_is_refused(node_url, node_token):
         owner.secure_publish("too big", model)
     assert e.value.status == 422 and e.value.code == "may_overflow", e.value
     assert "layer" in str(e.value)
+
+
+def test_owner_quota_limits_a_granted_tenant(node_url, node_token, other_tokens):
+    owner = m.Node(node_url, token=node_token)
+    summary = owner.secure_publish("quota (python)", make_model(seed=31), grants=["pytest-b"],
+                                   samples_per_day=20)
+    try:
+        assert summary["samples_per_day"] == 20
+        granted = m.Node(node_url, token=other_tokens["pytest-b"])
+        x = np.zeros((12, 12), dtype=np.float32)
+        granted.secure_predict(summary["id"], x)
+        with pytest.raises(m.NodeError) as e:
+            granted.secure_predict(summary["id"], x)
+        assert e.value.status == 429 and e.value.code == "quota_exceeded", e.value
+        # A grant change that raises the quota lets the same batch through.
+        assert owner.secure_set_grants(summary["id"], ["pytest-b"],
+                                       samples_per_day=40)["samples_per_day"] == 40
+        granted.secure_predict(summary["id"], x)
+    finally:
+        owner.secure_delete(summary["id"])

@@ -90,6 +90,11 @@ enum SecureCommand {
         /// A tenant that may predict with it (repeat for several).
         #[arg(long = "grant", value_name = "TENANT")]
         grants: Vec<String>,
+        /// The most samples each granted tenant may score per rolling 24 hours (a limit on
+        /// model extraction by queries; without it the node's default applies, or on a grant
+        /// change the quota stays as it is).
+        #[arg(long, value_name = "N")]
+        samples_per_day: Option<u64>,
     },
     /// Replace a secure model's grants (owner): the tenants given here, none without --grant.
     Grant {
@@ -101,6 +106,11 @@ enum SecureCommand {
         /// A tenant that may predict with it (repeat for several).
         #[arg(long = "grant", value_name = "TENANT")]
         grants: Vec<String>,
+        /// The most samples each granted tenant may score per rolling 24 hours (a limit on
+        /// model extraction by queries; without it the node's default applies, or on a grant
+        /// change the quota stays as it is).
+        #[arg(long, value_name = "N")]
+        samples_per_day: Option<u64>,
     },
     /// Delete a secure model (owner).
     Delete {

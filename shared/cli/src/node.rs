@@ -261,27 +261,43 @@ impl Node {
     }
 
     /// `POST /v1/secure/models`: publishes `model` (a `QuantizedModel` as JSON) under `name`,
-    /// granted to `grants`; the node answers the summary with `bound_bits`, or refuses (422
-    /// `may_overflow` when a layer's worst case could wrap around the plaintext modulus).
+    /// granted to `grants`, each granted tenant limited to `samples_per_day` samples per rolling
+    /// 24 hours when given (else the node's default); the node answers the summary with
+    /// `bound_bits`, or refuses (422 `may_overflow` when a layer's worst case could wrap around the
+    /// plaintext modulus).
     ///
     /// # Errors
     /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn secure_publish(&self, name: &str, model: &Value, grants: &[String]) -> Result<Value> {
-        self.post_json(
-            "/secure/models",
-            &serde_json::json!({"name": name, "model": model, "grants": grants}),
-        )
+    pub fn secure_publish(
+        &self,
+        name: &str,
+        model: &Value,
+        grants: &[String],
+        samples_per_day: Option<u64>,
+    ) -> Result<Value> {
+        let mut body = serde_json::json!({"name": name, "model": model, "grants": grants});
+        if let Some(n) = samples_per_day {
+            body["samples_per_day"] = n.into();
+        }
+        self.post_json("/secure/models", &body)
     }
 
-    /// `PUT /v1/secure/models/{id}/grants`: replaces the model's grants (owner only).
+    /// `PUT /v1/secure/models/{id}/grants`: replaces the model's grants (owner only), and its
+    /// per-tenant quota when `samples_per_day` is given (else the quota stays as it is).
     ///
     /// # Errors
     /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn secure_set_grants(&self, id: &str, grants: &[String]) -> Result<Value> {
-        self.put_json(
-            &format!("/secure/models/{id}/grants"),
-            &serde_json::json!({ "grants": grants }),
-        )
+    pub fn secure_set_grants(
+        &self,
+        id: &str,
+        grants: &[String],
+        samples_per_day: Option<u64>,
+    ) -> Result<Value> {
+        let mut body = serde_json::json!({ "grants": grants });
+        if let Some(n) = samples_per_day {
+            body["samples_per_day"] = n.into();
+        }
+        self.put_json(&format!("/secure/models/{id}/grants"), &body)
     }
 
     /// `DELETE /v1/secure/models/{id}` (owner only).

@@ -26,9 +26,12 @@ pub(crate) fn run(c: SecureCommand) -> Result<()> {
             model,
             name,
             grants,
+            samples_per_day,
         } => {
             let m = secure::read_model_file(&model)?;
-            let v = node.connect()?.secure_publish(&name, &m, &grants)?;
+            let v = node
+                .connect()?
+                .secure_publish(&name, &m, &grants, samples_per_day)?;
             println!("id {}", id_of(&v)?);
             println!("bound_bits {}", v["bound_bits"]);
             println!(
@@ -36,15 +39,20 @@ pub(crate) fn run(c: SecureCommand) -> Result<()> {
                 v["parameter_set"].as_str().unwrap_or("")
             );
             println!("grants {}", names(&v["grants"]));
+            println!("samples_per_day {}", v["samples_per_day"]);
             Ok(())
         }
         SecureCommand::Grant {
             node,
             model_id,
             grants,
+            samples_per_day,
         } => {
-            let v = node.connect()?.secure_set_grants(&model_id, &grants)?;
+            let v = node
+                .connect()?
+                .secure_set_grants(&model_id, &grants, samples_per_day)?;
             println!("grants {}", names(&v["grants"]));
+            println!("samples_per_day {}", v["samples_per_day"]);
             Ok(())
         }
         SecureCommand::Delete { node, model_id } => {
