@@ -315,6 +315,9 @@ pub(super) fn record_epoch(
     let job = {
         let mut j = handle.job.lock().expect("job lock");
         j.epoch = epoch.epochs_done;
+        // Batches count within the current epoch: the next one has done none yet (a client's
+        // progress, epoch + batches_done / batches_total, must not pass the epochs done).
+        j.batches_done = 0;
         j.checkpoint_sha256 = Some(epoch.checkpoint_sha256);
         j.losses_sha256 = Some(epoch.losses_sha256);
         j.elapsed_seconds = elapsed;
