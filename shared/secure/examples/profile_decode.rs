@@ -2,26 +2,14 @@
 //! fhe.rs's `Ciphertext::from_bytes`, its parts (unpacking c0, c0's NTT, expanding c1 from
 //! the seed), `more_secure::wire::decode_ciphertext` (fhe.rs) and `decode_for_evaluation` (fast).
 //! `cargo run --release -p more-secure --example profile_decode`
+mod common;
+use common::time;
 use fhe::bfv::{Ciphertext, Encoding, Plaintext, SecretKey};
 use fhe_math::rq::{traits::TryConvertFrom, Poly, Representation};
 use fhe_traits::{DeserializeParametrized, FheEncoder, FheEncrypter, Serialize};
 use more_secure::{bfv_parameters, slots};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::time::Instant;
-
-fn time<T>(label: &str, reps: usize, mut f: impl FnMut() -> T) -> T {
-    let t = Instant::now();
-    let mut out = None;
-    for _ in 0..reps {
-        out = Some(f());
-    }
-    println!(
-        "{label}: {:.3} ms",
-        t.elapsed().as_secs_f64() * 1e3 / reps as f64
-    );
-    out.unwrap()
-}
 
 fn main() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);

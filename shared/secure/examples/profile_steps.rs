@@ -1,6 +1,8 @@
 //! Per-step node time of secure prediction on one thread and on rayon's threads (noisy on a
 //! shared machine): one squaring, one relinearization, one mod switch, and the full MLP batch.
 //! `cargo run --release -p more-secure --example profile_steps`
+mod common;
+use common::time;
 use fhe::bfv::{Ciphertext, Encoding, Plaintext, RelinearizationKey, SecretKey};
 use fhe_traits::{FheEncoder, FheEncrypter};
 use more_secure::{
@@ -8,20 +10,6 @@ use more_secure::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use std::time::Instant;
-
-fn time<T>(label: &str, reps: usize, mut f: impl FnMut() -> T) -> T {
-    let t = Instant::now();
-    let mut out = None;
-    for _ in 0..reps {
-        out = Some(f());
-    }
-    println!(
-        "{label}: {:.2} ms",
-        t.elapsed().as_secs_f64() * 1e3 / reps as f64
-    );
-    out.unwrap()
-}
 
 fn main() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
