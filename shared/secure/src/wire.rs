@@ -113,15 +113,20 @@ fn check_poly(p: &Poly) -> Result<(), SecureError> {
 /// parallel (with the `parallel` feature) by [`decode_ciphertext`] (fresh ciphertexts keep their
 /// seeds; the node uses [`decode_ciphertexts`]).
 pub fn read_batch(bytes: &[u8]) -> Result<(usize, Vec<Ciphertext>), SecureError> {
+    let (samples, frames) = read_frames(bytes)?;
+    let cts = crate::eval::map_range(frames.len(), |i| decode_ciphertext(&frames[i]))?;
+    Ok((samples, cts))
+}
+
+/// A whole batch's sample count and raw frames, the header and framing checked.
+fn read_frames(bytes: &[u8]) -> Result<(usize, Vec<Vec<u8>>), SecureError> {
     let mut reader = BatchReader::new(usize::MAX);
     reader.push(bytes)?;
     let mut frames = Vec::new();
     while let Some(frame) = reader.next_frame()? {
         frames.push(frame);
     }
-    let header = reader.finish()?;
-    let cts = crate::eval::map_range(frames.len(), |i| decode_ciphertext(&frames[i]))?;
-    Ok((header.samples, cts))
+    Ok((reader.finish()?.samples, frames))
 }
 
 /// Reads a whole encrypted batch for evaluation, as the node does (the frames decoded by
@@ -131,14 +136,8 @@ pub fn read_batch(bytes: &[u8]) -> Result<(usize, Vec<Ciphertext>), SecureError>
 /// # Errors
 /// As [`read_batch`].
 pub fn read_batch_for_evaluation(bytes: &[u8]) -> Result<(usize, Vec<Ciphertext>), SecureError> {
-    let mut reader = BatchReader::new(usize::MAX);
-    reader.push(bytes)?;
-    let mut frames = Vec::new();
-    while let Some(frame) = reader.next_frame()? {
-        frames.push(frame);
-    }
-    let header = reader.finish()?;
-    Ok((header.samples, decode_ciphertexts(&frames)?))
+    let (samples, frames) = read_frames(bytes)?;
+    Ok((samples, decode_ciphertexts(&frames)?))
 }
 
 /// Decodes ciphertext frames (as [`decode_for_evaluation`]), on rayon's threads with the `parallel`
