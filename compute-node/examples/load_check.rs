@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use more_server::{Application, Settings};
 use ndarray::Array2;

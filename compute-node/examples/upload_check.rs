@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};

@@ -102,7 +102,7 @@ fn cargo_metadata() -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
-/// The server cannot hold a secret key: the crate that defines it (`more-client`) is not in the
+/// The server cannot hold a secret key: the crate that defines it (`more-secret-key`) is not in the
 /// server's dependency graph, so no server code can name `SecretKey`, whatever its text says.
 #[test]
 fn the_server_crate_cannot_reach_the_client_crate() {
@@ -110,17 +110,17 @@ fn the_server_crate_cannot_reach_the_client_crate() {
     let server = reachable_packages(&metadata, "more-server");
     assert!(server.contains("more-core"), "the graph walk follows edges");
     assert!(
-        !server.contains("more-client"),
-        "more-server reaches more-client through its dependencies"
+        !server.contains("more-secret-key"),
+        "more-server reaches more-secret-key through its dependencies"
     );
     // The same walk does find the client where it belongs, so the check can fail.
-    assert!(reachable_packages(&metadata, "more-node").contains("more-client"));
-    assert!(reachable_packages(&metadata, "more-wasm").contains("more-client"));
+    assert!(reachable_packages(&metadata, "more-node").contains("more-secret-key"));
+    assert!(reachable_packages(&metadata, "more-wasm").contains("more-secret-key"));
 }
 
 /// Secure mode (issue #30): the node's service reaches the public half of BFV (`more-secure`:
 /// parameters, models, wire format, evaluator) and never the client crate that holds the BFV
-/// secret key (`more_client::secure::BfvSecretKey`), over any kind of dependency; `more-secure`
+/// secret key (`more_secret_key::secure::BfvSecretKey`), over any kind of dependency; `more-secure`
 /// itself never reaches the client either. `more-distributed` builds without the client (its
 /// tests encrypt data with it: a dev-dependency). `more-node`, the command line, is the one
 /// server-side crate that links the client, by design: its lab experiments and attack suite
@@ -132,24 +132,24 @@ fn secure_mode_keeps_the_secret_key_out_of_the_server() {
     let server = reachable_packages(&metadata, "more-server");
     assert!(server.contains("more-secure"), "more-server evaluates BFV");
     assert!(
-        !server.contains("more-client"),
-        "more-server reaches more-client"
+        !server.contains("more-secret-key"),
+        "more-server reaches more-secret-key"
     );
     let secure = reachable_packages(&metadata, "more-secure");
     assert!(secure.contains("fhe"), "the graph walk follows edges");
     assert!(
-        !secure.contains("more-client"),
-        "more-secure reaches more-client"
+        !secure.contains("more-secret-key"),
+        "more-secure reaches more-secret-key"
     );
-    assert!(!built_with(&metadata, "more-distributed").contains("more-client"));
+    assert!(!built_with(&metadata, "more-distributed").contains("more-secret-key"));
     // The exemption is real (the walks can find the client) and the only one: more-node.
-    assert!(reachable_packages(&metadata, "more-distributed").contains("more-client"));
-    assert!(built_with(&metadata, "more-node").contains("more-client"));
-    assert!(reachable_packages(&metadata, "more-client").contains("more-secure"));
+    assert!(reachable_packages(&metadata, "more-distributed").contains("more-secret-key"));
+    assert!(built_with(&metadata, "more-node").contains("more-secret-key"));
+    assert!(reachable_packages(&metadata, "more-secret-key").contains("more-secure"));
 }
 
 /// The walk catches a planted edge: the metadata with a dev-dependency of `more-server` on
-/// `more-client` added (as `[dev-dependencies] more-client = ...` would) breaks the rule.
+/// `more-secret-key` added (as `[dev-dependencies] more-secret-key = ...` would) breaks the rule.
 #[test]
 fn a_planted_client_dependency_of_the_server_is_caught() {
     let mut metadata = cargo_metadata();
@@ -164,7 +164,7 @@ fn a_planted_client_dependency_of_the_server_is_caught() {
     };
     let (server, client) = (
         id_of(&metadata, "more-server"),
-        id_of(&metadata, "more-client"),
+        id_of(&metadata, "more-secret-key"),
     );
     let node = metadata["resolve"]["nodes"]
         .as_array_mut()
@@ -176,18 +176,18 @@ fn a_planted_client_dependency_of_the_server_is_caught() {
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({
-            "name": "more_client", "pkg": client, "dep_kinds": [{"kind": "dev", "target": null}]
+            "name": "more_secret_key", "pkg": client, "dep_kinds": [{"kind": "dev", "target": null}]
         }));
-    assert!(reachable_packages(&metadata, "more-server").contains("more-client"));
+    assert!(reachable_packages(&metadata, "more-server").contains("more-secret-key"));
     // A dev-only edge is outside what the server builds with, inside what its tests link.
-    assert!(!built_with(&metadata, "more-server").contains("more-client"));
+    assert!(!built_with(&metadata, "more-server").contains("more-secret-key"));
 }
 
-/// The public crate has no secret-key type: `more-core` does not reach `more-client` either.
+/// The public crate has no secret-key type: `more-core` does not reach `more-secret-key` either.
 #[test]
 fn the_core_crate_cannot_reach_the_client_crate() {
     let core = reachable_packages(&cargo_metadata(), "more-core");
-    assert!(!core.contains("more-client"), "{core:?}");
+    assert!(!core.contains("more-secret-key"), "{core:?}");
 }
 
 /// Only the attack suite computes eigenvalues or eigenvectors of ciphertexts.
@@ -196,7 +196,7 @@ fn only_the_attack_suite_computes_eigen_decompositions() {
     let mut checked = 0;
     let sources = [
         "shared/src",
-        "shared/client/src",
+        "shared/secret-key/src",
         "wasm-client/src",
         "compute-node/src",
         "compute-node/crates/server/src",

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use more_client::SecretKey;
+use more_secret_key::SecretKey;
 use more_core::tensor::Compact;
 use more_core::wire::{self, DecodeLimits};
 use ndarray::ArrayD;

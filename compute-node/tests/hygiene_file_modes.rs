@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use ndarray::Array2;
 use rand::SeedableRng;

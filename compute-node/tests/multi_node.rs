@@ -18,7 +18,7 @@ mod services;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::Compact;
 use more_core::wire::{self, DecodeLimits};
 use ndarray::{Array2, ArrayD};

@@ -1,6 +1,6 @@
 //! Secure mode on the node (issue #30): tenant `a` publishes a quantized model granted to `b`;
 //! `b` uploads its evaluation key and predicts on BFV ciphertexts made with its secret key
-//! (`more_client::secure::BfvSecretKey`: tests of `more-node` may link the client, the server
+//! (`more_secret_key::secure::BfvSecretKey`: tests of `more-node` may link the client, the server
 //! crate may not); the decrypted outputs equal the plaintext model's integers exactly. Tenant
 //! `c`, never granted, gets 404 on everything; grants, roles and the audit rows are checked, and
 //! the node's files hold none of the request's ciphertexts, inputs or outputs.

@@ -4,7 +4,7 @@ mod server_common;
 
 use std::time::Duration;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::PlanarTensor;
 use more_core::wire;
 use ndarray::{Array2, ArrayD};

@@ -9,7 +9,7 @@
 mod mnist;
 mod server_common;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use ndarray::Array2;
 use rand::SeedableRng;

@@ -5,7 +5,7 @@ mod server_common;
 
 use std::time::{Duration, Instant};
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, Plain, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};

@@ -5,7 +5,7 @@
 
 mod server_common;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use ndarray::ArrayD;
 use rand::SeedableRng;

@@ -1,18 +1,18 @@
 //! Python bindings of the MORE data-owner client (`more_client._native`, PyO3, abi3).
 //!
-//! A thin layer over `more-client` (the key), `more-core` (tensors, wire format, engine) and
+//! A thin layer over `more-secret-key` (the key), `more-core` (tensors, wire format, engine) and
 //! `more-cli` (the page's key files, encryption and REST calls), so Python encrypts, decrypts and
 //! talks to the node exactly as the page and the command line do. The GIL is released while
 //! encrypting, decrypting and waiting on the network. Errors are the exceptions below, mapped
-//! from `more_cli::CliError`.
+//! from `more_data_owner::CliError`.
 #![deny(missing_docs)]
 
 mod secure;
 
-use more_cli::crypto::{self, Decrypted};
-use more_cli::node::Node;
-use more_cli::{keyfile, CliError};
-use more_client::{wrap, SecretKey, ShadowDistribution};
+use more_data_owner::crypto::{self, Decrypted};
+use more_data_owner::node::Node;
+use more_data_owner::{keyfile, CliError};
+use more_secret_key::{wrap, SecretKey, ShadowDistribution};
 use more_core::nn::{Model, ModelSpec};
 use more_core::tensor::{Plain, PlanarTensor, RepresentationKind};
 use more_core::wire::{self, decode_header};
@@ -190,7 +190,7 @@ fn encrypt_typed<F: more_core::Float>(
         let mut rng = SecretKey::shadow_rng().map_err(|e| CliError::Key(e.to_string()))?;
         let c = key
             .encrypt_matrix(&x, shadow, &mut rng)
-            .map_err(|e| CliError::Data(more_cli::DataError(e.to_string())))?;
+            .map_err(|e| CliError::Data(more_data_owner::DataError(e.to_string())))?;
         Ok(wire::encode(&c))
     } else {
         let shape = x.shape().to_vec();
@@ -401,7 +401,7 @@ fn forward_plain(
     Ok(out.into_pyarray(py).into_any().unbind())
 }
 
-/// The node's REST calls (`more_cli::node::Node`); JSON travels as text, tensors as bytes.
+/// The node's REST calls (`more_data_owner::node::Node`); JSON travels as text, tensors as bytes.
 #[pyclass(module = "more_client", frozen)]
 struct NodeClient(Node);
 

@@ -1,10 +1,10 @@
-//! Secure mode from Python (issue #30): the BFV secret key of `more_client::secure` and the
-//! node's secure prediction (`more_cli::secure::predict`). The key has no way out of this
+//! Secure mode from Python (issue #30): the BFV secret key of `more_secret_key::secure` and the
+//! node's secure prediction (`more_data_owner::secure::predict`). The key has no way out of this
 //! process: no export, no pickling, no bytes of it in any request.
 
-use more_cli::node::Node;
-use more_cli::{secure, CliError, DataError as CliDataError};
-use more_client::secure::{BfvSecretKey as Inner, DecryptedOutputs};
+use more_data_owner::node::Node;
+use more_data_owner::{secure, CliError, DataError as CliDataError};
+use more_secret_key::secure::{BfvSecretKey as Inner, DecryptedOutputs};
 use more_secure::QuantizedModel;
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
@@ -222,7 +222,7 @@ impl BfvSecretKey {
 }
 
 /// The whole secure prediction on the node behind `node`: fetch the model, a fresh key, its
-/// evaluation key uploaded, encrypted batches, decrypted outputs (`more_cli::secure::predict`).
+/// evaluation key uploaded, encrypted batches, decrypted outputs (`more_data_owner::secure::predict`).
 pub fn predict(
     py: Python<'_>,
     node: &Node,

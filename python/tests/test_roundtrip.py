@@ -6,7 +6,7 @@ import pytest
 
 import more_client as m
 
-# Tolerances as shared/client/tests/homomorphic_ops.rs: |dec - x| <= rtol * (1 + |x|).
+# Tolerances as shared/secret-key/tests/homomorphic_ops.rs: |dec - x| <= rtol * (1 + |x|).
 RTOL = {np.float32: 5e-5, np.float64: 1e-9}
 SHAPES = [(), (1,), (7,), (3, 4), (2, 3, 4), (2, 1, 5, 3), (0, 3)]
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """JAX half of the side-by-side comparison (see shared/benchmarks/side_by_side.sh).
 
-The same work as shared/client/benches/side_by_side.rs, in plain JAX (jax.numpy, jax.lax; no
+The same work as shared/secret-key/benches/side_by_side.rs, in plain JAX (jax.numpy, jax.lax; no
 flax/optax), jit-compiled on CPU:
 
 - mnist_mlp_train: one training epoch of mnist_mlp (784-128-64-10, ReLU) over SAMPLES samples;

@@ -5,7 +5,7 @@
 #
 # 1. Creates target/bench-venv (python3 -m venv) and installs the pinned jax[cpu] and matplotlib
 #    from PyPI; when that fails (PyPI unreachable), says so and measures our engine only.
-# 2. Runs `cargo bench -p more-client --bench side_by_side -- SAMPLES ROUNDS`, then
+# 2. Runs `cargo bench -p more-secret-key --bench side_by_side -- SAMPLES ROUNDS`, then
 #    shared/benchmarks/jax_side_by_side.py SAMPLES ROUNDS, one after the other (never at the same time).
 # 3. shared/benchmarks/side_by_side_report.py writes target/side-by-side/table.md and
 #    target/side-by-side/images_per_second.png.
@@ -39,8 +39,8 @@ if [ -x "$VENV/bin/python" ]; then
   fi
 fi
 
-echo "== our engine: cargo bench -p more-client --bench side_by_side -- $SAMPLES $ROUNDS"
-cargo bench -p more-client --bench side_by_side -- "$SAMPLES" "$ROUNDS" | tee "$OUT/ours.log"
+echo "== our engine: cargo bench -p more-secret-key --bench side_by_side -- $SAMPLES $ROUNDS"
+cargo bench -p more-secret-key --bench side_by_side -- "$SAMPLES" "$ROUNDS" | tee "$OUT/ours.log"
 sed -n 's/^RESULT //p' "$OUT/ours.log" | tail -1 >"$OUT/ours.json"
 
 if [ "$HAVE_JAX" = 1 ]; then

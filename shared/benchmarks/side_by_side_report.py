@@ -3,7 +3,7 @@
 
 Usage: side_by_side_report.py OURS_JSON JAX_JSON OUT_DIR
 
-Reads the RESULT objects of shared/client/benches/side_by_side.rs (OURS_JSON) and of
+Reads the RESULT objects of shared/secret-key/benches/side_by_side.rs (OURS_JSON) and of
 shared/benchmarks/jax_side_by_side.py (JAX_JSON; may be missing when JAX could not be installed), and
 writes OUT_DIR/table.md and, when matplotlib is importable, OUT_DIR/images_per_second.png.
 Uses only the standard library apart from matplotlib.

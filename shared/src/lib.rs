@@ -1,7 +1,7 @@
 //! MORE (Matrix Operation for Randomization or Encryption) over the reals, the public half:
 //! ciphertext tensors in two representations, exact homomorphic operations, the encrypted
 //! neural-network engine and the wire format. No secret-key type exists here: the key, encryption
-//! and decryption live in `more-client`, the attacks in `more-attacks`.
+//! and decryption live in `more-secret-key`, the attacks in `more-attacks`.
 //!
 //! A value `x` is encrypted as the 2x2 matrix `C = S·diag(x, r)·S⁻¹` with a secret invertible `S`
 //! and a random shadow `r`. Sums, products, inverses and matrix functions of ciphertexts decrypt to

@@ -5,7 +5,7 @@
 //!
 //! Usage: `legacy_key_file OUT.morekey PASSPHRASE [SEED]`.
 
-use more_client::{wrap, KeyGeneration, SecretKey};
+use more_secret_key::{wrap, KeyGeneration, SecretKey};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

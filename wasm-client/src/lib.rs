@@ -1,15 +1,15 @@
 //! Browser client: keys, encryption and decryption, as a thin `wasm-bindgen` layer over
-//! `more-client` (the key) and `more-core` (tensors, wire format, engine).
+//! `more-secret-key` (the key) and `more-core` (tensors, wire format, engine).
 //!
 //! Every method is a few lines that convert JS values and call those crates; the MORE math lives
 //! there. Errors become JS exceptions carrying the crate error's message.
 //!
 //! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
-//! with a passphrase, format in `more_client::wrap`). The raw export for the browser tests' leak
+//! with a passphrase, format in `more_secret_key::wrap`). The raw export for the browser tests' leak
 //! search exists only when built with the `test-export` feature (the test package
 //! `target/web-pkg-test`, .ci/build-web-tests.sh), never in the page's release package `web/pkg`.
 //!
-//! Secure mode (BFV, `secure.rs`): [`BfvSecretKey`] over `more_client::secure`; its secret never
+//! Secure mode (BFV, `secure.rs`): [`BfvSecretKey`] over `more_secret_key::secure`; its secret never
 //! leaves wasm memory (the same `test-export` rule holds for its raw export).
 #![deny(missing_docs)]
 
@@ -19,7 +19,7 @@ mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 
 use js_sys::{Array, Float32Array, Uint8Array};
-use more_client::{wrap, SecretKey, ShadowDistribution};
+use more_secret_key::{wrap, SecretKey, ShadowDistribution};
 use more_core::nn::Model;
 use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
 use more_core::wire::{self, AnyTensor, DecodeLimits};
@@ -78,7 +78,7 @@ impl ClientKey {
         self.0.export_bytes().as_slice().into()
     }
 
-    /// The key generation (1 or 2, see `more_client::KeyGeneration`). Keys of generation 1 (made
+    /// The key generation (1 or 2, see `more_secret_key::KeyGeneration`). Keys of generation 1 (made
     /// before 2026-12-01) still decrypt, but their public basis reveals every value they encrypt.
     pub fn generation(&self) -> u8 {
         self.0.generation().number()

@@ -1,15 +1,15 @@
-//! Secure mode in the page: the JS-facing face of `more_client::secure` (BFV, lattice
+//! Secure mode in the page: the JS-facing face of `more_secret_key::secure` (BFV, lattice
 //! encryption; issue #30). The page's Worker makes a [`BfvSecretKey`], hands the node only the
 //! evaluation key (a relinearization key: public), encrypts a batch with the published model's
 //! input quantizer and decrypts the node's encrypted outputs.
 //!
 //! The secret key stays in wasm memory: no method returns it, it is never serialized, and it is
-//! zeroized when the JS object is freed (`more_client::secure::BfvSecretKey` zeroizes on drop).
+//! zeroized when the JS object is freed (`more_secret_key::secure::BfvSecretKey` zeroizes on drop).
 //! The raw export for the browser tests' leak search exists only when built with the
 //! `test-export` feature (the test package), as for the MORE key in `lib.rs`.
 
 use js_sys::{Float64Array, Function, Uint32Array, Uint8Array};
-use more_client::secure::BfvSecretKey as Key;
+use more_secret_key::secure::BfvSecretKey as Key;
 use more_secure::QuantizedModel;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;

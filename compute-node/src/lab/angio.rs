@@ -3,7 +3,7 @@
 //! (LCA vs RCA), 4,000 images of 64x64, seeded 80/20 split, SGD momentum 0.9, learning rate 0.02,
 //! batch 32, 4 epochs. `--quick`: 240 images of 32x32, 1 epoch.
 //!
-//! `--folder DIR --labels CSV` reads a folder with the page's rules (`more_cli::data`, as
+//! `--folder DIR --labels CSV` reads a folder with the page's rules (`more_data_owner::data`, as
 //! `more-client upload --images` does): a DICOM folder through the page's decoder, centre crop and
 //! area resize, PNG/JPEG through the same crop and resize (a folder mixing both with the native
 //! loader, DICOM scaled min-max), and the page's split by file (seeded
@@ -148,21 +148,21 @@ fn generate(
     Ok(ds)
 }
 
-/// A labelled folder read with the page's rules (`more_cli::data`), split by file as the page
+/// A labelled folder read with the page's rules (`more_data_owner::data`), split by file as the page
 /// splits it: a folder of DICOM files only as the page's DICOM reader reads it; PNG/JPEG images
 /// (and folders mixing them with DICOM files, which the page does not open) with the native image
 /// loader, whose PNG/JPEG pixels are the page's.
 fn folder_split(folder: &Path, labels: &Path, size: usize) -> anyhow::Result<Split> {
     let reading = || format!("loading {}", folder.display());
-    let split = if more_cli::data::names_only_dicom(folder, labels) {
+    let split = if more_data_owner::data::names_only_dicom(folder, labels) {
         let (split, notes) =
-            more_cli::data::load_dicom_folder(folder, labels, size).with_context(reading)?;
+            more_data_owner::data::load_dicom_folder(folder, labels, size).with_context(reading)?;
         for note in notes {
             eprintln!("note: {note}");
         }
         split
     } else {
-        more_cli::data::load_image_folder(folder, labels, size).with_context(reading)?
+        more_data_owner::data::load_image_folder(folder, labels, size).with_context(reading)?
     };
     Ok(Split {
         train: part_dataset(&split.train)?,
@@ -174,7 +174,7 @@ fn folder_split(folder: &Path, labels: &Path, size: usize) -> anyhow::Result<Spl
 }
 
 /// One part of the page's split as the lab's [`Dataset`].
-fn part_dataset(part: &more_cli::data::Part) -> anyhow::Result<Dataset> {
+fn part_dataset(part: &more_data_owner::data::Part) -> anyhow::Result<Dataset> {
     let features = Array2::from_shape_vec((part.rows(), part.width()), part.x.clone())
         .context("image buffer")?;
     Ok(Dataset::classification(

@@ -15,7 +15,7 @@ use more_attacks::{
     attack_stored_objects, basis_markdown_table, basis_study, markdown_table,
     objects_markdown_table, run_all, BasisStudyRow, ObjectReport, StoredObject,
 };
-use more_client::{KeyGeneration, SecretKey, ShadowDistribution};
+use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, CompactCiphertext, PlanarTensor};
 

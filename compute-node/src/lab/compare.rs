@@ -10,7 +10,7 @@ use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{Model, ModelSpec, TrainConfig, TrainObserver, Trainer};
 use more_core::tensor::{Compact, MatrixForm, Plain, PlanarTensor, Representation};
 use more_core::Float;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, ModelSpec, OptimizerSpec, TrainConfig};
 
 use super::args::{CommonArgs, OptimizerChoice, ShadowChoice};

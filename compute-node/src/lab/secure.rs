@@ -1,7 +1,7 @@
 //! `more-node experiment secure`: the owner trains a float model with x² activations in plaintext
 //! with our engine, quantizes it (calibrated post-training quantization, the bound checked
 //! against the plaintext modulus), and the lab plays both sides of a secure prediction on every
-//! test sample: the data owner's BFV key (`more_client::secure`; `more-node` links the client
+//! test sample: the data owner's BFV key (`more_secret_key::secure`; `more-node` links the client
 //! crate for its lab only, the server crate never does) encrypts, the node's evaluator evaluates,
 //! the owner decrypts. It fails unless every decrypted integer equals the quantized model's
 //! plaintext integer. See compute-node/docs/results/ for the recorded runs.

@@ -1,5 +1,5 @@
 //! Both sides of a secure prediction in one process: the data owner's BFV key
-//! (`more_client::secure`) encrypts full batches of quantized samples, the node's
+//! (`more_secret_key::secure`) encrypts full batches of quantized samples, the node's
 //! [`Evaluator`] (`more_secure`, which holds no secret) evaluates them with the evaluation key
 //! only, the owner decrypts. Every decrypted integer is compared with
 //! [`QuantizedModel::forward_plaintext`].
@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::{slots, wire, Evaluator, QuantizedModel};
 
 use super::progress;

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use more_client::SecretKey;
+use more_secret_key::SecretKey;
 use ndarray::ArrayD;
 use serde_json::{json, Value};
 

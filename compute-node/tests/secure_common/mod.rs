@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::QuantizedModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;

@@ -232,7 +232,7 @@ pub fn upload_dataset(srv: &Api, task: &str, classes: Option<usize>, x: &[u8], y
 /// The model's weights bundle (compact f32 ciphertexts), decrypted, by name.
 pub fn decrypted_weights(
     api: &Api,
-    key: &more_client::SecretKey,
+    key: &more_secret_key::SecretKey,
     model: &str,
 ) -> Vec<(String, ndarray::ArrayD<f32>)> {
     use more_core::tensor::Compact;
@@ -270,7 +270,7 @@ pub fn operator_command(data: &Path, args: &[&str]) -> String {
 /// `samples x features` values in [-1, 1) and one-hot targets (class 0 when the first three
 /// features sum above 0), as wire bytes; the same bytes for the same arguments.
 pub fn encrypted_two_class(
-    key: &more_client::SecretKey,
+    key: &more_secret_key::SecretKey,
     seed: u64,
     samples: usize,
     features: usize,
@@ -286,7 +286,7 @@ pub fn encrypted_two_class(
             0.0
         }
     });
-    let shadow = more_client::ShadowDistribution::default();
+    let shadow = more_secret_key::ShadowDistribution::default();
     let mut enc = |a: ndarray::Array2<f32>| {
         more_core::wire::encode(
             &key.encrypt_compact(&a.into_dyn(), &shadow, &mut rng)

@@ -73,8 +73,8 @@ pub(crate) fn compare(got: &[f64], want: &[f64], tol: f64) -> (f64, f64) {
 }
 
 /// A short description of a shadow distribution (moment-matched lists are summarised).
-pub fn describe_shadow(s: &more_client::ShadowDistribution) -> String {
-    use more_client::ShadowDistribution as S;
+pub fn describe_shadow(s: &more_secret_key::ShadowDistribution) -> String {
+    use more_secret_key::ShadowDistribution as S;
     match s {
         S::Gaussian { std } => format!("Gaussian N(0, {std}²)"),
         S::MomentMatched { mean, std } => {
@@ -105,7 +105,7 @@ mod run {
     use crate::known_plaintext::{known_pairs, known_plaintext_attack};
     use crate::AttackError;
     use crate::{ciphertext_only_attack, eigen2, extract_model, matrices, zero_attack, DataPrior};
-    use more_client::{SecretKey, ShadowDistribution};
+    use more_secret_key::{SecretKey, ShadowDistribution};
 
     fn flat(a: &ArrayD<f32>) -> Vec<f64> {
         a.iter().map(|&v| v as f64).collect()

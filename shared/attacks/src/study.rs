@@ -17,7 +17,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::basis_eigenvalue::{basis_candidates, BasisRule};
 use crate::report::{compare, describe_shadow};
 use crate::{ciphertext_only_attack, zero_attack, AttackError, DataPrior};
-use more_client::{KeyGeneration, SecretKey, ShadowDistribution};
+use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::tensor::CompactCiphertext;
 use more_core::Float;
 use ndarray::{ArrayD, IxDyn};

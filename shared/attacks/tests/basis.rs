@@ -9,7 +9,7 @@ use more_attacks::{
     basis_markdown_table, basis_study, decrypt_with_eigenvalue, objects_markdown_table,
     AttackError, BasisRule, BasisStudyRow, DataPrior, StoredObject,
 };
-use more_client::{KeyGeneration, SecretKey, ShadowDistribution};
+use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::tensor::{Compact, CompactBasis, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;

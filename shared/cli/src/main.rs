@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use more_cli::crypto::{self, Decrypted};
-use more_cli::data::{self, Part, Split, Task};
-use more_cli::keyfile;
-use more_cli::node::{id_of, Node, TOKEN_ENV};
-use more_cli::{CliError, DataError, Result};
-use more_client::SecretKey;
+use more_data_owner::crypto::{self, Decrypted};
+use more_data_owner::data::{self, Part, Split, Task};
+use more_data_owner::keyfile;
+use more_data_owner::node::{id_of, Node, TOKEN_ENV};
+use more_data_owner::{CliError, DataError, Result};
+use more_secret_key::SecretKey;
 use serde_json::{json, Value};
 
 const EXIT_CODES: &str = "\
@@ -612,10 +612,10 @@ fn train(a: TrainArgs) -> Result<()> {
     let preset = a
         .preset
         .clone()
-        .unwrap_or_else(|| more_cli::default_preset(task, &feature_shape).to_string());
+        .unwrap_or_else(|| more_data_owner::default_preset(task, &feature_shape).to_string());
     let name = format!("{} {preset}", ds["name"].as_str().unwrap_or("dataset"));
     let body = if preset == "table_mlp" {
-        json!({"name": name, "spec": more_cli::table_mlp_spec(&feature_shape, outputs as usize),
+        json!({"name": name, "spec": more_data_owner::table_mlp_spec(&feature_shape, outputs as usize),
                "seed": a.model_seed})
     } else {
         json!({"name": name, "preset": preset, "input_shape": feature_shape, "outputs": outputs,
@@ -783,7 +783,7 @@ fn predict(a: PredictArgs) -> Result<()> {
             &key,
             &x[start * width..(start + n) * width],
             &s,
-            &more_client::ShadowDistribution::Gaussian { std: 0.1 },
+            &more_secret_key::ShadowDistribution::Gaussian { std: 0.1 },
             |_, _| {},
         )?;
         let out = node.post_tensor(&format!("/models/{}/predict", a.model), &enc)?;

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use more_cli::data::{self, Part};
-use more_cli::node::{id_of, Node};
-use more_cli::secure::{self, Prediction, Progress, SecureModel};
-use more_cli::{CliError, DataError, Result};
+use more_data_owner::data::{self, Part};
+use more_data_owner::node::{id_of, Node};
+use more_data_owner::secure::{self, Prediction, Progress, SecureModel};
+use more_data_owner::{CliError, DataError, Result};
 use serde_json::Value;
 
 use crate::{bar, SecureCommand, SecurePredictArgs};

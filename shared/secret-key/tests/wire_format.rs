@@ -1,7 +1,7 @@
 //! Wire format v1: round trips, the documented hex dump, every malformed-input class, bundles, and
 //! a stable "fuzz smoke" test (random mutations of valid encodings never panic).
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::{
     Compact, CompactBasis, CompactCiphertext, MatrixCiphertext, MatrixForm, Plain, PlainTensor,
     PlanarTensor, Representation, RepresentationKind,

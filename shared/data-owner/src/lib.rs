@@ -1,24 +1,39 @@
-//! The data owner's clients beyond the web page: the library behind the `more-client` command
-//! line (and the Python package in `python/`).
+//! The data owner's library: everything a data owner's client does, once, as functions over bytes
+//! and values. The web page (through the wasm client), the `more-client` command line (a clap
+//! front end, crate `more-cli`), the Python package and the lab of `more-node` are shells over it.
 //!
-//! Everything here does what the page does, with the same code where it can: keys and key files
-//! come from `more-client` (the page's `.morekey` format, [`more_client::wrap`]), encryption is
-//! `SecretKey::encrypt_compact` on f32 values with the page's shadows, models decrypt into
-//! safetensors through `Model::<f32, Plain>::from_parameters`, and [`data`] reads CSV and IDX
-//! files with the rules of `web/formats.js`. [`node::Node`] makes the page's REST calls
-//! (`web/api.js`), with an optional bearer token. [`secure`] is secure mode (issue #30):
-//! prediction on BFV-encrypted samples with a model another tenant published.
+//! - the secret keys are the key crate's, re-exported as [`secret_key`]; [`keyfile`] reads and
+//!   writes the page's passphrase-wrapped `.morekey` files ([`more_secret_key::wrap`]);
+//! - [`data`] holds the data rules (CSV tables, IDX, image folders, DICOM, splits, standardisation,
+//!   targets);
+//! - [`crypto`] encrypts rows on f32 values with the page's shadows
+//!   (`SecretKey::encrypt_compact`) and decrypts any wire tensor of the key, refusing plaintext;
+//! - [`node`] is the REST client of the compute node (the page's calls, `web/api.js`), with an
+//!   optional bearer token;
+//! - [`secure`] is secure mode: prediction on BFV-encrypted samples with a model another tenant
+//!   published.
+//!
+//! The feature `native` (default) adds what needs an operating system: the blocking HTTP client
+//! and the passphrase prompt; without it the crate builds for wasm32.
 #![deny(missing_docs)]
 
 pub mod crypto;
 pub mod data;
+#[cfg(feature = "native")]
 pub mod keyfile;
+#[cfg(feature = "native")]
 pub mod node;
+#[cfg(feature = "native")]
 pub mod secure;
+
+/// The key crate: MORE's [`SecretKey`](more_secret_key::SecretKey), secure mode's
+/// [`BfvSecretKey`](more_secret_key::secure::BfvSecretKey), key files' wrapping.
+pub use more_secret_key as secret_key;
 
 pub use data::DataError;
 
-/// Every failure of a client operation, with the exit code of `more-client` it maps to.
+/// Every failure of a client operation, with the exit code of the `more-client` command line it
+/// maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A local file could not be read or written (exit code 1).

@@ -1,15 +1,15 @@
 //! Native side of "Encryption throughput from Python" (BENCHMARKS.md): times the call that
-//! `more_client.Key.encrypt` makes from Python (`more_cli::crypto::encrypt_rows`: compact form,
+//! `more_client.Key.encrypt` makes from Python (`more_data_owner::crypto::encrypt_rows`: compact form,
 //! f32, `N(0, 0.1²)` shadows, wire encoding) on the page's 600-digit MNIST sample (470,400
 //! values, shape (600, 1, 28, 28)); one warm-up, then the median of 5 runs.
 //!
-//! Usage: `cargo run --release -p more-cli --example bench_encrypt` (after `npm ci --prefix web`);
+//! Usage: `cargo run --release -p more-data-owner --example bench_encrypt` (after `npm ci --prefix web`);
 //! prints one JSON line. The Python side is `python/examples/bench_encrypt.py`.
 
 use std::time::Instant;
 
-use more_cli::crypto;
-use more_client::{SecretKey, ShadowDistribution};
+use more_data_owner::crypto;
+use more_secret_key::{SecretKey, ShadowDistribution};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

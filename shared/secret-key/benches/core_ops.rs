@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::PlainTensor;
 use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;

@@ -2,12 +2,12 @@
 //! (`shared/benchmarks/tenseal_secure_side_by_side.py`, which runs this): one batch of
 //! quantized samples through both sides of secure mode in one process, each step timed.
 //!
-//! The caller's side is `more_client::secure::BfvSecretKey` (key, evaluation key, encryption,
+//! The caller's side is `more_secret_key::secure::BfvSecretKey` (key, evaluation key, encryption,
 //! decryption), the node's is `more_secure::Evaluator` on the parsed batch (what
 //! `POST /v1/secure/models/{id}/predict` runs, without HTTP). The integers come from a file so
 //! that TenSEAL encrypts exactly the same ones.
 //!
-//! Usage: `cargo run --release -p more-cli --example secure_side_by_side -- --model M.json
+//! Usage: `cargo run --release -p more-data-owner --example secure_side_by_side -- --model M.json
 //! --inputs Q.i64 --samples S --outputs OUT.i64` (Q: little-endian i64, `S × input_len`; OUT gets
 //! the decrypted `S × output_len` integers). Prints `RESULT {json}`: keygen_s,
 //! evaluation_key_bytes, encrypt_s, upload_bytes, parse_s (the node reading the batch), eval_s,
@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::{plaintext_modulus, wire, Evaluator, QuantizedModel, PARAMETER_SET};
 
 fn arg(args: &[String], name: &str) -> Result<String, String> {

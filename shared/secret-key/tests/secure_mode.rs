@@ -2,7 +2,7 @@
 //! client decrypts; the decrypted integers must equal `forward_plaintext` exactly.
 use fhe::bfv::{Encoding, Multiplicator, Plaintext, RelinearizationKey, SecretKey};
 use fhe_traits::{FheDecoder, FheDecrypter, FheEncoder, FheEncrypter};
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::{
     bfv_parameters, plaintext_modulus, wire, Evaluator, InputQuantizer, QuantizedLayer,
     QuantizedModel, SecureError,
@@ -60,7 +60,7 @@ fn round_trip(
     inputs: &[i64],
     samples: usize,
     seed: u64,
-) -> more_client::secure::DecryptedOutputs {
+) -> more_secret_key::secure::DecryptedOutputs {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let key = BfvSecretKey::generate(&mut rng);
     let ek = wire::parse_evaluation_key(&key.evaluation_key(&mut rng).unwrap()).unwrap();

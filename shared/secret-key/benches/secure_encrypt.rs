@@ -1,11 +1,11 @@
 //! Secure mode's client-side encryption (issue #30): one full batch column (8,192 samples in the
 //! slots of one BFV ciphertext) through fhe.rs's `SecretKey::try_encrypt` + `to_bytes` (what
 //! `BfvSecretKey` did before) and through `BfvSecretKey::encrypt_batch` (the fast encryptor of
-//! `more_client::secure`, rayon across ciphertexts with the default `parallel` feature). Both
+//! `more_secret_key::secure`, rayon across ciphertexts with the default `parallel` feature). Both
 //! produce the same seeded ciphertext frames. Throughput is in ciphertexts; a full MNIST batch
 //! is 784 of them.
 //!
-//!     cargo bench -p more-client --bench secure_encrypt
+//!     cargo bench -p more-secret-key --bench secure_encrypt
 //!
 //! The page's number (wasm32 in a Worker) is measured by `web/tests/secure-bench.mjs`.
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fhe::bfv::{Ciphertext, Encoding, Plaintext, SecretKey};
 use fhe_traits::{FheEncoder, FheEncrypter, Serialize};
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::{bfv_parameters, slots, InputQuantizer, QuantizedLayer, QuantizedModel};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;

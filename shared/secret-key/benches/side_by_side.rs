@@ -2,7 +2,7 @@
 //! (`shared/benchmarks/side_by_side.sh` runs this and `shared/benchmarks/jax_side_by_side.py`
 //! and writes the table; the JAX script measures the same work with the same shapes).
 //!
-//! `cargo bench -p more-client --bench side_by_side [-- SAMPLES [ROUNDS] [WORK...]]` (defaults
+//! `cargo bench -p more-secret-key --bench side_by_side [-- SAMPLES [ROUNDS] [WORK...]]` (defaults
 //! 8192 and 3; WORK names select measurements by substring, e.g. `mnist_cnn`; default all).
 //!
 //! Measured, each in plaintext (`Plain`) and in compact form (f32, `SecretKey::encrypt_compact`):
@@ -27,7 +27,7 @@ mod timing;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::ModelSpec;
 use more_core::tensor::{Compact, Plain, PlanarTensor};
 use ndarray::{ArrayD, IxDyn};

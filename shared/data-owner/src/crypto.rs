@@ -2,7 +2,7 @@
 //! compact-form f32 wire tensors, shadows per [`ShadowDistribution`], a plaintext tensor from the
 //! node is an error (never "decrypted"), models decrypt into safetensors.
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::Model;
 use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
 use more_core::wire::{self, AnyTensor, DecodeLimits};

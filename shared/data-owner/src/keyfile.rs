@@ -1,11 +1,11 @@
-//! Passphrase-wrapped key files (`.morekey`), the page's format (`more_client::wrap`:
+//! Passphrase-wrapped key files (`.morekey`), the page's format (`more_secret_key::wrap`:
 //! Argon2id + XChaCha20-Poly1305 around `SecretKey::export_bytes`), and where the passphrase
 //! comes from.
 
 use std::io::IsTerminal;
 use std::path::Path;
 
-use more_client::{wrap, SecretKey};
+use more_secret_key::{wrap, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::{CliError, Result};

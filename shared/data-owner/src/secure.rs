@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use more_client::secure::BfvSecretKey;
+use more_secret_key::secure::BfvSecretKey;
 use more_secure::{slots, QuantizedModel, SecureError, PARAMETER_SET};
 use serde_json::Value;
 

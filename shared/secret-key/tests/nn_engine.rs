@@ -1,7 +1,7 @@
 //! The engine's one code path: plaintext, compact and matrix-form runs agree; gradients agree
 //! with finite differences.
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{
     LayerSpec, LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer,
 };

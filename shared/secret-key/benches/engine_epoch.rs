@@ -1,7 +1,7 @@
 //! Bench binary: one training epoch of an MNIST-sized MLP, and CNN inference throughput, in
 //! plaintext, compact form and matrix form, measured in the same run on the same engine code.
 //!
-//! `cargo bench -p more-client --bench engine_epoch [-- SAMPLES [ROUNDS]]` (defaults 2048 and 5).
+//! `cargo bench -p more-secret-key --bench engine_epoch [-- SAMPLES [ROUNDS]]` (defaults 2048 and 5).
 //! Every measurement is warm and repeated: one untimed warm-up run, then ROUNDS timed runs, and
 //! the median is printed with the minimum and maximum. All three representations do the same
 //! work (same model seed, same data order, same batch size). Inputs are random values with
@@ -13,7 +13,7 @@ mod timing;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::ModelSpec;
 use more_core::tensor::{MatrixForm, Plain, PlanarTensor, Representation};
 use ndarray::{ArrayD, IxDyn};
