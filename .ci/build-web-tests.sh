@@ -2,7 +2,7 @@
 # Builds what the browser tests need beyond the page (.ci/build-web.sh): the test build of the wasm
 # client into target/web-pkg-test, native examples, and real DICOM files.
 #
-# target/web-pkg-test is built with the `test-export` feature (ClientKey.export_raw_for_tests and
+# target/web-pkg-test is built with the `test-export` feature (SecretKey.export_raw_for_tests and
 # BfvSecretKey's raw export, for the leak searches in web/tests). It lies outside web/, so the node
 # never serves it: the browser tests answer the page's requests for /pkg/* from those files with
 # Playwright (web/tests/helpers.mjs), so the page code they run is the production page, byte for

@@ -1,13 +1,13 @@
-// The Web Worker that owns the secret key. It loads the wasm client, keeps one ClientKey and
+// The Web Worker that owns the secret key. It loads the wasm client, keeps one SecretKey and
 // answers requests from the page: {id, op, args} -> {id, ok, result} | {id, ok: false, error}.
 // Long encryptions post {id, progress: 0..1}. The key itself never leaves this worker except
 // wrapped under a passphrase (exportWrapped).
 //
 // The release package (pkg/) has no raw key export. The browser tests serve the test build of
 // the same client (cargo feature `test-export`) in its place; only that build has
-// ClientKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
+// SecretKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
 // test that searches every request for the key. No URL flag or page setting turns it on.
-import init, { BfvSecretKey, ClientKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom } from './pkg/more_wasm.js';
+import init, { BfvSecretKey, SecretKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom } from './pkg/more_wasm.js';
 import { secureOps } from './secure-worker.js';
 
 const ready = init();
@@ -53,8 +53,8 @@ function encryptRows(id, { data, shape, shadow, chunkRows = 2000 }) {
 
 const ops = {
   hello: () => true,
-  generate: () => setKey(ClientKey.generate()),
-  importWrapped: ({ bytes, passphrase }) => setKey(ClientKey.import_wrapped(bytes, passphrase)),
+  generate: () => setKey(SecretKey.generate()),
+  importWrapped: ({ bytes, passphrase }) => setKey(SecretKey.import_wrapped(bytes, passphrase)),
   exportWrapped: ({ passphrase }) => needKey().export_wrapped(passphrase),
   encrypt: (args, id) => encryptRows(id, args),
   decrypt: ({ bytes }) => {
@@ -112,7 +112,7 @@ const ops = {
 // Secure mode (BFV): its own key, made and kept here (secure-worker.js).
 Object.assign(ops, secureOps({ BfvSecretKey, bfvModuli, bfvParameterSet, bfvSlots }));
 
-if (typeof ClientKey.prototype.export_raw_for_tests === 'function') {
+if (typeof SecretKey.prototype.export_raw_for_tests === 'function') {
   // Test build only (see the top of this file).
   ops.rawKeyHex = () => Array.from(needKey().export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
 }

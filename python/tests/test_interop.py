@@ -111,7 +111,7 @@ def _page_wasm(*args):
 
 def test_page_key_file_and_ciphertexts_both_ways(tmp_path):
     """A key file and a ciphertext made by the page's wasm client (the calls the page's Worker
-    makes: ClientKey.generate, export_wrapped, encrypt) are read and decrypted by Python; what
+    makes: SecretKey.generate, export_wrapped, encrypt) are read and decrypted by Python; what
     Python encrypts, and a key file Python saves, are read by the page's client."""
     _page_wasm("make", tmp_path, PASS)
     made = json.loads((tmp_path / "page.json").read_text())

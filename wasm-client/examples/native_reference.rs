@@ -7,7 +7,7 @@
 //!    accuracy: the browser's decrypted losses and accuracy must match them up to rounding and
 //!    near-zero ReLU ties (the test states its tolerance; ARCHITECTURE.md, "One code path for
 //!    plaintext and ciphertext");
-//! 2. times the body of the page's `ClientKey.encrypt` (`encrypt_compact` then wire encoding) on
+//! 2. times the body of the page's `SecretKey.encrypt` (`encrypt_compact` then wire encoding) on
 //!    the training features, one warm-up then the median of 5 runs, as the Worker's `benchEncrypt`
 //!    times the same call compiled to wasm.
 //!
@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
     let x = ArrayD::from_shape_vec(IxDyn(&[n_train, per_sample]), job.train_x.clone())?;
     let mut rng = SecretKey::shadow_rng()?;
     let shadow = ShadowDistribution::default();
-    // The body of the page's `ClientKey.encrypt`: compact encryption, then wire encoding. One
+    // The body of the page's `SecretKey.encrypt`: compact encryption, then wire encoding. One
     // warm-up, then the median of 5 timed runs, as the Worker's `benchEncrypt` does.
     let encrypt = |rng: &mut rand_chacha::ChaCha20Rng| -> anyhow::Result<Vec<u8>> {
         Ok(wire::encode(&key.encrypt_compact(&x, &shadow, rng)?))

@@ -4,7 +4,7 @@
 //! Every method is a few lines that convert JS values and call those crates; the MORE math lives
 //! there. Errors become JS exceptions carrying the crate error's message.
 //!
-//! The secret key leaves a [`ClientKey`] only through [`ClientKey::export_wrapped`] (encrypted
+//! The secret key leaves a [`SecretKey`] only through [`SecretKey::export_wrapped`] (encrypted
 //! with a passphrase, format in `more_secret_key::wrap`). The raw export for the browser tests' leak
 //! search exists only when built with the `test-export` feature (the test package
 //! `target/web-pkg-test`, .ci/build-web-tests.sh), never in the page's release package `web/pkg`.
@@ -19,7 +19,7 @@ mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 
 use js_sys::{Array, Float32Array, Uint8Array};
-use more_secret_key::{wrap, SecretKey, ShadowDistribution};
+use more_secret_key::{wrap, ShadowDistribution};
 use more_core::nn::Model;
 use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
 use more_core::wire::{self, AnyTensor, DecodeLimits};
@@ -34,7 +34,7 @@ pub fn start() {
 
 /// The secret key of one data owner. Never serialized in the clear, never shown.
 #[wasm_bindgen]
-pub struct ClientKey(SecretKey);
+pub struct SecretKey(more_secret_key::SecretKey);
 
 /// A decrypted tensor: row-major values and the logical shape.
 #[wasm_bindgen(getter_with_clone)]
@@ -46,10 +46,10 @@ pub struct DecryptedTensor {
 }
 
 #[wasm_bindgen]
-impl ClientKey {
+impl SecretKey {
     /// A fresh key from `crypto.getRandomValues`.
-    pub fn generate() -> Result<ClientKey, JsError> {
-        Ok(ClientKey(SecretKey::generate()?))
+    pub fn generate() -> Result<SecretKey, JsError> {
+        Ok(SecretKey(more_secret_key::SecretKey::generate()?))
     }
 
     /// The public fingerprint (16 hex digits) that identifies the key without revealing it.
@@ -64,9 +64,9 @@ impl ClientKey {
             .into())
     }
 
-    /// Reads a key file made by [`ClientKey::export_wrapped`].
-    pub fn import_wrapped(bytes: &[u8], passphrase: &str) -> Result<ClientKey, JsError> {
-        Ok(ClientKey(SecretKey::import_bytes(&wrap::unwrap(
+    /// Reads a key file made by [`SecretKey::export_wrapped`].
+    pub fn import_wrapped(bytes: &[u8], passphrase: &str) -> Result<SecretKey, JsError> {
+        Ok(SecretKey(more_secret_key::SecretKey::import_bytes(&wrap::unwrap(
             bytes, passphrase,
         )?)?))
     }
@@ -106,7 +106,7 @@ impl ClientKey {
         };
         let c = self
             .0
-            .encrypt_compact(&x, &shadow, &mut SecretKey::shadow_rng()?)?;
+            .encrypt_compact(&x, &shadow, &mut more_secret_key::SecretKey::shadow_rng()?)?;
         Ok(wire::encode(&c).as_slice().into())
     }
 
@@ -134,7 +134,7 @@ impl ClientKey {
             .into())
     }
 
-    /// Decrypts a model bundle (as [`ClientKey::decrypt_model`]) into a [`LocalModel`] that
+    /// Decrypts a model bundle (as [`SecretKey::decrypt_model`]) into a [`LocalModel`] that
     /// predicts in the page: nothing is sent anywhere.
     pub fn decrypt_local_model(&self, bundle: &[u8]) -> Result<LocalModel, JsError> {
         Ok(LocalModel(self.decrypt_model_plain(bundle)?))
@@ -176,7 +176,7 @@ impl LocalModel {
     }
 }
 
-impl ClientKey {
+impl SecretKey {
     /// Decrypts a model bundle (metadata `spec`, tensors `layers.{i}.weight|bias`).
     fn decrypt_model_plain(&self, bundle: &[u8]) -> Result<Model<f32, Plain>, JsError> {
         let bundle = wire::decode_bundle(bundle, &DecodeLimits::default())?;
@@ -211,7 +211,7 @@ impl ClientKey {
     }
 }
 
-/// Joins compact f32 wire tensors (from [`ClientKey::encrypt`] on consecutive row blocks) along
+/// Joins compact f32 wire tensors (from [`SecretKey::encrypt`] on consecutive row blocks) along
 /// the first axis, so the Worker can encrypt in chunks and report progress.
 #[wasm_bindgen]
 pub fn concat_rows(parts: Array) -> Result<Uint8Array, JsError> {

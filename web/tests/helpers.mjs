@@ -107,7 +107,7 @@ export function launchBrowser() {
  *
  * With `testPackage` (the default) the context answers requests for /pkg/* from
  * target/web-pkg-test/, the test build of the wasm client (cargo feature `test-export`, built by
- * .ci/build-web-tests.sh outside web/, so the node never serves it), whose ClientKey has the raw key
+ * .ci/build-web-tests.sh outside web/, so the node never serves it), whose SecretKey has the raw key
  * export the leak search needs. The page's own code is unchanged.
  */
 export async function openPage(browser, url, { testPackage = true } = {}) {

@@ -1,7 +1,7 @@
 // The key-leak search of the browser tests: every encoding of the secret key a bug could put into a
 // request (URL, headers, body), and a search of captured requests for them.
 //
-// The raw key export (`ClientKey.export_raw_for_tests`, test build only; `SecretKey::export_bytes`
+// The raw key export (`SecretKey.export_raw_for_tests`, test build only; `SecretKey::export_bytes`
 // in more-client) is 56 bytes: the magic `MOREKEY1`/`MOREKEY2`, then six little-endian f64: the
 // secret matrix S (row-major, bytes 8..40) and the basis eigenvalues m0, r0 (bytes 40..56). S⁻¹ is
 // as secret as S (either gives the other), so it is searched too.
