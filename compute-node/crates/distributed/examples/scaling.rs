@@ -16,10 +16,10 @@ mod mnist;
 
 use std::process::Command;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use more_distributed::Progress;
-use more_server::blobs::BlobStore;
+use more_store::blobs::BlobStore;
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

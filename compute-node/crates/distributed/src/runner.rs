@@ -8,8 +8,8 @@ use bytes::Bytes;
 use more_core::nn::{Collective, Model, ModelSpec, NoObserver, TrainConfig, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
 use more_core::wire::{self, AnyTensor};
-use more_server::blobs::BlobStore;
-use more_server::weights::{
+use more_store::blobs::BlobStore;
+use more_store::weights::{
     bundle_tensors, checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name,
     losses_blob, params_bundle, storage_limits, x_basis,
 };
@@ -140,7 +140,8 @@ pub fn run(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let store = BlobStore::open(&args.store).map_err(|e| DistributedError::Store(e.to_string()))?;
+    let store = BlobStore::open(&args.store)
+        .map_err(|e| DistributedError::Store(format!("object store: {e}")))?;
     let job = Job {
         args,
         comm,

@@ -10,12 +10,12 @@ mod mnist;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use more_client::{SecretKey, ShadowDistribution};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
 use more_distributed::Progress;
-use more_server::blobs::BlobStore;
+use more_store::blobs::BlobStore;
 use ndarray::{Array2, ArrayD, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use more_core::nn::NnError;
 use more_core::wire::WireError;
+use more_store::{StoreError, StoreFault};
 use serde::Serialize;
 
 /// A failed request: a machine-readable code, a status and a human-readable message.
@@ -209,6 +210,50 @@ impl From<NnError> for ApiError {
     }
 }
 
+/// The storage layer's errors at the edge: a missing record 404, a conflicting change 409, a
+/// grant to an unknown tenant 400, stored weights of another key 400 `basis_mismatch`, the
+/// database or object store unreachable or read-only 503 `unavailable`, a full store 507, an
+/// engine refusal as [`NnError`] maps, anything else 500 (logged by the store with its details).
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let e = match e {
+            StoreError::Engine(nn) => return ApiError::from(nn),
+            e => e,
+        };
+        let message = e.to_string();
+        match &e {
+            StoreError::NotFound { .. } => ApiError::not_found_route(message),
+            StoreError::DatasetLocked { .. }
+            | StoreError::ModelBusy { .. }
+            | StoreError::InUse { .. }
+            | StoreError::JobNotActive { .. } => ApiError::conflict(message),
+            StoreError::UnknownTenant(_) => ApiError::bad_request(message),
+            StoreError::BasisMismatch(_) => ApiError::basis_mismatch(message),
+            StoreError::Unavailable(_) => ApiError::unavailable(message),
+            StoreError::ObjectStore { fault, .. } => match fault {
+                Some(StoreFault::Full) => ApiError::insufficient_storage(message),
+                Some(StoreFault::ReadOnly | StoreFault::Unreachable) => {
+                    ApiError::unavailable(message)
+                }
+                None => ApiError::internal(message),
+            },
+            StoreError::Engine(_)
+            | StoreError::Database(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Queue(_)
+            | StoreError::CorruptBlob { .. }
+            | StoreError::MalformedTensor(_)
+            | StoreError::Io(_) => ApiError::internal(message),
+        }
+    }
+}
+
+/// A database error of the server's own queries (tenants, keys, audit) as the API answers it:
+/// 503 `unavailable` when the database cannot be reached, else 500 (details logged).
+pub fn db_error(e: sqlx::Error) -> ApiError {
+    StoreError::from(e).into()
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(format!("i/o error: {e}"))
@@ -223,3 +268,58 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 /// Result of a handler or a storage operation.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use more_store::{StoreError, StoreFault};
+
+    use super::ApiError;
+
+    fn store(fault: Option<StoreFault>) -> ApiError {
+        StoreError::ObjectStore {
+            what: "put".into(),
+            fault,
+            source: object_store_error(),
+        }
+        .into()
+    }
+
+    fn object_store_error() -> more_store::blobs::ObjectStoreError {
+        more_store::blobs::ObjectStoreError::NotImplemented {
+            operation: "test".into(),
+            implementer: "test".into(),
+        }
+    }
+
+    /// The statuses the store's faults had before the store had its own error type.
+    #[test]
+    fn a_full_store_is_507_and_a_read_only_or_unreachable_one_503() {
+        let full = store(Some(StoreFault::Full));
+        assert_eq!((full.status.as_u16(), full.code), (507, "insufficient_storage"));
+        assert_eq!(full.message, "object store: put failed: the store is full");
+        for fault in [StoreFault::ReadOnly, StoreFault::Unreachable] {
+            let e = store(Some(fault));
+            assert_eq!((e.status.as_u16(), e.code), (503, "unavailable"));
+            assert!(e.is_transient());
+        }
+        let other = store(None);
+        assert_eq!((other.status.as_u16(), other.code), (500, "internal"));
+        assert!(!other.is_transient());
+    }
+
+    #[test]
+    fn records_missing_or_in_use_are_404_and_409() {
+        let missing: ApiError = StoreError::not_found("dataset", "abc").into();
+        assert_eq!(missing, ApiError::not_found("dataset", "abc"));
+        let busy: ApiError = StoreError::ModelBusy {
+            model_id: "m1".into(),
+        }
+        .into();
+        assert_eq!(
+            busy,
+            ApiError::conflict("model m1 already has a queued or running job")
+        );
+        let tenant: ApiError = StoreError::UnknownTenant("t".into()).into();
+        assert_eq!(tenant.status.as_u16(), 400);
+    }
+}

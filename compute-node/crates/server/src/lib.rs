@@ -4,15 +4,11 @@
 //! - [`startup`]: settings, the [`startup::Application`] (bind, run, graceful stop);
 //! - [`tls`]: HTTPS with rustls;
 //! - [`routes`]: the handlers;
-//! - [`records`]: the API's objects (datasets, models, jobs);
-//! - [`db`]: their rows in SQLite or PostgreSQL (sqlx, migrations in `migrations/`);
-//! - [`blobs`]: ciphertexts, checkpoints and weights in an object store (local or S3),
-//!   content-addressed; [`gc`] removes the unreferenced ones;
-//! - [`queue`]: the durable training queue shared by every node (apalis, in the database);
-//! - [`jobs`]: the training runner (claims, progress, cancel, takeover of dead nodes' jobs);
-//! - [`weights`]: weights and checkpoints as wire bundles;
-//! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
-//! - [`fault`]: crash points for tests;
+//! - [`records`], [`db`], [`blobs`], [`gc`], [`queue`], [`weights`], [`weights_cache`]: the
+//!   storage layer, crate `more-store` (re-exported; its errors are mapped to statuses in
+//!   [`error`]);
+//! - [`jobs`]: the training runner (claims, progress, cancel, takeover of dead nodes' jobs),
+//!   crate `more-runner` (re-exported);
 //! - [`file_modes`]: the data dir private to the node's user (umask 077, `0700`/`0600`);
 //! - [`request_id`]: an id for every request, in its errors and log lines;
 //! - [`auth`]: who is calling (API keys, OIDC tokens), with which role, for which tenant;
@@ -27,25 +23,22 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
-pub mod blobs;
-pub mod db;
 pub mod error;
-pub mod fault;
 pub mod file_modes;
-pub mod gc;
 pub mod guard;
 pub mod head;
-pub mod jobs;
-pub mod queue;
-pub mod records;
 pub mod request_id;
 pub mod routes;
 pub mod secure;
 pub mod security_headers;
 pub mod startup;
 pub mod tls;
-pub mod weights;
-pub mod weights_cache;
+
+// The storage layer, re-exported under its old paths (`crate::db::Db`, `more_server::blobs`).
+pub use more_store::{blobs, db, fault, gc, queue, records, weights, weights_cache};
+// The job runner, crate `more-runner`, under its old path (`crate::jobs::Jobs`).
+pub use more_runner as jobs;
+pub use more_store::{StoreError, StoreResult};
 
 use std::path::PathBuf;
 

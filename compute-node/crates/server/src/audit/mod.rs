@@ -29,8 +29,8 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::db::{db_error, Db};
-use crate::error::ApiResult;
+use crate::db::Db;
+use crate::error::{db_error, ApiResult};
 use crate::records::new_id;
 use chain::{Fields, Kind};
 use refusals::{Decision, Refusals};
@@ -330,13 +330,7 @@ fn path_id(pattern: &str, path: &str) -> Option<String> {
         .map(|(_, id)| id.chars().take(64).collect())
 }
 
-/// Microseconds since the Unix epoch.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+pub use more_store::records::now_micros;
 
 /// The entries of `tenant` (every tenant's when `None`) from `since` on, in chain order.
 ///

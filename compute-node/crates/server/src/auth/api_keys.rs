@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{AuthMethod, Caller, Role};
-use crate::db::{db_error, is_unique_violation, Db};
-use crate::error::{ApiError, ApiResult};
+use crate::db::{is_unique_violation, Db};
+use crate::error::{db_error, ApiError, ApiResult};
 use crate::records::{new_id, now};
 
 /// The prefix of every API key (tells keys from OIDC tokens, and makes leaked keys searchable).

@@ -172,7 +172,7 @@ async fn upload(
     require_content_type(&req, "application/octet-stream")?;
     let (ds, _) = state.db.get::<Dataset>(caller.scope(), &id).await?;
     if state.db.dataset_in_use(&id).await? {
-        return Err(dataset_locked(&id));
+        return Err(dataset_locked(&id).into());
     }
     let mut share = Share::default();
     let window = body::content_length(&req).map_or(UPLOAD_MEMORY, |n| n.min(UPLOAD_MEMORY));

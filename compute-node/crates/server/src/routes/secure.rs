@@ -38,8 +38,9 @@ use crate::records::{new_id, now};
 use crate::secure::intake::read_batch;
 use crate::secure::quota::{self, OverQuota, Reservation, MAX_SAMPLES_PER_DAY};
 use crate::secure::store::{
-    self, normalise_grants, EvaluationKeyRow, ModelFacts, SecureModelRow, StoreError, MAX_GRANTS,
+    self, normalise_grants, EvaluationKeyRow, ModelFacts, SecureModelRow, MAX_GRANTS,
 };
+use crate::StoreError;
 use crate::startup::AppState;
 
 /// Largest accepted publish body (the model's JSON), bytes.
@@ -253,25 +254,6 @@ pub struct EvaluationKeyInfo {
 pub struct PredictQuery {
     /// The id of one of the caller tenant's evaluation keys.
     pub evaluation_key: String,
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match &e {
-            StoreError::ModelNotFound(id) => ApiError::not_found("secure model", id),
-            StoreError::KeyNotFound(id) => ApiError::not_found("evaluation key", id),
-            StoreError::UnknownTenant(_) => ApiError::bad_request(e.to_string()),
-            StoreError::Unavailable(source) => {
-                tracing::error!(error = %source, "database");
-                ApiError::unavailable(e.to_string())
-            }
-            StoreError::Database(source) => {
-                tracing::error!(error = %source, "database");
-                ApiError::internal("database error")
-            }
-            StoreError::Corrupt(_) => ApiError::internal(e.to_string()),
-        }
-    }
 }
 
 /// A model refused at publish: 422 `may_overflow` naming the layer and its bound, else 400.

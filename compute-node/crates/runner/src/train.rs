@@ -15,12 +15,13 @@ use more_core::wire::{self, AnyTensor};
 
 use super::retry::{interrupted_message, Budget};
 use super::JobHandle;
-use crate::blobs::BlobStore;
-use crate::db::{Db, Scope};
-use crate::error::{ApiError, ApiResult};
-use crate::fault;
-use crate::records::{Job, JobState, ModelRecord};
-use crate::weights::{
+use more_store::blobs::BlobStore;
+use more_store::db::{Db, Scope};
+use crate::error::{JobError, JobResult};
+use more_store::StoreResult;
+use more_store::fault;
+use more_store::records::{Job, JobState, ModelRecord};
+use more_store::weights::{
     checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name, losses_blob,
     model_from_weights, params_bundle, storage_limits, x_basis,
 };
@@ -55,29 +56,29 @@ impl Context {
 
     /// Runs a database or store operation, retrying transient errors (see `super::retry`) for
     /// the retry budget.
-    pub(super) fn retry<T, F, Fut>(&self, what: &str, op: F) -> ApiResult<T>
+    pub(super) fn retry<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
+        Fut: Future<Output = StoreResult<T>>,
     {
         self.retry_within(Some(self.retry_budget), what, op)
     }
 
     /// [`Context::retry`] without a time limit, until the node stops: for the save of a job's
     /// end, whose loss would leave the job `running` with nobody training it.
-    pub(super) fn retry_to_end<T, F, Fut>(&self, what: &str, op: F) -> ApiResult<T>
+    pub(super) fn retry_to_end<T, F, Fut>(&self, what: &str, op: F) -> StoreResult<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
+        Fut: Future<Output = StoreResult<T>>,
     {
         self.retry_within(None, what, op)
     }
 
     /// Runs `op` on this blocking thread under a [`Budget`] of `limit`.
-    fn retry_within<T, F, Fut>(&self, limit: Option<Duration>, what: &str, op: F) -> ApiResult<T>
+    fn retry_within<T, F, Fut>(&self, limit: Option<Duration>, what: &str, op: F) -> StoreResult<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
+        Fut: Future<Output = StoreResult<T>>,
     {
         let stopping = || self.stopping();
         let budget = Budget {
@@ -93,12 +94,18 @@ pub(super) enum Stop {
     /// This node no longer owns the job: save nothing.
     Lost,
     /// Any other reason: classified by the flags and the error.
-    Error(ApiError),
+    Error(JobError),
 }
 
-impl From<ApiError> for Stop {
-    fn from(e: ApiError) -> Self {
+impl From<JobError> for Stop {
+    fn from(e: JobError) -> Self {
         Stop::Error(e)
+    }
+}
+
+impl From<more_store::StoreError> for Stop {
+    fn from(e: more_store::StoreError) -> Self {
+        Stop::Error(e.into())
     }
 }
 
@@ -140,7 +147,7 @@ pub fn run(cx: &Context, handle: &JobHandle) {
         Err(Stop::Error(e)) if e.is_transient() => {
             (JobState::Interrupted, Some(interrupted_message(&e)))
         }
-        Err(Stop::Error(e)) => (JobState::Failed, Some(e.message)),
+        Err(Stop::Error(e)) => (JobState::Failed, Some(e.to_string())),
     };
     tracing::info!(job = %id, state = state.as_str(), error = ?error, "training stopped");
     let _guard = handle.write.blocking_lock();
@@ -162,9 +169,9 @@ fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Resul
         return super::mpi::train(cx, handle, stopping, &job);
     }
     let limits = storage_limits();
-    let read = |sha: &str, what: &str| -> ApiResult<AnyTensor> {
+    let read = |sha: &str, what: &str| -> JobResult<AnyTensor> {
         let bytes = cx.retry("read the dataset", || cx.blobs.get(sha))?;
-        wire::decode(&bytes, &limits).map_err(|e| ApiError::internal(format!("stored {what}: {e}")))
+        wire::decode(&bytes, &limits).map_err(|e| JobError::Data(format!("stored {what}: {e}")))
     };
     let x = read(&job.features_sha256, "features")?;
     let y = read(&job.targets_sha256, "targets")?;
@@ -175,7 +182,7 @@ fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Resul
         (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => {
             train_typed(cx, handle, stopping, &job, x, y)
         }
-        _ => Err(ApiError::internal("stored dataset has unexpected tensor types").into()),
+        _ => Err(JobError::Data("stored dataset has unexpected tensor types".into()).into()),
     }
 }
 
@@ -217,7 +224,7 @@ fn restore<R: Representation<f32>>(
     job: &Job,
     record: &ModelRecord,
     rep: R,
-) -> ApiResult<Progress<R>> {
+) -> JobResult<Progress<R>> {
     let (Some(csha), Some(lsha)) = (&job.checkpoint_sha256, &job.losses_sha256) else {
         let model = match &record.weights_sha256 {
             Some(sha) => {
@@ -327,6 +334,7 @@ pub(super) fn record_epoch(
         return Err(Stop::Lost);
     }
     tracing::info!(job = %job.id, epoch = job.epoch, "epoch done");
+    metrics::counter!("more_epochs_total").increment(1);
     if let Some(sha) = superseded.filter(|sha| job.checkpoint_sha256.as_ref() != Some(sha)) {
         delete_superseded(cx, &sha);
     }
@@ -342,7 +350,7 @@ fn delete_superseded(cx: &Context, sha: &str) {
             cx.blobs.delete(sha).await?;
             return Ok(true);
         }
-        Ok::<_, ApiError>(false)
+        Ok::<_, more_store::StoreError>(false)
     });
     match deleted {
         Ok(true) => tracing::debug!(blob = %sha, "superseded blob deleted"),

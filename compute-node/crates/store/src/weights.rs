@@ -5,7 +5,7 @@ use more_core::nn::{Checkpoint, Model, ModelSpec};
 use more_core::tensor::{Plain, PlanarTensor, Representation, RepresentationKind};
 use more_core::wire::{self, AnyTensor, Bundle, DecodeLimits};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{StoreError, StoreResult};
 use crate::records::ModelRecord;
 
 /// Limits for reading the node's own blobs (validated when uploaded or written by the node).
@@ -20,9 +20,9 @@ pub fn storage_limits() -> DecodeLimits {
 ///
 /// # Errors
 /// 500 when it does not decode.
-pub fn decode_bundle(bytes: &[u8], what: &str) -> ApiResult<Bundle> {
+pub fn decode_bundle(bytes: &[u8], what: &str) -> StoreResult<Bundle> {
     wire::decode_bundle(bytes, &storage_limits())
-        .map_err(|e| ApiError::internal(format!("stored {what}: {e}")))
+        .map_err(|e| StoreError::MalformedTensor(format!("stored {what}: {e}")))
 }
 
 /// Kind name used in records and JSON.
@@ -56,14 +56,14 @@ pub fn params_bundle<R: Representation<f32>>(
 /// Typed named tensors of a bundle.
 pub fn bundle_tensors<R: Representation<f32>>(
     bundle: Bundle,
-) -> ApiResult<Vec<(String, PlanarTensor<f32, R>)>> {
+) -> StoreResult<Vec<(String, PlanarTensor<f32, R>)>> {
     bundle
         .tensors
         .into_iter()
         .map(|(n, t)| {
             t.into_typed::<f32, R>()
                 .map(|t| (n.clone(), t))
-                .map_err(|e| ApiError::internal(format!("stored tensor {n}: {e}")))
+                .map_err(|e| StoreError::MalformedTensor(format!("stored tensor {n}: {e}")))
         })
         .collect()
 }
@@ -77,9 +77,9 @@ pub fn model_from_weights<R: Representation<f32>>(
     record: &ModelRecord,
     rep: R,
     bundle: Bundle,
-) -> ApiResult<Model<f32, R>> {
+) -> StoreResult<Model<f32, R>> {
     let named = bundle_tensors::<R>(bundle).map_err(|_| {
-        ApiError::basis_mismatch(format!(
+        StoreError::BasisMismatch(format!(
             "model {} was trained on {} ciphertexts",
             record.id,
             record.representation.as_deref().unwrap_or("other")
@@ -89,13 +89,13 @@ pub fn model_from_weights<R: Representation<f32>>(
         .first()
         .is_some_and(|(_, t)| t.representation() != &rep)
     {
-        return Err(ApiError::basis_mismatch(format!(
+        return Err(StoreError::BasisMismatch(format!(
             "model {} was trained under another key (compact basis differs)",
             record.id
         )));
     }
     Model::from_parameters(&record.spec, rep, named)
-        .map_err(|e| ApiError::internal(format!("stored weights: {e}")))
+        .map_err(|e| StoreError::MalformedTensor(format!("stored weights: {e}")))
 }
 
 /// The public initial weights of a model (from its spec and seed) as the plaintext bundle that
@@ -105,7 +105,7 @@ pub fn model_from_weights<R: Representation<f32>>(
 ///
 /// # Errors
 /// 400 when the spec does not build.
-pub fn initial_weights_blob(spec: &ModelSpec, seed: u64) -> ApiResult<Vec<u8>> {
+pub fn initial_weights_blob(spec: &ModelSpec, seed: u64) -> StoreResult<Vec<u8>> {
     let tensors = {
         let model = Model::<f32, Plain>::new(spec, Plain, seed)?;
         model
@@ -131,7 +131,7 @@ pub fn model_from_initial<R: Representation<f32>>(
     record: &ModelRecord,
     rep: R,
     bundle: &Bundle,
-) -> ApiResult<Model<f32, R>> {
+) -> StoreResult<Model<f32, R>> {
     let named = bundle
         .tensors
         .iter()
@@ -139,15 +139,15 @@ pub fn model_from_initial<R: Representation<f32>>(
             let plain = t
                 .clone()
                 .into_typed::<f32, Plain>()
-                .map_err(|e| ApiError::internal(format!("stored initial weights {n}: {e}")))?;
+                .map_err(|e| StoreError::MalformedTensor(format!("stored initial weights {n}: {e}")))?;
             Ok((
                 n.clone(),
                 PlanarTensor::embed(rep.clone(), plain.values().clone()),
             ))
         })
-        .collect::<ApiResult<Vec<_>>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
     Model::from_parameters(&record.spec, rep, named)
-        .map_err(|e| ApiError::internal(format!("stored initial weights: {e}")))
+        .map_err(|e| StoreError::MalformedTensor(format!("stored initial weights: {e}")))
 }
 
 /// The public compact basis of a tensor (none for matrix form).
@@ -184,12 +184,12 @@ pub fn checkpoint_bundle<R: Representation<f32>>(checkpoint: &Checkpoint<f32, R>
 /// # Errors
 /// 500 when the blob is not such a bundle, lacks a counter, or holds tensors of another
 /// representation.
-pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> ApiResult<Checkpoint<f32, R>> {
+pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> StoreResult<Checkpoint<f32, R>> {
     let bundle = decode_bundle(bytes, "checkpoint")?;
     let counter = |name: &str| {
         bundle.metadata[name]
             .as_u64()
-            .ok_or_else(|| ApiError::internal(format!("stored checkpoint lacks {name}")))
+            .ok_or_else(|| StoreError::MalformedTensor(format!("stored checkpoint lacks {name}")))
     };
     let (epochs_done, step) = (counter("epochs_done")? as usize, counter("step")?);
     Ok(Checkpoint {
@@ -203,9 +203,9 @@ pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> ApiResult<Chec
 ///
 /// # Errors
 /// 500 when the losses do not concatenate (no epochs, or differing representations).
-pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> ApiResult<Vec<u8>> {
+pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> StoreResult<Vec<u8>> {
     let all = PlanarTensor::concatenate(0, losses)
-        .map_err(|e| ApiError::internal(format!("losses: {e}")))?;
+        .map_err(|e| StoreError::MalformedTensor(format!("losses: {e}")))?;
     Ok(wire::encode(&all))
 }
 
@@ -216,8 +216,8 @@ pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> A
 pub fn decode_losses<R: Representation<f32>>(
     bytes: &[u8],
     epochs: usize,
-) -> ApiResult<Vec<PlanarTensor<f32, R>>> {
-    let invalid = |e: &dyn std::fmt::Display| ApiError::internal(format!("stored losses: {e}"));
+) -> StoreResult<Vec<PlanarTensor<f32, R>>> {
+    let invalid = |e: &dyn std::fmt::Display| StoreError::MalformedTensor(format!("stored losses: {e}"));
     let all: PlanarTensor<f32, R> = wire::decode(bytes, &storage_limits())
         .and_then(|t| t.into_typed())
         .map_err(|e| invalid(&e))?;

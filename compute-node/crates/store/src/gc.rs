@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::blobs::BlobStore;
 use crate::db::Db;
-use crate::error::ApiResult;
-use crate::records::now;
+use crate::error::StoreResult;
+use crate::records::{now, now_micros};
 
 /// What one sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct Swept {
 ///
 /// # Errors
 /// 500 when listing or the database fails (deletions done so far stay done).
-pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> ApiResult<Swept> {
+pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> StoreResult<Swept> {
     let cutoff = now() as i64 - grace.as_secs() as i64;
     // Listed before the references are read: a blob committed in between is still referenced.
     let stored = blobs.list("blobs").await?;
@@ -72,7 +72,7 @@ pub async fn run_periodically(
     loop {
         tick.tick().await;
         let ttl = i64::try_from(key_ttl.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = crate::audit::now_micros().saturating_sub(ttl);
+        let cutoff = now_micros().saturating_sub(ttl);
         match crate::secure::store::expire_keys(&db, cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(keys = n, "expired evaluation keys deleted"),

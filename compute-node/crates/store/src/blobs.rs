@@ -18,7 +18,10 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{StoreError, StoreFault, StoreResult};
+
+/// The object store's own error, the source of [`StoreError::ObjectStore`].
+pub use object_store::Error as ObjectStoreError;
 
 /// Size of one multipart part (S3 needs ≥ 5 MiB for every part but the last).
 pub const PART_BYTES: usize = 8 << 20;
@@ -57,80 +60,62 @@ fn blob_path(sha256: &str) -> Path {
     Path::from(format!("blobs/{sha256}"))
 }
 
-/// A store error as the API answers it: 507 when the store is full (no space left, quota
-/// exceeded), 503 when it is read-only or cannot be reached (after object_store's own retries),
-/// else 500; details logged, not sent (they hold paths and addresses).
-fn store_error(what: &str, e: object_store::Error) -> ApiError {
+/// An object-store error: [`StoreError::ObjectStore`] with the fault behind it (full, read-only,
+/// unreachable after object_store's own retries, or none); details logged, not sent (they hold
+/// paths and addresses).
+fn store_error(what: &str, e: object_store::Error) -> StoreError {
     tracing::error!(error = %e, "object store: {what}");
-    match StoreFault::of(&e) {
-        Some(StoreFault::Full) => ApiError::insufficient_storage(format!(
-            "object store: {what} failed: the store is full"
-        )),
-        Some(StoreFault::ReadOnly) => ApiError::unavailable(format!(
-            "object store: {what} failed: the store is read-only"
-        )),
-        Some(StoreFault::Unreachable) => ApiError::unavailable(format!(
-            "object store: {what} failed: the store is unavailable"
-        )),
-        None => ApiError::internal(format!("object store: {what} failed")),
+    metrics::counter!("more_store_errors_total").increment(1);
+    StoreError::ObjectStore {
+        what: what.to_string(),
+        fault: fault_of(&e),
+        source: e,
     }
 }
 
-/// Why the store refused an operation, when it may accept it later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoreFault {
-    /// No space left or quota exceeded (ENOSPC, EDQUOT).
-    Full,
-    /// A read-only file system (EROFS).
-    ReadOnly,
-    /// A server that does not answer, or answers a server error, after retries.
-    Unreachable,
-}
-
-impl StoreFault {
-    /// The fault behind `e` (an I/O error anywhere in its chain decides), `None` for errors
-    /// that will not change by waiting (a missing blob, a refused request).
-    fn of(e: &object_store::Error) -> Option<Self> {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(err) = source {
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if let Some(fault) = Self::of_io(io) {
-                    return Some(fault);
-                }
-            }
-            source = err.source();
-        }
-        // Some wrappers keep only the text of the OS error.
-        let text = e.to_string();
-        for (code, fault) in [
-            (libc_errno::ENOSPC, Self::Full),
-            (libc_errno::EDQUOT, Self::Full),
-            (libc_errno::EROFS, Self::ReadOnly),
-        ] {
-            if text.contains(&format!("(os error {code})")) {
+/// The fault behind `e` (an I/O error anywhere in its chain decides), `None` for errors that
+/// will not change by waiting (a missing blob, a refused request).
+fn fault_of(e: &object_store::Error) -> Option<StoreFault> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(fault) = fault_of_io(io) {
                 return Some(fault);
             }
         }
-        match e {
-            object_store::Error::Generic { .. } | object_store::Error::JoinError { .. } => {
-                Some(Self::Unreachable)
-            }
-            _ => None,
+        source = err.source();
+    }
+    // Some wrappers keep only the text of the OS error.
+    let text = e.to_string();
+    for (code, fault) in [
+        (libc_errno::ENOSPC, StoreFault::Full),
+        (libc_errno::EDQUOT, StoreFault::Full),
+        (libc_errno::EROFS, StoreFault::ReadOnly),
+    ] {
+        if text.contains(&format!("(os error {code})")) {
+            return Some(fault);
         }
     }
+    match e {
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. } => {
+            Some(StoreFault::Unreachable)
+        }
+        _ => None,
+    }
+}
 
-    fn of_io(io: &std::io::Error) -> Option<Self> {
-        use std::io::ErrorKind;
-        match io.kind() {
-            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => return Some(Self::Full),
-            ErrorKind::ReadOnlyFilesystem => return Some(Self::ReadOnly),
-            _ => {}
-        }
-        match io.raw_os_error() {
-            Some(libc_errno::ENOSPC | libc_errno::EDQUOT) => Some(Self::Full),
-            Some(libc_errno::EROFS) => Some(Self::ReadOnly),
-            _ => None,
-        }
+/// The fault an I/O error names, if any.
+fn fault_of_io(io: &std::io::Error) -> Option<StoreFault> {
+    use std::io::ErrorKind;
+    match io.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => return Some(StoreFault::Full),
+        ErrorKind::ReadOnlyFilesystem => return Some(StoreFault::ReadOnly),
+        _ => {}
+    }
+    match io.raw_os_error() {
+        Some(libc_errno::ENOSPC | libc_errno::EDQUOT) => Some(StoreFault::Full),
+        Some(libc_errno::EROFS) => Some(StoreFault::ReadOnly),
+        _ => None,
     }
 }
 
@@ -175,11 +160,24 @@ impl BlobStore {
         &self.url
     }
 
+    /// Whether the store answers within `timeout`: a `HEAD` of an object that need not exist
+    /// (absent counts as an answer), bounded whatever object_store's retries do.
+    #[tracing::instrument(name = "store.ping", skip_all, level = "debug")]
+    pub async fn ping(&self, timeout: std::time::Duration) -> bool {
+        let path = Path::from("blobs/ping");
+        let probe = self.inner.head(&path);
+        matches!(
+            tokio::time::timeout(timeout, probe).await,
+            Ok(Ok(_) | Err(object_store::Error::NotFound { .. }))
+        )
+    }
+
     /// Stores small bytes (checkpoints, losses, weights) at their content address.
     ///
     /// # Errors
     /// 500 when the store fails.
-    pub async fn put(&self, bytes: Bytes) -> ApiResult<BlobRef> {
+    #[tracing::instrument(name = "store.put", skip_all)]
+    pub async fn put(&self, bytes: Bytes) -> StoreResult<BlobRef> {
         let blob = BlobRef {
             sha256: sha256_hex(&bytes),
             bytes: bytes.len() as u64,
@@ -195,7 +193,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the store refuses to start it.
-    pub async fn writer(&self) -> ApiResult<BlobWriter> {
+    #[tracing::instrument(name = "store.writer", skip_all)]
+    pub async fn writer(&self) -> StoreResult<BlobWriter> {
         let staging = Path::from(format!("staging/{:032x}", rand::random::<u128>()));
         let upload = self
             .inner
@@ -215,16 +214,18 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the blob is missing, unreadable or does not match its address.
-    pub async fn get(&self, sha256: &str) -> ApiResult<Bytes> {
+    #[tracing::instrument(name = "store.get", skip_all)]
+    pub async fn get(&self, sha256: &str) -> StoreResult<Bytes> {
         let bytes = async { self.inner.get(&blob_path(sha256)).await?.bytes().await }
             .await
             .map_err(|e| store_error(&format!("read blob {sha256}"), e))?;
         let actual = sha256_hex(&bytes);
         if actual != sha256 {
             tracing::error!(%sha256, %actual, "stored blob is corrupt");
-            return Err(ApiError::internal(format!(
-                "stored blob {sha256} is corrupt (its SHA-256 is {actual})"
-            )));
+            return Err(StoreError::CorruptBlob {
+                sha256: sha256.to_string(),
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -233,7 +234,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the store fails.
-    pub async fn delete(&self, sha256: &str) -> ApiResult<()> {
+    #[tracing::instrument(name = "store.delete", skip_all)]
+    pub async fn delete(&self, sha256: &str) -> StoreResult<()> {
         match self.inner.delete(&blob_path(sha256)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_error("delete", e)),
@@ -245,7 +247,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when listing fails.
-    pub async fn list(&self, prefix: &str) -> ApiResult<Vec<(String, i64)>> {
+    #[tracing::instrument(name = "store.list", skip_all, level = "debug")]
+    pub async fn list(&self, prefix: &str) -> StoreResult<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut stream = self.inner.list(Some(&Path::from(prefix)));
         while let Some(meta) = stream.next().await {
@@ -261,7 +264,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the store fails.
-    pub async fn modified(&self, sha256: &str) -> ApiResult<Option<i64>> {
+    #[tracing::instrument(name = "store.modified", skip_all, level = "debug")]
+    pub async fn modified(&self, sha256: &str) -> StoreResult<Option<i64>> {
         match self.inner.head(&blob_path(sha256)).await {
             Ok(meta) => Ok(Some(meta.last_modified.timestamp())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -276,7 +280,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the directories cannot be read.
-    pub async fn sweep_partial_files(&self, cutoff: i64) -> ApiResult<usize> {
+    #[tracing::instrument(name = "store.sweep_partial_files", skip_all, level = "debug")]
+    pub async fn sweep_partial_files(&self, cutoff: i64) -> StoreResult<usize> {
         let Some(root) = self.local_root.clone() else {
             return Ok(0);
         };
@@ -302,10 +307,10 @@ impl BlobStore {
             Ok(removed)
         })
         .await
-        .map_err(|e| ApiError::internal(format!("sweep task: {e}")))?;
+        .map_err(|e| StoreError::Io(format!("sweep task: {e}")))?;
         removed.map_err(|e| {
             tracing::error!(error = %e, "sweeping partial files");
-            ApiError::internal("object store: sweeping partial files failed")
+            StoreError::Io("object store: sweeping partial files failed".into())
         })
     }
 
@@ -313,7 +318,8 @@ impl BlobStore {
     ///
     /// # Errors
     /// 500 when the store fails.
-    pub async fn delete_staging(&self, name: &str) -> ApiResult<()> {
+    #[tracing::instrument(name = "store.delete_staging", skip_all, level = "debug")]
+    pub async fn delete_staging(&self, name: &str) -> StoreResult<()> {
         match self
             .inner
             .delete(&Path::from(format!("staging/{name}")))
@@ -341,7 +347,7 @@ impl BlobWriter {
     ///
     /// # Errors
     /// 500 when a part upload fails.
-    pub async fn write(&mut self, chunk: &[u8]) -> ApiResult<()> {
+    pub async fn write(&mut self, chunk: &[u8]) -> StoreResult<()> {
         self.hasher.update(chunk);
         self.bytes += chunk.len() as u64;
         self.parts.write(chunk);
@@ -365,7 +371,8 @@ impl BlobWriter {
     ///
     /// # Errors
     /// 500 when the store fails (the staging object is then left for the sweeper).
-    pub async fn finish(self) -> ApiResult<BlobRef> {
+    #[tracing::instrument(name = "store.finish", skip_all)]
+    pub async fn finish(self) -> StoreResult<BlobRef> {
         let blob = BlobRef {
             sha256: hex(&self.hasher.finalize()),
             bytes: self.bytes,
@@ -379,10 +386,12 @@ impl BlobWriter {
             .rename(&self.staging, &blob_path(&blob.sha256))
             .await
             .map_err(|e| store_error("move upload to its address", e))?;
+        metrics::counter!("more_upload_bytes_total").increment(blob.bytes);
         Ok(blob)
     }
 
     /// Abandons the upload and removes what was sent.
+    #[tracing::instrument(name = "store.abort", skip_all)]
     pub async fn abort(self) {
         if let Err(e) = self.parts.abort().await {
             tracing::warn!(error = %e, "aborting an upload");
@@ -401,34 +410,26 @@ mod tests {
         }
     }
 
+    /// The fault decides whether a job waits (full, read-only, unreachable) or fails (a missing
+    /// blob); the HTTP layer maps the same faults to 507 and 503 (`more-server`'s `error.rs`).
     #[test]
-    fn a_full_store_is_507_and_a_read_only_or_unreachable_one_503() {
+    fn a_full_read_only_or_unreachable_store_is_transient_and_says_so() {
+        let fault = |e: &StoreError| match e {
+            StoreError::ObjectStore { fault, .. } => *fault,
+            other => panic!("not an object-store error: {other:?}"),
+        };
         let full = store_error("put", wrapped(libc_errno::ENOSPC));
-        assert_eq!(
-            (full.status.as_u16(), full.code),
-            (507, "insufficient_storage")
-        );
+        assert_eq!(fault(&full), Some(StoreFault::Full));
         let quota = store_error("put", wrapped(libc_errno::EDQUOT));
-        assert_eq!(quota.status.as_u16(), 507);
+        assert_eq!(fault(&quota), Some(StoreFault::Full));
         let read_only = store_error("put", wrapped(libc_errno::EROFS));
-        assert_eq!(
-            (read_only.status.as_u16(), read_only.code),
-            (503, "unavailable")
-        );
-        assert!(
-            read_only.message.contains("read-only"),
-            "{}",
-            read_only.message
-        );
+        assert_eq!(fault(&read_only), Some(StoreFault::ReadOnly));
+        assert!(read_only.to_string().contains("read-only"), "{read_only}");
         let refused = store_error("put", wrapped(111));
-        assert_eq!(refused.status.as_u16(), 503);
+        assert_eq!(fault(&refused), Some(StoreFault::Unreachable));
         for e in [&full, &quota, &read_only, &refused] {
             assert!(e.is_transient());
-            assert!(
-                e.message.starts_with("object store: put failed"),
-                "{}",
-                e.message
-            );
+            assert!(e.to_string().starts_with("object store: put failed"), "{e}");
         }
         let missing = store_error(
             "read blob",
@@ -437,7 +438,8 @@ mod tests {
                 source: "absent".into(),
             },
         );
-        assert_eq!(missing.status.as_u16(), 500);
+        assert_eq!(fault(&missing), None);
+        assert_eq!(missing.to_string(), "object store: read blob failed");
         assert!(!missing.is_transient());
     }
 }

@@ -12,7 +12,7 @@
 
 use sqlx::Row;
 
-use super::store::StoreResult;
+use crate::error::StoreResult;
 use crate::db::Db;
 use crate::records::new_id;
 

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::db::{db_error, is_unique_violation, model_busy, to_json};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{StoreError, StoreResult};
 use crate::records::Job;
 
 /// The queue's name in apalis's tables.
@@ -96,9 +96,10 @@ macro_rules! with_task {
     };
 }
 
-fn queue_error(e: impl std::fmt::Display) -> ApiError {
+fn queue_error(e: impl std::fmt::Display) -> StoreError {
     tracing::error!(error = %e, "job queue");
-    ApiError::internal("job queue error")
+    metrics::counter!("more_queue_errors_total").increment(1);
+    StoreError::Queue(e.to_string())
 }
 
 /// Inserts the job only if its model exists and its dataset is still the version it was checked
@@ -145,6 +146,19 @@ impl Queue {
         }
     }
 
+    /// Whether the queue's database answers a trivial query within `timeout` (a dead server
+    /// cannot hang it: the wait is bounded whatever the pool does).
+    #[tracing::instrument(name = "queue.ping", skip_all, level = "debug")]
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let answered = async {
+            match self {
+                Queue::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+                Queue::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
+            }
+        };
+        tokio::time::timeout(timeout, answered).await.unwrap_or(false)
+    }
+
     /// Inserts a new `queued` job of `tenant` (with its blob references) and its task, in one
     /// transaction, if its model still exists and its dataset is still at `dataset_version`
     /// (both of `tenant`).
@@ -153,12 +167,13 @@ impl Queue {
     /// 409 when the model already has a queued or running job (one of several concurrent
     /// creates wins) or the model or dataset changed or went since they were read (the caller
     /// tells 404 from 409); 500 on a database error.
+    #[tracing::instrument(name = "queue.enqueue_new", skip_all)]
     pub async fn enqueue_new(
         &self,
         tenant: &str,
         job: &Job,
         dataset_version: i64,
-    ) -> ApiResult<bool> {
+    ) -> StoreResult<bool> {
         let record = to_json(job)?;
         let owner = format!("job:{}", job.id);
         let mut blobs = crate::db::Record::blobs(job);
@@ -204,7 +219,8 @@ impl Queue {
     /// # Errors
     /// 409 when its model has another active job (one of several concurrent resumes wins); 500
     /// on a database error.
-    pub async fn requeue(&self, job: &Job) -> ApiResult<bool> {
+    #[tracing::instrument(name = "queue.requeue", skip_all)]
+    pub async fn requeue(&self, job: &Job) -> StoreResult<bool> {
         let no_locks: [(&str, &str); 0] = [];
         let mut queued = job.clone();
         queued.state = crate::records::JobState::Queued;
@@ -311,7 +327,8 @@ impl Queue {
     ///
     /// # Errors
     /// 503 or 500 on a database error.
-    pub async fn reclaim(&self, me: &WorkerId) -> ApiResult<u64> {
+    #[tracing::instrument(name = "queue.reclaim", skip_all, level = "debug")]
+    pub async fn reclaim(&self, me: &WorkerId) -> StoreResult<u64> {
         let lockers: Vec<String> = match self {
             Queue::Sqlite(pool) => sqlx::query_scalar(LOCKERS_SQLITE)
                 .bind(QUEUE)

@@ -12,8 +12,8 @@ use apalis_sqlite::SqliteStorage;
 use serde::Serialize;
 
 use super::Jobs;
-use crate::queue::{Lease, Queue, TrainTask, WorkerId, QUEUE};
-use crate::records::now;
+use more_store::queue::{Lease, Queue, TrainTask, WorkerId, QUEUE};
+use more_store::records::now;
 
 /// First pause before a stopped worker is rebuilt.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -89,7 +89,7 @@ impl Jobs {
                         }
                     }
                 }
-                Err(e) => e.message,
+                Err(e) => e.to_string(),
             };
             if self.stopping() {
                 return;

@@ -1,15 +1,16 @@
-//! The job runner of one node. Jobs wait in the shared training queue (`crate::queue`, apalis);
-//! each node with `max_jobs > 0` runs an apalis worker that takes up to `max_jobs` tasks at once,
-//! claims each task's job row, and trains it on tokio's blocking pool (never on an actix
+//! The job runner of one node, over its store (`more-store`; no HTTP: the server starts it and
+//! reads its status). Jobs wait in the shared training queue (`more_store::queue`, apalis); each
+//! node with `max_jobs > 0` runs an apalis worker that takes up to `max_jobs` tasks at once,
+//! claims each task's job row, and trains it on tokio's blocking pool (never on a request
 //! worker). A job whose node dies is requeued by apalis after the lease and resumed by another
 //! node from its last per-epoch checkpoint; the `node` column fences the old owner's writes.
 //!
 //! A job of more than one rank runs as an MPI job (`mpi`): the node launches it, records each
 //! epoch its rank 0 reports, and stops the launch when the job is cancelled or the node stops.
 //!
-//! Each process's worker has an id of its own (`crate::queue::WorkerId`): a node restarted under
-//! its `--node-name` puts its predecessor's tasks back in the queue at start-up and resumes them
-//! at once. The worker is supervised (`worker`): stopped by a database error, it is rebuilt with
+//! Each process's worker has an id of its own (`more_store::queue::WorkerId`): a node restarted
+//! under its `--node-name` puts its predecessor's tasks back in the queue at start-up and resumes
+//! them at once. The worker is supervised (`worker`): stopped by a database error, it is rebuilt with
 //! backoff; a task delivered again for a job this process still trains follows that run. Each
 //! run is a tokio task of its own, so it outlives the worker that started it.
 //!
@@ -22,11 +23,15 @@
 //! once when the request reached that node) and stops at the next mini-batch. On a graceful stop
 //! the node's jobs stop at their next mini-batch and are saved as `interrupted`.
 
+#![deny(missing_docs)]
+
+mod error;
 mod mpi;
 mod retry;
 mod train;
 mod worker;
 
+pub use error::{JobError, JobResult};
 pub use mpi::MpiLaunch;
 pub use worker::WorkerStatus;
 
@@ -36,12 +41,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument as _;
 use tokio::task::JoinHandle;
 
-use crate::blobs::BlobStore;
-use crate::db::{Claimed, Db};
-use crate::queue::Queue;
-use crate::records::{now, JobState};
+use more_store::blobs::BlobStore;
+use more_store::db::{Claimed, Db};
+use more_store::queue::Queue;
+use more_store::records::{now, JobState};
 use retry::Budget;
 
 /// How a node takes part in training.
@@ -72,7 +78,7 @@ const MAX_TAKEOVERS: usize = 5;
 /// A job running on this node: its live record, and the flags that stop it.
 pub struct JobHandle {
     /// The live record (progress between database writes).
-    pub job: Mutex<crate::records::Job>,
+    pub job: Mutex<more_store::records::Job>,
     /// Set by a cancel request.
     pub cancel: AtomicBool,
     /// Set when another node took the job over (this node was presumed dead): stop, save nothing.
@@ -84,7 +90,7 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    fn snapshot(&self) -> crate::records::Job {
+    fn snapshot(&self) -> more_store::records::Job {
         self.job.lock().expect("job lock").clone()
     }
 
@@ -141,7 +147,7 @@ impl Jobs {
     }
 
     /// The record with this node's live progress, if the job runs here.
-    pub fn live(&self, job: crate::records::Job) -> crate::records::Job {
+    pub fn live(&self, job: more_store::records::Job) -> more_store::records::Job {
         match self.active.lock().expect("jobs lock").get(&job.id) {
             Some(h) => h.snapshot(),
             None => job,
@@ -192,6 +198,8 @@ impl Jobs {
     /// Claims the task's job and trains it to its end (or stop). A task delivered again for a
     /// job this process still runs (its worker was rebuilt) waits for that run first; the claim
     /// then finds the job ended (or queued again by a resume that came meanwhile: it runs).
+    // One trace per run of a job (its own root span, `job_id` on every span under it).
+    #[tracing::instrument(name = "job", parent = None, skip_all, fields(job_id = %job_id))]
     async fn run(self: &Arc<Self>, job_id: &str, attempt: usize) {
         let running = self.active.lock().expect("jobs lock").get(job_id).cloned();
         if let Some(handle) = running {
@@ -229,7 +237,8 @@ impl Jobs {
                 .expect("jobs lock")
                 .remove(&h.snapshot().id);
             h.done.send_replace(true);
-        });
+        }
+        .instrument(tracing::Span::current()));
         handle.ended().await;
     }
 
@@ -261,7 +270,9 @@ impl Jobs {
             stop: self.stop.subscribe(),
         };
         let h = handle.clone();
-        let result = tokio::task::spawn_blocking(move || train::run(&context, &h)).await;
+        let span = tracing::Span::current();
+        let result =
+            tokio::task::spawn_blocking(move || span.in_scope(|| train::run(&context, &h))).await;
         if let Err(panic) = result {
             self.fail(handle, &format!("training panicked: {panic}"))
                 .await;

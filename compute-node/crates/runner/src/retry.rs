@@ -1,12 +1,14 @@
 //! Retrying a job's database and store operations through an outage: a transient error (the
-//! database or the store unavailable, read-only or full: [`ApiError::is_transient`]) is retried
+//! database or the store unavailable, read-only or full: [`more_store::StoreError::is_transient`]) is retried
 //! with backoff (0.5 s doubling to 10 s) until a time budget is spent; then the last error is
 //! returned and the job ends `interrupted` (resumable), never `failed`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::error::{ApiError, ApiResult};
+use more_store::StoreResult;
+
+use crate::error::JobError;
 
 /// First pause after a transient error.
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
@@ -31,10 +33,10 @@ impl Budget<'_> {
     ///
     /// # Errors
     /// The last error of `op`.
-    pub async fn run_async<T, F, Fut>(&self, what: &str, mut op: F) -> ApiResult<T>
+    pub async fn run_async<T, F, Fut>(&self, what: &str, mut op: F) -> StoreResult<T>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<T>>,
+        Fut: Future<Output = StoreResult<T>>,
     {
         let start = Instant::now();
         let mut pause = FIRST_PAUSE;
@@ -59,20 +61,32 @@ impl Budget<'_> {
 }
 
 /// The message of a job left `interrupted` by a transient error.
-pub fn interrupted_message(e: &ApiError) -> String {
-    format!(
-        "interrupted: {} (its last checkpoint is kept; resume it)",
-        e.message
-    )
+pub fn interrupted_message(e: &JobError) -> String {
+    format!("interrupted: {e} (its last checkpoint is kept; resume it)")
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use more_store::blobs::ObjectStoreError;
+    use more_store::{StoreError, StoreFault};
+
     use super::*;
 
-    fn block_on<T>(f: impl Future<Output = ApiResult<T>>) -> ApiResult<T> {
+    /// An object-store failure with `fault` (`None`: one waiting does not help).
+    fn store_error(fault: Option<StoreFault>) -> StoreError {
+        StoreError::ObjectStore {
+            what: "put".into(),
+            fault,
+            source: ObjectStoreError::NotImplemented {
+                operation: "test".into(),
+                implementer: "test".into(),
+            },
+        }
+    }
+
+    fn block_on<T>(f: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -92,13 +106,13 @@ mod tests {
             let n = tries.load(Ordering::SeqCst);
             async move {
                 if n < 3 {
-                    Err(ApiError::unavailable("the database is unavailable"))
+                    Err(store_error(Some(StoreFault::Unreachable)))
                 } else {
                     Ok(n)
                 }
             }
         }));
-        assert_eq!(result, Ok(3));
+        assert_eq!(result.ok(), Some(3));
     }
 
     #[test]
@@ -109,20 +123,26 @@ mod tests {
             stopping: &|| false,
         };
         let start = Instant::now();
-        let result: ApiResult<()> = block_on(budget.run_async("test", || {
+        let result: StoreResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(ApiError::insufficient_storage("the store is full")) }
+            async { Err(store_error(Some(StoreFault::Full))) }
         }));
-        assert_eq!(result.unwrap_err().code, "insufficient_storage");
+        assert!(matches!(
+            result,
+            Err(StoreError::ObjectStore {
+                fault: Some(StoreFault::Full),
+                ..
+            })
+        ));
         // 0.5 s, then 1 s would pass the 0.8 s budget: two tries.
         assert_eq!(tries.load(Ordering::SeqCst), 2);
         assert!(start.elapsed() < Duration::from_secs(2));
         tries.store(0, Ordering::SeqCst);
-        let result: ApiResult<()> = block_on(budget.run_async("test", || {
+        let result: StoreResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(ApiError::internal("corrupt record")) }
+            async { Err(StoreError::Corrupt("corrupt record".into())) }
         }));
-        assert_eq!(result.unwrap_err().code, "internal");
+        assert!(matches!(result, Err(StoreError::Corrupt(_))));
         assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
 
@@ -133,9 +153,9 @@ mod tests {
             limit: None,
             stopping: &|| tries.load(Ordering::SeqCst) >= 2,
         };
-        let result: ApiResult<()> = block_on(budget.run_async("test", || {
+        let result: StoreResult<()> = block_on(budget.run_async("test", || {
             tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(ApiError::unavailable("the store is unavailable")) }
+            async { Err(store_error(Some(StoreFault::Unreachable))) }
         }));
         assert!(result.is_err());
         assert_eq!(tries.load(Ordering::SeqCst), 2);

@@ -19,10 +19,10 @@ use serde::Deserialize;
 
 use super::train::{complete, record_epoch, Context, EpochBlobs, Stop, Trained};
 use super::JobHandle;
-use crate::db::Scope;
-use crate::error::{ApiError, ApiResult};
-use crate::records::{Job, ModelRecord};
-use crate::weights::decode_bundle;
+use more_store::db::Scope;
+use crate::error::{JobError, JobResult};
+use more_store::records::{Job, ModelRecord};
+use more_store::weights::decode_bundle;
 
 /// How often the node looks at the stop flags while an MPI job runs.
 const POLL: Duration = Duration::from_millis(200);
@@ -107,7 +107,7 @@ pub(super) fn train(
     job: &Job,
 ) -> Result<(), Stop> {
     let Some(launch) = cx.mpi.as_ref().filter(|m| job.ranks <= m.max_ranks) else {
-        return Err(ApiError::internal(format!(
+        return Err(JobError::Mpi(format!(
             "node {} cannot launch a job of {} ranks (see its --mpi-max-ranks)",
             cx.node, job.ranks
         ))
@@ -124,7 +124,7 @@ pub(super) fn train(
         .spawn()
         .map_err(|e| {
             tracing::error!(job = %job.id, launcher = ?launch.launcher, error = %e, "cannot start the MPI launcher");
-            ApiError::internal("cannot start the MPI launcher; see the node's log")
+            JobError::Mpi("cannot start the MPI launcher; see the node's log".into())
         })?;
     tracing::info!(job = %job.id, ranks = job.ranks, pid = child.id(), "MPI job launched");
     let reports = read_output(&mut child, &job.id);
@@ -134,13 +134,13 @@ pub(super) fn train(
     }
     let status = child
         .wait()
-        .map_err(|e| ApiError::internal(format!("MPI job: {e}")))?;
+        .map_err(|e| JobError::Mpi(format!("MPI job: {e}")))?;
     let last = followed?;
     tracing::info!(job = %job.id, %status, "MPI job ended");
     let weights = match last.and_then(|r| r.weights_sha256) {
         Some(sha) if status.success() => sha,
         _ => {
-            return Err(ApiError::internal(format!(
+            return Err(JobError::Mpi(format!(
             "the MPI job ended ({status}) without trained weights; its output is in node {}'s log",
             cx.node
         ))
@@ -154,7 +154,7 @@ pub(super) fn train(
 }
 
 /// The program's arguments for this job: its data, model, configuration, and where it resumes.
-fn arguments(cx: &Context, job: &Job, record: &ModelRecord) -> ApiResult<Vec<String>> {
+fn arguments(cx: &Context, job: &Job, record: &ModelRecord) -> JobResult<Vec<String>> {
     let mut args = vec![
         "--store".to_string(),
         cx.blobs.url().to_string(),
@@ -187,8 +187,8 @@ fn arguments(cx: &Context, job: &Job, record: &ModelRecord) -> ApiResult<Vec<Str
 }
 
 /// JSON text of a record passed on the command line.
-fn to_json(value: &impl serde::Serialize) -> ApiResult<String> {
-    serde_json::to_string(value).map_err(|e| ApiError::internal(format!("JSON: {e}")))
+fn to_json(value: &impl serde::Serialize) -> JobResult<String> {
+    serde_json::to_string(value).map_err(|e| JobError::Mpi(format!("JSON: {e}")))
 }
 
 /// Reads the launch's output on two threads: standard output's JSON lines (rank 0's reports)
@@ -291,20 +291,20 @@ fn terminate(child: &mut Child, job_id: &str) {
 
 /// The trained weights the launch stored, with the representation and basis their metadata
 /// names.
-fn trained(cx: &Context, weights_sha256: String) -> ApiResult<Trained> {
+fn trained(cx: &Context, weights_sha256: String) -> JobResult<Trained> {
     let bytes = cx.retry("read the trained weights", || cx.blobs.get(&weights_sha256))?;
     let bundle = decode_bundle(&bytes, "weights")?;
     let representation = match bundle.metadata["representation"].as_str() {
         Some("compact") => "compact",
         Some("matrix") => "matrix",
         other => {
-            return Err(ApiError::internal(format!(
+            return Err(JobError::Mpi(format!(
                 "the MPI job's weights name representation {other:?}"
             )))
         }
     };
     let basis = serde_json::from_value(bundle.metadata["basis"].clone())
-        .map_err(|e| ApiError::internal(format!("the MPI job's weights: basis: {e}")))?;
+        .map_err(|e| JobError::Mpi(format!("the MPI job's weights: basis: {e}")))?;
     Ok(Trained {
         weights_sha256,
         representation,

@@ -15,7 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 // Dynamic SQL only interpolates the constant table and column names of `Record` impls.
 use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{StoreError, StoreResult};
 use crate::records::{valid_id, Dataset, Job, JobState, ModelRecord};
 
 /// The connection pool and the queries.
@@ -136,44 +136,21 @@ impl Record for Job {
 /// that during an outage requests fail fast (the job runner retries instead).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A database error: 503 `unavailable` when the database cannot be reached (no connection in
-/// [`ACQUIRE_TIMEOUT`], a broken connection, a server shutting down or starting up), else a 500;
-/// details logged, not sent.
-pub(crate) fn db_error(e: sqlx::Error) -> ApiError {
-    tracing::error!(error = %e, "database");
-    if is_unreachable(&e) {
-        ApiError::unavailable("the database is unavailable; retry later")
-    } else {
-        ApiError::internal("database error")
-    }
+/// A database error: [`StoreError::Unavailable`] when the database cannot be reached (no
+/// connection in [`ACQUIRE_TIMEOUT`], a broken connection, a server shutting down or starting up),
+/// else [`StoreError::Database`]; details logged, not carried in the message.
+pub fn db_error(e: sqlx::Error) -> StoreError {
+    StoreError::from(e)
 }
 
-/// Whether an error says the database cannot be reached now (rather than refusing a query).
-pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL's connection exceptions (08…) and operator intervention (57P01 admin
-        // shutdown, 57P02 crash shutdown, 57P03 cannot connect now); SQLite's busy and locked.
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6"),
-        _ => false,
-    }
+pub(crate) fn to_json<R: Serialize>(r: &R) -> StoreResult<String> {
+    serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("serialise record: {e}")))
 }
 
-pub(crate) fn to_json<R: Serialize>(r: &R) -> ApiResult<String> {
-    serde_json::to_string(r).map_err(|e| ApiError::internal(format!("serialise record: {e}")))
-}
-
-fn from_json<R: DeserializeOwned>(s: &str) -> ApiResult<R> {
+fn from_json<R: DeserializeOwned>(s: &str) -> StoreResult<R> {
     serde_json::from_str(s).map_err(|e| {
         tracing::error!(error = %e, "corrupt record");
-        ApiError::internal("corrupt record in the database")
+        StoreError::Corrupt("corrupt record in the database".into())
     })
 }
 
@@ -182,16 +159,16 @@ fn owner<R: Record>(id: &str) -> String {
 }
 
 /// Whether an error is a unique-constraint violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 /// A job row: the JSON record with the authoritative columns applied.
-fn job_of(row: &AnyRow) -> ApiResult<Job> {
+fn job_of(row: &AnyRow) -> StoreResult<Job> {
     let mut job: Job = from_json(&row.try_get::<String, _>("record").map_err(db_error)?)?;
     let state: String = row.try_get("state").map_err(db_error)?;
     job.state = JobState::parse(&state)
-        .ok_or_else(|| ApiError::internal(format!("unknown job state {state:?}")))?;
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown job state {state:?}")))?;
     job.node = row.try_get::<Option<String>, _>("node").map_err(db_error)?;
     Ok(job)
 }
@@ -245,18 +222,18 @@ impl Db {
         })
     }
 
-    /// The connection pool (for the tenant, key and audit queries of `crate::auth` and
-    /// `crate::audit`).
-    pub(crate) fn pool(&self) -> &AnyPool {
+    /// The connection pool (for the tenant, key and audit queries of the server's `auth` and
+    /// `audit` modules, and the secure mode's rows).
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     /// Whether the database is PostgreSQL (else SQLite).
-    pub(crate) fn is_postgres(&self) -> bool {
+    pub fn is_postgres(&self) -> bool {
         self.postgres
     }
 
-    async fn begin(&self) -> ApiResult<Transaction<'static, Any>> {
+    async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
         self.pool.begin().await.map_err(db_error)
     }
 
@@ -267,7 +244,7 @@ impl Db {
         tx: &mut Transaction<'static, Any>,
         table: &str,
         id: &str,
-    ) -> ApiResult<()> {
+    ) -> StoreResult<()> {
         if self.postgres {
             let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
             sqlx::query(AssertSqlSafe(sql))
@@ -288,7 +265,7 @@ impl Db {
         sql: &'static str,
         r: &R,
         version: i64,
-    ) -> ApiResult<bool> {
+    ) -> StoreResult<bool> {
         let done = sqlx::query(sql)
             .bind(to_json(r)?)
             .bind(r.id().to_string())
@@ -304,7 +281,7 @@ impl Db {
         Ok(true)
     }
 
-    async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> ApiResult<()> {
+    async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> StoreResult<()> {
         let owner = owner::<R>(r.id());
         sqlx::query("DELETE FROM blob_refs WHERE owner = $1")
             .bind(&owner)
@@ -329,7 +306,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn insert<R: Record>(&self, tenant: &str, r: &R) -> ApiResult<()> {
+    #[tracing::instrument(name = "db.insert", skip_all)]
+    pub async fn insert<R: Record>(&self, tenant: &str, r: &R) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "INSERT INTO {} (id, created_at, version, record, tenant) VALUES ($1, $2, 1, $3, $4)",
@@ -352,9 +330,10 @@ impl Db {
     ///
     /// # Errors
     /// 404, or 500 on a database error.
-    pub async fn get<R: Record>(&self, scope: Scope<'_>, id: &str) -> ApiResult<(R, i64)> {
+    #[tracing::instrument(name = "db.get", skip_all)]
+    pub async fn get<R: Record>(&self, scope: Scope<'_>, id: &str) -> StoreResult<(R, i64)> {
         if !valid_id(id) {
-            return Err(ApiError::not_found(R::WORD, id));
+            return Err(StoreError::not_found(R::WORD, id));
         }
         let sql = format!(
             "SELECT record, version FROM {} WHERE id = $1{}",
@@ -365,7 +344,7 @@ impl Db {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| ApiError::not_found(R::WORD, id))?;
+            .ok_or_else(|| StoreError::not_found(R::WORD, id))?;
         let record: String = row.try_get("record").map_err(db_error)?;
         Ok((
             from_json(&record)?,
@@ -377,7 +356,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn list<R: Record>(&self, tenant: &str) -> ApiResult<Vec<R>> {
+    #[tracing::instrument(name = "db.list", skip_all, level = "debug")]
+    pub async fn list<R: Record>(&self, tenant: &str) -> StoreResult<Vec<R>> {
         let sql = format!(
             "SELECT record FROM {} WHERE tenant = $1 ORDER BY created_at, id",
             R::TABLE
@@ -397,7 +377,8 @@ impl Db {
     ///
     /// # Errors
     /// 409 when a job references the dataset; 500 on a database error.
-    pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.update_dataset", skip_all)]
+    pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         self.lock_row(&mut tx, "datasets", &ds.id).await?;
         let sql = "UPDATE datasets SET record = $1, version = version + 1 \
@@ -421,7 +402,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn record_initial_weights(&self, m: &ModelRecord, version: i64) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.record_initial_weights", skip_all)]
+    pub async fn record_initial_weights(&self, m: &ModelRecord, version: i64) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         self.lock_row(&mut tx, "models", &m.id).await?;
         let sql = "UPDATE models SET record = $1, version = version + 1 \
@@ -438,7 +420,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn dataset_in_use(&self, id: &str) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.dataset_in_use", skip_all)]
+    pub async fn dataset_in_use(&self, id: &str) -> StoreResult<bool> {
         Ok(
             sqlx::query("SELECT 1 AS one FROM training_jobs WHERE dataset_id = $1 LIMIT 1")
                 .bind(id)
@@ -455,7 +438,8 @@ impl Db {
     /// # Errors
     /// 404 when absent or another tenant's; 409 while a queued or running job uses it; 500 on a
     /// database error.
-    pub async fn delete<R: Record>(&self, tenant: &str, id: &str) -> ApiResult<()> {
+    #[tracing::instrument(name = "db.delete", skip_all)]
+    pub async fn delete<R: Record>(&self, tenant: &str, id: &str) -> StoreResult<()> {
         let column = if R::TABLE == "datasets" {
             "dataset_id"
         } else {
@@ -477,10 +461,10 @@ impl Db {
             .rows_affected();
         if done != 1 {
             return match self.get::<R>(Scope::Tenant(tenant), id).await {
-                Ok(_) => Err(ApiError::conflict(format!(
-                    "{} {id} is used by a queued or running job",
-                    R::WORD
-                ))),
+                Ok(_) => Err(StoreError::InUse {
+                    what: R::WORD,
+                    id: id.to_string(),
+                }),
                 Err(e) => Err(e),
             };
         }
@@ -496,7 +480,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn referenced_blobs(&self) -> ApiResult<std::collections::HashSet<String>> {
+    #[tracing::instrument(name = "db.referenced_blobs", skip_all)]
+    pub async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
         sqlx::query("SELECT DISTINCT sha256 FROM blob_refs")
             .fetch_all(&self.pool)
             .await
@@ -507,23 +492,22 @@ impl Db {
     }
 }
 
-/// The 409 for an upload to a dataset that jobs use.
-pub fn dataset_locked(id: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "dataset {id} is used by a job and cannot change; upload to a new dataset instead"
-    ))
+/// The refusal of an upload to a dataset that jobs use.
+pub fn dataset_locked(id: &str) -> StoreError {
+    StoreError::DatasetLocked { id: id.to_string() }
 }
 
 /// The jobs table: claims, progress, the end of a job, cancel (creation and resume go through
-/// `crate::queue`, which adds the task in the same transaction).
+/// [`crate::queue`], which adds the task in the same transaction).
 impl Db {
     /// A job with its current state (404 when absent or another tenant's).
     ///
     /// # Errors
     /// 404, or 500 on a database error.
-    pub async fn job(&self, scope: Scope<'_>, id: &str) -> ApiResult<Job> {
+    #[tracing::instrument(name = "db.job", skip_all)]
+    pub async fn job(&self, scope: Scope<'_>, id: &str) -> StoreResult<Job> {
         if !valid_id(id) {
-            return Err(ApiError::not_found("job", id));
+            return Err(StoreError::not_found("job", id));
         }
         let sql = format!(
             "SELECT record, state, node FROM training_jobs WHERE id = $1{}",
@@ -533,7 +517,7 @@ impl Db {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?
-            .ok_or_else(|| ApiError::not_found("job", id))?;
+            .ok_or_else(|| StoreError::not_found("job", id))?;
         job_of(&row)
     }
 
@@ -541,7 +525,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn jobs(&self, tenant: &str) -> ApiResult<Vec<Job>> {
+    #[tracing::instrument(name = "db.jobs", skip_all)]
+    pub async fn jobs(&self, tenant: &str) -> StoreResult<Vec<Job>> {
         sqlx::query(
             "SELECT record, state, node FROM training_jobs WHERE tenant = $1 \
              ORDER BY created_at, id",
@@ -561,7 +546,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn claim_job(&self, id: &str, node: &str, now: i64) -> ApiResult<Option<Claimed>> {
+    #[tracing::instrument(name = "db.claim_job", skip_all)]
+    pub async fn claim_job(&self, id: &str, node: &str, now: i64) -> StoreResult<Option<Claimed>> {
         let row = sqlx::query(
             "UPDATE training_jobs SET state = 'running', node = $1, heartbeat_at = $2 \
              WHERE id = $3 AND state IN ('queued', 'running') \
@@ -574,6 +560,7 @@ impl Db {
         .await
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
+        metrics::counter!("more_jobs_started_total").increment(1);
         Ok(Some(Claimed {
             job: job_of(&row)?,
             cancel_requested: row
@@ -588,7 +575,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn heartbeat(&self, node: &str, now: i64) -> ApiResult<Vec<String>> {
+    #[tracing::instrument(name = "db.heartbeat", skip_all, level = "debug")]
+    pub async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<Vec<String>> {
         sqlx::query(
             "UPDATE training_jobs SET heartbeat_at = $1 WHERE node = $2 AND state = 'running'",
         )
@@ -614,7 +602,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn save_running_job(&self, job: &Job, node: &str) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.save_running_job", skip_all)]
+    pub async fn save_running_job(&self, job: &Job, node: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE training_jobs SET record = $1 WHERE id = $2 AND node = $3 AND state = 'running'",
@@ -642,13 +631,14 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
+    #[tracing::instrument(name = "db.finish_job", skip_all)]
     pub async fn finish_job(
         &self,
         job: &Job,
         node: &str,
         state: JobState,
         model: Option<(&ModelRecord, i64)>,
-    ) -> ApiResult<bool> {
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE training_jobs SET state = $1, record = $2, node = NULL, cancel_requested = 0 \
@@ -675,6 +665,7 @@ impl Db {
             }
         }
         tx.commit().await.map_err(db_error)?;
+        metrics::counter!("more_jobs_finished_total", "state" => state.as_str()).increment(1);
         Ok(true)
     }
 
@@ -683,7 +674,8 @@ impl Db {
     ///
     /// # Errors
     /// 500 on a database error.
-    pub async fn cancel_requested(&self, id: &str, node: &str) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.cancel_requested", skip_all, level = "debug")]
+    pub async fn cancel_requested(&self, id: &str, node: &str) -> StoreResult<bool> {
         let row = sqlx::query(
             "SELECT id FROM training_jobs \
              WHERE id = $1 AND node = $2 AND state = 'running' AND cancel_requested <> 0",
@@ -702,7 +694,8 @@ impl Db {
     /// # Errors
     /// 404 (also for another tenant's job); 409 when the job is neither queued nor running; 500
     /// on a database error.
-    pub async fn cancel_job(&self, tenant: &str, id: &str) -> ApiResult<Job> {
+    #[tracing::instrument(name = "db.cancel_job", skip_all)]
+    pub async fn cancel_job(&self, tenant: &str, id: &str) -> StoreResult<Job> {
         let scope = Scope::Tenant(tenant);
         let job = self.job(scope, id).await?;
         let queued = sqlx::query(
@@ -724,10 +717,10 @@ impl Db {
             .rows_affected();
             if running == 0 {
                 let now = self.job(scope, id).await.unwrap_or(job);
-                return Err(ApiError::conflict(format!(
-                    "job {id} is {}, not queued or running",
-                    now.state.as_str()
-                )));
+                return Err(StoreError::JobNotActive {
+                    id: id.to_string(),
+                    state: now.state.as_str(),
+                });
             }
         }
         self.job(scope, id).await
@@ -737,6 +730,7 @@ impl Db {
 /// The node's own bookkeeping: liveness of the database, superseded blobs.
 impl Db {
     /// Whether the database answers a trivial query within `timeout`.
+    #[tracing::instrument(name = "db.ping", skip_all, level = "debug")]
     pub async fn ping(&self, timeout: std::time::Duration) -> bool {
         let query = sqlx::query("SELECT 1 AS one").fetch_one(&self.pool);
         matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
@@ -747,7 +741,8 @@ impl Db {
     ///
     /// # Errors
     /// 503 or 500 on a database error.
-    pub async fn unreferenced(&self, sha256: &str) -> ApiResult<bool> {
+    #[tracing::instrument(name = "db.unreferenced", skip_all, level = "debug")]
+    pub async fn unreferenced(&self, sha256: &str) -> StoreResult<bool> {
         Ok(
             sqlx::query("SELECT 1 AS one FROM blob_refs WHERE sha256 = $1 LIMIT 1")
                 .bind(sha256)
@@ -759,9 +754,9 @@ impl Db {
     }
 }
 
-/// The 409 for a model with an active job.
-pub fn model_busy(model_id: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "model {model_id} already has a queued or running job"
-    ))
+/// The refusal of a second active job for a model.
+pub fn model_busy(model_id: &str) -> StoreError {
+    StoreError::ModelBusy {
+        model_id: model_id.to_string(),
+    }
 }

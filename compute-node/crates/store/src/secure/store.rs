@@ -1,6 +1,6 @@
 //! The rows of the secure mode (migration `0004_secure_models.sql`): secure models with their
 //! grants, and tenants' evaluation keys. Plain SQL over [`Db`]'s pool, with its own error type
-//! ([`StoreError`]): HTTP statuses are chosen at the route edge (`crate::routes::secure`).
+//! ([`StoreError`]): HTTP statuses are chosen at the route edge (`more-server`).
 //!
 //! Visibility is one rule, applied in SQL: a model is seen by its owner tenant and by the tenants
 //! it is granted to; anyone else is told "not found" (never "forbidden": existence is not
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::db::{is_unreachable, Db};
+use crate::db::Db;
+use crate::error::{StoreError, StoreResult};
 use crate::records::valid_id;
 
 /// Evaluation keys a tenant keeps at most: uploading one more removes its oldest.
@@ -22,43 +23,6 @@ pub const MAX_KEYS_PER_TENANT: usize = 16;
 
 /// Tenants one model may be granted to at most.
 pub const MAX_GRANTS: usize = 256;
-
-/// A failed storage operation of the secure mode.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No secure model of this id that the tenant may see (or may change, for the owner's
-    /// operations).
-    #[error("secure model {0:?} not found")]
-    ModelNotFound(String),
-    /// No evaluation key of this id of the tenant.
-    #[error("evaluation key {0:?} not found")]
-    KeyNotFound(String),
-    /// A grant names a tenant that is not registered on this node.
-    #[error("tenant {0:?} is not registered on this node")]
-    UnknownTenant(String),
-    /// The database cannot be reached now (retry later).
-    #[error("the database is unavailable; retry later")]
-    Unavailable(#[source] sqlx::Error),
-    /// The database refused a query.
-    #[error("database error")]
-    Database(#[source] sqlx::Error),
-    /// A stored row could not be read back.
-    #[error("corrupt secure-mode row: {0}")]
-    Corrupt(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        if is_unreachable(&e) {
-            StoreError::Unavailable(e)
-        } else {
-            StoreError::Database(e)
-        }
-    }
-}
-
-/// Result of a storage operation of the secure mode.
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What a model listing shows besides names and ids (the `summary` column, JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,10 +222,10 @@ pub async fn grants(db: &Db, model: &str) -> StoreResult<Vec<String>> {
 /// A model `tenant` may see: its own or one granted to it.
 ///
 /// # Errors
-/// [`StoreError::ModelNotFound`] otherwise (also for a malformed id); a database error.
+/// [`StoreError::NotFound`] otherwise (also for a malformed id); a database error.
 pub async fn visible_model(db: &Db, tenant: &str, id: &str) -> StoreResult<SecureModelRow> {
     if !valid_id(id) {
-        return Err(StoreError::ModelNotFound(id.into()));
+        return Err(StoreError::not_found("secure model", id));
     }
     let sql = format!(
         "SELECT {MODEL_COLUMNS} FROM secure_models WHERE id = $1 AND (tenant = $2 OR EXISTS \
@@ -272,19 +236,19 @@ pub async fn visible_model(db: &Db, tenant: &str, id: &str) -> StoreResult<Secur
         .bind(tenant)
         .fetch_optional(db.pool())
         .await?
-        .ok_or_else(|| StoreError::ModelNotFound(id.into()))?;
+        .ok_or_else(|| StoreError::not_found("secure model", id))?;
     model_of(&row, grants(db, id).await?)
 }
 
 /// A model of `owner` (the owner's operations: grants, delete).
 ///
 /// # Errors
-/// [`StoreError::ModelNotFound`] when absent or not `owner`'s (granted tenants included); a
+/// [`StoreError::NotFound`] when absent or not `owner`'s (granted tenants included); a
 /// database error.
 pub async fn owned_model(db: &Db, owner: &str, id: &str) -> StoreResult<SecureModelRow> {
     let m = visible_model(db, owner, id).await?;
     if m.tenant != owner {
-        return Err(StoreError::ModelNotFound(id.into()));
+        return Err(StoreError::not_found("secure model", id));
     }
     Ok(m)
 }
@@ -315,7 +279,7 @@ pub async fn visible_models(db: &Db, tenant: &str) -> StoreResult<Vec<SecureMode
 /// quota (`Some(None)`: the node's default); returns the model as it is now.
 ///
 /// # Errors
-/// [`StoreError::ModelNotFound`] unless `owner` owns it; [`StoreError::UnknownTenant`]; a
+/// [`StoreError::NotFound`] unless `owner` owns it; [`StoreError::UnknownTenant`]; a
 /// database error.
 pub async fn set_grants(
     db: &Db,
@@ -339,7 +303,7 @@ pub async fn set_grants(
         .fetch_optional(&mut *tx)
         .await?;
     if still.is_none() {
-        return Err(StoreError::ModelNotFound(id.into()));
+        return Err(StoreError::not_found("secure model", id));
     }
     sqlx::query("DELETE FROM secure_model_grants WHERE model_id = $1")
         .bind(id)
@@ -360,10 +324,10 @@ pub async fn set_grants(
 /// Deletes `owner`'s model `id`, its grants, its quota use and its blob reference.
 ///
 /// # Errors
-/// [`StoreError::ModelNotFound`] unless `owner` owns it; a database error.
+/// [`StoreError::NotFound`] unless `owner` owns it; a database error.
 pub async fn delete_model(db: &Db, owner: &str, id: &str) -> StoreResult<()> {
     if !valid_id(id) {
-        return Err(StoreError::ModelNotFound(id.into()));
+        return Err(StoreError::not_found("secure model", id));
     }
     let mut tx = begin(db).await?;
     let done = sqlx::query("DELETE FROM secure_models WHERE id = $1 AND tenant = $2")
@@ -373,7 +337,7 @@ pub async fn delete_model(db: &Db, owner: &str, id: &str) -> StoreResult<()> {
         .await?
         .rows_affected();
     if done != 1 {
-        return Err(StoreError::ModelNotFound(id.into()));
+        return Err(StoreError::not_found("secure model", id));
     }
     sqlx::query("DELETE FROM secure_model_grants WHERE model_id = $1")
         .bind(id)
@@ -434,11 +398,11 @@ pub async fn insert_key(db: &Db, k: &EvaluationKeyRow) -> StoreResult<Vec<String
 /// `tenant`'s evaluation key `id`.
 ///
 /// # Errors
-/// [`StoreError::KeyNotFound`] when absent, expired, another tenant's or malformed; a database
+/// [`StoreError::NotFound`] when absent, expired, another tenant's or malformed; a database
 /// error.
 pub async fn tenant_key(db: &Db, tenant: &str, id: &str) -> StoreResult<EvaluationKeyRow> {
     if !valid_id(id) {
-        return Err(StoreError::KeyNotFound(id.into()));
+        return Err(StoreError::not_found("evaluation key", id));
     }
     let row = sqlx::query(
         "SELECT id, tenant, parameter_set, sha256, bytes, created_micros FROM evaluation_keys \
@@ -448,7 +412,7 @@ pub async fn tenant_key(db: &Db, tenant: &str, id: &str) -> StoreResult<Evaluati
     .bind(tenant)
     .fetch_optional(db.pool())
     .await?
-    .ok_or_else(|| StoreError::KeyNotFound(id.into()))?;
+    .ok_or_else(|| StoreError::not_found("evaluation key", id))?;
     Ok(EvaluationKeyRow {
         id: row.try_get("id")?,
         tenant: row.try_get("tenant")?,

@@ -17,6 +17,14 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// Whether `id` is a well-formed id (anything else is "not found").
 pub fn valid_id(id: &str) -> bool {
     id.len() == 32
