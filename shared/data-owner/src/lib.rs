@@ -7,9 +7,12 @@
 //! - [`data`] holds the data rules (CSV tables, IDX, image folders, DICOM, splits, standardisation,
 //!   targets);
 //! - [`crypto`] encrypts rows on f32 values with the page's shadows
-//!   (`SecretKey::encrypt_compact`) and decrypts any wire tensor of the key, refusing plaintext;
-//! - [`node`] is the REST client of the compute node (the page's calls, `web/api.js`), with an
-//!   optional bearer token;
+//!   (`SecretKey::encrypt_compact`); [`decrypt`] decrypts any wire tensor of the key, refusing
+//!   plaintext;
+//! - [`rest`] is the REST client of the compute node, once: the route table the page's
+//!   `web/api.js` is built from, typed bodies, the native transport and the data owner's steps;
+//! - [`presets`] picks the model for a data set (the architectures are `more-core`'s presets,
+//!   `table_mlp` included);
 //! - [`secure`] is secure mode: prediction on BFV-encrypted samples with a model another tenant
 //!   published.
 //!
@@ -19,10 +22,15 @@
 
 pub mod crypto;
 pub mod data;
+pub mod describe;
+pub mod decrypt;
+pub mod presets;
+pub mod rest;
+#[cfg(feature = "native")]
+pub mod dicomweb;
+pub mod fhir;
 #[cfg(feature = "native")]
 pub mod keyfile;
-#[cfg(feature = "native")]
-pub mod node;
 #[cfg(feature = "native")]
 pub mod secure;
 
@@ -65,12 +73,16 @@ pub enum CliError {
     /// belongs, another key's basis, or malformed bytes.
     #[error("decryption: {0}")]
     Decrypt(String),
+    /// The PACS (DICOMweb) could not be reached, refused, or answered something else than DICOM
+    /// (exit code 9).
+    #[error("PACS: {0}")]
+    Pacs(String),
 }
 
 impl CliError {
     /// The process exit code (documented in `more-client --help` and the README):
     /// 1 local I/O, 2 usage, 3 bad data, 4 key, 5 node unreachable, 6 node refused,
-    /// 7 training failed, 8 decryption refused.
+    /// 7 training failed, 8 decryption refused, 9 PACS unreachable or refused.
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Io(_) => 1,
@@ -80,36 +92,12 @@ impl CliError {
             CliError::Rejected { .. } => 6,
             CliError::Job(_) => 7,
             CliError::Decrypt(_) => 8,
+            CliError::Pacs(_) => 9,
         }
     }
 }
 
-/// The page's model for tables (`tableMlp` in `web/app.js`): flatten, dense 32, tanh, dense
-/// `outputs`; sent to the node as a spec (`POST /v1/models {"spec": ...}`), since it is not one of
-/// the node's presets. JSON of a `more_core::nn::ModelSpec`.
-pub fn table_mlp_spec(input_shape: &[usize], outputs: usize) -> serde_json::Value {
-    serde_json::json!({
-        "input_shape": input_shape,
-        "layers": [
-            {"type": "flatten"},
-            {"type": "dense", "units": 32},
-            {"type": "tanh"},
-            {"type": "dense", "units": outputs},
-        ],
-    })
-}
-
-/// The model the page picks for a dataset: `regression_mlp` for regression, `table_mlp` for
-/// tables (one feature axis), `mnist_mlp` otherwise.
-pub fn default_preset(task: &str, feature_shape: &[usize]) -> &'static str {
-    if task == "regression" {
-        "regression_mlp"
-    } else if feature_shape.len() == 1 {
-        "table_mlp"
-    } else {
-        "mnist_mlp"
-    }
-}
+pub use presets::default_preset;
 
 /// Results of this crate.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;

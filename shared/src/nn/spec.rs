@@ -201,7 +201,13 @@ pub struct ModelSpec {
 }
 
 /// Names of the built-in architectures.
-pub const PRESETS: [&str; 4] = ["mnist_mlp", "mnist_cnn", "regression_mlp", "image_cnn"];
+pub const PRESETS: [&str; 5] = [
+    "mnist_mlp",
+    "mnist_cnn",
+    "regression_mlp",
+    "image_cnn",
+    "table_mlp",
+];
 
 impl ModelSpec {
     /// Whether a layer drops activations at random in training (a dropout rate above 0).
@@ -217,7 +223,9 @@ impl ModelSpec {
     ///   flatten → dense 64 → relu → dense `outputs` (needs `[c, h, w]` with `h, w` divisible by 4);
     /// - `regression_mlp`: dense 64 → tanh → dense 32 → tanh → dense `outputs`;
     /// - `image_cnn`: conv 8@3x3 (pad 1) → relu → avg-pool 2 → conv 16@3x3 (pad 1) → relu →
-    ///   max-pool 2 → flatten → dense 32 → relu → dense `outputs`.
+    ///   max-pool 2 → flatten → dense 32 → relu → dense `outputs`;
+    /// - `table_mlp`: flatten → dense 32 → tanh → dense `outputs` (the model the page, the CLI and
+    ///   Python pick for a table classification).
     ///
     /// # Errors
     /// [`NnError::InvalidSpec`] for an unknown name or an input the preset cannot take.
@@ -264,6 +272,10 @@ impl ModelSpec {
                     Tanh,
                     Dense { units: outputs },
                 ],
+            ),
+            "table_mlp" => (
+                input_shape.to_vec(),
+                vec![Flatten, Dense { units: 32 }, Tanh, Dense { units: outputs }],
             ),
             "mnist_cnn" | "image_cnn" => {
                 let (c, h, w) = image.ok_or_else(|| {

@@ -1,0 +1,442 @@
+//! A table (CSV) to a data set: the page's `tableFromCsv`, with categorical columns one-hot
+//! encoded. Steps, each a sentence in the notes when it changes anything:
+//! 1. rows whose target is missing (or, for a regression, not a number) are dropped;
+//! 2. each other column becomes a numeric feature, a one-hot categorical ([`feature_kind`]) or is
+//!    left out (free text, identifiers, a single value, only missing values);
+//! 3. rows with text in a numeric feature column are dropped;
+//! 4. the page's split ([`split`](super::split::split));
+//! 5. missing feature values are imputed with the training part's column mean (for a categorical
+//!    column: each level column's mean, the level's frequency in the training part);
+//! 6. features (and regression targets) are standardised with the training part's moments.
+
+use super::columns::{column_profile, feature_kind, guess_task, is_missing, number, quote_list};
+use super::columns::{ColumnProfile, FeatureKind};
+use super::csv::{parse_csv, Csv};
+use super::part::{plural, DataSet, Part, Split};
+use super::standardize::Standardizer;
+use super::targets::{classes, one_hot};
+use super::text::decode_text;
+use super::{err, DataError, Task};
+
+/// A table file's bytes (`file_name` for messages and the data set's name): decoded
+/// ([`decode_text`]: gzip, encoding), parsed and read with [`table_from_csv`]; the decoding
+/// notes come first.
+///
+/// # Errors
+/// Those of [`decode_text`] and [`table_from_csv`].
+pub fn read_table(
+    bytes: &[u8],
+    file_name: &str,
+    targets: &[String],
+    task: Option<Task>,
+) -> Result<DataSet, DataError> {
+    let text = decode_text(bytes, file_name)?;
+    let mut table = table_from_csv(&text.text, targets, task, file_name)?;
+    let mut notes = text.notes;
+    notes.append(&mut table.notes);
+    table.notes = notes;
+    Ok(table)
+}
+
+/// The columns of a table file (decoded and parsed as [`read_table`] does), for showing before a
+/// target is chosen: the header order's column profiles and the decoding/parsing notes.
+///
+/// # Errors
+/// Those of [`decode_text`] and [`parse_csv`].
+pub fn profile_table(
+    bytes: &[u8],
+    file_name: &str,
+) -> Result<(Vec<ColumnProfile>, Vec<String>), DataError> {
+    let text = decode_text(bytes, file_name)?;
+    let csv = parse_csv(&text.text)?;
+    let mut notes = text.notes;
+    notes.extend(csv.notes());
+    Ok((column_profile(&csv), notes))
+}
+
+/// A tabular data set from CSV text (module documentation). `task` `None` guesses it
+/// ([`guess_task`]). Classification takes one target column whose distinct values (2 to 100) are
+/// the classes.
+///
+/// # Errors
+/// Missing or unsuitable target columns, no feature column, fewer than 5 usable rows, the CSV
+/// errors of [`parse_csv`].
+pub fn table_from_csv(
+    text: &str,
+    targets: &[String],
+    task: Option<Task>,
+    name: &str,
+) -> Result<DataSet, DataError> {
+    let csv = parse_csv(text)?;
+    let profile = column_profile(&csv);
+    let t_idx = target_columns(&csv.header, targets)?;
+    let guessed = guess_task(&profile, targets);
+    let task = task.unwrap_or(guessed);
+    if task == Task::Classification && targets.len() != 1 {
+        return err("Classification needs exactly one target column.");
+    }
+    let mut notes = csv.notes();
+    let mut drops = Drops::new(csv.rows.len());
+    drop_target_rows(&csv, &profile, &t_idx, task, &mut drops, &mut notes)?;
+    let features = choose_features(&csv, &profile, &t_idx, &mut notes)?;
+    drop_text_rows(&csv, &profile, &features, &mut drops, &mut notes);
+    let keep: Vec<usize> = (0..csv.rows.len()).filter(|&i| !drops.has(i)).collect();
+    if keep.len() < 5 {
+        return err(format!(
+            "Only {} usable rows are left (of {}); a model needs more.",
+            keep.len(),
+            csv.rows.len()
+        ));
+    }
+    let matrix = feature_matrix(&csv, &keep, &features);
+    let part = target_part(&csv, &keep, &t_idx, task, targets, name, matrix.x)?;
+    let mut split = super::split::split(Part {
+        feature_names: Some(matrix.names),
+        ..part
+    });
+    impute(&mut split, &features, &matrix.missing, &mut notes);
+    let (feature_scale, target_scale) = standardise(&mut split);
+    Ok(DataSet {
+        split,
+        notes,
+        rows_read: csv.rows.len(),
+        rows_used: keep.len(),
+        feature_scale: Some(feature_scale),
+        guessed_task: Some(guessed),
+        target_scale,
+    })
+}
+
+fn target_columns(header: &[String], targets: &[String]) -> Result<Vec<usize>, DataError> {
+    if targets.is_empty() {
+        return err("Choose at least one target column.");
+    }
+    let missing: Vec<String> = targets
+        .iter()
+        .filter(|t| !header.contains(t))
+        .map(|m| format!("\"{m}\""))
+        .collect();
+    if !missing.is_empty() {
+        return err(format!(
+            "Target column{} {} not found. Columns: {}.",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            header.join(", ")
+        ));
+    }
+    Ok(targets
+        .iter()
+        .map(|t| header.iter().position(|h| h == t).unwrap_or(0))
+        .collect())
+}
+
+/// Rows dropped, with the first reason, in the order they were found.
+struct Drops {
+    reason: Vec<Option<String>>,
+    order: Vec<usize>,
+}
+
+impl Drops {
+    fn new(rows: usize) -> Self {
+        Drops {
+            reason: vec![None; rows],
+            order: Vec::new(),
+        }
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.reason[i].is_some()
+    }
+
+    /// Drops row `i` unless it is already dropped; whether it was newly dropped.
+    fn drop(&mut self, i: usize, why: impl FnOnce() -> String) -> bool {
+        if self.has(i) {
+            return false;
+        }
+        self.reason[i] = Some(why());
+        self.order.push(i);
+        true
+    }
+}
+
+fn drop_target_rows(
+    csv: &Csv,
+    profile: &[ColumnProfile],
+    t_idx: &[usize],
+    task: Task,
+    drops: &mut Drops,
+    notes: &mut Vec<String>,
+) -> Result<(), DataError> {
+    let (header, rows) = (&csv.header, &csv.rows);
+    for &j in t_idx {
+        if task == Task::Regression && profile[j].numeric == 0 {
+            let bad = rows.iter().position(|r| !is_missing(&r[j]));
+            return err(format!(
+                "Target \"{}\" is not numeric in row {} (\"{}\"): choose classification, or another column.",
+                header[j],
+                bad.map_or(1, |b| b + 2),
+                bad.map_or("undefined", |b| rows[b][j].as_str())
+            ));
+        }
+        for (i, r) in rows.iter().enumerate() {
+            if is_missing(&r[j]) {
+                drops.drop(i, || format!("missing {}", header[j]));
+            } else if task == Task::Regression && number(&r[j]).is_none() {
+                drops.drop(i, || {
+                    format!("\"{}\" in {} is not a number", r[j].trim(), header[j])
+                });
+            }
+        }
+    }
+    if let Some(&first) = drops.order.first() {
+        notes.push(format!(
+            "{} dropped: the target is missing or not a number (e.g. row {}: {}).",
+            plural(drops.order.len(), "row"),
+            first + 2,
+            drops.reason[first].as_deref().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+/// A feature column of the file and what it becomes.
+struct Feature {
+    column: usize,
+    kind: FeatureKind,
+}
+
+impl Feature {
+    fn width(&self) -> usize {
+        match &self.kind {
+            FeatureKind::Categorical(levels) => levels.len(),
+            _ => 1,
+        }
+    }
+}
+
+fn choose_features(
+    csv: &Csv,
+    profile: &[ColumnProfile],
+    t_idx: &[usize],
+    notes: &mut Vec<String>,
+) -> Result<Vec<Feature>, DataError> {
+    let mut features = Vec::new();
+    for (j, p) in profile.iter().enumerate() {
+        if t_idx.contains(&j) {
+            continue;
+        }
+        match feature_kind(p, &csv.rows, j) {
+            FeatureKind::LeftOut(why) => notes.push(why),
+            FeatureKind::Categorical(levels) => {
+                notes.push(format!(
+                    "Column \"{}\" one-hot encoded: {} ({}).",
+                    p.name,
+                    plural(levels.len(), "level"),
+                    levels.join(", ")
+                ));
+                features.push(Feature {
+                    column: j,
+                    kind: FeatureKind::Categorical(levels),
+                });
+            }
+            FeatureKind::Numeric => features.push(Feature {
+                column: j,
+                kind: FeatureKind::Numeric,
+            }),
+        }
+    }
+    if features.is_empty() {
+        return err("No feature columns are left besides the target.");
+    }
+    Ok(features)
+}
+
+fn drop_text_rows(
+    csv: &Csv,
+    profile: &[ColumnProfile],
+    features: &[Feature],
+    drops: &mut Drops,
+    notes: &mut Vec<String>,
+) {
+    for f in features.iter().filter(|f| f.kind == FeatureKind::Numeric) {
+        let j = f.column;
+        if profile[j].non_numeric == 0 {
+            continue;
+        }
+        let mut k = 0;
+        for (i, r) in csv.rows.iter().enumerate() {
+            let v = &r[j];
+            if !is_missing(v) && number(v).is_none() && drops.drop(i, || "text".into()) {
+                k += 1;
+            }
+        }
+        if k > 0 {
+            notes.push(format!(
+                "{} dropped: column \"{}\" holds text where a number belongs (e.g. {}).",
+                plural(k, "row"),
+                csv.header[j],
+                quote_list(&profile[j].examples)
+            ));
+        }
+    }
+}
+
+/// Features of the kept rows (NaN where missing), their names, and missing cells per feature.
+struct Matrix {
+    x: Vec<f32>,
+    names: Vec<String>,
+    missing: Vec<usize>,
+}
+
+fn feature_matrix(csv: &Csv, keep: &[usize], features: &[Feature]) -> Matrix {
+    let width: usize = features.iter().map(Feature::width).sum();
+    let mut x = Vec::with_capacity(keep.len() * width);
+    let mut missing = vec![0usize; features.len()];
+    for &r in keep {
+        for (k, f) in features.iter().enumerate() {
+            let v = csv.rows[r][f.column].trim();
+            if is_missing(v) {
+                missing[k] += 1;
+                x.extend(std::iter::repeat_n(f32::NAN, f.width()));
+                continue;
+            }
+            match &f.kind {
+                FeatureKind::Categorical(levels) => {
+                    x.extend(levels.iter().map(|l| f32::from(u8::from(l == v))));
+                }
+                _ => x.push(number(v).unwrap_or(f64::NAN) as f32),
+            }
+        }
+    }
+    let names = features
+        .iter()
+        .flat_map(|f| {
+            let name = &csv.header[f.column];
+            match &f.kind {
+                FeatureKind::Categorical(levels) => {
+                    levels.iter().map(|l| format!("{name}={l}")).collect()
+                }
+                _ => vec![name.clone()],
+            }
+        })
+        .collect();
+    Matrix { x, names, missing }
+}
+
+fn target_part(
+    csv: &Csv,
+    keep: &[usize],
+    t_idx: &[usize],
+    task: Task,
+    targets: &[String],
+    name: &str,
+    x: Vec<f32>,
+) -> Result<Part, DataError> {
+    let width = x.len() / keep.len();
+    let (y, target_dim, labels, class_names) = match task {
+        Task::Classification => {
+            let raw: Vec<&str> = keep.iter().map(|&r| csv.rows[r][t_idx[0]].trim()).collect();
+            let (names, labels) = classes(&raw, &targets[0])?;
+            (one_hot(&labels, names.len()), names.len(), Some(labels), Some(names))
+        }
+        Task::Regression => {
+            let mut y = Vec::with_capacity(keep.len() * t_idx.len());
+            for &r in keep {
+                for &j in t_idx {
+                    y.push(number(&csv.rows[r][j]).unwrap_or(f64::NAN) as f32);
+                }
+            }
+            (y, t_idx.len(), None, None)
+        }
+    };
+    Ok(Part {
+        name: name.to_string(),
+        task,
+        feature_shape: vec![width],
+        x,
+        y,
+        target_dim,
+        labels,
+        class_names,
+        feature_names: None,
+        target_names: Some(targets.to_vec()),
+        sample_names: None,
+    })
+}
+
+/// Column means of the training part over the values that are not NaN (0 for none).
+fn training_means(train: &Part) -> Vec<f64> {
+    let width = train.width();
+    let (mut mean, mut count) = (vec![0.0f64; width], vec![0.0f64; width]);
+    for row in train.x.chunks(width) {
+        for (k, &v) in row.iter().enumerate() {
+            if !v.is_nan() {
+                mean[k] += f64::from(v);
+                count[k] += 1.0;
+            }
+        }
+    }
+    for (m, c) in mean.iter_mut().zip(&count) {
+        *m = if *c > 0.0 { *m / c } else { 0.0 };
+    }
+    mean
+}
+
+fn impute(split: &mut Split, features: &[Feature], missing: &[usize], notes: &mut Vec<String>) {
+    let width = split.train.width();
+    let mean = training_means(&split.train);
+    for p in [&mut split.train, &mut split.test] {
+        for (i, v) in p.x.iter_mut().enumerate() {
+            if v.is_nan() {
+                *v = mean[i % width] as f32;
+            }
+        }
+    }
+    let mut at = 0;
+    for (f, &m) in features.iter().zip(missing) {
+        let name = &split.train.feature_names.as_ref().map_or("", |n| n[at].as_str());
+        let column = name.split_once('=').map_or(*name, |(c, _)| c);
+        if m > 0 {
+            notes.push(match f.kind {
+                FeatureKind::Categorical(_) => format!(
+                    "{} in \"{column}\" filled in with the training rows' level frequencies.",
+                    plural(m, "missing value")
+                ),
+                _ => format!(
+                    "{} in \"{column}\" filled in with the training rows' mean ({}).",
+                    plural(m, "missing value"),
+                    to_precision4(mean[at])
+                ),
+            });
+        }
+        at += f.width();
+    }
+}
+
+/// Standardises features (and regression targets) with the training part's moments; returns
+/// the two standardisers.
+fn standardise(split: &mut Split) -> (Standardizer, Option<Standardizer>) {
+    let fx = Standardizer::fit(&split.train.x, split.train.width());
+    fx.apply(&mut split.train.x);
+    fx.apply(&mut split.test.x);
+    let fy = (split.train.task == Task::Regression).then(|| {
+        let s = Standardizer::fit(&split.train.y, split.train.target_dim);
+        s.apply(&mut split.train.y);
+        s.apply(&mut split.test.y);
+        s
+    });
+    (fx, fy)
+}
+
+/// JavaScript's `Number.prototype.toPrecision(4)` for the notes (finite values).
+fn to_precision4(v: f64) -> String {
+    if v == 0.0 {
+        return "0.000".into();
+    }
+    let e = v.abs().log10().floor() as i32;
+    if !(-6..21).contains(&e) {
+        let s = format!("{v:.3e}");
+        return s.replace('e', "e+").replace("e+-", "e-");
+    }
+    format!("{:.*}", (3 - e).max(0) as usize, v)
+}
