@@ -148,25 +148,18 @@ fn generate(
     Ok(ds)
 }
 
-/// A labelled folder read with the page's rules (`more_data_owner::data`), split by file as the page
-/// splits it: a folder of DICOM files only as the page's DICOM reader reads it; PNG/JPEG images
-/// (and folders mixing them with DICOM files, which the page does not open) with the native image
-/// loader, whose PNG/JPEG pixels are the page's.
+/// A labelled folder read with the data owner's rules (`more_data_owner::data::load_image_folder`:
+/// every file decoded by what it is, DICOM through `more-dicom`, PNG/JPEG as the page), split by
+/// file as the page splits it.
 fn folder_split(folder: &Path, labels: &Path, size: usize) -> anyhow::Result<Split> {
-    let reading = || format!("loading {}", folder.display());
-    let split = if more_data_owner::data::names_only_dicom(folder, labels) {
-        let (split, notes) =
-            more_data_owner::data::load_dicom_folder(folder, labels, size).with_context(reading)?;
-        for note in notes {
-            eprintln!("note: {note}");
-        }
-        split
-    } else {
-        more_data_owner::data::load_image_folder(folder, labels, size).with_context(reading)?
-    };
+    let set = more_data_owner::data::load_image_folder(folder, labels, size)
+        .with_context(|| format!("loading {}", folder.display()))?;
+    for note in &set.notes {
+        eprintln!("note: {note}");
+    }
     Ok(Split {
-        train: part_dataset(&split.train)?,
-        test: part_dataset(&split.test)?,
+        train: part_dataset(&set.split.train)?,
+        test: part_dataset(&set.split.test)?,
         rule: "the page's: files shuffled with the page's seeded permutation (seed 42), \
                the last 20 % of the files test (all frames of a file on one side)"
             .into(),
