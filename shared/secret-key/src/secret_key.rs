@@ -8,7 +8,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::KeyError;
 use more_core::algebra::Mat2;
-use more_core::tensor::CompactBasis;
+use more_core::tensor::{CompactBasis, PublicKey};
 
 /// Which procedure drew a key's compact-basis eigenvalues `(m0, r0)`. It is recorded in the first
 /// 8 bytes of [`SecretKey::export_bytes`] (and so inside every wrapped key file).
@@ -212,6 +212,12 @@ impl SecretKey {
     /// The public compact basis `C0` of this key (a ciphertext of `m0` with shadow `r0`).
     pub fn compact_basis(&self) -> CompactBasis {
         CompactBasis::new(self.conjugate(self.m0, self.r0).0).expect("checked at generation")
+    }
+
+    /// The public half of this key ([`PublicKey`]: its compact basis `C0`), which every compact
+    /// ciphertext of the key carries.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::new(self.compact_basis())
     }
 
     /// A short public fingerprint: the first 16 hex digits of SHA-256 over the exported bytes. It

@@ -10,12 +10,14 @@ mod linear;
 pub(crate) mod parallel;
 mod planar;
 mod products;
+mod public_key;
 mod reduce;
 pub mod representation;
 mod value_map;
 
 pub use basis::CompactBasis;
 pub use planar::PlanarTensor;
+pub use public_key::PublicKey;
 pub use representation::{Compact, MatrixForm, Plain, Representation, RepresentationKind, Unary};
 
 /// A plaintext tensor in the engine's storage (one plane).

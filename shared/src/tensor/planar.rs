@@ -112,6 +112,12 @@ impl<F: Float, R: Representation<F>> PlanarTensor<F, R> {
         &self.rep
     }
 
+    /// The public key the values are encrypted under: `Some` for compact ciphertexts (their basis
+    /// `C0`), `None` for plaintext and matrix-form tensors.
+    pub fn public_key(&self) -> Option<super::PublicKey> {
+        self.rep.public_key()
+    }
+
     /// Largest absolute plane value: a norm that grows without bound when the shadow channel
     /// diverges, and is NaN/∞ when a value is not finite.
     pub fn max_abs(&self) -> F {

@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayD, ArrayView2};
 use crate::algebra::{functions as fun, CompactElem, Elem2, Mat2};
 use crate::tensor::gemm::gemm;
 use crate::tensor::value_map::zip_map;
-use crate::tensor::{parallel, CompactBasis};
+use crate::tensor::{parallel, CompactBasis, PublicKey};
 use crate::Float;
 
 /// A unary element-wise function, evaluated exactly on every representation.
@@ -76,6 +76,11 @@ pub trait Representation<F: Float>:
     fn relu_backward(&self, x: &[ArrayD<F>], g: &[ArrayD<F>]) -> Vec<ArrayD<F>>;
     /// Matrix product of logical `(m, k)·(k, n)` given as planes.
     fn matmul(&self, a: &[ArrayView2<F>], b: &[ArrayView2<F>]) -> Vec<Array2<F>>;
+    /// The public key the values are encrypted under, where the storage names one: `Some` for
+    /// [`Compact`] (its basis `C0`), `None` for plaintext and the matrix form.
+    fn public_key(&self) -> Option<PublicKey> {
+        None
+    }
 }
 
 /// Plaintext values: one plane, ordinary real arithmetic. The reference the encrypted runs must
@@ -298,6 +303,9 @@ impl Compact {
 impl<F: Float> Representation<F> for Compact {
     const PLANES: usize = 2;
     const KIND: RepresentationKind = RepresentationKind::Compact;
+    fn public_key(&self) -> Option<PublicKey> {
+        Some(PublicKey::new(self.basis))
+    }
     fn identity(&self) -> &'static [f64] {
         &[1.0, 0.0]
     }

@@ -1,7 +1,7 @@
 //! The tensor header: layout constants, parsing and size checks.
 
 use super::WireError;
-use crate::tensor::{CompactBasis, RepresentationKind};
+use crate::tensor::{CompactBasis, PublicKey, RepresentationKind};
 use crate::Dtype;
 
 /// First four bytes of every tensor message.
@@ -54,6 +54,12 @@ pub struct Header {
 }
 
 impl Header {
+    /// The public key of a compact tensor (its validated basis `C0`); `None` for plaintext and
+    /// matrix-form tensors.
+    pub fn public_key(&self) -> Option<PublicKey> {
+        self.basis.map(PublicKey::new)
+    }
+
     /// Number of logical values (the product of the shape; 1 for rank 0).
     pub fn values(&self) -> usize {
         // Checked when the header was parsed.

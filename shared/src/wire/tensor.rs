@@ -13,21 +13,13 @@ use crate::tensor::{
 };
 use crate::{Dtype, Float};
 
-/// The public basis of a compact tensor, found without a trait method (the representation is a
-/// `'static` type, so it can be inspected through [`Any`]).
-fn basis_of<F: Float, R: Representation<F>>(
-    t: &PlanarTensor<F, R>,
-) -> Option<&crate::tensor::CompactBasis> {
-    (t.representation() as &dyn Any)
-        .downcast_ref::<Compact>()
-        .map(|c| &c.basis)
-}
-
 fn header_bytes<F: Float, R: Representation<F>>(t: &PlanarTensor<F, R>) -> (Vec<u8>, usize) {
     let total = total_len_for(t.shape(), R::KIND, F::DTYPE)
         .expect("an in-memory tensor's byte size fits usize");
     let mut out = Vec::with_capacity(total);
-    write_header(&mut out, R::KIND, F::DTYPE, t.shape(), basis_of(t), total);
+    let key = t.public_key();
+    let basis = key.as_ref().map(|k| k.basis());
+    write_header(&mut out, R::KIND, F::DTYPE, t.shape(), basis, total);
     (out, total)
 }
 
