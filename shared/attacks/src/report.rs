@@ -5,6 +5,8 @@
 //! ciphertexts (converted to matrix form, which is public arithmetic); the key is used once more,
 //! only to score the attacks against the true plaintexts. The attack functions never receive it.
 
+use crate::AttackError;
+
 /// The measured outcome of one attack on one data set under one shadow distribution.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttackReport {
@@ -90,21 +92,66 @@ pub fn describe_shadow(s: &more_secret_key::ShadowDistribution) -> String {
     }
 }
 
+/// The victim's plaintexts as the attack runs need them: the tensor, the values per sample, the
+/// values in f64 (the truth the attacks are scored against) and their scale.
+pub(crate) struct Plaintexts {
+    /// `data` in its logical shape.
+    pub(crate) x: ndarray::ArrayD<f32>,
+    /// Values per sample (the product of the shape past the first axis; all values for rank 1).
+    pub(crate) features: usize,
+    /// The values, in f64.
+    pub(crate) truth: Vec<f64>,
+    /// `max(1, max|x|)`.
+    pub(crate) scale: f64,
+}
+
+impl Plaintexts {
+    /// `data` (flat row-major) in the logical `shape`, whose first axis is samples.
+    ///
+    /// # Errors
+    /// [`AttackError::Shape`] when `shape` does not match `data`.
+    pub(crate) fn new(data: &[f32], shape: &[usize]) -> Result<Self, AttackError> {
+        let x =
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), data.to_vec()).map_err(|e| {
+                AttackError::Shape(format!("{} values for shape {shape:?}: {e}", data.len()))
+            })?;
+        let features = if shape.len() >= 2 {
+            shape[1..].iter().product()
+        } else {
+            data.len().max(1)
+        };
+        let truth: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+        let scale = truth.iter().fold(1f64, |m, v| m.max(v.abs()));
+        Ok(Plaintexts {
+            x,
+            features,
+            truth,
+            scale,
+        })
+    }
+
+    /// A value counts as recovered within `max(1e-3, 1e-5·max|x|)`.
+    pub(crate) fn tolerance(&self) -> f64 {
+        (1e-5 * self.scale).max(1e-3)
+    }
+}
+
 pub use run::run_all;
 
 mod run {
     use std::time::Instant;
 
-    use ndarray::{Array2, ArrayD, IxDyn};
+    use ndarray::{Array2, ArrayD};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
     use rand_distr::StandardNormal;
 
-    use super::{compare, describe_shadow, AttackReport};
+    use super::{compare, describe_shadow, AttackError, AttackReport, Plaintexts};
     use crate::basis_eigenvalue::{basis_candidates, BasisRule};
     use crate::known_plaintext::{known_pairs, known_plaintext_attack};
-    use crate::AttackError;
+    use crate::RecoveredKey;
     use crate::{ciphertext_only_attack, eigen2, extract_model, matrices, zero_attack, DataPrior};
+    use more_core::tensor::{CompactCiphertext, MatrixCiphertext};
     use more_secret_key::{SecretKey, ShadowDistribution};
 
     fn flat(a: &ArrayD<f32>) -> Vec<f64> {
@@ -136,246 +183,302 @@ mod run {
         shadows: &[ShadowDistribution],
         seed: u64,
     ) -> Result<Vec<AttackReport>, AttackError> {
-        let x = ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).map_err(|e| {
-            AttackError::Shape(format!("{} values for shape {shape:?}: {e}", data.len()))
-        })?;
-        let n = data.len();
-        let features = if shape.len() >= 2 {
-            shape[1..].iter().product()
-        } else {
-            n.max(1)
-        };
-        let truth: Vec<f64> = data.iter().map(|&v| v as f64).collect();
-        let scale = truth.iter().fold(1f64, |m, v| m.max(v.abs()));
-        let tol = (1e-5 * scale).max(1e-3);
-        let prior = DataPrior::from_data(&truth, features);
+        let p = Plaintexts::new(data, shape)?;
+        let (x, features, truth, scale) = (&p.x, p.features, &p.truth, p.scale);
+        let prior = DataPrior::from_data(truth, features);
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let mut out = Vec::new();
         for shadow in shadows {
-            let shadow_name = describe_shadow(shadow);
-            let report = |name: &str, got: &[f64], secs: f64, notes: String| {
-                let (frac, max) = compare(got, &truth, tol);
-                AttackReport {
-                    name: name.into(),
-                    dataset: dataset.into(),
-                    shadow: shadow_name.clone(),
-                    values: n,
-                    recovered_fraction: frac,
-                    max_abs_error: max,
-                    seconds: secs,
-                    success: frac >= 0.99,
-                    notes,
-                }
+            let scoring = Scoring {
+                dataset,
+                shadow: describe_shadow(shadow),
+                truth,
+                scale,
+                tol: p.tolerance(),
             };
             // Victim.
-            let compact = key.encrypt_compact(&x, shadow, &mut rng)?;
+            let compact = key.encrypt_compact(x, shadow, &mut rng)?;
             // Public conversion: what anyone holding the compact planes and C0 can do.
             let ct = compact.to_matrix_form();
             let true_shadow = flat(&key.decrypt_shadow(&ct)?);
-
-            // 1. Ciphertext-only.
-            let t = Instant::now();
-            let r1 = ciphertext_only_attack(&ct, &prior);
-            let secs = t.elapsed().as_secs_f64();
-            let mut co_right = None;
-            let key1 = match r1 {
-                Ok(r) => {
-                    let got = flat(&r.plaintext);
-                    let (other_frac, _) = compare(&flat(&r.other_slot), &truth, tol);
-                    let (shadow_frac, _) =
-                        compare(&flat(&r.other_slot), &true_shadow, 1e-3 * scale.max(1.0));
-                    let right = compare(&got, &truth, tol).0 >= other_frac;
-                    co_right = Some(right);
-                    let [a, b] = r.scores;
-                    out.push(report(
-                        "ciphertext-only (eigenvectors + swap score)",
-                        &got,
-                        secs,
-                        format!(
-                            "tol {tol:.0e}; swap bit {} (scores {:.3} vs {:.3}); other slot = shadows for {:.1} %; reference gap {:.2}",
-                            if right { "right" } else { "WRONG" },
-                            if r.key.swap { b.total } else { a.total },
-                            if r.key.swap { a.total } else { b.total },
-                            100.0 * shadow_frac,
-                            r.reference_rel_gap
-                        ),
-                    ));
-                    Some(r.key)
-                }
-                Err(e) => {
-                    out.push(report(
-                        "ciphertext-only (eigenvectors + swap score)",
-                        &[],
-                        secs,
-                        e.to_string(),
-                    ));
-                    None
-                }
+            let (report, found) = ciphertext_only(&scoring, &ct, &prior, &true_shadow);
+            out.push(report);
+            let co_right = found.as_ref().map(|f| f.right);
+            out.push(basis_eigenvalues(&scoring, &compact, &prior, key, co_right));
+            out.push(known_plaintext(&scoring, data, &ct));
+            out.push(zero_detection(&scoring, &ct));
+            let victim = Victim {
+                key,
+                x,
+                compact: &compact,
+                features,
             };
+            let attacker_key = found.map(|f| f.key);
+            out.push(model_extraction(&scoring, &victim, attacker_key, &mut rng)?);
+        }
+        Ok(out)
+    }
 
-            // 1b. Basis eigenvalues: compact planes and the public basis only.
-            let t = Instant::now();
-            let r5 = basis_candidates(&compact, &prior);
-            let secs = t.elapsed().as_secs_f64();
-            match r5 {
-                Ok(c) => {
-                    let fracs = [
-                        compare(&flat(&c.candidates[0]), &truth, tol).0,
-                        compare(&flat(&c.candidates[1]), &truth, tol).0,
-                    ];
-                    let verdict = |rule: BasisRule| match c.choice(rule) {
-                        None => "undefined",
-                        Some(i) if fracs[i] >= 0.99 => "right",
-                        Some(_) => "WRONG",
-                    };
-                    // A tie is no answer: nothing recovered.
-                    let choice = c.choice(BasisRule::Plausibility);
-                    let i = choice.unwrap_or(0);
-                    let got = choice.map_or_else(Vec::new, |i| flat(&c.candidates[i]));
-                    let agrees = co_right == Some(fracs[i] >= fracs[1 - i]);
-                    out.push(report(
-                        "basis eigenvalues + swap score (compact planes and C0 only)",
-                        &got,
-                        secs,
-                        format!(
-                            "tol {tol:.0e}; key generation {}; eigenvalues of C0 {:.3}, {:.3}; positive rule {}; larger rule {}; scores {:.3} vs {:.3}; {} the matrix-form ciphertext-only attack",
-                            key.generation().number(),
-                            c.eigenvalues[0],
-                            c.eigenvalues[1],
-                            verdict(BasisRule::Positive),
-                            verdict(BasisRule::Larger),
-                            c.scores[i].total,
-                            c.scores[1 - i].total,
-                            if agrees {
-                                "same slot as"
-                            } else {
-                                "other slot than"
-                            }
-                        ),
-                    ));
-                }
-                Err(e) => out.push(report(
-                    "basis eigenvalues + swap score (compact planes and C0 only)",
-                    &[],
-                    secs,
-                    e.to_string(),
-                )),
-            }
+    /// How one shadow distribution's attacks are scored: against the true plaintexts, within
+    /// `tol`.
+    struct Scoring<'a> {
+        dataset: &'a str,
+        shadow: String,
+        truth: &'a [f64],
+        /// `max(1, max|x|)`.
+        scale: f64,
+        /// `max(1e-3, 1e-5·max|x|)`.
+        tol: f64,
+    }
 
-            // 2. Known plaintext, k = 1.
-            let t = Instant::now();
-            let mats = matrices(&ct);
-            let first = mats.iter().position(|&c| eigen2(c).is_ok());
-            let r2 = first
-                .ok_or(AttackError::NotEnoughPairs { needed: 1, got: 0 })
-                .and_then(|i| known_pairs(data, &ct, &[i]))
-                .and_then(|p| known_plaintext_attack(&p))
-                .map(|k| flat(&k.decrypt_matrix(&ct)));
-            let secs = t.elapsed().as_secs_f64();
-            match r2 {
-                Ok(got) => out.push(report(
-                    "known plaintext (k = 1)",
-                    &got,
-                    secs,
-                    format!(
-                        "tol {tol:.0e}; known value at flat index {}",
-                        first.unwrap_or(0)
-                    ),
-                )),
-                Err(e) => out.push(report("known plaintext (k = 1)", &[], secs, e.to_string())),
-            }
-
-            // 3. Zero detection + known plaintext.
-            let t = Instant::now();
-            let r3 = zero_attack(&ct);
-            let secs = t.elapsed().as_secs_f64();
-            let zeros = truth.iter().filter(|&&v| v == 0.0).count();
-            match r3 {
-                Ok(r) => {
-                    let flagged_true = r
-                        .flagged
-                        .iter()
-                        .zip(&truth)
-                        .filter(|(f, &v)| **f && v == 0.0)
-                        .count();
-                    let false_pos = r
-                        .flagged
-                        .iter()
-                        .zip(&truth)
-                        .filter(|(f, &v)| **f && v != 0.0)
-                        .count();
-                    out.push(report(
-                        "zero detection (det = 0) + known plaintext",
-                        &flat(&r.plaintext),
-                        secs,
-                        format!(
-                            "tol {tol:.0e}; zeros flagged {flagged_true}/{zeros} ({:.2} %); false positives {false_pos}",
-                            100.0 * flagged_true as f64 / zeros.max(1) as f64
-                        ),
-                    ));
-                }
-                Err(e) => out.push(report(
-                    "zero detection (det = 0) + known plaintext",
-                    &[],
-                    secs,
-                    format!("{e} ({zeros} exact zeros in the data)"),
-                )),
-            }
-
-            // 4. Model extraction: the victim's encrypted weights W and homomorphic logits X·W.
-            let samples = n / features.max(1);
-            let w = Array2::from_shape_fn((features, 10), |_| {
-                0.05 * rng.sample::<f64, _>(StandardNormal) as f32 as f64
-            })
-            .mapv(|v| v as f32)
-            .into_dyn();
-            let w_shadow = ShadowDistribution::Gaussian { std: 0.05 };
-            let enc_w = key.encrypt_compact(&w, &w_shadow, &mut rng)?;
-            let x2 = compact.reshape(&[samples, features])?;
-            let logits = x2.matmul(&enc_w)?;
-            let plain_logits = x
-                .view()
-                .into_shape_with_order((samples, features))
-                .map_err(|e| AttackError::Shape(e.to_string()))?
-                .mapv(|v| v as f64)
-                .dot(
-                    &w.view()
-                        .into_dimensionality::<ndarray::Ix2>()
-                        .map_err(|e| AttackError::Shape(e.to_string()))?
-                        .mapv(|v| v as f64),
-                );
-            let want: Vec<f64> = w
-                .iter()
-                .map(|&v| v as f64)
-                .chain(plain_logits.iter().copied())
-                .collect();
-            let wscale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
-            let t = Instant::now();
-            let got: Option<Vec<f64>> = key1.map(|k| {
-                extract_model(&k, &[enc_w.to_matrix_form(), logits.to_matrix_form()])
-                    .iter()
-                    .flat_map(flat)
-                    .collect()
-            });
-            let secs = t.elapsed().as_secs_f64();
-            let (frac, max) = got
-                .as_deref()
-                .map_or((0.0, f64::INFINITY), |g| compare(g, &want, 1e-3 * wscale));
-            out.push(AttackReport {
-                name: "model extraction (weights + logits, key from attack 1)".into(),
-                dataset: dataset.into(),
-                shadow: shadow_name.clone(),
-                values: want.len(),
+    impl Scoring<'_> {
+        /// The report of attack `name`, which recovered `got` (empty: nothing) in `secs`.
+        fn report(&self, name: &str, got: &[f64], secs: f64, notes: String) -> AttackReport {
+            let (frac, max) = compare(got, self.truth, self.tol);
+            AttackReport {
+                name: name.into(),
+                dataset: self.dataset.into(),
+                shadow: self.shadow.clone(),
+                values: self.truth.len(),
                 recovered_fraction: frac,
                 max_abs_error: max,
                 seconds: secs,
                 success: frac >= 0.99,
-                notes: format!(
-                    "synthetic ({features}, 10) weights N(0, 0.05²) and Enc(X)·Enc(W); tol {:.0e}",
-                    1e-3 * wscale
-                ),
-            });
+                notes,
+            }
         }
-        Ok(out)
+
+        /// Fraction of `got` within the tolerance of the true plaintexts.
+        fn fraction(&self, got: &[f64]) -> f64 {
+            compare(got, self.truth, self.tol).0
+        }
+    }
+
+    /// The key the ciphertext-only attack found, and whether its swap bit was right.
+    struct Found {
+        key: RecoveredKey,
+        right: bool,
+    }
+
+    /// `f()` and its wall time in seconds.
+    fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+        let t = Instant::now();
+        let r = f();
+        (r, t.elapsed().as_secs_f64())
+    }
+
+    const CIPHERTEXT_ONLY: &str = "ciphertext-only (eigenvectors + swap score)";
+
+    /// 1. Ciphertext-only: eigenvectors of the matrix-form ciphertexts and the swap score.
+    fn ciphertext_only(
+        s: &Scoring,
+        ct: &MatrixCiphertext<f32>,
+        prior: &DataPrior,
+        true_shadow: &[f64],
+    ) -> (AttackReport, Option<Found>) {
+        let (r, secs) = timed(|| ciphertext_only_attack(ct, prior));
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return (s.report(CIPHERTEXT_ONLY, &[], secs, e.to_string()), None),
+        };
+        let got = flat(&r.plaintext);
+        let other = flat(&r.other_slot);
+        let other_frac = s.fraction(&other);
+        let (shadow_frac, _) = compare(&other, true_shadow, 1e-3 * s.scale.max(1.0));
+        let right = s.fraction(&got) >= other_frac;
+        let [a, b] = r.scores;
+        let (mine, theirs) = if r.key.swap { (b, a) } else { (a, b) };
+        let notes = format!(
+            "tol {:.0e}; swap bit {} (scores {:.3} vs {:.3}); other slot = shadows for {:.1} %; reference gap {:.2}",
+            s.tol,
+            if right { "right" } else { "WRONG" },
+            mine.total,
+            theirs.total,
+            100.0 * shadow_frac,
+            r.reference_rel_gap
+        );
+        let report = s.report(CIPHERTEXT_ONLY, &got, secs, notes);
+        (report, Some(Found { key: r.key, right }))
+    }
+
+    const BASIS: &str = "basis eigenvalues + swap score (compact planes and C0 only)";
+
+    /// 1b. Basis eigenvalues: the compact planes and the public basis only. `co_right`: whether
+    /// the ciphertext-only attack chose the right slot (`None`: it failed).
+    fn basis_eigenvalues(
+        s: &Scoring,
+        compact: &CompactCiphertext<f32>,
+        prior: &DataPrior,
+        key: &SecretKey,
+        co_right: Option<bool>,
+    ) -> AttackReport {
+        let (r, secs) = timed(|| basis_candidates(compact, prior));
+        let c = match r {
+            Ok(c) => c,
+            Err(e) => return s.report(BASIS, &[], secs, e.to_string()),
+        };
+        let fracs = [
+            s.fraction(&flat(&c.candidates[0])),
+            s.fraction(&flat(&c.candidates[1])),
+        ];
+        let verdict = |rule: BasisRule| match c.choice(rule) {
+            None => "undefined",
+            Some(i) if fracs[i] >= 0.99 => "right",
+            Some(_) => "WRONG",
+        };
+        // A tie is no answer: nothing recovered.
+        let choice = c.choice(BasisRule::Plausibility);
+        let i = choice.unwrap_or(0);
+        let got = choice.map_or_else(Vec::new, |i| flat(&c.candidates[i]));
+        let agrees = co_right == Some(fracs[i] >= fracs[1 - i]);
+        let notes = format!(
+            "tol {:.0e}; key generation {}; eigenvalues of C0 {:.3}, {:.3}; positive rule {}; larger rule {}; scores {:.3} vs {:.3}; {} the matrix-form ciphertext-only attack",
+            s.tol,
+            key.generation().number(),
+            c.eigenvalues[0],
+            c.eigenvalues[1],
+            verdict(BasisRule::Positive),
+            verdict(BasisRule::Larger),
+            c.scores[i].total,
+            c.scores[1 - i].total,
+            if agrees { "same slot as" } else { "other slot than" }
+        );
+        s.report(BASIS, &got, secs, notes)
+    }
+
+    const KNOWN_PLAINTEXT: &str = "known plaintext (k = 1)";
+
+    /// 2. Known plaintext, k = 1: the first value whose ciphertext has two distinct eigenvalues.
+    fn known_plaintext(s: &Scoring, data: &[f32], ct: &MatrixCiphertext<f32>) -> AttackReport {
+        let mut first = None;
+        let (r, secs) = timed(|| {
+            let mats = matrices(ct);
+            first = mats.iter().position(|&c| eigen2(c).is_ok());
+            first
+                .ok_or(AttackError::NotEnoughPairs { needed: 1, got: 0 })
+                .and_then(|i| known_pairs(data, ct, &[i]))
+                .and_then(|p| known_plaintext_attack(&p))
+                .map(|k| flat(&k.decrypt_matrix(ct)))
+        });
+        match r {
+            Ok(got) => {
+                let notes = format!(
+                    "tol {:.0e}; known value at flat index {}",
+                    s.tol,
+                    first.unwrap_or(0)
+                );
+                s.report(KNOWN_PLAINTEXT, &got, secs, notes)
+            }
+            Err(e) => s.report(KNOWN_PLAINTEXT, &[], secs, e.to_string()),
+        }
+    }
+
+    const ZERO_DETECTION: &str = "zero detection (det = 0) + known plaintext";
+
+    /// 3. Zero detection (`det C = 0`) and known plaintext.
+    fn zero_detection(s: &Scoring, ct: &MatrixCiphertext<f32>) -> AttackReport {
+        let (r, secs) = timed(|| zero_attack(ct));
+        let zeros = s.truth.iter().filter(|&&v| v == 0.0).count();
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                let notes = format!("{e} ({zeros} exact zeros in the data)");
+                return s.report(ZERO_DETECTION, &[], secs, notes);
+            }
+        };
+        let flagged = |zero: bool| {
+            r.flagged
+                .iter()
+                .zip(s.truth)
+                .filter(|(f, &v)| **f && (v == 0.0) == zero)
+                .count()
+        };
+        let (flagged_true, false_pos) = (flagged(true), flagged(false));
+        let notes = format!(
+            "tol {:.0e}; zeros flagged {flagged_true}/{zeros} ({:.2} %); false positives {false_pos}",
+            s.tol,
+            100.0 * flagged_true as f64 / zeros.max(1) as f64
+        );
+        s.report(ZERO_DETECTION, &flat(&r.plaintext), secs, notes)
+    }
+
+    /// The victim's side of the model-extraction attack: its key, plaintexts and ciphertexts.
+    struct Victim<'a> {
+        key: &'a SecretKey,
+        x: &'a ArrayD<f32>,
+        compact: &'a CompactCiphertext<f32>,
+        features: usize,
+    }
+
+    /// 4. Model extraction: the victim's encrypted weights `W` (synthetic `(features, 10)`,
+    /// N(0, 0.05²)) and homomorphic logits `X·W`, decrypted with the key of attack 1.
+    fn model_extraction(
+        s: &Scoring,
+        v: &Victim,
+        attacker_key: Option<RecoveredKey>,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<AttackReport, AttackError> {
+        let features = v.features;
+        let samples = s.truth.len() / features.max(1);
+        let w = Array2::from_shape_fn((features, 10), |_| {
+            0.05 * rng.sample::<f64, _>(StandardNormal) as f32 as f64
+        })
+        .mapv(|v| v as f32)
+        .into_dyn();
+        let w_shadow = ShadowDistribution::Gaussian { std: 0.05 };
+        let enc_w = v.key.encrypt_compact(&w, &w_shadow, rng)?;
+        let logits = v.compact.reshape(&[samples, features])?.matmul(&enc_w)?;
+        let want: Vec<f64> = w
+            .iter()
+            .map(|&v| v as f64)
+            .chain(plain_logits(v.x, &w, samples, features)?)
+            .collect();
+        let wscale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+        let (got, secs) = timed(|| {
+            attacker_key.map(|k| {
+                extract_model(&k, &[enc_w.to_matrix_form(), logits.to_matrix_form()])
+                    .iter()
+                    .flat_map(flat)
+                    .collect::<Vec<f64>>()
+            })
+        });
+        let (frac, max) = got
+            .as_deref()
+            .map_or((0.0, f64::INFINITY), |g| compare(g, &want, 1e-3 * wscale));
+        Ok(AttackReport {
+            name: "model extraction (weights + logits, key from attack 1)".into(),
+            dataset: s.dataset.into(),
+            shadow: s.shadow.clone(),
+            values: want.len(),
+            recovered_fraction: frac,
+            max_abs_error: max,
+            seconds: secs,
+            success: frac >= 0.99,
+            notes: format!(
+                "synthetic ({features}, 10) weights N(0, 0.05²) and Enc(X)·Enc(W); tol {:.0e}",
+                1e-3 * wscale
+            ),
+        })
+    }
+
+    /// The plaintext logits `X·W` in f64, `X` as `(samples, features)`.
+    fn plain_logits(
+        x: &ArrayD<f32>,
+        w: &ArrayD<f32>,
+        samples: usize,
+        features: usize,
+    ) -> Result<Vec<f64>, AttackError> {
+        let shape_error = |e: ndarray::ShapeError| AttackError::Shape(e.to_string());
+        let x = x
+            .view()
+            .into_shape_with_order((samples, features))
+            .map_err(shape_error)?
+            .mapv(|v| v as f64);
+        let w = w
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(shape_error)?
+            .mapv(|v| v as f64);
+        Ok(x.dot(&w).into_iter().collect())
     }
 }

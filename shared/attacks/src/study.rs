@@ -15,12 +15,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::basis_eigenvalue::{basis_candidates, BasisRule};
-use crate::report::{compare, describe_shadow};
+use crate::report::{compare, describe_shadow, Plaintexts};
 use crate::{ciphertext_only_attack, zero_attack, AttackError, DataPrior};
-use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::tensor::CompactCiphertext;
 use more_core::Float;
-use ndarray::{ArrayD, IxDyn};
+use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
+use ndarray::ArrayD;
 
 /// One rule's outcome over many keys ([`basis_study`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,82 +77,106 @@ pub fn basis_study(
     keys: usize,
     seed: u64,
 ) -> Result<Vec<BasisStudyRow>, AttackError> {
-    let x = ArrayD::from_shape_vec(IxDyn(shape), data.to_vec()).map_err(|e| {
-        AttackError::Shape(format!("{} values for shape {shape:?}: {e}", data.len()))
-    })?;
-    let features = if shape.len() >= 2 {
-        shape[1..].iter().product()
-    } else {
-        data.len().max(1)
-    };
-    let truth: Vec<f64> = data.iter().map(|&v| v as f64).collect();
-    let scale = truth.iter().fold(1f64, |m, v| m.max(v.abs()));
-    let tol = (1e-5 * scale).max(1e-3);
-    let prior = DataPrior::from_data(&truth, features);
-    let mut key_rng = ChaCha20Rng::seed_from_u64(seed);
-    let key_list: Vec<SecretKey> = (0..keys)
-        .map(|_| match generation {
-            KeyGeneration::V1SignedBasis => {
-                SecretKey::generate_legacy_for_attack_demo(&mut key_rng)
-            }
-            KeyGeneration::V2Symmetric => SecretKey::generate_with(&mut key_rng),
-        })
-        .collect();
+    let p = Plaintexts::new(data, shape)?;
+    let prior = DataPrior::from_data(&p.truth, p.features);
+    let key_list = study_keys(generation, keys, seed);
     let mut shadow_rng = ChaCha20Rng::seed_from_u64(seed.wrapping_add(1));
-    let flat = |a: &ArrayD<f32>| a.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let mut out = Vec::new();
     for shadow in shadows {
-        // Per row: (defined, success, sum of fractions, seconds).
-        let mut acc = [(0usize, 0usize, 0f64, 0f64); 4];
+        // Per row: the three basis rules, then the matrix-form comparison.
+        let mut tallies = [Tally::default(); 4];
         for key in &key_list {
-            let compact = key.encrypt_compact(&x, shadow, &mut shadow_rng)?;
-            let t = Instant::now();
-            let c = basis_candidates(&compact, &prior)?;
-            let secs = t.elapsed().as_secs_f64();
-            let fracs = [
-                compare(&flat(&c.candidates[0]), &truth, tol).0,
-                compare(&flat(&c.candidates[1]), &truth, tol).0,
-            ];
-            for (row, rule) in BasisRule::ALL.iter().enumerate() {
-                let a = &mut acc[row];
-                a.3 += secs;
-                if let Some(i) = c.choice(*rule) {
-                    a.0 += 1;
-                    a.1 += usize::from(fracs[i] >= 0.99);
-                    a.2 += fracs[i];
-                }
-            }
-            let t = Instant::now();
-            let r = ciphertext_only_attack(&compact.to_matrix_form(), &prior);
-            acc[3].3 += t.elapsed().as_secs_f64();
-            if let Ok(r) = r {
-                let f = compare(&flat(&r.plaintext), &truth, tol).0;
-                acc[3].0 += 1;
-                acc[3].1 += usize::from(f >= 0.99);
-                acc[3].2 += f;
-            }
+            let compact = key.encrypt_compact(&p.x, shadow, &mut shadow_rng)?;
+            attack_one_key(&compact, &p, &prior, &mut tallies)?;
         }
         let names = BasisRule::ALL
             .map(|r| r.describe().to_string())
             .into_iter()
             .chain([MATRIX_FORM_COMPARISON.to_string()]);
-        for (name, (defined, success, sum, secs)) in names.zip(acc) {
+        for (name, t) in names.zip(tallies) {
             out.push(BasisStudyRow {
                 dataset: dataset.into(),
                 shadow: describe_shadow(shadow),
                 generation: generation.number(),
                 rule: name,
                 keys,
-                keys_defined: defined,
-                keys_success: success,
-                success_rate: success as f64 / keys.max(1) as f64,
-                mean_recovered_fraction: sum / keys.max(1) as f64,
+                keys_defined: t.defined,
+                keys_success: t.success,
+                success_rate: t.success as f64 / keys.max(1) as f64,
+                mean_recovered_fraction: t.fractions / keys.max(1) as f64,
                 values: data.len(),
-                seconds: secs,
+                seconds: t.seconds,
             });
         }
     }
     Ok(out)
+}
+
+/// `keys` keys of `generation` from `ChaCha20Rng::seed_from_u64(seed)`.
+fn study_keys(generation: KeyGeneration, keys: usize, seed: u64) -> Vec<SecretKey> {
+    let mut key_rng = ChaCha20Rng::seed_from_u64(seed);
+    (0..keys)
+        .map(|_| match generation {
+            KeyGeneration::V1SignedBasis => {
+                SecretKey::generate_legacy_for_attack_demo(&mut key_rng)
+            }
+            KeyGeneration::V2Symmetric => SecretKey::generate_with(&mut key_rng),
+        })
+        .collect()
+}
+
+/// One row's outcome summed over keys.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    /// Keys for which the rule gave an answer.
+    defined: usize,
+    /// Keys with at least 99 % recovered.
+    success: usize,
+    /// Sum of the recovered fractions.
+    fractions: f64,
+    /// Attacker time, seconds.
+    seconds: f64,
+}
+
+impl Tally {
+    /// Adds one key: `fraction` recovered (`None`: the rule gave no answer) in `secs`.
+    fn add(&mut self, fraction: Option<f64>, secs: f64) {
+        self.seconds += secs;
+        if let Some(f) = fraction {
+            self.defined += 1;
+            self.success += usize::from(f >= 0.99);
+            self.fractions += f;
+        }
+    }
+}
+
+/// The basis rules and the matrix-form ciphertext-only attack on one key's ciphertexts, added to
+/// `tallies` (the rules of [`BasisRule::ALL`] in order, then the comparison).
+fn attack_one_key(
+    compact: &CompactCiphertext<f32>,
+    p: &Plaintexts,
+    prior: &DataPrior,
+    tallies: &mut [Tally; 4],
+) -> Result<(), AttackError> {
+    let tol = p.tolerance();
+    let fraction = |a: &ArrayD<f32>| compare(&flat(a), &p.truth, tol).0;
+    let t = Instant::now();
+    let c = basis_candidates(compact, prior)?;
+    let secs = t.elapsed().as_secs_f64();
+    let fracs = [fraction(&c.candidates[0]), fraction(&c.candidates[1])];
+    for (tally, rule) in tallies.iter_mut().zip(BasisRule::ALL) {
+        tally.add(c.choice(rule).map(|i| fracs[i]), secs);
+    }
+    let t = Instant::now();
+    let r = ciphertext_only_attack(&compact.to_matrix_form(), prior);
+    let secs = t.elapsed().as_secs_f64();
+    tallies[3].add(r.ok().map(|r| fraction(&r.plaintext)), secs);
+    Ok(())
+}
+
+/// The values of `a` in f64.
+fn flat(a: &ArrayD<f32>) -> Vec<f64> {
+    a.iter().map(|&v| v as f64).collect()
 }
 
 /// A Markdown table of [`basis_study`] rows.
