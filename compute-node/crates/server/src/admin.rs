@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::audit;
 use crate::auth::{api_keys, Role};
 use crate::db::Db;
-use crate::startup::Settings;
+use crate::settings::Settings;
 
 /// Where the metadata database is: the options of `serve`.
 #[derive(clap::Args, Debug, Clone)]

@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use crate::startup::Settings;
+use crate::settings::Settings;
 
 /// The permission bits of group and others.
 const OTHERS: u32 = 0o077;

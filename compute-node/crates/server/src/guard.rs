@@ -25,7 +25,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError};
 
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The middleware: answers 403 before the handler when [`check`] refuses the request.
 ///

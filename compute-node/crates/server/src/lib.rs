@@ -1,7 +1,8 @@
 //! The REST service (contract: `compute-node/API.md`, served as OpenAPI at `/v1/openapi.json`).
 //! Never imports the secret key type: the node only ever sees ciphertexts and public bases.
 //!
-//! - [`startup`]: settings, the [`startup::Application`] (bind, run, graceful stop);
+//! - [`startup`]: the [`startup::Application`] (bind, run, graceful stop);
+//! - [`settings`]: what the service is configured with; [`state`]: the handlers' shared state;
 //! - [`tls`]: HTTPS with rustls;
 //! - [`routes`]: the handlers;
 //! - [`records`], [`db`], [`blobs`], [`gc`], [`queue`], [`weights`], [`weights_cache`]: the
@@ -31,7 +32,9 @@ pub mod request_id;
 pub mod routes;
 pub mod secure;
 pub mod security_headers;
+pub mod settings;
 pub mod startup;
+pub mod state;
 pub mod tls;
 
 // The storage layer, re-exported under its old paths (`crate::db::Db`, `more_server::blobs`).

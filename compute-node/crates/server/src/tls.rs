@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::startup::TlsFiles;
+use crate::settings::TlsFiles;
 
 /// Reads the certificate chain and the private key and builds the server configuration.
 ///

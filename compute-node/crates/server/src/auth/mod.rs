@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{Db, Scope};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The tenant of rows made before tenants existed and of anonymous requests
 /// (`--insecure-no-auth`).

@@ -9,7 +9,7 @@ use crate::audit;
 use crate::auth::api_keys::{self, ApiKeyInfo, NewApiKey};
 use crate::auth::{AuthMethod, Caller, Role};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /v1/auth` answer: how clients sign in to this node.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::blobs::PART_BYTES;
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The budget's unit: permits are KiB, so that a `u32` count covers 4 TiB.
 const UNIT: usize = 1024;

@@ -22,7 +22,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::fault;
 use crate::guard::require_content_type;
 use crate::records::{new_id, now, Dataset, DatasetState, Task};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::weights::kind_name;
 
 /// `POST /v1/datasets` body.

@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::jobs::MpiLaunch;
 use crate::records::{new_id, now, Dataset, DatasetState, Job, JobState, ModelRecord, Task};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `POST /v1/jobs` body.
 #[derive(Deserialize, utoipa::ToSchema)]

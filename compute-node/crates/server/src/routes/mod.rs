@@ -20,7 +20,7 @@ use utoipa_actix_web::{scope, AppExt as _};
 use super::auth;
 use super::error::ApiError;
 use super::guard;
-use super::startup::Settings;
+use crate::settings::Settings;
 
 /// Registers the API under `/v1`. Every handler is registered through utoipa-actix-web's
 /// `service`, which adds its `#[utoipa::path]` to the OpenAPI document: a registered route is a

@@ -11,7 +11,7 @@ use crate::audit;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::records::{new_id, now, ModelRecord};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Layer `type`s the engine knows (`LayerSpec`).
 pub const LAYER_TYPES: [&str; 11] = [

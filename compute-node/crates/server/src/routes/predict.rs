@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::guard::require_content_type;
 use crate::records::ModelRecord;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::weights::{any, model_from_initial, model_from_weights};
 use more_core::wire::Bundle;
 use std::sync::Arc;

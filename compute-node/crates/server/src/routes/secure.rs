@@ -41,7 +41,7 @@ use crate::secure::store::{
     self, normalise_grants, EvaluationKeyRow, ModelFacts, SecureModelRow, MAX_GRANTS,
 };
 use crate::StoreError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Largest accepted publish body (the model's JSON), bytes.
 pub const MAX_MODEL_JSON_BYTES: usize = 32 << 20;

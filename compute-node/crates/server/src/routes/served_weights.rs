@@ -18,7 +18,7 @@ use super::body::Share;
 use crate::db::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::records::ModelRecord;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::weights::{decode_bundle, initial_weights_blob};
 
 /// The encoded blob `sha` (verified against its hash when read from the store), shared with

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
 use crate::routes::body::{content_length, BodyStream, Share};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Bytes of a frame's length prefix.
 const FRAME_PREFIX: usize = 4;
