@@ -6,11 +6,13 @@
 //! The refusals run everywhere; the MPI runs need the `mpi` feature and Open MPI's `mpirun`
 //! (`cargo test -p more-node --features mpi --test server_mpi`, as `.ci/test` does).
 
+#[path = "node/mnist/mod.rs"]
 mod mnist;
+#[path = "node/server_common/mod.rs"]
 mod server_common;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

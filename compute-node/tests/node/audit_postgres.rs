@@ -3,13 +3,11 @@
 //! deleted row and a rewritten row; two nodes writing at once keep one linear chain; `audit
 //! prune` leaves a chain that verifies.
 
-mod audit_common;
-mod server_common;
-mod services;
+use crate::audit_common;
 
-use audit_common::{assert_broken, db_args, export, psql, psql_refused, verify};
-use server_common::{settings, start, TestServer};
-use services::Postgres;
+use crate::audit_common::{assert_broken, db_args, export, psql, psql_refused, verify};
+use crate::server_common::{settings, start, TestServer};
+use crate::services::Postgres;
 
 /// A database of its own on `pg` for one case: its URL.
 fn database(pg: &Postgres, name: &str) -> String {

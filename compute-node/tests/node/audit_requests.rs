@@ -2,14 +2,11 @@
 //! address (`X-Forwarded-For` only from a trusted proxy), request ids unique per node whatever
 //! the client sends, and a flood of refusals from one peer aggregated into one row with a count.
 
-mod audit_common;
-mod server_common;
-
 use std::time::Duration;
 
-use audit_common::{db_args, export, verify};
+use crate::audit_common::{db_args, export, verify};
+use crate::server_common::{settings, start, Api};
 use serde_json::Value;
-use server_common::{settings, start, Api};
 
 fn send(api: &Api, req: ureq::RequestBuilder<ureq::typestate::WithoutBody>) -> (u16, String) {
     let _ = api;

@@ -4,15 +4,14 @@
 //! chain after a row; a restart that finds the append-only triggers dropped says so; `audit
 //! prune` leaves a chain that verifies.
 
-mod audit_common;
-mod server_common;
+use crate::audit_common;
 
 use std::path::Path;
 
-use audit_common::{assert_broken, db_args, export, fields, insert_sql, sqlite3, verify};
+use crate::audit_common::{assert_broken, db_args, export, fields, insert_sql, sqlite3, verify};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{settings, start};
 use more_server::audit::chain;
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{settings, start};
 
 /// A data dir whose log holds the chain's start and `n` requests (a node ran and stopped).
 fn logged(n: usize) -> tempfile::TempDir {

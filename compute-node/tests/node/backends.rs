@@ -12,23 +12,20 @@
 //! Without PostgreSQL or `weed` the tests print `skipped: ...` and pass, unless
 //! `MORE_REQUIRE_SERVICES=1` (CI); `.ci/services-setup` installs both.
 
-mod server_common;
-mod services;
-
 use std::path::Path;
 use std::time::Duration;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{decrypted_weights, upload_dataset, Api};
+use crate::services::{Postgres, SeaweedS3};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, Plain, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{decrypted_weights, upload_dataset, Api};
-use services::{Postgres, SeaweedS3};
 
 const SAMPLES: usize = 256;
 const FEATURES: usize = 8;

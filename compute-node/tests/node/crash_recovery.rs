@@ -6,20 +6,20 @@
 //! show the state from before the crash, take running jobs over by itself after the lease, end
 //! them with exactly the weights of an uninterrupted run, and garbage-collect what the crash left.
 
-mod server_common;
+use crate::server_common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use more_secret_key::SecretKey;
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{upload_dataset, Api};
 use more_core::tensor::Compact;
 use more_core::wire::{self, DecodeLimits};
+use more_secret_key::SecretKey;
 use ndarray::ArrayD;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{upload_dataset, Api};
 
 /// Training epochs of the crash-between-epochs jobs.
 const EPOCHS: usize = 4;

@@ -8,18 +8,17 @@
 //! Needs `mount -t tmpfs` (root): skipped with a message otherwise, a failure under
 //! `MORE_REQUIRE_SERVICES=1`.
 
-mod faults_common;
-mod server_common;
+use crate::faults_common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use faults_common::{assert_like, finished, names_only, queue_job, reference, JobShape};
+use crate::faults_common::{assert_like, finished, names_only, queue_job, reference, JobShape};
+use crate::server_common::process::{NodeConfig, NodeProcess};
 use more_core::tensor::{Compact, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
 use serde_json::json;
-use server_common::process::{NodeConfig, NodeProcess};
 
 /// Checkpoints of about 0.5 MB (66 k parameters and their momentum as compact ciphertexts):
 /// 60 of them would need about 32 MB.

@@ -5,18 +5,16 @@
 //! both complete with the weights of an uninterrupted run, and the rebuilt workers train a new
 //! job.
 
-mod faults_common;
-mod server_common;
-mod services;
+use crate::faults_common;
 
 use std::time::{Duration, Instant};
 
-use faults_common::{
+use crate::faults_common::{
     assert_like, finished, names_only, queue_job, reference, trains_a_new_job, try_get_json,
     wait_job, JobShape,
 };
-use server_common::process::{NodeConfig, NodeProcess};
-use services::Postgres;
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::services::Postgres;
 
 /// The job caught between two epochs.
 const SHAPE: JobShape = JobShape {

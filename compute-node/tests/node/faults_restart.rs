@@ -4,18 +4,17 @@
 //! the job stayed `running` and new jobs `queued`). And a `failed` job resumes from its last
 //! checkpoint (finding 11: it was 409).
 
-mod faults_common;
-mod server_common;
+use crate::faults_common;
 
 use std::time::{Duration, Instant};
 
-use faults_common::{
+use crate::faults_common::{
     encrypted, finished, queue_job, reference, trains_a_new_job, wait_job, JobShape, FEATURES,
     SAMPLES,
 };
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::upload_dataset;
 use serde_json::json;
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::upload_dataset;
 
 const SHAPE: JobShape = JobShape {
     hidden: 16,

@@ -5,18 +5,14 @@
 //! the weights of an uninterrupted run, and the node trains a new job. (Riding an outage out
 //! within the budget is `faults_postgres.rs`.)
 
-mod faults_common;
-mod server_common;
-mod services;
-
 use std::time::{Duration, Instant};
 
-use faults_common::{
+use crate::faults_common::{
     assert_like, finished, names_only, queue_job, reference, trains_a_new_job, try_get_json,
     wait_job, JobShape,
 };
-use server_common::process::{NodeConfig, NodeProcess};
-use services::SeaweedS3;
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::services::SeaweedS3;
 
 const SHAPE: JobShape = JobShape {
     hidden: 16,

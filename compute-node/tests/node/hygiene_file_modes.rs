@@ -7,21 +7,19 @@
 //! The node runs as a child process (its `main` sets the umask), started from this test process
 //! with umask 022.
 
-mod server_common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{free_port, NodeConfig, NodeProcess};
+use crate::server_common::upload_dataset;
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use server_common::process::{free_port, NodeConfig, NodeProcess};
-use server_common::upload_dataset;
 
 /// The usual umask of a login shell or a service manager: files 0644, directories 0755.
 fn umask_022() {

@@ -3,15 +3,13 @@
 //! without a body; security headers (CSP, `nosniff`, no framing, no referrer) on the page and on
 //! the API, errors included; an admin API key cannot revoke itself.
 
-mod server_common;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::server_common::{operator_command, settings, start, Api, TestServer};
 use serde_json::{json, Value};
-use server_common::{operator_command, settings, start, Api, TestServer};
 
 /// A raw HTTP/1.1 answer.
 struct Raw {

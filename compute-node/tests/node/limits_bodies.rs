@@ -5,22 +5,20 @@
 //!
 //! Raw TCP clients: what matters is what the node answers while a body is still (not) arriving.
 
-mod server_common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, TestServer};
 use more_core::tensor::PlanarTensor;
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use server_common::{settings, start, TestServer};
 
 /// A connection that has sent a request head declaring `length` body bytes.
 fn open(srv: &TestServer, method: &str, path: &str, length: usize) -> TcpStream {

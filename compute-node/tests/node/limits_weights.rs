@@ -2,17 +2,15 @@
 //! (issue #27, finding 3): `GET /weights` and predict of an untrained model serve that blob
 //! instead of rebuilding the weights per request; models made before are backfilled once.
 
-mod server_common;
-
 use std::time::Duration;
 
+use crate::server_common::{settings, start, TestServer};
 use more_core::nn::{Model, ModelSpec};
 use more_core::tensor::{Plain, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
 use more_server::blobs::sha256_hex;
 use ndarray::ArrayD;
 use serde_json::{json, Value};
-use server_common::{settings, start, TestServer};
 
 fn spec() -> Value {
     json!({"input_shape": [6], "layers": [

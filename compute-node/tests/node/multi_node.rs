@@ -12,22 +12,19 @@
 //! Without PostgreSQL or `weed` the test prints `skipped: ...` and passes, unless
 //! `MORE_REQUIRE_SERVICES=1` (CI); `.ci/services-setup` installs both.
 
-mod server_common;
-mod services;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{decrypted_weights, upload_dataset, Api};
+use crate::services::{Postgres, SeaweedS3};
 use more_core::tensor::Compact;
 use more_core::wire::{self, DecodeLimits};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{decrypted_weights, upload_dataset, Api};
-use services::{Postgres, SeaweedS3};
 
 /// Samples of the dataset: 2000 mini-batches per epoch, so that a job trains for about 2 s here.
 /// The jobs must outlast a worker's 1 s poll for queued jobs (or one worker could run all of them

@@ -5,20 +5,18 @@
 //! one winner, 409 `{error, message}` for the others, no lost cancel, no job of a deleted model
 //! left queued, and never a 5xx.
 
-mod server_common;
-
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{settings, start, upload_dataset, Api};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{settings, start, upload_dataset, Api};
 
 /// Epochs of a job meant to outlive the test (cancelled at its end).
 const LONG: usize = 10_000;

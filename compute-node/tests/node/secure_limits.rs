@@ -3,10 +3,9 @@
 //! models, grants, evaluation keys and encrypted batches get 400, oversized ones 413, before the
 //! node evaluates anything; afterwards the node still answers a valid predict exactly.
 
-mod secure_common;
-mod server_common;
+use crate::server_common;
 
-use secure_common::*;
+use crate::secure_common::*;
 use serde_json::json;
 
 #[test]

@@ -3,13 +3,9 @@
 //! evaluation keys' cap and expiry, an exact encrypted prediction and the sample quota under
 //! concurrent predicts (the model row's lock), as on SQLite.
 
-mod secure_common;
-mod server_common;
-mod services;
-
-use secure_common::*;
+use crate::secure_common::*;
+use crate::services::Postgres;
 use serde_json::json;
-use services::Postgres;
 
 #[test]
 fn secure_mode_runs_on_postgresql() {

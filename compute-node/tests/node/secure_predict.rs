@@ -5,10 +5,9 @@
 //! `c`, never granted, gets 404 on everything; grants, roles and the audit rows are checked, and
 //! the node's files hold none of the request's ciphertexts, inputs or outputs.
 
-mod secure_common;
-mod server_common;
+use crate::server_common;
 
-use secure_common::*;
+use crate::secure_common::*;
 use serde_json::{json, Value};
 
 #[test]
@@ -210,7 +209,7 @@ impl Grants for server_common::Api {
 /// A measurement, not a check of speed (ignored; run by hand): an MNIST-sized model (784 inputs
 /// in [0, 15], dense 784 -> 64, x², dense 64 -> 10) on a full batch of 8,192 samples through
 /// the HTTP route: bytes, the node's answer time, exact agreement.
-/// `cargo test -p more-node --test secure_predict -- --ignored --nocapture`
+/// `cargo test -p more-node --test node -- --ignored --nocapture secure_predict::`
 #[test]
 #[ignore]
 fn a_full_mnist_sized_batch_through_the_route() {

@@ -5,10 +5,9 @@
 //! limited; each granted tenant has its own count; the node's default applies to models without
 //! their own limit.
 
-mod secure_common;
-mod server_common;
+use crate::server_common;
 
-use secure_common::*;
+use crate::secure_common::*;
 use serde_json::{json, Value};
 
 /// `(status, Retry-After, body)` of a predict sent with a `Content-Length`.

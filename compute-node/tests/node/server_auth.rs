@@ -1,17 +1,15 @@
 //! Access control: API keys made by the admin CLI, roles, tenant isolation on every documented
 //! route (another tenant's object is a 404), and the append-only audit log with its export.
 
-mod server_common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, upload_dataset, Api, TestServer};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD};
 use serde_json::{json, Value};
-use server_common::{settings, start, upload_dataset, Api, TestServer};
 
 /// Runs `more-node ARGS --data-dir DATA`: (success, stdout, stderr).
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {

@@ -1,17 +1,15 @@
 //! Every error class over HTTP; after each, the server still answers and existing data is intact.
 
-mod server_common;
-
 use std::time::Duration;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, upload_dataset, TestServer};
 use more_core::tensor::PlanarTensor;
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::{settings, start, upload_dataset, TestServer};
 
 fn data(n: usize, f: usize, k: usize, rng: &mut ChaCha8Rng) -> (ArrayD<f32>, ArrayD<f32>) {
     let x = Array2::from_shape_fn((n, f), |_| rng.random_range(-1.0f32..1.0)).into_dyn();

@@ -2,13 +2,11 @@
 //! token for every data route otherwise, and `--tls-cert`/`--tls-key` serve HTTPS (checked with curl against a
 //! certificate made by openssl for this test).
 
-mod server_common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use server_common::process::free_port;
+use crate::server_common::process::free_port;
 
 fn serve(data: &Path, bind: &str, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_more-node"));

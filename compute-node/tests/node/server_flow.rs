@@ -2,19 +2,18 @@
 //! train `mnist_mlp` 2 epochs on the node, predict, decrypt, and compare with the same training
 //! run in plaintext in this process.
 
-mod mnist;
-mod server_common;
+use crate::mnist;
 
 use std::time::Duration;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, upload_dataset};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use server_common::{settings, start, upload_dataset};
 
 const TRAIN_PER_DIGIT: usize = 30;
 const TEST_PER_DIGIT: usize = 10;

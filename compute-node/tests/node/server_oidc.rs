@@ -4,12 +4,11 @@
 //! signature are 401; an unregistered tenant or unknown role is 403; a rotated key is picked up.
 //! The verifier's own cases are in `crates/server/tests/oidc_tokens.rs`.
 
-#[path = "../crates/server/tests/oidc_provider/mod.rs"]
+#[path = "../../crates/server/tests/oidc_provider/mod.rs"]
 mod oidc_provider;
-mod server_common;
 
+use crate::server_common::{settings, start, Api};
 use serde_json::{json, Value};
-use server_common::{settings, start, Api};
 
 fn claims(tenant: &str, role: &str) -> Value {
     json!({"sub": "dr-jones", "tenant": tenant, "role": role, "aud": "more-node"})

@@ -2,10 +2,10 @@
 //! every documented operation is served, no undocumented method is served on a documented path,
 //! and every schema reference resolves; the static page is served after the API.
 
-mod server_common;
+use crate::server_common;
 
+use crate::server_common::{settings, start};
 use serde_json::Value;
-use server_common::{settings, start};
 
 /// The API's contract (API.md): every one must be documented.
 const CONTRACT: &[(&str, &str)] = &[

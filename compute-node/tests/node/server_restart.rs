@@ -1,19 +1,17 @@
 //! Stop the node mid-job, start a new one on the same data directory: the job is `interrupted`,
 //! resumes from its checkpoint and ends with the same losses as an uninterrupted plaintext run.
 
-mod server_common;
-
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, upload_dataset};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, Plain, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use server_common::{settings, start, upload_dataset};
 
 const EPOCHS: usize = 12;
 

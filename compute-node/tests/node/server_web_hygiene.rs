@@ -4,12 +4,12 @@
 //! as cross-origin gets 403; a `Host` that is not a loopback name (DNS rebinding) gets 403. Each
 //! refused request leaves the node unchanged.
 
-mod server_common;
+use crate::server_common;
 
 use std::io::{Read, Write};
 
+use crate::server_common::{settings, start, Api};
 use serde_json::{json, Value};
-use server_common::{settings, start, Api};
 
 /// A raw HTTP/1.1 request (to set `Host` freely); returns the status.
 fn raw(api: &Api, request: &str) -> u16 {

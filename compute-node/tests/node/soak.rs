@@ -7,23 +7,21 @@
 //!
 //! Ignored by `cargo test`: `.ci/test` runs it once, explicitly, with `--ignored`.
 
-mod server_common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::{operator_command, Api};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_server::blobs::sha256_hex;
 use ndarray::{Array2, ArrayD};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::{operator_command, Api};
 
 /// RSS the node must stay under, MiB. Measured on a 2-core VM (2026-12-07, this traffic, 120 s,
 /// the test profile's binary): about 56 MiB at start, a plateau of 150–170 MiB, at most 179 and

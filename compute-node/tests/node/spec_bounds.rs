@@ -3,15 +3,13 @@
 //! with 400 naming the layer and the rule; a predict whose output is not finite is a 400 naming
 //! the layer.
 
-mod server_common;
-
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::{settings, start, upload_dataset, TestServer};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::ArrayD;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::{settings, start, upload_dataset, TestServer};
 
 /// Asserts a 400 with `code` whose message holds every needle; returns the message.
 fn refused(resp: (u16, Value), code: &str, needles: &[&str]) -> String {

@@ -10,23 +10,23 @@
 //! Bounded: [`CASES`] cases from a fixed seed (reproducible in CI), no shrinking (a crashed node
 //! answers nothing more), each job waited for at most [`JOB_WAIT`].
 
-mod server_common;
+use crate::server_common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
+use crate::server_common::process::{NodeConfig, NodeProcess};
+use crate::server_common::Api;
 use more_core::tensor::PlanarTensor;
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, Dimension};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use server_common::process::{NodeConfig, NodeProcess};
-use server_common::Api;
 
 /// Cases per run.
 const CASES: u32 = 64;

@@ -11,7 +11,7 @@
 //! (digits per class, repetitions, binary). One rank uses rayon on every core; with 2 and 4 ranks
 //! each rank gets `RAYON_NUM_THREADS = max(1, cores / ranks)`.
 
-#[path = "../../../tests/mnist/mod.rs"]
+#[path = "../../../tests/node/mnist/mod.rs"]
 mod mnist;
 
 use std::process::Command;

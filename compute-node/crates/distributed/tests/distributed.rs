@@ -4,7 +4,7 @@
 //! weights there; the key holder (this test) decrypts them and compares with the single-process
 //! `Trainer::fit` on the same ciphertexts.
 
-#[path = "../../../tests/mnist/mod.rs"]
+#[path = "../../../tests/node/mnist/mod.rs"]
 mod mnist;
 
 use std::path::{Path, PathBuf};
