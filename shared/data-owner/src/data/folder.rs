@@ -231,3 +231,68 @@ fn folder_part(
         sample_names: Some(sample_names),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(value: u8) -> Vec<u8> {
+        let img = image::GrayImage::from_pixel(4, 4, image::Luma([value]));
+        let mut out = Vec::new();
+        image::DynamicImage::ImageLuma8(img)
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    /// A real CT slice (pydicom's CT_small, in the angiography crate's test data).
+    fn ct_small() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../compute-node/crates/angiography/tests/data/CT_small.dcm"
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn mixed_folders_decode_each_file_by_what_it_is() {
+        let mut files = std::collections::HashMap::new();
+        files.insert("a.png", png(0));
+        files.insert("b.png", png(255));
+        // A DICOM file named .png: the DICM marker decides, and more-dicom decodes it.
+        files.insert("ct.png", ct_small());
+        files.insert("c.png", png(128));
+        files.insert("broken.dcm", b"not a dicom file".to_vec());
+        let csv = b"filename,label\na.png,LCA\nb.png,RCA\nct.png,RCA\nc.png,LCA\nbroken.dcm,LCA\ngone.png,RCA\n";
+        let opened: Vec<String> = ["a.png", "b.png", "ct.png", "c.png", "broken.dcm", "notes.txt"]
+            .map(String::from)
+            .to_vec();
+        let mut read = |n: &str| files.get(n).cloned();
+        let d = read_image_folder("labels.csv", csv, &opened, &mut read, 8).unwrap();
+        assert_eq!((d.rows_read, d.rows_used), (6, 4));
+        assert_eq!(d.notes[0], "1 file named in labels.csv was not opened: gone.png.");
+        assert_eq!(d.notes[1], "1 opened file not in labels.csv, left out: notes.txt.");
+        assert!(d.notes[2].starts_with("Skipped broken.dcm: "), "{:?}", d.notes);
+        let all: Vec<&String> = d
+            .split
+            .train
+            .sample_names
+            .iter()
+            .chain(&d.split.test.sample_names)
+            .flatten()
+            .collect();
+        assert_eq!(all.len(), 4);
+        let both = [&d.split.train, &d.split.test];
+        let ct = both
+            .iter()
+            .find_map(|p| {
+                let names = p.sample_names.as_ref()?;
+                let i = names.iter().position(|n| n == "ct.png#1")?;
+                Some(p.x[i * 64..(i + 1) * 64].to_vec())
+            })
+            .unwrap();
+        let expected = crate::data::decode_image("ct.dcm", &ct_small(), 8).unwrap();
+        assert_eq!(ct, expected[0]);
+        assert_eq!(d.split.train.class_names.as_deref(), Some(&["LCA".into(), "RCA".into()][..]));
+    }
+}

@@ -440,3 +440,133 @@ fn to_precision4(v: f64) -> String {
     }
     format!("{:.*}", (3 - e).max(0) as usize, v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(t: &str) -> Vec<String> {
+        vec![t.to_string()]
+    }
+
+    #[test]
+    fn standardises_with_training_moments() {
+        let mut text = String::from("age,bp,label\n");
+        for i in 0..20 {
+            let label = if i % 2 == 0 { "no" } else { "yes" };
+            text += &format!("{},{},{label}\n", 40 + i, 120 + 2 * i);
+        }
+        let t = table_from_csv(&text, &targets("label"), None, "t").unwrap();
+        let s = &t.split;
+        assert_eq!((s.train.rows(), s.test.rows()), (16, 4));
+        assert_eq!((s.train.target_dim, s.train.task), (2, Task::Classification));
+        let mean: f32 = s.train.x.iter().step_by(2).sum::<f32>() / 16.0;
+        assert!(mean.abs() < 1e-5);
+        assert!(table_from_csv(&text, &targets("nope"), None, "t").is_err());
+        assert!(table_from_csv(&text, &targets("label"), Some(Task::Regression), "t").is_err());
+    }
+
+    #[test]
+    fn blanks_are_dropped_or_imputed_with_notes() {
+        let text = "id,a,b,note,y\nr1,1,NA,x,0\nr2,2,4,y,1\nr3,3,3,z,\nr4,4,abc,w,0\nr5,5,6,v,1\n\
+                    r6,6,7,u,0\nr7,7,?,t,1\nr8,8,9,s,1\n";
+        let t = table_from_csv(text, &targets("y"), None, "t").unwrap();
+        assert_eq!((t.rows_read, t.rows_used), (8, 6));
+        let train = &t.split.train;
+        assert_eq!(train.class_names.as_deref(), Some(&["0".into(), "1".into()][..]));
+        assert_eq!(train.feature_names.as_deref(), Some(&["a".into(), "b".into()][..]));
+        assert!(train.x.iter().chain(&t.split.test.x).all(|v| v.is_finite()));
+        assert_eq!(
+            t.notes[..3],
+            [
+                "1 row dropped: the target is missing or not a number (e.g. row 4: missing y).",
+                "Column \"id\" left out: free text or identifiers (8 distinct values, e.g. \"r1\", \"r2\", \"r3\").",
+                "Column \"note\" left out: free text or identifiers (8 distinct values, e.g. \"x\", \"y\", \"z\").",
+            ]
+        );
+        assert!(t.notes[3].starts_with("1 row dropped: column \"b\" holds text"), "{:?}", t.notes);
+        assert!(t.notes[4].starts_with("2 missing values in \"b\" filled in"), "{:?}", t.notes);
+    }
+
+    /// 12 patients: sex and smoker categorical (with one blank), ward free text.
+    fn clinical() -> String {
+        let mut s = String::from("ward,sex,smoker,age,outcome\n");
+        for i in 0..12 {
+            let sex = if i % 3 == 0 { "F" } else { "M" };
+            let smoker = if i == 5 { "" } else if i % 2 == 0 { "yes" } else { "no" };
+            let outcome = if i % 4 == 0 { "sick" } else { "healthy" };
+            s += &format!("W{i},{sex},{smoker},{},{outcome}\n", 30 + i);
+        }
+        s
+    }
+
+    #[test]
+    fn categories_are_one_hot_encoded_with_named_levels() {
+        let t = table_from_csv(&clinical(), &targets("outcome"), None, "t").unwrap();
+        let train = &t.split.train;
+        assert_eq!(
+            train.feature_names.as_ref().unwrap(),
+            &["sex=F", "sex=M", "smoker=no", "smoker=yes", "age"]
+        );
+        assert_eq!(train.feature_shape, [5]);
+        assert!(t.notes.contains(&"Column \"sex\" one-hot encoded: 2 levels (F, M).".to_string()));
+        assert!(t.notes.iter().any(|n| n.starts_with("Column \"ward\" left out: free text")));
+        assert!(t.notes.contains(
+            &"1 missing value in \"smoker\" filled in with the training rows' level frequencies."
+                .to_string()
+        ));
+        // Standardised one-hot columns: two values per column (a level, not the level).
+        let sex_f: Vec<f32> = train.x.iter().step_by(5).copied().collect();
+        let mut distinct = sex_f.clone();
+        distinct.sort_by(f32::total_cmp);
+        distinct.dedup();
+        assert_eq!(distinct.len(), 2, "{sex_f:?}");
+    }
+
+    #[test]
+    fn text_labels_are_class_names() {
+        let t = table_from_csv(&clinical(), &targets("outcome"), None, "t").unwrap();
+        assert_eq!(t.guessed_task, Some(Task::Classification));
+        let train = &t.split.train;
+        assert_eq!(train.class_names.as_deref(), Some(&["healthy".into(), "sick".into()][..]));
+        let labels = train.labels.as_ref().unwrap();
+        for (row, &l) in labels.iter().enumerate() {
+            assert_eq!(train.y[row * 2 + l], 1.0);
+        }
+    }
+
+    #[test]
+    fn semicolons_decimal_commas_and_latin1_bytes() {
+        // An Excel CSV on a German system: ';', decimal commas, Windows-1252 "ä" in a header.
+        let mut bytes = b"Gr\xf6\xdfe;Gewicht;Klasse\n".to_vec();
+        for i in 0..10 {
+            bytes.extend(format!("1,{i};{},5;{}\n", 60 + i, i % 2).as_bytes());
+        }
+        let t = read_table(&bytes, "waage.csv", &targets("Klasse"), None).unwrap();
+        let train = &t.split.train;
+        assert_eq!(train.feature_names.as_ref().unwrap(), &["Größe", "Gewicht"]);
+        assert!(t.notes[0].contains("Windows-1252"), "{:?}", t.notes);
+        assert!(t.notes[1].starts_with("20 values written with a decimal comma"), "{:?}", t.notes);
+        let s = t.feature_scale.as_ref().unwrap();
+        // The training rows' mean of "Größe" lies in 1.0..=1.9: the decimals were read.
+        assert!(s.mean[0] > 1.0 && s.mean[0] < 1.9, "{:?}", s.mean);
+        let mut x = train.x.clone();
+        s.invert(&mut x);
+        let weights: Vec<f32> = x.iter().skip(1).step_by(2).copied().collect();
+        assert!(weights.iter().all(|w| (w - w.floor() - 0.5).abs() < 1e-4), "{weights:?}");
+    }
+
+    #[test]
+    fn regression_keeps_the_target_scale() {
+        let mut text = String::from("x,y\n");
+        for i in 0..20 {
+            text += &format!("{i},{}.5\n", 3 * i);
+        }
+        let t = table_from_csv(&text, &targets("y"), None, "t").unwrap();
+        assert_eq!(t.split.train.task, Task::Regression);
+        let scale = t.target_scale.as_ref().unwrap();
+        let mut y = t.split.test.y.clone();
+        scale.invert(&mut y);
+        assert!(y.iter().all(|v| (v - v.floor() - 0.5).abs() < 1e-4), "{y:?}");
+    }
+}
