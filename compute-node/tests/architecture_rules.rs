@@ -148,39 +148,139 @@ fn secure_mode_keeps_the_secret_key_out_of_the_server() {
     assert!(reachable_packages(&metadata, "more-secret-key").contains("more-secure"));
 }
 
-/// The walk catches a planted edge: the metadata with a dev-dependency of `more-server` on
-/// `more-secret-key` added (as `[dev-dependencies] more-secret-key = ...` would) breaks the rule.
-#[test]
-fn a_planted_client_dependency_of_the_server_is_caught() {
-    let mut metadata = cargo_metadata();
-    let id_of = |m: &serde_json::Value, name: &str| {
-        m["packages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .map(|p| p["id"].as_str().unwrap().to_string())
-            .unwrap()
-    };
-    let (server, client) = (
-        id_of(&metadata, "more-server"),
-        id_of(&metadata, "more-secret-key"),
-    );
+/// The id of package `name` in `cargo metadata`'s output.
+fn id_of(metadata: &serde_json::Value, name: &str) -> String {
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("package {name} is in the metadata"))
+}
+
+/// Adds an edge `from -> to` of `kind` (`"dev"`, or `null` for a normal dependency) to the resolve
+/// graph, as a line in `from`'s manifest would.
+fn plant(metadata: &mut serde_json::Value, from: &str, to: &str, kind: serde_json::Value) {
+    let (from, to) = (id_of(metadata, from), id_of(metadata, to));
     let node = metadata["resolve"]["nodes"]
         .as_array_mut()
         .unwrap()
         .iter_mut()
-        .find(|n| n["id"] == server.as_str())
+        .find(|n| n["id"] == from.as_str())
         .unwrap();
     node["deps"]
         .as_array_mut()
         .unwrap()
         .push(serde_json::json!({
-            "name": "more_secret_key", "pkg": client, "dep_kinds": [{"kind": "dev", "target": null}]
+            "name": "planted", "pkg": to, "dep_kinds": [{"kind": kind, "target": null}]
         }));
+}
+
+/// The walk catches a planted edge: the metadata with a dev-dependency of `more-server` on
+/// `more-secret-key` added (as `[dev-dependencies] more-secret-key = ...` would) breaks the rule.
+#[test]
+fn a_planted_client_dependency_of_the_server_is_caught() {
+    let mut metadata = cargo_metadata();
+    plant(
+        &mut metadata,
+        "more-server",
+        "more-secret-key",
+        serde_json::json!("dev"),
+    );
     assert!(reachable_packages(&metadata, "more-server").contains("more-secret-key"));
     // A dev-only edge is outside what the server builds with, inside what its tests link.
     assert!(!built_with(&metadata, "more-server").contains("more-secret-key"));
+}
+
+/// The node's layers below HTTP: the store (`more-store`), the job runner (`more-runner`) and
+/// the MPI rank program (`more-distributed`).
+const BELOW_HTTP: [&str; 3] = ["more-store", "more-runner", "more-distributed"];
+
+/// Every crate of the node: the layers below HTTP and the HTTP service.
+const NODE_CRATES: [&str; 4] = [
+    "more-store",
+    "more-runner",
+    "more-distributed",
+    "more-server",
+];
+
+/// The breaches of the node's layering in `metadata`: a layer below HTTP that reaches the web
+/// framework or the HTTP crate (over any kind of dependency), a node crate that reaches the key
+/// crate (the rank program: in what it builds with; its tests encrypt with the key crate).
+fn layer_breaches(metadata: &serde_json::Value) -> Vec<String> {
+    let mut breaches = Vec::new();
+    for layer in BELOW_HTTP {
+        let reached = reachable_packages(metadata, layer);
+        for above in ["actix-web", "actix-http", "more-server"] {
+            if reached.contains(above) {
+                breaches.push(format!("{layer} reaches {above}"));
+            }
+        }
+    }
+    for node in NODE_CRATES {
+        let reached = match node {
+            "more-distributed" => built_with(metadata, node),
+            _ => reachable_packages(metadata, node),
+        };
+        if reached.contains("more-secret-key") {
+            breaches.push(format!("{node} reaches more-secret-key"));
+        }
+    }
+    breaches
+}
+
+/// The node in three layers (issue #28): the store, the runner over it and the MPI rank program
+/// do not reach the web framework nor the HTTP crate (`cargo tree -p more-distributed -e normal`
+/// has no actix), and no crate of the node reaches the key crate. The walks do find what they
+/// look for where it is (the server links actix, the runner the store, the rank program the
+/// store), so the rule is not vacuous.
+#[test]
+fn the_layers_below_http_do_not_reach_the_web_framework_nor_the_key() {
+    let metadata = cargo_metadata();
+    assert_eq!(layer_breaches(&metadata), Vec::<String>::new());
+    assert!(built_with(&metadata, "more-server").contains("actix-web"));
+    assert!(built_with(&metadata, "more-server").contains("more-runner"));
+    assert!(built_with(&metadata, "more-runner").contains("more-store"));
+    assert!(built_with(&metadata, "more-distributed").contains("more-store"));
+    assert!(built_with(&metadata, "more-store").contains("sqlx"));
+}
+
+/// A planted dependency breaks a layer and is caught: the store on actix-web (as
+/// `actix-web = "4"` in its manifest would), the rank program on the HTTP crate, the runner on
+/// the key crate (a dev-dependency: its tests may not link it either).
+#[test]
+fn a_planted_dependency_that_breaks_a_layer_is_caught() {
+    let cases = [
+        (
+            "more-store",
+            "actix-web",
+            serde_json::Value::Null,
+            "more-store reaches actix-web",
+        ),
+        (
+            "more-distributed",
+            "more-server",
+            serde_json::Value::Null,
+            "more-distributed reaches more-server",
+        ),
+        (
+            "more-runner",
+            "more-secret-key",
+            serde_json::json!("dev"),
+            "more-runner reaches more-secret-key",
+        ),
+    ];
+    let clean = cargo_metadata();
+    for (from, to, kind, breach) in cases {
+        let mut metadata = clean.clone();
+        plant(&mut metadata, from, to, kind);
+        let breaches = layer_breaches(&metadata);
+        assert!(
+            breaches.iter().any(|b| b == breach),
+            "{from} -> {to} planted, not caught: {breaches:?}"
+        );
+    }
 }
 
 /// The public crate has no secret-key type: `more-core` does not reach `more-secret-key` either.
@@ -200,6 +300,9 @@ fn only_the_attack_suite_computes_eigen_decompositions() {
         "wasm-client/src",
         "compute-node/src",
         "compute-node/crates/server/src",
+        "compute-node/crates/store/src",
+        "compute-node/crates/runner/src",
+        "compute-node/crates/distributed/src",
     ];
     for file in sources
         .iter()

@@ -150,11 +150,9 @@ pub fn model_from_initial<R: Representation<f32>>(
         .map_err(|e| StoreError::MalformedTensor(format!("stored initial weights: {e}")))
 }
 
-/// The public compact basis of a tensor (none for matrix form).
+/// The public compact basis `C0` of a tensor's key (none for matrix form or plaintext).
 pub fn x_basis<R: Representation<f32>>(x: &PlanarTensor<f32, R>) -> Option<[f64; 4]> {
-    (x.representation() as &dyn std::any::Any)
-        .downcast_ref::<more_core::tensor::Compact>()
-        .map(|c| c.basis.c0)
+    x.public_key().map(|key| key.c0())
 }
 
 /// A trainer's checkpoint as a bundle: its tensors, with `epochs_done`, `step` and a random
