@@ -47,6 +47,11 @@ enum Command {
     TrainDistributed(more_distributed::TrainDistributedArgs),
 }
 
+    /// Back up the database and every blob it references to file:// or s3:// (a consistent
+    /// snapshot while the node runs, with a manifest of SHA-256s); `backup verify` checks one.
+    Backup(more_node::backup::BackupCommand),
+    /// Restore a backup into an empty database and the node's store (verified first).
+    Restore(more_node::backup::RestoreArgs),
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Write the audit log as JSON Lines to standard output, oldest first.
@@ -83,3 +88,5 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
+        Command::Backup(cmd) => more_node::backup::backup(cmd),
+        Command::Restore(args) => more_node::backup::restore(args),

@@ -25,6 +25,7 @@ mod audit_postgres;
 mod audit_requests;
 mod audit_sqlite;
 mod backends;
+mod backup_restore;
 mod crash_recovery;
 mod faults_full_store;
 mod faults_postgres;

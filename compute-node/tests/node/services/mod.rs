@@ -325,6 +325,21 @@ impl SeaweedS3 {
         );
     }
 
+    /// An object's bytes, read behind S3's back (through the filer); panics when absent.
+    pub fn read_object(&self, key: &str) -> Vec<u8> {
+        let mut resp = self
+            .agent
+            .get(self.filer_url(key))
+            .call()
+            .expect("filer GET");
+        assert!(
+            resp.status().is_success(),
+            "filer GET {key}: {}",
+            resp.status()
+        );
+        resp.body_mut().read_to_vec().expect("object")
+    }
+
     /// Whether the object exists.
     pub fn has_object(&self, key: &str) -> bool {
         let resp = self
