@@ -7,6 +7,7 @@
 //! apalis puts the tasks of a node whose heartbeats stop back in the queue, and another node's
 //! worker resumes the job from its last checkpoint.
 
+use std::future::Future;
 use std::time::Duration;
 
 use apalis::prelude::TaskBuilder;
@@ -59,41 +60,188 @@ impl Lease {
     }
 }
 
-/// Runs `$body` with `$tx` a transaction on either pool, then adds a task for `$job_id` in the
-/// same transaction and commits. `$body` may `return` (the transaction then rolls back). On
-/// PostgreSQL the rows `$share_locks` names (`(sql, id)` pairs) are first locked `FOR SHARE`, so
-/// a concurrent delete or upload of them waits for this transaction (SQLite runs one writer at a
-/// time).
-macro_rules! with_task {
-    ($queue:expr, $job_id:expr, $share_locks:expr, |$tx:ident| $body:block) => {
-        match $queue {
-            Queue::Sqlite(pool) => {
-                let mut $tx = pool.begin().await.map_err(db_error)?;
-                $body
-                let task = TaskBuilder::new(task_bytes($job_id)).max_attempts(1).build();
-                apalis_sqlite::queries::push_tasks(&mut *$tx, QUEUE, &[task])
-                    .await
-                    .map_err(queue_error)?;
-                $tx.commit().await.map_err(db_error)?;
-            }
-            Queue::Postgres(pool) => {
-                let mut $tx = pool.begin().await.map_err(db_error)?;
-                for (sql, id) in $share_locks {
-                    sqlx::query(*sql)
-                        .bind(*id)
-                        .fetch_optional(&mut *$tx)
-                        .await
-                        .map_err(db_error)?;
-                }
-                $body
-                let task = TaskBuilder::new(task_bytes($job_id)).max_attempts(1).build();
-                apalis_postgres::queries::push_tasks(&mut *$tx, QUEUE, vec![task])
-                    .await
-                    .map_err(queue_error)?;
-                $tx.commit().await.map_err(db_error)?;
+/// A value bound to a placeholder of a queue statement.
+#[derive(Clone, Copy, Debug)]
+enum Param<'a> {
+    /// Text.
+    Text(&'a str),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 32-bit integer (apalis's PostgreSQL `attempts` column).
+    Int32(i32),
+}
+
+/// A statement of a queue transaction: its SQL and its parameters in placeholder order.
+#[derive(Clone, Debug)]
+struct Statement<'a> {
+    sql: &'static str,
+    params: Vec<Param<'a>>,
+}
+
+impl<'a> Statement<'a> {
+    fn new(sql: &'static str, params: Vec<Param<'a>>) -> Self {
+        Statement { sql, params }
+    }
+}
+
+/// `statement` as a sqlx query with its parameters bound.
+fn bound<DB>(statement: &Statement<'_>) -> sqlx::query::Query<'static, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i32: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let query = sqlx::query(statement.sql);
+    statement
+        .params
+        .iter()
+        .fold(query, |query, param| match *param {
+            Param::Text(text) => query.bind(text.to_string()),
+            Param::Int(n) => query.bind(n),
+            Param::Int32(n) => query.bind(n),
+        })
+}
+
+/// What differs between the queue's two databases. apalis has a storage per database, typed by
+/// its pool, so the queue keeps that pool; everything else (the transactions of a new or resumed
+/// job, the reclaim of a dead worker's tasks) is written once, generic over this trait.
+trait QueueDb: sqlx::Database {
+    /// The distinct `lock_by` of the queue's running or queued tasks (`$1`: the queue).
+    const LOCKERS: &'static str;
+    /// Puts a worker's tasks back in the queue (`$1` the queue, `$2` the worker, `$3` the
+    /// attempts increment).
+    const RELEASE: &'static str;
+    /// Whether writers run concurrently (PostgreSQL): the rows a new job names are then locked
+    /// `FOR SHARE` first, so that a concurrent delete or upload of them waits for the job's
+    /// transaction (SQLite runs one writer at a time).
+    const CONCURRENT_WRITERS: bool;
+    /// The `attempts` increment of a reclaimed task, in the column's type.
+    fn attempts(died: bool) -> Param<'static>;
+    /// Runs `statement` on `conn`; the rows it changed.
+    fn execute<'c>(
+        conn: &'c mut Self::Connection,
+        statement: &'c Statement<'c>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c;
+    /// The distinct `lock_by` of the queue's running or queued tasks.
+    fn lockers(
+        pool: &sqlx::Pool<Self>,
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + '_;
+    /// Pushes a task carrying `payload` (at most one attempt) in the transaction on `conn`.
+    fn push(
+        conn: &mut Self::Connection,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send + '_;
+}
+
+impl QueueDb for sqlx::Sqlite {
+    const LOCKERS: &'static str = "SELECT DISTINCT lock_by FROM Jobs \
+         WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
+    const RELEASE: &'static str = "UPDATE Jobs SET status = 'Pending', done_at = NULL, \
+         lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
+         WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
+    const CONCURRENT_WRITERS: bool = false;
+    fn attempts(died: bool) -> Param<'static> {
+        Param::Int(i64::from(died))
+    }
+    fn execute<'c>(
+        conn: &'c mut sqlx::SqliteConnection,
+        statement: &'c Statement<'c>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        async move { Ok(bound(statement).execute(conn).await?.rows_affected()) }
+    }
+    fn lockers(
+        pool: &SqlitePool,
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + '_ {
+        sqlx::query_scalar(Self::LOCKERS)
+            .bind(QUEUE)
+            .fetch_all(pool)
+    }
+    fn push(
+        conn: &mut sqlx::SqliteConnection,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send + '_ {
+        let task = TaskBuilder::new(payload).max_attempts(1).build();
+        async move {
+            let pushed = apalis_sqlite::queries::push_tasks(conn, QUEUE, &[task]).await;
+            pushed.map_err(|e| e.to_string())
+        }
+    }
+}
+
+impl QueueDb for sqlx::Postgres {
+    const LOCKERS: &'static str = "SELECT DISTINCT lock_by FROM apalis.jobs \
+         WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
+    const RELEASE: &'static str = "UPDATE apalis.jobs SET status = 'Pending', done_at = NULL, \
+         lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
+         WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
+    const CONCURRENT_WRITERS: bool = true;
+    fn attempts(died: bool) -> Param<'static> {
+        Param::Int32(i32::from(died))
+    }
+    fn execute<'c>(
+        conn: &'c mut sqlx::PgConnection,
+        statement: &'c Statement<'c>,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
+        async move { Ok(bound(statement).execute(conn).await?.rows_affected()) }
+    }
+    fn lockers(
+        pool: &PgPool,
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + '_ {
+        sqlx::query_scalar(Self::LOCKERS)
+            .bind(QUEUE)
+            .fetch_all(pool)
+    }
+    fn push(
+        conn: &mut sqlx::PgConnection,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send + '_ {
+        let task = TaskBuilder::new(payload).max_attempts(1).build();
+        let pushed = apalis_postgres::queries::push_tasks(conn, QUEUE, vec![task]);
+        async move { pushed.await.map_err(|e| e.to_string()) }
+    }
+}
+
+/// The transaction of a new or resumed job: `job` (changes one row, or none when the job is not
+/// in the state it must be), then `then`, then the job's task, committed together.
+struct JobTransaction<'a> {
+    /// The job's id (its task's payload).
+    job_id: &'a str,
+    /// Its model (named when another active job holds the "one active job per model" index).
+    model_id: &'a str,
+    /// `(sql, id)` rows locked `FOR SHARE` first where writers run concurrently.
+    share_locks: Vec<(&'static str, &'a str)>,
+    /// The statement that creates or requeues the job's row.
+    job: Statement<'a>,
+    /// The statements after it (blob references).
+    then: Vec<Statement<'a>>,
+}
+
+impl JobTransaction<'_> {
+    /// Runs it on `pool`: `Ok(false)` (rolled back) when the job's statement changed no row.
+    async fn run<DB: QueueDb>(&self, pool: &sqlx::Pool<DB>) -> StoreResult<bool> {
+        let mut tx = pool.begin().await.map_err(db_error)?;
+        if DB::CONCURRENT_WRITERS {
+            for (sql, id) in &self.share_locks {
+                let lock = Statement::new(sql, vec![Param::Text(id)]);
+                DB::execute(&mut *tx, &lock).await.map_err(db_error)?;
             }
         }
-    };
+        match DB::execute(&mut *tx, &self.job).await {
+            Err(e) if is_unique_violation(&e) => return Err(model_busy(self.model_id)),
+            Err(e) => return Err(db_error(e)),
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+        }
+        for statement in &self.then {
+            DB::execute(&mut *tx, statement).await.map_err(db_error)?;
+        }
+        DB::push(&mut *tx, task_bytes(self.job_id))
+            .await
+            .map_err(queue_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
 }
 
 fn queue_error(e: impl std::fmt::Display) -> StoreError {
@@ -156,7 +304,9 @@ impl Queue {
                 Queue::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.is_ok(),
             }
         };
-        tokio::time::timeout(timeout, answered).await.unwrap_or(false)
+        tokio::time::timeout(timeout, answered)
+            .await
+            .unwrap_or(false)
     }
 
     /// Inserts a new `queued` job of `tenant` (with its blob references) and its task, in one
@@ -179,37 +329,26 @@ impl Queue {
         let mut blobs = crate::db::Record::blobs(job);
         blobs.sort();
         blobs.dedup();
-        let locks = [
-            (LOCK_MODEL, job.model_id.as_str()),
-            (LOCK_DATASET, job.dataset_id.as_str()),
+        let insert = vec![
+            Param::Text(&job.id),
+            Param::Text(&job.model_id),
+            Param::Text(&job.dataset_id),
+            Param::Int(job.created_at as i64),
+            Param::Text(&record),
+            Param::Int(dataset_version),
+            Param::Text(tenant),
         ];
-        with_task!(self, &job.id, &locks, |tx| {
-            let inserted = sqlx::query(INSERT_JOB)
-                .bind(&job.id)
-                .bind(&job.model_id)
-                .bind(&job.dataset_id)
-                .bind(job.created_at as i64)
-                .bind(&record)
-                .bind(dataset_version)
-                .bind(tenant)
-                .execute(&mut *tx)
-                .await;
-            match inserted {
-                Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
-                Err(e) => return Err(db_error(e)),
-                Ok(r) if r.rows_affected() == 0 => return Ok(false),
-                Ok(_) => {}
-            }
-            for sha in &blobs {
-                sqlx::query(INSERT_REF)
-                    .bind(&owner)
-                    .bind(sha)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-            }
-        });
-        Ok(true)
+        let refs = blobs
+            .iter()
+            .map(|sha| Statement::new(INSERT_REF, vec![Param::Text(&owner), Param::Text(sha)]));
+        self.run(&JobTransaction {
+            job_id: &job.id,
+            model_id: &job.model_id,
+            share_locks: vec![(LOCK_MODEL, &job.model_id), (LOCK_DATASET, &job.dataset_id)],
+            job: Statement::new(INSERT_JOB, insert),
+            then: refs.collect(),
+        })
+        .await
     }
 
     /// Puts an `interrupted`, `cancelled` or `failed` job back in the queue with a new task, in
@@ -221,27 +360,31 @@ impl Queue {
     /// on a database error.
     #[tracing::instrument(name = "queue.requeue", skip_all)]
     pub async fn requeue(&self, job: &Job) -> StoreResult<bool> {
-        let no_locks: [(&str, &str); 0] = [];
         let mut queued = job.clone();
         queued.state = crate::records::JobState::Queued;
         queued.error = None;
         queued.node = None;
         queued.batches_done = 0;
         let record = to_json(&queued)?;
-        with_task!(self, &job.id, &no_locks, |tx| {
-            let updated = sqlx::query(REQUEUE_JOB)
-                .bind(&job.id)
-                .bind(&record)
-                .execute(&mut *tx)
-                .await;
-            match updated {
-                Err(e) if is_unique_violation(&e) => return Err(model_busy(&job.model_id)),
-                Err(e) => return Err(db_error(e)),
-                Ok(r) if r.rows_affected() == 0 => return Ok(false),
-                Ok(_) => {}
-            }
-        });
-        Ok(true)
+        self.run(&JobTransaction {
+            job_id: &job.id,
+            model_id: &job.model_id,
+            share_locks: Vec::new(),
+            job: Statement::new(
+                REQUEUE_JOB,
+                vec![Param::Text(&job.id), Param::Text(&record)],
+            ),
+            then: Vec::new(),
+        })
+        .await
+    }
+
+    /// Runs a job's transaction on whichever database the queue is in.
+    async fn run(&self, transaction: &JobTransaction<'_>) -> StoreResult<bool> {
+        match self {
+            Queue::Sqlite(pool) => transaction.run(pool).await,
+            Queue::Postgres(pool) => transaction.run(pool).await,
+        }
     }
 }
 
@@ -308,17 +451,6 @@ impl std::fmt::Display for WorkerId {
     }
 }
 
-const LOCKERS_SQLITE: &str = "SELECT DISTINCT lock_by FROM Jobs \
-     WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
-const LOCKERS_POSTGRES: &str = "SELECT DISTINCT lock_by FROM apalis.jobs \
-     WHERE job_type = $1 AND status IN ('Running', 'Queued') AND lock_by IS NOT NULL";
-const RELEASE_SQLITE: &str = "UPDATE Jobs SET status = 'Pending', done_at = NULL, \
-     lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
-     WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
-const RELEASE_POSTGRES: &str = "UPDATE apalis.jobs SET status = 'Pending', done_at = NULL, \
-     lock_by = NULL, lock_at = NULL, attempts = attempts + $3 \
-     WHERE job_type = $1 AND lock_by = $2 AND status IN ('Running', 'Queued')";
-
 impl Queue {
     /// Puts back in the queue, at once, the tasks held by earlier workers of `me`'s node: of an
     /// earlier process under the same `--node-name` (it died: counted as an attempt, as apalis
@@ -329,49 +461,40 @@ impl Queue {
     /// 503 or 500 on a database error.
     #[tracing::instrument(name = "queue.reclaim", skip_all, level = "debug")]
     pub async fn reclaim(&self, me: &WorkerId) -> StoreResult<u64> {
-        let lockers: Vec<String> = match self {
-            Queue::Sqlite(pool) => sqlx::query_scalar(LOCKERS_SQLITE)
-                .bind(QUEUE)
-                .fetch_all(pool)
-                .await
-                .map_err(db_error)?,
-            Queue::Postgres(pool) => sqlx::query_scalar(LOCKERS_POSTGRES)
-                .bind(QUEUE)
-                .fetch_all(pool)
-                .await
-                .map_err(db_error)?,
-        };
-        let mut released = 0;
-        for locker in lockers {
-            // An id that is only the node's name: a worker of a version before per-process ids.
-            let died = match WorkerId::parse(&locker) {
-                _ if locker == me.node => true,
-                Some(earlier) if earlier.node == me.node && earlier != *me => {
-                    earlier.process != me.process
-                }
-                _ => continue,
-            };
-            let died = i64::from(died);
-            released += match self {
-                Queue::Sqlite(pool) => sqlx::query(RELEASE_SQLITE)
-                    .bind(QUEUE)
-                    .bind(&locker)
-                    .bind(died)
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected(),
-                Queue::Postgres(pool) => sqlx::query(RELEASE_POSTGRES)
-                    .bind(QUEUE)
-                    .bind(&locker)
-                    .bind(died as i32)
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected(),
-            };
+        match self {
+            Queue::Sqlite(pool) => reclaim_in(pool, me).await,
+            Queue::Postgres(pool) => reclaim_in(pool, me).await,
         }
-        Ok(released)
+    }
+}
+
+/// [`Queue::reclaim`] on one database.
+async fn reclaim_in<DB: QueueDb>(pool: &sqlx::Pool<DB>, me: &WorkerId) -> StoreResult<u64> {
+    let lockers = DB::lockers(pool).await.map_err(db_error)?;
+    let mut released = 0;
+    for locker in lockers {
+        let Some(died) = earlier_worker(me, &locker) else {
+            continue;
+        };
+        let params = vec![Param::Text(QUEUE), Param::Text(&locker), DB::attempts(died)];
+        let release = Statement::new(DB::RELEASE, params);
+        let mut conn = pool.acquire().await.map_err(db_error)?;
+        released += DB::execute(&mut *conn, &release).await.map_err(db_error)?;
+    }
+    Ok(released)
+}
+
+/// Whether the worker `locker` is an earlier one of `me`'s node, and then whether its process
+/// died (an earlier process under the same `--node-name`, or a worker of a version before
+/// per-process ids, named by the node alone) rather than an earlier build of this process's
+/// worker; `None` for another node's worker.
+fn earlier_worker(me: &WorkerId, locker: &str) -> Option<bool> {
+    match WorkerId::parse(locker) {
+        _ if locker == me.node => Some(true),
+        Some(earlier) if earlier.node == me.node && earlier != *me => {
+            Some(earlier.process != me.process)
+        }
+        _ => None,
     }
 }
 
