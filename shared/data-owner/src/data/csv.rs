@@ -54,7 +54,11 @@ pub fn parse_csv(text: &str) -> Result<Csv, DataError> {
     if rows.len() < 2 {
         return err("The CSV file needs a header row and at least one data row.");
     }
-    let header: Vec<String> = rows.remove(0).iter().map(|h| h.trim().to_string()).collect();
+    let header: Vec<String> = rows
+        .remove(0)
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     for (i, r) in rows.iter().enumerate() {
         if r.len() != header.len() {
             return err(format!(
@@ -131,7 +135,10 @@ mod tests {
         assert_eq!(c.header, ["a", "b"]);
         assert_eq!(c.rows, [["1;2", "3"], ["4", "x\"y"]]);
         assert!(parse_csv("a,b\n").is_err());
-        assert!(parse_csv("a,b\n1,2,3").unwrap_err().0.contains("row 2 has 3"));
+        assert!(parse_csv("a,b\n1,2,3")
+            .unwrap_err()
+            .0
+            .contains("row 2 has 3"));
         assert_eq!(parse_csv("a,b\r1,2\r").unwrap().rows, [["1", "2"]]);
         assert_eq!(parse_csv("a,b\n ,  \n1,2").unwrap().rows, [["1", "2"]]);
     }

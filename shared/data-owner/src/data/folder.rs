@@ -103,7 +103,12 @@ fn decode_listed(
 /// The page's notes on missing, unlisted and skipped files.
 fn folder_notes(labels_name: &str, d: &Decoded, unlisted: &[&String]) -> Vec<String> {
     let first5 = |v: &[&String]| {
-        let mut s = v.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let mut s = v
+            .iter()
+            .take(5)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         if v.len() > 5 {
             s += ", …";
         }
@@ -182,7 +187,10 @@ fn labelled_data_set(
     size: usize,
 ) -> Result<DataSet, DataError> {
     if d.files.len() < 2 {
-        let why = format!("Fewer than two image files could be used. {}", d.skipped.join(" "));
+        let why = format!(
+            "Fewer than two image files could be used. {}",
+            d.skipped.join(" ")
+        );
         return err(why.trim_end());
     }
     let mut class_names: Vec<String> = d.samples.iter().map(|s| s.label.clone()).collect();
@@ -211,7 +219,12 @@ fn folder_part(
     let samples = &d.samples;
     let labels: Vec<usize> = idx
         .iter()
-        .map(|&i| class_names.iter().position(|c| *c == samples[i].label).unwrap_or(0))
+        .map(|&i| {
+            class_names
+                .iter()
+                .position(|c| *c == samples[i].label)
+                .unwrap_or(0)
+        })
         .collect();
     let sample_names = idx
         .iter()
@@ -221,7 +234,10 @@ fn folder_part(
         name: name.to_string(),
         task: Task::Classification,
         feature_shape: vec![1, size, size],
-        x: idx.iter().flat_map(|&i| samples[i].x.iter().copied()).collect(),
+        x: idx
+            .iter()
+            .flat_map(|&i| samples[i].x.iter().copied())
+            .collect(),
         y: one_hot(&labels, class_names.len()),
         target_dim: class_names.len(),
         labels: Some(labels),
@@ -264,15 +280,32 @@ mod tests {
         files.insert("c.png", png(128));
         files.insert("broken.dcm", b"not a dicom file".to_vec());
         let csv = b"filename,label\na.png,LCA\nb.png,RCA\nct.png,RCA\nc.png,LCA\nbroken.dcm,LCA\ngone.png,RCA\n";
-        let opened: Vec<String> = ["a.png", "b.png", "ct.png", "c.png", "broken.dcm", "notes.txt"]
-            .map(String::from)
-            .to_vec();
+        let opened: Vec<String> = [
+            "a.png",
+            "b.png",
+            "ct.png",
+            "c.png",
+            "broken.dcm",
+            "notes.txt",
+        ]
+        .map(String::from)
+        .to_vec();
         let mut read = |n: &str| files.get(n).cloned();
         let d = read_image_folder("labels.csv", csv, &opened, &mut read, 8).unwrap();
         assert_eq!((d.rows_read, d.rows_used), (6, 4));
-        assert_eq!(d.notes[0], "1 file named in labels.csv was not opened: gone.png.");
-        assert_eq!(d.notes[1], "1 opened file not in labels.csv, left out: notes.txt.");
-        assert!(d.notes[2].starts_with("Skipped broken.dcm: "), "{:?}", d.notes);
+        assert_eq!(
+            d.notes[0],
+            "1 file named in labels.csv was not opened: gone.png."
+        );
+        assert_eq!(
+            d.notes[1],
+            "1 opened file not in labels.csv, left out: notes.txt."
+        );
+        assert!(
+            d.notes[2].starts_with("Skipped broken.dcm: "),
+            "{:?}",
+            d.notes
+        );
         let all: Vec<&String> = d
             .split
             .train
@@ -293,6 +326,9 @@ mod tests {
             .unwrap();
         let expected = crate::data::decode_image("ct.dcm", &ct_small(), 8).unwrap();
         assert_eq!(ct, expected[0]);
-        assert_eq!(d.split.train.class_names.as_deref(), Some(&["LCA".into(), "RCA".into()][..]));
+        assert_eq!(
+            d.split.train.class_names.as_deref(),
+            Some(&["LCA".into(), "RCA".into()][..])
+        );
     }
 }

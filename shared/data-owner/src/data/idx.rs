@@ -30,10 +30,14 @@ pub fn parse_idx(bytes: &[u8], file_name: &str) -> Result<Idx, DataError> {
         bytes
     };
     if bytes.len() < 8 || bytes[0] != 0 || bytes[1] != 0 {
-        return err(format!("{file_name} is not an IDX file (bad magic number)."));
+        return err(format!(
+            "{file_name} is not an IDX file (bad magic number)."
+        ));
     }
     if bytes[2] != 0x08 {
-        return err(format!("{file_name}: only unsigned-byte IDX files are supported."));
+        return err(format!(
+            "{file_name}: only unsigned-byte IDX files are supported."
+        ));
     }
     let rank = bytes[3] as usize;
     if !(1..=4).contains(&rank) || bytes.len() < 4 + 4 * rank {

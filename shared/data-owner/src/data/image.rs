@@ -105,7 +105,10 @@ mod tests {
         let frames = decode_image("a.png", &png, 1).unwrap();
         let red = ((0.299 * 255.0 + 0.587 * 0.0 + 0.114 * 0.0) / 255.0) as f32;
         assert_eq!(frames, [vec![(f64::from(red) * 2.0 / 4.0) as f32]]);
-        assert!(decode_image("a.png", b"not an image", 4).unwrap_err().0.contains("not a PNG"));
+        assert!(decode_image("a.png", b"not an image", 4)
+            .unwrap_err()
+            .0
+            .contains("not a PNG"));
         assert!(decode_image("a.dcm", b"not dicom", 4).is_err());
     }
 }

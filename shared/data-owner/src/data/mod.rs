@@ -62,7 +62,7 @@ pub use part::{take_rows, DataSet, Part, Split, Table};
 pub use paths::{load_idx_files, load_image_folder, load_table, read_text_file};
 pub use split::{permutation, split};
 pub use standardize::Standardizer;
-pub use table::{profile_table, read_table, table_from_csv};
+pub use table::{encode_table, impute_missing, profile_table, read_table, table_from_csv};
 pub use targets::one_hot;
 pub use text::{decode_text, Text};
 

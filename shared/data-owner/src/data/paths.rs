@@ -34,7 +34,11 @@ pub fn read_text_file(path: &Path) -> Result<String, DataError> {
 ///
 /// # Errors
 /// An unreadable file and the errors of [`read_table`].
-pub fn load_table(path: &Path, targets: &[String], task: Option<Task>) -> Result<DataSet, DataError> {
+pub fn load_table(
+    path: &Path,
+    targets: &[String],
+    task: Option<Task>,
+) -> Result<DataSet, DataError> {
     read_table(&read(path)?, &file_name(path), targets, task)
 }
 
@@ -69,5 +73,11 @@ pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<DataS
     }
     opened.sort();
     let mut read_listed = |name: &str| std::fs::read(dir.join(name)).ok();
-    read_image_folder(&labels_name, &read(labels)?, &opened, &mut read_listed, size)
+    read_image_folder(
+        &labels_name,
+        &read(labels)?,
+        &opened,
+        &mut read_listed,
+        size,
+    )
 }

@@ -54,24 +54,54 @@ pub fn profile_table(
     Ok((column_profile(&csv), notes))
 }
 
-/// A tabular data set from CSV text (module documentation). `task` `None` guesses it
-/// ([`guess_task`]). Classification takes one target column whose distinct values (2 to 100) are
-/// the classes.
+/// A table before the split (steps 1–3 of the module documentation): one [`Part`] holding every
+/// usable row, missing feature values NaN. [`table_from_csv`] splits, imputes and standardises
+/// it; the lab applies its own experiment splits to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedTable {
+    /// All usable rows (features with NaN where a value is missing, raw targets).
+    pub part: Part,
+    /// Notes so far (parsing, dropped rows, encoded and left-out columns).
+    pub notes: Vec<String>,
+    /// Data rows in the file.
+    pub rows_read: usize,
+    /// The task the target column suggests.
+    pub guessed_task: Task,
+    /// Per source column with missing feature values: its name, first feature index, number of
+    /// features (levels for a categorical column), missing cells, whether categorical.
+    pub missing: Vec<MissingCells>,
+}
+
+/// Missing cells of one source column of an [`EncodedTable`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissingCells {
+    /// The column's name.
+    pub column: String,
+    /// Its first feature index.
+    pub first: usize,
+    /// Whether it is one-hot encoded (imputed with level frequencies).
+    pub categorical: bool,
+    /// Missing cells among the usable rows.
+    pub count: usize,
+}
+
+/// Steps 1–3 of the module documentation on CSV text. `task` `None` guesses it
+/// ([`guess_task`]).
 ///
 /// # Errors
 /// Missing or unsuitable target columns, no feature column, fewer than 5 usable rows, the CSV
 /// errors of [`parse_csv`].
-pub fn table_from_csv(
+pub fn encode_table(
     text: &str,
     targets: &[String],
     task: Option<Task>,
     name: &str,
-) -> Result<DataSet, DataError> {
+) -> Result<EncodedTable, DataError> {
     let csv = parse_csv(text)?;
     let profile = column_profile(&csv);
     let t_idx = target_columns(&csv.header, targets)?;
-    let guessed = guess_task(&profile, targets);
-    let task = task.unwrap_or(guessed);
+    let guessed_task = guess_task(&profile, targets);
+    let task = task.unwrap_or(guessed_task);
     if task == Task::Classification && targets.len() != 1 {
         return err("Classification needs exactly one target column.");
     }
@@ -90,19 +120,45 @@ pub fn table_from_csv(
     }
     let matrix = feature_matrix(&csv, &keep, &features);
     let part = target_part(&csv, &keep, &t_idx, task, targets, name, matrix.x)?;
-    let mut split = super::split::split(Part {
-        feature_names: Some(matrix.names),
-        ..part
-    });
-    impute(&mut split, &features, &matrix.missing, &mut notes);
+    Ok(EncodedTable {
+        part: Part {
+            feature_names: Some(matrix.names),
+            ..part
+        },
+        notes,
+        rows_read: csv.rows.len(),
+        guessed_task,
+        missing: missing_cells(&csv, &features, &matrix.missing),
+    })
+}
+
+/// A tabular data set from CSV text (module documentation): [`encode_table`], the page's split,
+/// [`impute_missing`] and standardisation with the training part's moments. Classification takes
+/// one target column whose distinct values (2 to 100) are the classes.
+///
+/// # Errors
+/// Those of [`encode_table`].
+pub fn table_from_csv(
+    text: &str,
+    targets: &[String],
+    task: Option<Task>,
+    name: &str,
+) -> Result<DataSet, DataError> {
+    let encoded = encode_table(text, targets, task, name)?;
+    let rows_used = encoded.part.rows();
+    let mut split = super::split::split(encoded.part);
+    let mut notes = encoded.notes;
+    let width = split.train.width();
+    let mean = impute_missing(&mut split.train.x, &mut split.test.x, width);
+    notes.extend(imputation_notes(&encoded.missing, &mean));
     let (feature_scale, target_scale) = standardise(&mut split);
     Ok(DataSet {
         split,
         notes,
-        rows_read: csv.rows.len(),
-        rows_used: keep.len(),
+        rows_read: encoded.rows_read,
+        rows_used,
         feature_scale: Some(feature_scale),
-        guessed_task: Some(guessed),
+        guessed_task: Some(encoded.guessed_task),
         target_scale,
     })
 }
@@ -337,7 +393,12 @@ fn target_part(
         Task::Classification => {
             let raw: Vec<&str> = keep.iter().map(|&r| csv.rows[r][t_idx[0]].trim()).collect();
             let (names, labels) = classes(&raw, &targets[0])?;
-            (one_hot(&labels, names.len()), names.len(), Some(labels), Some(names))
+            (
+                one_hot(&labels, names.len()),
+                names.len(),
+                Some(labels),
+                Some(names),
+            )
         }
         Task::Regression => {
             let mut y = Vec::with_capacity(keep.len() * t_idx.len());
@@ -364,11 +425,11 @@ fn target_part(
     })
 }
 
-/// Column means of the training part over the values that are not NaN (0 for none).
-fn training_means(train: &Part) -> Vec<f64> {
-    let width = train.width();
+/// Replaces the NaN features of `train` and `test` (row-major, `width` per row) by the training
+/// rows' column means over present values (0 for a column without one); returns the means.
+pub fn impute_missing(train: &mut [f32], test: &mut [f32], width: usize) -> Vec<f64> {
     let (mut mean, mut count) = (vec![0.0f64; width], vec![0.0f64; width]);
-    for row in train.x.chunks(width) {
+    for row in train.chunks(width) {
         for (k, &v) in row.iter().enumerate() {
             if !v.is_nan() {
                 mean[k] += f64::from(v);
@@ -379,38 +440,53 @@ fn training_means(train: &Part) -> Vec<f64> {
     for (m, c) in mean.iter_mut().zip(&count) {
         *m = if *c > 0.0 { *m / c } else { 0.0 };
     }
-    mean
-}
-
-fn impute(split: &mut Split, features: &[Feature], missing: &[usize], notes: &mut Vec<String>) {
-    let width = split.train.width();
-    let mean = training_means(&split.train);
-    for p in [&mut split.train, &mut split.test] {
-        for (i, v) in p.x.iter_mut().enumerate() {
+    for x in [train, test] {
+        for (i, v) in x.iter_mut().enumerate() {
             if v.is_nan() {
                 *v = mean[i % width] as f32;
             }
         }
     }
+    mean
+}
+
+fn missing_cells(csv: &Csv, features: &[Feature], missing: &[usize]) -> Vec<MissingCells> {
     let mut at = 0;
-    for (f, &m) in features.iter().zip(missing) {
-        let name = &split.train.feature_names.as_ref().map_or("", |n| n[at].as_str());
-        let column = name.split_once('=').map_or(*name, |(c, _)| c);
-        if m > 0 {
-            notes.push(match f.kind {
-                FeatureKind::Categorical(_) => format!(
-                    "{} in \"{column}\" filled in with the training rows' level frequencies.",
-                    plural(m, "missing value")
-                ),
-                _ => format!(
-                    "{} in \"{column}\" filled in with the training rows' mean ({}).",
-                    plural(m, "missing value"),
-                    to_precision4(mean[at])
-                ),
+    let mut out = Vec::new();
+    for (f, &count) in features.iter().zip(missing) {
+        if count > 0 {
+            out.push(MissingCells {
+                column: csv.header[f.column].clone(),
+                first: at,
+                categorical: matches!(f.kind, FeatureKind::Categorical(_)),
+                count,
             });
         }
         at += f.width();
     }
+    out
+}
+
+/// The notes on imputed cells, given the training means of [`impute_missing`].
+pub fn imputation_notes(missing: &[MissingCells], mean: &[f64]) -> Vec<String> {
+    missing
+        .iter()
+        .map(|m| {
+            let values = plural(m.count, "missing value");
+            if m.categorical {
+                format!(
+                    "{values} in \"{}\" filled in with the training rows' level frequencies.",
+                    m.column
+                )
+            } else {
+                format!(
+                    "{values} in \"{}\" filled in with the training rows' mean ({}).",
+                    m.column,
+                    to_precision4(mean[m.first])
+                )
+            }
+        })
+        .collect()
 }
 
 /// Standardises features (and regression targets) with the training part's moments; returns
@@ -459,7 +535,10 @@ mod tests {
         let t = table_from_csv(&text, &targets("label"), None, "t").unwrap();
         let s = &t.split;
         assert_eq!((s.train.rows(), s.test.rows()), (16, 4));
-        assert_eq!((s.train.target_dim, s.train.task), (2, Task::Classification));
+        assert_eq!(
+            (s.train.target_dim, s.train.task),
+            (2, Task::Classification)
+        );
         let mean: f32 = s.train.x.iter().step_by(2).sum::<f32>() / 16.0;
         assert!(mean.abs() < 1e-5);
         assert!(table_from_csv(&text, &targets("nope"), None, "t").is_err());
@@ -473,8 +552,14 @@ mod tests {
         let t = table_from_csv(text, &targets("y"), None, "t").unwrap();
         assert_eq!((t.rows_read, t.rows_used), (8, 6));
         let train = &t.split.train;
-        assert_eq!(train.class_names.as_deref(), Some(&["0".into(), "1".into()][..]));
-        assert_eq!(train.feature_names.as_deref(), Some(&["a".into(), "b".into()][..]));
+        assert_eq!(
+            train.class_names.as_deref(),
+            Some(&["0".into(), "1".into()][..])
+        );
+        assert_eq!(
+            train.feature_names.as_deref(),
+            Some(&["a".into(), "b".into()][..])
+        );
         assert!(train.x.iter().chain(&t.split.test.x).all(|v| v.is_finite()));
         assert_eq!(
             t.notes[..3],
@@ -484,8 +569,16 @@ mod tests {
                 "Column \"note\" left out: free text or identifiers (8 distinct values, e.g. \"x\", \"y\", \"z\").",
             ]
         );
-        assert!(t.notes[3].starts_with("1 row dropped: column \"b\" holds text"), "{:?}", t.notes);
-        assert!(t.notes[4].starts_with("2 missing values in \"b\" filled in"), "{:?}", t.notes);
+        assert!(
+            t.notes[3].starts_with("1 row dropped: column \"b\" holds text"),
+            "{:?}",
+            t.notes
+        );
+        assert!(
+            t.notes[4].starts_with("2 missing values in \"b\" filled in"),
+            "{:?}",
+            t.notes
+        );
     }
 
     /// 12 patients: sex and smoker categorical (with one blank), ward free text.
@@ -493,7 +586,13 @@ mod tests {
         let mut s = String::from("ward,sex,smoker,age,outcome\n");
         for i in 0..12 {
             let sex = if i % 3 == 0 { "F" } else { "M" };
-            let smoker = if i == 5 { "" } else if i % 2 == 0 { "yes" } else { "no" };
+            let smoker = if i == 5 {
+                ""
+            } else if i % 2 == 0 {
+                "yes"
+            } else {
+                "no"
+            };
             let outcome = if i % 4 == 0 { "sick" } else { "healthy" };
             s += &format!("W{i},{sex},{smoker},{},{outcome}\n", 30 + i);
         }
@@ -509,8 +608,13 @@ mod tests {
             &["sex=F", "sex=M", "smoker=no", "smoker=yes", "age"]
         );
         assert_eq!(train.feature_shape, [5]);
-        assert!(t.notes.contains(&"Column \"sex\" one-hot encoded: 2 levels (F, M).".to_string()));
-        assert!(t.notes.iter().any(|n| n.starts_with("Column \"ward\" left out: free text")));
+        assert!(t
+            .notes
+            .contains(&"Column \"sex\" one-hot encoded: 2 levels (F, M).".to_string()));
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.starts_with("Column \"ward\" left out: free text")));
         assert!(t.notes.contains(
             &"1 missing value in \"smoker\" filled in with the training rows' level frequencies."
                 .to_string()
@@ -528,7 +632,10 @@ mod tests {
         let t = table_from_csv(&clinical(), &targets("outcome"), None, "t").unwrap();
         assert_eq!(t.guessed_task, Some(Task::Classification));
         let train = &t.split.train;
-        assert_eq!(train.class_names.as_deref(), Some(&["healthy".into(), "sick".into()][..]));
+        assert_eq!(
+            train.class_names.as_deref(),
+            Some(&["healthy".into(), "sick".into()][..])
+        );
         let labels = train.labels.as_ref().unwrap();
         for (row, &l) in labels.iter().enumerate() {
             assert_eq!(train.y[row * 2 + l], 1.0);
@@ -546,14 +653,21 @@ mod tests {
         let train = &t.split.train;
         assert_eq!(train.feature_names.as_ref().unwrap(), &["Größe", "Gewicht"]);
         assert!(t.notes[0].contains("Windows-1252"), "{:?}", t.notes);
-        assert!(t.notes[1].starts_with("20 values written with a decimal comma"), "{:?}", t.notes);
+        assert!(
+            t.notes[1].starts_with("20 values written with a decimal comma"),
+            "{:?}",
+            t.notes
+        );
         let s = t.feature_scale.as_ref().unwrap();
         // The training rows' mean of "Größe" lies in 1.0..=1.9: the decimals were read.
         assert!(s.mean[0] > 1.0 && s.mean[0] < 1.9, "{:?}", s.mean);
         let mut x = train.x.clone();
         s.invert(&mut x);
         let weights: Vec<f32> = x.iter().skip(1).step_by(2).copied().collect();
-        assert!(weights.iter().all(|w| (w - w.floor() - 0.5).abs() < 1e-4), "{weights:?}");
+        assert!(
+            weights.iter().all(|w| (w - w.floor() - 0.5).abs() < 1e-4),
+            "{weights:?}"
+        );
     }
 
     #[test]
@@ -567,6 +681,9 @@ mod tests {
         let scale = t.target_scale.as_ref().unwrap();
         let mut y = t.split.test.y.clone();
         scale.invert(&mut y);
-        assert!(y.iter().all(|v| (v - v.floor() - 0.5).abs() < 1e-4), "{y:?}");
+        assert!(
+            y.iter().all(|v| (v - v.floor() - 0.5).abs() < 1e-4),
+            "{y:?}"
+        );
     }
 }

@@ -61,6 +61,9 @@ mod tests {
         assert_eq!(one_hot(&labels, 2), [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
         let (names, _) = classes(&["10", "2", "1.5"], "y").unwrap();
         assert_eq!(names, ["1.5", "2", "10"]);
-        assert!(classes(&["a", "a"], "y").unwrap_err().0.contains("one distinct"));
+        assert!(classes(&["a", "a"], "y")
+            .unwrap_err()
+            .0
+            .contains("one distinct"));
     }
 }

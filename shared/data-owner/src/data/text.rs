@@ -98,7 +98,9 @@ fn decode_encoding(bytes: &[u8], name: &str) -> Text {
         if enc != encoding_rs::UTF_8 {
             notes.push(format!("{name} was read as {} text.", enc.name()));
         }
-        enc.decode_without_bom_handling(&bytes[bom..]).0.into_owned()
+        enc.decode_without_bom_handling(&bytes[bom..])
+            .0
+            .into_owned()
     } else if let Ok(t) = std::str::from_utf8(bytes) {
         t.to_string()
     } else {
@@ -106,7 +108,10 @@ fn decode_encoding(bytes: &[u8], name: &str) -> Text {
             "{name} is not UTF-8: it was read as Windows-1252 (Latin-1) text, the encoding \
              Excel uses on Western systems."
         ));
-        encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()
+        encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned()
     };
     Text { text, notes }
 }
@@ -135,7 +140,13 @@ mod tests {
     fn binary_and_gzip_errors() {
         let png = decode_text(b"\x89PNG\r\n\x1a\n", "x.csv").unwrap_err();
         assert!(png.0.contains("PNG image"), "{png}");
-        assert!(decode_text(b"a,b", "x.csv.gz").unwrap_err().0.contains("not gzip"));
-        assert!(decode_text(b"a\0b", "x.csv").unwrap_err().0.contains("zero bytes"));
+        assert!(decode_text(b"a,b", "x.csv.gz")
+            .unwrap_err()
+            .0
+            .contains("not gzip"));
+        assert!(decode_text(b"a\0b", "x.csv")
+            .unwrap_err()
+            .0
+            .contains("zero bytes"));
     }
 }
