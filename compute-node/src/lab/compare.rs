@@ -10,10 +10,10 @@ use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{Model, ModelSpec, TrainConfig, TrainObserver, Trainer};
 use more_core::tensor::{Compact, MatrixForm, Plain, PlanarTensor, Representation};
 use more_core::Float;
+use more_secret_key::{SecretKey, ShadowDistribution};
 
 use super::args::{PrecisionChoice, RepresentationChoice};
 use super::progress;
@@ -129,24 +129,30 @@ fn shaped<F: Float>(x: &Array2<f32>, feature_shape: &[usize]) -> ArrayD<F> {
         .into_dyn()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What both runs of one architecture share: the model, the training, the key holder.
+struct RunSettings<'a> {
+    spec: &'a ModelSpec,
+    config: &'a TrainConfig,
+    /// Seed of the initial weights.
+    model_seed: u64,
+    key: &'a SecretKey,
+    quiet: bool,
+}
+
+/// Trains on `(x, y)` in representation `rep`, infers on `x_test` and reveals the outcome.
 fn run<F: Float, R: KeyHolderView<F>>(
     label: &str,
-    spec: &ModelSpec,
+    s: &RunSettings,
     rep: R,
-    config: &TrainConfig,
-    model_seed: u64,
     x: PlanarTensor<F, R>,
     y: PlanarTensor<F, R>,
     x_test: PlanarTensor<F, R>,
-    key: &SecretKey,
-    quiet: bool,
 ) -> anyhow::Result<Run<F>> {
-    let model = Model::new(spec, rep, model_seed)?;
-    let mut trainer = Trainer::new(model, config.clone())?;
+    let model = Model::new(s.spec, rep, s.model_seed)?;
+    let mut trainer = Trainer::new(model, s.config.clone())?;
     let n = x.shape()[0];
-    let batches = n.div_ceil(config.batch_size) * config.epochs;
-    let bar = progress::bar(batches as u64, &format!("train {label}"), quiet);
+    let batches = n.div_ceil(s.config.batch_size) * s.config.epochs;
+    let bar = progress::bar(batches as u64, &format!("train {label}"), s.quiet);
     let t = Instant::now();
     let losses = trainer
         .fit(&x, &y, &mut BarObserver(&bar))
@@ -157,12 +163,37 @@ fn run<F: Float, R: KeyHolderView<F>>(
     let losses = losses
         .iter()
         .map(|l| {
-            Ok(R::reveal(key, l)?
+            Ok(R::reveal(s.key, l)?
                 .iter()
                 .next()
                 .map_or(f64::NAN, |v| v.as_f64()))
         })
         .collect::<anyhow::Result<Vec<f64>>>()?;
+    let t = Instant::now();
+    let out = infer(label, &model, &x_test, s.quiet)?;
+    let inference_seconds = t.elapsed().as_secs_f64();
+    let n_test = x_test.shape()[0];
+    let outputs = R::reveal(s.key, &out)?.mapv(|v| v.as_f64() as f32);
+    let k = outputs.len() / n_test.max(1);
+    let outputs = outputs
+        .into_shape_with_order((n_test, k))
+        .context("output shape")?;
+    Ok(Run {
+        model: R::reveal_model(s.key, &model)?,
+        losses,
+        train_seconds,
+        inference_seconds,
+        outputs,
+    })
+}
+
+/// The model's outputs on `x_test`, 500 samples at a time.
+fn infer<F: Float, R: Representation<F>>(
+    label: &str,
+    model: &Model<F, R>,
+    x_test: &PlanarTensor<F, R>,
+    quiet: bool,
+) -> anyhow::Result<PlanarTensor<F, R>> {
     let n_test = x_test.shape()[0];
     let chunk = 500;
     let bar = progress::bar(
@@ -170,7 +201,6 @@ fn run<F: Float, R: KeyHolderView<F>>(
         &format!("infer {label}"),
         quiet,
     );
-    let t = Instant::now();
     let mut parts = Vec::new();
     for start in (0..n_test).step_by(chunk) {
         let xb = x_test.slice_axis(0, start, (start + chunk).min(n_test))?;
@@ -178,20 +208,8 @@ fn run<F: Float, R: KeyHolderView<F>>(
         bar.inc(1);
     }
     let out = PlanarTensor::concatenate(0, &parts)?;
-    let inference_seconds = t.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let outputs = R::reveal(key, &out)?.mapv(|v| v.as_f64() as f32);
-    let k = outputs.len() / n_test.max(1);
-    let outputs = outputs
-        .into_shape_with_order((n_test, k))
-        .context("output shape")?;
-    Ok(Run {
-        model: R::reveal_model(key, &model)?,
-        losses,
-        train_seconds,
-        inference_seconds,
-        outputs,
-    })
+    Ok(out)
 }
 
 fn argmax(row: ndarray::ArrayView1<f32>) -> usize {
@@ -288,156 +306,33 @@ fn compare_typed<F: Float>(
     let xs = shaped::<F>(inputs.x_train, inputs.feature_shape);
     let ys = shaped::<F>(inputs.y_train, &[inputs.y_train.ncols()]);
     let xt = shaped::<F>(inputs.x_test, inputs.feature_shape);
-    let key = crypto.key;
-
+    let settings = RunSettings {
+        spec,
+        config,
+        model_seed: crypto.model_seed,
+        key: crypto.key,
+        quiet: crypto.quiet,
+    };
     let plain = run(
         &format!("{name} plaintext"),
-        spec,
+        &settings,
         Plain,
-        config,
-        crypto.model_seed,
         PlanarTensor::plain(xs.clone()),
         PlanarTensor::plain(ys.clone()),
         PlanarTensor::plain(xt.clone()),
-        key,
-        crypto.quiet,
     )?;
-
-    // The data owner encrypts (train features, train targets, test features).
-    let mut rng = ChaCha20Rng::seed_from_u64(crypto.seed);
-    let t = Instant::now();
-    let ex = key.encrypt_compact(&xs, &crypto.shadow_x, &mut rng)?;
-    let ey = key.encrypt_compact(&ys, &crypto.shadow_y, &mut rng)?;
-    let et = key.encrypt_compact(&xt, &crypto.shadow_x, &mut rng)?;
-    let mut encrypt_seconds = t.elapsed().as_secs_f64();
-    let label = format!("{name} encrypted");
-    let (enc, ciphertext_bytes) = match crypto.representation {
-        RepresentationChoice::Compact => {
-            let bytes = more_core::wire::encode(&ex).len() + more_core::wire::encode(&ey).len();
-            let rep = Compact {
-                basis: key.compact_basis(),
-            };
-            (
-                run(
-                    &label,
-                    spec,
-                    rep,
-                    config,
-                    crypto.model_seed,
-                    ex,
-                    ey,
-                    et,
-                    key,
-                    crypto.quiet,
-                )?,
-                bytes,
-            )
-        }
-        RepresentationChoice::Matrix => {
-            let t = Instant::now();
-            let (mx, my, mt) = (
-                ex.to_matrix_form(),
-                ey.to_matrix_form(),
-                et.to_matrix_form(),
-            );
-            encrypt_seconds += t.elapsed().as_secs_f64();
-            let bytes = more_core::wire::encode(&mx).len() + more_core::wire::encode(&my).len();
-            (
-                run(
-                    &label,
-                    spec,
-                    MatrixForm,
-                    config,
-                    crypto.model_seed,
-                    mx,
-                    my,
-                    mt,
-                    key,
-                    crypto.quiet,
-                )?,
-                bytes,
-            )
-        }
-    };
-
-    let mut max_weight_difference = 0f64;
-    for ((_, p), (_, e)) in plain.model.parameters().iter().zip(enc.model.parameters()) {
-        for (a, b) in p.values().iter().zip(e.values().iter()) {
-            max_weight_difference = max_weight_difference.max((*a - *b).abs().as_f64());
-        }
-    }
-
-    let n_test = inputs.x_test.nrows();
-    let mut differing = Vec::new();
+    let encrypted = encrypted_run(name, &settings, crypto, [&xs, &ys, &xt])?;
+    let enc = encrypted.run;
     let (mut pm, mut em) = (Metrics::times(&plain), Metrics::times(&enc));
-    em.encrypt_seconds = Some(encrypt_seconds);
-    let mut confusion_matrix = None;
-    let agreement;
-    match inputs.task {
-        Task::Classification => {
-            let pp: Vec<usize> = plain.outputs.axis_iter(Axis(0)).map(argmax).collect();
-            let ep: Vec<usize> = enc.outputs.axis_iter(Axis(0)).map(argmax).collect();
-            let acc = |p: &[usize]| {
-                p.iter()
-                    .zip(inputs.test_labels)
-                    .filter(|(a, b)| a == b)
-                    .count() as f64
-                    / n_test.max(1) as f64
-            };
-            pm.accuracy = Some(acc(&pp));
-            em.accuracy = Some(acc(&ep));
-            let same = pp.iter().zip(&ep).filter(|(a, b)| a == b).count();
-            agreement = same as f64 / n_test.max(1) as f64;
-            for i in 0..n_test {
-                if pp[i] != ep[i] {
-                    differing.push(Differing {
-                        index: i,
-                        plaintext: pp[i] as f64,
-                        encrypted: ep[i] as f64,
-                        margin: margin(plain.outputs.row(i)),
-                        output: None,
-                    });
-                }
-            }
-            confusion_matrix = Some(serde_json::json!({
-                "plaintext": confusion(inputs.test_labels, &pp, inputs.outputs),
-                "encrypted": confusion(inputs.test_labels, &ep, inputs.outputs),
-            }));
-        }
-        Task::Regression => {
-            let (prmse, pper) = regression_metrics(&plain.outputs, inputs);
-            let (ermse, eper) = regression_metrics(&enc.outputs, inputs);
-            pm.rmse = Some(prmse);
-            em.rmse = Some(ermse);
-            pm.r2 = Some(pper.iter().map(|o| o.r2).sum::<f64>() / pper.len().max(1) as f64);
-            em.r2 = Some(eper.iter().map(|o| o.r2).sum::<f64>() / eper.len().max(1) as f64);
-            pm.per_output = Some(pper);
-            em.per_output = Some(eper);
-            let mut same = 0;
-            for i in 0..n_test {
-                let mut worst: Option<(usize, f64)> = None;
-                for j in 0..plain.outputs.ncols() {
-                    let (p, e) = (plain.outputs[[i, j]] as f64, enc.outputs[[i, j]] as f64);
-                    let d = (p - e).abs();
-                    if d > REGRESSION_TOLERANCE * p.abs().max(1.0) && worst.is_none_or(|w| d > w.1)
-                    {
-                        worst = Some((j, d));
-                    }
-                }
-                match worst {
-                    None => same += 1,
-                    Some((j, d)) => differing.push(Differing {
-                        index: i,
-                        plaintext: plain.outputs[[i, j]] as f64,
-                        encrypted: enc.outputs[[i, j]] as f64,
-                        margin: d,
-                        output: Some(j),
-                    }),
-                }
-            }
-            agreement = same as f64 / n_test.max(1) as f64;
-        }
-    }
+    em.encrypt_seconds = Some(encrypted.encrypt_seconds);
+    let Outcome {
+        agreement,
+        mut differing,
+        confusion_matrix,
+    } = match inputs.task {
+        Task::Classification => classification(&plain, &enc, inputs, &mut pm, &mut em),
+        Task::Regression => regression(&plain, &enc, inputs, &mut pm, &mut em),
+    };
     let near_ties = differing.iter().filter(|d| d.margin < NEAR_TIE).count();
     let differing_count = differing.len();
     differing.truncate(200);
@@ -452,8 +347,8 @@ fn compare_typed<F: Float>(
         plaintext: pm,
         encrypted: em,
         agreement,
-        ciphertext_bytes,
-        max_weight_difference,
+        ciphertext_bytes: encrypted.ciphertext_bytes,
+        max_weight_difference: max_weight_difference(&plain.model, &enc.model),
         differing_count,
         near_ties,
         differing_predictions: differing,
@@ -464,6 +359,174 @@ fn compare_typed<F: Float>(
         confusion_matrix,
         test_outputs: (plain.outputs, enc.outputs),
     })
+}
+
+/// The encrypted run and what it cost the data owner.
+struct EncryptedRun<F> {
+    run: Run<F>,
+    /// Bytes of the training features and targets on the wire.
+    ciphertext_bytes: usize,
+    /// Encryption (and conversion to matrix form), seconds.
+    encrypt_seconds: f64,
+}
+
+/// The data owner encrypts `[train features, train targets, test features]` (compact form,
+/// converted to matrix form if asked), and the encrypted run trains and infers on them.
+fn encrypted_run<F: Float>(
+    name: &str,
+    settings: &RunSettings,
+    crypto: &Crypto,
+    [xs, ys, xt]: [&ArrayD<F>; 3],
+) -> anyhow::Result<EncryptedRun<F>> {
+    let key = crypto.key;
+    let mut rng = ChaCha20Rng::seed_from_u64(crypto.seed);
+    let t = Instant::now();
+    let ex = key.encrypt_compact(xs, &crypto.shadow_x, &mut rng)?;
+    let ey = key.encrypt_compact(ys, &crypto.shadow_y, &mut rng)?;
+    let et = key.encrypt_compact(xt, &crypto.shadow_x, &mut rng)?;
+    let mut encrypt_seconds = t.elapsed().as_secs_f64();
+    let label = format!("{name} encrypted");
+    let (run, ciphertext_bytes) = match crypto.representation {
+        RepresentationChoice::Compact => {
+            let bytes = more_core::wire::encode(&ex).len() + more_core::wire::encode(&ey).len();
+            let rep = Compact {
+                basis: key.compact_basis(),
+            };
+            (run(&label, settings, rep, ex, ey, et)?, bytes)
+        }
+        RepresentationChoice::Matrix => {
+            let t = Instant::now();
+            let (mx, my, mt) = (
+                ex.to_matrix_form(),
+                ey.to_matrix_form(),
+                et.to_matrix_form(),
+            );
+            encrypt_seconds += t.elapsed().as_secs_f64();
+            let bytes = more_core::wire::encode(&mx).len() + more_core::wire::encode(&my).len();
+            (run(&label, settings, MatrixForm, mx, my, mt)?, bytes)
+        }
+    };
+    Ok(EncryptedRun {
+        run,
+        ciphertext_bytes,
+        encrypt_seconds,
+    })
+}
+
+/// Largest absolute difference between the two runs' (decrypted) parameters.
+fn max_weight_difference<F: Float>(plain: &Model<F, Plain>, enc: &Model<F, Plain>) -> f64 {
+    let mut max = 0f64;
+    for ((_, p), (_, e)) in plain.parameters().iter().zip(enc.parameters()) {
+        for (a, b) in p.values().iter().zip(e.values().iter()) {
+            max = max.max((*a - *b).abs().as_f64());
+        }
+    }
+    max
+}
+
+/// How the two runs' test outputs compare.
+struct Outcome {
+    /// Fraction of test samples on which they agree.
+    agreement: f64,
+    /// The samples on which they do not.
+    differing: Vec<Differing>,
+    /// Classification: both runs' confusion matrices.
+    confusion_matrix: Option<serde_json::Value>,
+}
+
+/// Classification: accuracies into `pm`/`em`; the runs agree on a sample when they predict the same
+/// class.
+fn classification<F>(
+    plain: &Run<F>,
+    enc: &Run<F>,
+    inputs: &Inputs,
+    pm: &mut Metrics,
+    em: &mut Metrics,
+) -> Outcome {
+    let n_test = inputs.x_test.nrows();
+    let pp: Vec<usize> = plain.outputs.axis_iter(Axis(0)).map(argmax).collect();
+    let ep: Vec<usize> = enc.outputs.axis_iter(Axis(0)).map(argmax).collect();
+    let acc = |p: &[usize]| {
+        p.iter()
+            .zip(inputs.test_labels)
+            .filter(|(a, b)| a == b)
+            .count() as f64
+            / n_test.max(1) as f64
+    };
+    pm.accuracy = Some(acc(&pp));
+    em.accuracy = Some(acc(&ep));
+    let same = pp.iter().zip(&ep).filter(|(a, b)| a == b).count();
+    let differing = (0..n_test)
+        .filter(|&i| pp[i] != ep[i])
+        .map(|i| Differing {
+            index: i,
+            plaintext: pp[i] as f64,
+            encrypted: ep[i] as f64,
+            margin: margin(plain.outputs.row(i)),
+            output: None,
+        })
+        .collect();
+    Outcome {
+        agreement: same as f64 / n_test.max(1) as f64,
+        differing,
+        confusion_matrix: Some(serde_json::json!({
+            "plaintext": confusion(inputs.test_labels, &pp, inputs.outputs),
+            "encrypted": confusion(inputs.test_labels, &ep, inputs.outputs),
+        })),
+    }
+}
+
+/// Regression: RMSE, R² and per-output metrics into `pm`/`em`; the runs agree on a sample when
+/// every output is within [`REGRESSION_TOLERANCE`].
+fn regression<F>(
+    plain: &Run<F>,
+    enc: &Run<F>,
+    inputs: &Inputs,
+    pm: &mut Metrics,
+    em: &mut Metrics,
+) -> Outcome {
+    let n_test = inputs.x_test.nrows();
+    let (prmse, pper) = regression_metrics(&plain.outputs, inputs);
+    let (ermse, eper) = regression_metrics(&enc.outputs, inputs);
+    pm.rmse = Some(prmse);
+    em.rmse = Some(ermse);
+    pm.r2 = Some(pper.iter().map(|o| o.r2).sum::<f64>() / pper.len().max(1) as f64);
+    em.r2 = Some(eper.iter().map(|o| o.r2).sum::<f64>() / eper.len().max(1) as f64);
+    pm.per_output = Some(pper);
+    em.per_output = Some(eper);
+    let mut same = 0;
+    let mut differing = Vec::new();
+    for i in 0..n_test {
+        match worst_output(&plain.outputs, &enc.outputs, i) {
+            None => same += 1,
+            Some((j, d)) => differing.push(Differing {
+                index: i,
+                plaintext: plain.outputs[[i, j]] as f64,
+                encrypted: enc.outputs[[i, j]] as f64,
+                margin: d,
+                output: Some(j),
+            }),
+        }
+    }
+    Outcome {
+        agreement: same as f64 / n_test.max(1) as f64,
+        differing,
+        confusion_matrix: None,
+    }
+}
+
+/// The output of sample `i` on which the runs differ most beyond [`REGRESSION_TOLERANCE`] (the
+/// first of equal ones), with the difference; `None` when all agree.
+fn worst_output(plain: &Array2<f32>, enc: &Array2<f32>, i: usize) -> Option<(usize, f64)> {
+    let mut worst: Option<(usize, f64)> = None;
+    for j in 0..plain.ncols() {
+        let (p, e) = (plain[[i, j]] as f64, enc[[i, j]] as f64);
+        let d = (p - e).abs();
+        if d > REGRESSION_TOLERANCE * p.abs().max(1.0) && worst.is_none_or(|w| d > w.1) {
+            worst = Some((j, d));
+        }
+    }
+    worst
 }
 
 impl Metrics {

@@ -269,7 +269,7 @@ mod run {
 
     const CIPHERTEXT_ONLY: &str = "ciphertext-only (eigenvectors + swap score)";
 
-    /// 1. Ciphertext-only: eigenvectors of the matrix-form ciphertexts and the swap score.
+    /// Attack 1, ciphertext-only: eigenvectors of the matrix-form ciphertexts and the swap score.
     fn ciphertext_only(
         s: &Scoring,
         ct: &MatrixCiphertext<f32>,
@@ -303,7 +303,7 @@ mod run {
 
     const BASIS: &str = "basis eigenvalues + swap score (compact planes and C0 only)";
 
-    /// 1b. Basis eigenvalues: the compact planes and the public basis only. `co_right`: whether
+    /// Attack 1b, basis eigenvalues: the compact planes and the public basis only. `co_right`: whether
     /// the ciphertext-only attack chose the right slot (`None`: it failed).
     fn basis_eigenvalues(
         s: &Scoring,
@@ -348,7 +348,7 @@ mod run {
 
     const KNOWN_PLAINTEXT: &str = "known plaintext (k = 1)";
 
-    /// 2. Known plaintext, k = 1: the first value whose ciphertext has two distinct eigenvalues.
+    /// Attack 2, known plaintext with k = 1: the first value whose ciphertext has two distinct eigenvalues.
     fn known_plaintext(s: &Scoring, data: &[f32], ct: &MatrixCiphertext<f32>) -> AttackReport {
         let mut first = None;
         let (r, secs) = timed(|| {
@@ -375,7 +375,7 @@ mod run {
 
     const ZERO_DETECTION: &str = "zero detection (det = 0) + known plaintext";
 
-    /// 3. Zero detection (`det C = 0`) and known plaintext.
+    /// Attack 3, zero detection (`det C = 0`) and known plaintext.
     fn zero_detection(s: &Scoring, ct: &MatrixCiphertext<f32>) -> AttackReport {
         let (r, secs) = timed(|| zero_attack(ct));
         let zeros = s.truth.iter().filter(|&&v| v == 0.0).count();
@@ -410,8 +410,8 @@ mod run {
         features: usize,
     }
 
-    /// 4. Model extraction: the victim's encrypted weights `W` (synthetic `(features, 10)`,
-    /// N(0, 0.05²)) and homomorphic logits `X·W`, decrypted with the key of attack 1.
+    /// Attack 4, model extraction: the victim's encrypted weights `W` (synthetic, `(features, 10)`
+    /// from N(0, 0.05²)) and homomorphic logits `X·W`, decrypted with the key of attack 1.
     fn model_extraction(
         s: &Scoring,
         v: &Victim,
