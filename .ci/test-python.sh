@@ -14,7 +14,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # The venv's bin first: pip's in-tree build (no isolation) calls `maturin` from PATH.
 export PATH="$VENV/bin:$PATH"
-"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest numpy safetensors
+# pydicom writes the PACS test's DICOM files, fhir.resources validates its FHIR output
+# (python/tests/test_pacs.py).
+"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest numpy safetensors \
+  pydicom==3.0.2 fhir.resources==8.3.0
 
 echo "== binaries for the tests (more-node, more-client; release)"
 cargo build --release -p more-node -p more-cli
@@ -25,7 +28,7 @@ CARGO_TARGET_DIR="$ROOT/target" "$VENV/bin/pip" install -q --disable-pip-version
 
 echo "== pytest python/tests"
 status=0
-(cd "$ROOT/target" && MORE_REQUIRE_PAGE_INTEROP=1 MORE_NODE_BIN="$ROOT/target/release/more-node" \
+(cd "$ROOT/target" && MORE_REQUIRE_PAGE_INTEROP=1 MORE_REQUIRE_PACS=1 MORE_NODE_BIN="$ROOT/target/release/more-node" \
   MORE_CLIENT_BIN="$ROOT/target/release/more-client" \
   "$VENV/bin/python" -m pytest -q "$ROOT/python/tests") || status=$?
 if [ "$status" -eq 5 ]; then
