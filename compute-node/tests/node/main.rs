@@ -36,6 +36,7 @@ mod hygiene_http;
 mod limits_bodies;
 mod limits_weights;
 mod multi_node;
+mod observability;
 mod races;
 mod secure_limits;
 mod secure_postgres;

@@ -10,6 +10,7 @@ use serde_json::Value;
 /// The API's contract (API.md): every one must be documented.
 const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/health"),
+    ("get", "/v1/ready"),
     ("get", "/v1/openapi.json"),
     ("get", "/v1/datasets"),
     ("post", "/v1/datasets"),

@@ -28,6 +28,7 @@ pub mod error;
 pub mod file_modes;
 pub mod guard;
 pub mod head;
+pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod secure;
@@ -35,6 +36,7 @@ pub mod security_headers;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 
 // The storage layer, re-exported under its old paths (`crate::db::Db`, `more_server::blobs`).
@@ -180,6 +182,19 @@ pub struct ServeArgs {
     /// Seconds a whole request body may take before the request gets 408.
     #[arg(long, default_value_t = 600)]
     pub body_timeout_seconds: u64,
+    /// Serve `GET /metrics` (Prometheus) to scrapes that send this bearer token (compared in
+    /// constant time). Without --metrics-bind, /metrics is served on the API's listener only
+    /// when this is set.
+    #[arg(long, env = "MORE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `GET /metrics` on this second address only (e.g. `127.0.0.1:9464`), nothing else
+    /// there; with --metrics-token the scrape needs the token there too.
+    #[arg(long, env = "MORE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+    /// Export traces by OTLP/HTTP (protobuf) to this base URL (spans to `URL/v1/traces`), e.g.
+    /// `http://127.0.0.1:4318`. Default: off, or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Runs the service until SIGINT/SIGTERM (graceful: running jobs are saved as `interrupted`).
@@ -189,12 +204,8 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before the runtime's threads: the umask is process-wide.
     file_modes::restrict_umask();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn")),
-        )
-        .try_init();
+    // Before the runtime: the OTLP exporter's HTTP client is a blocking one.
+    let telemetry = telemetry::init(args.otlp_endpoint.as_deref())?;
     let settings = Settings {
         data_dir: args.data_dir,
         allowed_hosts: args.allowed_hosts,
@@ -242,6 +253,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_budget_wait: std::time::Duration::from_secs(args.body_budget_wait_seconds),
         body_idle_timeout: std::time::Duration::from_secs(args.body_idle_timeout_seconds.max(1)),
         body_timeout: std::time::Duration::from_secs(args.body_timeout_seconds.max(1)),
+        metrics: metrics::MetricsSettings {
+            token: args.metrics_token,
+            bind: args.metrics_bind,
+        },
         mpi: jobs::MpiLaunch::from_options(
             args.mpi_max_ranks,
             &args.mpi_launcher,
@@ -252,10 +267,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let app = Application::build(settings).await?;
         tracing::info!(address = %app.address(), "compute node listening");
         app.run_until_stopped().await?;
         Ok(())
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    served
 }

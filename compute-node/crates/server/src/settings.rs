@@ -94,6 +94,8 @@ pub struct Settings {
     /// How long a job retries one database or store operation through an outage before it is
     /// left `interrupted` (resumable).
     pub job_retry_budget: Duration,
+    /// Who may scrape `/metrics`, and where (`crate::metrics`).
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -146,6 +148,7 @@ impl Default for Settings {
             tls: None,
             mpi: None,
             job_retry_budget: crate::jobs::DEFAULT_RETRY_BUDGET,
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct Application {
     gc: JoinHandle<()>,
     audit: audit::Auditor,
     audit_task: JoinHandle<()>,
+    /// The `--metrics-bind` listener serving `/metrics` alone, and its address.
+    metrics: Option<(SocketAddr, Server)>,
 }
 
 impl Application {
@@ -148,6 +150,11 @@ impl Application {
         let document = web::Data::new(routes::openapi::Document::new(&routes::document(
             &settings,
         ))?);
+        crate::metrics::handle();
+        let metrics = match &settings.metrics.bind {
+            Some(bind) => Some(crate::metrics::serve_alone(bind, state.clone())?),
+            None => None,
+        };
         let mut server = HttpServer::new(move || {
             App::new()
                 .into_utoipa_app()
@@ -162,6 +169,8 @@ impl Application {
                 .wrap(security_headers::default_headers(
                     state.auth.oidc().and_then(|v| v.token_endpoint()),
                 ))
+                // Inside the request's span: counts and times it by route template and status.
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 // The last `wrap` is the outermost: the access log sees the id's header.
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(
@@ -190,7 +199,13 @@ impl Application {
             gc,
             audit: auditor,
             audit_task,
+            metrics,
         })
+    }
+
+    /// The address of the `--metrics-bind` listener, if any.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(address, _)| *address)
     }
 
     /// The bound address.
@@ -214,7 +229,15 @@ impl Application {
     /// # Errors
     /// The server's I/O error.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let result = self.server.await;
+        if let Some((task, handle)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         tracing::info!("server stopped; interrupting running jobs");
         self.jobs.shutdown().await;
         self.gc.abort();

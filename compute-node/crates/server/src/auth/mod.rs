@@ -32,8 +32,8 @@ pub const LOCAL_TENANT: &str = "local";
 /// The prefix of the subject of an OIDC caller (`oidc:{sub}`).
 pub const OIDC_SUBJECT_PREFIX: &str = "oidc:";
 
-/// Paths answered without a token: liveness, the API document, and how to sign in.
-pub const PUBLIC_PATHS: [&str; 3] = ["/v1/health", "/v1/openapi.json", "/v1/auth"];
+/// Paths answered without a token: liveness, readiness, the API document, and how to sign in.
+pub const PUBLIC_PATHS: [&str; 4] = ["/v1/health", "/v1/ready", "/v1/openapi.json", "/v1/auth"];
 
 /// What a caller may do; each role includes the ones before it.
 #[derive(

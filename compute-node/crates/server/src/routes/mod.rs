@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .app_data(json)
             .app_data(path)
             .service(health::health)
+            .service(health::readiness)
             .service(openapi::serve_document)
             .service(access::auth_info)
             .service(access::whoami)
@@ -84,6 +85,9 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .service(secure::predict)
             .default_service(web::to(not_found)),
     );
+    if settings.metrics.on_api_listener() {
+        crate::metrics::configure(cfg);
+    }
 }
 
 /// The OpenAPI document of exactly what [`configure`] registers (collected by registering it on
