@@ -3,7 +3,7 @@
 import { call } from './client.js';
 import { api } from './api.js';
 import { startSignIn } from './signin.js';
-import { DataError, columnProfile, guessTask, loadBundledMnist, loadDicomFolder, loadIdxFiles, loadImageFolder, mnistPreprocess, parseCsv, readTextFile, tableFromCsv } from './formats.js';
+import { DataError, loadBundledMnist, loadIdxFiles, loadImageFolder, loadTable, mnistPreprocess, profileTable } from './formats.js';
 import { drawLosses, renderDigit } from './chart.js';
 import * as keystore from './keystore.js';
 import { secureSignedIn, setupSecure, updateSecureButtons } from './secure.js';
@@ -182,7 +182,7 @@ function dataLoaded(parts) {
   $('preset').value = train.task === 'regression' ? 'regression_mlp' : isTable ? 'table_mlp' : train.dicom ? 'image_cnn' : 'mnist_mlp';
   setTrainingDefaults(train);
   $('loss').value = '';
-  $('data-notes').replaceChildren(...(train.table?.notes ?? train.dicom?.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('data-notes').replaceChildren(...(train.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
   $('dicom-preview').replaceChildren();
   if (train.dicom) showDicom(parts);
   if (train.table) {
@@ -192,7 +192,11 @@ function dataLoaded(parts) {
   updateButtons();
 }
 
+/** How many times data were read (profileCsv leaves the page alone once a later read started). */
+let dataLoads = 0;
+
 async function loadData(fn) {
+  dataLoads++;
   showError($('data-error'), null);
   $('data-notes').replaceChildren();
   $('data-summary').textContent = 'Reading…';
@@ -209,12 +213,11 @@ async function loadData(fn) {
 $('data-sample').onclick = () => loadData(() => loadBundledMnist({
   perClassTrain: Number($('sample-train').value), perClassTest: Number($('sample-test').value) }));
 $('data-idx').onchange = (e) => loadData(() => loadIdxFiles([...e.target.files], { maxSamples: Number($('idx-max').value) }));
-$('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files]));
+$('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files], { size: 28 }));
 
-// DICOM: decoded in the worker (dicom-rs in wasm); only pixels and image facts come back, and
-// only encrypted pixels are ever uploaded. Patient attributes are never read.
-const decodeDicom = (bytes) => call('decodeDicom', { bytes }, { transfer: [bytes.buffer] });
-const openDicom = (e) => loadData(() => loadDicomFolder([...e.target.files], { size: Number($('dicom-size').value), decode: decodeDicom,
+// DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
+// come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
+const openDicom = (e) => loadData(() => loadImageFolder([...e.target.files], { size: Number($('dicom-size').value),
   onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }));
 $('data-dicom').onchange = openDicom;
 $('data-dicom-folder').onchange = openDicom;
@@ -242,7 +245,8 @@ function showDicom({ train, test }) {
   for (const [part, i] of shown) {
     const fig = document.createElement('figure');
     fig.append(renderDigit(part.x.subarray(i * w * w, (i + 1) * w * w), w));
-    fig.append(Object.assign(document.createElement('figcaption'), { textContent: `${part.sampleNames[i]} → ${part.classNames[part.labels[i]]}${part === test ? ' (test)' : ''}` }));
+    const sample = part.sampleNames ? `${part.sampleNames[i]} → ` : '';
+    fig.append(Object.assign(document.createElement('figcaption'), { textContent: `${sample}${part.classNames[part.labels[i]]}${part === test ? ' (test)' : ''}` }));
     grid.append(fig);
   }
   $('dicom-preview').replaceChildren(t, grid);
@@ -271,14 +275,20 @@ function showProfile(profile, targets) {
 
 async function profileCsv() {
   if (!csvFile) return;
-  const parsed = parseCsv(await readTextFile(csvFile));
-  const profile = columnProfile(parsed);
+  const asked = csvTargets();
+  const loads = dataLoads;
+  const parsed = await profileTable(csvFile, asked);
+  // The Worker answers after a while: a target typed meanwhile wins over the default (the last
+  // column), and a table read meanwhile keeps its summary and notes.
   if (!csvTargets().length) $('csv-targets').value = parsed.header.at(-1);
+  if (loads !== dataLoads) return;
   const targets = csvTargets();
+  if (targets.join('\n') !== asked.join('\n')) return profileCsv();
   $('csv-columns').replaceChildren(...parsed.header.map((h) => Object.assign(document.createElement('option'), { value: h })));
-  $('csv-guess').textContent = targets.every((t) => parsed.header.includes(t)) ? `guess: ${guessTask(profile, targets)}` : '';
-  showProfile(profile, targets);
-  $('data-summary').textContent = `${csvFile.name}: ${parsed.rows.length} rows, columns ${parsed.header.join(', ')}. `
+  $('csv-guess').textContent = parsed.guessedTask ? `guess: ${parsed.guessedTask}` : '';
+  showProfile(parsed.profile, targets);
+  $('data-notes').replaceChildren(...parsed.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('data-summary').textContent = `${csvFile.name}: ${parsed.rows} rows, columns ${parsed.header.join(', ')}. `
     + 'Blank cells and NA, N/A, NaN, null, ? count as missing. Choose the target column(s), then "Read table".';
 }
 
@@ -294,11 +304,7 @@ $('data-csv').onchange = async (e) => {
   } catch (err) { showError($('data-error'), err); }
 };
 $('csv-targets').onchange = () => profileCsv().catch(() => { /* reported by Read table */ });
-$('csv-load').onclick = () => loadData(async () => tableFromCsv(await readTextFile(csvFile), {
-  name: csvFile.name,
-  targets: csvTargets(),
-  task: $('csv-task').value,
-}));
+$('csv-load').onclick = () => loadData(() => loadTable(csvFile, { targets: csvTargets(), task: $('csv-task').value }));
 
 function shadowFor(part) {
   if ($('shadow').value !== 'matched') return { kind: 'gaussian', std: 0.1 };

@@ -7,7 +7,8 @@
 // the same client (cargo feature `test-export`) in its place; only that build has
 // SecretKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
 // test that searches every request for the key. No URL flag or page setting turns it on.
-import init, { BfvSecretKey, SecretKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom } from './pkg/more_wasm.js';
+import init, { BfvSecretKey, SecretKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom, profileTable, readIdx,
+  readImageFolder, readTable } from './pkg/more_wasm.js';
 import { secureOps } from './secure-worker.js';
 
 const ready = init();
@@ -51,6 +52,58 @@ function encryptRows(id, { data, shape, shadow, chunkRows = 2000 }) {
   return concat_rows(parts);
 }
 
+const fileBytes = (file) => new Uint8Array(new FileReaderSync().readAsArrayBuffer(file));
+
+/** The image facts of a decoded DICOM file (frames too when `withData`); frees it. */
+function dicomFacts(d, withData) {
+  const out = { frames: d.frames, rows: d.rows, columns: d.columns, modality: d.modality,
+    photometric: d.photometric, bitsAllocated: d.bits_allocated, transferSyntax: d.transfer_syntax,
+    rescale: [d.rescale_slope, d.rescale_intercept], window: d.window_width === undefined ? null : [d.window_center, d.window_width],
+    primaryAngle: d.primary_angle ?? null, secondaryAngle: d.secondary_angle ?? null };
+  if (withData) out.data = d.data;
+  d.free();
+  return out;
+}
+
+/** A data set's typed arrays, for postMessage to move instead of copy. */
+function transferable(ds) {
+  ds.transfer = [ds.train.x, ds.train.y, ds.test.x, ds.test.y].map((a) => a.buffer);
+  return ds;
+}
+
+/** Each file's label, from the samples (`file#frame`) of a folder data set. */
+function fileLabels(ds) {
+  const out = new Map();
+  for (const p of [ds.train, ds.test]) {
+    p.sampleNames.forEach((s, i) => out.set(s.slice(0, s.lastIndexOf('#')), p.classNames[p.labels[i]]));
+  }
+  return out;
+}
+
+/**
+ * An image folder through the library: `read(name)` gives it one listed file at a time (progress
+ * per file); DICOM files are also decoded for the page's facts table (modality, frames, view, …).
+ */
+function imageFolder({ labels, files, size }, id) {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const facts = [];
+  let done = 0;
+  const read = (name) => {
+    const f = byName.get(name);
+    if (!f) return undefined;
+    const b = fileBytes(f);
+    postMessage({ id, progress: ++done / byName.size });
+    try {
+      facts.push({ name, ...dicomFacts(decode_dicom(b), false) });
+    } catch { /* not DICOM, or not decodable (the library then skips it with a note) */ }
+    return b;
+  };
+  const ds = readImageFolder(labels.name, fileBytes(labels), [...byName.keys()], read, size);
+  const label = fileLabels(ds);
+  ds.dicomFiles = facts.filter((f) => label.has(f.name)).map((f) => ({ ...f, label: label.get(f.name) }));
+  return ds;
+}
+
 const ops = {
   hello: () => true,
   generate: () => setKey(SecretKey.generate()),
@@ -75,15 +128,13 @@ const ops = {
   },
   // DICOM decoding (no key needed; dicom-rs in wasm). Only image facts come back: no patient
   // attribute is read.
-  decodeDicom: ({ bytes }) => {
-    const d = decode_dicom(bytes);
-    const out = { data: d.data, frames: d.frames, rows: d.rows, columns: d.columns, modality: d.modality,
-      photometric: d.photometric, bitsAllocated: d.bits_allocated, transferSyntax: d.transfer_syntax,
-      rescale: [d.rescale_slope, d.rescale_intercept], window: d.window_width === undefined ? null : [d.window_center, d.window_width],
-      primaryAngle: d.primary_angle ?? null, secondaryAngle: d.secondary_angle ?? null };
-    d.free();
-    return out;
-  },
+  decodeDicom: ({ bytes }) => dicomFacts(decode_dicom(bytes), true),
+  // The data rules (more_data_owner::data in wasm; no key needed): the page sends File objects,
+  // read here, one at a time for folders.
+  profileTable: ({ file, targets }) => profileTable(fileBytes(file), file.name, targets),
+  readTable: ({ file, targets, task }) => transferable(readTable(fileBytes(file), file.name, targets, task)),
+  readIdx: ({ files, maxSamples }) => transferable(readIdx(files.map((f) => f.name), files.map(fileBytes), maxSamples)),
+  readImageFolder: (args, id) => transferable(imageFolder(args, id)),
   predictLocal: ({ data, shape }) => {
     if (!localModel) throw new Error('No model in the page yet: decrypt the trained model into the page first.');
     const t = localModel.forward(data, shape);
@@ -124,7 +175,8 @@ onmessage = async ({ data: { id, op, args } }) => {
     if (!fn) throw new Error(`unknown operation ${op}`);
     const result = fn(args ?? {}, id);
     const transfer = result?.buffer instanceof ArrayBuffer ? [result.buffer]
-      : result?.data?.buffer instanceof ArrayBuffer ? [result.data.buffer] : [];
+      : result?.data?.buffer instanceof ArrayBuffer ? [result.data.buffer] : result?.transfer ?? [];
+    if (result?.transfer) delete result.transfer;
     postMessage({ id, ok: true, result }, transfer);
   } catch (e) {
     postMessage({ id, ok: false, error: e?.message ?? String(e) });

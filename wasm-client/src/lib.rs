@@ -1,8 +1,9 @@
-//! Browser client: keys, encryption and decryption, as a thin `wasm-bindgen` layer over
-//! `more-secret-key` (the key) and `more-core` (tensors, wire format, engine).
+//! Browser client: keys, encryption and decryption, and the data rules, as a thin `wasm-bindgen`
+//! layer over `more-secret-key` (the key), `more-core` (tensors, wire format, engine) and the data
+//! owner's library `more-data-owner` (data rules in `data.rs`, decrypt-any).
 //!
-//! Every method is a few lines that convert JS values and call those crates; the MORE math lives
-//! there. Errors become JS exceptions carrying the crate error's message.
+//! Every method is a few lines that convert JS values and call those crates; the MORE math and
+//! the data rules live there. Errors become JS exceptions carrying the crate error's message.
 //!
 //! The secret key leaves a [`SecretKey`] only through [`SecretKey::export_wrapped`] (encrypted
 //! with a passphrase, format in `more_secret_key::wrap`). The raw export for the browser tests' leak
@@ -13,16 +14,19 @@
 //! leaves wasm memory (the same `test-export` rule holds for its raw export).
 #![deny(missing_docs)]
 
+mod data;
+pub use data::{profile_table, read_idx, read_image_folder, read_table};
 mod dicom;
 pub use dicom::{decode_dicom, DicomFrames};
 mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 
 use js_sys::{Array, Float32Array, Uint8Array};
-use more_secret_key::{wrap, ShadowDistribution};
 use more_core::nn::Model;
 use more_core::tensor::{CompactCiphertext, Plain, PlanarTensor};
-use more_core::wire::{self, AnyTensor, DecodeLimits};
+use more_core::wire::{self, DecodeLimits};
+use more_data_owner::decrypt;
+use more_secret_key::{wrap, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use wasm_bindgen::prelude::*;
 
@@ -66,9 +70,9 @@ impl SecretKey {
 
     /// Reads a key file made by [`SecretKey::export_wrapped`].
     pub fn import_wrapped(bytes: &[u8], passphrase: &str) -> Result<SecretKey, JsError> {
-        Ok(SecretKey(more_secret_key::SecretKey::import_bytes(&wrap::unwrap(
-            bytes, passphrase,
-        )?)?))
+        Ok(SecretKey(more_secret_key::SecretKey::import_bytes(
+            &wrap::unwrap(bytes, passphrase)?,
+        )?))
     }
 
     /// The raw exported key bytes, for the browser tests that search every request for the key.
@@ -104,15 +108,18 @@ impl SecretKey {
         } else {
             serde_wasm_bindgen::from_value(shadow)?
         };
-        let c = self
-            .0
-            .encrypt_compact(&x, &shadow, &mut more_secret_key::SecretKey::shadow_rng()?)?;
+        let c =
+            self.0
+                .encrypt_compact(&x, &shadow, &mut more_secret_key::SecretKey::shadow_rng()?)?;
         Ok(wire::encode(&c).as_slice().into())
     }
 
-    /// Decrypts a wire tensor of any representation and element type.
+    /// Decrypts a wire tensor of any representation and element type
+    /// (`more_data_owner::decrypt::decrypt_wire`; a plaintext tensor is refused).
     pub fn decrypt(&self, bytes: &[u8]) -> Result<DecryptedTensor, JsError> {
-        let x = self.decrypt_any(wire::decode(bytes, &DecodeLimits::default())?)?;
+        let x = decrypt::decrypt_wire(&self.0, bytes)
+            .map_err(js)?
+            .into_f32();
         Ok(DecryptedTensor {
             shape: x.shape().to_vec(),
             data: x.iter().copied().collect::<Vec<f32>>().as_slice().into(),
@@ -127,9 +134,8 @@ impl SecretKey {
     /// Decrypts a model bundle (`GET /v1/models/{id}/weights`: metadata `spec`, tensors
     /// `layers.{i}.weight|bias`) into a safetensors file.
     pub fn decrypt_model(&self, bundle: &[u8]) -> Result<Uint8Array, JsError> {
-        Ok(self
-            .decrypt_model_plain(bundle)?
-            .to_safetensors()
+        Ok(decrypt::decrypt_model(&self.0, bundle)
+            .map_err(js)?
             .as_slice()
             .into())
     }
@@ -137,7 +143,9 @@ impl SecretKey {
     /// Decrypts a model bundle (as [`SecretKey::decrypt_model`]) into a [`LocalModel`] that
     /// predicts in the page: nothing is sent anywhere.
     pub fn decrypt_local_model(&self, bundle: &[u8]) -> Result<LocalModel, JsError> {
-        Ok(LocalModel(self.decrypt_model_plain(bundle)?))
+        Ok(LocalModel(
+            decrypt::decrypt_model_plain(&self.0, bundle).map_err(js)?,
+        ))
     }
 }
 
@@ -176,39 +184,9 @@ impl LocalModel {
     }
 }
 
-impl SecretKey {
-    /// Decrypts a model bundle (metadata `spec`, tensors `layers.{i}.weight|bias`).
-    fn decrypt_model_plain(&self, bundle: &[u8]) -> Result<Model<f32, Plain>, JsError> {
-        let bundle = wire::decode_bundle(bundle, &DecodeLimits::default())?;
-        let spec = bundle
-            .metadata
-            .get("spec")
-            .ok_or_else(|| JsError::new("the model bundle has no \"spec\" in its metadata"))?;
-        let spec = serde_json::from_value(spec.clone())?;
-        let mut named = Vec::with_capacity(bundle.tensors.len());
-        for (name, t) in bundle.tensors {
-            named.push((name, PlanarTensor::plain(self.decrypt_any(t)?)));
-        }
-        Ok(Model::<f32, Plain>::from_parameters(&spec, Plain, named)?)
-    }
-
-    /// Dispatches on the run-time representation of a decoded tensor; returns f32 values. A
-    /// plaintext tensor is an error: it was never encrypted, so it must not pass as decrypted.
-    fn decrypt_any(&self, t: AnyTensor) -> Result<ArrayD<f32>, JsError> {
-        let k = &self.0;
-        Ok(match t {
-            AnyTensor::PlainF32(_) | AnyTensor::PlainF64(_) => {
-                return Err(JsError::new(
-                    "the node sent a plaintext tensor where a ciphertext was expected: \
-                     it was never encrypted, so nothing was decrypted",
-                ))
-            }
-            AnyTensor::CompactF32(t) => k.decrypt(&t)?,
-            AnyTensor::CompactF64(t) => k.decrypt(&t)?.mapv(|v| v as f32),
-            AnyTensor::MatrixF32(t) => k.decrypt(&t)?,
-            AnyTensor::MatrixF64(t) => k.decrypt(&t)?.mapv(|v| v as f32),
-        })
-    }
+/// A library error as a JS exception with its message.
+fn js(e: more_data_owner::CliError) -> JsError {
+    JsError::new(&e.to_string())
 }
 
 /// Joins compact f32 wire tensors (from [`SecretKey::encrypt`] on consecutive row blocks) along

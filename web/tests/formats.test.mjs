@@ -1,33 +1,62 @@
-// The file readers, without a browser (pure functions of formats.js).
+// The page's readers without a browser: the data rules the Worker calls (the library's, in the
+// wasm client the page loads: readTable, profileTable, readIdx; web/pkg, or MORE_WEB_PKG) and the
+// page's own helpers in formats.js (the bundled sample's shuffle, the drawing pad).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataError, columnProfile, guessTask, parseCsv, parseIdx, permutation, tableFromCsv } from '../formats.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { permutation } from '../formats.js';
+import { repoRoot } from './helpers.mjs';
 
-test('parseIdx reads a well-formed file and rejects truncation and bad magic', () => {
-  const good = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9]);
-  assert.deepEqual(parseIdx(good).dims, [3]);
-  assert.deepEqual(Array.from(parseIdx(good).data), [7, 8, 9]);
-  assert.throws(() => parseIdx(good.subarray(0, 10)), /truncated/);
-  assert.throws(() => parseIdx(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])), DataError);
+const pkg = path.resolve(repoRoot, process.env.MORE_WEB_PKG ?? 'web/pkg');
+const wasm = await import(pathToFileURL(path.join(pkg, 'more_wasm.js')).href);
+wasm.initSync({ module: readFileSync(path.join(pkg, 'more_wasm_bg.wasm')) });
+const bytes = (text) => new TextEncoder().encode(text);
+const table = (text, targets, task = 'auto') => wasm.readTable(bytes(text), 'table.csv', targets, task);
+
+/** IDX bytes: magic 0 0 8 rank, big-endian dims, then `data`. */
+function idx(dims, data) {
+  const b = new Uint8Array(4 + 4 * dims.length + data.length);
+  const v = new DataView(b.buffer);
+  b.set([0, 0, 8, dims.length]);
+  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d));
+  b.set(data, 4 + 4 * dims.length);
+  return b;
+}
+
+test('readIdx reads an image/label pair and rejects truncation and bad magic', () => {
+  const images = idx([10, 2, 2], Array.from({ length: 40 }, (_, i) => i * 6));
+  const labels = idx([10], Array.from({ length: 10 }, (_, i) => i));
+  const ds = wasm.readIdx(['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'], [images, labels], 2000);
+  assert.deepEqual(Array.from(ds.train.featureShape), [1, 2, 2]);
+  assert.equal(ds.train.rows + ds.test.rows, 10);
+  assert.deepEqual(Array.from(ds.train.classNames), [...'0123456789']);
+  assert.throws(() => wasm.readIdx(['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'], [images.subarray(0, 30), labels], 2000), /truncated/);
+  assert.throws(() => wasm.readIdx(['a', 'b'], [new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), labels], 2000), /not an IDX file/);
 });
 
-test('parseCsv handles quotes, CRLF and semicolons; rejects ragged rows', () => {
-  assert.deepEqual(parseCsv('a,b\r\n"x,1",2\r\n'), { header: ['a', 'b'], rows: [['x,1', '2']] });
-  assert.deepEqual(parseCsv('a;b\n1;2\n').rows, [['1', '2']]);
-  assert.throws(() => parseCsv('a,b\n1\n'), /row 2 has 1 fields/);
+test('readTable handles quotes, CRLF and semicolons with decimal commas; rejects ragged rows', () => {
+  const rows = Array.from({ length: 20 }, (_, i) => `"x,${i}",${i},${i % 2}`);
+  const quoted = table(`name,v,y\r\n${rows.join('\r\n')}\r\n`, ['y']);
+  assert.deepEqual(Array.from(quoted.train.featureNames), ['v'], 'a text column of unique values is left out');
+  const semi = table(`a;b\n${Array.from({ length: 20 }, (_, i) => `${i},5;${i % 2}`).join('\n')}\n`, ['b']);
+  assert.equal(semi.train.rows + semi.test.rows, 20);
+  assert.ok(semi.notes.some((n) => /decimal comma/.test(n)), semi.notes.join('\n'));
+  assert.throws(() => table('a,b\n1\n2,3\n', ['b']), /row|field/i);
 });
 
-test('tableFromCsv standardizes features and regression targets on the training split', () => {
+test('readTable standardizes features and regression targets on the training split', () => {
   const rows = Array.from({ length: 50 }, (_, i) => `${i},${2 * i + 1},${i % 3},id${i}`);
-  const { train, test } = tableFromCsv(`x,z,y,name\n${rows.join('\n')}\n`, { targets: ['y'], task: 'regression' });
-  assert.deepEqual(train.featureShape, [2]);
+  const { train, test, targetScale } = table(`x,z,y,name\n${rows.join('\n')}\n`, ['y'], 'regression');
+  assert.deepEqual(Array.from(train.featureShape), [2]);
   assert.equal(train.rows + test.rows, 50);
   const mean = train.x.filter((_, i) => i % 2 === 0).reduce((a, b) => a + b, 0) / train.rows;
   assert.ok(Math.abs(mean) < 1e-5);
-  assert.ok(train.targetScale.std[0] > 0);
-  const cls = tableFromCsv(`x,z,y,name\n${rows.join('\n')}\n`, { targets: ['y'], task: 'classification' });
+  assert.ok(targetScale.std[0] > 0);
+  const cls = table(`x,z,y,name\n${rows.join('\n')}\n`, ['y'], 'classification');
   assert.equal(cls.train.targetDim, 3);
-  assert.throws(() => tableFromCsv('a,b\n1,2\n', { targets: ['c'], task: 'regression' }), /"c" not found/);
+  assert.throws(() => table('a,b\n1,2\n', ['c'], 'regression'), /"c" not found/);
 });
 
 test('permutation is a seeded shuffle', () => {
@@ -35,36 +64,38 @@ test('permutation is a seeded shuffle', () => {
   assert.deepEqual([...permutation(10, 3)].sort((a, b) => a - b), [...Array(10).keys()]);
 });
 
-test('columnProfile: a blank cell or NA is missing, not "not numeric"; text is counted with examples', () => {
-  const p = columnProfile(parseCsv('a,b,c\n1,,x\n2,NA,y\n3,4.5,7\n'));
+test('profileTable: a blank cell or NA is missing, not "not numeric"; text is counted with examples', () => {
+  const { profile: p } = wasm.profileTable(bytes('a,b,c\n1,,x\n2,NA,y\n3,4.5,7\n'), 't.csv', []);
   assert.deepEqual(p.map((c) => [c.name, c.numeric, c.missing, c.nonNumeric]), [['a', 3, 0, 0], ['b', 1, 2, 0], ['c', 1, 0, 2]]);
   assert.deepEqual(p[2].examples, ['x', 'y']);
   assert.equal(p[0].integer, true);
   assert.equal(p[1].integer, false);
+  assert.deepEqual([p[0].min, p[0].mean, p[0].max], [1, 2, 3]);
 });
 
-test('guessTask: few whole-number values or text labels → classification, else regression', () => {
+test('profileTable guesses the task: few whole-number values or text labels → classification, else regression', () => {
   const rows = Array.from({ length: 60 }, (_, i) => `${i},${i % 3},${(i * 0.37).toFixed(2)},${i},${'abc'[i % 3]}`);
-  const p = columnProfile(parseCsv(`x,k,r,many,s\n${rows.join('\n')}\n`));
-  assert.equal(guessTask(p, ['k']), 'classification');
-  assert.equal(guessTask(p, ['s']), 'classification');
-  assert.equal(guessTask(p, ['r']), 'regression');
-  assert.equal(guessTask(p, ['many']), 'regression', '60 distinct integers');
-  assert.equal(guessTask(p, ['k', 'r']), 'regression', 'several targets');
+  const guess = (targets) => wasm.profileTable(bytes(`x,k,r,many,s\n${rows.join('\n')}\n`), 't.csv', targets).guessedTask;
+  assert.equal(guess(['k']), 'classification');
+  assert.equal(guess(['s']), 'classification');
+  assert.equal(guess(['r']), 'regression');
+  assert.equal(guess(['many']), 'regression', '60 distinct integers');
+  assert.equal(guess(['k', 'r']), 'regression', 'several targets');
+  assert.equal(guess(['nope']), null, 'not a column');
 });
 
-test('tableFromCsv: missing features imputed with the training mean, bad rows dropped, each said', () => {
+test('readTable: missing features imputed with the training mean, bad rows dropped, each said', () => {
   const rows = Array.from({ length: 30 }, (_, i) => `${i},${i % 2 ? 10 : 20},${i % 2}`);
   rows[3] = '3,,1';
   rows[4] = '4,abc,0';
   rows[5] = '5,20,';
-  const { train, test, } = tableFromCsv(`x,z,y\n${rows.join('\n')}\n`, { targets: ['y'] });
+  const { train, test, notes } = table(`x,z,y\n${rows.join('\n')}\n`, ['y']);
   assert.equal(train.task, 'classification');
   assert.equal(train.rows + test.rows, 28);
-  const notes = train.table.notes.join('\n');
-  assert.match(notes, /1 row dropped: the target is missing/);
-  assert.match(notes, /1 row dropped: column "z" holds text/);
-  assert.match(notes, /1 missing value in "z" filled in with the training rows' mean/);
+  const text = notes.join('\n');
+  assert.match(text, /1 row dropped: the target is missing/);
+  assert.match(text, /1 row dropped: column "z" holds text/);
+  assert.match(text, /1 missing value in "z" filled in with the training rows' mean/);
   assert.ok([...train.x, ...test.x].every(Number.isFinite));
 });
 

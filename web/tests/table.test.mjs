@@ -124,15 +124,17 @@ test('clinical CSV: statistics and warnings, guessed classification, table MLP, 
   t.diagnostic(notes.join(' | '));
   assert.ok(notes.some((n) => /^1 row dropped: the target is missing/.test(n)), notes.join('\n'));
   assert.ok(notes.some((n) => /^1 row dropped: column "systolic_bp" holds text/.test(n)), notes.join('\n'));
-  assert.ok(notes.some((n) => /^Column "patient_id" left out: not numeric/.test(n)));
-  assert.ok(notes.some((n) => /^Column "ward" left out/.test(n)));
+  // Issue #28: a categorical text column is one-hot encoded (the page left every text column
+  // out); identifiers are still left out.
+  assert.ok(notes.some((n) => /^Column "patient_id" left out: free text or identifiers/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^Column "ward" one-hot encoded: 3 levels \(A, B, C\)/.test(n)), notes.join('\n'));
   assert.ok(notes.some((n) => /^1 missing value in "cholesterol" filled in with the training rows' mean/.test(n)));
   assert.ok(notes.some((n) => /^1 missing value in "bmi" filled in/.test(n)));
   assert.match(summary, /398 of 400 rows used/);
   // The table preset; the image CNNs cannot be chosen for a table.
   assert.equal(await page.inputValue('#preset'), 'table_mlp');
   assert.deepEqual(await page.$$eval('#preset option:disabled', (o) => o.map((x) => x.value)), ['mnist_cnn', 'image_cnn']);
-  assert.deepEqual(await pageState(page, (s) => s.data.train.featureNames), ['age', 'sex', 'systolic_bp', 'cholesterol', 'bmi', 'smoker', 'risk_score']);
+  assert.deepEqual(await pageState(page, (s) => s.data.train.featureNames), ['age', 'sex', 'systolic_bp', 'cholesterol', 'bmi', 'smoker', 'ward=A', 'ward=B', 'ward=C', 'risk_score']);
   await screenshot(page, 'table-columns', 'section[aria-labelledby=data-title]');
 
   // Table defaults, not the MNIST ones (5 epochs, batch 32, lr 0.05, momentum 0.9); the run
