@@ -6,4 +6,5 @@
 
 pub mod backup;
 pub mod data;
+pub mod inspect;
 pub mod lab;

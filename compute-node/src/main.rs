@@ -27,6 +27,11 @@ enum Command {
     Experiment(more_node::lab::ExperimentArgs),
     /// Run the attack suite on real data and report what an attacker recovers.
     Attack(more_node::lab::AttackArgs),
+    /// Read data files through the data owner's library, as the lab reads them.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Manage tenants (they own datasets, models and jobs).
     Tenant {
         #[command(subcommand)]
@@ -42,16 +47,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Train one job data-parallel across the ranks of an MPI world (`mpirun`/`srun`; build
-    /// with `--features mpi`): dataset and checkpoints in the node's object store.
-    TrainDistributed(more_distributed::TrainDistributedArgs),
-}
-
     /// Back up the database and every blob it references to file:// or s3:// (a consistent
     /// snapshot while the node runs, with a manifest of SHA-256s); `backup verify` checks one.
     Backup(more_node::backup::BackupCommand),
     /// Restore a backup into an empty database and the node's store (verified first).
     Restore(more_node::backup::RestoreArgs),
+    /// Train one job data-parallel across the ranks of an MPI world (`mpirun`/`srun`; build
+    /// with `--features mpi`): dataset and checkpoints in the node's object store.
+    TrainDistributed(more_distributed::TrainDistributedArgs),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Print the library's description of the data (task, shapes, class names, notes, SHA-256 of
+    /// the tensors) as JSON: the conformance suite's lab client.
+    Inspect(more_node::inspect::InspectArgs),
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Write the audit log as JSON Lines to standard output, oldest first.
@@ -70,6 +82,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => more_server::serve(args),
         Command::Experiment(args) => more_node::lab::run_experiment(args),
         Command::Attack(args) => more_node::lab::run_attack(args),
+        Command::Data {
+            command: DataCommand::Inspect(args),
+        } => more_node::inspect::inspect(&args),
         Command::Tenant { command } => more_server::admin::tenant(command),
         Command::Apikey { command } => more_server::admin::apikey(command),
         Command::Audit {
@@ -81,6 +96,8 @@ fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Prune(args),
         } => more_server::admin::audit_prune(args),
+        Command::Backup(cmd) => more_node::backup::backup(cmd),
+        Command::Restore(args) => more_node::backup::restore(args),
         Command::TrainDistributed(args) => {
             let comm = more_distributed::world()?;
             more_distributed::run(&args, comm.as_ref())?;
@@ -88,5 +105,3 @@ fn main() -> anyhow::Result<()> {
         }
     }
 }
-        Command::Backup(cmd) => more_node::backup::backup(cmd),
-        Command::Restore(args) => more_node::backup::restore(args),
