@@ -1,11 +1,19 @@
 // The compute node's REST API (compute-node/API.md; /v1/openapi.json is authoritative).
 // Tensors travel as wire-format bytes; everything else is JSON.
 //
+// The routes are not written here: `api_routes.js` is generated from the data owner's library
+// (shared/data-owner/src/rest/routes.rs), the one table the command line and Python call through
+// too, and checked against the OpenAPI document a running node serves
+// (shared/cli/tests/rest_openapi.rs). `api.<name>(...pathValues, body)` fills the route's path
+// templates in order (each encodeURIComponent-ed), then sends the body if the route has one.
+//
 // Sign-in: when the page is signed in, every request but the public ones (`GET /v1/health`,
 // `GET /v1/auth`) carries `Authorization: Bearer <token>` (an API key `more_…` or an OIDC access
 // token). The token is kept in sessionStorage: it survives a reload of the tab and is gone when the
 // tab closes. A 401 from any call forgets the token and tells `onUnauthorized` (signin.js shows
 // the sign-in panel with the node's message).
+
+import { ROUTES } from './api_routes.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -57,32 +65,24 @@ async function request(method, path, body, { signedIn = true } = {}) {
   return type.includes('application/json') ? res.json() : new Uint8Array(await res.arrayBuffer());
 }
 
-export const api = {
-  health: () => request('GET', '/health', undefined, { signedIn: false }),
-  auth: () => request('GET', '/auth', undefined, { signedIn: false }),
-  whoami: () => request('GET', '/whoami'),
-  createDataset: (meta) => request('POST', '/datasets', meta),
-  putFeatures: (id, bytes) => request('PUT', `/datasets/${id}/features`, bytes),
-  putTargets: (id, bytes) => request('PUT', `/datasets/${id}/targets`, bytes),
-  createModel: (body) => request('POST', '/models', body),
-  weights: (id) => request('GET', `/models/${id}/weights`),
-  predict: (id, bytes) => request('POST', `/models/${id}/predict`, bytes),
-  startJob: (body) => request('POST', '/jobs', body),
-  job: (id) => request('GET', `/jobs/${id}`),
-  losses: (id) => request('GET', `/jobs/${id}/losses`),
-  cancel: (id) => request('POST', `/jobs/${id}/cancel`),
-  resume: (id) => request('POST', `/jobs/${id}/resume`),
-  datasets: () => request('GET', '/datasets'),
-  models: () => request('GET', '/models'),
-  jobs: () => request('GET', '/jobs'),
-  deleteDataset: (id) => request('DELETE', `/datasets/${id}`),
-  deleteModel: (id) => request('DELETE', `/models/${id}`),
-  // Secure mode (BFV): models published by their owners to this tenant, evaluation keys, predict.
-  secureModels: () => request('GET', '/secure/models'),
-  secureModel: (id) => request('GET', `/secure/models/${encodeURIComponent(id)}`),
-  uploadEvaluationKey: (bytes) => request('POST', '/secure/evaluation-keys', bytes),
-  // An encrypted batch is ~150 MB whatever the sample count (one ciphertext per input value): sent
-  // as a Blob, which the browser streams from its blob store (and developer tools do not inline).
-  securePredict: (id, keyId, bytes) => request('POST',
-    `/secure/models/${encodeURIComponent(id)}/predict?evaluation_key=${encodeURIComponent(keyId)}`, new Blob([bytes])),
-};
+/** `route.path` with `values` in its `{templates}`, in order. */
+function fill(path, values) {
+  let i = 0;
+  return path.replace(/\{[^}]+\}/g, () => encodeURIComponent(values[i++] ?? ''));
+}
+
+/** The call of one route: `(...pathValues, body)`. */
+function call(route) {
+  const templates = (route.path.match(/\{/g) ?? []).length;
+  return (...args) => {
+    let body = route.body === 'none' ? undefined : args[templates];
+    // An encrypted secure-mode batch is ~150 MB whatever the sample count (one ciphertext per
+    // input value): sent as a Blob, which the browser streams from its blob store (and developer
+    // tools do not inline).
+    if (route.body === 'large' && body instanceof Uint8Array) body = new Blob([body]);
+    return request(route.method, fill(route.path, args), body, { signedIn: !route.public });
+  };
+}
+
+/** One function per route of `api_routes.js`, by its name (`api.createDataset(meta)`). */
+export const api = Object.fromEntries(ROUTES.map((route) => [route.name, call(route)]));

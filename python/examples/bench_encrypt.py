@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python side of "Encryption throughput from Python" (BENCHMARKS.md): times `Key.encrypt`
+"""Python side of "Encryption throughput from Python" (BENCHMARKS.md): times `SecretKey.encrypt`
 (compact form, float32, N(0, 0.1²) shadows, wire bytes) on the page's 600-digit MNIST sample
 (470,400 values, shape (600, 1, 28, 28)); one warm-up, then the median of 5 runs. Prints one
 JSON line. The native side is `cargo run --release -p more-cli --example bench_encrypt`."""
@@ -19,7 +19,7 @@ x = np.concatenate([
     np.asarray(json.loads((DIGITS / f"{d}.json").read_text())["data"][: 60 * 784], np.float32)
     for d in range(10)
 ]).reshape(600, 1, 28, 28)
-key = m.Key.generate()
+key = m.SecretKey.generate()
 key.encrypt(x)  # warm-up
 times = []
 for _ in range(5):

@@ -55,7 +55,7 @@ def main() -> int:
 
     x, labels, x_test, labels_test = load(a.train_per_class, a.test_per_class)
     node = m.Node(a.node, token=a.token)
-    key = m.Key.generate()
+    key = m.SecretKey.generate()
     print(f"key {key.fingerprint}; {len(x)} training and {len(x_test)} test digits")
     t0 = time.perf_counter()
     ds = node.upload(key, x, np.eye(10, dtype=np.float32)[labels], name="MNIST (Python)")

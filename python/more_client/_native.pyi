@@ -46,17 +46,17 @@ class Ciphertext:
     def representation(self) -> str:
         """"compact", "matrix" or "plain"."""
 
-class Key:
+class SecretKey:
     """A MORE secret key; saved only wrapped under a passphrase (the page's .morekey format)."""
     @staticmethod
-    def generate() -> Key:
+    def generate() -> SecretKey:
         """A fresh key from the OS random source. Raises KeyFileError if that fails."""
     @staticmethod
-    def load(path: Union[str, PathLike[str]], passphrase: str) -> Key:
+    def load(path: Union[str, PathLike[str]], passphrase: str) -> SecretKey:
         """Reads a key file made by the page, the CLI or save(). Raises OSError (unreadable),
         KeyFileError (wrong passphrase, damaged or foreign file)."""
     @staticmethod
-    def from_wrapped(data: bytes, passphrase: str) -> Key:
+    def from_wrapped(data: bytes, passphrase: str) -> SecretKey:
         """Reads key-file bytes. Raises KeyFileError."""
     def save(self, path: Union[str, PathLike[str]], passphrase: str, overwrite: bool = False) -> None:
         """Writes the wrapped key (mode 0600). Raises KeyFileError (exists, empty passphrase), OSError."""
@@ -85,21 +85,61 @@ def forward_plain(safetensors: bytes, x: np.ndarray) -> np.ndarray:
     """The decrypted model's plaintext forward pass on float32 x of shape (batch, *input_shape);
     returns (batch, outputs). Raises DataError for a file without spec or wrong shapes."""
 
+def read_data(csv: Optional[Union[str, PathLike[str]]] = None, target: List[str] = [],
+              task: Optional[str] = None, idx: List[Union[str, PathLike[str]]] = [],
+              images: Optional[Union[str, PathLike[str]]] = None,
+              labels: Optional[Union[str, PathLike[str]]] = None, size: int = 28,
+              max_samples: int = 2000) -> Dict[str, Any]:
+    """A data file read with the data owner's rules (the page's, the CLI's, the lab's): one of
+    csv= (with target=, task= "classification" | "regression" | None for the guess), idx= (image
+    and label files) or images= with labels= (a folder of PNG/JPEG/DICOM and its
+    filename,label CSV; size= the side of the square images). Returns x_train, y_train,
+    x_test, y_test (float32; y one-hot for classification), task, name, class_names,
+    feature_names, target_names and notes (what was done to the data). Raises DataError,
+    OSError."""
+
+def moment_matched_shadow(x: np.ndarray) -> str:
+    """The matched shadow of float32 x (samples, width) as JSON text."""
+
 class NodeClient:
-    """Low-level REST calls; use more_client.Node."""
+    """The node's REST calls through the library's REST client; use more_client.Node."""
     def __init__(self, url: str, token: Optional[str] = None) -> None: ...
     @property
     def url(self) -> str: ...
-    def get_json(self, path: str) -> str: ...
-    def get_bytes(self, path: str) -> bytes: ...
-    def post_json(self, path: str, body: str) -> str: ...
-    def put_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> str: ...
-    def post_bytes(self, path: str, data: Union[Ciphertext, bytes]) -> bytes: ...
-    def put_json(self, path: str, body: str) -> str: ...
-    def delete(self, path: str) -> None: ...
+    def health(self) -> str: ...
+    def record(self, kind: str, id: str) -> str:
+        """GET /v1/{kind}/{id}, kind "datasets" | "models" | "jobs" (JSON text)."""
+    def upload(self, key: SecretKey, x: np.ndarray, y: np.ndarray, task: str, name: str,
+               shadow: Union[None, str, Dict[str, Any]] = None) -> str: ...
+    def create_model(self, dataset_id: Optional[str] = None, preset: Optional[str] = None,
+                     input_shape: Optional[List[int]] = None, outputs: Optional[int] = None,
+                     seed: int = 0, name: Optional[str] = None) -> str: ...
+    def start_job(self, model_id: str, dataset_id: str, epochs: int, batch_size: int,
+                  learning_rate: float, momentum: float, loss: Optional[str], seed: int,
+                  ranks: int) -> str: ...
+    def losses(self, job_id: str, key: SecretKey) -> np.ndarray: ...
+    def predict(self, key: SecretKey, model_id: str, x: np.ndarray) -> np.ndarray: ...
+    def weights(self, model_id: str, key: Optional[SecretKey] = None) -> bytes: ...
+    def secure_models(self) -> str: ...
+    def secure_model(self, model_id: str) -> str: ...
+    def secure_publish(self, name: str, model: str, grants: List[str],
+                       samples_per_day: Optional[int] = None) -> str: ...
+    def secure_set_grants(self, model_id: str, grants: List[str],
+                          samples_per_day: Optional[int] = None) -> str: ...
+    def secure_delete(self, model_id: str) -> None: ...
+    def upload_evaluation_key(self, key: bytes) -> str: ...
+    def secure_predict_batch(self, model_id: str, evaluation_key: str,
+                             batch: Union[Ciphertext, bytes]) -> bytes: ...
     def secure_predict(self, model_id: str, values: np.ndarray) -> SecureOutputs:
         """Fetch the secure model, a fresh BFV key, upload its evaluation key, encrypt (batches
         of up to 8192), predict, decrypt. Raises NodeError (404 without a grant), DataError."""
+
+class JobWatch:
+    """Follows a training job; use more_client.TrainingJob."""
+    def __init__(self, job_id: str) -> None: ...
+    def poll(self, node: NodeClient, key: Optional[SecretKey] = None) -> str:
+        """JSON text: the job's record, fraction, finished, losses, and failure (JobFailed's
+        message) for a job that ended failed, cancelled or interrupted."""
 
 class SecureOutputs:
     """Decrypted outputs of a secure prediction."""

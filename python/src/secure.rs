@@ -2,7 +2,7 @@
 //! node's secure prediction (`more_data_owner::secure::predict`). The key has no way out of this
 //! process: no export, no pickling, no bytes of it in any request.
 
-use more_data_owner::node::Node;
+use more_data_owner::rest::Node;
 use more_data_owner::{secure, CliError, DataError as CliDataError};
 use more_secret_key::secure::{BfvSecretKey as Inner, DecryptedOutputs};
 use more_secure::QuantizedModel;

@@ -21,7 +21,7 @@ def clinical(n=150, seed=3):
 def test_full_flow(node_url, node_token):
     node = m.Node(node_url, token=node_token)
     assert node.health()["status"] == "ok"
-    key = m.Key.generate()
+    key = m.SecretKey.generate()
     x, y, labels = clinical()
     train_x, train_y, test_x, test_labels = x[:120], y[:120], x[120:], labels[120:]
     ds = node.upload(key, train_x, train_y, task="classification", name="clinical", shadow="matched")
@@ -50,7 +50,7 @@ def test_full_flow(node_url, node_token):
     # The encrypted bundle is not safetensors and does not decrypt under another key.
     bundle = node.weights(model)
     with pytest.raises(m.DecryptionError):
-        m.Key.generate().decrypt_model(bundle)
+        m.SecretKey.generate().decrypt_model(bundle)
 
 
 def test_node_errors(node_url):
@@ -62,7 +62,7 @@ def test_node_errors(node_url):
         m.Node("http://127.0.0.1:9").health()
     with pytest.raises(m.NodeUnreachable, match="http://"):
         m.Node("https://example.org")
-    key = m.Key.generate()
+    key = m.SecretKey.generate()
     with pytest.raises(m.DataError):
         node.upload(key, np.zeros((3, 2), np.float32), np.zeros((4, 2), np.float32))
     # An untrained model's weights are public plaintext: never "decrypted".

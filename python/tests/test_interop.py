@@ -33,8 +33,8 @@ def field(out, name):
 def test_key_files_both_ways(cli_bin, tmp_path):
     path = tmp_path / "cli.morekey"
     fp = cli(cli_bin, "key", "new", "--out", str(path)).strip()
-    assert m.Key.load(path, PASS).fingerprint == fp
-    key = m.Key.generate()
+    assert m.SecretKey.load(path, PASS).fingerprint == fp
+    key = m.SecretKey.generate()
     key.save(tmp_path / "py.morekey", PASS)
     assert cli(cli_bin, "key", "fingerprint", "--key", str(tmp_path / "py.morekey")).strip() == key.fingerprint
 
@@ -42,7 +42,7 @@ def test_key_files_both_ways(cli_bin, tmp_path):
 def test_python_encrypts_cli_decrypts(cli_bin, node_url, tmp_path):
     path = tmp_path / "k.morekey"
     cli(cli_bin, "key", "new", "--out", str(path))
-    key = m.Key.load(path, PASS)
+    key = m.SecretKey.load(path, PASS)
     node = m.Node(node_url)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((100, 4)).astype(np.float32)
@@ -79,7 +79,7 @@ def test_cli_encrypts_python_decrypts(cli_bin, node_url, tmp_path):
     test_csv = tmp_path / "test.csv"
     ds = cli(cli_bin, "upload", "--key", str(path), "--node", node_url, "--csv", str(table),
              "--target", "outcome", "--test-out", str(test_csv)).strip()
-    key = m.Key.load(path, PASS)
+    key = m.SecretKey.load(path, PASS)
     node = m.Node(node_url)
     model = node.create_model(ds)
     last = node.train(model, ds, epochs=2, batch_size=8, key=key, poll=0.1).wait()
@@ -115,7 +115,7 @@ def test_page_key_file_and_ciphertexts_both_ways(tmp_path):
     Python encrypts, and a key file Python saves, are read by the page's client."""
     _page_wasm("make", tmp_path, PASS)
     made = json.loads((tmp_path / "page.json").read_text())
-    key = m.Key.load(tmp_path / "page.morekey", PASS)
+    key = m.SecretKey.load(tmp_path / "page.morekey", PASS)
     assert key.fingerprint == made["fingerprint"]
     page_ct = m.Ciphertext.from_bytes((tmp_path / "page.ct").read_bytes())
     assert page_ct.representation == "compact" and page_ct.shape == made["shape"]
@@ -128,6 +128,6 @@ def test_page_key_file_and_ciphertexts_both_ways(tmp_path):
     assert back["shape"] == [2, 5]
     assert np.allclose(np.asarray(back["data"], np.float32).reshape(2, 5), y, atol=1e-5)
 
-    other = m.Key.generate()
+    other = m.SecretKey.generate()
     other.save(tmp_path / "py.morekey", PASS)
     assert _page_wasm("fingerprint", tmp_path / "py.morekey", PASS).strip() == other.fingerprint

@@ -13,7 +13,7 @@ SHAPES = [(), (1,), (7,), (3, 4), (2, 3, 4), (2, 1, 5, 3), (0, 3)]
 
 @pytest.fixture(scope="module")
 def key():
-    return m.Key.generate()
+    return m.SecretKey.generate()
 
 
 def edge_values(dtype, shape, rng):
@@ -81,7 +81,7 @@ def test_errors(key, tmp_path):
     assert scalar.shape == () and scalar.dtype == np.float32 and abs(scalar - 1.5) < 1e-4
     with pytest.raises(ValueError, match="compact"):
         key.encrypt(np.zeros(2, np.float32), representation="planar")
-    other = m.Key.generate()
+    other = m.SecretKey.generate()
     with pytest.raises(m.DecryptionError, match="different compact bases"):
         other.decrypt(key.encrypt(np.ones(3, np.float32)))
     with pytest.raises(m.DecryptionError):
@@ -95,22 +95,22 @@ def test_key_files(key, tmp_path):
     path = tmp_path / "k.morekey"
     key.save(path, "pass phrase")
     assert (path.stat().st_mode & 0o777) == 0o600
-    loaded = m.Key.load(path, "pass phrase")
+    loaded = m.SecretKey.load(path, "pass phrase")
     assert loaded.fingerprint == key.fingerprint and len(key.fingerprint) == 16
     x = np.linspace(-1, 1, 10, dtype=np.float32)
     assert np.allclose(loaded.decrypt(key.encrypt(x)), x, atol=1e-4)
     with pytest.raises(m.KeyFileError):
-        m.Key.load(path, "wrong")
+        m.SecretKey.load(path, "wrong")
     with pytest.raises(m.KeyFileError, match="exists"):
         key.save(path, "pass phrase")
     key.save(path, "new", overwrite=True)
-    assert m.Key.load(str(path), "new").fingerprint == key.fingerprint
+    assert m.SecretKey.load(str(path), "new").fingerprint == key.fingerprint
     with pytest.raises(OSError):
-        m.Key.load(tmp_path / "missing.morekey", "x")
+        m.SecretKey.load(tmp_path / "missing.morekey", "x")
     (tmp_path / "junk").write_bytes(b"junk")
     with pytest.raises(m.KeyFileError):
-        m.Key.load(tmp_path / "junk", "x")
+        m.SecretKey.load(tmp_path / "junk", "x")
     with pytest.raises(m.KeyFileError):
         key.save(tmp_path / "empty.morekey", "")
-    assert m.Key.from_wrapped(key.wrap("p"), "p").fingerprint == key.fingerprint
+    assert m.SecretKey.from_wrapped(key.wrap("p"), "p").fingerprint == key.fingerprint
     assert "fingerprint" in repr(key)

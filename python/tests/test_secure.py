@@ -138,12 +138,11 @@ def test_key_level_api_and_another_key_decrypts_noise(node_url, other_tokens, pu
     assert repr(key) == "BfvSecretKey(..)"
     eval_key = key.evaluation_key()
     assert 0 < len(eval_key) <= 1 << 20
-    key_id = json.loads(granted._c.post_bytes("/secure/evaluation-keys", eval_key))["id"]
+    key_id = json.loads(granted._c.upload_evaluation_key(eval_key))["id"]
     q = np.random.default_rng(8).integers(-8, 9, (40, 12)).astype(np.int64)
     batch = key.encrypt_batch(json.dumps(model), q)
     assert batch[:4] == b"MSB1"
-    answer = granted._c.post_bytes(
-        f"/secure/models/{summary['id']}/predict?evaluation_key={key_id}", batch)
+    answer = granted._c.secure_predict_batch(summary["id"], key_id, batch)
     expected = forward(model, q)
     np.testing.assert_array_equal(key.decrypt_outputs(model, answer).values, expected)
     # Another key: the same answer decrypts to unrelated values.

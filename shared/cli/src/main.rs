@@ -1,6 +1,7 @@
 //! `more-client`: the data owner's command line for a MORE compute node, interoperable with the
 //! web page (same key files, same data rules, same REST calls).
 
+mod pacs_cmd;
 mod secure_cmd;
 
 use std::io::IsTerminal;
@@ -10,13 +11,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use more_data_owner::crypto::{self, Decrypted};
 use more_data_owner::data::{self, Part, Split, Task};
 use more_data_owner::keyfile;
-use more_data_owner::node::{id_of, Node, TOKEN_ENV};
+use more_data_owner::rest::flows::{self, JobFollower, ModelChoice};
+use more_data_owner::rest::{id_of, CreateJob, Node, Sgd, TOKEN_ENV};
 use more_data_owner::{CliError, DataError, Result};
 use more_secret_key::SecretKey;
-use serde_json::{json, Value};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -50,6 +50,9 @@ enum Command {
     /// Read a data file (CSV, IDX, or an image/DICOM folder with labels) with the page's rules,
     /// encrypt the training part, upload it; prints the dataset id on stdout.
     Upload(UploadArgs),
+    /// Read data files as `upload` does, without a key or a node.
+    #[command(subcommand)]
+    Data(DataCommand),
     /// Create a model for an uploaded dataset and start training it; prints the model and job
     /// ids, then follows the job (unless --detach).
     Train(TrainArgs),
@@ -215,15 +218,12 @@ enum ShadowArg {
     Matched,
 }
 
+/// Where the data come from (`upload`, `data inspect`): exactly one of --csv, --idx, --images
+/// (or `upload`'s --dicomweb).
 #[derive(Args)]
-struct UploadArgs {
-    /// The key file.
-    #[arg(long)]
-    key: PathBuf,
-    #[command(flatten)]
-    node: NodeArgs,
+struct DataArgs {
     /// A CSV table (with --target).
-    #[arg(long, conflicts_with_all = ["idx", "images"], required_unless_present_any = ["idx", "images"])]
+    #[arg(long, conflicts_with_all = ["idx", "images"])]
     csv: Option<PathBuf>,
     /// Target column(s) of the CSV, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "csv")]
@@ -238,8 +238,9 @@ struct UploadArgs {
     /// them (centre crop, area resize).
     #[arg(long, conflicts_with = "idx", requires = "labels")]
     images: Option<PathBuf>,
-    /// The labels CSV of --images: columns `filename,label`.
-    #[arg(long, requires = "images")]
+    /// The labels CSV of --images (columns `filename,label`) or of --dicomweb (`study,label` or
+    /// `instance,label`).
+    #[arg(long)]
     labels: Option<PathBuf>,
     /// Side of the square images fed to the model (--images).
     #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -247,6 +248,35 @@ struct UploadArgs {
     /// At most this many IDX training images.
     #[arg(long, default_value_t = 2000)]
     max_samples: usize,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Print what the data owner's library makes of the data as JSON (`more_data_owner::
+    /// describe`: task, shapes, class names, notes, SHA-256 of the training and test tensors);
+    /// nothing is sent. The conformance suite compares it with the page, Python and the lab.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["csv", "idx", "images"])))]
+struct InspectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["csv", "idx", "images", "dicomweb"])))]
+struct UploadArgs {
+    /// The key file.
+    #[arg(long)]
+    key: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    pacs: pacs_cmd::PacsArgs,
     /// The feature shadows.
     #[arg(long, value_enum, default_value = "gaussian")]
     shadow: ShadowArg,
@@ -334,6 +364,8 @@ struct PredictArgs {
     /// Output CSV (default: stdout): output_0..output_{k-1}, and `class` (argmax) when k > 1.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    fhir: pacs_cmd::FhirArgs,
 }
 
 #[derive(Subcommand)]
@@ -377,25 +409,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Key(KeyCommand::New { out, force }) => {
-            if out.exists() && !force {
-                return Err(CliError::Key(format!(
-                    "{} exists; not overwriting a key file (use --force)",
-                    out.display()
-                )));
-            }
-            let key = SecretKey::generate().map_err(|e| CliError::Key(e.to_string()))?;
-            let pass = keyfile::passphrase("Passphrase for the new key file: ", true)?;
-            keyfile::save(&key, &out, &pass, force)?;
-            eprintln!("wrote {} (keep it and its passphrase safe)", out.display());
-            println!("{}", key.fingerprint());
-            Ok(())
-        }
+        Command::Key(KeyCommand::New { out, force }) => new_key(&out, force),
         Command::Key(KeyCommand::Fingerprint { key }) => {
             println!("{}", load_key(&key)?.fingerprint());
             Ok(())
         }
         Command::Upload(a) => upload(a),
+        Command::Data(DataCommand::Inspect(a)) => inspect(&a),
         Command::Train(a) => train(a),
         Command::Status(a) => {
             let node = a.node.connect()?;
@@ -411,30 +431,38 @@ fn run(cli: Cli) -> Result<()> {
             key,
             out,
         }) => {
-            let node = node.connect()?;
             let key = if decrypt {
                 key.as_deref().map(load_key).transpose()?
             } else {
                 None
             };
-            let bundle = node.get_bytes(&format!("/models/{model}/weights"))?;
-            let bytes = match &key {
-                Some(k) => crypto::decrypt_model(k, &bundle)?,
-                None => bundle,
+            write_file(
+                &out,
+                &flows::weights(&node.connect()?, &model, key.as_ref())?,
+            )?;
+            let what = match key {
+                Some(_) => "decrypted, safetensors",
+                None => "encrypted model bundle",
             };
-            write_file(&out, &bytes)?;
-            eprintln!(
-                "wrote {} ({})",
-                out.display(),
-                if key.is_some() {
-                    "decrypted, safetensors"
-                } else {
-                    "encrypted model bundle"
-                }
-            );
+            eprintln!("wrote {} ({what})", out.display());
             Ok(())
         }
     }
+}
+
+fn new_key(out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !force {
+        return Err(CliError::Key(format!(
+            "{} exists; not overwriting a key file (use --force)",
+            out.display()
+        )));
+    }
+    let key = SecretKey::generate().map_err(|e| CliError::Key(e.to_string()))?;
+    let pass = keyfile::passphrase("Passphrase for the new key file: ", true)?;
+    keyfile::save(&key, out, &pass, force)?;
+    eprintln!("wrote {} (keep it and its passphrase safe)", out.display());
+    println!("{}", key.fingerprint());
+    Ok(())
 }
 
 fn load_key(path: &Path) -> Result<SecretKey> {
@@ -466,36 +494,41 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
+/// Reads the upload's data with the library's rules, printing its notes.
 fn read_data(a: &UploadArgs) -> Result<Split> {
-    if let Some(csv) = &a.csv {
-        let text = data::read_text_file(csv)?;
-        let name = csv
-            .file_name()
-            .map_or_else(|| "table".into(), |n| n.to_string_lossy().to_string());
+    if let (Some(url), Some(labels)) = (&a.pacs.dicomweb, &a.data.labels) {
+        return pacs_cmd::read_pacs(url, &a.pacs, labels, usize::from(a.data.size));
+    }
+    let (split, notes) = read_data_set(&a.data)?;
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    Ok(split)
+}
+
+/// The data of --csv, --idx or --images read with the library's readers, and its notes.
+fn read_data_set(a: &DataArgs) -> Result<(Split, Vec<String>)> {
+    let set = if let Some(csv) = &a.csv {
         let task = match a.task {
             TaskArg::Auto => None,
             TaskArg::Classification => Some(Task::Classification),
             TaskArg::Regression => Some(Task::Regression),
         };
-        let table = data::table_from_csv(&text, &a.target, task, &name)?;
-        for note in &table.notes {
-            eprintln!("note: {note}");
-        }
-        Ok(table.split)
+        data::load_table(csv, &a.target, task)?
     } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
-        if data::names_dicom(dir, labels) {
-            // The page's DICOM pipeline (decode, centre crop, area resize): the page's pixels.
-            let (split, notes) = data::load_dicom_folder(dir, labels, usize::from(a.size))?;
-            for note in &notes {
-                eprintln!("note: {note}");
-            }
-            return Ok(split);
-        }
-        Ok(data::load_image_folder(dir, labels, usize::from(a.size))?)
+        data::load_image_folder(dir, labels, usize::from(a.size))?
     } else {
         let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
-        Ok(data::load_idx_files(&files, a.max_samples)?)
-    }
+        return Ok((data::load_idx_files(&files, a.max_samples)?, Vec::new()));
+    };
+    Ok((set.split, set.notes))
+}
+
+/// `data inspect`: the library's description of the data (conformance suite), as JSON.
+fn inspect(a: &InspectArgs) -> Result<()> {
+    let (split, notes) = read_data_set(&a.data)?;
+    println!("{}", more_data_owner::describe::describe(&split, &notes).to_json());
+    Ok(())
 }
 
 fn write_test_csv(part: &Part, path: &Path) -> Result<()> {
@@ -528,7 +561,7 @@ fn upload(a: UploadArgs) -> Result<()> {
     let train = &split.train;
     let key = load_key(&a.key)?;
     let node = a.node.connect()?;
-    node.get_json("/health")?;
+    node.health()?;
     eprintln!(
         "{}: {} training and {} test samples, features {:?}, {} ({} target values per sample)",
         train.name,
@@ -538,45 +571,19 @@ fn upload(a: UploadArgs) -> Result<()> {
         train.task.as_str(),
         train.target_dim
     );
-    let mut shape = vec![train.rows()];
-    shape.extend(&train.feature_shape);
-    let pb = bar(
-        train.rows() as u64,
-        "encrypting {bar:40} {pos}/{len} rows {elapsed}",
-    );
-    let features = crypto::encrypt_rows(
-        &key,
-        &train.x,
-        &shape,
-        &crypto::feature_shadow(train, matches!(a.shadow, ShadowArg::Matched)),
-        |done, _| pb.set_position(done as u64),
-    )?;
-    let targets = crypto::encrypt_rows(
-        &key,
-        &train.y,
-        &[train.rows(), train.target_dim],
-        &crypto::target_shadow(train.task),
-        |_, _| {},
-    )?;
+    let template = "encrypting {bar:40} {pos}/{len} rows {elapsed}";
+    let pb = bar(train.rows() as u64, template);
+    let matched = matches!(a.shadow, ShadowArg::Matched);
+    let set = flows::encrypt_part(&key, train, matched, |done, _| pb.set_position(done as u64))?;
     pb.finish_and_clear();
-    let mut meta = json!({"name": a.name.clone().unwrap_or_else(|| train.name.clone()), "task": train.task.as_str()});
-    if train.task == Task::Classification {
-        meta["num_classes"] = json!(train.target_dim);
-    }
-    let ds = node.post_json("/datasets", &meta)?;
-    let id = id_of(&ds)?;
-    let total = (features.len() + targets.len()) as u64;
+    let name = a.name.clone().unwrap_or_else(|| train.name.clone());
+    let meta = flows::dataset_meta(&name, train.task, train.target_dim);
+    let total = (set.features.len() + set.targets.len()) as u64;
     let pb = bar(
         total,
         "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
     );
-    node.put_tensor(&format!("/datasets/{id}/features"), &features, &mut |n| {
-        pb.set_position(n)
-    })?;
-    let base = features.len() as u64;
-    node.put_tensor(&format!("/datasets/{id}/targets"), &targets, &mut |n| {
-        pb.set_position(base + n)
-    })?;
+    let id = flows::upload(&node, &meta, &set, &mut |n, _| pb.set_position(n))?;
     pb.finish_and_clear();
     if let Some(path) = &a.test_out {
         write_test_csv(&split.test, path)?;
@@ -593,47 +600,24 @@ fn upload(a: UploadArgs) -> Result<()> {
 fn train(a: TrainArgs) -> Result<()> {
     let node = a.node.connect()?;
     let key = a.key.as_deref().map(load_key).transpose()?;
-    let ds = node.get_json(&format!("/datasets/{}", a.dataset))?;
-    if ds["state"] != "ready" {
-        return Err(CliError::Rejected {
-            status: 409,
-            code: "conflict".into(),
-            message: format!("dataset {} is not ready (state {})", a.dataset, ds["state"]),
-        });
-    }
-    let task = ds["task"].as_str().unwrap_or("classification");
-    let outputs = ds["target_shape"]
-        .as_array()
-        .and_then(|s| s.last())
-        .and_then(Value::as_u64)
-        .unwrap_or(1);
-    let feature_shape: Vec<usize> =
-        serde_json::from_value(ds["feature_shape"].clone()).unwrap_or_default();
-    let preset = a
-        .preset
-        .clone()
-        .unwrap_or_else(|| more_data_owner::default_preset(task, &feature_shape).to_string());
-    let name = format!("{} {preset}", ds["name"].as_str().unwrap_or("dataset"));
-    let body = if preset == "table_mlp" {
-        json!({"name": name, "spec": more_data_owner::table_mlp_spec(&feature_shape, outputs as usize),
-               "seed": a.model_seed})
-    } else {
-        json!({"name": name, "preset": preset, "input_shape": feature_shape, "outputs": outputs,
-               "seed": a.model_seed})
+    let choice = ModelChoice {
+        dataset_id: Some(a.dataset.clone()),
+        preset: a.preset.clone(),
+        seed: a.model_seed,
+        ..ModelChoice::default()
     };
-    let model = node.post_json("/models", &body)?;
-    let model_id = id_of(&model)?;
-    let mut job = json!({
-        "model_id": model_id, "dataset_id": a.dataset, "epochs": a.epochs,
-        "batch_size": a.batch,
-        "optimizer": {"type": "sgd", "learning_rate": a.lr, "momentum": 0.0},
-        "seed": a.seed, "ranks": a.ranks,
-    });
-    if let Some(loss) = &a.loss {
-        job["loss"] = json!(loss);
-    }
-    let job = node.post_json("/jobs", &job)?;
-    let job_id = id_of(&job)?;
+    let model_id = flows::create_model(&node, &choice)?;
+    let job = CreateJob {
+        model_id: model_id.clone(),
+        dataset_id: a.dataset.clone(),
+        epochs: a.epochs,
+        batch_size: a.batch,
+        optimizer: Sgd::new(a.lr, 0.0),
+        seed: a.seed,
+        ranks: a.ranks,
+        loss: a.loss.clone(),
+    };
+    let job_id = id_of(&node.start_job(&job)?)?;
     println!("model {model_id}");
     println!("job {job_id}");
     if a.detach {
@@ -642,87 +626,42 @@ fn train(a: TrainArgs) -> Result<()> {
     follow(&node, &job_id, key.as_ref(), true)
 }
 
-/// The decrypted per-epoch losses, or why there are none.
-fn losses(node: &Node, job: &str, key: &SecretKey) -> Result<Vec<f32>> {
-    let bytes = node.get_bytes(&format!("/jobs/{job}/losses"))?;
-    Ok(crypto::decrypt_wire(key, &bytes)?
-        .into_f32()
-        .iter()
-        .copied()
-        .collect())
-}
-
+/// Shows the job's progress (until it ends with `wait`), then prints its state, epochs, the
+/// decrypted losses (with a key) and its error.
 fn follow(node: &Node, job: &str, key: Option<&SecretKey>, wait: bool) -> Result<()> {
     let pb = bar(1000, "training {bar:40} {msg}");
-    let mut shown: Vec<f32> = Vec::new();
-    let mut seen_epoch = 0;
+    let mut follower = JobFollower::new(job);
     loop {
-        let j = node.get_json(&format!("/jobs/{job}"))?;
-        let state = j["state"].as_str().unwrap_or("unknown").to_string();
-        let (epoch, epochs) = (
-            j["epoch"].as_u64().unwrap_or(0),
-            j["epochs"].as_u64().unwrap_or(0),
-        );
-        let total = j["batches_total"].as_u64().unwrap_or(0).max(1);
-        let done = j["batches_done"].as_u64().unwrap_or(0);
-        let finished = matches!(
-            state.as_str(),
-            "completed" | "failed" | "cancelled" | "interrupted"
-        );
-        if let Some(k) = key {
-            if epoch > seen_epoch || (finished && epoch > 0 && shown.len() < epoch as usize) {
-                // The losses file may be rewritten while an epoch ends: retry a few times.
-                for attempt in 0.. {
-                    match losses(node, job, k) {
-                        Ok(l) => {
-                            shown = l;
-                            seen_epoch = epoch;
-                            break;
-                        }
-                        Err(e @ CliError::Decrypt(_)) => return Err(e),
-                        Err(e) if attempt >= 4 => return Err(e),
-                        Err(_) => std::thread::sleep(Duration::from_millis(300)),
-                    }
-                }
-            }
-        }
-        let fraction = if epochs == 0 {
-            0.0
-        } else if state == "completed" {
-            1.0
-        } else {
-            (epoch as f64 + done as f64 / total as f64) / epochs as f64
-        };
-        pb.set_position((fraction * 1000.0) as u64);
+        let p = follower.poll(node, key)?;
+        pb.set_position((p.fraction * 1000.0) as u64);
         pb.set_message(format!(
-            "{state}, epoch {epoch}/{epochs}, {:.1} s{}",
-            j["elapsed_seconds"].as_f64().unwrap_or(0.0),
-            shown
+            "{}, epoch {}/{}, {:.1} s{}",
+            p.state,
+            p.epoch,
+            p.epochs,
+            p.record["elapsed_seconds"].as_f64().unwrap_or(0.0),
+            p.losses
                 .last()
                 .map_or_else(String::new, |l| format!(", loss {l:.4}"))
         ));
-        if finished || !wait {
+        if p.finished || !wait {
             pb.finish_and_clear();
-            println!("state {state}");
-            println!("epoch {epoch}/{epochs}");
-            if key.is_some() {
-                let l: Vec<String> = shown.iter().map(|v| format!("{v}")).collect();
-                println!("losses {}", l.join(" "));
-            }
-            if let Some(e) = j["error"].as_str() {
-                println!("error {e}");
-            }
-            return match state.as_str() {
-                "failed" | "cancelled" | "interrupted" => Err(CliError::Job(format!(
-                    "{job} {state}{}",
-                    j["error"]
-                        .as_str()
-                        .map_or_else(String::new, |e| format!(": {e}"))
-                ))),
-                _ => Ok(()),
-            };
+            print_job(&p, key.is_some());
+            return p.outcome(job);
         }
         std::thread::sleep(Duration::from_millis(400));
+    }
+}
+
+fn print_job(p: &flows::JobProgress, with_losses: bool) {
+    println!("state {}", p.state);
+    println!("epoch {}/{}", p.epoch, p.epochs);
+    if with_losses {
+        let l: Vec<String> = p.losses.iter().map(|v| format!("{v}")).collect();
+        println!("losses {}", l.join(" "));
+    }
+    if let Some(e) = p.record["error"].as_str() {
+        println!("error {e}");
     }
 }
 
@@ -759,7 +698,7 @@ fn predict(a: PredictArgs) -> Result<()> {
     let key = load_key(&a.key)?;
     let node = a.node.connect()?;
     let shape: Vec<usize> = if a.shape.is_empty() {
-        let m = node.get_json(&format!("/models/{}", a.model))?;
+        let m = node.model(&a.model)?;
         serde_json::from_value(m["spec"]["input_shape"].clone()).unwrap_or_else(|_| vec![width])
     } else {
         a.shape.clone()
@@ -772,33 +711,23 @@ fn predict(a: PredictArgs) -> Result<()> {
         ))
         .into());
     }
-    let mut outputs: Vec<Vec<f32>> = Vec::with_capacity(rows);
     let pb = bar(rows as u64, "predicting {bar:40} {pos}/{len} rows");
-    const BATCH: usize = 1024;
-    for start in (0..rows).step_by(BATCH) {
-        let n = BATCH.min(rows - start);
-        let mut s = vec![n];
-        s.extend(&shape);
-        let enc = crypto::encrypt_rows(
-            &key,
-            &x[start * width..(start + n) * width],
-            &s,
-            &more_secret_key::ShadowDistribution::Gaussian { std: 0.1 },
-            |_, _| {},
-        )?;
-        let out = node.post_tensor(&format!("/models/{}/predict", a.model), &enc)?;
-        let y = match crypto::decrypt_wire(&key, &out)? {
-            Decrypted::F32(y) => y,
-            d => d.into_f32(),
-        };
-        let k = y.len() / n.max(1);
-        let flat: Vec<f32> = y.iter().copied().collect();
-        outputs.extend(flat.chunks(k.max(1)).map(<[f32]>::to_vec));
-        pb.set_position((start + n) as u64);
-    }
+    let out = flows::predict(&node, &key, &a.model, &x, &shape, &mut |done, _| {
+        pb.set_position(done as u64)
+    })?;
     pb.finish_and_clear();
-    let k = outputs.first().map_or(0, Vec::len);
-    let sink: Box<dyn std::io::Write> = match &a.out {
+    write_predictions(&out, a.out.as_deref())?;
+    pacs_cmd::write_fhir(&a.fhir, &a.model, &a.input, &out.values, out.outputs)?;
+    if let Some(p) = &a.out {
+        eprintln!("wrote {} predictions to {}", rows, p.display());
+    }
+    Ok(())
+}
+
+/// The predictions as CSV (to `out`, else stdout): `output_0..output_{k-1}` and `class` (the
+/// argmax) when k > 1.
+fn write_predictions(out: &flows::Predictions, path: Option<&Path>) -> Result<()> {
+    let sink: Box<dyn std::io::Write> = match path {
         Some(p) => Box::new(
             std::fs::File::create(p)
                 .map_err(|e| CliError::Io(format!("cannot write {}: {e}", p.display())))?,
@@ -807,12 +736,13 @@ fn predict(a: PredictArgs) -> Result<()> {
     };
     let io = |e: &dyn std::fmt::Display| CliError::Io(format!("writing the predictions: {e}"));
     let mut w = csv::Writer::from_writer(sink);
+    let k = out.outputs;
     let mut header: Vec<String> = (0..k).map(|j| format!("output_{j}")).collect();
     if k > 1 {
         header.push("class".into());
     }
     w.write_record(&header).map_err(|e| io(&e))?;
-    for row in &outputs {
+    for row in out.values.chunks(k.max(1)) {
         let mut rec: Vec<String> = row.iter().map(|v| v.to_string()).collect();
         if k > 1 {
             let best = row
@@ -823,9 +753,5 @@ fn predict(a: PredictArgs) -> Result<()> {
         }
         w.write_record(&rec).map_err(|e| io(&e))?;
     }
-    w.flush().map_err(|e| io(&e))?;
-    if let Some(p) = &a.out {
-        eprintln!("wrote {} predictions to {}", rows, p.display());
-    }
-    Ok(())
+    w.flush().map_err(|e| io(&e))
 }

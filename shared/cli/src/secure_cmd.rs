@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use more_data_owner::data::{self, Part};
-use more_data_owner::node::{id_of, Node};
+use more_data_owner::rest::{id_of, routes, Node, PublishSecureModel, SetGrants};
 use more_data_owner::secure::{self, Prediction, Progress, SecureModel};
 use more_data_owner::{CliError, DataError, Result};
 use serde_json::Value;
@@ -28,10 +28,13 @@ pub(crate) fn run(c: SecureCommand) -> Result<()> {
             grants,
             samples_per_day,
         } => {
-            let m = secure::read_model_file(&model)?;
-            let v = node
-                .connect()?
-                .secure_publish(&name, &m, &grants, samples_per_day)?;
+            let body = PublishSecureModel {
+                name,
+                model: secure::read_model_file(&model)?,
+                grants,
+                samples_per_day,
+            };
+            let v = node.connect()?.secure_publish(&body)?;
             println!("id {}", id_of(&v)?);
             println!("bound_bits {}", v["bound_bits"]);
             println!(
@@ -48,15 +51,17 @@ pub(crate) fn run(c: SecureCommand) -> Result<()> {
             grants,
             samples_per_day,
         } => {
-            let v = node
-                .connect()?
-                .secure_set_grants(&model_id, &grants, samples_per_day)?;
+            let body = SetGrants {
+                grants,
+                samples_per_day,
+            };
+            let v = node.connect()?.secure_set_grants(&model_id, &body)?;
             println!("grants {}", names(&v["grants"]));
             println!("samples_per_day {}", v["samples_per_day"]);
             Ok(())
         }
         SecureCommand::Delete { node, model_id } => {
-            node.connect()?.secure_delete(&model_id)?;
+            node.connect()?.delete(&routes::SECURE_DELETE, &model_id)?;
             eprintln!("deleted secure model {model_id}");
             Ok(())
         }

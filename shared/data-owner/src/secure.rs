@@ -15,7 +15,7 @@ use more_secret_key::secure::BfvSecretKey;
 use more_secure::{slots, QuantizedModel, SecureError, PARAMETER_SET};
 use serde_json::Value;
 
-use crate::node::{id_of, Node};
+use crate::rest::{id_of, Node};
 use crate::{CliError, DataError, Result};
 
 /// A secure model as the node serves it to its owner and to granted tenants.

@@ -1,12 +1,16 @@
-//! The compute node's REST API as the page calls it (`web/api.js`, `compute-node/API.md`): JSON
-//! metadata, wire-format tensors as `application/octet-stream`, errors as
-//! `{"error", "message"}`. A bearer token is sent when given.
+//! The native transport (ureq, blocking) and one typed call per route of [`super::routes`]:
+//! JSON metadata, wire-format tensors as `application/octet-stream`, errors as
+//! `{"error", "message"}`, a bearer token when given.
 
 use std::io::Read;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
 
+use super::answer;
+use super::bodies::{CreateDataset, CreateJob, CreateModel, PublishSecureModel, SetGrants};
+use super::routes::{self as r, Method, Route};
 use crate::{CliError, Result};
 
 /// The environment variable read for the bearer token when `--token` is not given.
@@ -17,6 +21,13 @@ pub struct Node {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+}
+
+/// A request body on its way.
+enum Payload<'a> {
+    None,
+    Json(Value),
+    Bytes(&'a [u8], &'a mut dyn FnMut(u64)),
 }
 
 /// A reader that reports how many bytes have been read (for upload progress bars).
@@ -34,6 +45,8 @@ impl<R: Read> Read for Counting<'_, R> {
         Ok(n)
     }
 }
+
+type Answer = std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>;
 
 impl Node {
     /// A client for the node at `url` (`http://127.0.0.1:8080`; a trailing `/` or `/v1` is
@@ -70,259 +83,259 @@ impl Node {
         &self.base
     }
 
-    fn finish(
-        &self,
-        what: &str,
-        resp: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<(Vec<u8>, bool)> {
-        let mut resp =
-            resp.map_err(|e| CliError::Unreachable(format!("{} ({what}): {e}", self.base)))?;
+    /// Sends `route` with `args` in its templates; the success body.
+    fn call(&self, route: &Route, args: &[&str], payload: Payload<'_>) -> Result<Vec<u8>> {
+        let path = route.path_with(args);
+        let what = format!("{} {path}", route.method.as_str());
+        let url = format!("{}/v1{path}", self.base);
+        let mut req = ureq::http::Request::builder()
+            .method(route.method.as_str())
+            .uri(&url);
+        if let (Some(t), false) = (&self.token, route.public) {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let build = |e: ureq::http::Error| CliError::Unreachable(format!("{url}: {e}"));
+        let answer = match payload {
+            Payload::None => self.agent.run(req.body(()).map_err(build)?),
+            Payload::Json(v) => {
+                let req = req.header("Content-Type", "application/json");
+                self.agent.run(req.body(v.to_string()).map_err(build)?)
+            }
+            Payload::Bytes(bytes, report) => {
+                let req = req
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", bytes.len().to_string());
+                let mut reader = Counting {
+                    inner: bytes,
+                    done: 0,
+                    report,
+                };
+                let body = ureq::SendBody::from_reader(&mut reader);
+                self.agent.run(req.body(body).map_err(build)?)
+            }
+        };
+        self.finish(&what, answer)
+    }
+
+    fn finish(&self, what: &str, answer: Answer) -> Result<Vec<u8>> {
+        let unreachable =
+            |e: ureq::Error| CliError::Unreachable(format!("{} ({what}): {e}", self.base));
+        let mut resp = answer.map_err(unreachable)?;
         let status = resp.status().as_u16();
-        let is_json = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("application/json"));
         let body = resp
             .body_mut()
             .with_config()
             .limit(1 << 33)
             .read_to_vec()
-            .map_err(|e| CliError::Unreachable(format!("{} ({what}): {e}", self.base)))?;
+            .map_err(unreachable)?;
         if status >= 400 {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            return Err(CliError::Rejected {
-                status,
-                code: v["error"].as_str().unwrap_or("http").to_string(),
-                message: v["message"]
-                    .as_str()
-                    .map_or_else(|| format!("{what} failed"), |m| format!("{what}: {m}")),
-            });
+            return Err(answer::rejection(status, &body, what));
         }
-        Ok((body, is_json))
+        Ok(body)
     }
 
-    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &self.token {
-            Some(t) => req.header("Authorization", format!("Bearer {t}")),
-            None => req,
-        }
+    fn json(&self, route: &Route, args: &[&str], payload: Payload<'_>) -> Result<Value> {
+        let body = self.call(route, args, payload)?;
+        answer::json(&body, route.path)
     }
 
-    fn json_of(body: &[u8], what: &str) -> Result<Value> {
-        if body.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(body).map_err(|e| CliError::Rejected {
-            status: 200,
-            code: "invalid_response".into(),
-            message: format!("{what}: the node's answer is not JSON ({e})"),
-        })
+    fn send_json(&self, route: &Route, args: &[&str], body: &impl Serialize) -> Result<Value> {
+        let v = serde_json::to_value(body).map_err(|e| CliError::Io(e.to_string()))?;
+        self.json(route, args, Payload::Json(v))
     }
 
-    /// `GET /v1{path}` answering JSON.
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn get_json(&self, path: &str) -> Result<Value> {
-        let url = format!("{}/v1{path}", self.base);
-        let (body, _) = self.finish(
-            &format!("GET {path}"),
-            self.auth(self.agent.get(&url)).call(),
-        )?;
-        Self::json_of(&body, path)
-    }
-
-    /// `GET /v1{path}` answering bytes (a wire tensor or bundle).
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
-        let url = format!("{}/v1{path}", self.base);
-        Ok(self
-            .finish(
-                &format!("GET {path}"),
-                self.auth(self.agent.get(&url)).call(),
-            )?
-            .0)
-    }
-
-    /// `POST /v1{path}` with a JSON body, answering JSON.
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
-        let url = format!("{}/v1{path}", self.base);
-        let req = self
-            .auth(self.agent.post(&url))
-            .header("Content-Type", "application/json");
-        let (body, _) = self.finish(&format!("POST {path}"), req.send(body.to_string()))?;
-        Self::json_of(&body, path)
-    }
-
-    /// Sends wire bytes (`PUT` or `POST`) with `progress(sent_bytes)` while streaming; the answer
-    /// as JSON when the node answers JSON, else `Err` carrying the bytes in `Ok` of the caller's
-    /// choice (see [`Node::post_tensor`]).
-    fn send_bytes(
-        &self,
-        method: &str,
-        path: &str,
-        bytes: &[u8],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<(Vec<u8>, bool)> {
-        let url = format!("{}/v1{path}", self.base);
-        let req = match method {
-            "PUT" => self.agent.put(&url),
-            _ => self.agent.post(&url),
-        };
-        let req = self
-            .auth(req)
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", bytes.len().to_string());
-        let mut reader = Counting {
-            inner: bytes,
-            done: 0,
-            report: progress,
-        };
-        self.finish(
-            &format!("{method} {path}"),
-            req.send(ureq::SendBody::from_reader(&mut reader)),
-        )
-    }
-
-    /// `PUT /v1{path}` with wire bytes, answering JSON.
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn put_tensor(
-        &self,
-        path: &str,
-        bytes: &[u8],
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<Value> {
-        let (body, _) = self.send_bytes("PUT", path, bytes, progress)?;
-        Self::json_of(&body, path)
-    }
-
-    /// `POST /v1{path}` with wire bytes, answering wire bytes (predict).
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn post_tensor(&self, path: &str, bytes: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.send_bytes("POST", path, bytes, &mut |_| {})?.0)
+    fn get(&self, route: &Route, args: &[&str]) -> Result<Value> {
+        debug_assert_eq!(route.method, Method::Get);
+        self.json(route, args, Payload::None)
     }
 }
 
+/// One method per route. Errors of each: [`CliError::Unreachable`] (no connection),
+/// [`CliError::Rejected`] (the node's error code and message).
 impl Node {
-    /// `PUT /v1{path}` with a JSON body, answering JSON.
+    /// `GET /v1/health`.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn put_json(&self, path: &str, body: &Value) -> Result<Value> {
-        let url = format!("{}/v1{path}", self.base);
-        let req = self
-            .auth(self.agent.put(&url))
-            .header("Content-Type", "application/json");
-        let (body, _) = self.finish(&format!("PUT {path}"), req.send(body.to_string()))?;
-        Self::json_of(&body, path)
+    /// See the `impl`.
+    pub fn health(&self) -> Result<Value> {
+        self.get(&r::HEALTH, &[])
     }
 
-    /// `DELETE /v1{path}`.
+    /// `GET /v1/whoami`: the caller's tenant and role.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn delete(&self, path: &str) -> Result<()> {
-        let url = format!("{}/v1{path}", self.base);
-        self.finish(
-            &format!("DELETE {path}"),
-            self.auth(self.agent.delete(&url)).call(),
-        )?;
-        Ok(())
+    /// See the `impl`.
+    pub fn whoami(&self) -> Result<Value> {
+        self.get(&r::WHOAMI, &[])
     }
 
-    // ------------------------------------------------------------ secure mode (issue #30)
+    /// `GET /v1/datasets`, `/v1/models` or `/v1/jobs` (the caller tenant's records), by route.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn list(&self, route: &Route) -> Result<Value> {
+        self.get(route, &[])
+    }
 
+    /// `GET /v1/datasets/{id}`.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn dataset(&self, id: &str) -> Result<Value> {
+        self.get(&r::DATASET, &[id])
+    }
+
+    /// `POST /v1/datasets`: the new data set's record (`id`, `state` `"created"`).
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn create_dataset(&self, body: &CreateDataset) -> Result<Value> {
+        self.send_json(&r::CREATE_DATASET, &[], body)
+    }
+
+    /// `PUT /v1/datasets/{id}/features` (or `targets` with [`r::PUT_TARGETS`]) with wire bytes,
+    /// `progress(sent_bytes)` while they stream.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn put_tensor(
+        &self,
+        route: &Route,
+        id: &str,
+        bytes: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Value> {
+        self.json(route, &[id], Payload::Bytes(bytes, progress))
+    }
+
+    /// `DELETE /v1/datasets/{id}`, `/v1/models/{id}` or `/v1/secure/models/{id}`, by route.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn delete(&self, route: &Route, id: &str) -> Result<()> {
+        self.call(route, &[id], Payload::None).map(drop)
+    }
+
+    /// `GET /v1/models/{id}`.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn model(&self, id: &str) -> Result<Value> {
+        self.get(&r::MODEL, &[id])
+    }
+
+    /// `POST /v1/models`: the new model's record.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn create_model(&self, body: &CreateModel) -> Result<Value> {
+        self.send_json(&r::CREATE_MODEL, &[], body)
+    }
+
+    /// `GET /v1/models/{id}/weights`: the encrypted model bundle.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn weights(&self, id: &str) -> Result<Vec<u8>> {
+        self.call(&r::WEIGHTS, &[id], Payload::None)
+    }
+
+    /// `POST /v1/models/{id}/predict` with an encrypted batch: the encrypted outputs.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn predict(&self, id: &str, batch: &[u8]) -> Result<Vec<u8>> {
+        self.call(&r::PREDICT, &[id], Payload::Bytes(batch, &mut |_| {}))
+    }
+
+    /// `POST /v1/jobs`: the new job's record.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn start_job(&self, body: &CreateJob) -> Result<Value> {
+        self.send_json(&r::START_JOB, &[], body)
+    }
+
+    /// `GET /v1/jobs/{id}`: state, `epoch`, `epochs`, `batches_done`, `batches_total`, ...
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn job(&self, id: &str) -> Result<Value> {
+        self.get(&r::JOB, &[id])
+    }
+
+    /// `GET /v1/jobs/{id}/losses`: the encrypted per-epoch losses (a wire tensor).
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn losses(&self, id: &str) -> Result<Vec<u8>> {
+        self.call(&r::LOSSES, &[id], Payload::None)
+    }
+
+    /// `POST /v1/jobs/{id}/cancel` or `/resume`, by route: the job's record.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn job_action(&self, route: &Route, id: &str) -> Result<Value> {
+        self.json(route, &[id], Payload::None)
+    }
+}
+
+/// Secure mode (BFV): models published to other tenants, evaluation keys, prediction.
+impl Node {
     /// `GET /v1/secure/models`: the caller tenant's own secure models, then those granted to
     /// it (summaries without weights).
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    /// As the other calls.
     pub fn secure_models(&self) -> Result<Value> {
-        self.get_json("/secure/models")
+        self.get(&r::SECURE_MODELS, &[])
     }
 
     /// `GET /v1/secure/models/{id}`: the summary and the quantized model (`"model"`); 404 for a
     /// model that is neither the caller tenant's nor granted to it.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    /// As the other calls.
     pub fn secure_model(&self, id: &str) -> Result<Value> {
-        self.get_json(&format!("/secure/models/{id}"))
+        self.get(&r::SECURE_MODEL, &[id])
     }
 
-    /// `POST /v1/secure/models`: publishes `model` (a `QuantizedModel` as JSON) under `name`,
-    /// granted to `grants`, each granted tenant limited to `samples_per_day` samples per rolling
-    /// 24 hours when given (else the node's default); the node answers the summary with
-    /// `bound_bits`, or refuses (422 `may_overflow` when a layer's worst case could wrap around the
-    /// plaintext modulus).
+    /// `POST /v1/secure/models`: the summary with `bound_bits`, or the node's refusal (422
+    /// `may_overflow` when a layer's worst case could wrap around the plaintext modulus).
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn secure_publish(
-        &self,
-        name: &str,
-        model: &Value,
-        grants: &[String],
-        samples_per_day: Option<u64>,
-    ) -> Result<Value> {
-        let mut body = serde_json::json!({"name": name, "model": model, "grants": grants});
-        if let Some(n) = samples_per_day {
-            body["samples_per_day"] = n.into();
-        }
-        self.post_json("/secure/models", &body)
+    /// As the other calls.
+    pub fn secure_publish(&self, body: &PublishSecureModel) -> Result<Value> {
+        self.send_json(&r::SECURE_PUBLISH, &[], body)
     }
 
-    /// `PUT /v1/secure/models/{id}/grants`: replaces the model's grants (owner only), and its
-    /// per-tenant quota when `samples_per_day` is given (else the quota stays as it is).
+    /// `PUT /v1/secure/models/{id}/grants` (owner only): the summary.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn secure_set_grants(
-        &self,
-        id: &str,
-        grants: &[String],
-        samples_per_day: Option<u64>,
-    ) -> Result<Value> {
-        let mut body = serde_json::json!({ "grants": grants });
-        if let Some(n) = samples_per_day {
-            body["samples_per_day"] = n.into();
-        }
-        self.put_json(&format!("/secure/models/{id}/grants"), &body)
+    /// As the other calls.
+    pub fn secure_set_grants(&self, id: &str, body: &SetGrants) -> Result<Value> {
+        self.send_json(&r::SECURE_SET_GRANTS, &[id], body)
     }
 
-    /// `DELETE /v1/secure/models/{id}` (owner only).
+    /// `POST /v1/secure/evaluation-keys`: the answer holds the key's `id` for
+    /// [`Node::secure_predict`].
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
-    pub fn secure_delete(&self, id: &str) -> Result<()> {
-        self.delete(&format!("/secure/models/{id}"))
-    }
-
-    /// `POST /v1/secure/evaluation-keys`: uploads an evaluation (relinearization) key; the
-    /// answer holds its `id` for [`Node::secure_predict`].
-    ///
-    /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    /// As the other calls.
     pub fn upload_evaluation_key(&self, key: &[u8]) -> Result<Value> {
-        let (body, _) = self.send_bytes("POST", "/secure/evaluation-keys", key, &mut |_| {})?;
-        Self::json_of(&body, "/secure/evaluation-keys")
+        self.json(
+            &r::UPLOAD_EVALUATION_KEY,
+            &[],
+            Payload::Bytes(key, &mut |_| {}),
+        )
     }
 
     /// `POST /v1/secure/models/{id}/predict?evaluation_key={key}` with an encrypted batch
-    /// (`progress(sent_bytes)` while it streams); the answer is the encrypted outputs batch.
+    /// (`progress(sent_bytes)` while it streams): the encrypted outputs batch.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`], [`CliError::Rejected`].
+    /// As the other calls.
     pub fn secure_predict(
         &self,
         id: &str,
@@ -330,22 +343,7 @@ impl Node {
         batch: &[u8],
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<u8>> {
-        let path = format!("/secure/models/{id}/predict?evaluation_key={evaluation_key}");
-        Ok(self.send_bytes("POST", &path, batch, progress)?.0)
+        let payload = Payload::Bytes(batch, progress);
+        self.call(&r::SECURE_PREDICT, &[id, evaluation_key], payload)
     }
-}
-
-/// A JSON field as a string id.
-///
-/// # Errors
-/// [`CliError::Rejected`] when the node's answer lacks it.
-pub fn id_of(v: &Value) -> Result<String> {
-    v["id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| CliError::Rejected {
-            status: 200,
-            code: "invalid_response".into(),
-            message: format!("the node's answer has no id: {v}"),
-        })
 }
