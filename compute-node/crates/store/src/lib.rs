@@ -31,7 +31,7 @@
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`secure`]: the secure mode's rows (models, grants, evaluation keys) and sample quota;
 //! - [`fault`]: crash points for tests (feature `fault-injection`);
-//! - [`error`]: [`StoreError`].
+//! - [`StoreError`] (module [`error`]): what went wrong, without an HTTP status.
 
 #![deny(missing_docs)]
 

@@ -144,11 +144,11 @@ impl QueueDb for sqlx::Sqlite {
     fn attempts(died: bool) -> Param<'static> {
         Param::Int(i64::from(died))
     }
-    fn execute<'c>(
+    async fn execute<'c>(
         conn: &'c mut sqlx::SqliteConnection,
         statement: &'c Statement<'c>,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        async move { Ok(bound(statement).execute(conn).await?.rows_affected()) }
+    ) -> Result<u64, sqlx::Error> {
+        Ok(bound(statement).execute(conn).await?.rows_affected())
     }
     fn lockers(
         pool: &SqlitePool,
@@ -179,11 +179,11 @@ impl QueueDb for sqlx::Postgres {
     fn attempts(died: bool) -> Param<'static> {
         Param::Int32(i32::from(died))
     }
-    fn execute<'c>(
+    async fn execute<'c>(
         conn: &'c mut sqlx::PgConnection,
         statement: &'c Statement<'c>,
-    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'c {
-        async move { Ok(bound(statement).execute(conn).await?.rows_affected()) }
+    ) -> Result<u64, sqlx::Error> {
+        Ok(bound(statement).execute(conn).await?.rows_affected())
     }
     fn lockers(
         pool: &PgPool,
