@@ -8,7 +8,8 @@
 2. The probes and the scrape annotations name routes the node serves: for each Deployment, the
    image's own entrypoint runs with the Deployment's arguments (its addresses moved to free
    loopback ports, SQLite in a fresh data dir instead of the Secret's PostgreSQL), and every
-   probe is sent as the kubelet sends it (path, port, headers), expecting 200; /metrics is
+   probe is sent as the kubelet sends it (path, port, headers; `Host: POD_IP:PORT` unless the
+   probe sets one), expecting 200; /metrics is
    scraped on the annotated port and path with the metrics token.
 
 How the image runs: `podman run` cannot start a container on this VM (crun's setrlimit of
@@ -38,6 +39,8 @@ import urllib.request
 import yaml
 
 METRICS_TOKEN = "deploy-check-token"
+# The address a kubelet would name in the Host header of a probe that sets none.
+POD_IP = "10.244.1.17"
 
 
 def fail(msg):
@@ -255,6 +258,8 @@ def check_probes(what, container, ports):
     for kind, path, port, headers in probes(container):
         if port not in ports:
             fail(f"{what}: {kind} names port {port}, which the container does not expose")
+        # Without a Host header the kubelet sends the pod's address: a stand-in one here.
+        headers = {"Host": f"{POD_IP}:{port}", **headers}
         url = f"http://127.0.0.1:{ports[port]}{path}"
         deadline = time.time() + 30
         status, body = request(url, headers)
