@@ -3,8 +3,10 @@
 //! * [`generate`] / [`generate_with`]: balanced, seeded, parallel synthetic data sets for
 //!   [`Task::ArteryTree`] (LCA vs RCA) and [`Task::View`] (9 tree+view classes); see [`anatomy`],
 //!   [`geometry`], [`projection`], [`background`], [`noise`], [`render`].
-//! * [`load_dicom`]: single- and multi-frame DICOM (XA included) to [0, 1] frames.
-//! * [`load_image_folder`]: PNG/JPEG folder + `filename,label` CSV to a [`Dataset`].
+//! * [`load_dicom`]: single- and multi-frame DICOM (XA included) to [0, 1] frames, with a choice of
+//!   normalisation; it checks the files [`write_dicom_folder`] writes. Folders of images or DICOM
+//!   files for training are read by the data owner's library (`more_data_owner::data`, one DICOM
+//!   pipeline: `more-dicom`), not here.
 //! * [`write_dicom_folder`]: a data set as a folder of XA DICOM files + `labels.csv`.
 #![deny(missing_docs)]
 
@@ -17,7 +19,6 @@ pub mod dicom;
 pub mod dicom_writer;
 pub mod error;
 pub mod geometry;
-pub mod image_folder;
 pub mod noise;
 pub mod projection;
 pub mod render;
@@ -31,5 +32,4 @@ pub use dicom::{load_dicom, DicomImage, DicomMeta, Normalization};
 pub use dicom_writer::write_dicom_folder;
 pub use error::{AngioError, Result};
 pub use geometry::{CArm, StandardView, ViewAngles, STANDARD_VIEWS};
-pub use image_folder::load_image_folder;
 pub use render::{render_angiogram, GeneratorConfig, SyntheticMeta};

@@ -261,13 +261,17 @@ mod tests {
         out
     }
 
-    /// A real CT slice (pydicom's CT_small, in the angiography crate's test data).
-    fn ct_small() -> Vec<u8> {
-        let path = concat!(
+    /// A real DICOM file shipped by pydicom (the angiography crate's test data, see its README).
+    fn pydicom(name: &str) -> Vec<u8> {
+        let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../compute-node/crates/angiography/tests/data/CT_small.dcm"
+            "/../../compute-node/crates/angiography/tests/data/"
         );
-        std::fs::read(path).unwrap()
+        std::fs::read(format!("{dir}{name}")).unwrap()
+    }
+
+    fn ct_small() -> Vec<u8> {
+        pydicom("CT_small.dcm")
     }
 
     #[test]
@@ -279,7 +283,10 @@ mod tests {
         files.insert("ct.png", ct_small());
         files.insert("c.png", png(128));
         files.insert("broken.dcm", b"not a dicom file".to_vec());
-        let csv = b"filename,label\na.png,LCA\nb.png,RCA\nct.png,RCA\nc.png,LCA\nbroken.dcm,LCA\ngone.png,RCA\n";
+        // Two RGB frames, RLE, no extension: one sample per frame.
+        files.insert("cine", pydicom("SC_rgb_rle_2frame.dcm"));
+        let csv = b"filename,label\na.png,LCA\nb.png,RCA\nct.png,RCA\nc.png,LCA\nbroken.dcm,LCA\n\
+                    gone.png,RCA\ncine,RCA\n";
         let opened: Vec<String> = [
             "a.png",
             "b.png",
@@ -287,12 +294,13 @@ mod tests {
             "c.png",
             "broken.dcm",
             "notes.txt",
+            "cine",
         ]
         .map(String::from)
         .to_vec();
         let mut read = |n: &str| files.get(n).cloned();
         let d = read_image_folder("labels.csv", csv, &opened, &mut read, 8).unwrap();
-        assert_eq!((d.rows_read, d.rows_used), (6, 4));
+        assert_eq!((d.rows_read, d.rows_used), (7, 5));
         assert_eq!(
             d.notes[0],
             "1 file named in labels.csv was not opened: gone.png."
@@ -314,7 +322,8 @@ mod tests {
             .chain(&d.split.test.sample_names)
             .flatten()
             .collect();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 6);
+        assert!(all.contains(&&"cine#2".to_string()), "{all:?}");
         let both = [&d.split.train, &d.split.test];
         let ct = both
             .iter()
