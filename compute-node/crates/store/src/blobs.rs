@@ -175,7 +175,7 @@ impl BlobStore {
     /// Stores small bytes (checkpoints, losses, weights) at their content address.
     ///
     /// # Errors
-    /// 500 when the store fails.
+    /// [`StoreError::ObjectStore`] when the store fails.
     #[tracing::instrument(name = "store.put", skip_all)]
     pub async fn put(&self, bytes: Bytes) -> StoreResult<BlobRef> {
         let blob = BlobRef {
@@ -192,7 +192,7 @@ impl BlobStore {
     /// Starts a streamed upload (multipart on S3).
     ///
     /// # Errors
-    /// 500 when the store refuses to start it.
+    /// [`StoreError::ObjectStore`] when the store refuses to start it.
     #[tracing::instrument(name = "store.writer", skip_all)]
     pub async fn writer(&self) -> StoreResult<BlobWriter> {
         let staging = Path::from(format!("staging/{:032x}", rand::random::<u128>()));
@@ -213,7 +213,8 @@ impl BlobStore {
     /// The bytes of a blob, verified against its SHA-256.
     ///
     /// # Errors
-    /// 500 when the blob is missing, unreadable or does not match its address.
+    /// [`StoreError::ObjectStore`] when the blob is missing or unreadable;
+    /// [`StoreError::CorruptBlob`] when it does not match its address.
     #[tracing::instrument(name = "store.get", skip_all)]
     pub async fn get(&self, sha256: &str) -> StoreResult<Bytes> {
         let bytes = async { self.inner.get(&blob_path(sha256)).await?.bytes().await }
@@ -233,7 +234,7 @@ impl BlobStore {
     /// Removes a blob (absent is fine).
     ///
     /// # Errors
-    /// 500 when the store fails.
+    /// [`StoreError::ObjectStore`] when the store fails.
     #[tracing::instrument(name = "store.delete", skip_all)]
     pub async fn delete(&self, sha256: &str) -> StoreResult<()> {
         match self.inner.delete(&blob_path(sha256)).await {
@@ -246,7 +247,7 @@ impl BlobStore {
     /// Unix seconds of its last modification).
     ///
     /// # Errors
-    /// 500 when listing fails.
+    /// [`StoreError::ObjectStore`] when listing fails.
     #[tracing::instrument(name = "store.list", skip_all, level = "debug")]
     pub async fn list(&self, prefix: &str) -> StoreResult<Vec<(String, i64)>> {
         let mut out = Vec::new();
@@ -263,7 +264,7 @@ impl BlobStore {
     /// Unix seconds of a blob's last modification (`None` when absent).
     ///
     /// # Errors
-    /// 500 when the store fails.
+    /// [`StoreError::ObjectStore`] when the store fails.
     #[tracing::instrument(name = "store.modified", skip_all, level = "debug")]
     pub async fn modified(&self, sha256: &str) -> StoreResult<Option<i64>> {
         match self.inner.head(&blob_path(sha256)).await {
@@ -279,7 +280,7 @@ impl BlobStore {
     /// lifecycle rule removes.
     ///
     /// # Errors
-    /// 500 when the directories cannot be read.
+    /// [`StoreError::Io`] when the directories cannot be read.
     #[tracing::instrument(name = "store.sweep_partial_files", skip_all, level = "debug")]
     pub async fn sweep_partial_files(&self, cutoff: i64) -> StoreResult<usize> {
         let Some(root) = self.local_root.clone() else {
@@ -317,7 +318,7 @@ impl BlobStore {
     /// Removes a staging object left by an interrupted upload.
     ///
     /// # Errors
-    /// 500 when the store fails.
+    /// [`StoreError::ObjectStore`] when the store fails.
     #[tracing::instrument(name = "store.delete_staging", skip_all, level = "debug")]
     pub async fn delete_staging(&self, name: &str) -> StoreResult<()> {
         match self
@@ -346,7 +347,7 @@ impl BlobWriter {
     /// Appends a chunk, waiting while `PARTS_IN_FLIGHT` (2) parts are being uploaded.
     ///
     /// # Errors
-    /// 500 when a part upload fails.
+    /// [`StoreError::ObjectStore`] when a part upload fails.
     pub async fn write(&mut self, chunk: &[u8]) -> StoreResult<()> {
         self.hasher.update(chunk);
         self.bytes += chunk.len() as u64;
@@ -370,7 +371,8 @@ impl BlobWriter {
     /// Completes the upload and moves it to its content address; the blob is durable on return.
     ///
     /// # Errors
-    /// 500 when the store fails (the staging object is then left for the sweeper).
+    /// [`StoreError::ObjectStore`] when the store fails (the staging object is then left for the
+    /// sweeper).
     #[tracing::instrument(name = "store.finish", skip_all)]
     pub async fn finish(self) -> StoreResult<BlobRef> {
         let blob = BlobRef {

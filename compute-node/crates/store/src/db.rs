@@ -132,7 +132,7 @@ impl Record for Job {
     }
 }
 
-/// How long a request waits for a database connection before it is answered 503: short, so
+/// How long a request waits for a database connection before it gets [`StoreError::Unavailable`]: short, so
 /// that during an outage requests fail fast (the job runner retries instead).
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -305,7 +305,7 @@ impl Db {
     /// Inserts a new dataset or model (version 1) of `tenant`.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.insert", skip_all)]
     pub async fn insert<R: Record>(&self, tenant: &str, r: &R) -> StoreResult<()> {
         let mut tx = self.begin().await?;
@@ -325,11 +325,11 @@ impl Db {
         tx.commit().await.map_err(db_error)
     }
 
-    /// A dataset or model and its version (404 when absent, another tenant's, or the id is
-    /// malformed).
+    /// A dataset or model and its version ([`StoreError::NotFound`] when absent, another
+    /// tenant's, or the id is malformed).
     ///
     /// # Errors
-    /// 404, or 500 on a database error.
+    /// [`StoreError::NotFound`], or a database error.
     #[tracing::instrument(name = "db.get", skip_all)]
     pub async fn get<R: Record>(&self, scope: Scope<'_>, id: &str) -> StoreResult<(R, i64)> {
         if !valid_id(id) {
@@ -355,7 +355,7 @@ impl Db {
     /// Every dataset or model of `tenant`, oldest first.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.list", skip_all, level = "debug")]
     pub async fn list<R: Record>(&self, tenant: &str) -> StoreResult<Vec<R>> {
         let sql = format!(
@@ -376,7 +376,7 @@ impl Db {
     /// on). `Ok(false)` on a version conflict.
     ///
     /// # Errors
-    /// 409 when a job references the dataset; 500 on a database error.
+    /// [`StoreError::DatasetLocked`] when a job references the dataset; a database error.
     #[tracing::instrument(name = "db.update_dataset", skip_all)]
     pub async fn update_dataset(&self, ds: &Dataset, version: i64) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
@@ -401,7 +401,7 @@ impl Db {
     /// version it read). `Ok(false)` when refused.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.record_initial_weights", skip_all)]
     pub async fn record_initial_weights(&self, m: &ModelRecord, version: i64) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
@@ -419,7 +419,7 @@ impl Db {
     /// Whether any job (in any state) references a dataset.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.dataset_in_use", skip_all)]
     pub async fn dataset_in_use(&self, id: &str) -> StoreResult<bool> {
         Ok(
@@ -436,8 +436,8 @@ impl Db {
     /// it.
     ///
     /// # Errors
-    /// 404 when absent or another tenant's; 409 while a queued or running job uses it; 500 on a
-    /// database error.
+    /// [`StoreError::NotFound`] when absent or another tenant's; [`StoreError::InUse`] while a
+    /// queued or running job uses it; a database error.
     #[tracing::instrument(name = "db.delete", skip_all)]
     pub async fn delete<R: Record>(&self, tenant: &str, id: &str) -> StoreResult<()> {
         let column = if R::TABLE == "datasets" {
@@ -479,7 +479,7 @@ impl Db {
     /// Every blob some row references.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.referenced_blobs", skip_all)]
     pub async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<String>> {
         sqlx::query("SELECT DISTINCT sha256 FROM blob_refs")
@@ -500,10 +500,10 @@ pub fn dataset_locked(id: &str) -> StoreError {
 /// The jobs table: claims, progress, the end of a job, cancel (creation and resume go through
 /// [`crate::queue`], which adds the task in the same transaction).
 impl Db {
-    /// A job with its current state (404 when absent or another tenant's).
+    /// A job with its current state ([`StoreError::NotFound`] when absent or another tenant's).
     ///
     /// # Errors
-    /// 404, or 500 on a database error.
+    /// [`StoreError::NotFound`], or a database error.
     #[tracing::instrument(name = "db.job", skip_all)]
     pub async fn job(&self, scope: Scope<'_>, id: &str) -> StoreResult<Job> {
         if !valid_id(id) {
@@ -524,7 +524,7 @@ impl Db {
     /// Every job of `tenant`, oldest first.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.jobs", skip_all)]
     pub async fn jobs(&self, tenant: &str) -> StoreResult<Vec<Job>> {
         sqlx::query(
@@ -545,7 +545,7 @@ impl Db {
     /// job is gone or in another state (cancelled while queued, completed).
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.claim_job", skip_all)]
     pub async fn claim_job(&self, id: &str, node: &str, now: i64) -> StoreResult<Option<Claimed>> {
         let row = sqlx::query(
@@ -574,7 +574,7 @@ impl Db {
     /// requested.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.heartbeat", skip_all, level = "debug")]
     pub async fn heartbeat(&self, node: &str, now: i64) -> StoreResult<Vec<String>> {
         sqlx::query(
@@ -601,7 +601,7 @@ impl Db {
     /// it does not (taken over after a missed heartbeat): the caller must stop.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.save_running_job", skip_all)]
     pub async fn save_running_job(&self, job: &Job, node: &str) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
@@ -630,7 +630,7 @@ impl Db {
     /// [`Db::cancel_requested`]): an accepted cancel always ends the job `cancelled`.
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.finish_job", skip_all)]
     pub async fn finish_job(
         &self,
@@ -673,7 +673,7 @@ impl Db {
     /// job ends).
     ///
     /// # Errors
-    /// 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.cancel_requested", skip_all, level = "debug")]
     pub async fn cancel_requested(&self, id: &str, node: &str) -> StoreResult<bool> {
         let row = sqlx::query(
@@ -692,8 +692,8 @@ impl Db {
     /// for its node (which stops at the next mini-batch after its next heartbeat).
     ///
     /// # Errors
-    /// 404 (also for another tenant's job); 409 when the job is neither queued nor running; 500
-    /// on a database error.
+    /// [`StoreError::NotFound`] (also for another tenant's job); [`StoreError::JobNotActive`] when
+    /// the job is neither queued nor running; a database error.
     #[tracing::instrument(name = "db.cancel_job", skip_all)]
     pub async fn cancel_job(&self, tenant: &str, id: &str) -> StoreResult<Job> {
         let scope = Scope::Tenant(tenant);
@@ -740,7 +740,7 @@ impl Db {
     /// it is durable, see the module's note).
     ///
     /// # Errors
-    /// 503 or 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "db.unreferenced", skip_all, level = "debug")]
     pub async fn unreferenced(&self, sha256: &str) -> StoreResult<bool> {
         Ok(

@@ -128,7 +128,7 @@ impl StoreError {
         )
     }
 
-    /// Whether the error refuses a change because of another record's state (an HTTP 409).
+    /// Whether the error refuses a change because of another record's state.
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,

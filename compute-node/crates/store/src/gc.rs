@@ -23,7 +23,7 @@ pub struct Swept {
 /// ago (in whole seconds, so a blob written this second is never removed).
 ///
 /// # Errors
-/// 500 when listing or the database fails (deletions done so far stay done).
+/// An object-store or database error (deletions done so far stay done).
 pub async fn sweep(db: &Db, blobs: &BlobStore, grace: Duration) -> StoreResult<Swept> {
     let cutoff = now() as i64 - grace.as_secs() as i64;
     // Listed before the references are read: a blob committed in between is still referenced.

@@ -314,9 +314,9 @@ impl Queue {
     /// (both of `tenant`).
     ///
     /// # Errors
-    /// 409 when the model already has a queued or running job (one of several concurrent
-    /// creates wins) or the model or dataset changed or went since they were read (the caller
-    /// tells 404 from 409); 500 on a database error.
+    /// [`StoreError::ModelBusy`] when the model already has a queued or running job (one of
+    /// several concurrent creates wins); `Ok(false)` when the model or dataset changed or went
+    /// since they were read (the caller tells which); a database or queue error.
     #[tracing::instrument(name = "queue.enqueue_new", skip_all)]
     pub async fn enqueue_new(
         &self,
@@ -356,8 +356,8 @@ impl Queue {
     /// the job is in another state.
     ///
     /// # Errors
-    /// 409 when its model has another active job (one of several concurrent resumes wins); 500
-    /// on a database error.
+    /// [`StoreError::ModelBusy`] when its model has another active job (one of several
+    /// concurrent resumes wins); a database or queue error.
     #[tracing::instrument(name = "queue.requeue", skip_all)]
     pub async fn requeue(&self, job: &Job) -> StoreResult<bool> {
         let mut queued = job.clone();
@@ -458,7 +458,7 @@ impl Queue {
     /// stopped on a database error: not counted). Returns how many tasks went back.
     ///
     /// # Errors
-    /// 503 or 500 on a database error.
+    /// A database error.
     #[tracing::instrument(name = "queue.reclaim", skip_all, level = "debug")]
     pub async fn reclaim(&self, me: &WorkerId) -> StoreResult<u64> {
         match self {

@@ -19,7 +19,7 @@ pub fn storage_limits() -> DecodeLimits {
 /// Decodes a stored bundle.
 ///
 /// # Errors
-/// 500 when it does not decode.
+/// [`StoreError::MalformedTensor`] when it does not decode.
 pub fn decode_bundle(bytes: &[u8], what: &str) -> StoreResult<Bundle> {
     wire::decode_bundle(bytes, &storage_limits())
         .map_err(|e| StoreError::MalformedTensor(format!("stored {what}: {e}")))
@@ -71,8 +71,8 @@ pub fn bundle_tensors<R: Representation<f32>>(
 /// The model built from its decoded trained weights, which must be in representation `rep`.
 ///
 /// # Errors
-/// 400 `basis_mismatch` when the weights are of another representation or key; 500 when they do
-/// not fit the model's spec.
+/// [`StoreError::BasisMismatch`] when the weights are of another representation or key;
+/// [`StoreError::MalformedTensor`] when they do not fit the model's spec.
 pub fn model_from_weights<R: Representation<f32>>(
     record: &ModelRecord,
     rep: R,
@@ -104,7 +104,7 @@ pub fn model_from_weights<R: Representation<f32>>(
 /// bundle is encoded, so the peak is about twice the parameters' f32 bytes.
 ///
 /// # Errors
-/// 400 when the spec does not build.
+/// [`StoreError::Engine`] when the spec does not build.
 pub fn initial_weights_blob(spec: &ModelSpec, seed: u64) -> StoreResult<Vec<u8>> {
     let tensors = {
         let model = Model::<f32, Plain>::new(spec, Plain, seed)?;
@@ -126,7 +126,7 @@ pub fn initial_weights_blob(spec: &ModelSpec, seed: u64) -> StoreResult<Vec<u8>>
 /// `w` embedded as `w·I`, bit for bit what `Model::new(spec, rep, seed)` builds.
 ///
 /// # Errors
-/// 500 when the bundle is not plaintext f32 tensors fitting the spec.
+/// [`StoreError::MalformedTensor`] when the bundle is not plaintext f32 tensors fitting the spec.
 pub fn model_from_initial<R: Representation<f32>>(
     record: &ModelRecord,
     rep: R,
@@ -180,8 +180,8 @@ pub fn checkpoint_bundle<R: Representation<f32>>(checkpoint: &Checkpoint<f32, R>
 /// Reads a checkpoint blob written by [`checkpoint_bundle`].
 ///
 /// # Errors
-/// 500 when the blob is not such a bundle, lacks a counter, or holds tensors of another
-/// representation.
+/// [`StoreError::MalformedTensor`] when the blob is not such a bundle, lacks a counter, or holds
+/// tensors of another representation.
 pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> StoreResult<Checkpoint<f32, R>> {
     let bundle = decode_bundle(bytes, "checkpoint")?;
     let counter = |name: &str| {
@@ -200,7 +200,8 @@ pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> StoreResult<Ch
 /// The encrypted mean loss of each epoch as one wire tensor `(epochs,)` (a job's losses blob).
 ///
 /// # Errors
-/// 500 when the losses do not concatenate (no epochs, or differing representations).
+/// [`StoreError::MalformedTensor`] when the losses do not concatenate (no epochs, or differing
+/// representations).
 pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> StoreResult<Vec<u8>> {
     let all = PlanarTensor::concatenate(0, losses)
         .map_err(|e| StoreError::MalformedTensor(format!("losses: {e}")))?;
@@ -210,7 +211,7 @@ pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> S
 /// The first `epochs` losses of a blob written by [`losses_blob`], one tensor `(1,)` each.
 ///
 /// # Errors
-/// 500 when the blob is not an f32 tensor of this representation.
+/// [`StoreError::MalformedTensor`] when the blob is not an f32 tensor of this representation.
 pub fn decode_losses<R: Representation<f32>>(
     bytes: &[u8],
     epochs: usize,
