@@ -30,13 +30,13 @@ import more_client as m
 cmd, *a = sys.argv[1:]
 def load(path, passphrase):
     try:
-        return m.Key.load(path, passphrase)
+        return m.SecretKey.load(path, passphrase)
     except m.KeyFileError as e:
         print(e, file=sys.stderr); sys.exit(3)
 if cmd == "fingerprint":
     print(load(a[0], a[1]).fingerprint)
 elif cmd == "newkey":
-    k = m.Key.generate(); k.save(a[0], a[1]); print(k.fingerprint)
+    k = m.SecretKey.generate(); k.save(a[0], a[1]); print(k.fingerprint)
 elif cmd == "encrypt":
     x = np.asarray(json.loads(a[3]), np.float32).reshape(json.loads(a[4]))
     open(a[2], "wb").write(bytes(load(a[0], a[1]).encrypt(x)))

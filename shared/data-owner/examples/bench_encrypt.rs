@@ -1,5 +1,5 @@
 //! Native side of "Encryption throughput from Python" (BENCHMARKS.md): times the call that
-//! `more_client.Key.encrypt` makes from Python (`more_data_owner::crypto::encrypt_rows`: compact form,
+//! `more_client.SecretKey.encrypt` makes from Python (`more_data_owner::crypto::encrypt_rows`: compact form,
 //! f32, `N(0, 0.1²)` shadows, wire encoding) on the page's 600-digit MNIST sample (470,400
 //! values, shape (600, 1, 28, 28)); one warm-up, then the median of 5 runs.
 //!
