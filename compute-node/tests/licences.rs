@@ -88,6 +88,13 @@ const EXCEPTIONS: &[Exception] = &[
               never built for wasm32",
     },
     Exception {
+        licence: "MIT-0",
+        packages: &["borrow-or-share"],
+        why: "MIT without its attribution clause (MIT No Attribution): the URI parser's helper \
+              behind the JSON Schema validator of the REST client's OpenAPI test, a \
+              dev-dependency of more-cli only (jsonschema -> referencing -> fluent-uri)",
+    },
+    Exception {
         licence: "BSD-3-Clause-Clear",
         packages: &["tfhe-ntt"],
         why: "a permissive copyright licence that grants no patent rights (Zama grants a \
