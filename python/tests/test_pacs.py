@@ -358,7 +358,7 @@ def test_cli_dicomweb_upload_equals_folder_and_sends_no_patient_attribute(
     assert files[0]["PatientName"] in {n for _, n in _leaks(proxy.requests, files)}
 
 
-def test_python_query_upload_equals_folder(pacs, dicom_files, proxy, keyfile, cli_bin,
+def test_query_upload_equals_folder(pacs, dicom_files, proxy, keyfile, cli_bin,
                                            node_token, tmp_path):
     files, labels = dicom_files
     path, key = keyfile
@@ -374,7 +374,12 @@ def test_python_query_upload_equals_folder(pacs, dicom_files, proxy, keyfile, cl
     folder = _folder(tmp_path / "folder", xa, labels)
     via_folder = _cli(cli_bin, "upload", "--key", path, "--node", proxy_url(proxy),
                       "--images", folder.parent, "--labels", folder)
-    _assert_same(_uploaded(proxy, via_pacs, key), _uploaded(proxy, via_folder, key))
+    via_cli = _cli(cli_bin, "upload", "--key", path, "--node", proxy_url(proxy), "--dicomweb",
+                   pacs, "--modality", "XA", "--study-date", "20240101-20241231", "--labels",
+                   labels_csv)
+    folder_data = _uploaded(proxy, via_folder, key)
+    _assert_same(_uploaded(proxy, via_pacs, key), folder_data)
+    _assert_same(_uploaded(proxy, via_cli, key), folder_data)
     assert _leaks(proxy.requests, files) == []
 
 

@@ -15,9 +15,12 @@
 //!   `table_mlp` included);
 //! - [`secure`] is secure mode: prediction on BFV-encrypted samples with a model another tenant
 //!   published.
+//! - [`dicomweb`] is PACS in: studies searched (QIDO-RS) and retrieved (WADO-RS) on the data
+//!   owner's side, decoded with the folder rules; [`fhir`] writes decrypted predictions as FHIR
+//!   R4 resources (`RiskAssessment`, `Observation`).
 //!
-//! The feature `native` (default) adds what needs an operating system: the blocking HTTP client
-//! and the passphrase prompt; without it the crate builds for wasm32.
+//! The feature `native` (default) adds what needs an operating system: the blocking HTTP client,
+//! the DICOMweb client and the passphrase prompt; without it the crate builds for wasm32.
 #![deny(missing_docs)]
 
 pub mod crypto;
