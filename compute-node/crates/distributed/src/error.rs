@@ -13,7 +13,8 @@ pub enum DistributedError {
     /// not fit the run.
     #[error("tensor: {0}")]
     Tensor(String),
-    /// A stored blob or an argument is not what the run needs.
+    /// An argument is not what the run needs (a spec, a configuration), or the data's kinds
+    /// differ.
     #[error("invalid input: {0}")]
     Invalid(String),
     /// Training failed (the same on every rank) or the ranks could not exchange gradients.
@@ -60,6 +61,9 @@ mod tests {
         };
         let e = DistributedError::from(e);
         assert!(matches!(e, DistributedError::Tensor(_)), "{e:?}");
-        assert!(e.to_string().starts_with("tensor: stored checkpoint: "), "{e}");
+        assert!(
+            e.to_string().starts_with("tensor: stored checkpoint: "),
+            "{e}"
+        );
     }
 }

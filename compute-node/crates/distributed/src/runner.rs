@@ -240,7 +240,7 @@ impl Job<'_> {
 
     fn read_tensor(&self, sha256: &str, what: &str) -> Result<AnyTensor, DistributedError> {
         wire::decode(&self.get(sha256)?, &storage_limits())
-            .map_err(|e| DistributedError::Invalid(format!("{what} blob: {e}")))
+            .map_err(|e| DistributedError::Tensor(format!("{what} blob: {e}")))
     }
 
     fn train<R: Representation<f32>>(

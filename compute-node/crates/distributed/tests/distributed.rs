@@ -10,11 +10,11 @@ mod mnist;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Compact, PlanarTensor};
 use more_core::wire::{self, DecodeLimits};
 use more_distributed::Progress;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_store::blobs::BlobStore;
 use ndarray::{Array2, ArrayD, Axis};
 use rand::SeedableRng;
@@ -147,6 +147,52 @@ fn launch(f: &Fixture, ranks: usize, extra: &[&str]) -> Progress {
     );
     let text = std::fs::read_to_string(&progress).expect("progress file");
     serde_json::from_str(&text).expect("progress JSON")
+}
+
+/// Runs the binary on one rank with `extra` arguments, expecting it to fail; its stderr.
+fn launch_failing(f: &Fixture, features: &str, extra: &[&str]) -> String {
+    let config = serde_json::to_string(&config()).expect("config JSON");
+    let store = store_url(f.store_dir.path());
+    let mut args = vec![
+        "--store",
+        &store,
+        "--features",
+        features,
+        "--targets",
+        &f.targets,
+    ];
+    args.extend(["--model-seed", "5", "--config", &config]);
+    args.extend(extra);
+    let out = Command::new(binary()).args(&args).output().expect("run");
+    assert!(!out.status.success(), "the run passed with {extra:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A malformed tensor in the store (a checkpoint, a data set) is reported as a tensor error of
+/// the run, not as the object store's.
+#[test]
+fn a_malformed_stored_tensor_is_a_tensor_error() {
+    let f = fixture();
+    let store = BlobStore::open(&store_url(f.store_dir.path())).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let garbage = rt
+        .block_on(store.put(b"not a wire tensor".to_vec().into()))
+        .expect("put")
+        .sha256;
+    let checkpoint = launch_failing(&f, &f.features, &["--resume", &garbage]);
+    assert!(
+        checkpoint.contains("more-train-distributed: tensor: stored checkpoint: "),
+        "{checkpoint}"
+    );
+    let data = launch_failing(&f, &garbage, &[]);
+    assert!(
+        data.contains("more-train-distributed: tensor: features blob: "),
+        "{data}"
+    );
+    assert!(!format!("{checkpoint}{data}").contains("object store"));
 }
 
 /// The trained weights the run stored, as an encrypted model.
