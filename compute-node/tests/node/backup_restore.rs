@@ -224,53 +224,73 @@ fn sqlite_and_files() {
     damaged_backups_are_refused(tmp.path(), &backup, &listed);
 }
 
+/// A way to damage a backup.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// One bit of the first blob flipped.
+    Flipped,
+    /// The second blob removed.
+    Missing,
+    /// A byte of the manifest changed, its sum left as it was.
+    Edited,
+    /// The third blob's entry removed from the manifest, with a fresh sum.
+    EditedWithSum,
+}
+
+impl Fault {
+    /// Damages the backup at `b`; the refusal's message expected for it.
+    fn apply(self, b: &Path, blobs: &[String]) -> String {
+        match self {
+            Fault::Flipped => {
+                let path = b.join("blobs").join(&blobs[0]);
+                let mut bytes = std::fs::read(&path).expect("blob");
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x01;
+                std::fs::write(&path, bytes).expect("write");
+                format!("blob {} is damaged", blobs[0])
+            }
+            Fault::Missing => {
+                std::fs::remove_file(b.join("blobs").join(&blobs[1])).expect("rm");
+                format!("blob {} is missing", blobs[1])
+            }
+            Fault::Edited => {
+                let path = b.join("manifest.json");
+                let text = std::fs::read_to_string(&path).expect("manifest");
+                std::fs::write(&path, text.replacen("\"bytes\": ", "\"bytes\": 1", 1)).expect("w");
+                "manifest.json has SHA-256".to_string()
+            }
+            Fault::EditedWithSum => {
+                let mut m = manifest(b);
+                m["blobs"].as_array_mut().expect("blobs").remove(2);
+                let mut text = serde_json::to_vec_pretty(&m).expect("json");
+                text.push(b'\n');
+                let sum: String = Sha256::digest(&text)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                std::fs::write(b.join("manifest.json"), text).expect("w");
+                let sum_file = format!("{sum}  manifest.json\n");
+                std::fs::write(b.join("manifest.json.sha256"), sum_file).expect("w");
+                let sha = &blobs[2];
+                format!("blob {sha} is referenced by the database but not in the manifest")
+            }
+        }
+    }
+}
+
 /// One damaged copy of `backup` per fault: `verify` and `restore` refuse each, and the restore
 /// writes no database and no blob.
 fn damaged_backups_are_refused(tmp: &Path, backup: &Path, blobs: &[String]) {
-    let faults: [(&str, &dyn Fn(&Path) -> String); 4] = [
-        ("flipped", &|b: &Path| {
-            let path = b.join("blobs").join(&blobs[0]);
-            let mut bytes = std::fs::read(&path).expect("blob");
-            let middle = bytes.len() / 2;
-            bytes[middle] ^= 0x01;
-            std::fs::write(&path, bytes).expect("write");
-            format!("blob {} is damaged", blobs[0])
-        }),
-        ("missing", &|b: &Path| {
-            std::fs::remove_file(b.join("blobs").join(&blobs[1])).expect("rm");
-            format!("blob {} is missing", blobs[1])
-        }),
-        ("edited", &|b: &Path| {
-            let path = b.join("manifest.json");
-            let text = std::fs::read_to_string(&path).expect("manifest");
-            std::fs::write(&path, text.replacen("\"bytes\": ", "\"bytes\": 1", 1)).expect("w");
-            "manifest.json has SHA-256".to_string()
-        }),
-        ("edited with a new sum", &|b: &Path| {
-            let mut m = manifest(b);
-            m["blobs"].as_array_mut().expect("blobs").remove(2);
-            let mut text = serde_json::to_vec_pretty(&m).expect("json");
-            text.push(b'\n');
-            let sum: String = Sha256::digest(&text)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            std::fs::write(b.join("manifest.json"), text).expect("w");
-            std::fs::write(
-                b.join("manifest.json.sha256"),
-                format!("{sum}  manifest.json\n"),
-            )
-            .expect("w");
-            format!(
-                "blob {} is referenced by the database but not in the manifest",
-                blobs[2]
-            )
-        }),
+    let faults = [
+        Fault::Flipped,
+        Fault::Missing,
+        Fault::Edited,
+        Fault::EditedWithSum,
     ];
-    for (i, (what, damage)) in faults.iter().enumerate() {
+    for (i, what) in faults.into_iter().enumerate() {
         let copy = tmp.join(format!("damaged-{i}"));
         copy_dir(backup, &copy);
-        let why = damage(&copy);
+        let why = what.apply(&copy, blobs);
         refused(
             more_node(&["backup", "verify", "--from", &url(&copy)], &[]),
             &why,
@@ -286,11 +306,11 @@ fn damaged_backups_are_refused(tmp: &Path, backup: &Path, blobs: &[String]) {
         );
         assert!(
             !target.join("more.db").exists(),
-            "{what}: a database was restored"
+            "{what:?}: a database was restored"
         );
         assert!(
             file_blobs(&target).is_empty(),
-            "{what}: blobs were restored"
+            "{what:?}: blobs were restored"
         );
     }
 }
