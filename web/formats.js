@@ -96,7 +96,6 @@ export function profileTable(file, targets) {
 /** A table (CSV, optionally gzipped) read with the library's rules: `targets` column names,
  * `task` 'auto' | 'classification' | 'regression'. */
 export async function loadTable(file, { targets, task = 'auto' }) {
-  if (!targets.length) throw new DataError('Choose at least one target column.');
   const ds = await library('readTable', { file, targets, task });
   return fromLibrary(ds, { table: { notes: ds.notes, guessedTask: ds.guessedTask, targets, rowsRead: ds.rowsRead,
     rowsUsed: ds.rowsUsed } });
