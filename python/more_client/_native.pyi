@@ -28,6 +28,9 @@ class JobFailed(MoreError):
 class DecryptionError(MoreError):
     """Plaintext where a ciphertext belongs, another key's data, or malformed bytes."""
 
+class PacsError(MoreError):
+    """The PACS (DICOMweb) could not be reached, refused, or answered something else than DICOM."""
+
 class Ciphertext:
     """A tensor in the MORE wire format (the bytes the node takes)."""
     @staticmethod
@@ -174,3 +177,17 @@ class BfvSecretKey:
         model's input quantizer, or int64 already quantized. Raises DataError."""
     def decrypt_outputs(self, model: Union[str, Dict[str, Any]], data: bytes) -> SecureOutputs:
         """Decrypts the node's encrypted outputs batch. Raises DecryptionError."""
+
+# PACS in, FHIR out (python/src/pacs.rs; the Python API is more_client.dicomweb / more_client.fhir).
+def dicomweb_studies(url: str, modality: Optional[str] = None, study_date: Optional[str] = None,
+                     patient_id: Optional[str] = None, user: Optional[str] = None,
+                     password: Optional[str] = None,
+                     token: Optional[str] = None) -> List[tuple[str, List[str], str]]: ...
+def dicomweb_load(url: str, labels: Union[str, PathLike[str]], studies: List[str] = [],
+                  modality: Optional[str] = None, study_date: Optional[str] = None,
+                  patient_id: Optional[str] = None, size: int = 28, user: Optional[str] = None,
+                  password: Optional[str] = None, token: Optional[str] = None
+                  ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray],
+                             List[str], List[str], str]: ...
+def fhir_bundle(outputs: np.ndarray, task: str, model: str, names: Optional[List[str]] = None,
+                unit: Optional[str] = None, subject: Optional[str] = None) -> str: ...

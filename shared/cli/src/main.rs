@@ -29,6 +29,7 @@ Exit codes:
   6  the compute node refused the request (its error code and message are printed)
   7  the training job failed, was cancelled or interrupted
   8  decryption refused (plaintext from the node, another key's data, malformed tensor)
+  9  the PACS (DICOMweb) is not reachable or refused
 
 The passphrase is read from MORE_PASSPHRASE or asked on the terminal, never taken as an argument.
 The bearer token is --token or MORE_TOKEN.";
