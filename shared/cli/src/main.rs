@@ -528,7 +528,8 @@ fn read_data_set(a: &DataArgs) -> Result<(Split, Vec<String>)> {
 /// `data inspect`: the library's description of the data (conformance suite), as JSON.
 fn inspect(a: &InspectArgs) -> Result<()> {
     let (split, notes) = read_data_set(&a.data)?;
-    println!("{}", more_data_owner::describe::describe(&split, &notes).to_json());
+    let description = more_data_owner::describe::describe(&split, &notes);
+    println!("{}", description.to_json());
     Ok(())
 }
 
