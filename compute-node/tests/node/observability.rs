@@ -7,7 +7,8 @@
 //! - `/v1/ready` goes 503 within 5 s of stopping PostgreSQL, and of stopping SeaweedFS, naming
 //!   the one that failed, and back to 200 when it returns, while `/v1/health` stays 200;
 //! - an OTLP/HTTP receiver (actix-web, the protobuf bodies decoded with `opentelemetry-proto`)
-//!   gets one trace for an upload, whose database and store spans carry the request id.
+//!   gets one trace for an upload, whose database and store spans carry the request id, and one
+//!   for a training run (`job`), whose spans carry the job id.
 //!
 //! A missing `prometheus`, PostgreSQL or SeaweedFS skips its test, unless
 //! `MORE_REQUIRE_SERVICES=1` (CI).
@@ -169,6 +170,12 @@ fn prometheus_scrapes_the_node_and_sees_the_job_counters_rise() {
         prometheus
             .value("sum(more_epochs_total)")
             .filter(|v| *v >= 2.0)
+    });
+    // Jobs by state, read from the database at each scrape (the queue's depth).
+    wait_for("jobs by state", Duration::from_secs(10), || {
+        let completed = prometheus.value("more_jobs{state=\"completed\"}")?;
+        let queued = prometheus.value("more_jobs{state=\"queued\"}")?;
+        (completed == 1.0 && queued == 0.0).then_some(())
     });
     let started_jobs = prometheus
         .value("sum(more_jobs_started_total)")
@@ -470,7 +477,7 @@ async fn export(
 }
 
 #[test]
-fn an_upload_is_one_trace_with_database_and_store_spans() {
+fn an_upload_and_a_job_are_one_trace_each_with_database_and_store_spans() {
     let receiver = Receiver::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let endpoint = format!("http://127.0.0.1:{}", receiver.port);
@@ -541,4 +548,37 @@ fn an_upload_is_one_trace_with_database_and_store_spans() {
         1,
         "one root: {names:?}"
     );
+
+    // A training run is one trace too: a `job` root whose database and store spans carry the
+    // job's id.
+    let (_, job) = queue_job(&node, SMALL_JOB);
+    let done = finished(&node, &job, Duration::from_secs(60));
+    assert_eq!(done["state"], "completed", "{done}");
+    let root = wait_for("the job's span", Duration::from_secs(15), || {
+        receiver
+            .spans()
+            .into_iter()
+            .find(|s| s.is_root() && s.name == "job" && s.attribute("job_id") == Some(job.as_str()))
+    });
+    let spans = receiver.spans();
+    let in_trace: Vec<&Received> = spans.iter().filter(|s| s.trace == root.trace).collect();
+    let names: Vec<&str> = in_trace.iter().map(|s| s.name.as_str()).collect();
+    eprintln!("the job's trace: {names:?}");
+    assert!(
+        in_trace
+            .iter()
+            .all(|s| s.attribute("job_id") == Some(job.as_str())),
+        "every span of the job's trace carries its id: {names:?}"
+    );
+    for name in [
+        "db.claim_job",
+        "db.save_running_job",
+        "db.finish_job",
+        "store.put",
+    ] {
+        assert!(
+            names.contains(&name),
+            "{name} in the job's trace: {names:?}"
+        );
+    }
 }
