@@ -10,7 +10,8 @@
 //!   `manifest.json.sha256`, the manifest's own SHA-256, written last.
 //!
 //! Modules: [`manifest`] (the format), [`location`] (file:// or s3:// objects), [`sqlite`] and
-//! [`postgres`] (snapshot, referenced blobs, restore), [`create`], [`verify`], [`restore`].
+//! [`postgres`] (snapshot, referenced blobs, restore), [`create`], [`verify`],
+//! [`restore`](mod@restore).
 //! The manifest's sums catch damage and edits made without recomputing them; a manifest edited
 //! *with* a new sum is still caught when it drops or adds a blob the database references. A
 //! backup is as confidential as the node's data dir (ciphertexts, key hashes, the audit log):
