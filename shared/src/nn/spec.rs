@@ -105,53 +105,9 @@ impl LayerSpec {
                 kernel,
                 stride,
                 padding,
-            } => {
-                let [_, h, w] = *input else {
-                    return Err(bad(format!(
-                        "needs (channels, height, width), got {input:?}"
-                    )));
-                };
-                if filters == 0 || kernel == 0 || stride == 0 {
-                    return Err(bad("filters, kernel and stride must be > 0".into()));
-                }
-                if padding >= kernel {
-                    return Err(bad(format!(
-                        "padding {padding} must be smaller than the kernel {kernel}"
-                    )));
-                }
-                // padding < kernel ≤ padded input: 2·padding + h cannot overflow when the
-                // input is bounded, but a direct caller may pass anything.
-                let padded = |n: usize| {
-                    padding
-                        .checked_mul(2)
-                        .and_then(|p| n.checked_add(p))
-                        .ok_or_else(|| bad(format!("padding {padding} is too large")))
-                };
-                let (ph, pw) = (padded(h)?, padded(w)?);
-                if ph < kernel || pw < kernel {
-                    return Err(bad(format!(
-                        "kernel {kernel} larger than padded input {input:?}"
-                    )));
-                }
-                Ok(vec![
-                    filters,
-                    (ph - kernel) / stride + 1,
-                    (pw - kernel) / stride + 1,
-                ])
-            }
+            } => conv2d_output(input, [filters, kernel, stride, padding]).map_err(bad),
             LayerSpec::AvgPool2d { size } | LayerSpec::MaxPool2d { size } => {
-                let [c, h, w] = *input else {
-                    return Err(bad(format!(
-                        "needs (channels, height, width), got {input:?}"
-                    )));
-                };
-                if size == 0 || size > MAX_POOL_WINDOW {
-                    return Err(bad(format!("window {size} must be 1 to {MAX_POOL_WINDOW}")));
-                }
-                if h % size != 0 || w % size != 0 {
-                    return Err(bad(format!("window {size} must divide {h}x{w}")));
-                }
-                Ok(vec![c, h / size, w / size])
+                pool_output(input, size).map_err(bad)
             }
             LayerSpec::Flatten => input
                 .iter()
@@ -165,20 +121,7 @@ impl LayerSpec {
                 Ok(input.to_vec())
             }
             LayerSpec::Polynomial { ref coefficients } => {
-                if coefficients.is_empty() || coefficients.len() > MAX_POLYNOMIAL_DEGREE + 1 {
-                    return Err(bad(format!(
-                        "needs 1 to {} coefficients (degree at most {MAX_POLYNOMIAL_DEGREE}), got {}",
-                        MAX_POLYNOMIAL_DEGREE + 1,
-                        coefficients.len()
-                    )));
-                }
-                if let Some((k, c)) = (coefficients.iter().enumerate())
-                    .find(|(_, c)| !c.is_finite() || c.abs() > MAX_POLYNOMIAL_COEFFICIENT)
-                {
-                    return Err(bad(format!(
-                        "coefficient {k} is {c:e}; each must be finite with |c| ≤ {MAX_POLYNOMIAL_COEFFICIENT:e}"
-                    )));
-                }
+                check_polynomial(coefficients).map_err(bad)?;
                 Ok(input.to_vec())
             }
             LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Tanh | LayerSpec::Square => {
@@ -186,6 +129,76 @@ impl LayerSpec {
             }
         }
     }
+}
+
+/// The output shape of a 2-D convolution `[filters, kernel, stride, padding]` on `input`
+/// `(channels, height, width)`, or why it cannot take it.
+fn conv2d_output(input: &[usize], conv: [usize; 4]) -> Result<Vec<usize>, String> {
+    let [filters, kernel, stride, padding] = conv;
+    let [_, h, w] = *input else {
+        return Err(format!("needs (channels, height, width), got {input:?}"));
+    };
+    if filters == 0 || kernel == 0 || stride == 0 {
+        return Err("filters, kernel and stride must be > 0".into());
+    }
+    if padding >= kernel {
+        return Err(format!(
+            "padding {padding} must be smaller than the kernel {kernel}"
+        ));
+    }
+    // padding < kernel ≤ padded input: 2·padding + h cannot overflow when the input is bounded,
+    // but a direct caller may pass anything.
+    let padded = |n: usize| {
+        padding
+            .checked_mul(2)
+            .and_then(|p| n.checked_add(p))
+            .ok_or_else(|| format!("padding {padding} is too large"))
+    };
+    let (ph, pw) = (padded(h)?, padded(w)?);
+    if ph < kernel || pw < kernel {
+        return Err(format!(
+            "kernel {kernel} larger than padded input {input:?}"
+        ));
+    }
+    Ok(vec![
+        filters,
+        (ph - kernel) / stride + 1,
+        (pw - kernel) / stride + 1,
+    ])
+}
+
+/// The output shape of a pooling window `size` on `input` `(channels, height, width)`, or why it
+/// cannot take it.
+fn pool_output(input: &[usize], size: usize) -> Result<Vec<usize>, String> {
+    let [c, h, w] = *input else {
+        return Err(format!("needs (channels, height, width), got {input:?}"));
+    };
+    if size == 0 || size > MAX_POOL_WINDOW {
+        return Err(format!("window {size} must be 1 to {MAX_POOL_WINDOW}"));
+    }
+    if h % size != 0 || w % size != 0 {
+        return Err(format!("window {size} must divide {h}x{w}"));
+    }
+    Ok(vec![c, h / size, w / size])
+}
+
+/// Why a polynomial activation's coefficients are refused (too many, not finite or too large).
+fn check_polynomial(coefficients: &[f64]) -> Result<(), String> {
+    if coefficients.is_empty() || coefficients.len() > MAX_POLYNOMIAL_DEGREE + 1 {
+        return Err(format!(
+            "needs 1 to {} coefficients (degree at most {MAX_POLYNOMIAL_DEGREE}), got {}",
+            MAX_POLYNOMIAL_DEGREE + 1,
+            coefficients.len()
+        ));
+    }
+    if let Some((k, c)) = (coefficients.iter().enumerate())
+        .find(|(_, c)| !c.is_finite() || c.abs() > MAX_POLYNOMIAL_COEFFICIENT)
+    {
+        return Err(format!(
+            "coefficient {k} is {c:e}; each must be finite with |c| ≤ {MAX_POLYNOMIAL_COEFFICIENT:e}"
+        ));
+    }
+    Ok(())
 }
 
 /// A model: the per-sample input shape and the layers. JSON:
