@@ -149,7 +149,7 @@ fn csv_regression_quick() {
     .unwrap()
     .command;
     let err = experiment(args).unwrap_err().to_string();
-    assert!(err.contains("no column \"nope\""), "{err}");
+    assert!(err.contains("Target column \"nope\" not found"), "{err}");
 }
 
 #[test]

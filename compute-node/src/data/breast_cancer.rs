@@ -65,6 +65,25 @@ pub fn resolve_breast_cancer(path: Option<&Path>) -> PathBuf {
         .join(BREAST_CANCER_CSV)
 }
 
+/// One patient's line: appends the 30 features to `features`, returns the class (0 or 1).
+fn patient_row(line: &str, features: &mut Vec<f32>) -> Result<usize, String> {
+    let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+    if cells.len() != 31 {
+        return Err(format!("{} cells, 31 expected", cells.len()));
+    }
+    for c in &cells[..30] {
+        match c.parse::<f32>() {
+            Ok(v) if v.is_finite() => features.push(v),
+            _ => return Err(format!("{c:?} is not a finite number")),
+        }
+    }
+    match cells[30] {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        other => Err(format!("class {other:?} is not 0 or 1")),
+    }
+}
+
 /// Loads the table (scikit-learn's layout, above) as a classification set.
 ///
 /// # Errors
@@ -102,21 +121,8 @@ pub fn load_breast_cancer(path: &Path) -> Result<Dataset, DataError> {
     let mut features = Vec::with_capacity(rows * 30);
     let mut labels = Vec::with_capacity(rows);
     for (i, line) in lines {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cells.len() != 31 {
-            return Err(bad(i, format!("{} cells, 31 expected", cells.len())));
-        }
-        for c in &cells[..30] {
-            match c.parse::<f32>() {
-                Ok(v) if v.is_finite() => features.push(v),
-                _ => return Err(bad(i, format!("{c:?} is not a finite number"))),
-            }
-        }
-        match cells[30] {
-            "0" => labels.push(0),
-            "1" => labels.push(1),
-            other => return Err(bad(i, format!("class {other:?} is not 0 or 1"))),
-        }
+        let label = patient_row(line, &mut features).map_err(|why| bad(i, why))?;
+        labels.push(label);
     }
     if labels.len() != rows {
         return Err(DataError::Invalid(format!(
