@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use more_server::blobs::BlobStore;
+use more_store::blobs::BlobStore;
 
 use super::location::Location;
 use super::manifest::{

@@ -5,7 +5,7 @@
 //! on the same `--db`/`--store` afterwards (its migrations are already applied).
 
 use futures_util::{StreamExt, TryStreamExt};
-use more_server::blobs::BlobStore;
+use more_store::blobs::BlobStore;
 
 use super::location::Location;
 use super::manifest::{DatabaseKind, Entry, Manifest};
