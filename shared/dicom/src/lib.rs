@@ -1,6 +1,6 @@
-//! DICOM decoding shared by the page (`more-wasm`, compiled to wasm32) and the command-line client
-//! (`more-data-owner`), so both read the same pixels: the pure-Rust dicom-rs stack that the native loader
-//! (`compute-node/crates/angiography/src/dicom.rs`) uses, and the same pipeline: the Modality LUT
+//! DICOM decoding: the one DICOM pipeline of the data owner's library (`more-data-owner`, which
+//! the page through `more-wasm`, the command line, Python and the lab call), so all read the same
+//! pixels. The pure-Rust dicom-rs stack, and this pipeline: the Modality LUT
 //! (Rescale Slope/Intercept), then the file's first Window Center/Width when present (one sample per
 //! pixel), else min-max over all frames, to [0, 1]; MONOCHROME1 inverted so that larger is
 //! brighter; colour averaged to grey (BT.601 luma). Every frame of a multi-frame file (an XA cine
@@ -195,10 +195,10 @@ pub fn decode_dicom(bytes: &[u8]) -> Result<DicomFrames, DicomError> {
 }
 
 /// A `w × h` grey image centre-cropped to a square and resized to `size × size` by area averaging
-/// (each output pixel is the mean of the input pixels it covers): `cropResize` of
-/// `web/formats.js`, the same arithmetic in f64. The page and the native loaders
-/// (`more_data_owner::data`, `more_angiography::load_image_folder`) bring every DICOM frame and every
-/// PNG/JPEG image to the model's input size with it. A `src` shorter than `w × h` gives zeros.
+/// (each output pixel is the mean of the input pixels it covers), in f64 (formerly `cropResize`
+/// in the page's JS). The data owner's library (`more_data_owner::data::image`, which the page,
+/// the CLI, Python and the lab call) brings every DICOM frame and every PNG/JPEG image to the
+/// model's input size with it. A `src` shorter than `w × h` gives zeros.
 #[allow(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,

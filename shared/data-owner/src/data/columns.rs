@@ -26,7 +26,7 @@ pub fn number(v: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|x| x.is_finite())
 }
 
-/// A cell that means "no value" (the page's `isMissing`): blank, `NA`, `N/A`, `NaN`, `null`,
+/// A cell that means "no value" (the page's rule, formerly `isMissing` in JS): blank, `NA`, `N/A`, `NaN`, `null`,
 /// `none` or `?`, in any case.
 pub fn is_missing(v: &str) -> bool {
     matches!(
@@ -35,7 +35,7 @@ pub fn is_missing(v: &str) -> bool {
     )
 }
 
-/// Statistics of one CSV column (the page's `columnProfile`).
+/// Statistics of one CSV column (formerly the page's `columnProfile` in JS; the page shows it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColumnProfile {
     /// Column name.
@@ -139,7 +139,7 @@ pub fn column_profile(csv: &super::Csv) -> Vec<ColumnProfile> {
         .collect()
 }
 
-/// The task the target column(s) suggest (the page's `guessTask`): one column of text labels,
+/// The task the target column(s) suggest (formerly the page's `guessTask` in JS): one column of text labels,
 /// or of whole numbers with at most [`CLASSIFICATION_MAX_DISTINCT`] distinct values, is a
 /// classification; anything else a regression.
 pub fn guess_task(profile: &[ColumnProfile], targets: &[String]) -> Task {

@@ -1,4 +1,4 @@
-//! A folder of images with a labels CSV (`filename,label`; the page's `loadImageFolder` and
+//! A folder of images with a labels CSV (`filename,label`; formerly the page's `loadImageFolder` and
 //! `loadDicomFolder`, now one rule): every listed file is decoded by what it is
 //! ([`decode_image`]: DICOM through the one DICOM pipeline, PNG/JPEG otherwise), so a folder may
 //! mix them; every frame is a sample with its file's label. A listed file that is missing or

@@ -3,13 +3,13 @@
 //! pipeline of [`more_dicom`] (Modality LUT, the file's window or min-max, MONOCHROME1 inverted,
 //! every frame a sample); anything else as PNG or JPEG (the `image` crate, format from the bytes):
 //! 8-bit RGB (alpha ignored, 16-bit samples reduced to 8), grey = (0.299 R + 0.587 G + 0.114 B) /
-//! 255 in f64 (the page's `imageToGrey`). Every frame is then centre-cropped to a square and
+//! 255 in f64 (formerly the page's `imageToGrey` in JS). Every frame is then centre-cropped to a square and
 //! area-resized to `size × size` by [`crop_resize`].
 
 use super::text::is_dicom;
 use super::DataError;
 
-/// The page's centre crop and area resize (`cropResize` of `web/formats.js`).
+/// The centre crop and area resize of every image (formerly `cropResize` in the page's JS).
 pub use more_dicom::crop_resize;
 
 /// What kind of image a file is.
@@ -75,7 +75,7 @@ mod tests {
 
     #[test]
     fn crop_resize_matches_the_page() {
-        // web/formats.js cropResize of a 6×4 ramp (i / 23) to 3×3, computed with node.
+        // The page's former JS cropResize (git history of web/formats.js) of a 6×4 ramp (i / 23) to 3×3, computed with node.
         let src: Vec<f32> = (0..24u8).map(|i| f32::from(i) / 23.0).collect();
         let page = [
             0.119_565_22_f32,

@@ -14,7 +14,7 @@
 //! | cells and columns: numbers, missing values, task guess, categorical or left out | [`columns`] |
 //! | tables: drop, one-hot, impute, standardise | [`table`] |
 //! | class names and one-hot targets | [`targets`] |
-//! | splits (the page's; the lab's ChaCha8 and per-class index rules) | [`split`] |
+//! | splits (the page's; the lab's ChaCha8 and per-class index rules) | [`split`](mod@split) |
 //! | standardisation | [`standardize`] |
 //! | IDX | [`idx`] |
 //! | one image file: DICOM or PNG/JPEG | [`image`] |

@@ -1,5 +1,5 @@
 //! Standardisation: per-column mean and population standard deviation of the training part,
-//! in f64 as the page computes them (`columnStats` of `web/formats.js`); a constant column gets a
+//! in f64 as the page computes them (formerly `columnStats` in the page's JS); a constant column gets a
 //! standard deviation of 1 (it becomes 0, not NaN).
 
 /// Per-column moments of a training matrix.

@@ -1,4 +1,4 @@
-//! A table (CSV) to a data set: the page's `tableFromCsv`, with categorical columns one-hot
+//! A table (CSV) to a data set: formerly the page's `tableFromCsv` in JS, now with categorical columns one-hot
 //! encoded. Steps, each a sentence in the notes when it changes anything:
 //! 1. rows whose target is missing (or, for a regression, not a number) are dropped;
 //! 2. each other column becomes a numeric feature, a one-hot categorical ([`feature_kind`]) or is
