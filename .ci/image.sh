@@ -23,6 +23,8 @@ UID_GID=65532
 if [[ ! -x "$BIN" ]]; then
   cargo build --release -p more-node
 fi
+previous=("$(buildah images -q "localhost/more-node-backup:$TAG" 2>/dev/null || true)"
+  "$(buildah images -q "localhost/more-node:$TAG" 2>/dev/null || true)")
 stage=$(mktemp -d)
 containers=()
 cleanup() {
@@ -89,4 +91,11 @@ buildah config --env MORE_PG_BIN="$PG_BIN" \
 buildah commit --quiet --rm "$ctr" "localhost/more-node-backup:$TAG" >/dev/null
 containers=()
 
+# The images this script built before under the same tags (now untagged) are removed.
+current=$(buildah images -q "localhost/more-node:$TAG"; buildah images -q "localhost/more-node-backup:$TAG")
+for old in "${previous[@]}"; do
+  if [[ -n "$old" ]] && ! grep -q "^$old" <<<"$current"; then
+    buildah rmi "$old" >/dev/null 2>&1 || true
+  fi
+done
 buildah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E "more-node(-backup)?:$TAG"
