@@ -2,9 +2,9 @@
 //! route (another tenant's object is a 404), and the append-only audit log with its export.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use crate::server_common::process::more_node;
 use crate::server_common::{settings, start, upload_dataset, Api, TestServer};
 use more_core::wire;
 use more_secret_key::{SecretKey, ShadowDistribution};
@@ -13,18 +13,8 @@ use serde_json::{json, Value};
 
 /// Runs `more-node ARGS --data-dir DATA`: (success, stdout, stderr).
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_more-node"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run more-node");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let data = data.display().to_string();
+    more_node(&[args, &["--data-dir", &data]].concat())
 }
 
 /// Creates `tenant` (unless it exists) and a key with `role`: the key, alone on the last line.

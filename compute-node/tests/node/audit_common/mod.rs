@@ -9,19 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs `more-node ARGS`: (success, stdout, stderr).
-pub fn more_node(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_more-node"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run more-node");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+pub use crate::server_common::process::more_node;
 
 /// `--data-dir DIR` (and `--db URL`) for the CLI.
 pub fn db_args(dir: &Path, db: Option<&str>) -> Vec<String> {

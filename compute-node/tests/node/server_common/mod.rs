@@ -251,19 +251,10 @@ pub fn decrypted_weights(
 /// Runs an operator's command, `more-node ARGS --data-dir DATA`; panics unless it succeeds;
 /// its standard output.
 pub fn operator_command(data: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_more-node"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run more-node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let data = data.display().to_string();
+    let (ok, out, err) = process::more_node(&[args, &["--data-dir", &data]].concat());
+    assert!(ok, "{err}");
+    out
 }
 
 /// The two-class data of the crash and fault tests, encrypted under `key` from `seed`:

@@ -7,6 +7,20 @@ use std::time::{Duration, Instant};
 
 use super::Api;
 
+/// Runs `more-node ARGS` to completion (`RUST_LOG=warn`): (success, stdout, stderr).
+pub fn more_node(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_more-node"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run more-node");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A free loopback port (bound, then released for the child to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
