@@ -442,7 +442,7 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let _ = block_on(self.handle.stop(false));
+        block_on(self.handle.stop(false));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
