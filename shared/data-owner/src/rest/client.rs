@@ -91,7 +91,8 @@ impl Node {
         let mut req = ureq::http::Request::builder()
             .method(route.method.as_str())
             .uri(&url);
-        if let (Some(t), false) = (&self.token, route.public) {
+        // The token goes with every call, the public ones too (the node ignores it there).
+        if let Some(t) = &self.token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let build = |e: ureq::http::Error| CliError::Unreachable(format!("{url}: {e}"));

@@ -69,7 +69,8 @@ pub struct Route {
     pub body: BodyKind,
     /// The success answer.
     pub answer: AnswerKind,
-    /// Whether it is served without a token (`auth::PUBLIC_PATHS` of the node).
+    /// Whether it is served without a token (`auth::PUBLIC_PATHS` of the node); the page sends
+    /// no token there (a 401 cannot sign it out), the native client sends it everywhere.
     pub public: bool,
 }
 
