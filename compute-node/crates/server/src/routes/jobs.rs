@@ -126,9 +126,14 @@ fn check_batch_memory(model: &ModelRecord, ds: &Dataset, samples: usize) -> ApiR
         .check_batch(samples, bytes_per_value, true)?)
 }
 
-/// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
-/// current blobs).
-fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> ApiResult<Job> {
+/// The dataset's features and targets blobs, when `model` can train on `ds` with `ranks` ranks:
+/// the dataset is ready, its shapes are the model's, its key and representation those the model
+/// was trained under, and dropout runs on one rank.
+fn check_fits<'d>(
+    model: &ModelRecord,
+    ds: &'d Dataset,
+    ranks: usize,
+) -> ApiResult<(&'d String, &'d String)> {
     if ranks > 1 && model.spec.has_dropout() {
         return Err(ApiError::bad_request(
             "a model with dropout trains on one rank only: its masks are drawn in one sequence \
@@ -166,7 +171,12 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
             "the model was trained on data under another key or representation",
         ));
     }
-    let loss = req.loss.unwrap_or(match ds.task {
+    Ok((features, targets))
+}
+
+/// The training configuration `req` asks for, with the task's default loss.
+fn train_config(req: &CreateJob, task: Task) -> TrainConfig {
+    let loss = req.loss.unwrap_or(match task {
         Task::Classification => LossKind::CrossEntropy,
         Task::Regression => LossKind::Mse,
     });
@@ -180,6 +190,14 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
     if let Some(d) = req.divergence_limit {
         config.divergence_limit = d;
     }
+    config
+}
+
+/// The job `req` asks for, checked against the model and the dataset (pinned to the dataset's
+/// current blobs).
+fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> ApiResult<Job> {
+    let (features, targets) = check_fits(model, ds, ranks)?;
+    let config = train_config(req, ds.task);
     let samples = ds.samples.unwrap_or(0);
     check_batch_memory(model, ds, req.batch_size.min(samples.max(1)))?;
     Ok(Job {
