@@ -29,7 +29,7 @@ fn moment_matched_shadow(x: &Bound<'_, numpy::PyArrayDyn<f32>>) -> PyResult<Stri
     let view = view.as_array();
     let rows = view.shape().first().copied().unwrap_or(0);
     let values: Vec<f32> = view.iter().copied().collect();
-    let width = if rows == 0 { 0 } else { values.len() / rows };
+    let width = values.len().checked_div(rows).unwrap_or(0);
     let shadow = more_data_owner::crypto::moment_matched(&values, width);
     serde_json::to_string(&shadow).map_err(|e| DataError::new_err(e.to_string()))
 }

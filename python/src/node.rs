@@ -86,6 +86,7 @@ impl NodeClient {
     /// Encrypts `x` (float32 `(samples, ...)`) with `shadow` and `y` (float32 `(samples,
     /// outputs)`) with the task's target shadow, creates the data set and uploads both; its id.
     #[pyo3(signature = (key, x, y, task, name, shadow = None))]
+    #[allow(clippy::too_many_arguments)]
     fn upload(
         &self,
         py: Python<'_>,
