@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_server::{Application, Settings};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};

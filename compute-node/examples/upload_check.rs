@@ -11,8 +11,8 @@
 
 use std::time::Instant;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

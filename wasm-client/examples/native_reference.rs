@@ -15,10 +15,10 @@
 
 use std::time::Instant;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
 use more_core::wire;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 

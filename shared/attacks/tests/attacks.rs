@@ -7,9 +7,9 @@ use more_attacks::{
     ciphertext_only_attack, detect_zeros, extract_compact_model, extract_model,
     known_plaintext_attack, markdown_table, run_all, zero_attack, AttackError, DataPrior,
 };
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::{MatrixCiphertext, MatrixForm, PlanarTensor};
 use more_core::Float;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;

@@ -9,8 +9,8 @@ use more_attacks::{
     basis_markdown_table, basis_study, decrypt_with_eigenvalue, objects_markdown_table,
     AttackError, BasisRule, BasisStudyRow, DataPrior, StoredObject,
 };
-use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use more_core::tensor::{Compact, CompactBasis, PlanarTensor};
+use more_secret_key::{KeyGeneration, SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;

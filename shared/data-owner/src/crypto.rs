@@ -2,10 +2,10 @@
 //! wire tensors, [`CHUNK_ROWS`] rows at a time, shadows per [`ShadowDistribution`]. Decryption is
 //! [`crate::decrypt`].
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::{CompactCiphertext, PlanarTensor};
 use more_core::wire;
 use more_core::Float;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::data::{Part, Task};

@@ -25,15 +25,15 @@
 
 pub mod crypto;
 pub mod data;
-pub mod describe;
 pub mod decrypt;
-pub mod presets;
-pub mod rest;
+pub mod describe;
 #[cfg(feature = "native")]
 pub mod dicomweb;
 pub mod fhir;
 #[cfg(feature = "native")]
 pub mod keyfile;
+pub mod presets;
+pub mod rest;
 #[cfg(feature = "native")]
 pub mod secure;
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::PlainTensor;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;

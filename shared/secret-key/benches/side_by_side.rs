@@ -27,9 +27,9 @@ mod timing;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::ModelSpec;
 use more_core::tensor::{Compact, Plain, PlanarTensor};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

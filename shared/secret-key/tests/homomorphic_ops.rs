@@ -24,9 +24,9 @@
 //! function's domain: `log`/`sqrt`/`1/x` get plaintexts away from 0 **and** shadows drawn from
 //! `MomentMatched { mean: 1, std: 0.1 }` (so they are positive too); `exp` gets `x ∈ [−20, 5]`.
 
-use more_secret_key::{Decrypt, SecretKey, ShadowDistribution};
 use more_core::tensor::{Compact, MatrixForm, Plain, PlainTensor, PlanarTensor, Representation};
 use more_core::{Float, MoreError};
+use more_secret_key::{Decrypt, SecretKey, ShadowDistribution};
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use proptest::prelude::*;
 use rand::SeedableRng;

@@ -1,11 +1,11 @@
 //! The engine's one code path: plaintext, compact and matrix-form runs agree; gradients agree
 //! with finite differences.
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::nn::{
     LayerSpec, LossKind, Model, ModelSpec, NoObserver, OptimizerSpec, TrainConfig, Trainer,
 };
 use more_core::tensor::{Plain, PlanarTensor};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

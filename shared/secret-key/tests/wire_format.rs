@@ -1,7 +1,6 @@
 //! Wire format v1: round trips, the documented hex dump, every malformed-input class, bundles, and
 //! a stable "fuzz smoke" test (random mutations of valid encodings never panic).
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::tensor::{
     Compact, CompactBasis, CompactCiphertext, MatrixCiphertext, MatrixForm, Plain, PlainTensor,
     PlanarTensor, Representation, RepresentationKind,
@@ -11,6 +10,7 @@ use more_core::wire::{
     encode_into, AnyTensor, Bundle, DecodeLimits, StreamValidator, WireError, FIXED_HEADER_LEN,
 };
 use more_core::{Dtype, Float};
+use more_secret_key::{SecretKey, ShadowDistribution};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use rand::SeedableRng;

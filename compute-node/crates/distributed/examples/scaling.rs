@@ -16,9 +16,9 @@ mod mnist;
 
 use std::process::Command;
 
-use more_secret_key::{SecretKey, ShadowDistribution};
 use more_core::wire;
 use more_distributed::Progress;
+use more_secret_key::{SecretKey, ShadowDistribution};
 use more_store::blobs::BlobStore;
 use ndarray::Array2;
 use rand::SeedableRng;

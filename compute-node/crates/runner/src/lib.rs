@@ -41,8 +41,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::Instrument as _;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use more_store::blobs::BlobStore;
 use more_store::db::{Claimed, Db};
@@ -224,21 +224,23 @@ impl Jobs {
         let handle = self.register(claimed);
         let (runner, h) = (self.clone(), handle.clone());
         // A task of its own: the run goes on if the worker that delivered it stops.
-        tokio::spawn(async move {
-            if attempt > MAX_TAKEOVERS {
-                let message = format!("the job stopped its node {attempt} times; not retried");
-                runner.fail(&h, &message).await;
-            } else {
-                runner.train(&h).await;
+        tokio::spawn(
+            async move {
+                if attempt > MAX_TAKEOVERS {
+                    let message = format!("the job stopped its node {attempt} times; not retried");
+                    runner.fail(&h, &message).await;
+                } else {
+                    runner.train(&h).await;
+                }
+                runner
+                    .active
+                    .lock()
+                    .expect("jobs lock")
+                    .remove(&h.snapshot().id);
+                h.done.send_replace(true);
             }
-            runner
-                .active
-                .lock()
-                .expect("jobs lock")
-                .remove(&h.snapshot().id);
-            h.done.send_replace(true);
-        }
-        .instrument(tracing::Span::current()));
+            .instrument(tracing::Span::current()),
+        );
         handle.ended().await;
     }
 

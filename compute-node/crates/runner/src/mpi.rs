@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::train::{complete, record_epoch, Context, EpochBlobs, Stop, Trained};
 use super::JobHandle;
-use more_store::db::Scope;
 use crate::error::{JobError, JobResult};
+use more_store::db::Scope;
 use more_store::records::{Job, ModelRecord};
 use more_store::weights::decode_bundle;
 

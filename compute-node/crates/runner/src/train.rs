@@ -15,16 +15,16 @@ use more_core::wire::{self, AnyTensor};
 
 use super::retry::{interrupted_message, Budget};
 use super::JobHandle;
+use crate::error::{JobError, JobResult};
 use more_store::blobs::BlobStore;
 use more_store::db::{Db, Scope};
-use crate::error::{JobError, JobResult};
-use more_store::StoreResult;
 use more_store::fault;
 use more_store::records::{Job, JobState, ModelRecord};
 use more_store::weights::{
     checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name, losses_blob,
     model_from_weights, params_bundle, storage_limits, x_basis,
 };
+use more_store::StoreResult;
 
 /// What a training thread needs.
 pub struct Context {

@@ -295,7 +295,10 @@ mod tests {
     #[test]
     fn a_full_store_is_507_and_a_read_only_or_unreachable_one_503() {
         let full = store(Some(StoreFault::Full));
-        assert_eq!((full.status.as_u16(), full.code), (507, "insufficient_storage"));
+        assert_eq!(
+            (full.status.as_u16(), full.code),
+            (507, "insufficient_storage")
+        );
         assert_eq!(full.message, "object store: put failed: the store is full");
         for fault in [StoreFault::ReadOnly, StoreFault::Unreachable] {
             let e = store(Some(fault));

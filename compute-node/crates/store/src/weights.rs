@@ -136,10 +136,9 @@ pub fn model_from_initial<R: Representation<f32>>(
         .tensors
         .iter()
         .map(|(n, t)| {
-            let plain = t
-                .clone()
-                .into_typed::<f32, Plain>()
-                .map_err(|e| StoreError::MalformedTensor(format!("stored initial weights {n}: {e}")))?;
+            let plain = t.clone().into_typed::<f32, Plain>().map_err(|e| {
+                StoreError::MalformedTensor(format!("stored initial weights {n}: {e}"))
+            })?;
             Ok((
                 n.clone(),
                 PlanarTensor::embed(rep.clone(), plain.values().clone()),
@@ -202,7 +201,9 @@ pub fn decode_checkpoint<R: Representation<f32>>(bytes: &[u8]) -> StoreResult<Ch
 /// # Errors
 /// [`StoreError::MalformedTensor`] when the losses do not concatenate (no epochs, or differing
 /// representations).
-pub fn losses_blob<R: Representation<f32>>(losses: &[PlanarTensor<f32, R>]) -> StoreResult<Vec<u8>> {
+pub fn losses_blob<R: Representation<f32>>(
+    losses: &[PlanarTensor<f32, R>],
+) -> StoreResult<Vec<u8>> {
     let all = PlanarTensor::concatenate(0, losses)
         .map_err(|e| StoreError::MalformedTensor(format!("losses: {e}")))?;
     Ok(wire::encode(&all))
@@ -216,7 +217,8 @@ pub fn decode_losses<R: Representation<f32>>(
     bytes: &[u8],
     epochs: usize,
 ) -> StoreResult<Vec<PlanarTensor<f32, R>>> {
-    let invalid = |e: &dyn std::fmt::Display| StoreError::MalformedTensor(format!("stored losses: {e}"));
+    let invalid =
+        |e: &dyn std::fmt::Display| StoreError::MalformedTensor(format!("stored losses: {e}"));
     let all: PlanarTensor<f32, R> = wire::decode(bytes, &storage_limits())
         .and_then(|t| t.into_typed())
         .map_err(|e| invalid(&e))?;

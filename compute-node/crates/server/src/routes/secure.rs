@@ -40,8 +40,8 @@ use crate::secure::quota::{self, OverQuota, Reservation, MAX_SAMPLES_PER_DAY};
 use crate::secure::store::{
     self, normalise_grants, EvaluationKeyRow, ModelFacts, SecureModelRow, MAX_GRANTS,
 };
-use crate::StoreError;
 use crate::state::AppState;
+use crate::StoreError;
 
 /// Largest accepted publish body (the model's JSON), bytes.
 pub const MAX_MODEL_JSON_BYTES: usize = 32 << 20;

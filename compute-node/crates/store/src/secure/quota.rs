@@ -12,8 +12,8 @@
 
 use sqlx::Row;
 
-use crate::error::StoreResult;
 use crate::db::Db;
+use crate::error::StoreResult;
 use crate::records::new_id;
 
 /// The quota's window, microseconds (24 hours).
