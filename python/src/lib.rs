@@ -4,7 +4,7 @@
 //! key files, the data rules, encryption and decrypt-any, the one REST client and its steps), so
 //! Python reads, encrypts, decrypts and talks to the node exactly as the page and the command
 //! line do. The GIL is released while reading, encrypting, decrypting and waiting on the network.
-//! Errors are the exceptions of [`errors`], mapped from `more_data_owner::CliError`.
+//! Errors are the exceptions of the `errors` module, mapped from `more_data_owner::CliError`.
 #![deny(missing_docs)]
 
 mod ciphertext;

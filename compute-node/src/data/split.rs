@@ -1,5 +1,5 @@
 //! Train/test splits of the lab's [`Dataset`]s, with the split rules of the data owner's library
-//! ([`more_data_owner::data::split`]):
+//! ([`mod@more_data_owner::data::split`]):
 //! - [`per_class_split`]: within each class, in file order, the first `⌊fraction·count⌋` samples
 //!   train and the rest test (no randomness; the MNIST default, 80 %);
 //! - [`seeded_split`]: a ChaCha8 shuffle seeded with `seed`, the first `⌈test_fraction·n⌉`

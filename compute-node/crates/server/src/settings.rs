@@ -80,7 +80,7 @@ pub struct Settings {
     /// Whether actix installs SIGINT/SIGTERM handlers (off in tests that run several servers).
     pub handle_signals: bool,
     /// Takes requests without a token as the tenant `local` with the admin role (a local demo;
-    /// loopback only, see [`check_exposure`]).
+    /// loopback only, see [`check_exposure`](crate::startup::check_exposure)).
     pub insecure_no_auth: bool,
     /// Accept OIDC access tokens from this issuer; `None`: API keys only.
     pub oidc: Option<OidcSettings>,
