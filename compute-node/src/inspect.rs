@@ -5,8 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use more_data_owner::data::{self, Task};
+use more_data_owner::data::{self, DataSource, Task};
 use more_data_owner::describe::describe;
 
 /// The data to read: exactly one of --csv, --idx, --images (the flags of `more-client data
@@ -45,25 +44,30 @@ pub struct InspectArgs {
 /// # Errors
 /// An unreadable or unusable file (the library's message).
 pub fn inspect(a: &InspectArgs) -> anyhow::Result<()> {
-    let set = if let Some(csv) = &a.csv {
+    let source = if let Some(path) = &a.csv {
         let task = match a.task.as_str() {
             "classification" => Some(Task::Classification),
             "regression" => Some(Task::Regression),
             _ => None,
         };
-        data::load_table(csv, &a.target, task)?
-    } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
-        data::load_image_folder(dir, labels, a.size)?
-    } else {
-        let mut files = Vec::new();
-        for p in &a.idx {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let name = p.file_name().map(|n| n.to_string_lossy().to_string());
-            files.push((name.unwrap_or_default(), bytes));
+        DataSource::Table {
+            path,
+            targets: &a.target,
+            task,
         }
-        let named: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
-        data::read_idx_files(&named, a.max_samples)?
+    } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
+        DataSource::ImageFolder {
+            dir,
+            labels,
+            size: a.size,
+        }
+    } else {
+        DataSource::Idx {
+            files: &a.idx,
+            max_samples: a.max_samples,
+        }
     };
+    let set = data::load(source)?;
     println!("{}", describe(&set.split, &set.notes).to_json());
     Ok(())
 }

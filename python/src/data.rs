@@ -1,9 +1,9 @@
 //! `read_data`: a data file read with the data owner's rules (`more_data_owner::data`), the
 //! same tensors, task, class names and notes as the page, the command line and the lab.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use more_data_owner::data::{self, Part, Split, Task};
+use more_data_owner::data::{self, DataSource, Part, Split, Task};
 use more_data_owner::CliError;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
@@ -23,14 +23,25 @@ struct Source {
 }
 
 fn read(s: &Source) -> Result<(Split, Vec<String>), CliError> {
-    let set = if let Some(csv) = &s.csv {
-        data::load_table(csv, &s.targets, s.task)?
+    let source = if let Some(path) = &s.csv {
+        DataSource::Table {
+            path,
+            targets: &s.targets,
+            task: s.task,
+        }
     } else if let Some((dir, labels)) = &s.images {
-        data::load_image_folder(dir, labels, s.size)?
+        DataSource::ImageFolder {
+            dir,
+            labels,
+            size: s.size,
+        }
     } else {
-        let files: Vec<&Path> = s.idx.iter().map(PathBuf::as_path).collect();
-        return Ok((data::load_idx_files(&files, s.max_samples)?, Vec::new()));
+        DataSource::Idx {
+            files: &s.idx,
+            max_samples: s.max_samples,
+        }
     };
+    let set = data::load(source)?;
     Ok((set.split, set.notes))
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use more_data_owner::data::{self, Part, Split, Task};
+use more_data_owner::data::{self, DataSource, Part, Split, Task};
 use more_data_owner::keyfile;
 use more_data_owner::rest::flows::{self, JobFollower, ModelChoice};
 use more_data_owner::rest::{id_of, CreateJob, Node, Sgd, TOKEN_ENV};
@@ -509,19 +509,30 @@ fn read_data(a: &UploadArgs) -> Result<Split> {
 
 /// The data of --csv, --idx or --images read with the library's readers, and its notes.
 fn read_data_set(a: &DataArgs) -> Result<(Split, Vec<String>)> {
-    let set = if let Some(csv) = &a.csv {
-        let task = match a.task {
-            TaskArg::Auto => None,
-            TaskArg::Classification => Some(Task::Classification),
-            TaskArg::Regression => Some(Task::Regression),
-        };
-        data::load_table(csv, &a.target, task)?
-    } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
-        data::load_image_folder(dir, labels, usize::from(a.size))?
-    } else {
-        let files: Vec<&Path> = a.idx.iter().map(PathBuf::as_path).collect();
-        return Ok((data::load_idx_files(&files, a.max_samples)?, Vec::new()));
+    let task = match a.task {
+        TaskArg::Auto => None,
+        TaskArg::Classification => Some(Task::Classification),
+        TaskArg::Regression => Some(Task::Regression),
     };
+    let source = if let Some(path) = &a.csv {
+        DataSource::Table {
+            path,
+            targets: &a.target,
+            task,
+        }
+    } else if let (Some(dir), Some(labels)) = (&a.images, &a.labels) {
+        DataSource::ImageFolder {
+            dir,
+            labels,
+            size: usize::from(a.size),
+        }
+    } else {
+        DataSource::Idx {
+            files: &a.idx,
+            max_samples: a.max_samples,
+        }
+    };
+    let set = data::load(source)?;
     Ok((set.split, set.notes))
 }
 

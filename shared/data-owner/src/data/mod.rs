@@ -59,7 +59,7 @@ pub use idx::{parse_idx, read_idx_files, Idx};
 pub use image::{crop_resize, decode_image};
 pub use mnist::{load_bundled_mnist_test, BUNDLED_MNIST_DIR};
 pub use part::{take_rows, DataSet, Part, Split, Table};
-pub use paths::{load_idx_files, load_image_folder, load_table, read_text_file};
+pub use paths::{load, load_idx_files, load_image_folder, load_table, read_text_file, DataSource};
 pub use split::{permutation, split};
 pub use standardize::Standardizer;
 pub use table::{encode_table, impute_missing, profile_table, read_table, table_from_csv};

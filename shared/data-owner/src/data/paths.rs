@@ -1,11 +1,11 @@
 //! Thin file-system helpers for the command line and the lab: they read the files and call the
 //! rules over bytes ([`read_table`], [`read_idx_files`], [`read_image_folder`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::folder::read_image_folder;
 use super::idx::read_idx_files;
-use super::part::{DataSet, Split};
+use super::part::DataSet;
 use super::table::read_table;
 use super::text::decode_text;
 use super::{DataError, Task};
@@ -42,17 +42,17 @@ pub fn load_table(
     read_table(&read(path)?, &file_name(path), targets, task)
 }
 
-/// IDX files read with [`read_idx_files`].
+/// IDX files read with [`read_idx_files`] (named by their file names).
 ///
 /// # Errors
 /// An unreadable file and the errors of [`read_idx_files`].
-pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<Split, DataError> {
+pub fn load_idx_files(files: &[&Path], max_samples: usize) -> Result<DataSet, DataError> {
     let mut named = Vec::new();
     for f in files {
         named.push((file_name(f), read(f)?));
     }
     let refs: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
-    Ok(read_idx_files(&refs, max_samples)?.split)
+    read_idx_files(&refs, max_samples)
 }
 
 /// An image folder read with [`read_image_folder`]: the files of `dir` (other than the labels
@@ -80,4 +80,54 @@ pub fn load_image_folder(dir: &Path, labels: &Path, size: usize) -> Result<DataS
         &mut read_listed,
         size,
     )
+}
+
+/// The files of a data set, of one of the three kinds the clients read (the command line's and
+/// the lab's `--csv`, `--idx`, `--images` flags, Python's `read_data` arguments).
+#[derive(Debug, Clone, Copy)]
+pub enum DataSource<'a> {
+    /// A CSV table, its target column(s) and the task (`None`: guessed from the target).
+    Table {
+        /// The table file.
+        path: &'a Path,
+        /// The target column names.
+        targets: &'a [String],
+        /// The task, or `None` to guess it.
+        task: Option<Task>,
+    },
+    /// IDX files (images and labels, optionally gzipped).
+    Idx {
+        /// The IDX files.
+        files: &'a [PathBuf],
+        /// At most this many training images.
+        max_samples: usize,
+    },
+    /// A folder of PNG/JPEG/DICOM images and its labels CSV.
+    ImageFolder {
+        /// The folder.
+        dir: &'a Path,
+        /// The labels CSV (`filename,label`).
+        labels: &'a Path,
+        /// Side of the square images, pixels.
+        size: usize,
+    },
+}
+
+/// Reads a [`DataSource`] with [`load_table`], [`load_idx_files`] or [`load_image_folder`].
+///
+/// # Errors
+/// Those of the reader the source names.
+pub fn load(source: DataSource<'_>) -> Result<DataSet, DataError> {
+    match source {
+        DataSource::Table {
+            path,
+            targets,
+            task,
+        } => load_table(path, targets, task),
+        DataSource::Idx { files, max_samples } => {
+            let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+            load_idx_files(&files, max_samples)
+        }
+        DataSource::ImageFolder { dir, labels, size } => load_image_folder(dir, labels, size),
+    }
 }
