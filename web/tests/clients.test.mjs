@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { answerPassphrase, generateKey, launchBrowser, openPage, pageState, repoRoot, startNode } from './helpers.mjs';
+import { answerPassphrase, canvasImages, generateKey, launchBrowser, openPage, pageState, repoRoot, startNode } from './helpers.mjs';
 
 const PASS = 'clients interop passphrase';
 const cliBinary = process.env.MORE_CLIENT_BIN ?? path.join(repoRoot, 'target/release/more-client');
@@ -326,31 +326,6 @@ test('a DICOM folder: the CLI\'s pixels are the page\'s (decode, centre crop, ar
   await page.context().close();
 });
 
-/** `count` images of `w × h` (a colour gradient with a bright disc placed per image) encoded by
- * the browser's canvas as `type` (image/png or image/jpeg); Buffers. */
-async function canvasImages(page, type, count, sizes) {
-  const hex = await page.evaluate(async ([type, count, sizes]) => {
-    const out = [];
-    for (let i = 0; i < count; i++) {
-      const [w, h] = sizes[i % sizes.length];
-      const c = new OffscreenCanvas(w, h);
-      const ctx = c.getContext('2d');
-      const g = ctx.createLinearGradient(0, 0, w, h);
-      g.addColorStop(0, `rgb(${20 + 9 * i}, 60, 140)`);
-      g.addColorStop(1, `rgb(230, ${200 - 7 * i}, 40)`);
-      ctx.fillStyle = g;
-      ctx.fillRect(0, 0, w, h);
-      ctx.fillStyle = i % 2 ? '#fff' : '#111';
-      ctx.beginPath();
-      ctx.arc(((i * 7) % w) + 3, ((i * 5) % h) + 3, Math.min(w, h) / 4, 0, 2 * Math.PI);
-      ctx.fill();
-      const bytes = new Uint8Array(await (await c.convertToBlob({ type, quality: 0.9 })).arrayBuffer());
-      out.push(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''));
-    }
-    return out;
-  }, [type, count, sizes]);
-  return hex.map((h) => Buffer.from(h, 'hex'));
-}
 
 test('a PNG/JPEG folder: the CLI\'s pixels are the page\'s (decode, grey, centre crop, area resize) and the same split', { timeout: 180_000 }, async (t) => {
   const page = await openPage(browser, node.url, { testPackage: false });

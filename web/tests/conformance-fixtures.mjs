@@ -8,7 +8,7 @@
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { launchBrowser, repoRoot } from './helpers.mjs';
+import { canvasImages, launchBrowser, repoRoot } from './helpers.mjs';
 
 const out = path.join(repoRoot, 'shared/data-owner/tests/conformance');
 
@@ -75,30 +75,6 @@ function idx() {
   return { images: gzipSync(images, { level: 9 }), labels };
 }
 
-/** `count` images (gradient and a disc) encoded by Chromium's canvas as `type`; Buffers. */
-async function canvasImages(page, type, count, sizes, seed) {
-  const hex = await page.evaluate(async ([type, count, sizes, seed]) => {
-    const out = [];
-    for (let i = 0; i < count; i++) {
-      const [w, h] = sizes[i % sizes.length];
-      const c = new OffscreenCanvas(w, h);
-      const ctx = c.getContext('2d');
-      const g = ctx.createLinearGradient(0, 0, w, h);
-      g.addColorStop(0, `rgb(${20 + 9 * i + seed}, 60, 140)`);
-      g.addColorStop(1, `rgb(230, ${200 - 7 * i}, 40)`);
-      ctx.fillStyle = g;
-      ctx.fillRect(0, 0, w, h);
-      ctx.fillStyle = i % 2 ? '#fff' : '#111';
-      ctx.beginPath();
-      ctx.arc(((i * 7) % w) + 3, ((i * 5) % h) + 3, Math.min(w, h) / 4, 0, 2 * Math.PI);
-      ctx.fill();
-      const bytes = new Uint8Array(await (await c.convertToBlob({ type, quality: 0.9 })).arrayBuffer());
-      out.push(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''));
-    }
-    return out;
-  }, [type, count, sizes, seed]);
-  return hex.map((h) => Buffer.from(h, 'hex'));
-}
 
 async function main() {
   const dicomDir = process.argv[2] ?? '/tmp/c-angio';

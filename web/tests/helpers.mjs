@@ -212,3 +212,30 @@ export async function screenshot(page, name, selector = null) {
   if (selector) await page.locator(selector).first().screenshot({ path: file, animations: 'disabled' });
   else await page.screenshot({ path: file, animations: 'disabled' });
 }
+
+/** `count` images of the sizes `sizes` (`[w, h]` in turn: a colour gradient shifted by `seed`, a
+ * disc placed per image) encoded by the browser's canvas as `type` (image/png or image/jpeg);
+ * Buffers. */
+export async function canvasImages(page, type, count, sizes, seed = 0) {
+  const hex = await page.evaluate(async ([type, count, sizes, seed]) => {
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      const [w, h] = sizes[i % sizes.length];
+      const c = new OffscreenCanvas(w, h);
+      const ctx = c.getContext('2d');
+      const g = ctx.createLinearGradient(0, 0, w, h);
+      g.addColorStop(0, `rgb(${20 + 9 * i + seed}, 60, 140)`);
+      g.addColorStop(1, `rgb(230, ${200 - 7 * i}, 40)`);
+      ctx.fillStyle = g;
+      ctx.fillRect(0, 0, w, h);
+      ctx.fillStyle = i % 2 ? '#fff' : '#111';
+      ctx.beginPath();
+      ctx.arc(((i * 7) % w) + 3, ((i * 5) % h) + 3, Math.min(w, h) / 4, 0, 2 * Math.PI);
+      ctx.fill();
+      const bytes = new Uint8Array(await (await c.convertToBlob({ type, quality: 0.9 })).arrayBuffer());
+      out.push(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''));
+    }
+    return out;
+  }, [type, count, sizes, seed]);
+  return hex.map((h) => Buffer.from(h, 'hex'));
+}
