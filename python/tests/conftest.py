@@ -13,6 +13,22 @@ from pathlib import Path
 
 import pytest
 
+
+def wait_until_answers(proc, url, log_path, what, timeout=30):
+    """Polls `url` until it answers 200 (a server started as `proc` is up); raises with the
+    server's log (`log_path`) if `proc` exits first or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"{what} did not start: {Path(log_path).read_text()}")
+        time.sleep(0.1)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -84,17 +100,7 @@ def node_url(tmp_path_factory):
          "--web-dir", str(data / "no-web")],
         stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v1/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"the node did not start: {(data / 'node.log').read_text()}")
-            time.sleep(0.1)
+        wait_until_answers(proc, f"{url}/v1/health", data / "node.log", "the node")
         yield url
     finally:
         os.kill(proc.pid, signal.SIGTERM)

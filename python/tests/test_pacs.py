@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -38,6 +37,8 @@ import pydicom
 from fhir.resources.R4B.bundle import Bundle
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from conftest import wait_until_answers
 
 import more_client
 from more_client import Ciphertext, SecretKey
@@ -157,17 +158,7 @@ def orthanc(tmp_path_factory):
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/dicom-web/studies", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"Orthanc did not start: {(work / 'orthanc.log').read_text()}")
-            time.sleep(0.1)
+        wait_until_answers(proc, f"{url}/dicom-web/studies", work / "orthanc.log", "Orthanc")
         yield f"{url}/dicom-web"
     finally:
         os.kill(proc.pid, signal.SIGTERM)
