@@ -18,6 +18,8 @@ mod data;
 pub use data::{profile_table, read_idx, read_image_folder, read_table};
 mod dicom;
 pub use dicom::{decode_dicom, DicomFrames};
+mod passphrase;
+pub use passphrase::{passphrase_strength, PassphraseStrength};
 mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 
