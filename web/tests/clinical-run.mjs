@@ -1,0 +1,106 @@
+// One clinical run through the page's controls, shared by the bounded CI test (clinical.test.mjs),
+// the defaults findings (defaults.test.mjs) and the full benchmark (clinical-bench.mjs): open a
+// table (or a DICOM folder), read it with the page's rules, encrypt and upload, press "Start
+// training" with whatever the page put in the Train card, predict the test split here in the page,
+// and score the decrypted predictions against the reference model (scikit-learn's logistic / linear
+// regression, web/tests/baseline.py) fitted on the page's own split of the same rows.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { pageState, repoRoot } from './helpers.mjs';
+
+const run = promisify(execFile);
+/** The venv with scikit-learn (.ci/setup-tests) and the public tables it extracts. */
+export const baselinePython = path.join(repoRoot, 'target/baseline-venv/bin/python');
+export const datasetsDir = path.join(repoRoot, 'target/datasets');
+
+/** A CSV of target/datasets (from .ci/setup-tests) as a file for `setInputFiles`; `keep(lines)`
+ * may pick rows (header first) for a bounded run. */
+export async function tableFile(name, keep = (lines) => lines) {
+  const text = await readFile(path.join(datasetsDir, name), 'latin1');
+  const lines = keep(text.split('\n').filter((l) => l.length));
+  return { name, mimeType: 'text/csv', buffer: Buffer.from(`${lines.join('\n')}\n`, 'latin1') };
+}
+
+/** Opens `file` in the Data card, types `target` (empty: let the page guess), reads the table. */
+export async function readTableInPage(page, file, target, task = 'auto') {
+  if (file) await page.setInputFiles('#data-csv', file);
+  await page.fill('#csv-targets', target);
+  await page.dispatchEvent('#csv-targets', 'change');
+  await page.selectOption('#csv-task', task);
+  await page.click('#csv-load');
+  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
+    || document.querySelector('#data-error').textContent, null, { timeout: 60_000 });
+  const error = await page.textContent('#data-error');
+  if (error) throw new Error(`Read table failed: ${error}`);
+}
+
+/** "Encrypt and upload"; resolves when the page says the dataset is uploaded. */
+export async function uploadInPage(page) {
+  await page.click('#data-upload');
+  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
+  const status = await page.textContent('#upload-status');
+  if (!/Uploaded encrypted dataset/.test(status)) throw new Error(status);
+}
+
+/** "Start training" with the Train card as it is; the final state, the status line, seconds. */
+export async function trainInPage(page, timeout = 600_000) {
+  const t0 = Date.now();
+  await page.click('#train-start');
+  await page.waitForSelector('#train-status[data-state]', { timeout });
+  return { state: await page.getAttribute('#train-status', 'data-state'), status: await page.textContent('#train-status'),
+    seconds: (Date.now() - t0) / 1000 };
+}
+
+/** "Predict the test set" here in the page; the decrypted outputs (rows). */
+export async function predictHere(page) {
+  await page.selectOption('#predict-where', 'local');
+  await page.evaluate(() => { delete document.querySelector('#accuracy').dataset.where; });
+  await page.click('#predict-test');
+  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local'
+    || /failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
+  const outputs = await pageState(page, (s) => s.lastPrediction?.outputs ?? null);
+  if (!outputs) throw new Error(await page.textContent('#accuracy'));
+  return outputs;
+}
+
+/** The page's split as plain arrays: features, class indices or target values in their units. */
+export function pageSplit(page) {
+  return pageState(page, (s) => {
+    const part = (p) => {
+      const w = p.x.length / p.rows;
+      const x = Array.from({ length: p.rows }, (_, r) => Array.from(p.x.subarray(r * w, (r + 1) * w)));
+      const y = p.task === 'classification' ? Array.from(p.labels)
+        : Array.from({ length: p.rows }, (_, r) => p.y[r * p.targetDim] * p.targetScale.std[0] + p.targetScale.mean[0]);
+      return { x, y };
+    };
+    return { task: s.data.train.task, train: part(s.data.train), test: part(s.data.test),
+      scale: s.data.test.targetScale ? { mean: s.data.test.targetScale.mean[0], std: s.data.test.targetScale.std[0] } : null };
+  });
+}
+
+/** Accuracy (classification) or R² and MAE in the target's units (regression, first output) of
+ * the page's decrypted test outputs. */
+export function scoreOutputs(split, outputs) {
+  const { y } = split.test;
+  if (split.task === 'classification') {
+    const hits = outputs.filter((row, i) => row.indexOf(Math.max(...row)) === y[i]).length;
+    return { accuracy: hits / y.length };
+  }
+  const pred = outputs.map((row) => row[0] * split.scale.std + split.scale.mean);
+  const mean = y.reduce((a, b) => a + b, 0) / y.length;
+  const sst = y.reduce((a, v) => a + (v - mean) ** 2, 0);
+  const sse = y.reduce((a, v, i) => a + (v - pred[i]) ** 2, 0);
+  return { r2: 1 - sse / sst, mae: y.reduce((a, v, i) => a + Math.abs(v - pred[i]), 0) / y.length };
+}
+
+/** scikit-learn's logistic / linear regression on the same split (web/tests/baseline.py). */
+export async function referenceScore(split) {
+  const child = run(baselinePython, [path.join(repoRoot, 'web/tests/baseline.py')], { maxBuffer: 1 << 20 });
+  child.child.stdin.end(JSON.stringify({ task: split.task, train: split.train, test: split.test }));
+  return JSON.parse((await child).stdout);
+}
+
+/** The headline number of a score: accuracy or R². */
+export const headline = (score) => score.accuracy ?? score.r2;

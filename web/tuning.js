@@ -1,0 +1,246 @@
+// @ts-check
+// "Automatic (recommended)" training settings (issue #29): the learning rate and the number of
+// epochs are chosen on the loaded data, not taken from constants tuned on MNIST. The rules are the
+// data owner's library's (more_data_owner::tune, in the key Worker as tunePlan / tuneSplit /
+// tuneChoose / tuneEarlyStop / tuneSuggest); this module runs them against the node:
+//
+// 1. split the training rows into a fit part and a validation part (tuneSplit: stratified by
+//    class, seeded), encrypt and upload both as datasets of their own;
+// 2. a short learning-rate range test (Smith 2017): for each candidate rate of tunePlan, a job of a
+//    few epochs on a bounded subset of the fit part, with the validation dataset attached, so the
+//    node stores the encrypted mean validation loss of every epoch; the page decrypts them and
+//    tuneChoose picks the rate (lowest validation loss, diverged runs excluded);
+// 3. the real run at that rate on the whole fit part, early-stopped: after each epoch the page
+//    decrypts the validation loss and asks tuneEarlyStop; when it says stop, the page cancels the
+//    job and asks the node to keep the weights of the last completed epoch (POST /jobs/{id}/keep).
+//
+// For tables the search also weighs a linear model (one dense layer: logistic regression for
+// classes, least squares for a number) against the table MLP: each gets its chosen rate and its
+// early-stopped run, and the one with the lower final validation loss is kept. The node sees
+// ciphertexts only: every loss it computes is decrypted here, and every decision is made here.
+import { call } from './client.js';
+import { api } from './api.js';
+
+/** @typedef {import('./state.js').DataPart} DataPart */
+
+/**
+ * A model the search may train: a label for people and the create-model body.
+ * @typedef {object} Candidate
+ * @property {string} label e.g. "table MLP", "linear model"
+ * @property {(name: string) => object} body the POST /v1/models body, named `name`
+ */
+
+/**
+ * One finished (or stopped) training job of the search or of the real run.
+ * @typedef {object} Run
+ * @property {string} jobId
+ * @property {string} modelId
+ * @property {string} state the job's final state
+ * @property {number[]} validationLosses decrypted mean validation loss per epoch
+ * @property {number[]} trainingLosses decrypted mean training loss per epoch
+ * @property {boolean} diverged the job failed or a loss is not finite
+ * @property {number} epochs epochs the model holds (kept epochs after an early stop)
+ */
+
+/**
+ * The outcome of the automatic settings.
+ * @typedef {object} AutoResult
+ * @property {Run} run the kept real run (its model predicts)
+ * @property {Candidate} candidate the kept model kind
+ * @property {number} learningRate the chosen learning rate
+ * @property {string} reason tuneChoose's reason, in words
+ * @property {{ label: string, learningRate: number, validationLosses: number[], diverged: boolean }[]} trials
+ */
+
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
+const FINISHED = ['completed', 'failed', 'cancelled', 'interrupted'];
+
+/** Rows `idx` of `part`: copies of its features and targets. */
+export function pickRows(/** @type {DataPart} */ part, /** @type {number[]} */ idx) {
+  const w = part.x.length / part.rows;
+  const k = part.targetDim;
+  const x = new Float32Array(idx.length * w);
+  const y = new Float32Array(idx.length * k);
+  idx.forEach((r, i) => {
+    x.set(part.x.subarray(r * w, (r + 1) * w), i * w);
+    y.set(part.y.subarray(r * k, (r + 1) * k), i * k);
+  });
+  return { x, y };
+}
+
+/** `n` of `idx` spread evenly over it (all of them when n ≥ its length). */
+export function spread(/** @type {number[]} */ idx, /** @type {number} */ n) {
+  if (n >= idx.length) return idx;
+  return Array.from({ length: n }, (_, i) => idx[Math.floor((i * idx.length) / n)]);
+}
+
+/** Encrypts rows `idx` of `part` (the upload step's shadows: Gaussian features, probability
+ * vectors for one-hot targets) and uploads them as a new dataset named `name`; its id. */
+export async function uploadRows(/** @type {DataPart} */ part, /** @type {number[]} */ idx, /** @type {string} */ name) {
+  const { x, y } = pickRows(part, idx);
+  const features = await call('encrypt', { data: x, shape: [idx.length, ...part.featureShape], shadow: { kind: 'gaussian', std: 0.1 } });
+  const targetShadow = part.task === 'classification' ? { kind: 'simplex' } : { kind: 'gaussian', std: 0.1 };
+  const targets = await call('encrypt', { data: y, shape: [idx.length, part.targetDim], shadow: targetShadow });
+  const ds = await api.createDataset({ name, task: part.task, ...(part.task === 'classification' ? { num_classes: part.targetDim } : {}) });
+  await api.putFeatures(ds.id, features);
+  await api.putTargets(ds.id, targets);
+  return ds.id;
+}
+
+/** Decrypted losses of a job (`kind`: 'losses' | 'validationLosses'); [] before epoch 1. */
+async function jobLosses(/** @type {string} */ jobId, /** @type {'losses' | 'validationLosses'} */ kind) {
+  try {
+    return Array.from(await call('decryptLosses', { bytes: await api[kind](jobId) }), Number);
+  } catch (err) {
+    if (/** @type {any} */ (err).status === 409 || /** @type {any} */ (err).status === 404) return [];
+    throw err;
+  }
+}
+
+/**
+ * Follows job `jobId` until it ends. After each new epoch the decrypted validation losses go to
+ * `onEpoch(losses, job)`; when it returns true the page cancels the job and the node keeps the
+ * weights of the last completed epoch. `control.stopped` (the Cancel button) cancels too.
+ * @param {string} jobId
+ * @param {(losses: number[], job: any) => boolean | Promise<boolean>} onEpoch
+ * @param {{ stopped: boolean }} control
+ * @returns {Promise<{ job: any, validationLosses: number[], early: boolean }>}
+ */
+async function followJob(jobId, onEpoch, control) {
+  let seen = 0;
+  let validationLosses = /** @type {number[]} */ ([]);
+  for (;;) {
+    const job = await api.job(jobId);
+    if ((job.epoch ?? 0) > seen) {
+      seen = job.epoch;
+      validationLosses = await jobLosses(jobId, 'validationLosses');
+      if (!FINISHED.includes(job.state) && (await onEpoch(validationLosses, job) || control.stopped)) {
+        await api.cancel(jobId);
+        let j = job;
+        while (!FINISHED.includes(j.state)) { await sleep(100); j = await api.job(jobId); }
+        if (j.state === 'completed') return { job: j, validationLosses: await jobLosses(jobId, 'validationLosses'), early: false };
+        const kept = await api.keepJob(jobId);
+        return { job: kept, validationLosses: validationLosses.slice(0, kept.kept_epochs ?? validationLosses.length), early: true };
+      }
+    }
+    if (FINISHED.includes(job.state)) {
+      if (job.epoch > validationLosses.length) validationLosses = await jobLosses(jobId, 'validationLosses');
+      return { job, validationLosses, early: false };
+    }
+    if (control.stopped) await api.cancel(jobId);
+    await sleep(250);
+  }
+}
+
+/**
+ * Trains a new model of `candidate` on `datasetId` with the validation set `validationId`.
+ * @param {{ candidate: Candidate, name: string, datasetId: string, validationId: string, epochs: number,
+ *   batch: number, learningRate: number, momentum: number, loss: string,
+ *   onEpoch: (losses: number[], job: any) => boolean | Promise<boolean>, control: { stopped: boolean } }} a
+ * @returns {Promise<Run>}
+ */
+export async function trainRun(a) {
+  const model = await api.createModel(a.candidate.body(a.name));
+  const job = await api.startJob({
+    model_id: model.id, dataset_id: a.datasetId, validation_dataset_id: a.validationId,
+    epochs: a.epochs, batch_size: a.batch,
+    optimizer: { type: 'sgd', learning_rate: a.learningRate, momentum: a.momentum },
+    ...(a.loss ? { loss: a.loss } : {}), seed: 7,
+  });
+  const { job: end, validationLosses, early } = await followJob(job.id, a.onEpoch, a.control);
+  const trainingLosses = (await jobLosses(job.id, 'losses')).slice(0, validationLosses.length || undefined);
+  const diverged = end.state === 'failed' || [...validationLosses, ...trainingLosses].some((l) => !Number.isFinite(l));
+  return { jobId: job.id, modelId: model.id, state: end.state, validationLosses, trainingLosses, diverged,
+    epochs: early ? (end.kept_epochs ?? validationLosses.length) : (end.epoch ?? 0) };
+}
+
+/** A rate as people read it: 0.02, 0.005, 3e-4. */
+export const rateText = (/** @type {number} */ r) => (r >= 1e-3 ? String(Number(r.toPrecision(2))) : r.toExponential(0));
+
+/**
+ * The automatic settings on the training part `train`: the search, then the early-stopped run.
+ * `report(text, fraction)` tells progress ("trying learning rate 0.02 (2 of 5)").
+ * @param {{ train: DataPart, candidates: Candidate[], maxEpochs: number, momentum: number, loss: string,
+ *   name: string, report: (text: string, fraction: number) => void, control: { stopped: boolean },
+ *   onRunEpoch?: (run: { trainingLosses: number[], validationLosses: number[] }) => void }} o
+ * @returns {Promise<AutoResult>}
+ */
+export async function autoTrain(o) {
+  const { train, candidates, report, control } = o;
+  const classes = train.task === 'classification' ? train.targetDim : null;
+  const plan = await call('tunePlan', { samples: train.rows, classes });
+  const split = await call('tuneSplit', { n: train.rows, labels: classes ? Array.from(train.labels ?? []) : null,
+    fraction: plan.validation_fraction, seed: 7 });
+  const fitIdx = Array.from(split.train, Number);
+  const valIdx = Array.from(split.validation, Number);
+  report(`Uploading a validation part (${valIdx.length} of ${train.rows} rows, encrypted) for the automatic settings…`, 0);
+  const validationId = await uploadRows(train, valIdx, `${o.name} · validation part (${valIdx.length} rows)`);
+  const fitId = await uploadRows(train, fitIdx, `${o.name} · fit part (${fitIdx.length} rows)`);
+  const searchIdx = spread(fitIdx, plan.train_samples);
+  const searchId = searchIdx === fitIdx ? fitId
+    : await uploadRows(train, searchIdx, `${o.name} · learning-rate search part (${searchIdx.length} rows)`);
+  const trials = [];
+  const total = candidates.length * plan.rates.length;
+  const chosen = [];
+  for (const candidate of candidates) {
+    const results = [];
+    for (const learningRate of plan.rates) {
+      if (control.stopped) throw new Error('cancelled');
+      const i = trials.length + 1;
+      const what = candidates.length > 1 ? `${candidate.label}: trying` : 'Trying';
+      report(`${what} learning rate ${rateText(learningRate)} (${i} of ${total}) for ${plan.epochs} epoch${plan.epochs > 1 ? 's' : ''} `
+        + `on ${searchIdx.length} rows…`, (0.5 * (i - 1)) / total);
+      const run = await trainRun({ ...o, candidate, name: `${o.name} ${candidate.label} · trial lr ${rateText(learningRate)}`,
+        datasetId: searchId, validationId, epochs: plan.epochs, batch: plan.batch_size, learningRate,
+        onEpoch: () => false });
+      results.push({ learning_rate: learningRate, validation_losses: run.validationLosses, diverged: run.diverged });
+      trials.push({ label: candidate.label, learningRate, validationLosses: run.validationLosses, diverged: run.diverged, modelId: run.modelId });
+    }
+    const choice = await call('tuneChoose', results);
+    if (choice.learning_rate !== null && choice.learning_rate !== undefined) chosen.push({ candidate, learningRate: choice.learning_rate, reason: choice.reason });
+  }
+  if (!chosen.length) throw new Error('every learning rate tried diverged: check the data (constant or extreme columns?) or choose the settings by hand');
+  const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size });
+  await Promise.all(trials.map((t) => api.deleteModel(t.modelId).catch(() => {})));
+  return { ...best, trials: trials.map(({ modelId, ...t }) => t) };
+}
+
+/**
+ * The real runs: each chosen (model, rate) on the fit part, early-stopped on the validation loss;
+ * the run with the lowest final validation loss is kept, the others' models are deleted.
+ * @param {Parameters<typeof autoTrain>[0]} o
+ * @param {{ candidate: Candidate, learningRate: number, reason: string }[]} chosen
+ * @param {{ fitId: string, validationId: string, batch: number }} ids
+ */
+async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
+  const runs = [];
+  for (const [k, c] of chosen.entries()) {
+    if (o.control.stopped) throw new Error('cancelled');
+    const label = chosen.length > 1 ? `${c.candidate.label}, ` : '';
+    const run = await trainRun({ ...o, candidate: c.candidate, name: `${o.name} ${c.candidate.label}`, datasetId: fitId, validationId,
+      epochs: o.maxEpochs, batch, learningRate: c.learningRate,
+      onEpoch: async (losses, job) => {
+        o.report(`Training (${label}learning rate ${rateText(c.learningRate)}): epoch ${job.epoch} of at most ${o.maxEpochs}, `
+          + `validation loss ${losses.at(-1)?.toPrecision(4)}; stops when it no longer improves`, 0.5 + (0.5 * (k + job.epoch / o.maxEpochs)) / chosen.length);
+        o.onRunEpoch?.({ trainingLosses: await jobLosses(job.id, 'losses'), validationLosses: losses });
+        return (await call('tuneEarlyStop', { validation_losses: losses })).stop;
+      } });
+    runs.push({ ...c, run });
+  }
+  const finalLoss = (/** @type {{ run: Run }} */ r) => (r.run.diverged ? Infinity : r.run.validationLosses.at(-1) ?? Infinity);
+  runs.sort((a, b) => finalLoss(a) - finalLoss(b));
+  await Promise.all(runs.slice(1).map((r) => api.deleteModel(r.run.modelId).catch(() => {})));
+  return runs[0];
+}
+
+/**
+ * The library's plain-language advice when a model does not beat its baseline (tuneSuggest):
+ * which way to move what. `score` and `baseline` are accuracy (0..1) or R².
+ * @param {{ task: string, learningRate: number, epochs: number, trainingLosses: number[], validationLosses: number[],
+ *   score: number, baseline: number, classCounts: number[] | null, diverged?: boolean }} a
+ * @returns {Promise<{ beats_baseline: boolean, advice: { cause: string, action: string, text: string }[] }>}
+ */
+export function suggest(a) {
+  return call('tuneSuggest', { task: a.task, learning_rate: a.learningRate, epochs: a.epochs, training_losses: a.trainingLosses,
+    validation_losses: a.validationLosses, score: a.score, baseline: a.baseline, class_counts: a.classCounts, diverged: a.diverged ?? false });
+}
