@@ -1,0 +1,146 @@
+// Step 2, data: the bundled MNIST sample, IDX files, image folders, DICOM, tables (profile and
+// target columns). Nothing leaves the page here.
+import { loadBundledMnist, loadIdxFiles, loadImageFolder, loadTable, profileTable } from './formats.js';
+import { renderDigit } from './chart.js';
+import { $, fmt, showError } from './dom.js';
+import { state } from './state.js';
+import { updateButtons } from './controls.js';
+import { setTrainingDefaults } from './train-step.js';
+
+function dataLoaded(parts) {
+  state.data = parts;
+  state.datasetId = null;
+  state.modelTrained = false;
+  const { train, test } = parts;
+  const kind = train.task === 'classification' ? `${train.targetDim} classes` : `${train.targetDim} target(s), standardized`;
+  $('data-summary').textContent = `${train.name}: ${train.rows} training and ${test.rows} test samples, `
+    + `features ${train.featureShape.join('×')}, ${train.task} (${kind}). Not uploaded yet.`;
+  // Tables get a table MLP, never an image CNN; images keep the MNIST MLP default.
+  const isTable = train.featureShape.length === 1;
+  for (const o of $('preset').options) o.disabled = isTable && /cnn/.test(o.value);
+  $('preset').value = train.task === 'regression' ? 'regression_mlp' : isTable ? 'table_mlp' : train.dicom ? 'image_cnn' : 'mnist_mlp';
+  setTrainingDefaults(train);
+  $('loss').value = '';
+  $('data-notes').replaceChildren(...(train.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('dicom-preview').replaceChildren();
+  if (train.dicom) showDicom(parts);
+  if (train.table) {
+    $('data-summary').textContent += ` Task ${train.task}${train.table.guessedTask === train.task ? ' (guessed from the target)' : ` (chosen; the target looks like ${train.table.guessedTask})`}; `
+      + `${train.table.rowsUsed} of ${train.table.rowsRead} rows used; features: ${train.featureNames.join(', ')}.`;
+  }
+  updateButtons();
+}
+
+/** How many times data were read (profileCsv leaves the page alone once a later read started). */
+let dataLoads = 0;
+
+async function loadData(fn) {
+  dataLoads++;
+  showError($('data-error'), null);
+  $('data-notes').replaceChildren();
+  $('data-summary').textContent = 'Reading…';
+  try {
+    dataLoaded(await fn());
+  } catch (err) {
+    state.data = null;
+    $('data-summary').textContent = 'No data loaded.';
+    showError($('data-error'), err);
+    updateButtons();
+  }
+}
+
+$('data-sample').onclick = () => loadData(() => loadBundledMnist({
+  perClassTrain: Number($('sample-train').value), perClassTest: Number($('sample-test').value) }));
+$('data-idx').onchange = (e) => loadData(() => loadIdxFiles([...e.target.files], { maxSamples: Number($('idx-max').value) }));
+$('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files], { size: 28 }));
+
+// DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
+// come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
+const openDicom = (e) => loadData(() => loadImageFolder([...e.target.files], { size: Number($('dicom-size').value),
+  onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }));
+$('data-dicom').onchange = openDicom;
+$('data-dicom-folder').onchange = openDicom;
+
+/** The decoded files (image facts, view) and a preview grid of the model inputs. */
+function showDicom({ train, test }) {
+  const files = train.dicom.files;
+  const t = document.createElement('table');
+  t.className = 'stats';
+  t.createTHead().insertRow().append(...['file', 'label', 'modality', 'frames', 'size', 'bits', 'photometric', 'view', 'scaling']
+    .map((h) => Object.assign(document.createElement('th'), { textContent: h })));
+  const body = t.createTBody();
+  for (const f of files) {
+    const scaling = f.window ? `window ${fmt(f.window[0])}/${fmt(f.window[1])}` : 'min–max';
+    const tr = body.insertRow();
+    [f.name, f.label, f.modality || '–', f.frames, `${f.columns}×${f.rows}`, f.bitsAllocated, f.photometric, f.view ?? '–',
+      `${f.rescale[0] !== 1 || f.rescale[1] !== 0 ? `rescale ${fmt(f.rescale[0])}·x ${f.rescale[1] < 0 ? '−' : '+'} ${fmt(Math.abs(f.rescale[1]))}, ` : ''}${scaling}`]
+      .forEach((v) => { tr.insertCell().textContent = v; });
+  }
+  const grid = document.createElement('div');
+  grid.className = 'grid';
+  grid.setAttribute('aria-label', 'Model inputs (cropped and resized frames)');
+  const w = train.featureShape.at(-1);
+  const shown = [[train, 16], [test, 8]].flatMap(([part, n]) => Array.from({ length: Math.min(n, part.rows) }, (_, i) => [part, i]));
+  for (const [part, i] of shown) {
+    const fig = document.createElement('figure');
+    fig.append(renderDigit(part.x.subarray(i * w * w, (i + 1) * w * w), w));
+    const sample = part.sampleNames ? `${part.sampleNames[i]} → ` : '';
+    fig.append(Object.assign(document.createElement('figcaption'), { textContent: `${sample}${part.classNames[part.labels[i]]}${part === test ? ' (test)' : ''}` }));
+    grid.append(fig);
+  }
+  $('dicom-preview').replaceChildren(t, grid);
+}
+
+let csvFile = null;
+const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);
+
+/** Per-column statistics of the opened table, shown before anything is read into a data set. */
+function showProfile(profile, targets) {
+  const fmt = (v) => (Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : '–');
+  const head = ['column', 'numbers', 'missing', 'not numeric', 'distinct', 'min', 'mean', 'max', ''];
+  const table = document.createElement('table');
+  table.className = 'stats';
+  table.createTHead().insertRow().append(...head.map((h) => Object.assign(document.createElement('th'), { textContent: h })));
+  const body = table.createTBody();
+  for (const c of profile) {
+    const tr = body.insertRow();
+    const warn = [c.missing ? `${c.missing} missing` : '', c.nonNumeric ? `text: ${c.examples.map((e) => `"${e}"`).join(', ')}` : ''].filter(Boolean).join('; ');
+    [c.name, c.numeric, c.missing, c.nonNumeric, c.distinct, fmt(c.min), fmt(c.mean), fmt(c.max),
+      (targets.includes(c.name) ? 'target. ' : '') + (warn ? `⚠ ${warn}` : '')].forEach((v) => { tr.insertCell().textContent = v; });
+    if (warn) tr.className = 'warn';
+  }
+  $('csv-stats').replaceChildren(table);
+}
+
+async function profileCsv() {
+  if (!csvFile) return;
+  const asked = csvTargets();
+  const loads = dataLoads;
+  const parsed = await profileTable(csvFile, asked);
+  // The Worker answers after a while: a target typed meanwhile wins over the default (the last
+  // column), and a table read meanwhile keeps its summary and notes.
+  if (!csvTargets().length) $('csv-targets').value = parsed.header.at(-1);
+  if (loads !== dataLoads) return;
+  const targets = csvTargets();
+  if (targets.join('\n') !== asked.join('\n')) return profileCsv();
+  $('csv-columns').replaceChildren(...parsed.header.map((h) => Object.assign(document.createElement('option'), { value: h })));
+  $('csv-guess').textContent = parsed.guessedTask ? `guess: ${parsed.guessedTask}` : '';
+  showProfile(parsed.profile, targets);
+  $('data-notes').replaceChildren(...parsed.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
+  $('data-summary').textContent = `${csvFile.name}: ${parsed.rows} rows, columns ${parsed.header.join(', ')}. `
+    + 'Blank cells and NA, N/A, NaN, null, ? count as missing. Choose the target column(s), then "Read table".';
+}
+
+$('data-csv').onchange = async (e) => {
+  csvFile = e.target.files[0] ?? null;
+  $('csv-load').disabled = !csvFile;
+  $('csv-columns').replaceChildren();
+  $('csv-stats').replaceChildren();
+  showError($('data-error'), null);
+  if (!csvFile) return;
+  try {
+    await profileCsv();
+  } catch (err) { showError($('data-error'), err); }
+};
+$('csv-targets').onchange = () => profileCsv().catch(() => { /* reported by Read table */ });
+$('csv-load').onclick = () => loadData(() => loadTable(csvFile, { targets: csvTargets(), task: $('csv-task').value }));

@@ -1,0 +1,69 @@
+// @ts-check
+// The page state: one object, declared here. No key material: the key stays in the worker.
+
+/**
+ * One part (training or test) of the loaded data, as formats.js reads it.
+ * @typedef {object} DataPart
+ * @property {string} name the data's name (file or sample name)
+ * @property {Float32Array} x features, row-major (rows × featureShape)
+ * @property {Float32Array} y targets, row-major (rows × targetDim): one-hot for classification,
+ *   standardized for regression
+ * @property {number} rows samples
+ * @property {number[]} featureShape the shape of one sample's features
+ * @property {number} targetDim classes (classification) or outputs (regression)
+ * @property {'classification' | 'regression'} task
+ * @property {number[]} [labels] class index per row (classification)
+ * @property {string[]} [classNames] the classes' names (classification)
+ * @property {string[]} [targetNames] the target columns' names (regression)
+ * @property {{ mean: number[], std: number[] }} [targetScale] per output (regression)
+ * @property {string[]} [featureNames] the feature columns (tables)
+ * @property {string[]} [sampleNames] per row: the file it came from (images, DICOM)
+ * @property {string[]} [notes] what the reader did (dropped columns, missing values…)
+ * @property {any} [table] the table's facts (rowsRead, rowsUsed, guessedTask)
+ * @property {any} [dicom] the DICOM files' facts ({ files })
+ */
+
+/**
+ * @typedef {object} PageState
+ * @property {string | null} fingerprint the active key's fingerprint (null: no key)
+ * @property {number | null} generation the active key's generation (1: made before 2026-12-01)
+ * @property {number[] | undefined} basis the active key's public compact basis C0, row-major 2×2:
+ *   the node's datasets with this basis are this key's
+ * @property {{ train: DataPart, test: DataPart } | null} data the loaded data (plaintext, in the page)
+ * @property {string | null} datasetId the uploaded dataset of the loaded data
+ * @property {string | null} modelId the model that "Predict" and "Download" use
+ * @property {boolean | undefined} modelTrained the model in `modelId` is trained and usable
+ * @property {string | null} jobId the training job this page started last
+ * @property {number[]} losses that job's decrypted mean loss per epoch
+ * @property {string | null} localModelId the model decrypted into the worker ("predict here")
+ * @property {{ where: string, outputs: number[][], ms: number } | null} lastPrediction the last
+ *   test-set prediction: where it ran, the decrypted outputs (rows of logits), milliseconds
+ * @property {number | null | undefined} accuracy the last test-set accuracy (classification), 0..1
+ * @property {any} report the last test-set report (without its table element)
+ * @property {number[] | undefined} padInput the 28×28 input last made from the drawing pad
+ * @property {string | null} tenant the signed-in tenant
+ * @property {{ datasets: string[], models: string[], jobs: [string, string][] } | null | undefined} work
+ *   the ids of this key's objects on the node (jobs: [id, state]) at the last refresh
+ */
+
+/** What the page holds. Exported for the tests, which read it with `import('/app.js')` in the
+ * page; the page reads no URL parameters.
+ * @type {PageState} */
+export const state = {
+  fingerprint: null,
+  generation: null,
+  basis: undefined,
+  data: null,
+  datasetId: null,
+  modelId: null,
+  modelTrained: undefined,
+  jobId: null,
+  losses: [],
+  localModelId: null,
+  lastPrediction: null,
+  accuracy: undefined,
+  report: undefined,
+  padInput: undefined,
+  tenant: null,
+  work: undefined,
+};
