@@ -18,6 +18,9 @@
 //! - [`dicomweb`] is PACS in: studies searched (QIDO-RS) and retrieved (WADO-RS) on the data
 //!   owner's side, decoded with the folder rules; [`fhir`] writes decrypted predictions as FHIR
 //!   R4 resources (`RiskAssessment`, `Observation`).
+//! - [`evaluate`] turns decrypted predictions into a report a clinician can act on: class
+//!   names, sensitivity, specificity, PPV/NPV, ROC/AUC, calibration, errors in the target's
+//!   units, and the baselines they must beat.
 //!
 //! The feature `native` (default) adds what needs an operating system: the blocking HTTP client,
 //! the DICOMweb client and the passphrase prompt; without it the crate builds for wasm32.
@@ -27,6 +30,7 @@ pub mod crypto;
 pub mod data;
 pub mod decrypt;
 pub mod describe;
+pub mod evaluate;
 #[cfg(feature = "native")]
 pub mod dicomweb;
 pub mod fhir;

@@ -20,6 +20,7 @@
 //! | one image file: DICOM or PNG/JPEG | [`image`] |
 //! | image folders (mixed DICOM/PNG/JPEG) | [`folder`] |
 //! | the page's bundled MNIST sample | [`mnist`] |
+//! | new cases encoded as a training table was (score new patients) | [`score`] |
 //!
 //! Decisions where the former copies (page `web/formats.js`, the CLI's `data.rs`, the lab's
 //! `compute-node/src/data/`) disagreed:
@@ -46,6 +47,7 @@ pub mod image;
 pub mod mnist;
 pub mod part;
 pub mod paths;
+pub mod score;
 pub mod split;
 pub mod standardize;
 pub mod table;

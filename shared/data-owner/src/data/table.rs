@@ -421,7 +421,8 @@ fn target_part(
         class_names,
         feature_names: None,
         target_names: Some(targets.to_vec()),
-        sample_names: None,
+        // the row's line in the file (the header is line 1), shown beside its prediction
+        sample_names: Some(keep.iter().map(|&r| format!("row {}", r + 2)).collect()),
     })
 }
 
