@@ -7,8 +7,10 @@
 // the same client (cargo feature `test-export`) in its place; only that build has
 // SecretKey.export_raw_for_tests, and only then does this worker answer `rawKeyHex`, for the
 // test that searches every request for the key. No URL flag or page setting turns it on.
-import init, { BfvSecretKey, SecretKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom, passphraseStrength,
-  profileTable, readIdx, readImageFolder, readTable } from './pkg/more_wasm.js';
+import init, { BfvSecretKey, SecretKey, bfvModuli, bfvParameterSet, bfvSlots, concat_rows, decode_dicom, profileTable, readIdx,
+  readImageFolder, readTable } from './pkg/more_wasm.js';
+// Read by name at call time: a wasm package built before an export was added still loads.
+import * as wasm from './pkg/more_wasm.js';
 import { secureOps } from './secure-worker.js';
 
 const ready = init();
@@ -111,7 +113,7 @@ const ops = {
   exportWrapped: ({ passphrase }) => needKey().export_wrapped(passphrase),
   // A new passphrase's strength (zxcvbn; no key needed): plain fields for postMessage.
   passphraseStrength: ({ passphrase, userInputs }) => {
-    const s = passphraseStrength(passphrase, userInputs ?? []);
+    const s = wasm.passphraseStrength(passphrase, userInputs ?? []);
     const out = { score: s.score, guessesLog10: s.guesses_log10, acceptable: s.acceptable, offlineTime: s.offline_time,
       warning: s.warning, suggestions: s.suggestions };
     s.free();
