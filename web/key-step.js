@@ -1,49 +1,87 @@
-// Step 1, the key: generate, export, import, remember in this browser (wrapped), unlock.
+// @ts-check
+// Step 1, the key: generate, export, import, remember several keys in this browser (wrapped, each
+// under its fingerprint and a name), pick one to unlock. A key that is not saved anywhere (never
+// exported nor remembered) is never replaced without an explicit choice: "Generate a key",
+// "Import" and "Unlock" first ask whether to export it, keep it or replace it, saying what would
+// be lost (its work on the node can never be decrypted again).
+import { api } from './api.js';
 import { call } from './client.js';
 import * as keystore from './keystore.js';
 import { $, download } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { refreshWork } from './work.js';
+import { askPassphrase } from './passphrase.js';
 
-/** New passphrases (key export, remembered key) need at least this many characters: Argon2id
- * slows each guess at a stolen key file, but a short passphrase is still found offline. Unlocking
- * an existing key file takes any passphrase it was made with. */
-const MIN_NEW_PASSPHRASE = 12;
+/** @typedef {import('./keystore.js').StoredKey} StoredKey */
 
-/** The passphrase dialog; `minLength` > 1 for a new passphrase (checked as it is typed). */
-function askPassphrase(help, { minLength = 1 } = {}) {
-  const dialog = $('pass-dialog');
-  const input = $('pass-input');
-  $('pass-help').textContent = help;
-  input.value = '';
-  input.autocomplete = minLength > 1 ? 'new-password' : 'current-password';
-  input.oninput = () => {
-    const length = [...input.value].length;
-    const short = length < minLength;
-    const rule = short
-      ? `At least ${minLength} characters (${length} so far): a stolen key file can be tried offline `
-        + 'at leisure. Four or more random words make a strong passphrase.'
-      : '';
-    input.setCustomValidity(length === 0 ? '' : rule);
-    $('pass-rule').textContent = minLength > 1 ? (rule || 'Long enough.') : '';
-  };
-  input.oninput();
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' ? $('pass-input').value : null), { once: true });
-  });
+/** The remembered keys as last read from IndexedDB (for the picker and `keyLabelFor`). */
+let remembered = /** @type {StoredKey[]} */ ([]);
+/** The active key's name ('' until it is remembered or named). */
+let activeName = '';
+/** Fingerprints of keys that are in a key file: exported here or imported from one. */
+const inFiles = new Set();
+
+/** The public basis C0 parsed from the worker's JSON (row-major 2×2). */
+function parseBasis(/** @type {string} */ json) {
+  /** @type {number[]} */
+  const out = [];
+  JSON.parse(json, (_, v) => { if (typeof v === 'number') out.push(v); return v; });
+  return out;
 }
 
-function keyReady({ fingerprint, generation, basis }) {
+/** Whether two public bases are the same (to 1e-6 relative). */
+export function sameBasis(/** @type {number[] | null | undefined} */ a, /** @type {number[] | null | undefined} */ b) {
+  return Array.isArray(a) && Array.isArray(b) && a.length === 4 && b.length === 4
+    && a.every((v, i) => Math.abs(v - b[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
+}
+
+/**
+ * Which key an object of the node belongs to, for the work panel: the name and fingerprint of the
+ * active key or of a key remembered in this browser whose public basis is the object's (a dataset
+ * carries `basis`; for a model or job pass its dataset), else "another key".
+ * @param {{ basis?: number[] | null } | null | undefined} obj
+ * @returns {string}
+ */
+export function keyLabelFor(obj) {
+  const basis = obj?.basis;
+  if (state.fingerprint && sameBasis(basis, state.basis)) {
+    return `${activeName || 'active key'} (${state.fingerprint}, active)`;
+  }
+  const k = remembered.find((r) => sameBasis(basis, r.basis));
+  return k ? `${k.name} (${k.fingerprint})` : 'another key (not in this browser)';
+}
+
+/** Refreshes the picker of remembered keys. */
+async function refreshPicker() {
+  remembered = await keystore.list();
+  const pick = /** @type {HTMLSelectElement} */ ($('key-pick'));
+  const chosen = pick.value;
+  pick.replaceChildren(...remembered.map((k) => Object.assign(document.createElement('option'), {
+    value: k.fingerprint, textContent: `${k.name} · ${k.fingerprint}${k.fingerprint === state.fingerprint ? ' (active)' : ''}`,
+  })));
+  if (remembered.some((k) => k.fingerprint === chosen)) pick.value = chosen;
+  $('key-picker').hidden = remembered.length === 0;
+  $('key-load').hidden = remembered.length === 0;
+}
+
+/**
+ * Makes the worker's key the page's active key.
+ * @param {{ fingerprint: string, generation: number, basis: string }} key
+ * @param {{ saved: boolean, name?: string }} how
+ */
+function keyReady({ fingerprint, generation, basis }, { saved, name = '' }) {
   $('key-error').textContent = '';
   // The public compact basis C0 (row-major 2×2), to recognise this key's datasets on the node.
-  state.basis = [];
-  JSON.parse(basis, (_, v) => { if (typeof v === 'number') state.basis.push(v); return v; });
+  state.basis = parseBasis(basis);
   state.fingerprint = fingerprint;
+  state.keySaved = saved;
   state.localModelId = null; // the worker drops its decrypted model with the old key
   state.generation = generation;
+  state.work = undefined;
+  activeName = name || remembered.find((k) => k.fingerprint === fingerprint)?.name || '';
   $('fingerprint').textContent = fingerprint;
+  $('key-name').textContent = activeName ? `“${activeName}”` : '';
   // Generation 1: keys made before 2026-12-01 (more_client::KeyGeneration). They still decrypt.
   $('key-warning').textContent = generation === 1
     ? 'This is an old key (generation 1, made before 2026-12-01): its public basis reveals the data it '
@@ -51,51 +89,143 @@ function keyReady({ fingerprint, generation, basis }) {
       + 'before encrypting anything new.'
     : '';
   updateButtons();
+  refreshPicker().catch(() => {});
 }
 
-$('key-generate').onclick = async () => keyReady(await call('generate'));
+/** How many of the active key's datasets and models are on the node (null: not known). */
+async function activeWork() {
+  try {
+    const datasets = (await api.datasets()).filter((d) => sameBasis(d.basis, state.basis));
+    const ids = new Set(datasets.map((d) => d.id));
+    const models = new Set((await api.jobs()).filter((j) => ids.has(j.dataset_id)).map((j) => j.model_id));
+    return { datasets: datasets.length, models: models.size };
+  } catch {
+    return null;
+  }
+}
 
-$('key-export').onclick = async () => {
-  const pass = await askPassphrase('The key file is encrypted with this passphrase (Argon2id + XChaCha20-Poly1305). Keep both safe: without the key nothing can be decrypted.',
-    { minLength: MIN_NEW_PASSPHRASE });
-  if (!pass) return;
-  download(await call('exportWrapped', { passphrase: pass }), `more-key-${state.fingerprint}.morekey`);
+/**
+ * Before the active key is replaced by `what` (generate, import, unlock): nothing to ask when
+ * there is no key or it is saved (exported to a file or remembered here). Otherwise the replace
+ * dialog: export first (then go on), keep it (stop), or replace it. Resolves true to go on.
+ * @param {string} what
+ */
+export async function mayReplaceKey(what) {
+  if (!state.fingerprint || state.keySaved) return true;
+  const work = await activeWork();
+  const lost = work === null
+    ? 'whatever was encrypted under it on the node (the node could not be asked how much)'
+    : `its ${work.datasets} dataset(s) and ${work.models} model(s) on the node`;
+  $('replace-text').textContent = `The active key ${state.fingerprint} has not been exported or remembered. `
+    + `If you ${what} now, it is gone for good, and with it ${lost}: nobody can decrypt them again.`;
+  const dialog = /** @type {HTMLDialogElement} */ ($('replace-dialog'));
+  dialog.returnValue = '';
+  dialog.showModal();
+  const choice = await new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true }));
+  if (choice === 'replace') return true;
+  if (choice === 'export') return exportKey();
+  return false;
+}
+
+/** Downloads the active key as a wrapped key file; true when it was saved. */
+async function exportKey() {
+  const answer = await askPassphrase({
+    help: 'The key file is encrypted with this passphrase (Argon2id + XChaCha20-Poly1305). Keep both safe: '
+      + 'without the key nothing can be decrypted.',
+    isNew: true, userInputs: [state.fingerprint ?? '', activeName],
+  });
+  if (!answer) return false;
+  download(await call('exportWrapped', { passphrase: answer.passphrase }), `more-key-${state.fingerprint}.morekey`);
+  inFiles.add(state.fingerprint);
+  state.keySaved = true;
+  return true;
+}
+
+/** Reports a failed key change: nothing changed, the active key stays. */
+function keyChangeFailed(/** @type {string} */ what, /** @type {any} */ err) {
+  $('key-error').textContent = `${what} failed: ${err.message}. `
+    + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
+}
+
+$('key-generate').onclick = async () => {
+  if (!(await mayReplaceKey('make a new key'))) return;
+  keyReady(await call('generate'), { saved: false });
+  refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
 };
 
+$('key-export').onclick = () => { exportKey().catch((err) => keyChangeFailed('Export', err)); };
+
 $('key-import').onchange = async (e) => {
-  const file = e.target.files[0];
-  e.target.value = '';
-  if (!file) return;
-  const pass = await askPassphrase(`Passphrase of ${file.name}`);
-  if (!pass) return;
+  const picker = /** @type {HTMLInputElement} */ (e.target);
+  const file = picker.files?.[0];
+  picker.value = '';
+  if (!file || !(await mayReplaceKey(`import ${file.name}`))) return;
+  const answer = await askPassphrase({ help: `Passphrase of ${file.name}` });
+  if (!answer) return;
   try {
-    keyReady(await call('importWrapped', { bytes: new Uint8Array(await file.arrayBuffer()), passphrase: pass }));
+    const key = await call('importWrapped', { bytes: new Uint8Array(await file.arrayBuffer()), passphrase: answer.passphrase });
+    inFiles.add(key.fingerprint);
+    keyReady(key, { saved: true });
     refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
   } catch (err) {
     // Nothing changed: the worker keeps its key and the page keeps showing its fingerprint.
-    $('key-error').textContent = `Import of ${file.name} failed: ${err.message}. `
-      + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
+    keyChangeFailed(`Import of ${file.name}`, err);
   }
 };
 
 $('key-save').onclick = async () => {
-  const pass = await askPassphrase('The key is stored in this browser only in wrapped (passphrase-encrypted) form.',
-    { minLength: MIN_NEW_PASSPHRASE });
-  if (!pass) return;
-  await keystore.save(state.fingerprint, await call('exportWrapped', { passphrase: pass }));
-  $('key-load').hidden = false;
+  const fingerprint = state.fingerprint;
+  if (!fingerprint) return;
+  const answer = await askPassphrase({
+    help: 'The key is stored in this browser only in wrapped (passphrase-encrypted) form. Give it a name to '
+      + 'tell it from other keys remembered here.',
+    isNew: true, name: activeName || `Key made ${new Date().toLocaleDateString()}`, userInputs: [fingerprint],
+  });
+  if (!answer) return;
+  try {
+    const wrapped = await call('exportWrapped', { passphrase: answer.passphrase });
+    await keystore.save({ fingerprint, name: answer.name, wrapped, basis: state.basis ?? null, generation: state.generation });
+    activeName = answer.name;
+    state.keySaved = true;
+    $('key-name').textContent = `“${activeName}”`;
+    await refreshPicker();
+  } catch (err) {
+    $('key-error').textContent = `Not remembered: ${err.message}.`;
+  }
 };
 
 $('key-load').onclick = async () => {
-  const saved = await keystore.load();
-  if (!saved) return;
-  const pass = await askPassphrase(`Passphrase of the remembered key ${saved.fingerprint}`);
-  if (!pass) return;
+  const saved = await keystore.get(/** @type {HTMLSelectElement} */ ($('key-pick')).value);
+  if (!saved || !(await mayReplaceKey(`unlock “${saved.name}”`))) return;
+  const answer = await askPassphrase({ help: `Passphrase of the remembered key “${saved.name}” (${saved.fingerprint})` });
+  if (!answer) return;
   try {
-    keyReady(await call('importWrapped', { bytes: saved.wrapped, passphrase: pass }));
+    const key = await call('importWrapped', { bytes: saved.wrapped, passphrase: answer.passphrase });
+    if (!saved.basis || saved.generation === null) {
+      // A key moved from the one-slot store: learn its public basis now, for keyLabelFor.
+      await keystore.save({ ...saved, basis: parseBasis(key.basis), generation: key.generation });
+    }
+    keyReady(key, { saved: true, name: saved.name });
     refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
   } catch (err) {
-    $('key-error').textContent = `Unlocking the remembered key failed: ${err.message}. `
-      + (state.fingerprint ? `The active key is still ${state.fingerprint}.` : 'No key is active.');
+    keyChangeFailed(`Unlocking “${saved.name}”`, err);
   }
 };
+
+$('key-forget').onclick = async () => {
+  const saved = await keystore.get(/** @type {HTMLSelectElement} */ ($('key-pick')).value);
+  if (!saved) return;
+  $('forget-text').textContent = `Forget “${saved.name}” (${saved.fingerprint}) in this browser? Unless it was `
+    + 'exported to a key file, whatever was encrypted under it can never be decrypted again.';
+  const dialog = /** @type {HTMLDialogElement} */ ($('forget-dialog'));
+  dialog.returnValue = '';
+  dialog.showModal();
+  const choice = await new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue), { once: true }));
+  if (choice !== 'forget') return;
+  await keystore.remove(saved.fingerprint);
+  if (saved.fingerprint === state.fingerprint) state.keySaved = inFiles.has(saved.fingerprint);
+  await refreshPicker();
+};
+
+// The remembered keys at start (the version-1 slot is moved into the new store on first open).
+refreshPicker().catch((err) => { $('key-error').textContent = `The remembered keys could not be read: ${err.message}.`; });

@@ -61,7 +61,7 @@ export function askPassphrase({ help, isNew = false, name = null, userInputs = [
   const dialog = /** @type {HTMLDialogElement} */ ($('pass-dialog'));
   const input = /** @type {HTMLInputElement} */ ($('pass-input'));
   const nameInput = /** @type {HTMLInputElement} */ ($('pass-name'));
-  const meter = /** @type {HTMLMeterElement} */ ($('pass-meter'));
+  const meter = /** @type {HTMLMeterElement} */ (document.getElementById('pass-meter'));
   const rule = $('pass-rule');
   const ok = /** @type {HTMLButtonElement} */ ($('pass-ok'));
   $('pass-help').textContent = help;

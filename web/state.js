@@ -41,6 +41,8 @@
  * @property {number | null | undefined} accuracy the last test-set accuracy (classification), 0..1
  * @property {any} report the last test-set report (without its table element)
  * @property {number[] | undefined} padInput the 28×28 input last made from the drawing pad
+ * @property {boolean} keySaved the active key is saved somewhere (exported to a key file, imported from
+ *   one, or remembered in this browser): replacing it loses nothing, so the page does not ask first
  * @property {string | null} tenant the signed-in tenant
  * @property {{ datasets: string[], models: string[], jobs: [string, string][] } | null | undefined} work
  *   the ids of this key's objects on the node (jobs: [id, state]) at the last refresh
@@ -64,6 +66,7 @@ export const state = {
   accuracy: undefined,
   report: undefined,
   padInput: undefined,
+  keySaved: false,
   tenant: null,
   work: undefined,
 };

@@ -28,14 +28,15 @@ function freePort() {
 
 /**
  * Starts `more-node serve` on a free port (or `port`) with a temporary data dir (or `dataDir`, kept
- * on stop) and further `serve` arguments `args`; waits for /v1/health. Without `auth: true` the node runs with
+ * on stop), the page from `webDir` (default web/; another checkout's page shows what a test finds
+ * on an older page) and further `serve` arguments `args`; waits for /v1/health. Without `auth: true` the node runs with
  * `--insecure-no-auth` (loopback only: requests without a token act as tenant `local`, admin), as
  * every test but the sign-in test does; with it, every /v1 call but health and auth needs a token.
  */
-export async function startNode({ port: wanted, args = [], auth = false, dataDir: givenDataDir } = {}) {
+export async function startNode({ port: wanted, args = [], auth = false, dataDir: givenDataDir, webDir = 'web' } = {}) {
   const port = wanted ?? await freePort();
   const dataDir = givenDataDir ?? await mkdtemp(path.join(os.tmpdir(), 'more-web-test-'));
-  const serveArgs = ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', 'web',
+  const serveArgs = ['serve', '--data-dir', dataDir, '--bind', `127.0.0.1:${port}`, '--web-dir', webDir,
     ...(auth === true ? [] : ['--insecure-no-auth']), ...args];
   const proc = spawn(nodeBinary, serveArgs,
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -172,10 +173,16 @@ export async function pageState(page, fn = (s) => s) {
   }
 }
 
-/** Generates a key in the page and waits for its fingerprint. */
+/** Generates a key in the page and waits for its fingerprint. An active key that was never saved
+ * is replaced only by an explicit choice (web/key-step.js): this answers "Replace it". */
 export async function generateKey(page) {
   const previous = await page.textContent('#fingerprint');
   await page.click('#key-generate');
+  await page.waitForFunction((previous) => {
+    const fp = document.querySelector('#fingerprint').textContent;
+    return (/^[0-9a-f]{16}$/.test(fp) && fp !== previous) || document.querySelector('#replace-dialog[open]');
+  }, previous);
+  if (await page.$('#replace-dialog[open]')) await page.click('#replace-dialog button[value=replace]');
   await page.waitForFunction((previous) => {
     const fp = document.querySelector('#fingerprint').textContent;
     return /^[0-9a-f]{16}$/.test(fp) && fp !== previous;
