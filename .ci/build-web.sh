@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds what the page loads: the wasm client into web/pkg (release) and the SECURITY.md the page
-# links. The browser tests' extras (the test build of the client, native examples, DICOM test
-# files) are built by .ci/build-web-tests.sh. The page's npm dependency comes from .ci/setup.
+# Builds what the page loads: the wasm client into web/pkg (release). The SECURITY.md the page
+# links is rendered by the node itself at /security (more-server routes/security.rs). The browser
+# tests' extras (the test build of the client, native examples, DICOM test files) are built by
+# .ci/build-web-tests.sh. The page's npm dependency comes from .ci/setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,4 @@ if grep -q export_raw_for_tests web/pkg/more_wasm.js web/pkg/more_wasm_bg.wasm; 
     echo "web/pkg (release) contains export_raw_for_tests" >&2
     exit 1
 fi
-# The page links SECURITY.md; the node serves web/ only.
-cp SECURITY.md web/SECURITY.md
 ls -l web/pkg/more_wasm_bg.wasm

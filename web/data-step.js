@@ -7,7 +7,27 @@ import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { setTrainingDefaults } from './train-step.js';
 
-function dataLoaded(parts) {
+/** The data's name for people and for the node's dataset: what it was read from and how much,
+ * so that two uploads tell apart (`gbsg2.csv · 686 rows`, `DICOM folder "angio" · 800 images`;
+ * never the labels file's name for a folder of images). `source` is what the page knows of the
+ * files (the table's file, the folder). */
+export function dataName({ train, test }, source = {}) {
+  const samples = train.rows + test.rows;
+  if (train.table) return `${source.file ?? train.name} · ${train.table.rowsRead} rows`;
+  if (source.folder !== undefined) {
+    const kind = train.dicom ? 'DICOM' : 'image';
+    return `${source.folder ? `${kind} folder "${source.folder}"` : `${kind} files`} · ${samples} images`;
+  }
+  return `${train.name} · ${samples} ${train.featureShape.length === 1 ? 'rows' : 'images'}`;
+}
+
+/** The folder a file chooser's files came from (its first path segment), or '' for loose files. */
+const folderOf = (/** @type {File[]} */ files) => files.find((f) => f.webkitRelativePath)?.webkitRelativePath.split('/')[0] ?? '';
+
+function dataLoaded(parts, source) {
+  const name = dataName(parts, source);
+  parts.train.name = name;
+  parts.test.name = name;
   state.data = parts;
   state.datasetId = null;
   state.modelTrained = false;
@@ -34,30 +54,39 @@ function dataLoaded(parts) {
 /** How many times data were read (profileCsv leaves the page alone once a later read started). */
 let dataLoads = 0;
 
-async function loadData(fn) {
+/** Reads data with `fn` (then named from `source`, see dataName). A read that fails says why and
+ * keeps the data loaded before, with their summary and notes (finding 6 of issue #29). */
+async function loadData(fn, source = {}) {
   dataLoads++;
+  const kept = { summary: $('data-summary').textContent, notes: [...$('data-notes').children] };
   showError($('data-error'), null);
   $('data-notes').replaceChildren();
   $('data-summary').textContent = 'Reading…';
   try {
-    dataLoaded(await fn());
+    dataLoaded(await fn(), source);
   } catch (err) {
-    state.data = null;
-    $('data-summary').textContent = 'No data loaded.';
     showError($('data-error'), err);
+    if (state.data) {
+      $('data-summary').textContent = kept.summary;
+      $('data-notes').replaceChildren(...kept.notes);
+    } else {
+      $('data-summary').textContent = 'No data loaded.';
+    }
     updateButtons();
   }
 }
 
 $('data-sample').onclick = () => loadData(() => loadBundledMnist({
   perClassTrain: Number($('sample-train').value), perClassTest: Number($('sample-test').value) }));
-$('data-idx').onchange = (e) => loadData(() => loadIdxFiles([...e.target.files], { maxSamples: Number($('idx-max').value) }));
-$('data-images').onchange = (e) => loadData(() => loadImageFolder([...e.target.files], { size: 28 }));
+$('data-idx').onchange = (e) => loadData(() => loadIdxFiles([.../** @type {HTMLInputElement} */ (e.target).files], { maxSamples: Number($('idx-max').value) }));
+$('data-images').onchange = (e) => loadData(() => loadImageFolder([.../** @type {HTMLInputElement} */ (e.target).files], { size: 28 }),
+  { folder: folderOf([.../** @type {HTMLInputElement} */ (e.target).files]) });
 
 // DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
 // come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
-const openDicom = (e) => loadData(() => loadImageFolder([...e.target.files], { size: Number($('dicom-size').value),
-  onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }));
+const openDicom = (e) => loadData(() => loadImageFolder([.../** @type {HTMLInputElement} */ (e.target).files], { size: Number($('dicom-size').value),
+  onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }),
+{ folder: folderOf([.../** @type {HTMLInputElement} */ (e.target).files]) });
 $('data-dicom').onchange = openDicom;
 $('data-dicom-folder').onchange = openDicom;
 
@@ -92,6 +121,8 @@ function showDicom({ train, test }) {
 }
 
 let csvFile = null;
+/** The columns of the opened table (from its profile): an empty target field means its last one. */
+let csvHeader = [];
 const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Per-column statistics of the opened table, shown before anything is read into a data set. */
@@ -119,6 +150,7 @@ async function profileCsv() {
   const parsed = await profileTable(csvFile, asked);
   // The Worker answers after a while: a target typed meanwhile wins over the default (the last
   // column), and a table read meanwhile keeps its summary and notes.
+  csvHeader = parsed.header;
   if (!csvTargets().length) $('csv-targets').value = parsed.header.at(-1);
   if (loads !== dataLoads) return;
   const targets = csvTargets();
@@ -132,8 +164,12 @@ async function profileCsv() {
 }
 
 $('data-csv').onchange = async (e) => {
-  csvFile = e.target.files[0] ?? null;
+  csvFile = /** @type {HTMLInputElement} */ (e.target).files[0] ?? null;
   $('csv-load').disabled = !csvFile;
+  // A new table has columns of its own: the previous table's target is not carried over (the
+  // profile guesses this one's, and the user may type another).
+  $('csv-targets').value = '';
+  csvHeader = [];
   $('csv-columns').replaceChildren();
   $('csv-stats').replaceChildren();
   showError($('data-error'), null);
@@ -143,4 +179,9 @@ $('data-csv').onchange = async (e) => {
   } catch (err) { showError($('data-error'), err); }
 };
 $('csv-targets').onchange = () => profileCsv().catch(() => { /* reported by Read table */ });
-$('csv-load').onclick = () => loadData(() => loadTable(csvFile, { targets: csvTargets(), task: $('csv-task').value }));
+$('csv-load').onclick = () => {
+  // An emptied field means "guess": the table's last column, as the profile proposes.
+  if (!csvTargets().length && csvHeader.length) $('csv-targets').value = csvHeader.at(-1);
+  const file = csvFile;
+  return loadData(() => loadTable(file, { targets: csvTargets(), task: $('csv-task').value }), { file: file?.name });
+};

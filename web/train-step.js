@@ -7,6 +7,7 @@ import { $, download } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { refreshWork } from './work.js';
+import { applyMode, isAutomatic, startAutomatic } from './train-auto.js';
 
 /** Training settings for tables, by task: they beat the majority / training-mean baseline on the
  * tested clinical table (tests/table.test.mjs trains with them: accuracy more than 10 points above
@@ -24,6 +25,14 @@ const pageTrainingDefaults = Object.fromEntries(TRAINING_FIELDS.map((f) => [f, $
 export function setTrainingDefaults(train) {
   const values = train.featureShape.length === 1 ? TABLE_TRAINING[train.task] : pageTrainingDefaults;
   for (const f of TRAINING_FIELDS) $(f).value = String(values[f]);
+  applyMode(train); // automatic mode: the epochs field is the early-stopped run's cap
+}
+
+/** The create-model body of the card's model for `train`, named `name` (the automatic mode's). */
+function cardModel(train, name) {
+  const preset = $('preset').value;
+  return preset === 'table_mlp' ? { name, spec: tableMlp(train.featureShape, train.targetDim) }
+    : { name, preset, input_shape: train.featureShape, outputs: train.targetDim };
 }
 
 /** A small MLP for tables (classification or regression): dense 32 → tanh → dense `outputs`. */
@@ -53,6 +62,7 @@ $('train-start').onclick = async () => {
   state.modelTrained = false;
   state.losses = [];
   updateButtons();
+  if (isAutomatic()) return startAutomatic((name) => cardModel(train, name));
   try {
     const preset = $('preset').value;
     const model = await api.createModel(preset === 'table_mlp'

@@ -190,7 +190,7 @@ export async function autoTrain(o) {
       const what = candidates.length > 1 ? `${candidate.label}: trying` : 'Trying';
       report(`${what} learning rate ${rateText(learningRate)} (${i} of ${total}) for ${plan.epochs} epoch${plan.epochs > 1 ? 's' : ''} `
         + `on ${searchIdx.length} rows…`, (0.5 * (i - 1)) / total);
-      const run = await trainRun({ ...o, candidate, name: `${o.name} ${candidate.label} · trial lr ${rateText(learningRate)}`,
+      const run = await trainRun({ ...o, candidate, name: `${candidate.label} on ${o.name} · trial lr ${rateText(learningRate)}`,
         datasetId: searchId, validationId, epochs: plan.epochs, batch: plan.batch_size, learningRate,
         onEpoch: () => false });
       results.push({ learning_rate: learningRate, validation_losses: run.validationLosses, diverged: run.diverged });
@@ -202,7 +202,7 @@ export async function autoTrain(o) {
   if (!chosen.length) throw new Error('every learning rate tried diverged: check the data (constant or extreme columns?) or choose the settings by hand');
   const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size });
   await Promise.all(trials.map((t) => api.deleteModel(t.modelId).catch(() => {})));
-  return { ...best, trials: trials.map(({ modelId, ...t }) => t) };
+  return { ...best, trials: trials.map((t) => ({ label: t.label, learningRate: t.learningRate, validationLosses: t.validationLosses, diverged: t.diverged })) };
 }
 
 /**
@@ -217,7 +217,7 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
   for (const [k, c] of chosen.entries()) {
     if (o.control.stopped) throw new Error('cancelled');
     const label = chosen.length > 1 ? `${c.candidate.label}, ` : '';
-    const run = await trainRun({ ...o, candidate: c.candidate, name: `${o.name} ${c.candidate.label}`, datasetId: fitId, validationId,
+    const run = await trainRun({ ...o, candidate: c.candidate, name: `${c.candidate.label} on ${o.name}`, datasetId: fitId, validationId,
       epochs: o.maxEpochs, batch, learningRate: c.learningRate,
       onEpoch: async (losses, job) => {
         o.report(`Training (${label}learning rate ${rateText(c.learningRate)}): epoch ${job.epoch} of at most ${o.maxEpochs}, `

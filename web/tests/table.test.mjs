@@ -15,6 +15,9 @@ before(async () => {
   browser = await launchBrowser();
   page = await openPage(browser, node.url, { testPackage: false });
   await generateKey(page);
+  // This file tests the manual table settings (TABLE_TRAINING); the automatic mode, the page's
+  // default since issue #29, is tested in defaults.test.mjs and clinical.test.mjs.
+  await page.selectOption('#train-mode', 'manual');
 });
 after(async () => {
   await browser?.close();
@@ -142,7 +145,7 @@ test('clinical CSV: statistics and warnings, guessed classification, table MLP, 
   assert.deepEqual(await formSettings(), { epochs: 15, batch: 16, lr: 0.1, momentum: 0 });
   const { nodeRun, localRun } = await uploadTrainPredict(t);
   for (const run of [nodeRun, localRun]) {
-    assert.match(run.text, /Accuracy on 80 test samples: .* baseline \(always "1"/, run.text);
+    assert.match(run.text, /Accuracy on 80 test samples: .* baseline \(always "diagnosis = 1"/, run.text);
     assert.ok(run.report.accuracy > run.report.baseline + 0.1, `accuracy ${run.report.accuracy} vs baseline ${run.report.baseline}`);
     assert.equal(run.report.matrix.flat().reduce((a, b) => a + b, 0), 80);
   }
@@ -166,7 +169,7 @@ test('clinical CSV: guessed regression, MAE and R² in original units beside the
     // Original units: the risk score's spread is several points; a standardized MAE would be < 1.
     assert.ok(o.baseMae > 2, `baseline MAE ${o.baseMae} should be in original units`);
     assert.ok(o.r2 > 0.6 && o.mae < 0.7 * o.baseMae, JSON.stringify(o));
-    assert.match(run.text, /risk_score MAE [\d.]+ \(baseline [\d.]+\), R² 0\.\d+/);
+    assert.match(run.text, /risk_score MAE [\d.]+ \(training mean [\d.]+, linear model [\d.]+\), R² 0\.\d+/);
   }
   await screenshot(page, 'table-regression-results', 'section[aria-labelledby=predict-title]');
 
@@ -229,13 +232,16 @@ test('bad tables: a PNG renamed .csv, a damaged .csv.gz (clear errors, nothing r
   const expectError = async (file, pattern) => {
     await page.evaluate(() => { document.querySelector('#data-error').textContent = ''; });
     await page.setInputFiles('#data-csv', file);
+    const loaded = await page.textContent('#data-summary');
     await page.click('#csv-load'); // its handler clears the error and says "Reading…" at once
-    await page.waitForFunction(() => document.querySelector('#data-summary').textContent === 'No data loaded.'
+    await page.waitForFunction(() => document.querySelector('#data-summary').textContent !== 'Reading…'
       && document.querySelector('#data-error').textContent.length > 0);
     const text = await page.textContent('[role=alert]#data-error');
     t.diagnostic(text);
     assert.match(text, pattern);
-    assert.ok(await page.isDisabled('#data-upload'));
+    // Issue #29, finding 6: the table loaded before stays loaded (summary and upload) after a failed read.
+    assert.equal(await page.textContent('#data-summary'), loaded);
+    assert.equal(await page.isDisabled('#data-upload'), false);
   };
   await expectError({ name: 'scan.csv', mimeType: 'text/csv', buffer: png }, /^scan\.csv is not a CSV text file: it is a PNG image\.$/);
   await screenshot(page, 'table-png-renamed', '#data-error');

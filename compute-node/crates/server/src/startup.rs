@@ -162,7 +162,10 @@ impl Application {
                 .app_data(request_ids.clone())
                 .app_data(document.clone())
                 .configure(|cfg| routes::configure(cfg, &state.settings))
-                .map(|app| app.service(routes::static_files(&state.settings)))
+                .map(|app| {
+                    app.service(routes::security::page)
+                        .service(routes::static_files(&state.settings))
+                })
                 .into_app()
                 // Innermost: before routing, after the access log saw the method.
                 .wrap(actix_web::middleware::from_fn(head::as_get))

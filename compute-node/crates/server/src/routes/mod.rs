@@ -10,6 +10,7 @@ pub mod models;
 pub mod openapi;
 pub mod predict;
 pub mod secure;
+pub mod security;
 pub mod served_weights;
 
 use actix_web::{web, HttpResponse};
@@ -103,7 +104,7 @@ pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
     document
 }
 
-/// The web page's files at `/` (register after the API).
+/// The web page's files at `/` (register after the API and [`security::page`]).
 pub fn static_files(settings: &Settings) -> actix_files::Files {
     actix_files::Files::new("/", settings.web_dir.clone())
         .index_file("index.html")
