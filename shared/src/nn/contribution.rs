@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::error::Context;
-use super::{LayerParameters, NnError, Trainer};
+use super::{LayerParameters, NnError, SampleSource, Trainer};
 use crate::tensor::{parallel, PlanarTensor, Representation};
 use crate::Float;
 
@@ -49,6 +49,25 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         let mut parts = parts.into_iter();
         let first = parts.next().expect("at least one shard")?;
         parts.try_fold(first, |sum, part| add(sum, part?))
+    }
+
+    /// The contribution of the samples `samples` (indices into `source`) of a batch of `batch`
+    /// samples: their rows gathered from the source in one call, then [`Trainer::contribution`]
+    /// over them (the same shards of the same rows, so the same bits as over the whole data set
+    /// in memory). Zeros for none, without a read.
+    pub(super) fn batch_contribution(
+        &self,
+        source: &dyn SampleSource<F, R>,
+        samples: &[usize],
+        batch: usize,
+        dropout_rng: &mut ChaCha8Rng,
+    ) -> Result<Contribution<F, R>, NnError> {
+        if samples.is_empty() {
+            return Ok(self.zero_contribution());
+        }
+        let (xb, yb) = source.gather(samples)?;
+        let rows: Vec<usize> = (0..samples.len()).collect();
+        self.contribution(&xb, &yb, &rows, batch, dropout_rng)
     }
 
     /// The contribution of one shard: forward, loss, backward.

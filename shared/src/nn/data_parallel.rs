@@ -1,5 +1,5 @@
-//! Data-parallel training: every rank holds the whole (encrypted) data set and the same model,
-//! computes the gradients of its contiguous shard of each mini-batch, the ranks sum them with
+//! Data-parallel training: every rank holds the same model, reads (from a [`SampleSource`]) and
+//! computes the gradients of only its contiguous shard of each mini-batch, the ranks sum them with
 //! [`Collective::all_reduce_sum`], and every rank applies the same optimizer step. The batches,
 //! their order and the optimizer are those of [`Trainer::train_epoch`], so the run computes the
 //! single-process run's updates; only the order of the float additions inside a batch differs.
@@ -8,8 +8,7 @@ use thiserror::Error;
 
 use super::collective::{shard_range, Collective, CollectiveError};
 use super::contribution::{tensors_mut, Contribution};
-use super::error::Context;
-use super::{NnError, TrainObserver, Trainer};
+use super::{NnError, SampleSource, TrainObserver, Trainer};
 use crate::tensor::{PlanarTensor, Representation};
 use crate::Float;
 
@@ -40,23 +39,40 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         comm: &dyn Collective,
         observer: &mut dyn TrainObserver<F, R>,
     ) -> Result<PlanarTensor<F, R>, DataParallelError> {
+        let source = super::Tensors::new(x, y)?;
+        self.train_epoch_distributed_from(&source, comm, observer)
+    }
+
+    /// [`Trainer::train_epoch_distributed`] over a [`SampleSource`]: each rank gathers only its
+    /// shard of each batch's indices ([`shard_range`]) from the source, and tells it only its
+    /// shards of the upcoming batches, so a rank reads its part of the data set, not the whole.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch_distributed`]; [`NnError::Source`] when the source fails.
+    pub fn train_epoch_distributed_from(
+        &mut self,
+        source: &dyn SampleSource<F, R>,
+        comm: &dyn Collective,
+        observer: &mut dyn TrainObserver<F, R>,
+    ) -> Result<PlanarTensor<F, R>, DataParallelError> {
         self.check_shardable(comm)?;
-        let (epoch, order, mut dropout_rng) = self.epoch_plan(x, y)?;
+        let (epoch, order, mut dropout_rng) = self.epoch_plan(source.samples())?;
         let batches: Vec<&[usize]> = order.chunks(self.config.batch_size).collect();
+        let mine: Vec<&[usize]> = batches
+            .iter()
+            .map(|idx| &idx[shard_range(idx.len(), comm.rank(), comm.size())])
+            .collect();
         let mut total_loss: Option<PlanarTensor<F, R>> = None;
         for (b, idx) in batches.iter().enumerate() {
             if observer.is_cancelled() {
                 return Err(NnError::Cancelled.into());
             }
-            let shard = &idx[shard_range(idx.len(), comm.rank(), comm.size())];
-            let mine = self.contribution(x, y, shard, idx.len(), &mut dropout_rng)?;
-            let (loss, grads) = all_reduce(comm, mine)?;
+            source.read_ahead(&mine[b + 1..]);
+            let part = self.batch_contribution(source, mine[b], idx.len(), &mut dropout_rng)?;
+            let (loss, grads) = all_reduce(comm, part)?;
             self.check_health("loss", &loss)?;
             self.apply_gradients(grads)?;
-            total_loss = Some(match total_loss {
-                None => loss,
-                Some(acc) => acc.add(&loss).at("loss")?,
-            });
+            total_loss = Some(super::train::add_loss(total_loss, loss)?);
             observer.on_batch(epoch, b + 1, batches.len());
         }
         Ok(self.finish_epoch(epoch, total_loss, batches.len(), observer))

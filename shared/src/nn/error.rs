@@ -34,6 +34,9 @@ pub enum NnError {
         /// What to do about it.
         remedy: &'static str,
     },
+    /// A sample source could not read the rows of a batch (the text says why; no paths).
+    #[error("reading the samples: {0}")]
+    Source(String),
     /// Training was cancelled by the observer.
     #[error("training cancelled")]
     Cancelled,

@@ -257,7 +257,8 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
     }
 
     /// One epoch over `(x, y)`: `x: (samples, input_shape...)`, `y: (samples, outputs)`. Returns
-    /// the mean batch loss (shape `[1]`).
+    /// the mean batch loss (shape `[1]`). The same as [`Trainer::train_epoch_from`] over the
+    /// in-memory [`super::Tensors`].
     ///
     /// # Errors
     /// [`NnError::Cancelled`] if the observer asks; [`NnError::Diverged`] when a parameter or the
@@ -268,39 +269,15 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         y: &PlanarTensor<F, R>,
         observer: &mut dyn TrainObserver<F, R>,
     ) -> Result<PlanarTensor<F, R>, NnError> {
-        let (epoch, order, mut dropout_rng) = self.epoch_plan(x, y)?;
-        let batches: Vec<&[usize]> = order.chunks(self.config.batch_size).collect();
-        let mut total_loss: Option<PlanarTensor<F, R>> = None;
-        for (b, idx) in batches.iter().enumerate() {
-            if observer.is_cancelled() {
-                return Err(NnError::Cancelled);
-            }
-            let (loss, grads) = self.contribution(x, y, idx, idx.len(), &mut dropout_rng)?;
-            self.check_health("loss", &loss)?;
-            self.apply_gradients(grads)?;
-            total_loss = Some(match total_loss {
-                None => loss,
-                Some(acc) => acc.add(&loss).at("loss")?,
-            });
-            observer.on_batch(epoch, b + 1, batches.len());
-        }
-        Ok(self.finish_epoch(epoch, total_loss, batches.len(), observer))
+        self.train_epoch_from(&super::Tensors::new(x, y)?, observer)
     }
 
-    /// The epoch about to run, its shuffled sample order and its dropout generator: the same for
-    /// every rank of a data-parallel run as for a single process.
-    pub(super) fn epoch_plan(
-        &self,
-        x: &PlanarTensor<F, R>,
-        y: &PlanarTensor<F, R>,
-    ) -> Result<(usize, Vec<usize>, ChaCha8Rng), NnError> {
-        let n = x.shape().first().copied().unwrap_or(0);
-        if n == 0 || y.shape().first() != Some(&n) {
-            return Err(NnError::InvalidConfig(format!(
-                "features {:?} and targets {:?} must have the same, non-zero number of samples",
-                x.shape(),
-                y.shape()
-            )));
+    /// The epoch about to run over `n` samples, its shuffled sample order (a permutation of
+    /// `0..n` drawn from the seed and the epoch) and its dropout generator: the same for every
+    /// rank of a data-parallel run as for a single process, and for every sample source.
+    pub(super) fn epoch_plan(&self, n: usize) -> Result<(usize, Vec<usize>, ChaCha8Rng), NnError> {
+        if n == 0 {
+            return Err(NnError::InvalidConfig("the data set has no samples".into()));
         }
         let batch = self.config.batch_size.min(n);
         (self.model.budget()).check_batch(batch, Model::<F, R>::bytes_per_value(), true)?;
@@ -354,7 +331,8 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         mean
     }
 
-    /// Runs the remaining epochs (`config.epochs − epochs_done`); returns their losses.
+    /// Runs the remaining epochs (`config.epochs − epochs_done`) over `(x, y)` in memory; returns
+    /// their losses.
     ///
     /// # Errors
     /// As [`Trainer::train_epoch`].
@@ -370,4 +348,15 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
         }
         Ok(losses)
     }
+}
+
+/// The running sum of an epoch's batch losses with one more.
+pub(super) fn add_loss<F: Float, R: Representation<F>>(
+    total: Option<PlanarTensor<F, R>>,
+    loss: PlanarTensor<F, R>,
+) -> Result<PlanarTensor<F, R>, NnError> {
+    Ok(match total {
+        None => loss,
+        Some(acc) => acc.add(&loss).at("loss")?,
+    })
 }

@@ -206,6 +206,7 @@ impl From<NnError> for ApiError {
                 _ => ApiError::bad_request(e.to_string()),
             },
             NnError::Diverged { .. } | NnError::Cancelled => ApiError::conflict(e.to_string()),
+            NnError::Source(_) => ApiError::unavailable(e.to_string()),
         }
     }
 }

@@ -28,6 +28,8 @@
 //! - [`blobs`]: ciphertexts, checkpoints and weights in an object store (local or S3),
 //!   content-addressed; [`gc`] removes the unreferenced ones;
 //! - [`weights`]: weights, checkpoints and losses as wire bundles;
+//! - [`stream`]: a dataset's shards read batch by batch by range reads, with bounded
+//!   read-ahead (the training and prediction source of data sets larger than memory);
 //! - [`weights_cache`]: decoded trained weights kept for predict (LRU, bounded bytes);
 //! - [`secure`]: the secure mode's rows (models, grants, evaluation keys) and sample quota;
 //! - [`fault`]: crash points for tests (feature `fault-injection`);
@@ -43,6 +45,7 @@ pub mod gc;
 pub mod queue;
 pub mod records;
 pub mod secure;
+pub mod stream;
 pub mod weights;
 pub mod weights_cache;
 

@@ -1,0 +1,265 @@
+//! Training and prediction data streamed from a dataset's stored shards, without the data set
+//! in memory: a [`ShardStream`] is a [`SampleSource`] over a pinned shard list. A batch's rows
+//! are read with one range read per run of consecutive rows of a shard per plane
+//! ([`BlobStore::get_range`]); the headers are read once when the stream opens. Shuffling is the
+//! trainer's index permutation (deterministic from the seed and the epoch), so a streamed epoch
+//! is the same bits as the same epoch in memory.
+//!
+//! Read-ahead: told the upcoming batches, the stream starts reading them on tokio's blocking
+//! pool, as many as fit [`StreamOptions::read_ahead_bytes`] (decoded batch bytes); the node's
+//! memory for data is that bound plus the batch being trained. Every byte read is counted
+//! ([`ShardStream::bytes_read`]).
+
+mod layout;
+mod read;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use more_core::nn::{Batch, NnError, SampleSource};
+use more_core::tensor::{Compact, MatrixForm, Representation, RepresentationKind};
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::blobs::BlobStore;
+use crate::error::{StoreError, StoreResult};
+use layout::{check_consistent, ShardLayout, TensorBlob};
+
+/// How a stream reads.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Most bytes of decoded batches read ahead of training (0: none; at least one batch is
+    /// always read ahead when this is ≥ its size).
+    pub read_ahead_bytes: u64,
+    /// How long a transient object-store failure of one read is retried before the read fails.
+    pub retry_budget: Duration,
+}
+
+impl Default for StreamOptions {
+    /// 64 MiB of read-ahead, 2 minutes of retries.
+    fn default() -> Self {
+        StreamOptions {
+            read_ahead_bytes: 64 << 20,
+            retry_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A stream of f32 ciphertext rows of either representation.
+pub enum AnyStream {
+    /// Compact ciphertexts (one basis `C0` for every shard).
+    Compact(ShardStream<Compact>),
+    /// Matrix-form ciphertexts.
+    Matrix(ShardStream<MatrixForm>),
+}
+
+impl AnyStream {
+    /// Opens the stream over `shards` (each the SHA-256 of its features and its targets blob, in
+    /// the dataset's order): reads every header and checks that the shards form one data set.
+    /// Runs on the caller's thread, blocking on `runtime`.
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] for a missing or unreadable blob;
+    /// [`StoreError::MalformedTensor`] for shards that are not f32 ciphertext rows of one
+    /// representation, basis and shape.
+    pub fn open(
+        blobs: &BlobStore,
+        runtime: &Handle,
+        shards: &[(String, String)],
+        options: StreamOptions,
+    ) -> StoreResult<Self> {
+        let mut read = 0;
+        let mut layouts = Vec::with_capacity(shards.len());
+        let mut start = 0;
+        for (features, targets) in shards {
+            let features = runtime.block_on(TensorBlob::open(blobs, features, &mut read))?;
+            let targets = runtime.block_on(TensorBlob::open(blobs, targets, &mut read))?;
+            let rows = features.rows();
+            layouts.push(ShardLayout {
+                start,
+                features,
+                targets,
+            });
+            start += rows;
+        }
+        check_consistent(&layouts)?;
+        let header = &layouts[0].features.header;
+        let inner = |layouts| Inner {
+            blobs: blobs.clone(),
+            layouts,
+            samples: start,
+            retry_budget: options.retry_budget,
+            bytes_read: AtomicU64::new(read),
+        };
+        Ok(match (header.kind, header.basis) {
+            (RepresentationKind::Compact, Some(basis)) => AnyStream::Compact(ShardStream::new(
+                inner(layouts),
+                Compact { basis },
+                runtime,
+                &options,
+            )),
+            _ => AnyStream::Matrix(ShardStream::new(
+                inner(layouts),
+                MatrixForm,
+                runtime,
+                &options,
+            )),
+        })
+    }
+
+    /// Bytes read from the object store so far (headers and rows).
+    pub fn bytes_read(&self) -> u64 {
+        match self {
+            AnyStream::Compact(s) => s.bytes_read(),
+            AnyStream::Matrix(s) => s.bytes_read(),
+        }
+    }
+}
+
+/// What a stream and its read-ahead tasks share.
+struct Inner {
+    blobs: BlobStore,
+    layouts: Vec<ShardLayout>,
+    samples: usize,
+    retry_budget: Duration,
+    bytes_read: AtomicU64,
+}
+
+/// A batch being read ahead: its indices, its decoded bytes, the task reading it.
+struct Pending<R> {
+    indices: Vec<usize>,
+    bytes: u64,
+    task: JoinHandle<StoreResult<Batch<f32, R>>>,
+}
+
+/// The samples of a pinned shard list, read batch by batch (see the module's documentation).
+pub struct ShardStream<R> {
+    inner: Arc<Inner>,
+    rep: R,
+    runtime: Handle,
+    read_ahead_bytes: u64,
+    pending: Mutex<VecDeque<Pending<R>>>,
+    failure: Mutex<Option<StoreError>>,
+}
+
+impl<R: Representation<f32>> ShardStream<R> {
+    fn new(inner: Inner, rep: R, runtime: &Handle, options: &StreamOptions) -> Self {
+        ShardStream {
+            inner: Arc::new(inner),
+            rep,
+            runtime: runtime.clone(),
+            read_ahead_bytes: options.read_ahead_bytes,
+            pending: Mutex::new(VecDeque::new()),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The representation (and compact basis) of the rows.
+    pub fn representation(&self) -> &R {
+        &self.rep
+    }
+
+    /// The shape of one sample's features.
+    pub fn sample_shape(&self) -> &[usize] {
+        &self.inner.layouts[0].features.header.shape[1..]
+    }
+
+    /// Outputs per sample (the targets' second axis).
+    pub fn outputs(&self) -> usize {
+        self.inner.layouts[0].targets.header.shape[1]
+    }
+
+    /// Bytes read from the object store so far (headers and rows).
+    pub fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// The store failure behind the last [`NnError::Source`] this stream returned, if any (so
+    /// a caller can tell a transient outage from bad data).
+    pub fn take_failure(&self) -> Option<StoreError> {
+        self.failure.lock().expect("failure lock").take()
+    }
+
+    /// Decoded bytes of a batch of `rows` rows (features and targets, every plane).
+    fn batch_bytes(&self, rows: usize) -> u64 {
+        let first = &self.inner.layouts[0];
+        (first.features.run_bytes(rows) + first.targets.run_bytes(rows)) * R::PLANES as u64
+    }
+
+    /// Reads the rows at `indices` on tokio's blocking pool.
+    fn spawn_read(&self, indices: Vec<usize>) -> JoinHandle<StoreResult<Batch<f32, R>>> {
+        let (inner, rep, runtime) = (self.inner.clone(), self.rep.clone(), self.runtime.clone());
+        self.runtime
+            .spawn_blocking(move || runtime.block_on(read::batch(&inner, &rep, &indices)))
+    }
+
+    /// The batch at `indices`: the read-ahead one when it is next in line, else read now (any
+    /// read-ahead out of line is dropped).
+    fn take(&self, indices: &[usize]) -> StoreResult<Batch<f32, R>> {
+        let next = {
+            let mut pending = self.pending.lock().expect("pending lock");
+            match pending.front() {
+                Some(p) if p.indices == indices => pending.pop_front(),
+                _ => {
+                    pending.drain(..).for_each(|p| p.task.abort());
+                    None
+                }
+            }
+        };
+        match next {
+            Some(p) => self.runtime.block_on(p.task).map_err(|e| {
+                StoreError::Io(format!("a read-ahead of the dataset's rows failed: {e}"))
+            })?,
+            None => self
+                .runtime
+                .block_on(read::batch(&self.inner, &self.rep, indices)),
+        }
+    }
+}
+
+impl<R: Representation<f32>> SampleSource<f32, R> for ShardStream<R> {
+    fn samples(&self) -> usize {
+        self.inner.samples
+    }
+
+    fn gather(&self, indices: &[usize]) -> Result<Batch<f32, R>, NnError> {
+        if let Some(&i) = indices.iter().find(|&&i| i >= self.inner.samples) {
+            return Err(NnError::Source(format!(
+                "sample {i} is past the dataset's {} samples",
+                self.inner.samples
+            )));
+        }
+        self.take(indices).map_err(|e| {
+            let message = NnError::Source(e.to_string());
+            *self.failure.lock().expect("failure lock") = Some(e);
+            message
+        })
+    }
+
+    fn read_ahead(&self, upcoming: &[&[usize]]) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        let in_line = pending
+            .iter()
+            .zip(upcoming)
+            .all(|(p, next)| p.indices == *next);
+        if !in_line || pending.len() > upcoming.len() {
+            pending.drain(..).for_each(|p| p.task.abort());
+        }
+        let mut bytes: u64 = pending.iter().map(|p| p.bytes).sum();
+        for next in &upcoming[pending.len()..] {
+            let size = self.batch_bytes(next.len());
+            if bytes + size > self.read_ahead_bytes {
+                break;
+            }
+            bytes += size;
+            let task = self.spawn_read(next.to_vec());
+            pending.push_back(Pending {
+                indices: next.to_vec(),
+                bytes: size,
+                task,
+            });
+        }
+    }
+}
