@@ -16,6 +16,7 @@ pub mod limits;
 mod loss;
 mod model;
 mod optim;
+mod source;
 mod spec;
 mod train;
 
@@ -26,5 +27,6 @@ pub use limits::SpecBudget;
 pub use loss::LossKind;
 pub use model::{LayerParameters, Model, INITIAL_BIAS};
 pub use optim::OptimizerSpec;
+pub use source::{Batch, SampleSource, Tensors};
 pub use spec::{LayerSpec, ModelSpec, PRESETS};
 pub use train::{Checkpoint, NoObserver, TrainConfig, TrainObserver, Trainer};
