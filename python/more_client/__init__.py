@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -146,19 +146,30 @@ class Node:
         return json.loads(self._c.record("jobs", job_id))
 
     def upload(self, key: SecretKey, x: np.ndarray, y: np.ndarray, task: str = "classification",
-               name: str = "dataset", shadow: Any = "gaussian") -> str:
-        """Encrypts and uploads a training set as the page does; returns the dataset id.
+               name: str = "dataset", shadow: Any = "gaussian", shard_bytes: Optional[int] = None,
+               resume: Optional[str] = None,
+               on_dataset: Optional[Callable[[str], None]] = None,
+               progress: Optional[Callable[[int, int, bool, int], None]] = None) -> str:
+        """Encrypts and uploads a training set as the page does, in shards; returns the dataset
+        id.
 
         ``x``: features, shape ``(samples, *feature_shape)`` (converted to float32).
         ``y``: targets, shape ``(samples, outputs)``; one-hot for ``task="classification"``
         (encrypted with probability-vector shadows), anything for ``"regression"``.
         ``shadow``: ``"gaussian"`` (N(0, 0.1²)), ``"matched"`` (:func:`moment_matched_shadow`) or
-        a shadow dict. Raises :class:`DataError` for mismatched shapes."""
+        a shadow dict. ``shard_bytes``: bytes of ciphertext per shard (default 64 MiB; one
+        shard is encrypted at a time). ``resume``: the id of a dataset whose upload was
+        interrupted: the shards the node confirmed are skipped, never sent again (same ``x``,
+        ``y`` and ``shard_bytes``). ``on_dataset(id)``: called once the id is known (keep it
+        to resume). ``progress(index, shards, skipped, sent_bytes)``: after each shard.
+        Raises :class:`DataError` for mismatched shapes, :class:`NodeError` when the node
+        refuses."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         y = np.ascontiguousarray(y, dtype=np.float32)
         if shadow == "matched" and x.ndim >= 2 and len(x):
             shadow = moment_matched_shadow(x)
-        return self._c.upload(key, x, y, task, name, shadow)
+        return self._c.upload(key, x, y, task, name, shadow, shard_bytes, resume, on_dataset,
+                              progress)
 
     def create_model(self, dataset_id: Optional[str] = None, preset: Optional[str] = None,
                      input_shape: Optional[Sequence[int]] = None, outputs: Optional[int] = None,

@@ -1,7 +1,7 @@
 """Type hints of the compiled half of more_client (PyO3)."""
 
 from os import PathLike
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -113,7 +113,10 @@ class NodeClient:
     def record(self, kind: str, id: str) -> str:
         """GET /v1/{kind}/{id}, kind "datasets" | "models" | "jobs" (JSON text)."""
     def upload(self, key: SecretKey, x: np.ndarray, y: np.ndarray, task: str, name: str,
-               shadow: Union[None, str, Dict[str, Any]] = None) -> str: ...
+               shadow: Union[None, str, Dict[str, Any]] = None,
+               shard_bytes: Optional[int] = None, resume: Optional[str] = None,
+               on_dataset: Optional[Callable[[str], None]] = None,
+               progress: Optional[Callable[[int, int, bool, int], None]] = None) -> str: ...
     def create_model(self, dataset_id: Optional[str] = None, preset: Optional[str] = None,
                      input_shape: Optional[List[int]] = None, outputs: Optional[int] = None,
                      seed: int = 0, name: Optional[str] = None) -> str: ...

@@ -5,9 +5,10 @@
 use std::sync::Mutex;
 
 use more_data_owner::data::Task;
-use more_data_owner::rest::flows::{self, EncryptedTrainingSet, JobFollower, ModelChoice};
+use more_data_owner::rest::flows::{self, JobFollower, ModelChoice};
+use more_data_owner::rest::shards::{self, ShardOptions, Start, TrainingRows};
 use more_data_owner::rest::{routes, CreateJob, Node, PublishSecureModel, SetGrants, Sgd};
-use more_data_owner::{crypto, CliError};
+use more_data_owner::CliError;
 use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -17,6 +18,14 @@ use crate::ciphertext::bytes_of;
 use crate::errors::{to_py, DataError};
 use crate::key::{shadow_of, SecretKey};
 use crate::secure;
+
+/// The arguments of an upload's Python callbacks.
+enum Args<'a> {
+    /// `on_dataset(id)`.
+    Id(&'a str),
+    /// `progress(index, shards, skipped, sent_bytes)`.
+    Shard(usize, usize, bool, u64),
+}
 
 /// The node's REST calls (`more_data_owner::rest::Node`); JSON travels as text, tensors as bytes.
 #[pyclass(module = "more_client", frozen)]
@@ -84,8 +93,13 @@ impl NodeClient {
     }
 
     /// Encrypts `x` (float32 `(samples, ...)`) with `shadow` and `y` (float32 `(samples,
-    /// outputs)`) with the task's target shadow, creates the data set and uploads both; its id.
-    #[pyo3(signature = (key, x, y, task, name, shadow = None))]
+    /// outputs)`) with the task's target shadow and uploads them in shards of about
+    /// `shard_bytes` bytes of ciphertext (default 64 MiB), one shard encrypted at a time
+    /// (`more_data_owner::rest::shards`). With `resume` (a dataset id) the shards the node
+    /// confirmed are skipped, never sent again; else a new dataset named `name` is created.
+    /// `on_dataset(id)` is called once the id is known (keep it to resume), `progress(index,
+    /// shards, skipped, sent_bytes)` after each shard. Returns the dataset id.
+    #[pyo3(signature = (key, x, y, task, name, shadow = None, shard_bytes = None, resume = None, on_dataset = None, progress = None))]
     #[allow(clippy::too_many_arguments)]
     fn upload(
         &self,
@@ -96,9 +110,13 @@ impl NodeClient {
         task: &str,
         name: &str,
         shadow: Option<&Bound<'_, PyAny>>,
+        shard_bytes: Option<u64>,
+        resume: Option<String>,
+        on_dataset: Option<PyObject>,
+        progress: Option<PyObject>,
     ) -> PyResult<String> {
         let task = task_of(task)?;
-        let shadow = shadow_of(py, shadow)?;
+        let feature_shadow = shadow_of(py, shadow)?;
         let ((x_shape, x), (y_shape, y)) = (f32_values(x), f32_values(y));
         if x_shape.len() < 2 || y_shape.len() != 2 || x_shape[0] != y_shape[0] || x_shape[0] == 0 {
             return Err(DataError::new_err(format!(
@@ -106,16 +124,54 @@ impl NodeClient {
                  {x_shape:?} and {y_shape:?}"
             )));
         }
-        let meta = flows::dataset_meta(name, task, y_shape[1]);
+        let start = match resume {
+            Some(id) => Start::Resume(id),
+            None => Start::Create(flows::dataset_meta(name, task, y_shape[1])),
+        };
+        let rows = TrainingRows {
+            task,
+            feature_shape: &x_shape[1..],
+            x: &x,
+            y: &y,
+            target_dim: y_shape[1],
+        };
+        let options = ShardOptions {
+            shard_bytes: shard_bytes.unwrap_or(shards::DEFAULT_SHARD_BYTES).max(1),
+            feature_shadow,
+        };
         let (k, n) = (&key.0, &self.0);
-        py.allow_threads(|| {
-            let features = crypto::encrypt_rows(k, &x, &x_shape, &shadow, |_, _| {})?;
-            let target_shadow = crypto::target_shadow(task);
-            let targets = crypto::encrypt_rows(k, &y, &y_shape, &target_shadow, |_, _| {})?;
-            let set = EncryptedTrainingSet { features, targets };
-            flows::upload(n, &meta, &set, &mut |_, _| {})
-        })
-        .map_err(|e| to_py(py, e))
+        // A callback that raises (KeyboardInterrupt included) stops the upload; its exception
+        // is raised here, the shards confirmed so far stay on the node (resume with the id).
+        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+        let call = |f: &Option<PyObject>, args: Args<'_>| -> more_data_owner::Result<()> {
+            let Some(f) = f else { return Ok(()) };
+            Python::with_gil(|py| {
+                let r = match args {
+                    Args::Id(id) => f.call1(py, (id,)),
+                    Args::Shard(i, n, skipped, sent) => f.call1(py, (i, n, skipped, sent)),
+                };
+                r.map(drop).map_err(|e| {
+                    raised.lock().expect("lock").get_or_insert(e);
+                    CliError::Io("the upload was stopped by its callback".into())
+                })
+            })
+        };
+        let done = py.allow_threads(|| {
+            shards::upload_sharded(
+                n,
+                k,
+                &rows,
+                start,
+                &options,
+                &mut |id| call(&on_dataset, Args::Id(id)),
+                &mut |p| call(&progress, Args::Shard(p.index, p.shards, p.skipped, p.sent)),
+            )
+        });
+        if let Some(e) = raised.into_inner().expect("lock") {
+            return Err(e);
+        }
+        let done = done.map_err(|e| to_py(py, e))?;
+        Ok(done.dataset_id)
     }
 
     /// Creates a model (`more_data_owner::rest::flows::create_model`); its id.

@@ -3,6 +3,7 @@
 
 mod pacs_cmd;
 mod secure_cmd;
+mod upload_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -287,6 +288,16 @@ struct UploadArgs {
     /// The dataset's name on the node (default: the file name).
     #[arg(long)]
     name: Option<String>,
+    /// Bytes of ciphertext per shard (one `POST …/shards` each; the client holds one shard's
+    /// ciphertexts at a time). Default 64 MiB.
+    #[arg(long, default_value_t = more_data_owner::rest::shards::DEFAULT_SHARD_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    shard_bytes: u64,
+    /// Continue the upload of this dataset id: shards the node confirmed are skipped, never
+    /// sent again (same input and --shard-bytes). Without it, a resume file left next to the
+    /// input by an interrupted upload to the same node is used.
+    #[arg(long, value_name = "DATASET_ID")]
+    resume: Option<String>,
 }
 
 #[derive(Args)]
@@ -415,7 +426,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", load_key(&key)?.fingerprint());
             Ok(())
         }
-        Command::Upload(a) => upload(a),
+        Command::Upload(a) => upload_cmd::upload(a),
         Command::Data(DataCommand::Inspect(a)) => inspect(&a),
         Command::Train(a) => train(a),
         Command::Status(a) => {
@@ -567,47 +578,6 @@ fn write_test_csv(part: &Part, path: &Path) -> Result<()> {
         w.write_record(&rec).map_err(|e| io(&e))?;
     }
     w.flush().map_err(|e| io(&e))
-}
-
-fn upload(a: UploadArgs) -> Result<()> {
-    let split = read_data(&a)?;
-    let train = &split.train;
-    let key = load_key(&a.key)?;
-    let node = a.node.connect()?;
-    node.health()?;
-    eprintln!(
-        "{}: {} training and {} test samples, features {:?}, {} ({} target values per sample)",
-        train.name,
-        train.rows(),
-        split.test.rows(),
-        train.feature_shape,
-        train.task.as_str(),
-        train.target_dim
-    );
-    let template = "encrypting {bar:40} {pos}/{len} rows {elapsed}";
-    let pb = bar(train.rows() as u64, template);
-    let matched = matches!(a.shadow, ShadowArg::Matched);
-    let set = flows::encrypt_part(&key, train, matched, |done, _| pb.set_position(done as u64))?;
-    pb.finish_and_clear();
-    let name = a.name.clone().unwrap_or_else(|| train.name.clone());
-    let meta = flows::dataset_meta(&name, train.task, train.target_dim);
-    let total = (set.features.len() + set.targets.len()) as u64;
-    let pb = bar(
-        total,
-        "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
-    );
-    let id = flows::upload(&node, &meta, &set, &mut |n, _| pb.set_position(n))?;
-    pb.finish_and_clear();
-    if let Some(path) = &a.test_out {
-        write_test_csv(&split.test, path)?;
-        eprintln!("wrote the test part to {}", path.display());
-    }
-    eprintln!(
-        "uploaded encrypted dataset {id} ({total} bytes) to {}",
-        node.url()
-    );
-    println!("{id}");
-    Ok(())
 }
 
 fn train(a: TrainArgs) -> Result<()> {

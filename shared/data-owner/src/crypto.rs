@@ -29,8 +29,25 @@ pub fn encrypt_rows<F: Float>(
     values: &[F],
     shape: &[usize],
     shadow: &ShadowDistribution,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<Vec<u8>> {
+    Ok(wire::encode(&encrypt_tensor(
+        key, values, shape, shadow, progress,
+    )?))
+}
+
+/// [`encrypt_rows`] without the encoding: the compact-form tensor (for a bundle of several,
+/// e.g. one shard of an upload in shards).
+///
+/// # Errors
+/// As [`encrypt_rows`].
+pub fn encrypt_tensor<F: Float>(
+    key: &SecretKey,
+    values: &[F],
+    shape: &[usize],
+    shadow: &ShadowDistribution,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<CompactCiphertext<F>> {
     let bad = |e: &dyn std::fmt::Display| CliError::Data(crate::DataError(e.to_string()));
     if shape.iter().product::<usize>() != values.len() {
         return Err(bad(&format!(
@@ -48,7 +65,7 @@ pub fn encrypt_rows<F: Float>(
             shape.first().copied().unwrap_or(1),
             shape.first().copied().unwrap_or(1),
         );
-        return Ok(wire::encode(&c));
+        return Ok(c);
     }
     let rows = shape[0];
     let width: usize = shape[1..].iter().product();
@@ -68,9 +85,7 @@ pub fn encrypt_rows<F: Float>(
         );
         progress(start + n, rows);
     }
-    Ok(wire::encode(
-        &PlanarTensor::concatenate(0, &parts).map_err(internal)?,
-    ))
+    PlanarTensor::concatenate(0, &parts).map_err(internal)
 }
 
 /// The page's feature shadow: `N(0, 0.1²)`, or with `matched` the training part's per-feature

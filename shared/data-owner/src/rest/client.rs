@@ -209,6 +209,17 @@ impl Node {
         self.json(route, &[id], Payload::Bytes(bytes, progress))
     }
 
+    /// `POST /v1/datasets/{id}/shards?index={index}` with one shard (a wire bundle of
+    /// `features` and `targets`): the dataset's record with its shard list.
+    ///
+    /// # Errors
+    /// See the `impl`; 409 `conflict` when `index` is not the dataset's next shard.
+    pub fn append_shard(&self, id: &str, index: usize, bundle: &[u8]) -> Result<Value> {
+        let index = index.to_string();
+        let payload = Payload::Bytes(bundle, &mut |_| {});
+        self.json(&r::APPEND_SHARD, &[id, &index], payload)
+    }
+
     /// `DELETE /v1/datasets/{id}`, `/v1/models/{id}` or `/v1/secure/models/{id}`, by route.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 //! What a data owner does with the node, step by step, once for the command line and Python
-//! (the page does the same steps in `web/app.js`): upload an encrypted training set, create a
-//! model, train it and follow the job with decrypted losses, predict on encrypted rows.
+//! (the page does the same steps in its modules): name the dataset (the upload itself, in shards
+//! with resume, is [`super::shards`]), create a model, train it and follow the job with decrypted
+//! losses, predict on encrypted rows.
 
 use std::time::Duration;
 
@@ -10,44 +11,12 @@ use serde_json::Value;
 use super::answer::id_of;
 use super::bodies::{CreateDataset, CreateModel};
 use super::client::Node;
-use super::routes as r;
-use crate::data::{Part, Task};
+use crate::data::Task;
 use crate::decrypt::decrypt_wire;
 use crate::{crypto, presets, CliError, DataError, Result};
 
 /// Rows per predict request (the node accepts at most 4096).
 pub const PREDICT_BATCH: usize = 1024;
-
-/// An encrypted training set: wire-format features and targets.
-pub struct EncryptedTrainingSet {
-    /// `rows × feature_shape`, compact form.
-    pub features: Vec<u8>,
-    /// `rows × target_dim`, compact form.
-    pub targets: Vec<u8>,
-}
-
-/// Encrypts a training part as the page does: features with the Gaussian shadow (or the
-/// part's moments with `matched`), targets with [`crypto::target_shadow`];
-/// `progress(done_rows, rows)` while the features are encrypted.
-///
-/// # Errors
-/// [`CliError::Data`] for values that do not fill the shapes, [`CliError::Key`] when the random
-/// source fails.
-pub fn encrypt_part(
-    key: &SecretKey,
-    part: &Part,
-    matched: bool,
-    progress: impl FnMut(usize, usize),
-) -> Result<EncryptedTrainingSet> {
-    let mut shape = vec![part.rows()];
-    shape.extend(&part.feature_shape);
-    let shadow = crypto::feature_shadow(part, matched);
-    let features = crypto::encrypt_rows(key, &part.x, &shape, &shadow, progress)?;
-    let target_shape = [part.rows(), part.target_dim];
-    let shadow = crypto::target_shadow(part.task);
-    let targets = crypto::encrypt_rows(key, &part.y, &target_shape, &shadow, |_, _| {})?;
-    Ok(EncryptedTrainingSet { features, targets })
-}
 
 /// The metadata of a data set of `task` with `target_dim` target values per sample.
 pub fn dataset_meta(name: &str, task: Task, target_dim: usize) -> CreateDataset {
@@ -56,29 +25,6 @@ pub fn dataset_meta(name: &str, task: Task, target_dim: usize) -> CreateDataset 
         task: task.as_str().to_string(),
         num_classes: (task == Task::Classification).then_some(target_dim),
     }
-}
-
-/// Creates the data set and uploads its tensors; `progress(sent, total)` in bytes over both.
-/// Returns the data set's id.
-///
-/// # Errors
-/// [`CliError::Unreachable`], [`CliError::Rejected`].
-pub fn upload(
-    node: &Node,
-    meta: &CreateDataset,
-    set: &EncryptedTrainingSet,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<String> {
-    let id = id_of(&node.create_dataset(meta)?)?;
-    let total = (set.features.len() + set.targets.len()) as u64;
-    node.put_tensor(&r::PUT_FEATURES, &id, &set.features, &mut |n| {
-        progress(n, total)
-    })?;
-    let base = set.features.len() as u64;
-    node.put_tensor(&r::PUT_TARGETS, &id, &set.targets, &mut |n| {
-        progress(base + n, total)
-    })?;
-    Ok(id)
 }
 
 /// Which model to create: for a data set (shapes and the page's preset from its record), or

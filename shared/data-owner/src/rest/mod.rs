@@ -8,7 +8,8 @@
 //! - [`answer`]: reading answers and errors, without I/O;
 //! - with the feature `native`: [`Node`], the blocking transport (ureq) with one method per
 //!   route, and [`flows`], the data owner's steps (upload, create a model, train and follow,
-//!   predict, download weights) used by the command line and Python.
+//!   predict, download weights) used by the command line and Python, and [`shards`], the upload
+//!   in shards with resume.
 
 pub mod answer;
 pub mod bodies;
@@ -18,6 +19,8 @@ pub mod routes;
 mod client;
 #[cfg(feature = "native")]
 pub mod flows;
+#[cfg(feature = "native")]
+pub mod shards;
 
 pub use answer::id_of;
 pub use bodies::{CreateDataset, CreateJob, CreateModel, PublishSecureModel, SetGrants, Sgd};
