@@ -122,7 +122,7 @@ test('390 px: the main flow without a console error, every control on screen', {
   await page.waitForSelector('#pass-dialog[open]');
   if (await page.$('#pass-name')) await page.fill('#pass-name', 'phone key');
   await answerPassphrase(page, 'maple quartz orbit lantern');
-  await page.waitForSelector('#pass-dialog:not([open])');
+  await page.waitForSelector('#pass-dialog[open]', { state: 'detached' });
   const tab = await page.context().newPage();
   const tabErrors = watchConsole(tab);
   await tab.setViewportSize({ width: 390, height: 844 });
@@ -160,7 +160,7 @@ test('a new passphrase is judged by an estimator: twelve spaces and "password123
   await page.waitForFunction(() => /^Strong enough/.test(document.querySelector('#pass-rule').textContent));
   assert.ok(Number(await page.getAttribute('#pass-meter', 'value')) >= 3);
   await page.click('#pass-dialog button[value=ok]');
-  await page.waitForSelector('#key-pick option');
+  await page.waitForSelector('#key-pick option', { state: 'attached' });
   // Unlocking takes the passphrase the key was stored with: no estimate, no rule.
   await page.click('#key-load');
   await page.waitForSelector('#pass-dialog[open]');

@@ -9,7 +9,8 @@
 // second key replaced the first without a word, and one "remembered key" slot was overwritten.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerPassphrase, callWorker, launchBrowser, openPage, screenshot, startNode } from './helpers.mjs';
+import path from 'node:path';
+import { answerPassphrase, callWorker, launchBrowser, openPage, screenshot, startNode, testPackageDir } from './helpers.mjs';
 
 const webDir = process.env.MORE_TEST_WEB_DIR ?? 'web';
 const STRONG = 'maple quartz orbit lantern';
@@ -23,6 +24,11 @@ after(async () => {
   await node?.stop();
 });
 
+/** The page's console errors join its uncaught errors in `page.errors` (checked empty at the end). */
+function consoleErrorsInto(page) {
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(`console: ${m.text()}`); });
+  return page;
+}
 const fingerprintOf = (page) => page.textContent('#fingerprint');
 const newFingerprint = (page, previous) => page.waitForFunction((p) => {
   const fp = document.querySelector('#fingerprint').textContent;
@@ -46,12 +52,12 @@ async function remember(page, name) {
   await page.waitForSelector('#pass-dialog[open]');
   await page.fill('#pass-name', name);
   await answerPassphrase(page, STRONG);
-  await page.waitForSelector('#pass-dialog:not([open])');
+  await page.waitForSelector('#pass-dialog[open]', { state: 'detached' });
   await page.waitForFunction((n) => [...document.querySelectorAll('#key-pick option')].some((o) => o.textContent.includes(n)), name);
 }
 
 test('"Generate a key" over an unsaved key with work asks first: keep, export first, or replace', { timeout: 60_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = consoleErrorsInto(await openPage(browser, node.url));
   await page.click('#key-generate');
   const first = await newFingerprint(page, 'no key yet').then(() => fingerprintOf(page));
   await uploadSmallDataset(page);
@@ -88,7 +94,7 @@ test('"Generate a key" over an unsaved key with work asks first: keep, export fi
 });
 
 test('several keys remembered by name; the picker unlocks the chosen one; labels name the key', { timeout: 60_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = consoleErrorsInto(await openPage(browser, node.url));
   await page.click('#key-generate');
   await newFingerprint(page, 'no key yet');
   const a = await fingerprintOf(page);
@@ -103,9 +109,10 @@ test('several keys remembered by name; the picker unlocks the chosen one; labels
   const tab = await page.context().newPage();
   tab.errors = [];
   tab.on('pageerror', (e) => tab.errors.push(e.message));
+  consoleErrorsInto(tab);
   await tab.goto(`${node.url}/`);
   await tab.waitForSelector('body[data-ready="1"]');
-  await tab.waitForSelector('#key-pick option');
+  await tab.waitForSelector('#key-pick option', { state: 'attached' });
   const options = await tab.$$eval('#key-pick option', (os) => os.map((o) => [o.value, o.textContent]));
   assert.deepEqual(options.map(([v]) => v).sort(), [a, b].sort());
   assert.ok(options.some(([v, t]) => v === a && t.includes('Ward A') && t.includes(a)), JSON.stringify(options));
@@ -136,9 +143,12 @@ test('the key of the former one-slot store is moved into the picker and unlocks'
   await maker.context().close();
 
   const context = await browser.newContext();
+  // The test build of the wasm client, as openPage serves it (helpers.mjs).
+  await context.route((u) => u.pathname.startsWith('/pkg/'), (route) => {
+    const file = new URL(route.request().url()).pathname.replace(/^\/pkg\//, '');
+    return route.fulfill({ path: path.join(testPackageDir, file), contentType: file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
+  });
   const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
   await page.goto(`${node.url}/style.css`); // this origin, before the page opens its store
   await page.evaluate(([fingerprint, hex]) => new Promise((resolve, reject) => {
     const req = indexedDB.open('more-keys', 1);
@@ -152,9 +162,13 @@ test('the key of the former one-slot store is moved into the picker and unlocks'
     };
     req.onerror = () => reject(req.error);
   }), [made.fingerprint, wrappedHex]);
+  // Errors counted from the page on (the style sheet's tab asked for a favicon: 404).
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  consoleErrorsInto(page);
   await page.goto(`${node.url}/`);
   await page.waitForSelector('body[data-ready="1"]');
-  await page.waitForSelector('#key-pick option', { timeout: 5_000 });
+  await page.waitForSelector('#key-pick option', { state: 'attached', timeout: 5_000 });
   assert.deepEqual(await page.$$eval('#key-pick option', (os) => os.map((o) => o.value)), [made.fingerprint]);
   assert.match(await page.textContent('#key-pick option'), /Remembered key/);
   await page.click('#key-load');
