@@ -8,7 +8,7 @@ import { $ } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { checkHealth, HEALTH_MS } from './health.js';
-import { refreshWork } from './work.js';
+import { clearWork, refreshWork } from './work.js';
 import './key-step.js';
 import './data-step.js';
 import './upload.js';
@@ -30,13 +30,15 @@ function signInChanged(who) {
   if (!who) return;
   if (state.tenant !== null && state.tenant !== who.tenant) {
     Object.assign(state, { datasetId: null, modelId: null, jobId: null, modelTrained: false, work: null });
-    $('work').replaceChildren();
+    clearWork();
     $('upload-status').textContent = '';
     $('train-status').textContent = '';
     $('local-status').textContent = '';
     updateButtons();
   }
   state.tenant = who.tenant;
+  state.role = who.role;
+  updateButtons();
   secureSignedIn(who).catch(() => { /* shown in the secure card */ });
   if (state.basis) refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
 }

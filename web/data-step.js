@@ -5,6 +5,7 @@ import { renderDigit } from './chart.js';
 import { $, fmt, showError } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
+import { keepModelIfItFits } from './work.js';
 import { setTrainingDefaults } from './train-step.js';
 
 /** The data's name for people and for the node's dataset: what it was read from and how much,
@@ -30,7 +31,7 @@ function dataLoaded(parts, source) {
   parts.test.name = name;
   state.data = parts;
   state.datasetId = null;
-  state.modelTrained = false;
+  keepModelIfItFits(parts.train);
   const { train, test } = parts;
   const kind = train.task === 'classification' ? `${train.targetDim} classes` : `${train.targetDim} target(s), standardized`;
   $('data-summary').textContent = `${train.name}: ${train.rows} training and ${test.rows} test samples, `

@@ -2,7 +2,14 @@
 // number formatting, file download.
 import { DataError } from './formats.js';
 
-export const $ = (id) => document.getElementById(id);
+/**
+ * A control of the page (index.html), by id. The page's ids name form controls, buttons, dialogs
+ * and containers; typed as the controls they are used as (`value`, `files`, `disabled`, `options`,
+ * `showModal`), every id being present in index.html.
+ * @typedef {HTMLInputElement & HTMLSelectElement & HTMLDialogElement} Control
+ * @type {(id: string) => Control}
+ */
+export const $ = (id) => /** @type {Control} */ (document.getElementById(id));
 
 export function showError(el, err) {
   el.textContent = err ? (err instanceof DataError ? err.message : `Error: ${err.message ?? err}`) : '';
@@ -23,4 +30,22 @@ export function el(tag, props = {}, children = []) {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);
   return e;
+}
+
+/**
+ * Asks `question` in the page's confirmation dialog, with `confirm` as the label of the button
+ * that goes ahead (Cancel, Escape or closing the dialog answer no). Resolves true to go ahead.
+ * @param {string} question
+ * @param {string} confirm
+ * @returns {Promise<boolean>}
+ */
+export function confirmDialog(question, confirm) {
+  const dialog = $('confirm-dialog');
+  $('confirm-text').textContent = question;
+  $('confirm-ok').textContent = confirm;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+  });
 }

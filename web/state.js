@@ -44,6 +44,15 @@
  * @property {boolean} keySaved the active key is saved somewhere (exported to a key file, imported from
  *   one, or remembered in this browser): replacing it loses nothing, so the page does not ask first
  * @property {string | null} tenant the signed-in tenant
+ * @property {string | undefined} role the signed-in role: `viewer`, `trainer` or `admin`
+ * @property {boolean | undefined} training a job this page started or resumed is being followed
+ * @property {string | undefined} jobLabel the name of that job for people (its model's name)
+ * @property {{ modelId: string, model: string, learningRate: number, epochs: number, maxEpochs: number, validationLosses: number[],
+ *   trials: { label: string, learningRate: number, validationLosses: number[], diverged: boolean }[] } | undefined} tuning
+ *   the last automatic run (train-auto.js): its model, the kept model kind, the chosen learning rate, the epochs it trained
+ *   (early stopping) of at most `maxEpochs`, its decrypted validation losses, and every learning rate tried
+ * @property {{ file: string, csv: string, rows: number } | null | undefined} scored the last new cases scored
+ *   (score.js): their file's name, the predictions CSV (ids, classes or target values), the number of cases
  * @property {{ datasets: string[], models: string[], jobs: [string, string][] } | null | undefined} work
  *   the ids of this key's objects on the node (jobs: [id, state]) at the last refresh
  */
@@ -68,5 +77,10 @@ export const state = {
   padInput: undefined,
   keySaved: false,
   tenant: null,
+  role: undefined,
+  training: undefined,
+  jobLabel: undefined,
+  tuning: undefined,
   work: undefined,
+  scored: undefined,
 };

@@ -1,55 +1,176 @@
-// Step 5, your work on this node: this key's datasets, models and jobs.
+// @ts-check
+// Step 5, your work on this node: this key's datasets, models and jobs, by name (no ids), kept
+// current while a job runs; the losses of any job; deletes confirmed; refusals kept until
+// dismissed; a viewer is offered predict and download only.
 import { api } from './api.js';
-import { $, el } from './dom.js';
+import { drawLosses } from './chart.js';
+import { $, el, confirmDialog } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
+import { JOB_EVENT, jobLosses, notEncrypted, POLL_MS, resumeJob } from './job.js';
 
-/** This key's datasets (same public compact basis), the jobs on them and the models they trained. */
+/** The node's objects of the last refresh, by id (for names: a job is called by its model). */
+const known = { datasets: new Map(), models: new Map(), jobs: new Map() };
+/** What each table showed last (JSON of its rows): a table is rebuilt only when it changed. */
+const shown = new Map();
+let pollTimer = 0;
+
+const when = (/** @type {number} */ t) => new Date(t * 1000).toLocaleString();
+const active = (/** @type {{ state: string }} */ j) => ['queued', 'running'].includes(j.state);
+
+/** A job's name for people: its model's name and when it was started (never its id). */
+export function jobLabel(/** @type {string} */ jobId) {
+  const j = known.jobs.get(jobId);
+  if (!j) return 'this job';
+  return `${known.models.get(j.model_id)?.name ?? 'a deleted model'} (started ${when(j.created_at)})`;
+}
+
+/** Shows a refusal or failure in the work card until "Dismiss" is clicked (a refresh keeps it). */
+export function showWorkError(/** @type {string} */ text) {
+  const dismiss = el('button', { type: 'button', textContent: 'Dismiss', className: 'work-dismiss' });
+  dismiss.onclick = () => $('work-error').replaceChildren();
+  $('work-error').replaceChildren(el('span', { textContent: `${text} ` }), dismiss);
+}
+
+/** Why the node refused, in words (403: the role; 409: the object's state). */
+function refusal(/** @type {string} */ what, /** @type {any} */ err) {
+  if (err?.status === 403) return `${what} refused: your role (${state.role ?? 'unknown'}) may not do this. ${err.serverMessage ?? ''}`;
+  if (err?.status === 409) return `${what} refused: ${err.serverMessage ?? err.message}`;
+  return `${what} failed: ${err?.message ?? err}`;
+}
+
+/** A button of the work tables: runs `fn`, shows a refusal until dismissed, then refreshes. */
+function button(/** @type {string} */ text, /** @type {() => Promise<unknown>} */ fn, /** @type {string} */ cls) {
+  const b = el('button', { type: 'button', textContent: text, className: cls });
+  b.onclick = async () => {
+    try { await fn(); } catch (err) { showWorkError(refusal(text, err)); }
+    await refreshWork().catch((err) => showWorkError(`Not refreshed: ${err.message}`));
+  };
+  return b;
+}
+
+/** A Delete button that asks first. */
+function deleteButton(/** @type {string} */ what, /** @type {string} */ name, /** @type {() => Promise<unknown>} */ fn, /** @type {string} */ cls) {
+  return button('Delete', async () => {
+    const note = what === 'dataset' ? ' The encrypted data on the node is gone for good (your copy stays).' : ' Its trained weights are gone for good.';
+    if (await confirmDialog(`Delete the ${what} "${name}"?${note}`, `Delete ${what}`)) await fn();
+  }, cls);
+}
+
+/** A table of the work card: caption, head, rows of cells (text or elements). */
+function table(/** @type {string} */ caption, /** @type {string[]} */ head, /** @type {(string | Node)[][]} */ rows) {
+  const t = /** @type {HTMLTableElement} */ (el('table', { className: 'stats work' }));
+  t.createCaption().textContent = caption;
+  t.createTHead().insertRow().append(...head.map((h) => el('th', { textContent: h })));
+  const body = t.createTBody();
+  for (const r of rows) { const tr = body.insertRow(); r.forEach((c) => tr.insertCell().append(c)); }
+  return t;
+}
+
+/** This key's objects among the node's: datasets with the key's public basis, their jobs, models. */
+function mine(datasets, models, jobs) {
+  const same = (b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - state.basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
+  const byTime = (a, b) => a.created_at - b.created_at;
+  const myDatasets = datasets.filter((d) => same(d.basis)).sort(byTime);
+  const dsIds = new Set(myDatasets.map((d) => d.id));
+  const myJobs = jobs.filter((j) => dsIds.has(j.dataset_id)).sort(byTime);
+  const modelIds = new Set(myJobs.map((j) => j.model_id));
+  return { datasets: myDatasets, models: models.filter((m) => modelIds.has(m.id)).sort(byTime), jobs: myJobs };
+}
+
+/** This key's datasets (same public compact basis), the jobs on them and the models they trained.
+ * Polls again every POLL_MS while one of the jobs is queued or running. */
 export async function refreshWork() {
   if (!state.basis) return;
-  $('work-error').textContent = '';
+  clearTimeout(pollTimer);
   const [datasets, models, jobs] = await Promise.all([api.datasets(), api.models(), api.jobs()]);
-  const mine = (b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - state.basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
-  const myDatasets = datasets.filter((d) => mine(d.basis)).sort((a, b) => a.created_at - b.created_at);
-  const dsIds = new Set(myDatasets.map((d) => d.id));
-  const myJobs = jobs.filter((j) => dsIds.has(j.dataset_id)).sort((a, b) => a.created_at - b.created_at);
-  const modelIds = new Set(myJobs.map((j) => j.model_id));
-  const myModels = models.filter((m) => modelIds.has(m.id)).sort((a, b) => a.created_at - b.created_at);
-  state.work = { datasets: myDatasets.map((d) => d.id), models: myModels.map((m) => m.id), jobs: myJobs.map((j) => [j.id, j.state]) };
-  const button = (text, fn, cls) => Object.assign(el('button', { type: 'button', textContent: text, className: cls }), {
-    onclick: async () => {
-      $('work-error').textContent = '';
-      try { await fn(); } catch (err) { $('work-error').textContent = `${text} failed: ${err.message}`; }
-      await refreshWork().catch((err) => { $('work-error').textContent = err.message; });
-    },
-  });
-  const table = (caption, head, rows) => {
-    const t = el('table', { className: 'stats work' });
-    t.createCaption().textContent = caption;
-    t.createTHead().insertRow().append(...head.map((h) => el('th', { textContent: h })));
-    const body = t.createTBody();
-    for (const r of rows) { const tr = body.insertRow(); r.forEach((c) => tr.insertCell().append(c)); }
-    return t;
-  };
-  const when = (t) => new Date(t * 1000).toLocaleString();
-  const short = (id) => id.slice(0, 8);
-  $('work').replaceChildren(
-    table(`Datasets (${myDatasets.length})`, ['name', 'task', 'samples', 'state', 'created', ''], myDatasets.map((d) => [
-      d.name, d.task, String(d.samples ?? '–'), d.state, when(d.created_at),
-      button('Delete', () => api.deleteDataset(d.id), 'work-delete-dataset')])),
-    table(`Models (${myModels.length})`, ['name', 'id', 'trained epochs', 'created', '', ''], myModels.map((m) => [
-      m.name, short(m.id), String(m.trained_epochs ?? 0), when(m.created_at),
-      button(m.id === state.modelId ? 'Predicting with this' : 'Predict with this', async () => {
-        state.modelId = m.id;
-        state.modelTrained = true;
-        $('local-status').textContent = `Predicting with model ${m.name} (${short(m.id)}).`;
-        updateButtons();
-      }, 'work-use-model'),
-      button('Delete', () => api.deleteModel(m.id), 'work-delete-model')])),
-    table(`Jobs (${myJobs.length})`, ['id', 'model', 'state', 'epoch', ''], myJobs.map((j) => [
-      short(j.id), short(j.model_id), j.state + (j.error ? `: ${j.error}` : ''), `${j.epoch ?? 0}/${j.epochs}`,
-      ['queued', 'running'].includes(j.state) ? button('Cancel', () => api.cancel(j.id), 'work-cancel')
-        : ['cancelled', 'interrupted', 'failed'].includes(j.state) ? button('Resume', () => api.resume(j.id), 'work-resume') : ''])),
-  );
+  const my = mine(datasets, models, jobs);
+  for (const [k, list] of Object.entries(my)) known[k] = new Map(list.map((o) => [o.id, o]));
+  state.work = { datasets: my.datasets.map((d) => d.id), models: my.models.map((m) => m.id), jobs: my.jobs.map((j) => [j.id, j.state]) };
+  render('datasets', datasetsTable(my.datasets));
+  render('models', modelsTable(my.models, my.jobs));
+  render('jobs', jobsTable(my.jobs));
+  if (my.jobs.some(active)) pollTimer = window.setTimeout(() => refreshWork().catch(() => {}), POLL_MS);
 }
-$('work-refresh').onclick = () => refreshWork().catch((err) => { $('work-error').textContent = `Not refreshed: ${err.message}`; });
+
+/** Puts table `key` ({ rows: data of its rows, make: () => the table }) into the card when its
+ * rows changed since the last refresh (a button being clicked is not replaced every second). */
+function render(/** @type {string} */ key, /** @type {{ rows: unknown, make: () => HTMLTableElement }} */ t) {
+  const json = JSON.stringify([t.rows, state.role, state.modelId]);
+  const old = $('work').querySelector(`[data-work="${key}"]`);
+  if (old && shown.get(key) === json) return;
+  shown.set(key, json);
+  const made = t.make();
+  made.dataset.work = key;
+  if (old) old.replaceWith(made); else $('work').append(made);
+}
+
+const canChange = () => state.role !== 'viewer';
+
+function datasetsTable(datasets) {
+  return { rows: datasets, make: () => table(`Datasets (${datasets.length})`, ['name', 'task', 'samples', 'state', 'created', ''], datasets.map((d) => [
+    d.name, d.task, String(d.samples ?? '–'), d.state, when(d.created_at),
+    canChange() ? deleteButton('dataset', d.name, () => api.deleteDataset(d.id), 'work-delete-dataset') : ''])) };
+}
+
+function modelsTable(models, jobs) {
+  const trainedOn = (m) => known.datasets.get(jobs.find((j) => j.model_id === m.id)?.dataset_id)?.name ?? '–';
+  return { rows: models, make: () => table(`Models (${models.length})`, ['name', 'trained on', 'trained epochs', 'created', '', ''], models.map((m) => [
+    m.name, trainedOn(m), String(m.trained_epochs ?? 0), when(m.created_at),
+    button(m.id === state.modelId ? 'Predicting with this' : 'Predict with this', async () => useModel(m), 'work-use-model'),
+    canChange() ? deleteButton('model', m.name, () => api.deleteModel(m.id), 'work-delete-model') : ''])) };
+}
+
+/** Chooses model `m` for "Predict" and "Download"; says what is missing to predict. */
+function useModel(m) {
+  state.modelId = m.id;
+  state.modelTrained = true;
+  $('local-status').textContent = `Predicting with model ${m.name} (${m.id.slice(0, 8)}).`
+    + (state.data ? '' : ' Load the data to predict (step 2): the test split is predicted, or draw a digit for a digit model.');
+  updateButtons();
+}
+
+function jobsTable(jobs) {
+  const actions = (j) => [
+    (j.epoch ?? 0) > 0 ? button('Losses', () => showJobLosses(j.id), 'work-losses') : '',
+    !canChange() ? '' : active(j) ? button('Cancel', () => api.cancel(j.id), 'work-cancel')
+      : ['cancelled', 'interrupted', 'failed'].includes(j.state) ? button('Resume', () => resumeJob(j.id, jobLabel(j.id)), 'work-resume') : ''];
+  return { rows: jobs, make: () => table(`Jobs (${jobs.length})`, ['model', 'dataset', 'started', 'state', 'epoch', '', ''], jobs.map((j) => [
+    known.models.get(j.model_id)?.name ?? '–', known.datasets.get(j.dataset_id)?.name ?? '–', when(j.created_at),
+    j.state + (j.error ? `: ${j.error}` : ''), `${j.epoch ?? 0}/${j.epochs}`, ...actions(j)])) };
+}
+
+/** Decrypts and draws the losses of job `jobId` below the tables. */
+async function showJobLosses(jobId) {
+  const caption = $('work-losses-caption');
+  try {
+    const losses = await jobLosses(jobId);
+    drawLosses($('work-loss-chart'), losses);
+    caption.textContent = `Decrypted training loss per epoch of ${jobLabel(jobId)}: ${losses.map((l) => l.toFixed(4)).join(', ')}`;
+    caption.dataset.losses = JSON.stringify(losses);
+  } catch (err) {
+    drawLosses($('work-loss-chart'), []);
+    caption.textContent = notEncrypted(err) ? `No losses shown: ${err.message}.` : `Losses of ${jobLabel(jobId)} not readable: ${err.message}`;
+    delete caption.dataset.losses;
+  }
+  $('work-losses').hidden = false;
+}
+
+/** New data were loaded (`train`: its training part): the chosen model stays chosen when it takes
+ * inputs of the data's shape (loading data unselected it, issue #29), else it is let go. */
+export function keepModelIfItFits(/** @type {{ featureShape: number[] }} */ train) {
+  const spec = known.models.get(state.modelId)?.spec;
+  const fits = spec?.input_shape?.join() === train.featureShape.join();
+  if (!fits) state.modelTrained = false;
+}
+
+/** Forgets what the card shows (another tenant signed in). */
+export function clearWork() {
+  clearTimeout(pollTimer);
+  shown.clear();
+  $('work').replaceChildren();
+  $('work-losses').hidden = true;
+}
+
+document.addEventListener(JOB_EVENT, () => { refreshWork().catch(() => {}); });
+$('work-refresh').onclick = () => refreshWork().catch((err) => showWorkError(`Not refreshed: ${err.message}`));
