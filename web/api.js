@@ -1,3 +1,4 @@
+// @ts-check
 // The compute node's REST API (compute-node/API.md; /v1/openapi.json is authoritative).
 // Tensors travel as wire-format bytes; everything else is JSON.
 //
@@ -79,7 +80,8 @@ function call(route) {
     // An encrypted secure-mode batch is ~150 MB whatever the sample count (one ciphertext per
     // input value): sent as a Blob, which the browser streams from its blob store (and developer
     // tools do not inline).
-    if (route.body === 'large' && body instanceof Uint8Array) body = new Blob([body]);
+    // (Bytes from the worker: an ArrayBuffer, never a SharedArrayBuffer.)
+    if (route.body === 'large' && body instanceof Uint8Array) body = new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (body)]);
     return request(route.method, fill(route.path, args), body, { signedIn: !route.public });
   };
 }

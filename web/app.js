@@ -1,3 +1,4 @@
+// @ts-check
 // The page: boots the key worker, the health poll and the sign-in, and wires the steps' modules
 // (each installs its own controls' handlers when imported) to the sign-in.
 import { call } from './client.js';

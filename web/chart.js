@@ -1,3 +1,4 @@
+// @ts-check
 // Small canvas drawings: the loss curve and digit thumbnails.
 
 /** Draws `losses` (one per epoch) as a line with axes on `canvas`. */

@@ -1,3 +1,4 @@
+// @ts-check
 // Promise wrapper around worker.js. Every call returns a promise; onProgress receives 0..1.
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 const pending = new Map();
@@ -15,7 +16,15 @@ worker.onerror = (e) => {
   pending.clear();
 };
 
-/** Sends `op` to the key worker. `transfer` lists ArrayBuffers to move instead of copy. */
+/**
+ * Sends `op` to the key worker. `transfer` lists ArrayBuffers to move instead of copy;
+ * `onProgress(fraction)` hears the operation's progress (0..1). Resolves with the worker's answer;
+ * rejects with its error.
+ * @param {string} op
+ * @param {object} [args]
+ * @param {{ onProgress?: (fraction: number) => void, transfer?: Transferable[] }} [options]
+ * @returns {Promise<any>}
+ */
 export function call(op, args = {}, { onProgress, transfer = [] } = {}) {
   const id = nextId++;
   return new Promise((resolve, reject) => {

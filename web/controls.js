@@ -1,3 +1,4 @@
+// @ts-check
 // Which controls are enabled, from the page state (called after every change of the state).
 import { $ } from './dom.js';
 import { state } from './state.js';
@@ -12,7 +13,7 @@ export function updateButtons() {
   $('train-start').disabled = !state.datasetId || Boolean(state.training);
   $('predict-test').disabled = !(state.modelTrained && state.data);
   const digits = state.data?.train.featureShape.join() === '1,28,28';
-  document.querySelector('.draw').hidden = !digits; // the pad is for 28×28 digit models only
+  /** @type {HTMLElement} */ (document.querySelector('.draw')).hidden = !digits; // the pad is for 28×28 digit models only
   $('pad-predict').disabled = !(state.modelTrained && digits);
   $('model-download').disabled = !state.modelTrained;
   $('model-local').disabled = !state.modelTrained;

@@ -1,3 +1,4 @@
+// @ts-check
 // Small DOM helpers shared by the page's steps: element lookup and creation, error text,
 // number formatting, file download.
 import { DataError } from './formats.js';
@@ -11,6 +12,14 @@ import { DataError } from './formats.js';
  */
 export const $ = (id) => /** @type {Control} */ (document.getElementById(id));
 
+/**
+ * A `<progress>` of the page, by id (its `value` is a number, unlike a form control's).
+ * @param {string} id
+ * @returns {HTMLProgressElement}
+ */
+export const progressBar = (id) => /** @type {HTMLProgressElement} */ (document.getElementById(id));
+
+/** Shows `err` in `el` (a DataError's message as it is, others as "Error: …"), or clears it. */
 export function showError(el, err) {
   el.textContent = err ? (err instanceof DataError ? err.message : `Error: ${err.message ?? err}`) : '';
 }

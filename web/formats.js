@@ -1,3 +1,4 @@
+// @ts-check
 // The files a user can open, handed to the data owner's library (in the key Worker), and the
 // page's own inputs (the bundled MNIST sample, drawings). Everything here runs before any upload;
 // every problem throws a DataError whose message is shown to the user, and nothing is sent.
@@ -111,6 +112,9 @@ export async function loadIdxFiles(files, { maxSamples = 2000 } = {}) {
  * read by the library: every frame a sample, centre crop and area resize to `size × size`, split
  * by file; a listed file that cannot be decoded is skipped with a note. DICOM files also give
  * their image facts (never patient attributes) for the page's table: `train.dicom.files`.
+ * `onProgress(fraction)` hears the decoding's progress (0..1).
+ * @param {File[]} files
+ * @param {{ size?: number, onProgress?: (fraction: number) => void }} [options]
  */
 export async function loadImageFolder(files, { size = 28, onProgress } = {}) {
   const labels = files.find((f) => /\.csv$/i.test(f.name));

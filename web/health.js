@@ -1,3 +1,4 @@
+// @ts-check
 // The node's health line, polled while the page is open.
 import { api } from './api.js';
 import { $ } from './dom.js';

@@ -5,7 +5,7 @@
 import { call } from './client.js';
 import { api, ApiError } from './api.js';
 import { drawLosses } from './chart.js';
-import { $ } from './dom.js';
+import { $, progressBar } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 
@@ -52,7 +52,7 @@ async function showLosses(jobId) {
 /** The Train card's progress bar and status line for job `j` (a job JSON of the node). */
 function showProgress(j, label) {
   const total = Math.max(1, j.batches_total ?? 0);
-  const bar = /** @type {HTMLProgressElement} */ (/** @type {unknown} */ ($('train-progress')));
+  const bar = progressBar('train-progress');
   bar.value = j.state === 'completed' ? 1 : j.epochs ? ((j.epoch ?? 0) + (j.batches_done ?? 0) / total) / j.epochs : 0;
   $('train-status').textContent = `Training ${label}: ${j.state}, epoch ${j.epoch ?? 0}/${j.epochs}, `
     + `${Number(j.elapsed_seconds ?? 0).toFixed(1)} s` + (state.losses.length ? `, last loss ${state.losses.at(-1).toFixed(4)}` : '');

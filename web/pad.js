@@ -1,3 +1,4 @@
+// @ts-check
 // The drawing pad: a digit drawn with the pointer or the keyboard, prepared as MNIST digits were,
 // predicted with the chosen model (on the node or here).
 import { mnistPreprocess } from './formats.js';
@@ -6,7 +7,7 @@ import { $ } from './dom.js';
 import { state } from './state.js';
 import { predictWhere, softmax } from './results.js';
 
-const pad = $('pad');
+const pad = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ($('pad')));
 const pctx = pad.getContext('2d');
 function clearPad() { pctx.fillStyle = '#000'; pctx.fillRect(0, 0, pad.width, pad.height); }
 clearPad();
@@ -30,7 +31,7 @@ $('pad-clear').onclick = () => {
   clearPad();
   $('pad-probs').replaceChildren();
   $('pad-input').replaceChildren();
-  document.querySelector('.pad-input').hidden = true;
+  /** @type {HTMLElement} */ (document.querySelector('.pad-input')).hidden = true;
 };
 
 $('pad-predict').onclick = async () => {
@@ -47,7 +48,7 @@ $('pad-predict').onclick = async () => {
   view.setAttribute('role', 'img');
   view.setAttribute('aria-label', 'The 28×28 input the model sees');
   $('pad-input').replaceChildren(view);
-  document.querySelector('.pad-input').hidden = false;
+  /** @type {HTMLElement} */ (document.querySelector('.pad-input')).hidden = false;
   let row;
   try {
     [row] = (await predictWhere(x, 1, [1, 28, 28])).outputs;

@@ -1,3 +1,4 @@
+// @ts-check
 // The Worker's secure-mode operations (BFV, issue #30), merged into worker.js's `ops`. The BFV
 // secret key is made and kept here, in wasm memory: no operation returns it (the test build's
 // bfvRawKeyHex aside, see below). What leaves: the evaluation key (public), encrypted batches,

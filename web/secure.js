@@ -1,3 +1,4 @@
+// @ts-check
 // The "Secure prediction (BFV)" card (issue #30): a model that belongs to someone else, shared
 // with this tenant, scores the loaded test data while they stay lattice-encrypted.
 //
@@ -6,10 +7,10 @@
 // input quantizer and encrypts them (784 ciphertexts for MNIST, one per pixel, a sample per slot);
 // the node evaluates and answers encrypted outputs; the Worker decrypts them for this page.
 // Nothing decrypted is ever sent to the node.
+import { $, progressBar } from './dom.js';
 import { call } from './client.js';
 import { api } from './api.js';
 
-const $ = (id) => document.getElementById(id);
 
 /** What the card holds (no key material: the key stays in the Worker). Read by the tests with
  * `import('/secure.js')`. `key`: the evaluation key on the node, for the tenant it was uploaded as. */
@@ -141,7 +142,7 @@ async function predict() {
   const test = appState.data?.test;
   if (!summary || !test) throw new Error('Choose a shared model and load data (step 2) first.');
   const status = $('secure-status');
-  const bar = $('secure-progress');
+  const bar = progressBar('secure-progress');
   const result = $('secure-result');
   result.textContent = '';
   delete result.dataset.accuracy;

@@ -1,3 +1,4 @@
+// @ts-check
 // Signing in to the compute node: the sign-in panel (API key, or the hospital's identity provider
 // through the OAuth 2.0 authorization code flow with PKCE) and the header line that says who is
 // signed in. The token itself is kept by api.js (sessionStorage) and sent with every request.
@@ -5,14 +6,15 @@
 // On load the page asks `GET /v1/auth` (public): `anonymous` (a loopback node started with
 // `--insecure-no-auth`, acting as tenant `local`) needs no sign-in; otherwise the panel is shown
 // until `GET /v1/whoami` accepts a token. A 401 from any call later signs the page out again.
+import { $ } from './dom.js';
 import { api, clearToken, getToken, onUnauthorized, setToken } from './api.js';
 
-const $ = (id) => document.getElementById(id);
 /** The code verifier, state and redirect URI of an OIDC sign-in under way (sessionStorage). */
 const PENDING_KEY = 'more-oidc-pending';
 
 let info = null; // GET /v1/auth
 let current = null; // GET /v1/whoami of the signed-in page, or null
+/** @type {(who: object | null) => void} */
 let changed = () => {};
 
 const providerHost = () => new URL(info.oidc.issuer).host;

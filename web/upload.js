@@ -1,7 +1,8 @@
+// @ts-check
 // Encrypts the loaded training data in the key worker and uploads the ciphertexts as a dataset.
 import { call } from './client.js';
 import { api } from './api.js';
-import { $ } from './dom.js';
+import { $, progressBar } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 
@@ -18,7 +19,7 @@ export async function encrypt(x, shape, shadow, onProgress) {
 }
 
 $('data-upload').onclick = async () => {
-  const bar = $('encrypt-progress');
+  const bar = progressBar('encrypt-progress');
   const status = $('upload-status');
   if (!state.fingerprint || !state.data) {
     status.textContent = state.fingerprint ? 'Nothing to upload: load data first.' : 'No key yet: generate or import a key first.';

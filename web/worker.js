@@ -1,3 +1,4 @@
+// @ts-check
 // The Web Worker that owns the secret key. It loads the wasm client, keeps one SecretKey and
 // answers requests from the page: {id, op, args} -> {id, ok, result} | {id, ok: false, error}.
 // Long encryptions post {id, progress: 0..1}. The key itself never leaves this worker except
@@ -173,9 +174,11 @@ const ops = {
 // Secure mode (BFV): its own key, made and kept here (secure-worker.js).
 Object.assign(ops, secureOps({ BfvSecretKey, bfvModuli, bfvParameterSet, bfvSlots }));
 
-if (typeof SecretKey.prototype.export_raw_for_tests === 'function') {
+/** The test build's key (cargo feature `test-export`); the release package's types lack the method.
+ * @typedef {SecretKey & { export_raw_for_tests(): Uint8Array }} TestSecretKey */
+if (typeof (/** @type {TestSecretKey} */ (SecretKey.prototype)).export_raw_for_tests === 'function') {
   // Test build only (see the top of this file).
-  ops.rawKeyHex = () => Array.from(needKey().export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
+  ops.rawKeyHex = () => Array.from((/** @type {TestSecretKey} */ (needKey())).export_raw_for_tests(), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 onmessage = async ({ data: { id, op, args } }) => {
