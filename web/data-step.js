@@ -1,3 +1,4 @@
+// @ts-check
 // Step 2, data: the bundled MNIST sample, IDX files, image folders, DICOM, tables (profile and
 // target columns). Nothing leaves the page here.
 import { loadBundledMnist, loadIdxFiles, loadImageFolder, loadTable, profileTable } from './formats.js';
@@ -85,9 +86,13 @@ $('data-images').onchange = (e) => loadData(() => loadImageFolder([.../** @type 
 
 // DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
 // come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
-const openDicom = (e) => loadData(() => loadImageFolder([.../** @type {HTMLInputElement} */ (e.target).files], { size: Number($('dicom-size').value),
-  onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } }),
-{ folder: folderOf([.../** @type {HTMLInputElement} */ (e.target).files]) });
+const openDicom = (e) => {
+  const files = [.../** @type {HTMLInputElement} */ (e.target).files];
+  /** @type {any} (formats.js infers its options from their defaults, without onProgress) */
+  const options = { size: Number($('dicom-size').value),
+    onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } };
+  return loadData(() => loadImageFolder(files, options), { folder: folderOf(files) });
+};
 $('data-dicom').onchange = openDicom;
 $('data-dicom-folder').onchange = openDicom;
 

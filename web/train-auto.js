@@ -8,7 +8,7 @@ import { $, el } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { refreshWork } from './work.js';
-import { autoTrain, rateText } from './tuning.js';
+import { autoTrain, rateText, suggest } from './tuning.js';
 
 /** Epochs the early-stopped run may take at most, by kind of data (the search stops it sooner). */
 export const AUTO_MAX_EPOCHS = { table: 100, image: 30 };
@@ -99,7 +99,7 @@ export async function startAutomatic(cardModel) {
       report: (text, fraction) => { status.textContent = text; progress(fraction); },
       onRunEpoch: ({ trainingLosses }) => drawLosses($('loss-chart'), trainingLosses) });
     Object.assign(state, { modelId: r.run.modelId, jobId: r.run.jobId, losses: r.run.trainingLosses, localModelId: null, modelTrained: true,
-      tuning: { model: r.candidate.label, learningRate: r.learningRate, epochs: r.run.epochs, maxEpochs: Number($('epochs').value),
+      tuning: { modelId: r.run.modelId, model: r.candidate.label, learningRate: r.learningRate, epochs: r.run.epochs, maxEpochs: Number($('epochs').value),
         validationLosses: r.run.validationLosses, trials: r.trials } });
     drawLosses($('loss-chart'), r.run.trainingLosses);
     progress(1);
@@ -126,3 +126,28 @@ $('train-mode').addEventListener('change', () => {
   else showModeHelp();
 });
 showModeHelp();
+
+/**
+ * The library's plain-language advice (tuneSuggest) for the model the page predicts with, when
+ * its test score does not beat `baseline`: which way to move what (learning rate, epochs, class
+ * balance). `score`/`baseline`: accuracy (0..1) or R². The training run's facts come from the page
+ * state: the automatic run's, or the Train card's values and the decrypted losses of a manual run.
+ * Resolves to a list element (`ul#advice`), empty when the library has nothing to add.
+ * @param {{ score: number, baseline: number }} result
+ * @returns {Promise<HTMLElement>}
+ */
+export async function adviceFor({ score, baseline }) {
+  const train = state.data?.train;
+  const auto = state.tuning?.modelId === state.modelId ? state.tuning : null;
+  const counts = train?.task === 'classification' && train.labels
+    ? Array.from({ length: train.targetDim }, (_, k) => train.labels.filter((l) => l === k).length) : null;
+  const losses = state.losses ?? [];
+  const a = await suggest({ task: train?.task ?? 'classification', learningRate: auto ? auto.learningRate : Number($('lr').value),
+    epochs: auto ? auto.epochs : losses.length || Number($('epochs').value), trainingLosses: losses,
+    validationLosses: auto ? auto.validationLosses : [], score, baseline, classCounts: counts,
+    diverged: losses.some((l) => !Number.isFinite(l)) });
+  const list = el('ul', { id: 'advice', className: 'warnings' });
+  list.setAttribute('aria-label', 'What to change');
+  list.append(...a.advice.map((x) => el('li', { textContent: x.text })));
+  return list;
+}

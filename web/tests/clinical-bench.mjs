@@ -3,12 +3,12 @@
 // 64×64), each trained through the page's controls with its defaults (automatic settings, nothing
 // typed), predicted here in the page, and scored beside the reference model fitted on the page's
 // own split (scikit-learn; for the angiograms the majority class). Writes a Markdown table to
-// target/clinical-bench.md and prints it.
+// target/clinical-bench.md and prints it; screenshots of the results and Train cards go to web/docs/.
 //
 //   cd web && node tests/clinical-bench.mjs            # about 5 minutes on 2 cores
 //   cd web && node tests/clinical-bench.mjs gbsg2      # only the rows whose name contains "gbsg2"
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,12 +17,22 @@ import { pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, 
 
 const run = promisify(execFile);
 const TABLES = [
-  { file: 'gbsg2.csv', target: 'cens', task: 'auto', what: 'GBSG2 breast cancer (lifelines), recurrence' },
+  { file: 'gbsg2.csv', target: 'cens', task: 'auto', what: 'GBSG2 breast cancer (lifelines), recurrence', shot: 'gbsg2-recurrence' },
   { file: 'gbsg2.csv', target: 'tgrade', task: 'auto', what: 'GBSG2, tumour grade I/II/III (text labels)' },
-  { file: 'lung.csv', target: 'ph.karno', task: 'regression', what: 'NCCTG lung (lifelines), physician\'s Karnofsky score' },
+  { file: 'lung.csv', target: 'ph.karno', task: 'regression', what: 'NCCTG lung (lifelines), physician\'s Karnofsky score', shot: 'lung-karnofsky' },
   { file: 'lung.csv', target: 'status', task: 'auto', what: 'NCCTG lung, death during follow-up' },
   { file: 'diabetes.csv', target: 'progression', task: 'auto', what: 'diabetes progression (scikit-learn), finding 3' },
 ];
+
+/** The results card and the Train card (automatic settings) as web/docs/NAME-*.png, linked from
+ * web/README.md. */
+async function screenshots(page, name) {
+  if (!name) return;
+  const dir = path.join(repoRoot, 'web/docs');
+  await mkdir(dir, { recursive: true });
+  await page.locator('section[aria-labelledby=predict-title]').screenshot({ path: path.join(dir, `${name}-results.png`), animations: 'disabled' });
+  await page.locator('section[aria-labelledby=train-title]').screenshot({ path: path.join(dir, `${name}-training.png`), animations: 'disabled' });
+}
 
 const fmtScore = (s) => (s.accuracy !== undefined ? `accuracy ${(100 * s.accuracy).toFixed(1)} %` : `R² ${s.r2.toFixed(3)}, MAE ${s.mae.toFixed(1)}`);
 
@@ -34,6 +44,7 @@ async function tableRow(page, t) {
   if (training.state !== 'completed') throw new Error(training.status);
   const split = await pageSplit(page);
   const score = scoreOutputs(split, await predictHere(page));
+  await screenshots(page, t.shot);
   const reference = await referenceScore(split);
   return [t.what, t.target, split.task, fmtScore(score), `${fmtScore(reference)} (${split.task === 'classification' ? 'logistic regression' : 'least squares'})`,
     `${((Date.now() - t0) / 1000).toFixed(0)} s`, training.status];
@@ -55,6 +66,7 @@ async function dicomRow(page, dir) {
   if (training.state !== 'completed') throw new Error(training.status);
   const split = await pageSplit(page);
   const score = scoreOutputs(split, await predictHere(page));
+  await screenshots(page, 'angiograms-dicom');
   const counts = new Map();
   split.train.y.forEach((l) => counts.set(l, (counts.get(l) ?? 0) + 1));
   const majority = [...counts].sort((a, b) => b[1] - a[1])[0][0];
