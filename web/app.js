@@ -9,8 +9,8 @@ import { $ } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { checkHealth, HEALTH_MS } from './health.js';
-import { clearWork, refreshWork } from './work.js';
-import './key-step.js';
+import { clearWork, refreshWork, setKeyLabeler } from './work.js';
+import { keyLabelFor } from './key-step.js';
 import './data-step.js';
 import './upload.js';
 import './train-step.js';
@@ -48,6 +48,7 @@ function signInChanged(who) {
 
 (async () => {
   setupSecure(state);
+  setKeyLabeler(keyLabelFor); // the work card names each dataset's key
   await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;
   await checkHealth();

@@ -6,6 +6,7 @@ import { call } from './client.js';
 import { api, ApiError } from './api.js';
 import { drawLosses } from './chart.js';
 import { $, progressBar } from './dom.js';
+import { plainLanguage } from './plain-errors.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 
@@ -44,7 +45,7 @@ async function showLosses(jobId) {
       drawLosses($('loss-chart'), state.losses);
       $('train-error').textContent = `No losses shown: ${err.message}.`;
     } else {
-      status.textContent += ` (losses not readable: ${err.message})`;
+      status.textContent += ` (losses not readable: ${plainLanguage(err.message)})`;
     }
   }
 }
@@ -62,7 +63,7 @@ function showProgress(j, label) {
 function showEnd(j, label) {
   const status = $('train-status');
   const why = j.state === 'interrupted' ? ' (the node stopped; "Resume" continues from the last completed epoch)' : '';
-  status.textContent = `Training ${label} ${j.state}${j.error ? `: ${j.error}` : ''}${why} after `
+  status.textContent = `Training ${label} ${j.state}${j.error ? `: ${plainLanguage(j.error)}` : ''}${why} after `
     + `${Number(j.elapsed_seconds ?? 0).toFixed(1)} s; decrypted losses: ${state.losses.map((l) => l.toFixed(4)).join(', ')}`;
   status.dataset.state = j.state;
   $('train-resume').hidden = !RESUMABLE.includes(j.state) || state.role === 'viewer';
@@ -98,7 +99,7 @@ export async function followJob(jobId, label) {
   try {
     await followUntilEnd(jobId, label);
   } catch (err) {
-    $('train-status').textContent = `Training ${label} failed: ${err.message}`;
+    $('train-status').textContent = `Training ${label} failed: ${plainLanguage(err.message)}`;
     $('train-status').dataset.state = 'failed';
   } finally {
     state.training = false;

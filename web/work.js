@@ -5,6 +5,7 @@
 import { api } from './api.js';
 import { drawLosses } from './chart.js';
 import { $, el, confirmDialog } from './dom.js';
+import { plainLanguage } from './plain-errors.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { JOB_EVENT, jobLosses, notEncrypted, POLL_MS, resumeJob } from './job.js';
@@ -14,6 +15,12 @@ const known = { datasets: new Map(), models: new Map(), jobs: new Map() };
 /** What each table showed last (JSON of its rows): a table is rebuilt only when it changed. */
 const shown = new Map();
 let pollTimer = 0;
+/** Names the key an object of the node belongs to (set by app.js: key-step.js's keyLabelFor). */
+/** @type {(dataset: { basis?: number[] | null }) => string} */
+let keyLabel = () => '';
+
+/** Sets how the card names the key of a dataset (and of the models and jobs trained on it). */
+export function setKeyLabeler(/** @type {(dataset: { basis?: number[] | null }) => string} */ fn) { keyLabel = fn; }
 
 const when = (/** @type {number} */ t) => new Date(t * 1000).toLocaleString();
 const active = (/** @type {{ state: string }} */ j) => ['queued', 'running'].includes(j.state);
@@ -36,7 +43,7 @@ export function showWorkError(/** @type {string} */ text) {
 function refusal(/** @type {string} */ what, /** @type {any} */ err) {
   if (err?.status === 403) return `${what} refused: your role (${state.role ?? 'unknown'}) may not do this. ${err.serverMessage ?? ''}`;
   if (err?.status === 409) return `${what} refused: ${err.serverMessage ?? err.message}`;
-  return `${what} failed: ${err?.message ?? err}`;
+  return `${what} failed: ${plainLanguage(String(err?.message ?? err))}`;
 }
 
 /** A button of the work tables: runs `fn`, shows a refusal until dismissed, then refreshes. */
@@ -63,7 +70,15 @@ function table(/** @type {string} */ caption, /** @type {string[]} */ head, /** 
   t.createCaption().textContent = caption;
   t.createTHead().insertRow().append(...head.map((h) => el('th', { textContent: h })));
   const body = t.createTBody();
-  for (const r of rows) { const tr = body.insertRow(); r.forEach((c) => tr.insertCell().append(c)); }
+  for (const r of rows) {
+    const tr = body.insertRow();
+    // data-label: the column's name, shown beside the value where narrow screens stack the cells.
+    r.forEach((c, i) => {
+      const td = tr.insertCell();
+      td.dataset.label = head[i];
+      td.append(c);
+    });
+  }
   return t;
 }
 
@@ -108,8 +123,8 @@ function render(/** @type {string} */ key, /** @type {{ rows: unknown, make: () 
 const canChange = () => state.role !== 'viewer';
 
 function datasetsTable(datasets) {
-  return { rows: datasets, make: () => table(`Datasets (${datasets.length})`, ['name', 'task', 'samples', 'state', 'created', ''], datasets.map((d) => [
-    d.name, d.task, String(d.samples ?? '–'), d.state, when(d.created_at),
+  return { rows: datasets, make: () => table(`Datasets (${datasets.length})`, ['name', 'key', 'task', 'samples', 'state', 'created', ''], datasets.map((d) => [
+    d.name, keyLabel(d), d.task, String(d.samples ?? '–'), d.state, when(d.created_at),
     canChange() ? deleteButton('dataset', d.name, () => api.deleteDataset(d.id), 'work-delete-dataset') : ''])) };
 }
 
@@ -137,7 +152,7 @@ function jobsTable(jobs) {
       : ['cancelled', 'interrupted', 'failed'].includes(j.state) ? button('Resume', () => resumeJob(j.id, jobLabel(j.id)), 'work-resume') : ''];
   return { rows: jobs, make: () => table(`Jobs (${jobs.length})`, ['model', 'dataset', 'started', 'state', 'epoch', '', ''], jobs.map((j) => [
     known.models.get(j.model_id)?.name ?? '–', known.datasets.get(j.dataset_id)?.name ?? '–', when(j.created_at),
-    j.state + (j.error ? `: ${j.error}` : ''), `${j.epoch ?? 0}/${j.epochs}`, ...actions(j)])) };
+    j.state + (j.error ? `: ${plainLanguage(j.error)}` : ''), `${j.epoch ?? 0}/${j.epochs}`, ...actions(j)])) };
 }
 
 /** Decrypts and draws the losses of job `jobId` below the tables. */
@@ -150,7 +165,7 @@ async function showJobLosses(jobId) {
     caption.dataset.losses = JSON.stringify(losses);
   } catch (err) {
     drawLosses($('work-loss-chart'), []);
-    caption.textContent = notEncrypted(err) ? `No losses shown: ${err.message}.` : `Losses of ${jobLabel(jobId)} not readable: ${err.message}`;
+    caption.textContent = notEncrypted(err) ? `No losses shown: ${err.message}.` : `Losses of ${jobLabel(jobId)} not readable: ${plainLanguage(err.message)}`;
     delete caption.dataset.losses;
   }
   $('work-losses').hidden = false;
