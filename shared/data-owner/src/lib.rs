@@ -40,6 +40,7 @@ pub mod presets;
 pub mod rest;
 #[cfg(feature = "native")]
 pub mod secure;
+pub mod tune;
 
 /// The key crate: MORE's [`SecretKey`](more_secret_key::SecretKey), secure mode's
 /// [`BfvSecretKey`](more_secret_key::secure::BfvSecretKey), key files' wrapping.

@@ -19,6 +19,7 @@ mod optim;
 mod source;
 mod spec;
 mod train;
+mod validation;
 
 pub use collective::{shard_range, Collective, CollectiveError, Local};
 pub use data_parallel::DataParallelError;
@@ -30,3 +31,4 @@ pub use optim::OptimizerSpec;
 pub use source::{Batch, SampleSource, Tensors};
 pub use spec::{LayerSpec, ModelSpec, PRESETS};
 pub use train::{Checkpoint, NoObserver, TrainConfig, TrainObserver, Trainer};
+pub use validation::validation_loss;
