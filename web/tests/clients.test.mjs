@@ -254,7 +254,8 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   assert.deepEqual(work.jobs, [[job, 'completed']]);
   const modelRow = await page.$$eval('#work table:nth-of-type(2) tbody tr', (trs) => trs.map((tr) => tr.cells[2].textContent));
   assert.deepEqual(modelRow, ['2'], 'the model trained 2 epochs');
-  const jobRow = await page.$$eval('#work table:nth-of-type(3) tbody tr', (trs) => trs.map((tr) => [tr.cells[2].textContent, tr.cells[3].textContent]));
+  const jobRow = await page.$$eval('#work table:nth-of-type(3) tbody tr', (trs) => trs.map((tr) => ['state', 'epoch']
+    .map((column) => tr.querySelector(`td[data-label=${column}]`).textContent)));
   assert.deepEqual(jobRow, [['completed', '2/2']]);
   assert.equal(await page.textContent('#work-error'), '');
   // The page decrypts the losses the node computed on the CLI's encrypted data: the CLI's values.

@@ -221,6 +221,7 @@ test('your work on this node: only this key\'s datasets, jobs and models; predic
   // Delete the classification dataset.
   const before = page.requests.length;
   await page.locator('#work .work-delete-dataset').first().click();
+  await page.click('#confirm-dialog[open] #confirm-ok'); // Delete asks first (issue #29, finding 7)
   await page.waitForFunction(() => document.querySelector('#work table caption')?.textContent === 'Datasets (1)' || document.querySelector('#work-error').textContent);
   assert.equal(await page.textContent('#work-error'), '');
   assert.ok(page.requests.slice(before).some((r) => r.method() === 'DELETE' && /\/v1\/datasets\//.test(r.url())));

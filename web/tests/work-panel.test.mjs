@@ -39,6 +39,12 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+async function signIn(p, apiKey) {
+  await p.fill('#api-key', apiKey);
+  await p.click('#api-key-form button[type=submit]');
+  await p.waitForSelector('main:not([hidden])');
+}
+
 async function loadSample(p) {
   await p.fill('#sample-train', PER_CLASS);
   await p.fill('#sample-test', PER_CLASS_TEST);
@@ -202,25 +208,44 @@ test('finding 4: "Predict with this" before any data says what to do; loading da
   await tab.close();
 });
 
-test('finding 10: a viewer is offered predict and download only', { timeout: 60_000 }, async () => {
+test('finding 10: a viewer is offered predict and download only', { timeout: 90_000 }, async () => {
   // 220e911: a viewer saw Encrypt and upload, Start training and Delete, and learnt of the 403 later.
   const authNode = await startNode({ auth: true });
-  const viewerPage = await openPage(browser, authNode.url);
+  const trainer = await openPage(browser, authNode.url);
+  const viewer = await openPage(browser, authNode.url);
   try {
-    const key = await createApiKey(authNode.dataDir, 'ward-9', 'viewer');
-    await viewerPage.fill('#api-key', key);
-    await viewerPage.click('#api-key-form button[type=submit]');
-    await viewerPage.waitForSelector('main:not([hidden])');
-    await generateKey(viewerPage);
-    await loadSample(viewerPage);
+    // A trainer of the tenant uploads and trains under a key it then hands to the viewer (a key file).
+    await signIn(trainer, await createApiKey(authNode.dataDir, 'ward-9', 'trainer'));
+    await generateKey(trainer);
+    await loadSample(trainer);
+    await trainer.click('#data-upload');
+    await trainer.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
+    await train(trainer, 1);
+    await trainEnded(trainer);
+    const passphrase = 'viewer test passphrase';
+    const { hex } = await callWorker(trainer, 'exportWrapped', { passphrase });
+
+    await signIn(viewer, await createApiKey(authNode.dataDir, 'ward-9', 'viewer'));
+    await viewer.setInputFiles('#key-import', { name: 'ward.morekey', mimeType: 'application/octet-stream', buffer: Buffer.from(hex, 'hex') });
+    await answerPassphrase(viewer, passphrase);
+    await viewer.waitForSelector('#work .work-use-model');
+    await loadSample(viewer);
     for (const id of ['#data-upload', '#train-start', '#train-cancel']) {
-      assert.equal(await viewerPage.isVisible(id), false, `${id} is not offered to a viewer`);
+      assert.equal(await viewer.isVisible(id), false, `${id} is not offered to a viewer`);
     }
-    assert.ok(await viewerPage.isVisible('#predict-test') && await viewerPage.isVisible('#model-download'));
-    assert.match(await viewerPage.textContent('#work-role'), /viewer/);
-    assert.deepEqual(viewerPage.errors, []);
+    assert.equal(await viewer.locator('#work .work-delete-dataset, #work .work-delete-model, #work .work-resume, #work .work-cancel').count(), 0,
+      'no Delete, Cancel or Resume in the work card');
+    assert.match(await viewer.textContent('#work-role'), /viewer/);
+    // What a viewer may do works: predict with the trainer's model, download it.
+    await viewer.click('#work .work-use-model');
+    await viewer.click('#predict-test');
+    await viewer.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent));
+    assert.match(await viewer.textContent('#accuracy'), /Accuracy/);
+    assert.ok(await viewer.isVisible('#model-download') && await viewer.isEnabled('#model-download'));
+    assert.deepEqual(viewer.errors, []);
   } finally {
-    await viewerPage.context().close();
+    await trainer.context().close();
+    await viewer.context().close();
     await authNode.stop();
   }
 });
