@@ -112,6 +112,7 @@ async function followUntilEnd(jobId, label) {
   let seenEpoch = 0;
   for (;;) {
     const j = await pollJob(jobId);
+    if (state.modelId !== j.model_id) Object.assign(state, { modelId: j.model_id, localModelId: null }); // a resumed job's model
     showProgress(j, label);
     const finished = FINISHED.includes(j.state);
     // The node switches a job to a new, complete losses blob in one transaction: one read.
@@ -130,9 +131,11 @@ async function followUntilEnd(jobId, label) {
 }
 
 /** Continues job `jobId` (interrupted, cancelled or failed) on the node and follows it in the
- * Train card. Errors: the node's refusal (403 for a viewer, 409), thrown. */
+ * Train card (unless the card follows another job of this page: the work card shows it then).
+ * Errors: the node's refusal (403 for a viewer, 409), thrown. */
 export async function resumeJob(jobId, label) {
   await api.resume(jobId);
+  if (state.training && state.jobId !== jobId) return;
   state.losses = [];
   followJob(jobId, label).catch(() => {});
 }

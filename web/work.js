@@ -39,11 +39,21 @@ export function showWorkError(/** @type {string} */ text) {
   $('work-error').replaceChildren(el('span', { textContent: `${text} ` }), dismiss);
 }
 
-/** Why the node refused, in words (403: the role; 409: the object's state). */
+/** `message` with each 32-hex id of the node's objects replaced by the object's name. */
+function withNames(/** @type {string} */ message) {
+  return message.replace(/\b[0-9a-f]{32}\b/g, (id) => {
+    const name = known.datasets.get(id)?.name ?? known.models.get(id)?.name ?? (known.jobs.has(id) ? `the job of ${jobLabel(id)}` : null);
+    return name ? `"${name}"` : 'it';
+  });
+}
+
+/** Why the node refused, in words (403: the role; 409: the object's state), names not ids. */
 function refusal(/** @type {string} */ what, /** @type {any} */ err) {
-  if (err?.status === 403) return `${what} refused: your role (${state.role ?? 'unknown'}) may not do this. ${err.serverMessage ?? ''}`;
-  if (err?.status === 409) return `${what} refused: ${err.serverMessage ?? err.message}`;
-  return `${what} failed: ${plainLanguage(String(err?.message ?? err))}`;
+  const said = withNames(String(err?.serverMessage ?? err?.message ?? err));
+  if (err?.status === 403) return `${what} refused: your role (${state.role ?? 'unknown'}) may not do this (${said}).`;
+  const advice = what === 'Delete' ? ' Cancel that job (Jobs, below) or wait until it ends, then delete.' : '';
+  if (err?.status === 409) return `${what} refused: ${said}.${advice}`;
+  return `${what} failed: ${plainLanguage(said)}`;
 }
 
 /** A button of the work tables: runs `fn`, shows a refusal until dismissed, then refreshes. */
@@ -150,8 +160,8 @@ function jobsTable(jobs) {
     (j.epoch ?? 0) > 0 ? button('Losses', () => showJobLosses(j.id), 'work-losses') : '',
     !canChange() ? '' : active(j) ? button('Cancel', () => api.cancel(j.id), 'work-cancel')
       : ['cancelled', 'interrupted', 'failed'].includes(j.state) ? button('Resume', () => resumeJob(j.id, jobLabel(j.id)), 'work-resume') : ''];
-  return { rows: jobs, make: () => table(`Jobs (${jobs.length})`, ['model', 'dataset', 'started', 'state', 'epoch', '', ''], jobs.map((j) => [
-    known.models.get(j.model_id)?.name ?? '–', known.datasets.get(j.dataset_id)?.name ?? '–', when(j.created_at),
+  return { rows: jobs, make: () => table(`Jobs (${jobs.length})`, ['model', 'started', 'state', 'epoch', '', ''], jobs.map((j) => [
+    known.models.get(j.model_id)?.name ?? '–', when(j.created_at),
     j.state + (j.error ? `: ${plainLanguage(j.error)}` : ''), `${j.epoch ?? 0}/${j.epochs}`, ...actions(j)])) };
 }
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { answerPassphrase, callWorker, createApiKey, generateKey, launchBrowser, openPage, pageState, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, createApiKey, generateKey, launchBrowser, openPage, pageState, screenshot, startNode } from './helpers.mjs';
 
 const PER_CLASS = '20'; // 200 training digits: an epoch takes ~0.2 s
 const PER_CLASS_TEST = '2'; // 20 test digits
@@ -155,6 +155,8 @@ test('finding 7: a refused delete (dataset in use, 409) stays shown until dismis
   await page.waitForTimeout(2_500); // the card refreshes every second while the job runs
   const shown = await page.textContent('#work-error');
   assert.match(shown, /refused/i, 'still shown after the refreshes');
+  assert.doesNotMatch(shown, HEX32, 'the dataset is named, not its id');
+  await screenshot(page, 'work-panel-refusal', 'section[aria-labelledby=work-title]');
   assert.equal((await fetch(`${node.url}/v1/datasets`).then((r) => r.json())).length, 1, 'nothing deleted');
   await page.click('#work-error .work-dismiss');
   assert.equal(await page.textContent('#work-error'), '');
@@ -171,6 +173,7 @@ test('finding 7: Delete asks first; Cancel keeps the model', { timeout: 30_000 }
   const asked = await page.waitForSelector('#confirm-dialog[open]', { timeout: SHORT_TIMEOUT }).catch(() => null);
   assert.equal(await count(), before, 'nothing deleted before the answer');
   assert.ok(asked, 'a confirmation dialog is shown');
+  await screenshot(page, 'work-panel-confirm-delete');
   assert.match(await page.textContent('#confirm-text'), /Delete the model "/);
   await page.click('#confirm-cancel');
   assert.equal(await count(), before, 'Cancel keeps it');
