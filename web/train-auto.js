@@ -11,7 +11,7 @@ import { refreshWork } from './work.js';
 import { autoTrain, rateText, suggest } from './tuning.js';
 
 /** Epochs the early-stopped run may take at most, by kind of data (the search stops it sooner). */
-export const AUTO_MAX_EPOCHS = { table: 100, image: 30 };
+export const AUTO_MAX_EPOCHS = { table: 100, image: 60 };
 
 /** True when the Train card is in its automatic mode. */
 export const isAutomatic = () => $('train-mode').value === 'auto';
@@ -94,7 +94,7 @@ export async function startAutomatic(cardModel) {
   $('train-cancel').disabled = false;
   $('tune-trials').replaceChildren();
   try {
-    const r = await autoTrain({ train, candidates: candidates(train, cardModel), maxEpochs: Number($('epochs').value),
+    const r = await autoTrain({ train, fullId: state.datasetId, candidates: candidates(train, cardModel), maxEpochs: Number($('epochs').value),
       momentum: Number($('momentum').value), loss: $('loss').value, name: train.name, control,
       report: (text, fraction) => { status.textContent = text; progress(fraction); },
       onRunEpoch: ({ trainingLosses }) => drawLosses($('loss-chart'), trainingLosses) });
@@ -105,9 +105,10 @@ export async function startAutomatic(cardModel) {
     progress(1);
     $('tune-trials').replaceChildren(trialsTable(r));
     const stopped = r.run.epochs < Number($('epochs').value) ? ' (the validation loss stopped improving)' : '';
-    status.textContent = `Automatic settings: ${r.candidate.label}, learning rate ${rateText(r.learningRate)} (${r.reason}); `
-      + `trained ${r.run.epochs} of at most ${$('epochs').value} epochs${stopped}. Final validation loss `
-      + `${r.run.validationLosses.at(-1)?.toPrecision(4)}, decrypted training losses: ${r.run.trainingLosses.map((l) => l.toFixed(4)).join(', ')}`;
+    status.textContent = `Automatic settings: ${r.candidate.label}, learning rate ${rateText(r.learningRate)} (${r.reason})`
+      + `${r.stages.length > 1 ? `, then a tenth of it (${r.stages[1].epochs} epochs)` : ''}; ${r.run.epochs} of at most ${$('epochs').value} epochs${stopped}, validation loss `
+      + `${r.fitRun.validationLosses.at(-1)?.toPrecision(4)}. The final model learnt that schedule on all ${train.rows} training rows; `
+      + `decrypted training losses: ${r.run.trainingLosses.map((l) => l.toFixed(4)).join(', ')}`;
     status.dataset.state = 'completed';
   } catch (err) {
     const cancelled = control.stopped;

@@ -45,12 +45,20 @@ import { api } from './api.js';
 /**
  * The outcome of the automatic settings.
  * @typedef {object} AutoResult
- * @property {Run} run the kept real run (its model predicts)
+ * @property {Run} run the final model's run (its model predicts): the schedule once more on all training rows
+ * @property {Run} fitRun the early-stopped run on the fit part (its validation losses chose the schedule)
+ * @property {{ learningRate: number, epochs: number }[]} stages the schedule: the chosen rate, then a tenth of it
  * @property {Candidate} candidate the kept model kind
  * @property {number} learningRate the chosen learning rate
  * @property {string} reason tuneChoose's reason, in words
  * @property {{ label: string, learningRate: number, validationLosses: number[], diverged: boolean }[]} trials
  */
+
+/** Epochs without improvement of the validation loss before a run stops (the library's rule takes
+ * 3 by default; a validation part of a hundred rows or images is noisy enough for three epochs in
+ * a row without a new best while the model still improves, see Prechelt 1998, "Early stopping —
+ * but when?"). */
+export const PATIENCE = 5;
 
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 const FINISHED = ['completed', 'failed', 'cancelled', 'interrupted'];
@@ -104,27 +112,28 @@ async function jobLosses(/** @type {string} */ jobId, /** @type {'losses' | 'val
  * @param {string} jobId
  * @param {(losses: number[], job: any) => boolean | Promise<boolean>} onEpoch
  * @param {{ stopped: boolean }} control
+ * @param {boolean} validated the job has a validation set (else its validation losses are not asked for)
  * @returns {Promise<{ job: any, validationLosses: number[], early: boolean }>}
  */
-async function followJob(jobId, onEpoch, control) {
+async function followJob(jobId, onEpoch, control, validated) {
   let seen = 0;
   let validationLosses = /** @type {number[]} */ ([]);
   for (;;) {
     const job = await api.job(jobId);
     if ((job.epoch ?? 0) > seen) {
       seen = job.epoch;
-      validationLosses = await jobLosses(jobId, 'validationLosses');
+      if (validated) validationLosses = await jobLosses(jobId, 'validationLosses');
       if (!FINISHED.includes(job.state) && (await onEpoch(validationLosses, job) || control.stopped)) {
         await api.cancel(jobId);
         let j = job;
         while (!FINISHED.includes(j.state)) { await sleep(100); j = await api.job(jobId); }
-        if (j.state === 'completed') return { job: j, validationLosses: await jobLosses(jobId, 'validationLosses'), early: false };
+        if (j.state === 'completed') return { job: j, validationLosses: validated ? await jobLosses(jobId, 'validationLosses') : [], early: false };
         const kept = await api.keepJob(jobId);
         return { job: kept, validationLosses: validationLosses.slice(0, kept.kept_epochs ?? validationLosses.length), early: true };
       }
     }
     if (FINISHED.includes(job.state)) {
-      if (job.epoch > validationLosses.length) validationLosses = await jobLosses(jobId, 'validationLosses');
+      if (validated && job.epoch > validationLosses.length) validationLosses = await jobLosses(jobId, 'validationLosses');
       return { job, validationLosses, early: false };
     }
     if (control.stopped) await api.cancel(jobId);
@@ -134,20 +143,21 @@ async function followJob(jobId, onEpoch, control) {
 
 /**
  * Trains a new model of `candidate` on `datasetId` with the validation set `validationId`.
- * @param {{ candidate: Candidate, name: string, datasetId: string, validationId: string, epochs: number,
+ * A `modelId` continues training that model from its weights (the node counts on from its epochs).
+ * @param {{ candidate: Candidate, name: string, modelId?: string, datasetId: string, validationId?: string, epochs: number,
  *   batch: number, learningRate: number, momentum: number, loss: string,
  *   onEpoch: (losses: number[], job: any) => boolean | Promise<boolean>, control: { stopped: boolean } }} a
  * @returns {Promise<Run>}
  */
 export async function trainRun(a) {
-  const model = await api.createModel(a.candidate.body(a.name));
+  const model = a.modelId ? { id: a.modelId } : await api.createModel(a.candidate.body(a.name));
   const job = await api.startJob({
     model_id: model.id, dataset_id: a.datasetId, validation_dataset_id: a.validationId,
     epochs: a.epochs, batch_size: a.batch,
     optimizer: { type: 'sgd', learning_rate: a.learningRate, momentum: a.momentum },
     ...(a.loss ? { loss: a.loss } : {}), seed: 7,
   });
-  const { job: end, validationLosses, early } = await followJob(job.id, a.onEpoch, a.control);
+  const { job: end, validationLosses, early } = await followJob(job.id, a.onEpoch, a.control, Boolean(a.validationId));
   const trainingLosses = (await jobLosses(job.id, 'losses')).slice(0, validationLosses.length || undefined);
   const diverged = end.state === 'failed' || [...validationLosses, ...trainingLosses].some((l) => !Number.isFinite(l));
   return { jobId: job.id, modelId: model.id, state: end.state, validationLosses, trainingLosses, diverged,
@@ -160,7 +170,8 @@ export const rateText = (/** @type {number} */ r) => (r >= 1e-3 ? String(Number(
 /**
  * The automatic settings on the training part `train`: the search, then the early-stopped run.
  * `report(text, fraction)` tells progress ("trying learning rate 0.02 (2 of 5)").
- * @param {{ train: DataPart, candidates: Candidate[], maxEpochs: number, momentum: number, loss: string,
+ * `fullId`: the dataset of all training rows (the upload step's), for the final refit.
+ * @param {{ train: DataPart, fullId?: string, candidates: Candidate[], maxEpochs: number, momentum: number, loss: string,
  *   name: string, report: (text: string, fraction: number) => void, control: { stopped: boolean },
  *   onRunEpoch?: (run: { trainingLosses: number[], validationLosses: number[] }) => void }} o
  * @returns {Promise<AutoResult>}
@@ -201,8 +212,9 @@ export async function autoTrain(o) {
   }
   if (!chosen.length) throw new Error('every learning rate tried diverged: check the data (constant or extreme columns?) or choose the settings by hand');
   const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size });
+  const refit = await refitAll(o, best, plan.batch_size);
   await Promise.all(trials.map((t) => api.deleteModel(t.modelId).catch(() => {})));
-  return { ...best, trials: trials.map((t) => ({ label: t.label, learningRate: t.learningRate, validationLosses: t.validationLosses, diverged: t.diverged })) };
+  return { ...best, run: refit, fitRun: best.run, trials: trials.map((t) => ({ label: t.label, learningRate: t.learningRate, validationLosses: t.validationLosses, diverged: t.diverged })) };
 }
 
 /**
@@ -217,20 +229,68 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
   for (const [k, c] of chosen.entries()) {
     if (o.control.stopped) throw new Error('cancelled');
     const label = chosen.length > 1 ? `${c.candidate.label}, ` : '';
-    const run = await trainRun({ ...o, candidate: c.candidate, name: `${c.candidate.label} on ${o.name}`, datasetId: fitId, validationId,
-      epochs: o.maxEpochs, batch, learningRate: c.learningRate,
-      onEpoch: async (losses, job) => {
-        o.report(`Training (${label}learning rate ${rateText(c.learningRate)}): epoch ${job.epoch} of at most ${o.maxEpochs}, `
-          + `validation loss ${losses.at(-1)?.toPrecision(4)}; stops when it no longer improves`, 0.5 + (0.5 * (k + job.epoch / o.maxEpochs)) / chosen.length);
-        o.onRunEpoch?.({ trainingLosses: await jobLosses(job.id, 'losses'), validationLosses: losses });
-        return (await call('tuneEarlyStop', { validation_losses: losses })).stop;
-      } });
-    runs.push({ ...c, run });
+    const stage = async (/** @type {number} */ learningRate, /** @type {string | undefined} */ modelId, /** @type {Run[]} */ before) => {
+      const done = before.reduce((a, r) => a + r.epochs, 0);
+      return trainRun({ ...o, candidate: c.candidate, name: `${c.candidate.label} on ${o.name}`, modelId, datasetId: fitId, validationId,
+        epochs: o.maxEpochs - done, batch, learningRate,
+        onEpoch: async (losses, job) => {
+          const epoch = done + job.epoch;
+          o.report(`Training (${label}learning rate ${rateText(learningRate)}): epoch ${epoch} of at most ${o.maxEpochs}, `
+            + `validation loss ${losses.at(-1)?.toPrecision(4)}; stops when it no longer improves`, 0.5 + (0.5 * (k + epoch / o.maxEpochs)) / chosen.length);
+          const earlier = before.flatMap((r) => r.trainingLosses);
+          o.onRunEpoch?.({ trainingLosses: [...earlier, ...await jobLosses(job.id, 'losses')], validationLosses: losses });
+          return (await call('tuneEarlyStop', { validation_losses: losses, patience: PATIENCE })).stop;
+        } });
+    };
+    // At the chosen rate until the validation loss stops improving, then on from there at a tenth
+    // of it ("reduce on plateau"): the constant-rate SGD's last steps jitter around the optimum
+    // by about the rate, the smaller steps settle it.
+    const first = await stage(c.learningRate, undefined, []);
+    const parts = [first];
+    if (!first.diverged && first.epochs < o.maxEpochs && !o.control.stopped) parts.push(await stage(c.learningRate / 10, first.modelId, [first]));
+    const last = parts.at(-1);
+    runs.push({ ...c, stages: parts.map((r, i) => ({ learningRate: c.learningRate / 10 ** i, epochs: r.epochs })),
+      run: { ...last, modelId: first.modelId, epochs: parts.reduce((a, r) => a + r.epochs, 0),
+      trainingLosses: parts.flatMap((r) => r.trainingLosses), validationLosses: parts.flatMap((r) => r.validationLosses),
+      diverged: parts.some((r) => r.diverged) } });
   }
   const finalLoss = (/** @type {{ run: Run }} */ r) => (r.run.diverged ? Infinity : r.run.validationLosses.at(-1) ?? Infinity);
   runs.sort((a, b) => finalLoss(a) - finalLoss(b));
   await Promise.all(runs.slice(1).map((r) => api.deleteModel(r.run.modelId).catch(() => {})));
   return runs[0];
+}
+
+/**
+ * The kept schedule (rate and epochs of each stage) once more, on every training row the page
+ * uploaded (`o.fullId`: the fit and validation parts together), as a new model: the validation
+ * part chose the model, the rate and when to stop; the final model learns from all rows
+ * (Goodfellow, Bengio, Courville 2016, "Deep Learning", §7.8, algorithm 7.2). Deletes the fit-part
+ * model. Without `o.fullId` the fit-part model is kept.
+ * @param {Parameters<typeof autoTrain>[0]} o
+ * @param {{ candidate: Candidate, run: Run, stages: { learningRate: number, epochs: number }[] }} best
+ * @param {number} batch
+ * @returns {Promise<Run>}
+ */
+async function refitAll(o, best, batch) {
+  if (!o.fullId || best.run.diverged) return best.run;
+  const total = best.stages.reduce((a, st) => a + st.epochs, 0);
+  let done = 0;
+  /** @type {Run[]} */
+  const parts = [];
+  for (const st of best.stages.filter((x) => x.epochs > 0)) {
+    if (o.control.stopped) throw new Error('cancelled');
+    parts.push(await trainRun({ ...o, candidate: best.candidate, name: `${best.candidate.label} on ${o.name}`, modelId: parts[0]?.modelId,
+      datasetId: o.fullId, epochs: st.epochs, batch, learningRate: st.learningRate,
+      onEpoch: (_, job) => {
+        o.report(`Final model on all ${o.train.rows} training rows: epoch ${done + job.epoch} of ${total} `
+          + `(learning rate ${rateText(st.learningRate)}, as chosen)`, 0.9 + (0.1 * (done + job.epoch)) / total);
+        return false;
+      } }));
+    done += st.epochs;
+  }
+  await api.deleteModel(best.run.modelId).catch(() => {});
+  return { ...parts.at(-1), modelId: parts[0].modelId, epochs: total, trainingLosses: parts.flatMap((r) => r.trainingLosses),
+    validationLosses: best.run.validationLosses, diverged: parts.some((r) => r.diverged) };
 }
 
 /**
