@@ -119,3 +119,22 @@ test('finding 6: a second table does not keep the first one\'s target; a failed 
   assert.equal(await page.isDisabled('#data-upload'), false);
   assert.deepEqual(page.errors, []);
 });
+
+test('an Excel table from a European ward (Windows-1252, ";", decimal commas, M/F and yes/no columns) is read whole, and the page lists what was done', { timeout: 60_000 }, async (t) => {
+  // Finding 9's rules are the library's (more_data_owner::data, since issue #28); this checks that
+  // the page hands such a file to them and shows their notes. Passes at 220e911 too.
+  const rows = ['Alter;Geschlecht;Raucher;Station;Größe;Blutdruck'];
+  for (let i = 0; i < 60; i++) {
+    rows.push([40 + (i % 30), i % 2 ? 'M' : 'F', i % 3 ? 'ja' : 'nein', ['Süd', 'Nord'][i % 2], `1,${60 + (i % 30)}`, `${120 + i},5`].join(';'));
+  }
+  const bytes = Buffer.from(`${rows.join('\r\n')}\r\n`, 'latin1');
+  await readTableInPage(page, { name: 'station.csv', mimeType: 'text/csv', buffer: bytes }, 'Blutdruck', 'regression');
+  const notes = await page.$$eval('#data-notes li', (lis) => lis.map((li) => li.textContent));
+  t.diagnostic(notes.join(' | '));
+  assert.ok(notes.some((n) => /Windows-1252/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /decimal comma/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /"Geschlecht" one-hot encoded: 2 levels \(F, M\)/.test(n)), notes.join('\n'));
+  const features = await pageState(page, (s) => s.data.train.featureNames);
+  assert.ok(features.includes('Größe') && features.includes('Station=Süd'), features.join(', '));
+  assert.deepEqual(page.errors, []);
+});
