@@ -140,7 +140,11 @@ export async function resumeJob(jobId, label) {
   followJob(jobId, label).catch(() => {});
 }
 
-$('train-cancel').onclick = () => state.jobId && api.cancel(state.jobId);
+$('train-cancel').onclick = () => {
+  if (!state.jobId) return;
+  // A job that ends meanwhile answers 409: said in the card, the poll shows how it ended.
+  api.cancel(state.jobId).catch((err) => { $('train-error').textContent = `Not cancelled: ${plainLanguage(err.message)}`; });
+};
 $('train-resume').onclick = () => resumeJob(state.jobId, state.jobLabel).catch((err) => {
   $('train-error').textContent = `Not resumed: ${err.message}`;
 });

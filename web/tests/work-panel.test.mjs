@@ -16,7 +16,7 @@ const PER_CLASS = '20'; // 200 training digits: an epoch takes ~0.2 s
 const PER_CLASS_TEST = '2'; // 20 test digits
 const HEX32 = /[0-9a-f]{32}/;
 const SHORT_TIMEOUT = 5_000; // for a control the page at 220e911 does not have
-const LIVE_EPOCHS = 20; // long enough (a few seconds) to be seen running at a 1 s poll
+const LIVE_EPOCHS = 100; // long enough (several seconds) to be seen running at a 1 s poll
 
 let node, browser, page, dataDir, port;
 const firstRun = {}; // what the first training showed (texts seen, losses)
@@ -162,6 +162,25 @@ test('finding 7: a refused delete (dataset in use, 409) stays shown until dismis
   assert.equal(await page.textContent('#work-error'), '');
   if (await page.isEnabled('#train-cancel')) await page.click('#train-cancel');
   await trainEnded(page);
+});
+
+test('finding 4: "Resume" in the work card continues a cancelled job, followed in the Train card', { timeout: 60_000 }, async () => {
+  // 220e911: the job resumed on the node, but the Train card kept "Training cancelled" (no progress, no losses).
+  const known = new Set((await nodeJobs()).map((j) => j.id));
+  await train(page, 300);
+  let job;
+  while (!job) job = (await nodeJobs()).find((j) => !known.has(j.id));
+  await page.click('#train-cancel');
+  await trainEnded(page);
+  assert.equal(await page.getAttribute('#train-status', 'data-state'), 'cancelled');
+  await page.click('#work-refresh');
+  await page.locator('#work .work-resume').last().click();
+  await page.waitForFunction(() => /: running, epoch [1-9]/.test(document.querySelector('#train-status').textContent), null, { timeout: 10_000 });
+  await page.click('#train-cancel'); // (300 epochs would take a while: the card's Cancel works on the resumed job too)
+  await page.waitForSelector('#train-status[data-state="cancelled"]', { timeout: 30_000 });
+  assert.ok((await pageState(page, (s) => s.losses)).length > 0, 'the resumed job\'s losses are shown');
+  assert.equal(await pageState(page, (s) => s.modelId), job.model_id, 'the resumed job\'s model is the one to predict with');
+  assert.deepEqual(page.errors, []);
 });
 
 test('finding 7: Delete asks first; Cancel keeps the model', { timeout: 30_000 }, async () => {
