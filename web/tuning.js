@@ -105,6 +105,15 @@ async function jobLosses(/** @type {string} */ jobId, /** @type {'losses' | 'val
   }
 }
 
+/** Cancels a job; one that finished meanwhile (409) is left as it is. */
+async function cancel(/** @type {string} */ jobId) {
+  try {
+    await api.cancel(jobId);
+  } catch (err) {
+    if (/** @type {any} */ (err).status !== 409) throw err;
+  }
+}
+
 /**
  * Follows job `jobId` until it ends. After each new epoch the decrypted validation losses go to
  * `onEpoch(losses, job)`; when it returns true the page cancels the job and the node keeps the
@@ -124,19 +133,21 @@ async function followJob(jobId, onEpoch, control, validated) {
       seen = job.epoch;
       if (validated) validationLosses = await jobLosses(jobId, 'validationLosses');
       if (!FINISHED.includes(job.state) && (await onEpoch(validationLosses, job) || control.stopped)) {
-        await api.cancel(jobId);
+        await cancel(jobId);
         let j = job;
         while (!FINISHED.includes(j.state)) { await sleep(100); j = await api.job(jobId); }
         if (j.state === 'completed') return { job: j, validationLosses: validated ? await jobLosses(jobId, 'validationLosses') : [], early: false };
         const kept = await api.keepJob(jobId);
-        return { job: kept, validationLosses: validationLosses.slice(0, kept.kept_epochs ?? validationLosses.length), early: true };
+        // The job may have finished more epochs than the page had seen when it decided: all are kept.
+        const all = await jobLosses(jobId, 'validationLosses');
+        return { job: kept, validationLosses: all.slice(0, kept.kept_epochs ?? all.length), early: true };
       }
     }
     if (FINISHED.includes(job.state)) {
       if (validated && job.epoch > validationLosses.length) validationLosses = await jobLosses(jobId, 'validationLosses');
       return { job, validationLosses, early: false };
     }
-    if (control.stopped) await api.cancel(jobId);
+    if (control.stopped) await cancel(jobId);
     await sleep(250);
   }
 }
@@ -158,10 +169,10 @@ export async function trainRun(a) {
     ...(a.loss ? { loss: a.loss } : {}), seed: 7,
   });
   const { job: end, validationLosses, early } = await followJob(job.id, a.onEpoch, a.control, Boolean(a.validationId));
-  const trainingLosses = (await jobLosses(job.id, 'losses')).slice(0, validationLosses.length || undefined);
+  const epochs = early ? (end.kept_epochs ?? validationLosses.length) : (end.epoch ?? 0);
+  const trainingLosses = (await jobLosses(job.id, 'losses')).slice(0, epochs);
   const diverged = end.state === 'failed' || [...validationLosses, ...trainingLosses].some((l) => !Number.isFinite(l));
-  return { jobId: job.id, modelId: model.id, state: end.state, validationLosses, trainingLosses, diverged,
-    epochs: early ? (end.kept_epochs ?? validationLosses.length) : (end.epoch ?? 0) };
+  return { jobId: job.id, modelId: model.id, state: end.state, validationLosses, trainingLosses, diverged, epochs };
 }
 
 /** A rate as people read it: 0.02, 0.005, 3e-4. */
