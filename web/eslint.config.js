@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import globals from 'globals';
 
 export default [
-  { ignores: ['node_modules/', 'pkg/', 'tests/', 'api_routes.js'] },
+  { ignores: ['node_modules/', 'pkg/', 'tests/'] },
   js.configs.recommended,
   {
     files: ['*.js'],
