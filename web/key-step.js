@@ -46,7 +46,7 @@ export function sameBasis(/** @type {number[] | null | undefined} */ a, /** @typ
 export function keyLabelFor(obj) {
   const basis = obj?.basis;
   if (state.fingerprint && sameBasis(basis, state.basis)) {
-    return `${activeName || 'active key'} (${state.fingerprint}, active)`;
+    return activeName ? `${activeName} (${state.fingerprint}, active)` : `the active key (${state.fingerprint}, not remembered)`;
   }
   const k = remembered.find((r) => sameBasis(basis, r.basis));
   return k ? `${k.name} (${k.fingerprint})` : 'another key (not in this browser)';
