@@ -12,6 +12,7 @@ export const ROUTES = [
   { name: 'dataset', method: 'GET', path: '/datasets/{id}', body: 'none', answer: 'json', public: false },
   { name: 'putFeatures', method: 'PUT', path: '/datasets/{id}/features', body: 'bytes', answer: 'json', public: false },
   { name: 'putTargets', method: 'PUT', path: '/datasets/{id}/targets', body: 'bytes', answer: 'json', public: false },
+  { name: 'appendShard', method: 'POST', path: '/datasets/{id}/shards?index={index}', body: 'bytes', answer: 'json', public: false },
   { name: 'deleteDataset', method: 'DELETE', path: '/datasets/{id}', body: 'none', answer: 'empty', public: false },
   { name: 'models', method: 'GET', path: '/models', body: 'none', answer: 'json', public: false },
   { name: 'createModel', method: 'POST', path: '/models', body: 'json', answer: 'json', public: false },

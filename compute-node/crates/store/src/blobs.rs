@@ -7,6 +7,7 @@
 //! [`PART_BYTES`]), then move to their content address; nothing holds a whole upload in memory.
 //! Superseded and orphaned blobs are removed by [`crate::gc::sweep`].
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -229,6 +230,45 @@ impl BlobStore {
             });
         }
         Ok(bytes)
+    }
+
+    /// Bytes `range` (half-open, byte offsets into the blob) of a blob: one ranged GET on S3, a
+    /// positioned read of the file on a `file://` store, never the whole blob. Not verified
+    /// against the SHA-256 (only a whole blob can be): the streaming readers of shards use it
+    /// for rows at computable offsets (`shared/WIRE_FORMAT.md`: header, then planes).
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] when the blob is missing or unreadable, or the range is empty,
+    /// reversed or past its end.
+    #[tracing::instrument(name = "store.get_range", skip_all, level = "debug")]
+    pub async fn get_range(&self, sha256: &str, range: Range<u64>) -> StoreResult<Bytes> {
+        let want = range.end.saturating_sub(range.start);
+        let bytes = self
+            .inner
+            .get_range(&blob_path(sha256), range)
+            .await
+            .map_err(|e| store_error(&format!("read a range of blob {sha256}"), e))?;
+        if bytes.len() as u64 != want {
+            return Err(StoreError::Io(format!(
+                "object store: a range read of blob {sha256} returned {} of {want} bytes",
+                bytes.len()
+            )));
+        }
+        metrics::counter!("more_store_range_read_bytes_total").increment(want);
+        Ok(bytes)
+    }
+
+    /// Size in bytes of a stored blob (`None` when absent), from its metadata.
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] when the store fails.
+    #[tracing::instrument(name = "store.size", skip_all, level = "debug")]
+    pub async fn size(&self, sha256: &str) -> StoreResult<Option<u64>> {
+        match self.inner.head(&blob_path(sha256)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("head", e)),
+        }
     }
 
     /// Removes a blob (absent is fine).

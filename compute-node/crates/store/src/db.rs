@@ -77,6 +77,11 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + Unpin {
     fn created_at(&self) -> u64;
     /// SHA-256 of every blob it points at.
     fn blobs(&self) -> Vec<String>;
+    /// The record as the API sees it, from its stored JSON (datasets stored before shards
+    /// existed get their one shard).
+    fn loaded(self) -> Self {
+        self
+    }
 }
 
 impl Record for Dataset {
@@ -89,11 +94,19 @@ impl Record for Dataset {
         self.created_at
     }
     fn blobs(&self) -> Vec<String> {
+        let shards = self
+            .shards
+            .iter()
+            .flat_map(|s| [&s.features_sha256, &s.targets_sha256]);
         [&self.features_sha256, &self.targets_sha256]
             .into_iter()
             .flatten()
+            .chain(shards)
             .cloned()
             .collect()
+    }
+    fn loaded(self) -> Self {
+        self.with_shards()
     }
 }
 
@@ -126,6 +139,9 @@ impl Record for Job {
     }
     fn blobs(&self) -> Vec<String> {
         let mut v = vec![self.features_sha256.clone(), self.targets_sha256.clone()];
+        for s in &self.shards {
+            v.extend([s.features_sha256.clone(), s.targets_sha256.clone()]);
+        }
         v.extend(self.checkpoint_sha256.iter().cloned());
         v.extend(self.losses_sha256.iter().cloned());
         v
@@ -281,24 +297,46 @@ impl Db {
         Ok(true)
     }
 
+    /// Makes the row's entries in `blob_refs` exactly `r.blobs()`: deletes the ones it no longer
+    /// names and inserts the new ones (a job pinning thousands of shards rewrites nothing when a
+    /// checkpoint changes one reference).
     async fn set_refs<R: Record>(tx: &mut Transaction<'static, Any>, r: &R) -> StoreResult<()> {
+        use std::collections::BTreeSet;
         let owner = owner::<R>(r.id());
-        sqlx::query("DELETE FROM blob_refs WHERE owner = $1")
+        let wanted: BTreeSet<String> = r.blobs().into_iter().collect();
+        let stored: BTreeSet<String> = sqlx::query("SELECT sha256 FROM blob_refs WHERE owner = $1")
             .bind(&owner)
-            .execute(&mut **tx)
+            .fetch_all(&mut **tx)
             .await
-            .map_err(db_error)?;
-        let mut blobs = r.blobs();
-        blobs.sort();
-        blobs.dedup();
-        for sha in blobs {
-            sqlx::query("INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2)")
+            .map_err(db_error)?
+            .iter()
+            .map(|row| row.try_get::<String, _>("sha256").map_err(db_error))
+            .collect::<StoreResult<_>>()?;
+        for sha in stored.difference(&wanted) {
+            sqlx::query("DELETE FROM blob_refs WHERE owner = $1 AND sha256 = $2")
                 .bind(&owner)
                 .bind(sha)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
         }
+        for sha in wanted.difference(&stored) {
+            Self::add_ref(tx, &owner, sha).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_ref(
+        tx: &mut Transaction<'static, Any>,
+        owner: &str,
+        sha: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO blob_refs (owner, sha256) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(owner)
+            .bind(sha)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -347,7 +385,7 @@ impl Db {
             .ok_or_else(|| StoreError::not_found(R::WORD, id))?;
         let record: String = row.try_get("record").map_err(db_error)?;
         Ok((
-            from_json(&record)?,
+            from_json::<R>(&record)?.loaded(),
             row.try_get("version").map_err(db_error)?,
         ))
     }
@@ -368,7 +406,10 @@ impl Db {
             .await
             .map_err(db_error)?
             .iter()
-            .map(|row| from_json(&row.try_get::<String, _>("record").map_err(db_error)?))
+            .map(|row| {
+                from_json::<R>(&row.try_get::<String, _>("record").map_err(db_error)?)
+                    .map(R::loaded)
+            })
             .collect()
     }
 
@@ -391,6 +432,41 @@ impl Db {
                 false => Ok(false),
             };
         }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Appends a shard: `ds` is the dataset read at `version` with its new last shard pushed.
+    /// Unlike [`Db::update_dataset`] it is allowed while jobs use the dataset (each job trains on
+    /// the shard list it pinned). A compare-and-swap on `version`; `Ok(false)` when the row
+    /// changed or is gone meanwhile (read it again).
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a dataset without shards; a database error.
+    #[tracing::instrument(name = "db.append_shard", skip_all)]
+    pub async fn append_shard(&self, ds: &Dataset, version: i64) -> StoreResult<bool> {
+        let shard = ds
+            .shards
+            .last()
+            .ok_or_else(|| StoreError::Corrupt("append_shard without a shard".into()))?;
+        let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, "datasets", &ds.id).await?;
+        let done = sqlx::query(
+            "UPDATE datasets SET record = $1, version = version + 1 WHERE id = $2 AND version = $3",
+        )
+        .bind(to_json(ds)?)
+        .bind(&ds.id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        let owner = owner::<Dataset>(&ds.id);
+        Self::add_ref(&mut tx, &owner, &shard.features_sha256).await?;
+        Self::add_ref(&mut tx, &owner, &shard.targets_sha256).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }

@@ -86,6 +86,55 @@ pub struct Dataset {
     pub features_bytes: Option<u64>,
     /// Bytes of the targets blob.
     pub targets_bytes: Option<u64>,
+    /// The shards, in order (index 0, 1, ...): appended by `POST …/shards`, or the one shard of
+    /// `PUT …/features` + `PUT …/targets`. Records stored before shards existed have none and
+    /// read as one shard of their features and targets ([`Dataset::with_shards`]).
+    #[serde(default)]
+    pub shards: Vec<Shard>,
+}
+
+/// One immutable, content-addressed part of a dataset: `samples` rows of features and targets,
+/// stored as two wire-tensor blobs (`(samples, features...)` and `(samples, outputs)`), so that a
+/// row sits at a computable byte offset of each (`shared/WIRE_FORMAT.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Shard {
+    /// Position in the dataset, from 0.
+    pub index: usize,
+    /// Samples (rows) in this shard, ≥ 1.
+    pub samples: usize,
+    /// SHA-256 of the features blob (wire tensor `(samples, features...)`).
+    pub features_sha256: String,
+    /// SHA-256 of the targets blob (wire tensor `(samples, outputs)`).
+    pub targets_sha256: String,
+    /// Bytes of both blobs together.
+    pub bytes: u64,
+}
+
+impl Dataset {
+    /// The record with its shard list filled in: a record stored before shards existed, with
+    /// both blobs, is one shard of them (no data is lost; nothing is rewritten in the database).
+    pub fn with_shards(mut self) -> Self {
+        if self.shards.is_empty() {
+            self.shards.extend(self.legacy_shard());
+        }
+        self
+    }
+
+    /// The one shard of `features_sha256`/`targets_sha256` when both are there.
+    pub fn legacy_shard(&self) -> Option<Shard> {
+        Some(Shard {
+            index: 0,
+            samples: self.samples?,
+            features_sha256: self.features_sha256.clone()?,
+            targets_sha256: self.targets_sha256.clone()?,
+            bytes: self.features_bytes.unwrap_or(0) + self.targets_bytes.unwrap_or(0),
+        })
+    }
+
+    /// Samples over every shard.
+    pub fn shard_samples(&self) -> usize {
+        self.shards.iter().map(|s| s.samples).sum()
+    }
 }
 
 /// A model (a row of `models`, and the API's Model object).
@@ -213,9 +262,41 @@ pub struct Job {
     pub features_sha256: String,
     /// SHA-256 of the dataset's targets when the job was created.
     pub targets_sha256: String,
+    /// The dataset's shards when the job was created: the job trains on exactly these, whatever
+    /// is appended later. Empty for jobs created before shards existed: those train on the one
+    /// shard `features_sha256`/`targets_sha256` (which name shard 0 otherwise).
+    #[serde(default)]
+    pub shards: Vec<Shard>,
     /// SHA-256 of the checkpoint blob (wire bundle: parameters and optimizer state after the last
     /// completed epoch).
     pub checkpoint_sha256: Option<String>,
     /// SHA-256 of the losses blob (wire tensor `(epochs_done,)` of encrypted mean losses).
     pub losses_sha256: Option<String>,
+}
+
+impl Job {
+    /// The (features, targets) blob SHA-256 of every shard the job trains on, in order: its
+    /// pinned [`Job::shards`], or for a job created before shards existed its one pair.
+    pub fn pinned_shards(&self) -> Vec<(String, String)> {
+        if self.shards.is_empty() {
+            return vec![(self.features_sha256.clone(), self.targets_sha256.clone())];
+        }
+        self.shards
+            .iter()
+            .map(|s| (s.features_sha256.clone(), s.targets_sha256.clone()))
+            .collect()
+    }
+
+    /// The blobs of the validation set and its losses (none without a validation dataset).
+    pub fn validation_blobs(&self) -> Vec<String> {
+        [
+            &self.validation_features_sha256,
+            &self.validation_targets_sha256,
+            &self.validation_losses_sha256,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
 }

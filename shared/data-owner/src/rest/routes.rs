@@ -129,6 +129,16 @@ pub const PUT_TARGETS: Route = route(
     B::Bytes,
     A::Json,
 );
+/// `POST /v1/datasets/{id}/shards?index={index}` with one shard: a wire bundle of the encrypted
+/// `features` and `targets` (appends at the dataset's shard count; a confirmed index re-sent with
+/// the same bytes answers the dataset unchanged).
+pub const APPEND_SHARD: Route = route(
+    "appendShard",
+    M::Post,
+    "/datasets/{id}/shards?index={index}",
+    B::Bytes,
+    A::Json,
+);
 /// `DELETE /v1/datasets/{id}`.
 pub const DELETE_DATASET: Route = route(
     "deleteDataset",
@@ -224,6 +234,7 @@ pub const ROUTES: &[Route] = &[
     DATASET,
     PUT_FEATURES,
     PUT_TARGETS,
+    APPEND_SHARD,
     DELETE_DATASET,
     MODELS,
     CREATE_MODEL,

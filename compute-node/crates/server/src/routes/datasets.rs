@@ -76,6 +76,7 @@ pub async fn create(
         targets_sha256: None,
         features_bytes: None,
         targets_bytes: None,
+        shards: Vec::new(),
     };
     state.db.insert(&caller.tenant, &ds).await?;
     audit::created(&req, &ds.id);
@@ -174,6 +175,7 @@ async fn upload(
     if state.db.dataset_in_use(&id).await? {
         return Err(dataset_locked(&id).into());
     }
+    check_not_sharded(&ds)?;
     let mut share = Share::default();
     let window = body::content_length(&req).map_or(UPLOAD_MEMORY, |n| n.min(UPLOAD_MEMORY));
     state.bodies.reserve(&mut share, window).await?;
@@ -246,6 +248,7 @@ async fn commit(
         // The tenant was checked before the upload; the row is read again for its version.
         let (mut ds, version) = state.db.get::<Dataset>(Scope::Node, id).await?;
         check_consistency(&ds, header, part)?;
+        check_not_sharded(&ds)?;
         apply(&mut ds, header, part, blob);
         if state.db.update_dataset(&ds, version).await? {
             return Ok(ds);
@@ -278,11 +281,30 @@ fn apply(ds: &mut Dataset, header: &Header, part: Part, blob: &BlobRef) {
     } else {
         DatasetState::Created
     };
+    // The two blobs are the dataset's one shard.
+    ds.shards = ds.legacy_shard().into_iter().collect();
+}
+
+/// `PUT …/features` and `…/targets` replace the one shard they made; a dataset appended to by
+/// `POST …/shards` is append-only (409).
+fn check_not_sharded(ds: &Dataset) -> ApiResult<()> {
+    let one_put_shard = match ds.shards.as_slice() {
+        [] => true,
+        [only] => ds.legacy_shard().as_ref() == Some(only),
+        _ => false,
+    };
+    if one_put_shard {
+        return Ok(());
+    }
+    Err(ApiError::conflict(format!(
+        "dataset {} is stored in shards: append with POST /v1/datasets/{}/shards",
+        ds.id, ds.id
+    )))
 }
 
 /// An uploaded tensor must be f32 ciphertexts (compact or matrix form) of rank ≥ 1 with no
 /// zero-sized axis (samples ≥ 1, features ≥ 1).
-fn check_header(header: &Header) -> ApiResult<()> {
+pub(super) fn check_header(header: &Header) -> ApiResult<()> {
     if header.dtype != Dtype::F32 {
         return Err(ApiError::invalid_tensor(format!(
             "the node works in f32; got a {:?} tensor (re-encrypt with f32)",

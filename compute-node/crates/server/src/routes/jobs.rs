@@ -126,7 +126,7 @@ fn check_batch_memory(model: &ModelRecord, ds: &Dataset, samples: usize) -> ApiR
         .check_batch(samples, bytes_per_value, true)?)
 }
 
-/// The dataset's features and targets blobs, when `model` can train on `ds` with `ranks` ranks:
+/// The blobs of the dataset's first shard, when `model` can train on `ds` with `ranks` ranks:
 /// the dataset is ready, its shapes are the model's, its key and representation those the model
 /// was trained under, and dropout runs on one rank.
 fn check_fits<'d>(
@@ -140,9 +140,7 @@ fn check_fits<'d>(
              over the whole batch",
         ));
     }
-    let (Some(features), Some(targets), DatasetState::Ready) =
-        (&ds.features_sha256, &ds.targets_sha256, ds.state)
-    else {
+    let (Some(first), DatasetState::Ready) = (ds.shards.first(), ds.state) else {
         return Err(ApiError::conflict(format!(
             "dataset {} is not ready: upload its features and targets first",
             ds.id
@@ -171,7 +169,7 @@ fn check_fits<'d>(
             "the model was trained on data under another key or representation",
         ));
     }
-    Ok((features, targets))
+    Ok((&first.features_sha256, &first.targets_sha256))
 }
 
 /// The training configuration `req` asks for, with the task's default loss.
@@ -218,6 +216,7 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
         node: None,
         features_sha256: features.clone(),
         targets_sha256: targets.clone(),
+        shards: ds.shards.clone(),
         checkpoint_sha256: None,
         losses_sha256: None,
     })

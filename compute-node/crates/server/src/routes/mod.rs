@@ -3,6 +3,8 @@
 
 pub mod access;
 pub mod body;
+pub mod bundle_split;
+pub mod dataset_shards;
 pub mod datasets;
 pub mod health;
 pub mod jobs;
@@ -65,6 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .service(datasets::delete)
             .service(datasets::put_features)
             .service(datasets::put_targets)
+            .service(dataset_shards::append)
             .service(models::list)
             .service(models::create)
             .service(models::get)
