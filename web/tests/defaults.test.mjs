@@ -138,3 +138,21 @@ test('an Excel table from a European ward (Windows-1252, ";", decimal commas, M/
   assert.ok(features.includes('Größe') && features.includes('Station=Süd'), features.join(', '));
   assert.deepEqual(page.errors, []);
 });
+
+test('a model that does not beat its baseline gets advice on which way to move what (here: a learning rate far too low)', { timeout: 120_000 }, async (t) => {
+  await readTableInPage(page, await tableFile('diabetes.csv'), 'progression');
+  await uploadInPage(page);
+  // Manual settings typed as a person would: the card switches to Manual at the first one.
+  await page.fill('#lr', '0.00001');
+  assert.equal(await page.inputValue('#train-mode'), 'manual');
+  await page.fill('#epochs', '2');
+  const training = await trainInPage(page);
+  t.diagnostic(training.status);
+  await predictHere(page);
+  await page.waitForSelector('#advice li', { timeout: 30_000 });
+  const advice = await page.$$eval('#advice li', (lis) => lis.map((li) => li.textContent));
+  t.diagnostic(advice.join(' | '));
+  assert.ok(advice.some((a) => /learning rate/i.test(a) && /rais|increas|higher/i.test(a)), advice.join('\n'));
+  await page.selectOption('#train-mode', 'auto');
+  assert.deepEqual(page.errors, []);
+});
