@@ -7,6 +7,7 @@
 //
 //   cd web && node tests/clinical-bench.mjs            # about 5 minutes on 2 cores
 //   cd web && node tests/clinical-bench.mjs gbsg2      # only the rows whose name contains "gbsg2"
+//   MORE_WEB_DIR=/path/to/old/web node tests/clinical-bench.mjs   # another copy of the page
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -27,7 +28,7 @@ const TABLES = [
 /** The results card and the Train card (automatic settings) as web/docs/NAME-*.png, linked from
  * web/README.md. */
 async function screenshots(page, name) {
-  if (!name) return;
+  if (!name || process.env.MORE_WEB_DIR) return; // another copy of the page: no screenshots of it
   const dir = path.join(repoRoot, 'web/docs');
   await mkdir(dir, { recursive: true });
   await page.locator('section[aria-labelledby=predict-title]').screenshot({ path: path.join(dir, `${name}-results.png`), animations: 'disabled' });
@@ -76,7 +77,8 @@ async function dicomRow(page, dir) {
 }
 
 const only = process.argv[2] ?? '';
-const node = await startNode();
+// MORE_WEB_DIR: another copy of the page (e.g. `git archive 220e911 web`, to measure what it got).
+const node = await startNode({ webDir: process.env.MORE_WEB_DIR ?? 'web' });
 const browser = await launchBrowser();
 const dir = await mkdtemp(path.join(os.tmpdir(), 'more-clinical-bench-'));
 const rows = [];
