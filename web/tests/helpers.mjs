@@ -190,8 +190,11 @@ export async function generateKey(page) {
   return page.textContent('#fingerprint');
 }
 
-/** Answers the page's passphrase dialog. */
+/** Answers the page's passphrase dialog. When the page first asks whether to replace an active key
+ * that was never saved (an import or unlock over it: web/key-step.js), answers "Replace it". */
 export async function answerPassphrase(page, passphrase) {
+  await page.waitForSelector('#pass-dialog[open], #replace-dialog[open]');
+  if (await page.$('#replace-dialog[open]')) await page.click('#replace-dialog button[value=replace]');
   await page.waitForSelector('#pass-dialog[open]');
   await page.fill('#pass-input', passphrase);
   await page.click('#pass-dialog button[value=ok]');
