@@ -15,6 +15,7 @@ import './data-step.js';
 import './upload.js';
 import './train-step.js';
 import './results.js';
+import './score.js';
 import './pad.js';
 
 // The tests read the page state with `import('/app.js')`.

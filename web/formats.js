@@ -98,8 +98,9 @@ export function profileTable(file, targets) {
  * `task` 'auto' | 'classification' | 'regression'. */
 export async function loadTable(file, { targets, task = 'auto' }) {
   const ds = await library('readTable', { file, targets, task });
+  // `file` stays in the page: new cases are encoded as this table was (score.js).
   return fromLibrary(ds, { table: { notes: ds.notes, guessedTask: ds.guessedTask, targets, rowsRead: ds.rowsRead,
-    rowsUsed: ds.rowsUsed } });
+    rowsUsed: ds.rowsUsed, file } });
 }
 
 /** IDX image + label files (optionally gzipped; train and t10k). */

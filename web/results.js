@@ -1,8 +1,15 @@
-// Step 4, prediction: on the node (encrypted) or here (the model decrypted into the page), the
-// test set's report (accuracy and confusion matrix, or regression errors) against a baseline.
+// @ts-check
+// Step 4, prediction: on the node (encrypted) or here (the model decrypted into the page), and the
+// test set's report a clinician can act on, computed in the page by the library
+// (more_data_owner::evaluate through the worker): class names, a positive class to pick,
+// sensitivity, specificity, PPV, NPV with counts, ROC with AUC, calibration, accuracy against
+// the majority-class and balanced-chance baselines; for regression the errors in the target's
+// units against the training mean and a linear model. Test tiles name their row.
 import { call } from './client.js';
 import { api } from './api.js';
 import { renderDigit } from './chart.js';
+import { drawCalibration, drawRoc } from './roc-chart.js';
+import { adviceFor } from './train-auto.js';
 import { $, el, fmt } from './dom.js';
 import { state } from './state.js';
 import { encrypt } from './upload.js';
@@ -29,7 +36,7 @@ async function predictRows(x, rows, featureShape) {
 }
 
 /** Fetches the encrypted model once and decrypts it into the worker (one GET of ciphertexts). */
-async function ensureLocalModel() {
+export async function ensureLocalModel() {
   if (state.localModelId === state.modelId) return;
   const info = await call('loadLocalModel', { bytes: await api.weights(state.modelId) });
   state.localModelId = state.modelId;
@@ -38,7 +45,7 @@ async function ensureLocalModel() {
 }
 
 /** Predicts with the model decrypted in the page: inputs and outputs never leave the page. */
-async function predictLocalRows(x, rows, featureShape) {
+export async function predictLocalRows(x, rows, featureShape) {
   localBusyBegin(); // the health poll waits: nothing at all is sent while predicting here
   try {
     const out = await call('predictLocal', { data: x, shape: [rows, ...featureShape] });
@@ -68,71 +75,206 @@ $('model-local').onclick = async () => {
 
 export const argmax = (row) => row.indexOf(Math.max(...row));
 
-/** Accuracy, confusion matrix and the majority-class baseline (from the training labels). */
-function classificationReport(train, test, outputs) {
-  const k = test.targetDim;
-  const matrix = Array.from({ length: k }, () => new Array(k).fill(0));
-  let correct = 0;
-  outputs.forEach((row, i) => {
-    const p = argmax(row);
-    matrix[test.labels[i]][p]++;
-    if (p === test.labels[i]) correct++;
-  });
-  const counts = new Array(k).fill(0);
-  train.labels.forEach((l) => counts[l]++);
-  const majority = argmax(counts);
-  const baseline = test.labels.filter((l) => l === majority).length / test.rows;
-  const accuracy = correct / test.rows;
+const pct = (/** @type {number | null} */ v) => (v === null || v === undefined ? '—' : `${(100 * v).toFixed(1)} %`);
+
+/**
+ * A class's name as the results show it: the data's name (text labels, label files, folders);
+ * numeric labels ("0"/"1", "1.0"/"2.0") said with their column, e.g. `status = 1`.
+ * @param {import('./state.js').DataPart} part
+ * @param {number} k the class index
+ */
+export function className(part, k) {
+  const name = part.classNames[k];
+  const numeric = part.classNames.every((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+  const column = part.targetNames?.[0];
+  return numeric && column ? `${column} = ${name}` : name;
+}
+
+/** The id of test row `i`: its line in the table, its file for images, else its position. */
+export function rowId(part, i) {
+  return part.sampleNames?.[i] ?? `test sample ${i + 1}`;
+}
+
+/** The positive class by default: the last class (the finding: "1", "yes", "sick" sort last). */
+function positiveChoices(test) {
+  const select = $('positive-class');
+  const names = test.classNames.map((_, k) => className(test, k));
+  if ([...select.options].map((o) => o.textContent).join('\n') !== names.join('\n')) {
+    select.replaceChildren(...names.map((n, k) => el('option', { value: String(k), textContent: n })));
+    select.value = String(names.length - 1);
+  }
+  return Number(select.value);
+}
+
+/** One metric row: plain-language name, value, counts. */
+function metricRow(body, key, label, ratio, help) {
+  const tr = body.insertRow();
+  tr.dataset.metric = key;
+  tr.append(el('th', { textContent: label, scope: 'row' }));
+  tr.insertCell().textContent = pct(ratio.value);
+  tr.insertCell().textContent = `${ratio.numerator} of ${ratio.denominator}`;
+  tr.insertCell().textContent = help;
+}
+
+/** The table of the positive class's metrics and the accuracy beside its baselines. */
+function metricsTable(test, r) {
+  const pos = className(test, r.positive);
+  const b = r.binary;
+  const table = el('table', { className: 'stats', id: 'metrics' });
+  table.createCaption().textContent = `Positive class: "${pos}" against the rest (${r.samples} test samples)`;
+  table.createTHead().insertRow().append(...['', 'value', 'counts', 'what it means'].map((h) => el('th', { textContent: h })));
+  const body = table.createTBody();
+  metricRow(body, 'sensitivity', 'Sensitivity', b.sensitivity, `of the "${pos}" cases, the share the model finds`);
+  metricRow(body, 'specificity', 'Specificity', b.specificity, `of the other cases, the share it correctly calls not "${pos}"`);
+  metricRow(body, 'ppv', 'Positive predictive value (PPV)', b.ppv, `when it says "${pos}", how often that is right`);
+  metricRow(body, 'npv', 'Negative predictive value (NPV)', b.npv, `when it says not "${pos}", how often that is right`);
+  metricRow(body, 'accuracy', 'Accuracy', r.accuracy, 'all test cases called right');
+  metricRow(body, 'majority', `Baseline: always "${className(test, test.classNames.indexOf(r.majorityClass))}"`, r.majorityAccuracy, 'the training set\'s most frequent class');
+  const tr = body.insertRow();
+  tr.dataset.metric = 'balanced';
+  tr.append(el('th', { textContent: 'Balanced accuracy', scope: 'row' }));
+  tr.insertCell().textContent = pct(r.balancedAccuracy);
+  tr.insertCell().textContent = `chance ${pct(r.chanceBalancedAccuracy)}`;
+  tr.insertCell().textContent = 'the mean of each class\'s share found; any guess that ignores the data gets the chance value';
+  return table;
+}
+
+/** Confusion matrix with class names. */
+function confusionTable(test, r) {
+  const names = test.classNames.map((_, k) => className(test, k));
   const table = el('table', { className: 'confusion' });
   table.createCaption().textContent = 'Confusion matrix (rows: true class, columns: predicted)';
-  table.createTHead().insertRow().append(el('th', { textContent: 'true \\ predicted' }), ...test.classNames.map((c) => el('th', { textContent: c })));
+  table.createTHead().insertRow().append(el('th', { textContent: 'true \\ predicted' }), ...names.map((c) => el('th', { textContent: c })));
   const body = table.createTBody();
-  matrix.forEach((r, i) => {
+  r.confusion.counts.forEach((row, i) => {
     const tr = body.insertRow();
-    tr.append(el('th', { textContent: test.classNames[i] }));
-    r.forEach((v, j) => { const td = tr.insertCell(); td.textContent = v; if (i === j) td.className = 'diag'; });
+    tr.append(el('th', { textContent: names[i] }));
+    row.forEach((v, j) => { const td = tr.insertCell(); td.textContent = v; if (i === j) td.className = 'diag'; });
   });
-  return { accuracy, baseline, matrix, majority: test.classNames[majority],
-    text: `Accuracy on ${test.rows} test samples: ${(100 * accuracy).toFixed(1)} %; baseline (always "${test.classNames[majority]}", `
-      + `the training set's majority class): ${(100 * baseline).toFixed(1)} %.`,
-    beats: accuracy > baseline, table };
+  return table;
 }
 
-/** Per-output MAE and R² in original units, beside the baseline that always predicts the
- * training mean. */
-function regressionReport(train, test, outputs) {
-  const { mean, std } = test.targetScale;
-  const names = test.targetNames ?? Array.from({ length: test.targetDim }, (_, k) => `output ${k + 1}`);
-  const perOutput = names.map((name, k) => {
-    const truth = [], pred = [];
-    outputs.forEach((row, i) => { truth.push(test.y[i * test.targetDim + k] * std[k] + mean[k]); pred.push(row[k] * std[k] + mean[k]); });
-    const tMean = truth.reduce((a, b) => a + b, 0) / truth.length;
-    const sst = truth.reduce((a, t) => a + (t - tMean) ** 2, 0) || 1e-12;
-    const mae = truth.reduce((a, t, i) => a + Math.abs(t - pred[i]), 0) / truth.length;
-    const r2 = 1 - truth.reduce((a, t, i) => a + (t - pred[i]) ** 2, 0) / sst;
-    const baseMae = truth.reduce((a, t) => a + Math.abs(t - mean[k]), 0) / truth.length;
-    const baseR2 = 1 - truth.reduce((a, t) => a + (t - mean[k]) ** 2, 0) / sst;
-    return { name, mae, r2, baseMae, baseR2, beats: mae < baseMae && r2 > baseR2 };
-  });
-  const table = el('table', { className: 'stats' });
-  table.createTHead().insertRow().append(...['output', 'MAE', 'R²', 'baseline MAE (training mean)', 'baseline R²', '']
-    .map((h) => el('th', { textContent: h })));
-  const body = table.createTBody();
-  for (const o of perOutput) {
-    const tr = body.insertRow();
-    [o.name, fmt(o.mae), o.r2.toFixed(3), fmt(o.baseMae), o.baseR2.toFixed(3), o.beats ? '' : '⚠ not better than the baseline']
-      .forEach((v) => { tr.insertCell().textContent = v; });
-    if (!o.beats) tr.className = 'warn';
+/** The ROC and calibration charts of the positive class. */
+function charts(test, r) {
+  const pos = className(test, r.positive);
+  const roc = el('canvas', { id: 'roc', width: 300, height: 300 });
+  roc.setAttribute('role', 'img');
+  const cal = el('canvas', { id: 'calibration', width: 300, height: 300 });
+  cal.setAttribute('role', 'img');
+  cal.setAttribute('aria-label', `Calibration of the probability of "${pos}"`);
+  const rocCaption = r.roc
+    ? `ROC curve for "${pos}": AUC ${r.roc.auc.toFixed(3)} (0.5 is chance, 1 perfect; ${r.roc.positives} "${pos}" and ${r.roc.negatives} other cases)`
+    : `No ROC curve: ${r.rocNote}`;
+  roc.setAttribute('aria-label', rocCaption);
+  if (r.roc) drawRoc(roc, r.roc.points, r.roc.auc);
+  drawCalibration(cal, r.calibration);
+  const bins = el('table', { className: 'stats', id: 'calibration-bins' });
+  bins.createCaption().textContent = `Calibration bins of the probability of "${pos}"`;
+  bins.createTHead().insertRow().append(...['predicted', 'cases', 'mean predicted', `observed "${pos}"`].map((h) => el('th', { textContent: h })));
+  const binRows = bins.createTBody();
+  for (const b of r.calibration.filter((x) => x.count > 0)) {
+    binRows.insertRow().append(...[`${b.lower.toFixed(1)}–${b.upper.toFixed(1)}`, String(b.count), pct(b.meanPredicted), pct(b.observed)]
+      .map((v) => el('td', { textContent: v })));
   }
-  return { perOutput, table, beats: perOutput.every((o) => o.beats),
-    text: `Regression on ${test.rows} test samples, in original units: `
-      + perOutput.map((o) => `${o.name} MAE ${fmt(o.mae)} (baseline ${fmt(o.baseMae)}), R² ${o.r2.toFixed(3)}`).join('; ') + '.' };
+  return el('div', { className: 'row charts' }, [
+    el('figure', {}, [roc, el('figcaption', { id: 'roc-caption', textContent: rocCaption })]),
+    el('figure', {}, [cal, el('figcaption', { textContent: `Calibration: predicted probability of "${pos}" against how often it was "${pos}", per tenth (n: cases in the bin; on the dashed line the probabilities can be taken at face value)` })]),
+    bins,
+  ]);
 }
+
+/** The library's classification report of `outputs` (rows of logits) and the view of it. */
+async function classificationReport(train, test, outputs) {
+  const r = await call('evaluateClassification', {
+    outputs: Float32Array.from(outputs.flat()), labels: Uint32Array.from(test.labels),
+    classNames: test.classNames, trainLabels: Uint32Array.from(train.labels), positive: positiveChoices(test) });
+  const majority = className(test, test.classNames.indexOf(r.majorityClass));
+  const text = `Accuracy on ${r.samples} test samples: ${pct(r.accuracy.value)}; baseline (always "${majority}", `
+    + `the training set's majority class): ${pct(r.majorityAccuracy.value)}; balanced accuracy ${pct(r.balancedAccuracy)} `
+    + `(chance ${pct(r.chanceBalancedAccuracy)}).`;
+  const baseline = r.beatsBaselines
+    ? `The model beats both baselines: accuracy ${pct(r.accuracy.value)} against ${pct(r.majorityAccuracy.value)} for always "${majority}", balanced accuracy ${pct(r.balancedAccuracy)} against ${pct(r.chanceBalancedAccuracy)} by chance.`
+    : `The model does not beat the baselines: accuracy ${pct(r.accuracy.value)} against ${pct(r.majorityAccuracy.value)} for always "${majority}", balanced accuracy ${pct(r.balancedAccuracy)} against ${pct(r.chanceBalancedAccuracy)} by chance.`;
+  const nodes = [el('p', { id: 'baseline-line', className: r.beatsBaselines ? 'ok' : 'warn', textContent: baseline }),
+    metricsTable(test, r), charts(test, r), confusionTable(test, r)];
+  return { report: r, accuracy: r.accuracy.value, baseline: r.majorityAccuracy.value, matrix: r.confusion.counts,
+    beats: r.beatsBaselines, text, nodes };
+}
+
+/** The library's regression report: per target column, errors in its units against the training
+ * mean and a linear model fitted on the training split. */
+async function regressionReport(train, test, outputs) {
+  const names = test.targetNames ?? Array.from({ length: test.targetDim }, (_, k) => `output ${k + 1}`);
+  const r = await call('evaluateRegression', {
+    outputs: Float32Array.from(outputs.flat()), testY: test.y, testX: test.x, trainX: train.x, trainY: train.y,
+    width: test.featureShape.reduce((a, b) => a * b, 1), names, mean: test.targetScale.mean, std: test.targetScale.std });
+  const table = el('table', { className: 'stats', id: 'metrics' });
+  table.createCaption().textContent = `Errors on ${r.samples} test samples, in each target's own units`;
+  table.createTHead().insertRow().append(...['target column', 'MAE', 'RMSE', 'R²', 'always the training mean: MAE / R²',
+    'linear model (least squares on the training split): MAE / R²', ''].map((h) => el('th', { textContent: h })));
+  const body = table.createTBody();
+  for (const o of r.outputs) {
+    const tr = body.insertRow();
+    tr.dataset.metric = o.name;
+    const lin = o.linearBaseline;
+    const verdict = o.beatsMean && o.beatsLinear ? 'beats both baselines'
+      : `⚠ not better than the baseline (${o.beatsMean ? 'the linear model' : 'the training mean'})`;
+    [o.name, fmt(o.model.mae), fmt(o.model.rmse), o.model.r2.toFixed(3), `${fmt(o.meanBaseline.mae)} / ${o.meanBaseline.r2.toFixed(3)}`,
+      lin ? `${fmt(lin.mae)} / ${lin.r2.toFixed(3)}` : '—', verdict].forEach((v) => { tr.insertCell().textContent = v; });
+    if (!(o.beatsMean && o.beatsLinear)) tr.className = 'warn';
+  }
+  const text = `Regression on ${r.samples} test samples, in the targets' units: `
+    + r.outputs.map((o) => `${o.name} MAE ${fmt(o.model.mae)} (training mean ${fmt(o.meanBaseline.mae)}`
+      + `${o.linearBaseline ? `, linear model ${fmt(o.linearBaseline.mae)}` : ''}), R² ${o.model.r2.toFixed(3)}`).join('; ') + '.';
+  const line = el('p', { id: 'baseline-line', className: r.beatsBaselines ? 'ok' : 'warn',
+    textContent: r.beatsBaselines ? 'The model beats both baselines (the training mean and a linear model) on every target.'
+      : 'The model does not beat both baselines (the training mean and a linear model) on every target.' });
+  const perOutput = r.outputs.map((o) => ({ name: o.name, mae: o.model.mae, r2: o.model.r2, baseMae: o.meanBaseline.mae,
+    baseR2: o.meanBaseline.r2, linearMae: o.linearBaseline?.mae ?? null, beats: o.beatsMean && o.beatsLinear }));
+  return { report: r, perOutput, beats: r.beatsBaselines, text, nodes: [line, table] };
+}
+
+/** The report of the last prediction again (a new positive class changes the metrics, not the
+ * predictions). */
+async function showReport() {
+  const { train, test } = state.data;
+  const { outputs } = state.lastPrediction;
+  const grid = $('predictions');
+  const report = test.task === 'classification' ? await classificationReport(train, test, outputs) : await regressionReport(train, test, outputs);
+  state.report = { ...report, nodes: undefined };
+  state.accuracy = report.accuracy ?? null;
+  grid.replaceChildren();
+  if (test.task === 'classification') {
+    report.report.predicted.slice(0, 24).forEach((k, i) => grid.append(predictionTile(test, i, k, report.report.confidence[i])));
+  }
+  $('report').replaceChildren(...report.nodes);
+  $('positive-row').hidden = test.task !== 'classification';
+  if (!report.beats) {
+    $('report').append(el('p', { className: 'error', role: 'alert',
+      textContent: 'Warning: the model does not beat the baseline; it has learned nothing useful yet (train longer, change the learning rate, or check the data).' }));
+    await showAdvice(test, report);
+  }
+  return report;
+}
+
+/** The library's advice (which way to move what) under the warning (train-auto.js; P5's tune rules). */
+async function showAdvice(test, report) {
+  const classification = test.task === 'classification';
+  const score = classification ? report.accuracy : report.report.outputs[0].model.r2;
+  const baseline = classification ? report.baseline : Math.max(report.report.outputs[0].meanBaseline.r2,
+    report.report.outputs[0].linearBaseline?.r2 ?? -Infinity);
+  try {
+    $('report').append(await adviceFor({ score, baseline }));
+  } catch { /* no advice (a wasm package without the tune rules): the warning stands alone */ }
+}
+
+$('positive-class').onchange = () => {
+  if (state.lastPrediction) showReport().catch((err) => { $('accuracy').textContent = `Report failed: ${err.message}`; });
+};
 
 $('predict-test').onclick = async () => {
-  const { train, test } = state.data;
+  const { test } = state.data;
   const acc = $('accuracy');
-  const grid = $('predictions');
   const where = $('predict-where').value;
   acc.textContent = where === 'local' ? 'Predicting here in the page…' : 'Encrypting, predicting on the node, decrypting…';
   acc.classList.remove('error');
@@ -140,31 +282,17 @@ $('predict-test').onclick = async () => {
   delete acc.dataset.where;
   state.accuracy = null;
   state.report = null;
-  grid.replaceChildren();
+  $('predictions').replaceChildren();
   $('report').replaceChildren();
   try {
     const t0 = performance.now();
     const { outputs } = await predictWhere(test.x, test.rows, test.featureShape);
     const ms = performance.now() - t0;
     state.lastPrediction = { where, outputs, ms };
-    const report = test.task === 'classification' ? classificationReport(train, test, outputs) : regressionReport(train, test, outputs);
-    state.report = { ...report, table: undefined };
-    if (test.task === 'classification') {
-      state.accuracy = report.accuracy;
-      outputs.slice(0, 24).forEach((row, i) => {
-        const p = softmax(row);
-        const k = argmax(p);
-        grid.append(predictionTile(test, i, k, p[k]));
-      });
-    }
+    const report = await showReport();
     const place = where === 'local' ? 'here in the page (nothing sent)' : 'on the node (encrypted)';
     acc.textContent = `${report.text} Predicted ${place} in ${(ms / 1000).toFixed(2)} s.`;
-    $('report').append(report.table);
-    if (!report.beats) {
-      $('report').append(el('p', { className: 'error', role: 'alert',
-        textContent: 'Warning: the model does not beat the baseline; it has learned nothing useful yet (train longer, change the learning rate, or check the data).' }));
-    }
-    acc.dataset.accuracy = state.accuracy ?? '';
+    acc.dataset.accuracy = String(state.accuracy ?? '');
     acc.dataset.where = where;
   } catch (err) {
     acc.textContent = `Prediction failed: ${err.message}`;
@@ -172,13 +300,17 @@ $('predict-test').onclick = async () => {
   }
 };
 
+/** A test prediction: the row's id, the predicted class by name and its probability, and the
+ * true class when it differs. */
 function predictionTile(ds, i, k, p) {
   const fig = document.createElement('figure');
   fig.className = k === ds.labels[i] ? 'ok' : 'bad';
   const w = ds.featureShape.at(-1);
   if (ds.featureShape.length === 3) fig.append(renderDigit(ds.x.subarray(i * w * w, (i + 1) * w * w), w));
   const cap = document.createElement('figcaption');
-  cap.textContent = `${ds.classNames[k]} (${(100 * p).toFixed(0)} %)${k === ds.labels[i] ? '' : `, true ${ds.classNames[ds.labels[i]]}`}`;
+  const truth = k === ds.labels[i] ? '' : `, true ${className(ds, ds.labels[i])}`;
+  cap.textContent = `${rowId(ds, i)}: ${className(ds, k)} (${(100 * p).toFixed(0)} %)${truth}`;
+  fig.dataset.row = rowId(ds, i);
   fig.append(cap);
   return fig;
 }

@@ -146,6 +146,13 @@ const ops = {
   readTable: ({ file, targets, task }) => transferable(readTable(fileBytes(file), file.name, targets, task)),
   readIdx: ({ files, maxSamples }) => transferable(readIdx(files.map((f) => f.name), files.map(fileBytes), maxSamples)),
   readImageFolder: (args, id) => transferable(imageFolder(args, id)),
+  // The results view (results.js) and new cases (score.js): the library's reports, nothing sent.
+  evaluateClassification: ({ outputs, labels, classNames, trainLabels, positive }) =>
+    wasm.evaluateClassification(outputs, labels, classNames, trainLabels, positive),
+  evaluateRegression: (a) => wasm.evaluateRegression(a.outputs, a.testY, a.testX, a.trainX, a.trainY, a.width, a.names, a.mean, a.std),
+  scoreTable: ({ trainFile, targets, task, file }) =>
+    wasm.scoreTable(fileBytes(trainFile), trainFile.name, targets, task, fileBytes(file), file.name),
+  scoreImages: ({ files, size }) => wasm.scoreImages(files.map((f) => f.name), files.map(fileBytes), size),
   predictLocal: ({ data, shape }) => {
     if (!localModel) throw new Error('No model in the page yet: decrypt the trained model into the page first.');
     const t = localModel.forward(data, shape);

@@ -96,7 +96,7 @@ fn dataset_js(ds: &DataSet) -> JsValue {
 }
 
 /// `"auto"` (guess), `"classification"` or `"regression"`.
-fn task_arg(task: &str) -> Result<Option<Task>, JsError> {
+pub(crate) fn task_arg(task: &str) -> Result<Option<Task>, JsError> {
     match task {
         "" | "auto" => Ok(None),
         "classification" => Ok(Some(Task::Classification)),

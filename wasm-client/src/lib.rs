@@ -18,6 +18,8 @@ mod data;
 pub use data::{profile_table, read_idx, read_image_folder, read_table};
 mod dicom;
 pub use dicom::{decode_dicom, DicomFrames};
+mod evaluate;
+pub use evaluate::{evaluate_classification, evaluate_regression, score_images, score_table};
 mod passphrase;
 pub use passphrase::{passphrase_strength, PassphraseStrength};
 mod secure;

@@ -1,11 +1,14 @@
-//! New cases for a trained table model ("score new patients"): a second table with the training
-//! table's feature columns (in any order; the target column may be absent) encoded exactly as
-//! the training table was: the same columns kept, the same categorical levels one-hot encoded,
-//! missing or unreadable values replaced by the training part's mean, and the training part's
-//! standardisation. Each row keeps an id for the predictions file.
+//! New cases for a trained model ("score new patients"), each with an id for the predictions file:
+//! - a table model: a second table with the training table's feature columns (in any order; the
+//!   target column may be absent) encoded exactly as the training table was: the same columns
+//!   kept, the same categorical levels one-hot encoded, missing or unreadable values replaced by
+//!   the training part's mean, and the training part's standardisation ([`encode_new_table`]);
+//! - an image model: image files (DICOM, PNG, JPEG) without labels, every frame a case, decoded as
+//!   a folder's images are for training ([`encode_new_images`]).
 
 use super::columns::{column_profile, feature_kind, is_missing, number, FeatureKind};
 use super::csv::{parse_csv, Csv};
+use super::image::decode_image;
 use super::part::plural;
 use super::table::read_table;
 use super::text::decode_text;
@@ -166,10 +169,15 @@ pub fn encode_new_table(
     );
     let mut notes = new_text.notes;
     if replaced > 0 {
+        let why = match unreadable {
+            0 => "missing".to_string(),
+            n => format!(
+                "missing, or text or a level the training table did not have (in {n} cells)"
+            ),
+        };
         notes.push(format!(
-            "{} replaced by the training mean ({} of them text or a level the training table did not have).",
-            plural(replaced, "feature value"),
-            unreadable
+            "{} replaced by the training mean: {why}.",
+            plural(replaced, "feature value")
         ));
     }
     Ok(NewCases {
@@ -184,6 +192,46 @@ pub fn encode_new_table(
             .collect(),
         id_column: id.map(|j| new.header[j].clone()),
         x,
+        notes,
+    })
+}
+
+/// New image cases: each of `files` (name, bytes) decoded as training images are ([`decode_image`]:
+/// DICOM or PNG/JPEG, centre crop, `size × size`), every frame a case with the id `name#frame`
+/// (frames counted from 1). A file that cannot be decoded is skipped with a note.
+///
+/// # Errors
+/// No file could be decoded.
+pub fn encode_new_images(files: &[(String, Vec<u8>)], size: usize) -> Result<NewCases, DataError> {
+    let (mut x, mut ids, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, bytes) in files {
+        match decode_image(name, bytes, size) {
+            Ok(frames) => {
+                for (k, f) in frames.into_iter().enumerate() {
+                    x.extend(f);
+                    ids.push(format!("{name}#{}", k + 1));
+                }
+            }
+            Err(e) => skipped.push(format!("{name} ({e})")),
+        }
+    }
+    if ids.is_empty() {
+        return err(format!("No image could be read: {}.", skipped.join("; ")));
+    }
+    let notes = if skipped.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{} skipped: {}.",
+            plural(skipped.len(), "file"),
+            skipped.join("; ")
+        )]
+    };
+    Ok(NewCases {
+        x,
+        feature_names: Vec::new(),
+        ids,
+        id_column: None,
         notes,
     })
 }
@@ -283,5 +331,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("\"sex\""), "{e}");
+    }
+
+    #[test]
+    fn new_images_are_decoded_as_training_images() {
+        let png = |v: u8| {
+            let img = image::GrayImage::from_pixel(6, 6, image::Luma([v]));
+            let mut out = Vec::new();
+            image::DynamicImage::ImageLuma8(img)
+                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+                .unwrap();
+            out
+        };
+        let files = vec![
+            ("a.png".to_string(), png(255)),
+            ("broken.png".to_string(), b"not an image".to_vec()),
+            ("b.png".to_string(), png(0)),
+        ];
+        let cases = encode_new_images(&files, 4).unwrap();
+        assert_eq!(cases.ids, ["a.png#1", "b.png#1"]);
+        assert_eq!(cases.x.len(), 2 * 16);
+        assert_eq!(
+            &cases.x[..16],
+            &decode_image("a.png", &files[0].1, 4).unwrap()[0][..]
+        );
+        assert!(cases.notes[0].contains("broken.png"), "{:?}", cases.notes);
+        assert!(encode_new_images(&files[1..2], 4).is_err());
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// One bin of predicted probabilities `[lower, upper)` (the last bin includes 1).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CalibrationBin {
     /// Lower edge of the bin.
     pub lower: f64,

@@ -14,6 +14,7 @@ pub struct ConfusionMatrix {
 
 /// Sensitivity, specificity, PPV and NPV of one positive class against all others, with counts.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BinaryMetrics {
     /// True positives: positive cases predicted positive.
     pub true_positives: usize,

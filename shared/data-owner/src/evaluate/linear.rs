@@ -26,7 +26,7 @@ impl LinearModel {
     /// # Errors
     /// Sizes that do not match, no rows, or values that are not finite.
     pub fn fit(x: &[f32], width: usize, y: &[f32], outputs: usize) -> Result<Self, EvaluateError> {
-        if width == 0 || outputs == 0 || x.is_empty() || x.len() % width != 0 {
+        if width == 0 || outputs == 0 || x.is_empty() || !x.len().is_multiple_of(width) {
             return err(format!(
                 "{} feature values are not rows of {width}.",
                 x.len()
