@@ -16,6 +16,40 @@
 
 import { ROUTES } from './api_routes.js';
 
+// The node's JSON objects (compute-node/API.md), as the page reads them. Times: seconds since 1970.
+/**
+ * @typedef {object} NodeDataset
+ * @property {string} id 32 hex digits
+ * @property {string} name
+ * @property {string} task `classification` or `regression`
+ * @property {number | null} [samples]
+ * @property {string} state `created` or `ready`
+ * @property {number[] | null} [basis] the public compact basis C0 of the key it was encrypted under
+ * @property {number} created_at
+ */
+/**
+ * @typedef {object} NodeModel
+ * @property {string} id 32 hex digits
+ * @property {string} name
+ * @property {{ input_shape?: number[], layers?: object[] }} spec
+ * @property {number} [trained_epochs]
+ * @property {number} created_at
+ */
+/**
+ * @typedef {object} NodeJob
+ * @property {string} id 32 hex digits
+ * @property {string} model_id
+ * @property {string} dataset_id
+ * @property {'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted'} state
+ * @property {number} [epoch] completed epochs
+ * @property {number} epochs
+ * @property {number} [batches_done] in the running epoch
+ * @property {number} [batches_total] per epoch
+ * @property {number} [elapsed_seconds]
+ * @property {string} [error]
+ * @property {number} created_at
+ */
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(`${message} (${code}, HTTP ${status})`);

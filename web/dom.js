@@ -19,11 +19,20 @@ export const $ = (id) => /** @type {Control} */ (document.getElementById(id));
  */
 export const progressBar = (id) => /** @type {HTMLProgressElement} */ (document.getElementById(id));
 
-/** Shows `err` in `el` (a DataError's message as it is, others as "Error: …"), or clears it. */
+/**
+ * Shows `err` in `el` (a DataError's message as it is, others as "Error: …"), or clears it (null).
+ * @param {HTMLElement} el
+ * @param {any} err
+ */
 export function showError(el, err) {
   el.textContent = err ? (err instanceof DataError ? err.message : `Error: ${err.message ?? err}`) : '';
 }
 
+/**
+ * Saves `bytes` as a file called `name` (the browser's download).
+ * @param {Uint8Array<ArrayBuffer>} bytes
+ * @param {string} name
+ */
 export function download(bytes, name) {
   const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: name });
@@ -33,8 +42,18 @@ export function download(bytes, name) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-export const fmt = (v) => Number(v.toPrecision(4)).toString();
+/** `v` with 4 significant digits, without trailing zeros. */
+export const fmt = (/** @type {number} */ v) => Number(v.toPrecision(4)).toString();
 
+/**
+ * A new `tag` element with `props` assigned and `children` appended (typed by its tag: `el('table')`
+ * is an HTMLTableElement).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {object} [props]
+ * @param {(string | Node)[]} [children]
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, props = {}, children = []) {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);

@@ -2,6 +2,7 @@
 // The Train card's job, followed live until it ends: progress, epoch, the decrypted losses. A node
 // that stops answering (restart) is waited for; the job it left `interrupted` (or a cancelled or
 // failed one) is offered "Resume", which continues it in place, in the same card.
+/** @typedef {import('./api.js').NodeJob} NodeJob */
 import { call } from './client.js';
 import { api, ApiError } from './api.js';
 import { drawLosses } from './chart.js';
@@ -28,13 +29,13 @@ export const notEncrypted = (/** @type {any} */ err) => /plaintext tensor/.test(
 
 /** The decrypted mean loss per completed epoch of job `jobId` (its losses blob, decrypted in the
  * key worker). Errors: the node's (409 before the first epoch), or the worker's. */
-export async function jobLosses(jobId) {
+export async function jobLosses(/** @type {string} */ jobId) {
   const bytes = await api.losses(jobId);
   return Array.from(await call('decryptLosses', { bytes }));
 }
 
 /** Reads and draws the followed job's losses (after a new epoch or at the end). */
-async function showLosses(jobId) {
+async function showLosses(/** @type {string} */ jobId) {
   const status = $('train-status');
   try {
     state.losses = await jobLosses(jobId);
@@ -51,7 +52,7 @@ async function showLosses(jobId) {
 }
 
 /** The Train card's progress bar and status line for job `j` (a job JSON of the node). */
-function showProgress(j, label) {
+function showProgress(/** @type {NodeJob} */ j, /** @type {string} */ label) {
   const total = Math.max(1, j.batches_total ?? 0);
   const bar = progressBar('train-progress');
   bar.value = j.state === 'completed' ? 1 : j.epochs ? ((j.epoch ?? 0) + (j.batches_done ?? 0) / total) / j.epochs : 0;
@@ -60,7 +61,7 @@ function showProgress(j, label) {
 }
 
 /** The Train card once job `j` has ended: its state, the losses, and "Resume" where it applies. */
-function showEnd(j, label) {
+function showEnd(/** @type {NodeJob} */ j, /** @type {string} */ label) {
   const status = $('train-status');
   const why = j.state === 'interrupted' ? ' (the node stopped; "Resume" continues from the last completed epoch)' : '';
   status.textContent = `Training ${label} ${j.state}${j.error ? `: ${plainLanguage(j.error)}` : ''}${why} after `
@@ -71,7 +72,7 @@ function showEnd(j, label) {
 
 /** `GET /v1/jobs/{id}`, waiting (and saying so) while the node does not answer at all. An HTTP
  * error (the node answered) is thrown. */
-async function pollJob(jobId) {
+async function pollJob(/** @type {string} */ jobId) {
   for (let waited = 0; ; waited += POLL_MS) {
     try {
       return await api.job(jobId);
@@ -89,7 +90,7 @@ async function pollJob(jobId) {
  * epoch, decrypted losses after each epoch; "Start training" stays disabled meanwhile. `label`
  * names the job for people (its model's name). Errors: an HTTP error of the node, shown in the card.
  */
-export async function followJob(jobId, label) {
+export async function followJob(/** @type {string} */ jobId, /** @type {string} */ label) {
   Object.assign(state, { jobId, jobLabel: label, training: true, modelTrained: false });
   $('train-resume').hidden = true;
   $('train-cancel').disabled = false;
@@ -108,7 +109,7 @@ export async function followJob(jobId, label) {
   }
 }
 
-async function followUntilEnd(jobId, label) {
+async function followUntilEnd(/** @type {string} */ jobId, /** @type {string} */ label) {
   let seenEpoch = 0;
   for (;;) {
     const j = await pollJob(jobId);
@@ -133,7 +134,7 @@ async function followUntilEnd(jobId, label) {
 /** Continues job `jobId` (interrupted, cancelled or failed) on the node and follows it in the
  * Train card (unless the card follows another job of this page: the work card shows it then).
  * Errors: the node's refusal (403 for a viewer, 409), thrown. */
-export async function resumeJob(jobId, label) {
+export async function resumeJob(/** @type {string} */ jobId, /** @type {string} */ label) {
   await api.resume(jobId);
   if (state.training && state.jobId !== jobId) return;
   state.losses = [];

@@ -2,6 +2,9 @@
 // Step 5, your work on this node: this key's datasets, models and jobs, by name (no ids), kept
 // current while a job runs; the losses of any job; deletes confirmed; refusals kept until
 // dismissed; a viewer is offered predict and download only.
+/** @typedef {import('./api.js').NodeDataset} NodeDataset */
+/** @typedef {import('./api.js').NodeModel} NodeModel */
+/** @typedef {import('./api.js').NodeJob} NodeJob */
 import { api } from './api.js';
 import { drawLosses } from './chart.js';
 import { $, el, confirmDialog } from './dom.js';
@@ -11,7 +14,11 @@ import { updateButtons } from './controls.js';
 import { JOB_EVENT, jobLosses, notEncrypted, POLL_MS, resumeJob } from './job.js';
 
 /** The node's objects of the last refresh, by id (for names: a job is called by its model). */
-const known = { datasets: new Map(), models: new Map(), jobs: new Map() };
+const known = {
+  /** @type {Map<string, NodeDataset>} */ datasets: new Map(),
+  /** @type {Map<string, NodeModel>} */ models: new Map(),
+  /** @type {Map<string, NodeJob>} */ jobs: new Map(),
+};
 /** What each table showed last (JSON of its rows): a table is rebuilt only when it changed. */
 const shown = new Map();
 let pollTimer = 0;
@@ -76,7 +83,7 @@ function deleteButton(/** @type {string} */ what, /** @type {string} */ name, /*
 
 /** A table of the work card: caption, head, rows of cells (text or elements). */
 function table(/** @type {string} */ caption, /** @type {string[]} */ head, /** @type {(string | Node)[][]} */ rows) {
-  const t = /** @type {HTMLTableElement} */ (el('table', { className: 'stats work' }));
+  const t = el('table', { className: 'stats work' });
   t.createCaption().textContent = caption;
   t.createTHead().insertRow().append(...head.map((h) => el('th', { textContent: h })));
   const body = t.createTBody();
@@ -93,9 +100,9 @@ function table(/** @type {string} */ caption, /** @type {string[]} */ head, /** 
 }
 
 /** This key's objects among the node's: datasets with the key's public basis, their jobs, models. */
-function mine(datasets, models, jobs) {
-  const same = (b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - state.basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
-  const byTime = (a, b) => a.created_at - b.created_at;
+function mine(/** @type {NodeDataset[]} */ datasets, /** @type {NodeModel[]} */ models, /** @type {NodeJob[]} */ jobs) {
+  const same = (/** @type {unknown} */ b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - state.basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
+  const byTime = (/** @type {{ created_at: number }} */ a, /** @type {{ created_at: number }} */ b) => a.created_at - b.created_at;
   const myDatasets = datasets.filter((d) => same(d.basis)).sort(byTime);
   const dsIds = new Set(myDatasets.map((d) => d.id));
   const myJobs = jobs.filter((j) => dsIds.has(j.dataset_id)).sort(byTime);
@@ -110,7 +117,9 @@ export async function refreshWork() {
   clearTimeout(pollTimer);
   const [datasets, models, jobs] = await Promise.all([api.datasets(), api.models(), api.jobs()]);
   const my = mine(datasets, models, jobs);
-  for (const [k, list] of Object.entries(my)) known[k] = new Map(list.map((o) => [o.id, o]));
+  known.datasets = new Map(my.datasets.map((d) => [d.id, d]));
+  known.models = new Map(my.models.map((m) => [m.id, m]));
+  known.jobs = new Map(my.jobs.map((j) => [j.id, j]));
   state.work = { datasets: my.datasets.map((d) => d.id), models: my.models.map((m) => m.id), jobs: my.jobs.map((j) => [j.id, j.state]) };
   render('datasets', datasetsTable(my.datasets));
   render('models', modelsTable(my.models, my.jobs));
@@ -132,14 +141,14 @@ function render(/** @type {string} */ key, /** @type {{ rows: unknown, make: () 
 
 const canChange = () => state.role !== 'viewer';
 
-function datasetsTable(datasets) {
+function datasetsTable(/** @type {NodeDataset[]} */ datasets) {
   return { rows: datasets, make: () => table(`Datasets (${datasets.length})`, ['name', 'key', 'task', 'samples', 'state', 'created', ''], datasets.map((d) => [
     d.name, keyLabel(d), d.task, String(d.samples ?? '–'), d.state, when(d.created_at),
     canChange() ? deleteButton('dataset', d.name, () => api.deleteDataset(d.id), 'work-delete-dataset') : ''])) };
 }
 
-function modelsTable(models, jobs) {
-  const trainedOn = (m) => known.datasets.get(jobs.find((j) => j.model_id === m.id)?.dataset_id)?.name ?? '–';
+function modelsTable(/** @type {NodeModel[]} */ models, /** @type {NodeJob[]} */ jobs) {
+  const trainedOn = (/** @type {NodeModel} */ m) => known.datasets.get(jobs.find((j) => j.model_id === m.id)?.dataset_id)?.name ?? '–';
   return { rows: models, make: () => table(`Models (${models.length})`, ['name', 'trained on', 'trained epochs', 'created', '', ''], models.map((m) => [
     m.name, trainedOn(m), String(m.trained_epochs ?? 0), when(m.created_at),
     button(m.id === state.modelId ? 'Predicting with this' : 'Predict with this', async () => useModel(m), 'work-use-model'),
@@ -147,7 +156,7 @@ function modelsTable(models, jobs) {
 }
 
 /** Chooses model `m` for "Predict" and "Download"; says what is missing to predict. */
-function useModel(m) {
+function useModel(/** @type {NodeModel} */ m) {
   state.modelId = m.id;
   state.modelTrained = true;
   $('local-status').textContent = `Predicting with model ${m.name} (${m.id.slice(0, 8)}).`
@@ -155,8 +164,8 @@ function useModel(m) {
   updateButtons();
 }
 
-function jobsTable(jobs) {
-  const actions = (j) => [
+function jobsTable(/** @type {NodeJob[]} */ jobs) {
+  const actions = (/** @type {NodeJob} */ j) => [
     (j.epoch ?? 0) > 0 ? button('Losses', () => showJobLosses(j.id), 'work-losses') : '',
     !canChange() ? '' : active(j) ? button('Cancel', () => api.cancel(j.id), 'work-cancel')
       : ['cancelled', 'interrupted', 'failed'].includes(j.state) ? button('Resume', () => resumeJob(j.id, jobLabel(j.id)), 'work-resume') : ''];
@@ -166,7 +175,7 @@ function jobsTable(jobs) {
 }
 
 /** Decrypts and draws the losses of job `jobId` below the tables. */
-async function showJobLosses(jobId) {
+async function showJobLosses(/** @type {string} */ jobId) {
   const caption = $('work-losses-caption');
   try {
     const losses = await jobLosses(jobId);
