@@ -5,7 +5,9 @@
 //   Predict/Delete buttons included, and the page does not scroll sideways;
 // - no console error and no uncaught exception over the main flow (key, data, upload, training,
 //   prediction, the work panel, a model picked before data are loaded);
-// - a new passphrase is judged by an estimator, not its length: twelve spaces are refused.
+// - a new passphrase is judged by an estimator, not its length: twelve spaces are refused;
+// - no jargon on the page ("shadow values r: N(0, 0.1²)", "compact bases (C0)"), and the engine's
+//   messages ("shape mismatch between [114, 30] and [0, 1, 28, 28]") said as what to do.
 //
 // On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911>) each test fails.
 import { test, before, after } from 'node:test';
@@ -167,6 +169,32 @@ test('a new passphrase is judged by an estimator: twelve spaces and "password123
   assert.equal(await page.textContent('#pass-rule'), '');
   assert.ok(await page.isHidden('#pass-meter'));
   await page.click('#pass-dialog button[value=cancel]');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('plain language: no jargon on the page; engine messages said as what to do', { timeout: 30_000 }, async () => {
+  const page = await openPage(browser, node.url);
+  const errors = watchConsole(page);
+  const text = await page.evaluate(() => document.querySelector('main').innerText
+    + [...document.querySelectorAll('main option')].map((o) => o.textContent).join(' '));
+  for (const jargon of [/N\(0, 0\.1²\)/, /shadow values/i, /compact bas/i, /\bC0\b/]) {
+    assert.doesNotMatch(text, jargon);
+  }
+  // The messages of finding 10, as the node and the engine word them.
+  const said = await page.evaluate(async () => {
+    const { plainLanguage } = await import('/plain-errors.js');
+    return [
+      plainLanguage('matmul: shape mismatch between [114, 30] and [0, 1, 28, 28]'),
+      plainLanguage('add: operands use different compact bases (C0); they were encrypted under different keys or bases'),
+      plainLanguage('Failed to fetch'),
+      plainLanguage('dataset 42 not found'),
+    ];
+  });
+  assert.match(said[0], /^The data and the model do not fit together \(one has 30 columns per row, the other 28×28 images\)\. Train a model on these data, or load data of the kind the model was trained on\./);
+  assert.match(said[1], /^These were encrypted under different keys\. Unlock the key the model was trained with/);
+  assert.match(said[2], /^The compute node did not answer\./);
+  assert.equal(said[3], 'dataset 42 not found', 'other messages are left as they are');
   assert.deepEqual(errors, []);
   await page.context().close();
 });
