@@ -93,7 +93,7 @@ test('"Generate a key" over an unsaved key with work asks first: keep, export fi
   await page.context().close();
 });
 
-test('several keys remembered by name; the picker unlocks the chosen one; labels name the key', { timeout: 60_000 }, async () => {
+test('several keys remembered by name; the picker unlocks the chosen one; labels name the key; forget one', { timeout: 60_000 }, async () => {
   const page = consoleErrorsInto(await openPage(browser, node.url));
   await page.click('#key-generate');
   await newFingerprint(page, 'no key yet');
@@ -131,6 +131,18 @@ test('several keys remembered by name; the picker unlocks the chosen one; labels
   });
   assert.equal(labels[0], `Ward A (${a}, active)`);
   assert.equal(labels[1], 'another key (not in this browser)');
+
+  // Forgetting one asks first, then only that one is gone.
+  await tab.selectOption('#key-pick', b);
+  await tab.click('#key-forget');
+  await tab.waitForSelector('#forget-dialog[open]');
+  assert.match(await tab.textContent('#forget-text'), new RegExp(`Forget “Ward B” \\(${b}\\)`));
+  await tab.click('#forget-dialog button[value=keep]');
+  assert.equal(await tab.$$eval('#key-pick option', (os) => os.length), 2, 'kept when the user says so');
+  await tab.click('#key-forget');
+  await tab.click('#forget-dialog[open] button[value=forget]');
+  await tab.waitForFunction(() => document.querySelectorAll('#key-pick option').length === 1);
+  assert.deepEqual(await tab.$$eval('#key-pick option', (os) => os.map((o) => o.value)), [a]);
   assert.deepEqual([...page.errors, ...tab.errors], []);
   await page.context().close();
 });
