@@ -9,7 +9,7 @@ import { updateButtons } from './controls.js';
 function shadowFor(part) {
   if ($('shadow').value !== 'matched') return { kind: 'gaussian', std: 0.1 };
   const width = part.x.length / part.rows;
-  const mean = new Array(width).fill(0), sq = new Array(width).fill(0);
+  const mean = Array.from({ length: width }, () => 0), sq = Array.from({ length: width }, () => 0);
   for (let r = 0; r < part.rows; r++) for (let j = 0; j < width; j++) { const v = part.x[r * width + j]; mean[j] += v / part.rows; sq[j] += v * v / part.rows; }
   return { kind: 'moment_matched', mean, std: mean.map((m, j) => Math.sqrt(Math.max(sq[j] - m * m, 0)) || 0.1) };
 }

@@ -1,5 +1,5 @@
 // The page's JSDoc types and lint (issue #29: "a `state` whose declared shape is not the one
-// used"): `tsc -p web` (checkJs) and `eslint web` pass on the page, and both fail on a copy of the
+// used"): `tsc -p web` (checkJs) and `oxlint web` pass on the page, and both fail on a copy of the
 // page with planted faults — a state field that PageState does not declare, a control used as the
 // wrong type, an undeclared global, an unused variable — so the checks can fail. About 10 s.
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ const run = promisify(execFile);
 const web = path.join(repoRoot, 'web');
 const bin = (name) => path.join(web, 'node_modules/.bin', name);
 
-/** Runs tsc and eslint in `dir` (a page directory): their exit codes and output. */
+/** Runs tsc and oxlint in `dir` (a page directory): their exit codes and output. */
 async function check(dir) {
   const one = async (cmd, args) => {
     try {
@@ -25,16 +25,16 @@ async function check(dir) {
       return { code: err.code, out: `${err.stdout}${err.stderr}` };
     }
   };
-  return { tsc: await one('tsc', ['-p', '.']), eslint: await one('eslint', ['.']) };
+  return { tsc: await one('tsc', ['-p', '.']), lint: await one('oxlint', ['--deny-warnings', '.']) };
 }
 
-test('the page passes tsc (checkJs) and eslint', { timeout: 60_000 }, async () => {
-  const { tsc, eslint } = await check(web);
+test('the page passes tsc (checkJs) and oxlint', { timeout: 60_000 }, async () => {
+  const { tsc, lint } = await check(web);
   assert.equal(tsc.code, 0, tsc.out);
-  assert.equal(eslint.code, 0, eslint.out);
+  assert.equal(lint.code, 0, lint.out);
 });
 
-test('planted faults fail tsc and eslint (the checks can fail)', { timeout: 60_000 }, async () => {
+test('planted faults fail tsc and oxlint (the checks can fail)', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'more-types-'));
   try {
     await cp(web, dir, { recursive: true, filter: (src) => !/node_modules|[/\\]tests([/\\]|$)/.test(path.relative(web, src)) });
@@ -48,13 +48,13 @@ export function planted() {
   return undeclaredGlobal;
 }
 `);
-    const { tsc, eslint } = await check(dir);
+    const { tsc, lint } = await check(dir);
     assert.notEqual(tsc.code, 0, 'tsc fails on the planted faults');
     assert.match(tsc.out, /work\.js.*Property 'notDeclared' does not exist on type 'PageState'/);
     assert.match(tsc.out, /work\.js.*Property 'toFixed' does not exist on type 'string'/);
-    assert.notEqual(eslint.code, 0, 'eslint fails on the planted faults');
-    assert.match(eslint.out, /'unused' is assigned a value but never used/);
-    assert.match(eslint.out, /'undeclaredGlobal' is not defined/);
+    assert.notEqual(lint.code, 0, 'oxlint fails on the planted faults');
+    assert.match(lint.out, /no-unused-vars\): Variable 'unused' is declared but never used/);
+    assert.match(lint.out, /no-undef\): 'undeclaredGlobal' is not defined/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
