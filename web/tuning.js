@@ -60,6 +60,10 @@ import { api } from './api.js';
  * but when?"). */
 export const PATIENCE = 5;
 
+/** How much worse than its own short trial a long run's final validation loss may be before its
+ * rate counts as failed (a healthy run at the same rate, on at least as many rows, ends below it). */
+export const WORSE_THAN_TRIAL = 0.05;
+
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 const FINISHED = ['completed', 'failed', 'cancelled', 'interrupted'];
 
@@ -219,7 +223,7 @@ export async function autoTrain(o) {
       trials.push({ label: candidate.label, learningRate, validationLosses: run.validationLosses, diverged: run.diverged, modelId: run.modelId });
     }
     const choice = await call('tuneChoose', results);
-    if (choice.learning_rate !== null && choice.learning_rate !== undefined) chosen.push({ candidate, learningRate: choice.learning_rate, reason: choice.reason });
+    if (choice.learning_rate !== null && choice.learning_rate !== undefined) chosen.push({ candidate, learningRate: choice.learning_rate, reason: choice.reason, results });
   }
   if (!chosen.length) throw new Error('every learning rate tried diverged: check the data (constant or extreme columns?) or choose the settings by hand');
   const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size });
@@ -232,7 +236,8 @@ export async function autoTrain(o) {
  * The real runs: each chosen (model, rate) on the fit part, early-stopped on the validation loss;
  * the run with the lowest final validation loss is kept, the others' models are deleted.
  * @param {Parameters<typeof autoTrain>[0]} o
- * @param {{ candidate: Candidate, learningRate: number, reason: string }[]} chosen
+ * @param {{ candidate: Candidate, learningRate: number, reason: string,
+ *   results: { learning_rate: number, validation_losses: number[], diverged: boolean }[] }[]} chosen
  * @param {{ fitId: string, validationId: string, batch: number }} ids
  */
 async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
@@ -256,7 +261,23 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
     // At the chosen rate until the validation loss stops improving, then on from there at a tenth
     // of it ("reduce on plateau"): the constant-rate SGD's last steps jitter around the optimum
     // by about the rate, the smaller steps settle it.
-    const first = await stage(c.learningRate, undefined, []);
+    let first = await stage(c.learningRate, undefined, []);
+    // A rate that looked best over a short trial can fail over a long run (with momentum it may
+    // blow up or stall): when the run ends more than WORSE_THAN_TRIAL above the loss its own trial
+    // reached, that rate counts as diverged and the library chooses again among the others.
+    let results = c.results;
+    for (;;) {
+      const rate = c.learningRate;
+      const trial = results.find((r) => r.learning_rate === rate)?.validation_losses.at(-1) ?? Infinity;
+      if (!first.diverged && (first.validationLosses.at(-1) ?? Infinity) <= trial * (1 + WORSE_THAN_TRIAL)) break;
+      results = results.map((r) => (r.learning_rate === rate ? { ...r, diverged: true } : r));
+      const again = await call('tuneChoose', results);
+      if (again.learning_rate === null || again.learning_rate === undefined || o.control.stopped) break;
+      await api.deleteModel(first.modelId).catch(() => {});
+      Object.assign(c, { learningRate: again.learning_rate,
+        reason: `${again.reason}; ${rateText(rate)} looked best in its trial but failed over the long run` });
+      first = await stage(c.learningRate, undefined, []);
+    }
     const parts = [first];
     if (!first.diverged && first.epochs < o.maxEpochs && !o.control.stopped) parts.push(await stage(c.learningRate / 10, first.modelId, [first]));
     const last = parts.at(-1);
