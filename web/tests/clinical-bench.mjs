@@ -28,7 +28,8 @@ const TABLES = [
 /** The results card and the Train card (automatic settings) as web/docs/NAME-*.png, linked from
  * web/README.md. */
 async function screenshots(page, name) {
-  if (!name || process.env.MORE_WEB_DIR) return; // another copy of the page: no screenshots of it
+  // Another copy of the page (MORE_WEB_DIR) only with MORE_SCREENSHOTS=update.
+  if (!name || (process.env.MORE_WEB_DIR && process.env.MORE_SCREENSHOTS !== 'update')) return;
   const dir = path.join(repoRoot, 'web/docs');
   await mkdir(dir, { recursive: true });
   await page.locator('section[aria-labelledby=predict-title]').screenshot({ path: path.join(dir, `${name}-results.png`), animations: 'disabled' });
