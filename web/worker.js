@@ -153,6 +153,13 @@ const ops = {
   scoreTable: ({ trainFile, targets, task, file }) =>
     wasm.scoreTable(fileBytes(trainFile), trainFile.name, targets, task, fileBytes(file), file.name),
   scoreImages: ({ files, size }) => wasm.scoreImages(files.map((f) => f.name), files.map(fileBytes), size),
+  // The automatic training settings (tuning.js): more_data_owner::tune's plan, split, choice,
+  // early-stopping rule and advice (JSON in and out; no key needed, nothing sent).
+  tunePlan: (a) => wasm.tunePlan(a),
+  tuneSplit: (a) => wasm.tuneSplit(a),
+  tuneChoose: (a) => wasm.tuneChoose(a),
+  tuneEarlyStop: (a) => wasm.tuneEarlyStop(a),
+  tuneSuggest: (a) => wasm.tuneSuggest(a),
   predictLocal: ({ data, shape }) => {
     if (!localModel) throw new Error('No model in the page yet: decrypt the trained model into the page first.');
     const t = localModel.forward(data, shape);
