@@ -1,18 +1,20 @@
 //! Datasets as shards (issue #32): `POST /v1/datasets/{id}/shards?index=K`, on the binary.
 //!
-//! - `sqlite_and_files` and `postgres_and_s3` (the latter skipped without PostgreSQL and `weed`
-//!   unless `MORE_REQUIRE_SERVICES=1`): the append rules (a gap, a confirmed index re-sent with
+//! - `sqlite_and_files_rules_and_pins`: the append rules (a gap, a confirmed index re-sent with
 //!   the same bytes or other bytes, another key's basis, another per-sample shape, `PUT` on a
 //!   sharded dataset); each shard's tensors stored as standalone wire tensors, byte for byte as
-//!   sent; a job pins the shard list it was created with while shards are appended during it; a
-//!   dataset a running job uses is not deleted; the garbage collector keeps every shard blob of
-//!   a dataset and of a job's pinned list and drops the dataset's own once it is deleted.
-//! - `sqlite_and_files` also backs the node up while it runs and restores it elsewhere: every
-//!   shard blob is in the manifest and restored with its bytes, and the restored node lists the
-//!   same shards; `BlobStore::get_range` reads a row at its computed byte offset.
+//!   sent, and `BlobStore::get_range` reading a row at its computed byte offset; a job pins the
+//!   shard list it was created with while a shard is appended during it, and the dataset it
+//!   trains on is not deleted under it.
+//! - `sqlite_and_files_gc_and_backup`: a backup taken while the node runs holds every shard blob
+//!   and restores them with their bytes (the restored node lists the same shards); the garbage
+//!   collector keeps every shard blob of a dataset and of a job's pinned list, and once the
+//!   dataset is deleted drops the blobs only it named.
+//! - `postgres_and_s3` (skipped without PostgreSQL and `weed` unless `MORE_REQUIRE_SERVICES=1`):
+//!   the rules, the pin and the collector on PostgreSQL and a SeaweedFS bucket.
 //! - `records_from_before_shards_still_train`: a dataset row stored without a shard list (as
 //!   every row written before shards existed) reads as one shard of its two blobs, and a job on
-//!   it trains to the same bits as the same data appended as one shard.
+//!   it trains to the same bits as the same ciphertexts appended as one shard.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -177,8 +179,8 @@ fn finished(api: &Api, job: &str) -> Value {
 }
 
 /// A job pins the dataset's two shards; a third is appended while it runs; the dataset is not
-/// deleted under it. Returns the job (cancelled) and the third shard.
-fn job_pins_its_shards(api: &Api, key: &SecretKey, ds: &str) -> (Value, (Vec<u8>, Vec<u8>)) {
+/// deleted under it. Returns the third shard.
+fn job_pins_its_shards(api: &Api, key: &SecretKey, ds: &str) -> (Vec<u8>, Vec<u8>) {
     let pinned = dataset(api, ds)["shards"].clone();
     let model = create_model(api, 3);
     // Long enough to be running while the shard is appended and the delete is tried.
@@ -203,7 +205,7 @@ fn job_pins_its_shards(api: &Api, key: &SecretKey, ds: &str) -> (Value, (Vec<u8>
     assert_eq!(end["state"], "cancelled", "{end}");
     assert_eq!(end["shards"], pinned, "the pinned list changed");
     assert_eq!(end["batches_total"], 2 * ROWS / 4);
-    (end, s2)
+    s2
 }
 
 /// Waits (at most 20 s) until `done()`.
@@ -250,15 +252,42 @@ fn gc_follows_shards(
 const GC: [&str; 4] = ["--gc-interval-seconds", "1", "--gc-grace-seconds", "1"];
 
 #[test]
-fn sqlite_and_files() {
+fn sqlite_and_files_rules_and_pins() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let node = NodeProcess::start(&NodeConfig::new(&data));
+    let blobs = Blobs::Files(data.clone());
+    let key = SecretKey::from_seed(7);
+    let (ds, pinned) = append_rules(&node, &blobs, &key);
+    check_range_reads(&data, &pinned[1].0);
+    job_pins_its_shards(&node, &key, &ds);
+}
+
+#[test]
+fn sqlite_and_files_gc_and_backup() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let node = NodeProcess::start(&NodeConfig::new(&data).arg(&GC));
     let blobs = Blobs::Files(data.clone());
     let key = SecretKey::from_seed(7);
-    let (ds, pinned) = append_rules(&node, &blobs, &key);
-    check_range_reads(&data, &pinned[1].0);
-    let (_job, third) = job_pins_its_shards(&node, &key, &ds);
+    let (s, ds) = node.post_json(
+        "/v1/datasets",
+        &json!({"name": "d", "task": "classification"}),
+    );
+    assert_eq!(s, 201, "{ds}");
+    let ds = ds["id"].as_str().expect("id").to_string();
+    let pinned: Vec<_> = (0..2).map(|i| shard(&key, 30 + i)).collect();
+    for (i, (x, y)) in pinned.iter().enumerate() {
+        let (s, v) = post_shard(&node, &ds, i, x, y);
+        assert_eq!(s, 200, "{v}");
+    }
+    let model = create_model(&node, 3);
+    let job = start_job(&node, &model, &ds, 1);
+    let end = finished(&node, job["id"].as_str().expect("id"));
+    assert_eq!(end["state"], "completed", "{end}");
+    let third = shard(&key, 32);
+    let (s, v) = post_shard(&node, &ds, 2, &third.0, &third.1);
+    assert_eq!(s, 200, "{v}");
     backup_and_restore(&node, tmp.path(), &ds);
     gc_follows_shards(&node, &blobs, &ds, &pinned, &third);
 }
@@ -277,7 +306,7 @@ fn postgres_and_s3() {
     let blobs = Blobs::S3(&s3);
     let key = SecretKey::from_seed(7);
     let (ds, pinned) = append_rules(&node, &blobs, &key);
-    let (_job, third) = job_pins_its_shards(&node, &key, &ds);
+    let third = job_pins_its_shards(&node, &key, &ds);
     gc_follows_shards(&node, &blobs, &ds, &pinned, &third);
 }
 
