@@ -26,6 +26,8 @@ export const ROUTES = [
   { name: 'losses', method: 'GET', path: '/jobs/{id}/losses', body: 'none', answer: 'bytes', public: false },
   { name: 'cancel', method: 'POST', path: '/jobs/{id}/cancel', body: 'none', answer: 'json', public: false },
   { name: 'resume', method: 'POST', path: '/jobs/{id}/resume', body: 'none', answer: 'json', public: false },
+  { name: 'validationLosses', method: 'GET', path: '/jobs/{id}/validation_losses', body: 'none', answer: 'bytes', public: false },
+  { name: 'keepJob', method: 'POST', path: '/jobs/{id}/keep', body: 'none', answer: 'json', public: false },
   { name: 'secureModels', method: 'GET', path: '/secure/models', body: 'none', answer: 'json', public: false },
   { name: 'securePublish', method: 'POST', path: '/secure/models', body: 'json', answer: 'json', public: false },
   { name: 'secureModel', method: 'GET', path: '/secure/models/{id}', body: 'none', answer: 'json', public: false },

@@ -225,6 +225,7 @@ impl NodeClient {
             seed,
             ranks,
             loss,
+            validation_dataset_id: None,
         };
         let n = &self.0;
         py.allow_threads(|| {

@@ -22,6 +22,8 @@ mod evaluate;
 pub use evaluate::{evaluate_classification, evaluate_regression, score_images, score_table};
 mod passphrase;
 pub use passphrase::{passphrase_strength, PassphraseStrength};
+mod tune;
+pub use tune::{tune_choose, tune_early_stop, tune_plan, tune_split, tune_suggest};
 mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 

@@ -55,3 +55,4 @@ mod server_web_hygiene;
 mod soak;
 mod spec_bounds;
 mod spec_bounds_random;
+mod validation;

@@ -30,6 +30,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/jobs/{id}/losses"),
     ("post", "/v1/jobs/{id}/cancel"),
     ("post", "/v1/jobs/{id}/resume"),
+    ("get", "/v1/jobs/{id}/validation_losses"),
+    ("post", "/v1/jobs/{id}/keep"),
 ];
 
 const METHODS: [&str; 4] = ["get", "post", "put", "delete"];

@@ -599,6 +599,7 @@ fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         ranks: a.ranks,
         loss: a.loss.clone(),
+        validation_dataset_id: None,
     };
     let job_id = id_of(&node.start_job(&job)?)?;
     println!("model {model_id}");

@@ -195,6 +195,7 @@ fn client_bodies() -> Vec<(Route, Value)> {
                 seed: 7,
                 ranks: 1,
                 loss: Some("mse".into()),
+                validation_dataset_id: Some("c".repeat(32)),
             }),
         ),
         (
@@ -208,6 +209,7 @@ fn client_bodies() -> Vec<(Route, Value)> {
                 seed: 0,
                 ranks: 2,
                 loss: None,
+                validation_dataset_id: None,
             }),
         ),
         (

@@ -29,6 +29,7 @@ mod error;
 mod mpi;
 mod retry;
 mod train;
+mod validation;
 mod worker;
 
 pub use error::{JobError, JobResult};

@@ -257,7 +257,9 @@ fn train_typed<R: Representation<f32>>(
     let (record, _) = cx.retry("read the model", || {
         cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
     })?;
-    let (mut trainer, mut losses) = restore(cx, job, &record, rep)?;
+    let (mut trainer, mut losses) = restore(cx, job, &record, rep.clone())?;
+    let mut validation =
+        super::validation::Validation::load(cx, job, &rep, trainer.epochs_done())?;
     let mut observer = Observer {
         handle,
         stopping,
@@ -266,6 +268,7 @@ fn train_typed<R: Representation<f32>>(
     };
     while trainer.epochs_done() < job.config.epochs {
         losses.push(trainer.train_epoch(&x, &y, &mut observer)?);
+        validation.after_epoch(cx, handle, &trainer)?;
         save_epoch(cx, handle, &trainer, &losses, observer.elapsed())?;
     }
     save_trained(cx, handle, job, &trainer, x_basis(&x))

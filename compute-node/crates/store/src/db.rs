@@ -144,6 +144,7 @@ impl Record for Job {
         }
         v.extend(self.checkpoint_sha256.iter().cloned());
         v.extend(self.losses_sha256.iter().cloned());
+        v.extend(self.validation_blobs());
         v
     }
 }
@@ -742,6 +743,45 @@ impl Db {
         }
         tx.commit().await.map_err(db_error)?;
         metrics::counter!("more_jobs_finished_total", "state" => state.as_str()).increment(1);
+        Ok(true)
+    }
+
+    /// Saves a cancelled job that kept its trained epochs (`kept_epochs` set) and its model
+    /// switched to the weights of those epochs, in one transaction: `false` when the job is no
+    /// longer `cancelled` (resumed meanwhile) or the model changed (compare and swap on
+    /// `version`, and no job of the model queued or running).
+    ///
+    /// # Errors
+    /// A database error.
+    #[tracing::instrument(name = "db.keep_trained", skip_all)]
+    pub async fn keep_trained(
+        &self,
+        job: &Job,
+        model: &ModelRecord,
+        version: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        self.lock_row(&mut tx, "models", &model.id).await?;
+        let done = sqlx::query(
+            "UPDATE training_jobs SET record = $1 WHERE id = $2 AND state = 'cancelled'",
+        )
+        .bind(to_json(job)?)
+        .bind(&job.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if done != 1 {
+            return Ok(false);
+        }
+        Self::set_refs(&mut tx, job).await?;
+        let sql = "UPDATE models SET record = $1, version = version + 1 \
+                   WHERE id = $2 AND version = $3 AND NOT EXISTS (SELECT 1 FROM training_jobs \
+                   WHERE model_id = $2 AND state IN ('queued', 'running'))";
+        if !Self::swap_record(&mut tx, sql, model, version).await? {
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
 

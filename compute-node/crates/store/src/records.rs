@@ -272,6 +272,25 @@ pub struct Job {
     pub checkpoint_sha256: Option<String>,
     /// SHA-256 of the losses blob (wire tensor `(epochs_done,)` of encrypted mean losses).
     pub losses_sha256: Option<String>,
+    /// The validation dataset, when the job was created with one (same key basis and shapes as
+    /// the training dataset; its blobs are pinned below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_dataset_id: Option<String>,
+    /// SHA-256 of the validation dataset's features when the job was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_features_sha256: Option<String>,
+    /// SHA-256 of the validation dataset's targets when the job was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_targets_sha256: Option<String>,
+    /// SHA-256 of the validation losses blob (wire tensor `(epochs_done,)`: the encrypted mean
+    /// loss of the model over the validation dataset after each epoch; only the key holder reads
+    /// it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_losses_sha256: Option<String>,
+    /// Set when the key holder kept the weights of a stopped job (`POST /v1/jobs/{id}/keep`):
+    /// the epochs the model was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_epochs: Option<usize>,
 }
 
 impl Job {

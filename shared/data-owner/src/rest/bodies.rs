@@ -74,6 +74,10 @@ pub struct CreateJob {
     /// `"mse"` or `"cross_entropy"`; the node's choice for the task when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<String>,
+    /// A data set of the same key and shapes whose encrypted loss the node stores after each
+    /// epoch (`GET /v1/jobs/{id}/validation_losses`); none when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation_dataset_id: Option<String>,
 }
 
 /// `POST /v1/secure/models`: publish a quantized model to granted tenants.

@@ -177,6 +177,18 @@ pub const LOSSES: Route = route("losses", M::Get, "/jobs/{id}/losses", B::None, 
 pub const CANCEL: Route = route("cancel", M::Post, "/jobs/{id}/cancel", B::None, A::Json);
 /// `POST /v1/jobs/{id}/resume`.
 pub const RESUME: Route = route("resume", M::Post, "/jobs/{id}/resume", B::None, A::Json);
+/// `GET /v1/jobs/{id}/validation_losses`: the encrypted per-epoch losses over the job's
+/// validation dataset.
+pub const VALIDATION_LOSSES: Route = route(
+    "validationLosses",
+    M::Get,
+    "/jobs/{id}/validation_losses",
+    B::None,
+    A::Bytes,
+);
+/// `POST /v1/jobs/{id}/keep`: a cancelled job's model takes the weights of its last completed
+/// epoch.
+pub const KEEP_JOB: Route = route("keepJob", M::Post, "/jobs/{id}/keep", B::None, A::Json);
 /// `GET /v1/secure/models`: the caller's secure models, then those granted to it.
 pub const SECURE_MODELS: Route = route("secureModels", M::Get, "/secure/models", B::None, A::Json);
 /// `POST /v1/secure/models` with a [`super::PublishSecureModel`].
@@ -248,6 +260,8 @@ pub const ROUTES: &[Route] = &[
     LOSSES,
     CANCEL,
     RESUME,
+    VALIDATION_LOSSES,
+    KEEP_JOB,
     SECURE_MODELS,
     SECURE_PUBLISH,
     SECURE_MODEL,

@@ -41,6 +41,10 @@ pub struct CreateJob {
     /// dropout.
     #[schema(minimum = 1)]
     pub ranks: Option<usize>,
+    /// A `ready` dataset of the same task, shapes and key as `dataset_id`: after each epoch the
+    /// node stores the model's encrypted mean loss over it (`GET /v1/jobs/{id}/validation_losses`).
+    /// Jobs of one rank only.
+    pub validation_dataset_id: Option<String>,
 }
 
 /// `POST /v1/jobs` → 202 job.
@@ -75,7 +79,14 @@ pub async fn create(
         let scope = caller.scope();
         let (model, _) = state.db.get::<ModelRecord>(scope, &req.model_id).await?;
         let (ds, version) = state.db.get::<Dataset>(scope, &req.dataset_id).await?;
-        let job = new_job(&req, &model, &ds, ranks)?;
+        let mut job = new_job(&req, &model, &ds, ranks)?;
+        if let Some(vid) = &req.validation_dataset_id {
+            let (val, _) = state.db.get::<Dataset>(scope, vid).await?;
+            let (features, targets) = super::job_validation::pin(&ds, &val, ranks)?;
+            job.validation_dataset_id = Some(val.id);
+            job.validation_features_sha256 = Some(features);
+            job.validation_targets_sha256 = Some(targets);
+        }
         if state
             .jobs
             .queue()
@@ -219,6 +230,11 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
         shards: ds.shards.clone(),
         checkpoint_sha256: None,
         losses_sha256: None,
+        validation_dataset_id: None,
+        validation_features_sha256: None,
+        validation_targets_sha256: None,
+        validation_losses_sha256: None,
+        kept_epochs: None,
     })
 }
 

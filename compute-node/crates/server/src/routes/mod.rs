@@ -7,6 +7,7 @@ pub mod bundle_split;
 pub mod dataset_shards;
 pub mod datasets;
 pub mod health;
+pub mod job_validation;
 pub mod jobs;
 pub mod models;
 pub mod openapi;
@@ -80,6 +81,8 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .service(jobs::losses)
             .service(jobs::cancel)
             .service(jobs::resume)
+            .service(job_validation::validation_losses)
+            .service(job_validation::keep)
             .service(secure::publish)
             .service(secure::list)
             .service(secure::get)
