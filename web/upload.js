@@ -1,10 +1,22 @@
 // @ts-check
-// Encrypts the loaded training data in the key worker and uploads the ciphertexts as a dataset.
+// Encrypts the loaded training data in the key worker and uploads it as a dataset in shards, by
+// the rule of the data owner's library (more_data_owner::rest::shards, which the command line
+// and Python use): the rows are cut into shards of about "shard size" MiB of ciphertext, each
+// shard is encrypted alone in the worker (features with the part's shadow, targets with the
+// task's) into a wire bundle and appended with POST /v1/datasets/{id}/shards?index=K.
+// Resume: the dataset id is kept in localStorage until the last shard is confirmed; the next
+// "Encrypt and upload" of the same data (name, rows, shard size) under the same key reads the
+// node's shard list and skips every index it confirmed: a confirmed shard is never sent again
+// (a re-encryption draws new shadows, so indices, not bytes, say what is done).
 import { call } from './client.js';
 import { api } from './api.js';
 import { $, progressBar } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
+
+/** Bytes of one encrypted value: compact form, two f32 planes. */
+const BYTES_PER_VALUE = 8;
+const RESUME_KEY = 'more-upload-resume';
 
 function shadowFor(part) {
   if ($('shadow').value !== 'matched') return { kind: 'gaussian', std: 0.1 };
@@ -18,6 +30,78 @@ export async function encrypt(x, shape, shadow, onProgress) {
   return call('encrypt', { data: x, shape, shadow }, { onProgress });
 }
 
+/**
+ * How `rows` rows of `width` features and `targetDim` targets are cut into shards of at most
+ * `shardBytes` bytes of ciphertext (at least one row each), as ShardPlan::new does.
+ * @returns {{ rows: number, perShard: number, shards: number }}
+ */
+export function shardPlan(rows, width, targetDim, shardBytes) {
+  const rowBytes = Math.max(width + targetDim, 1) * BYTES_PER_VALUE;
+  const perShard = Math.min(Math.max(Math.floor(shardBytes / rowBytes), 1), Math.max(rows, 1));
+  return { rows, perShard, shards: Math.ceil(rows / perShard) };
+}
+
+/** The upload this page left unfinished, or null. */
+function savedUpload() {
+  try { return JSON.parse(localStorage.getItem(RESUME_KEY) ?? 'null'); } catch { return null; }
+}
+function saveUpload(entry) {
+  try { localStorage.setItem(RESUME_KEY, JSON.stringify(entry)); } catch { /* storage unavailable: no resume */ }
+}
+function forgetUpload() {
+  try { localStorage.removeItem(RESUME_KEY); } catch { /* nothing kept */ }
+}
+
+/** Shards of `id` the node confirmed, if they follow `plan`; else null (start a new dataset). */
+async function confirmedShards(id, plan) {
+  let ds;
+  try { ds = await api.dataset(id); } catch { return null; }
+  const list = ds.shards ?? [];
+  const fits = list.length <= plan.shards && list.every((s, i) => s.index === i
+    && s.samples === Math.min(plan.perShard, plan.rows - i * plan.perShard));
+  return fits ? list.length : null;
+}
+
+/** The dataset to append to and how many shards it has: a resumed one, or a new one. */
+async function startOrResume(train, plan, shardBytes) {
+  const what = { fingerprint: state.fingerprint, name: train.name, rows: train.rows, shardBytes };
+  const saved = savedUpload();
+  if (saved && Object.entries(what).every(([k, v]) => saved[k] === v)) {
+    const confirmed = await confirmedShards(saved.datasetId, plan);
+    if (confirmed !== null) return { id: saved.datasetId, confirmed };
+  }
+  const ds = await api.createDataset({ name: train.name, task: train.task,
+    ...(train.task === 'classification' ? { num_classes: train.targetDim } : {}) });
+  saveUpload({ ...what, datasetId: ds.id });
+  return { id: ds.id, confirmed: 0 };
+}
+
+/** Encrypts and appends every shard the node has not confirmed; (dataset id, counts). */
+async function uploadShards(train, status, bar) {
+  const shardBytes = Math.max(1, Math.round(Number($('shard-mb').value || 64) * (1 << 20)));
+  const width = train.x.length / train.rows;
+  const plan = shardPlan(train.rows, width, train.targetDim, shardBytes);
+  const { id, confirmed } = await startOrResume(train, plan, shardBytes);
+  const shadow = shadowFor(train);
+  // One-hot targets get probability-vector shadows, so the shadow run's cross-entropy is
+  // well-posed (Gaussian target shadows make it unbounded below and it diverges).
+  const targetShadow = train.task === 'classification' ? { kind: 'simplex' } : { kind: 'gaussian', std: 0.1 };
+  let bytes = 0;
+  for (let k = confirmed; k < plan.shards; k++) {
+    const a = k * plan.perShard, b = Math.min(a + plan.perShard, train.rows);
+    status.textContent = `Encrypting and uploading shard ${k + 1} of ${plan.shards}`
+      + (confirmed ? ` (${confirmed} already on the node)…` : '…');
+    const body = await call('encryptShard', { x: train.x.slice(a * width, b * width),
+      y: train.y.slice(a * train.targetDim, b * train.targetDim), featureShape: train.featureShape,
+      targetDim: train.targetDim, shadow, targetShadow });
+    await api.appendShard(id, String(k), body);
+    bytes += body.length;
+    bar.value = (k + 1) / plan.shards;
+  }
+  forgetUpload();
+  return { id, shards: plan.shards, confirmed, bytes };
+}
+
 $('data-upload').onclick = async () => {
   const bar = progressBar('encrypt-progress');
   const status = $('upload-status');
@@ -29,26 +113,16 @@ $('data-upload').onclick = async () => {
   $('data-upload').disabled = true;
   try {
     const t0 = performance.now();
-    status.textContent = 'Encrypting features in the worker…';
-    const features = await encrypt(train.x, [train.rows, ...train.featureShape], shadowFor(train), (p) => { bar.value = 0.8 * p; });
-    // One-hot targets get probability-vector shadows, so the shadow run's cross-entropy is
-    // well-posed (Gaussian target shadows make it unbounded below and it diverges).
-    const targetShadow = train.task === 'classification' ? { kind: 'simplex' } : { kind: 'gaussian', std: 0.1 };
-    const targets = await encrypt(train.y, [train.rows, train.targetDim], targetShadow);
+    bar.value = 0;
+    const done = await uploadShards(train, status, bar);
     const secs = (performance.now() - t0) / 1000;
-    status.textContent = `Encrypted ${train.x.length + train.y.length} values in ${secs.toFixed(2)} s; uploading ${(features.length / 1e6).toFixed(1)} MB…`;
-    bar.value = 0.85;
-    const ds = await api.createDataset({ name: train.name, task: train.task,
-      ...(train.task === 'classification' ? { num_classes: train.targetDim } : {}) });
-    await api.putFeatures(ds.id, features);
-    bar.value = 0.95;
-    await api.putTargets(ds.id, targets);
-    bar.value = 1;
-    state.datasetId = ds.id;
+    state.datasetId = done.id;
     $('data-summary').textContent = $('data-summary').textContent.replace('Not uploaded yet.', 'Uploaded encrypted.');
-    status.textContent = `Uploaded encrypted dataset ${ds.id} (${train.rows} samples; encryption ${secs.toFixed(2)} s).`;
+    status.textContent = `Uploaded encrypted dataset ${done.id} (${train.rows} samples in ${done.shards} shards`
+      + (done.confirmed ? `, ${done.confirmed} of them confirmed before and not sent again` : '')
+      + `; ${(done.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(2)} s).`;
   } catch (err) {
-    status.textContent = `Upload failed: ${err.message}`;
+    status.textContent = `Upload failed: ${err.message}. Encrypt and upload again to resume: the shards the node confirmed are not sent again.`;
   }
   updateButtons();
 };

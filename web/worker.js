@@ -121,6 +121,13 @@ const ops = {
     return out;
   },
   encrypt: (args, id) => encryptRows(id, args),
+  // One shard of an upload in shards (upload.js): its features and targets encrypted, joined
+  // into the wire bundle POST /datasets/{id}/shards takes.
+  encryptShard: ({ x, y, featureShape, targetDim, shadow, targetShadow }) => {
+    const k = needKey();
+    const rows = y.length / targetDim;
+    return wasm.shardBundle(k.encrypt(x, [rows, ...featureShape], shadow), k.encrypt(y, [rows, targetDim], targetShadow));
+  },
   decrypt: ({ bytes }) => {
     const t = needKey().decrypt(bytes);
     const out = { data: t.data, shape: Array.from(t.shape) };

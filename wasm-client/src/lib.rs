@@ -24,6 +24,8 @@ mod passphrase;
 pub use passphrase::{passphrase_strength, PassphraseStrength};
 mod tune;
 pub use tune::{tune_choose, tune_early_stop, tune_plan, tune_split, tune_suggest};
+mod shards;
+pub use shards::shard_bundle;
 mod secure;
 pub use secure::{bfv_moduli, bfv_parameter_set, bfv_slots, BfvSecretKey, SecureOutputs};
 

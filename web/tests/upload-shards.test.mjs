@@ -1,0 +1,78 @@
+// Upload in shards with resume (issue #32): the page cuts the training rows into shards of the
+// "shard size" it is given, encrypts each in the key worker and appends it with POST
+// /v1/datasets/{id}/shards?index=K. One shard's request is made to fail (the connection drops);
+// "Encrypt and upload" again resumes: the node's shard list is read and the shards it confirmed
+// are not sent again (counted on the node's side, in its access log), and the dataset ends with
+// every row. On the page before issue #32 (one PUT of all features) this fails: no shards.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKey, launchBrowser, openPage, startNode } from './helpers.mjs';
+
+let node, browser, page;
+before(async () => {
+  node = await startNode();
+  browser = await launchBrowser();
+  page = await openPage(browser, node.url, { testPackage: false });
+  await generateKey(page);
+});
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+/** 300 rows of six numeric features and a two-class label, from a seeded generator. */
+function tableCsv() {
+  let s = 7;
+  const rand = () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s / 4294967296; };
+  const lines = ['a,b,c,d,e,f,label'];
+  for (let i = 0; i < 300; i++) {
+    const v = Array.from({ length: 6 }, () => (rand() * 10 - 5).toFixed(3));
+    lines.push([...v, Number(v[0]) + Number(v[1]) > 0 ? 'yes' : 'no'].join(','));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Each shard index's requests on the node, in order: their statuses. */
+function shardRequests(id) {
+  const re = new RegExp(`POST /v1/datasets/${id}/shards\\?index=(\\d+) HTTP/1\\.1" (\\d{3})`, 'g');
+  const seen = new Map();
+  for (const [, index, status] of node.log().matchAll(re)) {
+    seen.set(Number(index), [...(seen.get(Number(index)) ?? []), Number(status)]);
+  }
+  return seen;
+}
+
+test('an interrupted upload in shards resumes without sending a confirmed shard again', { timeout: 120_000 }, async (t) => {
+  await page.setInputFiles('#data-csv', { name: 'shards.csv', mimeType: 'text/csv', buffer: Buffer.from(tableCsv()) });
+  await page.fill('#csv-targets', 'label');
+  await page.dispatchEvent('#csv-targets', 'change');
+  await page.click('#csv-load');
+  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
+  // 64 rows of (6 features + 2 targets) x 8 bytes per shard.
+  await page.fill('#shard-mb', String((64 * 8 * 8) / (1 << 20)));
+  const dropped = /\/shards\?index=2$/;
+  await page.route(dropped, (route) => route.abort('connectionreset'));
+  await page.click('#data-upload');
+  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
+  assert.match(await page.textContent('#upload-status'), /Upload failed/);
+  await page.unroute(dropped);
+
+  await page.click('#data-upload');
+  await page.waitForFunction(() => /Uploaded encrypted|failed/.test(document.querySelector('#upload-status').textContent));
+  const status = await page.textContent('#upload-status');
+  t.diagnostic(status);
+  assert.match(status, /Uploaded encrypted dataset/);
+  const id = status.match(/dataset ([0-9a-f]{32})/)[1];
+  const ds = await (await fetch(`${node.url}/v1/datasets/${id}`)).json();
+  const train = await page.evaluate(() => document.querySelector('#data-summary').textContent);
+  t.diagnostic(`${ds.shards.length} shards, ${ds.samples} samples; ${train}`);
+  assert.ok(ds.shards.length >= 4, `${ds.shards.length} shards`);
+  assert.equal(ds.shards.reduce((n, s) => n + s.samples, 0), ds.samples);
+  assert.ok(ds.shards.slice(0, -1).every((s) => s.samples === 64), JSON.stringify(ds.shards));
+  // On the node: every index confirmed exactly once, and the two confirmed before the drop
+  // were not requested again.
+  const seen = shardRequests(id);
+  assert.deepEqual([...seen.keys()].sort((a, b) => a - b), ds.shards.map((s) => s.index));
+  for (const [index, statuses] of seen) assert.deepEqual(statuses, [200], `shard ${index}: ${statuses}`);
+  assert.match(status, /2 of them confirmed before and not sent again/);
+});
