@@ -55,4 +55,5 @@ mod server_web_hygiene;
 mod soak;
 mod spec_bounds;
 mod spec_bounds_random;
+mod streaming;
 mod validation;

@@ -52,20 +52,23 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
     }
 
     /// The contribution of the samples `samples` (indices into `source`) of a batch of `batch`
-    /// samples: their rows gathered from the source in one call, then [`Trainer::contribution`]
-    /// over them (the same shards of the same rows, so the same bits as over the whole data set
-    /// in memory). Zeros for none, without a read.
+    /// samples: their rows gathered from the source in one call, then the source told the
+    /// `upcoming` batches (it may read them while this one computes), then
+    /// [`Trainer::contribution`] over the rows (the same shards of the same rows, so the same
+    /// bits as over the whole data set in memory). Zeros for none, without a read.
     pub(super) fn batch_contribution(
         &self,
         source: &dyn SampleSource<F, R>,
-        samples: &[usize],
+        (samples, upcoming): (&[usize], &[&[usize]]),
         batch: usize,
         dropout_rng: &mut ChaCha8Rng,
     ) -> Result<Contribution<F, R>, NnError> {
         if samples.is_empty() {
+            source.read_ahead(upcoming);
             return Ok(self.zero_contribution());
         }
         let (xb, yb) = source.gather(samples)?;
+        source.read_ahead(upcoming);
         let rows: Vec<usize> = (0..samples.len()).collect();
         self.contribution(&xb, &yb, &rows, batch, dropout_rng)
     }

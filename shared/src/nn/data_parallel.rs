@@ -67,8 +67,8 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             if observer.is_cancelled() {
                 return Err(NnError::Cancelled.into());
             }
-            source.read_ahead(&mine[b + 1..]);
-            let part = self.batch_contribution(source, mine[b], idx.len(), &mut dropout_rng)?;
+            let this = (mine[b], &mine[b + 1..]);
+            let part = self.batch_contribution(source, this, idx.len(), &mut dropout_rng)?;
             let (loss, grads) = all_reduce(comm, part)?;
             self.check_health("loss", &loss)?;
             self.apply_gradients(grads)?;

@@ -31,8 +31,8 @@ pub trait SampleSource<F, R>: Sync {
     /// range.
     fn gather(&self, indices: &[usize]) -> Result<Batch<F, R>, NnError>;
 
-    /// A hint: the batches that [`SampleSource::gather`] will be asked for next, in order. A
-    /// streaming source may start reading (some of) them; the default ignores it.
+    /// A hint, given after each [`SampleSource::gather`]: the batches it will be asked for next,
+    /// in order. A streaming source may start reading (some of) them; the default ignores it.
     fn read_ahead(&self, _upcoming: &[&[usize]]) {}
 }
 
@@ -94,9 +94,9 @@ impl<F: Float, R: Representation<F>> Trainer<F, R> {
             if observer.is_cancelled() {
                 return Err(NnError::Cancelled);
             }
-            source.read_ahead(&batches[b + 1..]);
+            let this = (*idx, &batches[b + 1..]);
             let (loss, grads) =
-                self.batch_contribution(source, idx, idx.len(), &mut dropout_rng)?;
+                self.batch_contribution(source, this, idx.len(), &mut dropout_rng)?;
             self.check_health("loss", &loss)?;
             self.apply_gradients(grads)?;
             total_loss = Some(super::train::add_loss(total_loss, loss)?);

@@ -1,7 +1,8 @@
 //! Data-parallel encrypted training across processes and nodes.
 //!
-//! Every rank (an MPI process launched by `mpirun` or `srun`) reads the same encrypted data set
-//! from the node's object store, trains the same model with
+//! Every rank (an MPI process launched by `mpirun` or `srun`) reads only its part of each
+//! mini-batch of the encrypted data set from the node's object store (range reads of the
+//! dataset's shards), trains the same model with
 //! [`more_core::nn::Trainer::train_epoch_distributed`] on its shard of every mini-batch, and the
 //! ranks sum their encrypted gradients (ciphertext addition is plane-wise float addition). Rank 0
 //! writes a checkpoint to the store after every epoch and the trained weights at the end; a run

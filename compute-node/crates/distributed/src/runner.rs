@@ -1,17 +1,18 @@
 //! `train-distributed`: one training job across the ranks of an MPI world, with the data set and
-//! the checkpoints in the node's object store.
+//! the checkpoints in the node's object store. Each rank streams only its part of each batch
+//! from the dataset's shards (`more_store::stream`), so no rank holds the whole data set.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use more_core::nn::{Collective, Model, ModelSpec, NoObserver, TrainConfig, Trainer};
+use more_core::nn::{Collective, Model, ModelSpec, NoObserver, SampleSource, TrainConfig, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
-use more_core::wire::{self, AnyTensor};
 use more_store::blobs::BlobStore;
+use more_store::stream::{AnyStream, ShardStream, StreamOptions};
 use more_store::weights::{
     bundle_tensors, checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name,
-    losses_blob, params_bundle, storage_limits, x_basis,
+    losses_blob, params_bundle,
 };
 use serde::{Deserialize, Serialize};
 
@@ -23,13 +24,21 @@ pub struct TrainDistributedArgs {
     /// The node's object store: `file:///dir` (shared by all nodes, e.g. NFS) or `s3://bucket`.
     #[arg(long)]
     pub store: String,
-    /// SHA-256 of the features blob (a compact or matrix-form f32 ciphertext `(n, ...)`), as in
-    /// the node's dataset record.
-    #[arg(long)]
-    pub features: String,
-    /// SHA-256 of the targets blob (`(n, outputs)`, same representation).
-    #[arg(long)]
-    pub targets: String,
+    /// SHA-256 of the features blob (a compact or matrix-form f32 ciphertext `(n, ...)`) of a
+    /// one-shard dataset, as in the node's dataset record (else `--shards`).
+    #[arg(long, required_unless_present = "shards", requires = "targets")]
+    pub features: Option<String>,
+    /// SHA-256 of the targets blob (`(n, outputs)`, same representation), with `--features`.
+    #[arg(long, requires = "features")]
+    pub targets: Option<String>,
+    /// The dataset's shards in order, as JSON `[["features sha256", "targets sha256"], ...]`
+    /// (a job's pinned shard list), instead of `--features`/`--targets`. Each rank reads only
+    /// its part of each batch from them, by range reads.
+    #[arg(long, conflicts_with_all = ["features", "targets"])]
+    pub shards: Option<String>,
+    /// MiB of decoded batches each rank reads ahead of training.
+    #[arg(long, default_value_t = 64)]
+    pub read_ahead_mib: u64,
     /// The architecture: a preset name (`mnist_mlp`, ...) for the data's shapes.
     #[arg(long, default_value = "mnist_mlp")]
     pub preset: String,
@@ -95,6 +104,10 @@ pub struct Progress {
     /// Bytes each rank sends per step: its buffer to each of the other ranks (all-gather),
     /// `(ranks − 1) · 8 · reduce_values_per_step` (plus the 8-byte length check per other rank).
     pub bytes_sent_per_rank_per_step: u64,
+    /// Bytes of the dataset each rank (by rank) has read from the object store in this run:
+    /// the shards' headers and its part of every batch.
+    #[serde(default)]
+    pub bytes_read_per_rank: Vec<u64>,
 }
 
 /// The ranks of this process: the MPI world with the `mpi` feature, else a single [`more_core::nn::Local`] rank.
@@ -137,7 +150,10 @@ pub fn run(
     args: &TrainDistributedArgs,
     comm: &dyn Collective,
 ) -> Result<Progress, DistributedError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Multi-thread (one worker): the stream's reads block on it from the training thread, and
+    // its read-ahead runs on its blocking pool.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let store = BlobStore::open(&args.store)
@@ -148,16 +164,15 @@ pub fn run(
         store: &store,
         runtime: &runtime,
     };
-    let x = job.read_tensor(&args.features, "features")?;
-    let y = job.read_tensor(&args.targets, "targets")?;
-    let progress = match (x, y) {
-        (AnyTensor::CompactF32(x), AnyTensor::CompactF32(y)) => job.train(x, y)?,
-        (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => job.train(x, y)?,
-        _ => {
-            return Err(DistributedError::Invalid(
-                "features and targets must be f32 ciphertexts of one representation".into(),
-            ))
-        }
+    let options = StreamOptions {
+        read_ahead_bytes: args.read_ahead_mib.saturating_mul(1 << 20),
+        ..StreamOptions::default()
+    };
+    let shards = shard_list(args)?;
+    let stream = runtime.block_on(AnyStream::open(&store, runtime.handle(), &shards, &options))?;
+    let progress = match stream {
+        AnyStream::Compact(s) => job.train(s)?,
+        AnyStream::Matrix(s) => job.train(s)?,
     };
     if comm.rank() == 0 {
         report(&progress);
@@ -169,6 +184,27 @@ pub fn run(
         }
     }
     Ok(progress)
+}
+
+/// The dataset's shards: `--shards`, else the one shard `--features`/`--targets`.
+fn shard_list(args: &TrainDistributedArgs) -> Result<Vec<(String, String)>, DistributedError> {
+    match (&args.shards, &args.features, &args.targets) {
+        (Some(json), _, _) => serde_json::from_str(json)
+            .map_err(|e| DistributedError::Invalid(format!("--shards: {e}"))),
+        (None, Some(f), Some(t)) => Ok(vec![(f.clone(), t.clone())]),
+        _ => Err(DistributedError::Invalid(
+            "give --shards, or --features and --targets".into(),
+        )),
+    }
+}
+
+/// Every rank's bytes read, by rank (a collective call: every rank makes it).
+fn bytes_read_per_rank(comm: &dyn Collective, mine: u64) -> Result<Vec<u64>, DistributedError> {
+    let mut all = vec![0f64; comm.size()];
+    all[comm.rank()] = mine as f64;
+    comm.all_reduce_sum(&mut all)
+        .map_err(more_core::nn::DataParallelError::from)?;
+    Ok(all.into_iter().map(|b| b as u64).collect())
 }
 
 /// Prints `progress` as one JSON line on standard output (read by the node that launched the
@@ -218,6 +254,17 @@ impl Collective for Timed<'_> {
     }
 }
 
+/// An epoch's error, with the store failure behind a failed read when there is one.
+fn source_error<R: Representation<f32>>(
+    source: &ShardStream<R>,
+    e: more_core::nn::DataParallelError,
+) -> DistributedError {
+    match source.take_failure() {
+        Some(store) => DistributedError::from(store),
+        None => DistributedError::Train(e),
+    }
+}
+
 /// One run's context.
 struct Job<'a> {
     args: &'a TrainDistributedArgs,
@@ -238,34 +285,31 @@ impl Job<'_> {
             .sha256)
     }
 
-    fn read_tensor(&self, sha256: &str, what: &str) -> Result<AnyTensor, DistributedError> {
-        wire::decode(&self.get(sha256)?, &storage_limits())
-            .map_err(|e| DistributedError::Tensor(format!("{what} blob: {e}")))
-    }
-
     fn train<R: Representation<f32>>(
         &self,
-        x: PlanarTensor<f32, R>,
-        y: PlanarTensor<f32, R>,
+        source: ShardStream<R>,
     ) -> Result<Progress, DistributedError> {
-        let spec = self.spec(&x.shape()[1..], y.shape()[1])?;
+        let spec = self.spec(source.sample_shape(), source.outputs())?;
         let config: TrainConfig = serde_json::from_str(&self.args.config)
             .map_err(|e| DistributedError::Invalid(format!("--config: {e}")))?;
-        let mut trainer = self.trainer(&spec, x.representation().clone(), config.clone())?;
+        let rep = source.representation().clone();
+        let mut trainer = self.trainer(&spec, rep.clone(), config.clone())?;
         let mut losses = self.losses_so_far::<R>(trainer.epochs_done())?;
         let stop = self
             .args
             .stop_after
             .unwrap_or(config.epochs)
             .min(config.epochs);
-        let mut progress = self.progress(&trainer, x.shape()[0], config.batch_size);
+        let mut progress = self.progress(&trainer, source.samples(), config.batch_size);
         while trainer.epochs_done() < stop {
             let started = Instant::now();
             let timed = Timed::new(self.comm);
-            losses.push(trainer.train_epoch_distributed(&x, &y, &timed, &mut NoObserver)?);
+            let loss = trainer.train_epoch_distributed_from(&source, &timed, &mut NoObserver);
+            losses.push(loss.map_err(|e| source_error(&source, e))?);
             progress.epoch_seconds.push(started.elapsed().as_secs_f64());
             progress.exchange_seconds.push(timed.seconds.get());
             progress.epochs_done = trainer.epochs_done();
+            progress.bytes_read_per_rank = bytes_read_per_rank(self.comm, source.bytes_read())?;
             if self.comm.rank() == 0 {
                 progress.checkpoint_sha256 = Some(self.save_checkpoint(&trainer)?);
                 progress.losses_sha256 = Some(self.save_losses(&losses)?);
@@ -275,7 +319,8 @@ impl Job<'_> {
             }
         }
         if trainer.epochs_done() == config.epochs && self.comm.rank() == 0 {
-            progress.weights_sha256 = Some(self.save_weights(&spec, &trainer, x_basis(&x))?);
+            let basis = rep.public_key().map(|key| key.c0());
+            progress.weights_sha256 = Some(self.save_weights(&spec, &trainer, basis)?);
         }
         self.comm
             .barrier()
@@ -356,6 +401,7 @@ impl Job<'_> {
             steps_per_epoch: samples.div_ceil(batch_size.max(1)),
             reduce_values_per_step: values,
             bytes_sent_per_rank_per_step: others * 8 * (values as u64 + 1),
+            bytes_read_per_rank: Vec::new(),
         }
     }
 

@@ -109,15 +109,17 @@ fn binary() -> PathBuf {
 /// Runs the binary on `ranks` processes (`mpirun` for more than one) and returns rank 0's
 /// progress.
 fn launch(f: &Fixture, ranks: usize, extra: &[&str]) -> Progress {
+    let data = ["--features", &f.features, "--targets", &f.targets];
+    launch_on(f, ranks, &data, extra)
+}
+
+/// [`launch`] on the data that `data` names (`--features … --targets …` or `--shards …`).
+fn launch_on(f: &Fixture, ranks: usize, data: &[&str], extra: &[&str]) -> Progress {
     let progress = f.store_dir.path().join(format!("progress-{ranks}.json"));
     let config = serde_json::to_string(&config()).expect("config JSON");
     let mut args: Vec<String> = [
         "--store",
         &store_url(f.store_dir.path()),
-        "--features",
-        &f.features,
-        "--targets",
-        &f.targets,
         "--model-seed",
         &MODEL_SEED.to_string(),
         "--config",
@@ -128,7 +130,7 @@ fn launch(f: &Fixture, ranks: usize, extra: &[&str]) -> Progress {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(data.iter().chain(extra).map(|s| s.to_string()));
     let mut cmd = if ranks == 1 {
         Command::new(binary())
     } else {
@@ -189,7 +191,9 @@ fn a_malformed_stored_tensor_is_a_tensor_error() {
     );
     let data = launch_failing(&f, &garbage, &[]);
     assert!(
-        data.contains("more-train-distributed: tensor: features blob: "),
+        data.contains(&format!(
+            "more-train-distributed: tensor: stored shard tensor {garbage}: "
+        )),
         "{data}"
     );
     assert!(!format!("{checkpoint}{data}").contains("object store"));
@@ -247,6 +251,59 @@ fn predictions(f: &Fixture, m: &Model<f32, Compact>) -> Vec<usize> {
         .collect()
 }
 
+/// Rows of the three shards the training digits are stored as (uneven: batches of 32 cross
+/// shard boundaries).
+const SHARD_ROWS: [usize; 3] = [100, 90, 70];
+
+/// The training digits stored as [`SHARD_ROWS`] shards: the `--shards` JSON.
+fn store_shards(f: &Fixture) -> String {
+    let store = BlobStore::open(&store_url(f.store_dir.path())).expect("store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let put = |t: &Cipher| {
+        rt.block_on(store.put(wire::encode(t).into()))
+            .expect("put")
+            .sha256
+    };
+    let mut start = 0;
+    let mut shards = Vec::new();
+    for rows in SHARD_ROWS {
+        let (x, y) = (
+            f.x.slice_axis(0, start, start + rows).expect("rows"),
+            f.y.slice_axis(0, start, start + rows).expect("rows"),
+        );
+        shards.push((put(&x), put(&y)));
+        start += rows;
+    }
+    serde_json::to_string(&shards).expect("JSON")
+}
+
+/// Bytes a rank reads in a run of `epochs` epochs over the shards when it trains `rows` rows
+/// of each epoch: each blob's header once (its 24-byte prefix, then the whole 72-byte header of
+/// a rank-2 compact tensor), then its rows' two planes of 784 features and 10 targets.
+fn expected_bytes(epochs: usize, rows: usize) -> u64 {
+    let headers = SHARD_ROWS.len() * 2 * (24 + 72);
+    (headers + epochs * rows * (784 + 10) * 2 * 4) as u64
+}
+
+/// 1 rank over the dataset stored as three shards, streamed by range reads, reproduces
+/// `Trainer::fit` in memory bit for bit, reading each row once per epoch.
+#[test]
+fn one_rank_over_shards_is_bit_identical_to_fit() {
+    let f = fixture();
+    let reference = single_process(&f);
+    let shards = store_shards(&f);
+    let done = launch_on(&f, 1, &["--shards", &shards], &["--read-ahead-mib", "1"]);
+    let model = stored_model(&f, &done.weights_sha256.expect("weights"));
+    for ((n, a), (_, b)) in reference.parameters().iter().zip(model.parameters()) {
+        assert_eq!(*a, b, "{n} differs from the single-process run");
+    }
+    let rows = SHARD_ROWS.iter().sum();
+    assert_eq!(done.bytes_read_per_rank, vec![expected_bytes(2, rows)]);
+}
+
 /// 1 rank, stopped after epoch 1 and resumed from the stored checkpoint, reproduces
 /// `Trainer::fit` bit for bit (no MPI needed).
 #[test]
@@ -300,6 +357,25 @@ mod mpi {
             assert!(diff < TOLERANCE, "{ranks} ranks: max |Δw| = {diff:e}");
             assert_eq!(predictions(&f, &model), ref_pred, "{ranks} ranks");
         }
+    }
+
+    /// 2 ranks over the dataset stored as three shards: the single-process weights (to
+    /// TOLERANCE), each rank reading its half of every batch (130 rows an epoch) and no more.
+    #[test]
+    fn two_ranks_over_shards_read_only_their_part() {
+        let f = fixture();
+        let ref_w = decrypted(&f, &single_process(&f));
+        let shards = store_shards(&f);
+        let p = launch_on(&f, 2, &["--shards", &shards], &[]);
+        let model = stored_model(&f, &p.weights_sha256.expect("weights"));
+        let diff = max_abs_diff(&ref_w, &decrypted(&f, &model));
+        eprintln!(
+            "2 ranks over shards: max |Δw| = {diff:e}, bytes read {:?}",
+            p.bytes_read_per_rank
+        );
+        assert!(diff < TOLERANCE, "max |Δw| = {diff:e}");
+        let half = SHARD_ROWS.iter().sum::<usize>() / 2;
+        assert_eq!(p.bytes_read_per_rank, vec![expected_bytes(2, half); 2]);
     }
 
     /// Stopped after epoch 1 with 2 ranks, resumed with 4: the uninterrupted run's weights.

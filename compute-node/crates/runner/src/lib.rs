@@ -25,6 +25,7 @@
 
 #![deny(missing_docs)]
 
+mod data;
 mod error;
 mod mpi;
 mod retry;
@@ -32,6 +33,7 @@ mod train;
 mod validation;
 mod worker;
 
+pub use data::DataSettings;
 pub use error::{JobError, JobResult};
 pub use mpi::MpiLaunch;
 pub use worker::WorkerStatus;
@@ -68,6 +70,8 @@ pub struct JobSettings {
     /// How long one database or store operation of a job is retried through an outage before
     /// the job is left `interrupted` ([`DEFAULT_RETRY_BUDGET`]).
     pub retry_budget: Duration,
+    /// How jobs' data is read: in memory when small, else streamed from the shards.
+    pub data: DataSettings,
 }
 
 /// The default [`JobSettings::retry_budget`]: 2 minutes.
@@ -271,6 +275,7 @@ impl Jobs {
             mpi: self.settings.mpi.clone(),
             retry_budget: self.settings.retry_budget,
             stop: self.stop.subscribe(),
+            data: self.settings.data.clone(),
         };
         let h = handle.clone();
         let span = tracing::Span::current();

@@ -1,5 +1,5 @@
 //! Jobs of more than one rank, run as MPI jobs. The node launches
-//! `LAUNCHER -n RANKS PROGRAM --store … --features … --config …` (the program is
+//! `LAUNCHER -n RANKS PROGRAM --store … --shards … --config …` (the program is
 //! `more-node train-distributed` by default), reads the one-line JSON progress its rank 0 prints
 //! after every epoch, and records each epoch in the job row as it does for the jobs it trains
 //! itself; the last line names the trained weights, which the model then switches to.
@@ -97,6 +97,8 @@ struct Report {
     checkpoint_sha256: Option<String>,
     losses_sha256: Option<String>,
     weights_sha256: Option<String>,
+    #[serde(default)]
+    bytes_read_per_rank: Vec<u64>,
 }
 
 /// Runs (or continues) a claimed job of `job.ranks` ranks as an MPI job, to its end or stop.
@@ -158,10 +160,10 @@ fn arguments(cx: &Context, job: &Job, record: &ModelRecord) -> JobResult<Vec<Str
     let mut args = vec![
         "--store".to_string(),
         cx.blobs.url().to_string(),
-        "--features".to_string(),
-        job.features_sha256.clone(),
-        "--targets".to_string(),
-        job.targets_sha256.clone(),
+        "--shards".to_string(),
+        to_json(&job.pinned_shards())?,
+        "--read-ahead-mib".to_string(),
+        (cx.data.read_ahead_bytes >> 20).max(1).to_string(),
         "--spec".to_string(),
         to_json(&record.spec)?,
         "--model-seed".to_string(),
@@ -241,6 +243,11 @@ fn follow(
         }
         match reports.recv_timeout(POLL) {
             Ok(report) => {
+                tracing::info!(job = %job.id, epochs_done = report.epochs_done, bytes_read_per_rank = ?report.bytes_read_per_rank, "MPI job progress");
+                if !report.bytes_read_per_rank.is_empty() {
+                    handle.job.lock().expect("job lock").data_bytes_read =
+                        report.bytes_read_per_rank.clone();
+                }
                 if let Some(epoch) = new_epoch(handle, &report) {
                     record_epoch(cx, handle, epoch, elapsed())?;
                 }

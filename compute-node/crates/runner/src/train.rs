@@ -1,7 +1,7 @@
-//! Training one claimed job: read the dataset's blobs, restore the last checkpoint (or start from
-//! the model's weights), and after every epoch store the checkpoint and the encrypted losses as
-//! blobs before the job row names them (then delete the checkpoint they supersede, unless another
-//! row names it); at the end store the trained weights and switch the model and the job in one
+//! Training one claimed job: open the dataset's pinned shards (in memory or streamed: `data`),
+//! restore the last checkpoint (or start from the model's weights), and after every epoch store
+//! the checkpoint and the encrypted losses as blobs before the job row names them (then delete
+//! the checkpoint they supersede, unless another row names it); at the end store the trained weights and switch the model and the job in one
 //! transaction. Every database and store operation goes through [`Context::retry`].
 
 use std::future::Future;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use more_core::nn::{Model, NnError, TrainObserver, Trainer};
 use more_core::tensor::{PlanarTensor, Representation};
-use more_core::wire::{self, AnyTensor};
 
+use super::data::{Data, Source};
 use super::retry::{interrupted_message, Budget};
 use super::JobHandle;
 use crate::error::{JobError, JobResult};
@@ -22,7 +22,7 @@ use more_store::fault;
 use more_store::records::{Job, JobState, ModelRecord};
 use more_store::weights::{
     checkpoint_bundle, decode_bundle, decode_checkpoint, decode_losses, kind_name, losses_blob,
-    model_from_weights, params_bundle, storage_limits, x_basis,
+    model_from_weights, params_bundle,
 };
 use more_store::StoreResult;
 
@@ -42,6 +42,8 @@ pub struct Context {
     pub retry_budget: Duration,
     /// The node's stop flag (`true` once it stops).
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// How the job's data is read (in memory or streamed).
+    pub data: super::DataSettings,
 }
 
 impl Context {
@@ -168,21 +170,9 @@ fn train(cx: &Context, handle: &JobHandle, stopping: &dyn Fn() -> bool) -> Resul
     if job.ranks > 1 {
         return super::mpi::train(cx, handle, stopping, &job);
     }
-    let limits = storage_limits();
-    let read = |sha: &str, what: &str| -> JobResult<AnyTensor> {
-        let bytes = cx.retry("read the dataset", || cx.blobs.get(sha))?;
-        wire::decode(&bytes, &limits).map_err(|e| JobError::Data(format!("stored {what}: {e}")))
-    };
-    let x = read(&job.features_sha256, "features")?;
-    let y = read(&job.targets_sha256, "targets")?;
-    match (x, y) {
-        (AnyTensor::CompactF32(x), AnyTensor::CompactF32(y)) => {
-            train_typed(cx, handle, stopping, &job, x, y)
-        }
-        (AnyTensor::MatrixF32(x), AnyTensor::MatrixF32(y)) => {
-            train_typed(cx, handle, stopping, &job, x, y)
-        }
-        _ => Err(JobError::Data("stored dataset has unexpected tensor types".into()).into()),
+    match super::data::open(cx, &job)? {
+        Data::Compact(source) => train_typed(cx, handle, stopping, &job, source),
+        Data::Matrix(source) => train_typed(cx, handle, stopping, &job, source),
     }
 }
 
@@ -250,10 +240,9 @@ fn train_typed<R: Representation<f32>>(
     handle: &JobHandle,
     stopping: &dyn Fn() -> bool,
     job: &Job,
-    x: PlanarTensor<f32, R>,
-    y: PlanarTensor<f32, R>,
+    source: Source<R>,
 ) -> Result<(), Stop> {
-    let rep = x.representation().clone();
+    let rep = source.representation();
     let (record, _) = cx.retry("read the model", || {
         cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
     })?;
@@ -267,11 +256,18 @@ fn train_typed<R: Representation<f32>>(
         elapsed_before: job.elapsed_seconds,
     };
     while trainer.epochs_done() < job.config.epochs {
-        losses.push(trainer.train_epoch(&x, &y, &mut observer)?);
+        let loss = trainer
+            .train_epoch_from(&source, &mut observer)
+            .map_err(|e| source.job_error(e))?;
+        losses.push(loss);
+        if let Some(bytes) = source.bytes_read() {
+            tracing::info!(job = %job.id, epoch = trainer.epochs_done(), bytes_read = bytes, "dataset streamed");
+            handle.job.lock().expect("job lock").data_bytes_read = vec![bytes];
+        }
         validation.after_epoch(cx, handle, &trainer)?;
         save_epoch(cx, handle, &trainer, &losses, observer.elapsed())?;
     }
-    save_trained(cx, handle, job, &trainer, x_basis(&x))
+    save_trained(cx, handle, job, &trainer, source.basis())
 }
 
 /// Stores the epoch's losses and checkpoint, then points the job row at them.

@@ -77,6 +77,14 @@ pub struct ServeArgs {
     /// doubling to 10 s) before it is left `interrupted`, resumable from its last checkpoint.
     #[arg(long, default_value_t = 120)]
     pub job_retry_seconds: u64,
+    /// A job's dataset of more stored MiB than this is streamed from its shards by range reads
+    /// instead of loaded into memory (the trained bits are the same).
+    #[arg(long, default_value_t = 256)]
+    pub stream_above_mib: u64,
+    /// MiB of decoded batches a streamed job reads ahead of training (its data's memory bound,
+    /// with the batch being trained).
+    #[arg(long, default_value_t = 64)]
+    pub stream_read_ahead_mib: u64,
     /// Predict requests computed at once (more wait in line).
     #[arg(long, default_value_t = 4)]
     pub max_concurrent_predicts: usize,
@@ -237,6 +245,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_jobs: args.max_jobs,
         job_lease: std::time::Duration::from_secs(args.job_lease_seconds.max(1)),
         job_retry_budget: std::time::Duration::from_secs(args.job_retry_seconds),
+        job_data: more_runner::DataSettings {
+            in_memory_max_bytes: args.stream_above_mib.saturating_mul(1 << 20),
+            read_ahead_bytes: args.stream_read_ahead_mib.saturating_mul(1 << 20),
+        },
         max_concurrent_predicts: args.max_concurrent_predicts,
         gc_interval: std::time::Duration::from_secs(args.gc_interval_seconds),
         gc_grace: std::time::Duration::from_secs(args.gc_grace_seconds),

@@ -94,6 +94,9 @@ pub struct Settings {
     /// How long a job retries one database or store operation through an outage before it is
     /// left `interrupted` (resumable).
     pub job_retry_budget: Duration,
+    /// How jobs read their data: in memory up to a size, else streamed from the shards with
+    /// bounded read-ahead.
+    pub job_data: more_runner::DataSettings,
     /// Who may scrape `/metrics`, and where (`crate::metrics`).
     pub metrics: crate::metrics::MetricsSettings,
 }
@@ -148,6 +151,7 @@ impl Default for Settings {
             tls: None,
             mpi: None,
             job_retry_budget: crate::jobs::DEFAULT_RETRY_BUDGET,
+            job_data: more_runner::DataSettings::default(),
             metrics: crate::metrics::MetricsSettings::default(),
         }
     }

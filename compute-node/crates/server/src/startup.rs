@@ -123,6 +123,7 @@ impl Application {
                 poll: settings.job_poll,
                 mpi: settings.mpi.clone(),
                 retry_budget: settings.job_retry_budget,
+                data: settings.job_data.clone(),
             },
         );
         jobs.start();

@@ -291,6 +291,11 @@ pub struct Job {
     /// the epochs the model was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_epochs: Option<usize>,
+    /// Bytes of the dataset each rank of the job (by rank; one for a job the node trains
+    /// itself) read from the object store while streaming it from its shards, in the current
+    /// run; empty when the dataset was loaded into memory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_bytes_read: Vec<u64>,
 }
 
 impl Job {

@@ -235,6 +235,7 @@ fn new_job(req: &CreateJob, model: &ModelRecord, ds: &Dataset, ranks: usize) -> 
         validation_targets_sha256: None,
         validation_losses_sha256: None,
         kept_epochs: None,
+        data_bytes_read: Vec::new(),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod models;
 pub mod openapi;
 pub mod predict;
+pub mod predict_dataset;
 pub mod secure;
 pub mod security;
 pub mod served_weights;
@@ -75,6 +76,7 @@ pub fn configure(cfg: &mut ServiceConfig, settings: &Settings) {
             .service(models::delete)
             .service(models::weights)
             .service(predict::predict)
+            .service(predict_dataset::predict_dataset)
             .service(jobs::list)
             .service(jobs::create)
             .service(jobs::get)

@@ -42,13 +42,7 @@ pub async fn predict(
         .acquire()
         .await
         .map_err(|_| ApiError::internal("predict queue closed"))?;
-    let weights = match &record.weights_sha256 {
-        Some(sha) => Weights::Trained(served_weights::decoded(&state, sha).await?),
-        None => {
-            let sha = served_weights::initial_sha(&state, &record).await?;
-            Weights::Initial(served_weights::decoded(&state, &sha).await?)
-        }
-    };
+    let weights = weights(&state, &record).await?;
     let out = web::block(move || -> ApiResult<Vec<u8>> {
         let header = wire::decode_header(&body)?;
         if header.dtype != more_core::Dtype::F32 {
@@ -84,9 +78,32 @@ pub async fn predict(
 
 /// The decoded weights a predict runs: trained (encrypted, in the data's representation) or
 /// the public initial ones (plaintext, embedded in the input's representation).
-enum Weights {
+pub(super) enum Weights {
     Trained(Arc<Bundle>),
     Initial(Arc<Bundle>),
+}
+
+/// The model's weights, from the cache or the store.
+pub(super) async fn weights(state: &AppState, record: &ModelRecord) -> ApiResult<Weights> {
+    Ok(match &record.weights_sha256 {
+        Some(sha) => Weights::Trained(served_weights::decoded(state, sha).await?),
+        None => {
+            let sha = served_weights::initial_sha(state, record).await?;
+            Weights::Initial(served_weights::decoded(state, &sha).await?)
+        }
+    })
+}
+
+/// The model of `record` with `weights`, in the representation (and basis) of the data.
+pub(super) fn model<R: Representation<f32>>(
+    record: &ModelRecord,
+    weights: &Weights,
+    rep: R,
+) -> ApiResult<more_core::nn::Model<f32, R>> {
+    Ok(match weights {
+        Weights::Trained(bundle) => model_from_weights(record, rep, Bundle::clone(bundle))?,
+        Weights::Initial(bundle) => model_from_initial(record, rep, bundle)?,
+    })
 }
 
 /// The largest body a predict request to this model can need: a full batch (`max_batch` samples
@@ -110,11 +127,7 @@ fn run<R: Representation<f32>>(
     weights: &Weights,
     x: PlanarTensor<f32, R>,
 ) -> ApiResult<Vec<u8>> {
-    let rep = x.representation().clone();
-    let model = match weights {
-        Weights::Trained(bundle) => model_from_weights(record, rep, Bundle::clone(bundle))?,
-        Weights::Initial(bundle) => model_from_initial(record, rep, bundle)?,
-    };
+    let model = model(record, weights, x.representation().clone())?;
     let y = model.forward(&x)?;
     Ok(any(y).encode())
 }

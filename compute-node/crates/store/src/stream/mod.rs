@@ -58,24 +58,25 @@ pub enum AnyStream {
 impl AnyStream {
     /// Opens the stream over `shards` (each the SHA-256 of its features and its targets blob, in
     /// the dataset's order): reads every header and checks that the shards form one data set.
-    /// Runs on the caller's thread, blocking on `runtime`.
+    /// The stream's reads later block on `runtime` (a multi-thread runtime: read-ahead runs on
+    /// its blocking pool).
     ///
     /// # Errors
     /// [`StoreError::ObjectStore`] for a missing or unreadable blob;
     /// [`StoreError::MalformedTensor`] for shards that are not f32 ciphertext rows of one
     /// representation, basis and shape.
-    pub fn open(
+    pub async fn open(
         blobs: &BlobStore,
         runtime: &Handle,
         shards: &[(String, String)],
-        options: StreamOptions,
+        options: &StreamOptions,
     ) -> StoreResult<Self> {
         let mut read = 0;
         let mut layouts = Vec::with_capacity(shards.len());
         let mut start = 0;
         for (features, targets) in shards {
-            let features = runtime.block_on(TensorBlob::open(blobs, features, &mut read))?;
-            let targets = runtime.block_on(TensorBlob::open(blobs, targets, &mut read))?;
+            let features = TensorBlob::open(blobs, features, &mut read).await?;
+            let targets = TensorBlob::open(blobs, targets, &mut read).await?;
             let rows = features.rows();
             layouts.push(ShardLayout {
                 start,
@@ -85,8 +86,8 @@ impl AnyStream {
             start += rows;
         }
         check_consistent(&layouts)?;
-        let header = &layouts[0].features.header;
-        let inner = |layouts| Inner {
+        let header = layouts[0].features.header.clone();
+        let inner = Inner {
             blobs: blobs.clone(),
             layouts,
             samples: start,
@@ -94,18 +95,10 @@ impl AnyStream {
             bytes_read: AtomicU64::new(read),
         };
         Ok(match (header.kind, header.basis) {
-            (RepresentationKind::Compact, Some(basis)) => AnyStream::Compact(ShardStream::new(
-                inner(layouts),
-                Compact { basis },
-                runtime,
-                &options,
-            )),
-            _ => AnyStream::Matrix(ShardStream::new(
-                inner(layouts),
-                MatrixForm,
-                runtime,
-                &options,
-            )),
+            (RepresentationKind::Compact, Some(basis)) => {
+                AnyStream::Compact(ShardStream::new(inner, Compact { basis }, runtime, options))
+            }
+            _ => AnyStream::Matrix(ShardStream::new(inner, MatrixForm, runtime, options)),
         })
     }
 
@@ -195,17 +188,17 @@ impl<R: Representation<f32>> ShardStream<R> {
             .spawn_blocking(move || runtime.block_on(read::batch(&inner, &rep, &indices)))
     }
 
-    /// The batch at `indices`: the read-ahead one when it is next in line, else read now (any
-    /// read-ahead out of line is dropped).
+    /// The batch at `indices`: the read-ahead one (any read ahead before it, out of line, is
+    /// dropped), else read now, leaving the read-ahead of the batches after it running.
     fn take(&self, indices: &[usize]) -> StoreResult<Batch<f32, R>> {
         let next = {
             let mut pending = self.pending.lock().expect("pending lock");
-            match pending.front() {
-                Some(p) if p.indices == indices => pending.pop_front(),
-                _ => {
-                    pending.drain(..).for_each(|p| p.task.abort());
-                    None
+            match pending.iter().position(|p| p.indices == indices) {
+                Some(i) => {
+                    pending.drain(..i).for_each(|p| p.task.abort());
+                    pending.pop_front()
                 }
+                None => None,
             }
         };
         match next {
