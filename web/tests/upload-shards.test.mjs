@@ -34,7 +34,7 @@ function tableCsv() {
 
 /** Each shard index's requests on the node, in order: their statuses. */
 function shardRequests(id) {
-  const re = new RegExp(`POST /v1/datasets/${id}/shards\\?index=(\\d+) HTTP/1\\.1" (\\d{3})`, 'g');
+  const re = new RegExp(`POST /v1/datasets/${id}/shards\\?index=(\\d+) HTTP/1\\.1 (\\d{3})`, 'g');
   const seen = new Map();
   for (const [, index, status] of node.log().matchAll(re)) {
     seen.set(Number(index), [...(seen.get(Number(index)) ?? []), Number(status)]);
