@@ -2,7 +2,8 @@
 // real node: a small table with text class labels and an id column, a short encrypted training
 // run, prediction here in the page. Checked against numbers this test computes itself from the
 // page's own decrypted predictions (state.lastPrediction) and the test labels:
-// - class names in the positive-class picker, the tiles and the confusion matrix (never "0"/"1");
+// - class names in the positive-class picker, the tiles and the confusion matrix (never "0"/"1":
+//   numeric labels are said with their column, "diagnosis = 1");
 // - sensitivity, specificity, PPV, NPV with counts, accuracy and the majority baseline, for the
 //   default positive class and after picking the other one; the ROC's AUC (Mann–Whitney form);
 // - each tile names its row ("row N", the line in the file) and that line's true class is the
@@ -85,7 +86,9 @@ function pairwiseAuc(score, positive) {
 }
 
 async function readTrainPredict(lines, target) {
+  await page.evaluate(() => { document.querySelector('#csv-guess').textContent = ''; });
   await page.setInputFiles('#data-csv', { name: 'patients.csv', mimeType: 'text/csv', buffer: Buffer.from(lines.join('\n') + '\n') });
+  await page.waitForFunction(() => document.querySelector('#csv-guess').textContent); // the profile is shown
   await page.fill('#csv-targets', target);
   await page.dispatchEvent('#csv-targets', 'change');
   await page.click('#csv-load');
@@ -183,6 +186,17 @@ test('classification: class names, a positive class, the metrics and AUC as comp
   });
   assert.match(await page.textContent('#score-notes'), /1 feature value replaced by the training mean/);
   await screenshot(page, 'score-new-patients', 'section[aria-labelledby=score-title]');
+  assert.deepEqual(page.errors, []);
+});
+
+test('numeric class labels are said with their column ("diagnosis = 1"), never a bare "0"/"1"', { timeout: 30_000 }, async () => {
+  const lines = patients().map((l, i) => (i ? l.replace(/,benign$/, ',0').replace(/,malignant$/, ',1') : l));
+  await readTrainPredict(lines, 'diagnosis');
+  assert.deepEqual(await page.$$eval('#positive-class option', (o) => o.map((x) => x.textContent)), ['diagnosis = 0', 'diagnosis = 1']);
+  const tiles = await page.$$eval('#predictions figcaption', (c) => c.map((x) => x.textContent));
+  assert.ok(tiles.length > 0);
+  for (const text of tiles) assert.match(text, /^row \d+: diagnosis = [01] \(\d+ %\)(, true diagnosis = [01])?$/);
+  assert.deepEqual(await page.$$eval('#report table.confusion thead th', (th) => th.map((x) => x.textContent).slice(1)), ['diagnosis = 0', 'diagnosis = 1']);
   assert.deepEqual(page.errors, []);
 });
 
