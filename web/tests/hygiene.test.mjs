@@ -9,7 +9,8 @@
 // - no jargon on the page ("shadow values r: N(0, 0.1²)", "compact bases (C0)"), and the engine's
 //   messages ("shape mismatch between [114, 30] and [0, 1, 28, 28]") said as what to do.
 //
-// On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911>) each test fails.
+// The page as shipped: its own wasm package web/pkg (.ci/build-web.sh).
+// On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911, with web/pkg built>) each test fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { answerPassphrase, generateKey, launchBrowser, openPage, screenshot, startNode } from './helpers.mjs';
@@ -61,7 +62,7 @@ function offScreen(page, width) {
 }
 
 test('SECURITY.md opens in a new tab as UTF-8 HTML; the page keeps its key and data', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = await openPage(browser, node.url, { testPackage: false });
   const errors = watchConsole(page);
   const fingerprint = await generateKey(page);
   await page.click('#data-sample');
@@ -98,7 +99,7 @@ test('SECURITY.md opens in a new tab as UTF-8 HTML; the page keeps its key and d
 });
 
 test('390 px: the main flow without a console error, every control on screen', { timeout: 45_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = await openPage(browser, node.url, { testPackage: false });
   const errors = watchConsole(page);
   await page.setViewportSize({ width: 390, height: 844 });
   await generateKey(page);
@@ -144,7 +145,7 @@ test('390 px: the main flow without a console error, every control on screen', {
 });
 
 test('a new passphrase is judged by an estimator: twelve spaces and "password1234" are refused', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = await openPage(browser, node.url, { testPackage: false });
   const errors = watchConsole(page);
   await generateKey(page);
   await page.click('#key-save');
@@ -174,7 +175,7 @@ test('a new passphrase is judged by an estimator: twelve spaces and "password123
 });
 
 test('plain language: no jargon on the page; engine messages said as what to do', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url);
+  const page = await openPage(browser, node.url, { testPackage: false });
   const errors = watchConsole(page);
   const text = await page.evaluate(() => document.querySelector('main').innerText
     + [...document.querySelectorAll('main option')].map((o) => o.textContent).join(' '));
