@@ -174,8 +174,8 @@ fn load(cx: &Context, shards: &[(String, String)]) -> JobResult<Data> {
 /// The decoded shards as tensors of one representation (`pick` gives `None` for another).
 fn typed<R>(
     parts: Vec<(AnyTensor, AnyTensor)>,
-    pick: impl Fn((AnyTensor, AnyTensor)) -> Option<(PlanarTensor<f32, R>, PlanarTensor<f32, R>)>,
-) -> JobResult<Vec<(PlanarTensor<f32, R>, PlanarTensor<f32, R>)>> {
+    pick: impl Fn((AnyTensor, AnyTensor)) -> Option<Batch<f32, R>>,
+) -> JobResult<Vec<Batch<f32, R>>> {
     parts
         .into_iter()
         .map(|p| {
@@ -186,9 +186,7 @@ fn typed<R>(
 }
 
 /// The shards' tensors as one pair (one shard: as it is).
-fn concatenate<R: Representation<f32>>(
-    mut parts: Vec<(PlanarTensor<f32, R>, PlanarTensor<f32, R>)>,
-) -> JobResult<Source<R>> {
+fn concatenate<R: Representation<f32>>(mut parts: Vec<Batch<f32, R>>) -> JobResult<Source<R>> {
     if parts.len() == 1 {
         let (x, y) = parts.pop().expect("one shard");
         return Ok(Source::Memory(x, y));

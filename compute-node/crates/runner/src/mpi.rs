@@ -243,7 +243,8 @@ fn follow(
         }
         match reports.recv_timeout(POLL) {
             Ok(report) => {
-                tracing::info!(job = %job.id, epochs_done = report.epochs_done, bytes_read_per_rank = ?report.bytes_read_per_rank, "MPI job progress");
+                let (epochs_done, bytes) = (report.epochs_done, &report.bytes_read_per_rank);
+                tracing::info!(job = %job.id, epochs_done, bytes_read_per_rank = ?bytes, "MPI job");
                 if !report.bytes_read_per_rank.is_empty() {
                     handle.job.lock().expect("job lock").data_bytes_read =
                         report.bytes_read_per_rank.clone();

@@ -1,8 +1,9 @@
 //! Training one claimed job: open the dataset's pinned shards (in memory or streamed: `data`),
 //! restore the last checkpoint (or start from the model's weights), and after every epoch store
 //! the checkpoint and the encrypted losses as blobs before the job row names them (then delete
-//! the checkpoint they supersede, unless another row names it); at the end store the trained weights and switch the model and the job in one
-//! transaction. Every database and store operation goes through [`Context::retry`].
+//! the checkpoint they supersede, unless another row names it); at the end store the trained
+//! weights and switch the model and the job in one transaction. Every database and store
+//! operation goes through [`Context::retry`].
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -247,8 +248,7 @@ fn train_typed<R: Representation<f32>>(
         cx.db.get::<ModelRecord>(Scope::Node, &job.model_id)
     })?;
     let (mut trainer, mut losses) = restore(cx, job, &record, rep.clone())?;
-    let mut validation =
-        super::validation::Validation::load(cx, job, &rep, trainer.epochs_done())?;
+    let mut validation = super::validation::Validation::load(cx, job, &rep, trainer.epochs_done())?;
     let mut observer = Observer {
         handle,
         stopping,
@@ -261,7 +261,8 @@ fn train_typed<R: Representation<f32>>(
             .map_err(|e| source.job_error(e))?;
         losses.push(loss);
         if let Some(bytes) = source.bytes_read() {
-            tracing::info!(job = %job.id, epoch = trainer.epochs_done(), bytes_read = bytes, "dataset streamed");
+            let epoch = trainer.epochs_done();
+            tracing::info!(job = %job.id, epoch, bytes_read = bytes, "dataset streamed");
             handle.job.lock().expect("job lock").data_bytes_read = vec![bytes];
         }
         validation.after_epoch(cx, handle, &trainer)?;

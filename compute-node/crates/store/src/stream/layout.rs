@@ -31,17 +31,32 @@ impl TensorBlob {
     /// Reads and checks the header of blob `sha256`: an f32 compact or matrix-form tensor of
     /// rank ≥ 2 with at least one row. Counts the bytes read into `read`.
     pub async fn open(blobs: &BlobStore, sha256: &str, read: &mut u64) -> StoreResult<Self> {
+        let size = blobs
+            .size(sha256)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("stored blob {sha256} is missing")))?;
+        if size < FIXED_HEADER_LEN as u64 {
+            return Err(StoreError::MalformedTensor(format!(
+                "stored shard tensor {sha256}: {size} bytes, shorter than a tensor header"
+            )));
+        }
         let fixed = blobs.get_range(sha256, 0..FIXED_HEADER_LEN as u64).await?;
         *read += fixed.len() as u64;
         let header = match decode_header(&fixed) {
             Ok(h) => h,
-            Err(WireError::Truncated { expected, .. }) => {
+            Err(WireError::Truncated { expected, .. }) if (expected as u64) <= size => {
                 let whole = blobs.get_range(sha256, 0..expected as u64).await?;
                 *read += whole.len() as u64;
                 decode_header(&whole).map_err(|e| malformed(sha256, e))?
             }
             Err(e) => return Err(malformed(sha256, e)),
         };
+        if header.total_len as u64 != size {
+            return Err(StoreError::MalformedTensor(format!(
+                "stored shard tensor {sha256} is {size} bytes, its header says {}",
+                header.total_len
+            )));
+        }
         let kind_ok = matches!(
             header.kind,
             RepresentationKind::Compact | RepresentationKind::Matrix
