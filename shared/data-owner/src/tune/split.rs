@@ -73,9 +73,13 @@ mod tests {
     fn the_split_is_stratified_and_a_partition() {
         // 90 of class 0, 10 of class 1: 18 + 2 validate.
         let labels: Vec<usize> = (0..100).map(|i| usize::from(i % 10 == 3)).collect();
+        // Every seed: exactly 2 of class 1 (an unstratified draw of 20 varies from seed to seed).
+        for seed in 0..20 {
+            let (_, val) = validation_split(100, Some(&labels), 0.2, seed).unwrap();
+            assert_eq!(val.iter().filter(|&&i| labels[i] == 1).count(), 2, "seed {seed}");
+        }
         let (train, val) = validation_split(100, Some(&labels), 0.2, 7).unwrap();
         assert_eq!(val.len(), 20);
-        assert_eq!(val.iter().filter(|&&i| labels[i] == 1).count(), 2);
         let mut all = [train.clone(), val.clone()].concat();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
