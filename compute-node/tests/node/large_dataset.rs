@@ -41,7 +41,7 @@ const CLIENT_ENV: &str = "MORE_TEST_UPLOAD_CLIENT";
 
 /// The source rows: features in [-1, 1), one-hot targets (class 0 when the first three features
 /// sum above 0); the same for the same seed.
-fn source(seed: u64, rows: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn source(seed: u64, rows: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let x: Vec<f32> = (0..rows * width)
         .map(|_| rng.random_range(-1.0f32..1.0))

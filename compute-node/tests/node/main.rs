@@ -35,6 +35,8 @@ mod faults_seaweed;
 mod hygiene_file_modes;
 mod hygiene_http;
 mod large_dataset;
+mod large_dataset_bench;
+mod large_dataset_memory;
 mod limits_bodies;
 mod limits_weights;
 mod multi_node;

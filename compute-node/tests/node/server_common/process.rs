@@ -21,6 +21,13 @@ pub fn more_node(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The `more-node` binary `serve` runs: `MORE_BENCH_NODE_BIN` when set (a release build, for the
+/// ignored benchmarks), else this build's.
+pub fn node_binary() -> std::ffi::OsString {
+    std::env::var_os("MORE_BENCH_NODE_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_more-node").into())
+}
+
 /// A free loopback port (bound, then released for the child to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -89,7 +96,7 @@ impl NodeProcess {
     /// Starts a node without waiting for it.
     pub fn spawn(config: &NodeConfig) -> Self {
         let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_more-node"));
+        let mut cmd = Command::new(node_binary());
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&config.data_dir)
