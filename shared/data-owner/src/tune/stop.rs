@@ -99,7 +99,7 @@ mod tests {
                 best_epoch: Some(3)
             }
         );
-        assert_eq!(rule(2).decide(&l[..5]).stop, true);
+        assert!(rule(2).decide(&l[..5]).stop);
     }
 
     #[test]
@@ -113,7 +113,7 @@ mod tests {
                 best_epoch: Some(1)
             }
         );
-        assert_eq!(rule(2).decide(&[0.7, 0.69, 0.68]).stop, false);
+        assert!(!rule(2).decide(&[0.7, 0.69, 0.68]).stop);
     }
 
     #[test]
