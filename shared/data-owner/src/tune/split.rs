@@ -76,7 +76,11 @@ mod tests {
         // Every seed: exactly 2 of class 1 (an unstratified draw of 20 varies from seed to seed).
         for seed in 0..20 {
             let (_, val) = validation_split(100, Some(&labels), 0.2, seed).unwrap();
-            assert_eq!(val.iter().filter(|&&i| labels[i] == 1).count(), 2, "seed {seed}");
+            assert_eq!(
+                val.iter().filter(|&&i| labels[i] == 1).count(),
+                2,
+                "seed {seed}"
+            );
         }
         let (train, val) = validation_split(100, Some(&labels), 0.2, 7).unwrap();
         assert_eq!(val.len(), 20);

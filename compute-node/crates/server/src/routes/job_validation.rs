@@ -130,12 +130,15 @@ pub async fn keep(
         )));
     }
     let bytes = state.blobs.get(&checkpoint).await?;
-    let (weights, representation, basis) = weights_of_checkpoint(&bytes, &model, job.epoch)?;
-    let blob = state.blobs.put(bytes::Bytes::from(weights)).await?;
+    let kept_weights = weights_of_checkpoint(&bytes, &model, job.epoch)?;
+    let blob = state
+        .blobs
+        .put(bytes::Bytes::from(kept_weights.bundle))
+        .await?;
     model.weights_sha256 = Some(blob.sha256);
     model.trained_epochs = job.base_epochs + job.epoch;
-    model.representation = Some(representation.to_string());
-    model.basis = basis;
+    model.representation = Some(kept_weights.representation.to_string());
+    model.basis = kept_weights.basis;
     let mut kept = job.clone();
     kept.kept_epochs = Some(job.epoch);
     if !state.db.keep_trained(&kept, &model, version).await? {
@@ -172,13 +175,23 @@ fn keepable(job: &Job) -> ApiResult<String> {
     }
 }
 
+/// A model's weights bundle made from a checkpoint, and what the model record says of it.
+struct KeptWeights {
+    /// The weights bundle (wire format).
+    bundle: Vec<u8>,
+    /// The representation's name (`compact`, `matrix`).
+    representation: &'static str,
+    /// The key's public compact basis (none for matrix form).
+    basis: Option<[f64; 4]>,
+}
+
 /// The model's weights bundle from a checkpoint bundle (its `model.*` tensors, renamed), with the
 /// representation's name and the key's public basis.
 fn weights_of_checkpoint(
     bytes: &[u8],
     model: &ModelRecord,
     epochs: usize,
-) -> ApiResult<(Vec<u8>, &'static str, Option<[f64; 4]>)> {
+) -> ApiResult<KeptWeights> {
     use more_core::tensor::RepresentationKind;
     use more_core::wire::{self, AnyTensor, Bundle};
     use more_store::weights::{decode_bundle, kind_name, x_basis};
@@ -204,9 +217,9 @@ fn weights_of_checkpoint(
         "basis": basis,
         "trained_epochs": model.trained_epochs + epochs,
     });
-    Ok((
-        wire::encode_bundle(&Bundle { metadata, tensors }),
+    Ok(KeptWeights {
+        bundle: wire::encode_bundle(&Bundle { metadata, tensors }),
         representation,
         basis,
-    ))
+    })
 }
