@@ -51,7 +51,7 @@ enum Command {
     Key(KeyCommand),
     /// Read a data file (CSV, IDX, or an image/DICOM folder with labels) with the page's rules,
     /// encrypt the training part, upload it; prints the dataset id on stdout.
-    Upload(UploadArgs),
+    Upload(Box<UploadArgs>),
     /// Read data files as `upload` does, without a key or a node.
     #[command(subcommand)]
     Data(DataCommand),
@@ -426,7 +426,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", load_key(&key)?.fingerprint());
             Ok(())
         }
-        Command::Upload(a) => upload_cmd::upload(a),
+        Command::Upload(a) => upload_cmd::upload(*a),
         Command::Data(DataCommand::Inspect(a)) => inspect(&a),
         Command::Train(a) => train(a),
         Command::Status(a) => {
