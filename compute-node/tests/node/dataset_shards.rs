@@ -32,6 +32,9 @@ use crate::services::{Postgres, SeaweedS3};
 const FEATURES: usize = 6;
 const ROWS: usize = 32;
 
+/// One shard's (features, targets) wire tensors.
+type Pair = (Vec<u8>, Vec<u8>);
+
 /// Where the node keeps its blobs, read behind its back.
 enum Blobs<'a> {
     Files(PathBuf),
@@ -71,7 +74,7 @@ fn bundle(x: &[u8], y: &[u8]) -> Vec<u8> {
 }
 
 /// Shard `seed` of the two-class data under `key`: (features, targets) wire tensors.
-fn shard(key: &SecretKey, seed: u64) -> (Vec<u8>, Vec<u8>) {
+fn shard(key: &SecretKey, seed: u64) -> Pair {
     encrypted_two_class(key, seed, ROWS, FEATURES)
 }
 
@@ -88,7 +91,7 @@ fn dataset(api: &Api, ds: &str) -> Value {
 }
 
 /// The append rules; returns the dataset id and its two shards' (features, targets).
-fn append_rules(api: &Api, blobs: &Blobs, key: &SecretKey) -> (String, Vec<(Vec<u8>, Vec<u8>)>) {
+fn append_rules(api: &Api, blobs: &Blobs, key: &SecretKey) -> (String, Vec<Pair>) {
     let body = json!({"name": "sharded", "task": "classification", "num_classes": 2});
     let (s, ds) = api.post_json("/v1/datasets", &body);
     assert_eq!(s, 201, "{ds}");
@@ -180,7 +183,7 @@ fn finished(api: &Api, job: &str) -> Value {
 
 /// A job pins the dataset's two shards; a third is appended while it runs; the dataset is not
 /// deleted under it. Returns the third shard.
-fn job_pins_its_shards(api: &Api, key: &SecretKey, ds: &str) -> (Vec<u8>, Vec<u8>) {
+fn job_pins_its_shards(api: &Api, key: &SecretKey, ds: &str) -> Pair {
     let pinned = dataset(api, ds)["shards"].clone();
     let model = create_model(api, 3);
     // Long enough to be running while the shard is appended and the delete is tried.
@@ -219,13 +222,7 @@ fn eventually(what: &str, done: impl Fn() -> bool) {
 
 /// The collector keeps every shard blob while a row names it; deleting the dataset drops the
 /// blobs only it named, and keeps those the job pinned.
-fn gc_follows_shards(
-    api: &Api,
-    blobs: &Blobs,
-    ds: &str,
-    pinned: &[(Vec<u8>, Vec<u8>)],
-    third: &(Vec<u8>, Vec<u8>),
-) {
+fn gc_follows_shards(api: &Api, blobs: &Blobs, ds: &str, pinned: &[Pair], third: &Pair) {
     // Past the grace period and a few sweeps: nothing referenced is gone.
     std::thread::sleep(Duration::from_millis(3500));
     for (x, y) in pinned.iter().chain([third]) {
