@@ -311,9 +311,7 @@ pub fn capped_run(cap_mib: u64, factor: f64, streamed: bool) -> Option<Run> {
     } else {
         cap_mib << 20
     };
-    let Some(_cap) = MemoryCap::new(node.pid(), limit) else {
-        return None;
-    };
+    let _cap = MemoryCap::new(node.pid(), limit)?;
     let shards = Shards::of_block();
     let shard_bytes = shards.body().len() as u64;
     let count = (((cap_mib << 20) as f64 * factor) / shard_bytes as f64).ceil() as usize;
