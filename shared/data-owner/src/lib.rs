@@ -30,9 +30,9 @@ pub mod crypto;
 pub mod data;
 pub mod decrypt;
 pub mod describe;
-pub mod evaluate;
 #[cfg(feature = "native")]
 pub mod dicomweb;
+pub mod evaluate;
 pub mod fhir;
 #[cfg(feature = "native")]
 pub mod keyfile;
