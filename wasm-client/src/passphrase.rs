@@ -57,7 +57,8 @@ pub fn assess(passphrase: &str, user_inputs: &[&str]) -> PassphraseStrength {
     }
 }
 
-/// [`assess`] for the page: `user_inputs` as a JS array of strings.
+/// The strength of `passphrase` as `assess` judges it (zxcvbn), for the page: `user_inputs` as a
+/// JS array of strings (words the page knows: the key's fingerprint and name).
 #[wasm_bindgen(js_name = passphraseStrength)]
 pub fn passphrase_strength(passphrase: &str, user_inputs: Vec<String>) -> PassphraseStrength {
     let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
