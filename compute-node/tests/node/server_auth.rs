@@ -243,8 +243,11 @@ fn tenant_a_objects(a: &Api, a_key_id: &str) -> Objects {
 
 /// Sends `method path` with a body fitting the route.
 fn call(api: &Api, method: &str, path: &str, objects: &Objects) -> (u16, Value) {
-    let tensor =
-        path.ends_with("/features") || path.ends_with("/targets") || path.ends_with("/predict");
+    let tensor = path.ends_with("/features")
+        || path.ends_with("/targets")
+        || path.ends_with("/predict")
+        || path.contains("/predict/")
+        || path.contains("/shards");
     match method {
         "get" => {
             let (s, b) = api.get(path);
@@ -305,7 +308,15 @@ fn with_id(template: &str, o: &Objects) -> String {
         Some("secure") => &o.secure_model,
         _ => panic!("{template}: a new kind of object; add it to this test"),
     };
-    template.replace("{id}", id)
+    // A shard names its index; a stored dataset's prediction names tenant A's dataset too.
+    let path = template
+        .replace("{id}", id)
+        .replace("{dataset_id}", &o.dataset);
+    if path.ends_with("/shards") {
+        format!("{path}?index=0")
+    } else {
+        path
+    }
 }
 
 #[test]
