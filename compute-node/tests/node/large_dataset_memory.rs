@@ -38,6 +38,10 @@ use crate::server_common::{decrypted_weights, Api};
 const CAP_MIB: u64 = 192;
 /// Dataset bytes over the limit.
 const FACTOR: u64 = 4;
+/// The memory limit of the bit-identity run (26 MB of data), MiB: above [`CAP_MIB`] because the
+/// debug node, streaming, was once killed at 192 MiB while the whole node test binary ran beside
+/// it (the open finding of issue #32: a streamed job's memory grows beyond its read-ahead).
+const BIT_IDENTITY_CAP_MIB: u64 = 384;
 /// Features per row: a Fashion-MNIST image.
 const WIDTH: usize = 784;
 /// Rows of the plaintext block each shard re-encrypts.
@@ -238,7 +242,7 @@ fn streamed_job_equals_the_in_memory_job_bit_for_bit() {
     let bodies: Vec<Vec<u8>> = (0..4).map(|_| shards.body()).collect();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let streamed = start_node(a.path(), &["--stream-above-mib", "0"]);
-    let Some(_cap) = MemoryCap::new(streamed.pid(), cap_mib() << 20) else {
+    let Some(_cap) = MemoryCap::new(streamed.pid(), BIT_IDENTITY_CAP_MIB << 20) else {
         return;
     };
     let in_memory = start_node(b.path(), &[]);
