@@ -21,6 +21,7 @@ import http.client
 import http.server
 import json
 import os
+import struct
 import shutil
 import signal
 import socket
@@ -273,14 +274,38 @@ def _cli(cli_bin, *args) -> str:
     return lines[-1] if lines else ""
 
 
+def _bundle_tensors(body: bytes) -> dict:
+    """The named tensor messages of a wire-format bundle (shared/WIRE_FORMAT.md, "Bundle
+    message"; little-endian): a shard upload's `features` and `targets`."""
+    assert body[:8] == b"MOREBNDL", "not a bundle"
+    (meta_len,) = struct.unpack_from("<Q", body, 24)
+    at = 32 + meta_len
+    (count,) = struct.unpack_from("<I", body, at)
+    at += 4
+    tensors = {}
+    for _ in range(count):
+        (name_len,) = struct.unpack_from("<I", body, at)
+        name = body[at + 4:at + 4 + name_len].decode()
+        at += 4 + name_len
+        (length,) = struct.unpack_from("<Q", body, at)
+        tensors[name] = body[at + 8:at + 8 + length]
+        at += 8 + length
+    return tensors
+
+
 def _uploaded(proxy, dataset_id: str, key: SecretKey):
-    """The decrypted features and targets the node received for a dataset."""
+    """The decrypted features and targets the node received for a dataset: its shard uploads
+    (`POST /v1/datasets/{id}/shards?index=K`, issue #32) in index order, each sent once."""
+    prefix = f"POST /v1/datasets/{dataset_id}/shards?index="
+    shards = sorted((int(r["line"][len(prefix):].split()[0]), r["body"])
+                    for r in proxy.requests if r["line"].startswith(prefix))
+    indices = [k for k, _ in shards]
+    assert indices == list(range(len(shards))) and shards, f"shards of {dataset_id}: {indices}"
     out = {}
     for part in ("features", "targets"):
-        bodies = [r["body"] for r in proxy.requests
-                  if r["line"].startswith(f"PUT /v1/datasets/{dataset_id}/{part}")]
-        assert len(bodies) == 1, f"{part} of {dataset_id}: {len(bodies)} requests"
-        out[part] = np.asarray(key.decrypt(Ciphertext.from_bytes(bodies[0])))
+        out[part] = np.concatenate([
+            np.asarray(key.decrypt(Ciphertext.from_bytes(_bundle_tensors(body)[part])))
+            for _, body in shards])
     return out
 
 
