@@ -130,6 +130,9 @@ let csvFile = null;
 /** The columns of the opened table (from its profile): an empty target field means its last one. */
 let csvHeader = [];
 const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);
+/** The typed target columns, else the guess: the table's last column (shown as the field's
+ * placeholder, never written into it while the user may be typing). */
+const chosenTargets = () => (csvTargets().length ? csvTargets() : csvHeader.slice(-1));
 
 /** Per-column statistics of the opened table, shown before anything is read into a data set. */
 function showProfile(profile, targets) {
@@ -151,15 +154,15 @@ function showProfile(profile, targets) {
 
 async function profileCsv() {
   if (!csvFile) return;
-  const asked = csvTargets();
+  const asked = chosenTargets();
   const loads = dataLoads;
   const parsed = await profileTable(csvFile, asked);
   // The Worker answers after a while: a target typed meanwhile wins over the default (the last
   // column), and a table read meanwhile keeps its summary and notes.
   csvHeader = parsed.header;
-  if (!csvTargets().length) $('csv-targets').value = parsed.header.at(-1);
+  $('csv-targets').placeholder = `${parsed.header.at(-1)} (the last column)`;
   if (loads !== dataLoads) return;
-  const targets = csvTargets();
+  const targets = chosenTargets();
   if (targets.join('\n') !== asked.join('\n')) return profileCsv();
   $('csv-columns').replaceChildren(...parsed.header.map((h) => Object.assign(document.createElement('option'), { value: h })));
   $('csv-guess').textContent = parsed.guessedTask ? `guess: ${parsed.guessedTask}` : '';
@@ -175,6 +178,7 @@ $('data-csv').onchange = async (e) => {
   // A new table has columns of its own: the previous table's target is not carried over (the
   // profile guesses this one's, and the user may type another).
   $('csv-targets').value = '';
+  $('csv-targets').placeholder = 'e.g. cardiac_output';
   csvHeader = [];
   $('csv-columns').replaceChildren();
   $('csv-stats').replaceChildren();

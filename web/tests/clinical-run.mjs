@@ -43,6 +43,8 @@ export async function readTableInPage(page, file, target, task = 'auto') {
 
 /** "Encrypt and upload"; resolves when the page says the dataset is uploaded. */
 export async function uploadInPage(page) {
+  // The status of an earlier upload would answer the wait below at once.
+  await page.evaluate(() => { document.querySelector('#upload-status').textContent = ''; });
   await page.click('#data-upload');
   await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
   const status = await page.textContent('#upload-status');
@@ -114,8 +116,10 @@ export const headline = (score) => score.accuracy ?? score.r2;
  * its model on all training rows; the page's model is trained by SGD on encrypted data with a
  * validation part held out to choose its settings. Measured (2026-12-07, the diabetes table's
  * split): least squares 0.511; a linear model trained by SGD on the same rows for 30 epochs,
- * 0.494–0.509 over three learning rates. 0.01 is that spread: closer is a tie, further is a gap. */
-export const R2_TOLERANCE = 0.01;
+ * 0.494–0.509 over three learning rates, and the page's automatic run gave 0.494–0.509 over four
+ * runs (a new key and shadows each time). 0.02 covers that spread: closer is a tie, further is a
+ * gap (the page at 220e911: −0.185). */
+export const R2_TOLERANCE = 0.02;
 
 /** Whether `score` is at least `reference` (accuracy: within one test sample; R²: R2_TOLERANCE). */
 export function atLeast(score, reference, testRows) {

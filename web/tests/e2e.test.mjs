@@ -163,7 +163,10 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   const headerLen = Number(st.readBigUInt64LE(0));
   const header = JSON.parse(st.subarray(8, 8 + headerLen).toString());
   assert.deepEqual(header['layers.1.weight'].shape, [784, 128], 'decrypted safetensors model');
-  assert.ok(page.requests.some((r) => /\/v1\/datasets\/.+\/features/.test(r.url()) && r.postDataBuffer()?.length > 600 * 784 * 8), 'features were uploaded');
+  // Uploaded in shards (issue #32): the shard bodies hold the features' ciphertext and more.
+  const shardBytes = page.requests.filter((r) => /\/v1\/datasets\/.+\/shards\?index=/.test(r.url()))
+    .reduce((sum, r) => sum + (r.postDataBuffer()?.length ?? 0), 0);
+  assert.ok(shardBytes > 600 * 784 * 8, 'features were uploaded');
 
   // Native plaintext reference with the same data, seeds, hyper-parameters and batch order.
   const job = await pageState(page, (s) => {
