@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::body::{self, BodyStream, Share, UPLOAD_MEMORY};
 use super::bundle_split::{BundleSplitter, Piece};
-use super::datasets::{check_header, same_basis};
+use super::datasets::{check_header, check_same_key, same_basis};
 use crate::auth::Caller;
 use crate::blobs::{BlobRef, BlobWriter};
 use crate::db::Scope;
@@ -287,20 +287,7 @@ fn check_fits(ds: &Dataset, t: &Header, part: Part) -> ApiResult<()> {
     if ds.shards.is_empty() {
         return Ok(());
     }
-    let kind = kind_name(t.kind);
-    if ds.representation.as_deref() != Some(kind) {
-        return Err(ApiError::basis_mismatch(format!(
-            "this shard is {kind}, the dataset is {}",
-            ds.representation.as_deref().unwrap_or("?")
-        )));
-    }
-    if let Some(basis) = &t.basis {
-        if !same_basis(ds.basis, basis.c0) {
-            return Err(ApiError::basis_mismatch(
-                "the compact basis C0 differs from the dataset's: encrypted under another key",
-            ));
-        }
-    }
+    check_same_key(ds, t, "this shard")?;
     if stored.as_deref() != Some(rest) {
         return Err(ApiError::shape_mismatch(format!(
             "this shard's samples are {rest:?}, the dataset's are {:?}",

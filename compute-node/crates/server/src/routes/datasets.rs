@@ -374,19 +374,26 @@ fn check_consistency(ds: &Dataset, t: &Header, part: Part) -> ApiResult<()> {
                 ds.samples.unwrap_or(0)
             )));
         }
-        let kind = kind_name(t.kind);
-        if ds.representation.as_deref() != Some(kind) {
-            return Err(ApiError::basis_mismatch(format!(
-                "this tensor is {kind}, the dataset is {}",
-                ds.representation.as_deref().unwrap_or("?")
-            )));
-        }
-        if let Some(basis) = &t.basis {
-            if !same_basis(ds.basis, basis.c0) {
-                return Err(ApiError::basis_mismatch(
-                    "the compact basis C0 differs from the dataset's: encrypted under another key",
-                ));
-            }
+        check_same_key(ds, t, "this tensor")?;
+    }
+    Ok(())
+}
+
+/// A tensor (`what`: "this tensor", "this shard") has the dataset's representation and, when
+/// compact, its basis C0: else 400 `basis_mismatch` (encrypted under another key).
+pub(super) fn check_same_key(ds: &Dataset, t: &Header, what: &str) -> ApiResult<()> {
+    let kind = kind_name(t.kind);
+    if ds.representation.as_deref() != Some(kind) {
+        return Err(ApiError::basis_mismatch(format!(
+            "{what} is {kind}, the dataset is {}",
+            ds.representation.as_deref().unwrap_or("?")
+        )));
+    }
+    if let Some(basis) = &t.basis {
+        if !same_basis(ds.basis, basis.c0) {
+            return Err(ApiError::basis_mismatch(
+                "the compact basis C0 differs from the dataset's: encrypted under another key",
+            ));
         }
     }
     Ok(())
