@@ -34,6 +34,7 @@ function signInChanged(who) {
     Object.assign(state, { datasetId: null, modelId: null, jobId: null, modelTrained: false, work: null });
     clearWork();
     $('upload-status').textContent = '';
+    delete $('upload-status').dataset.state;
     $('train-status').textContent = '';
     $('local-status').textContent = '';
     updateButtons();

@@ -105,8 +105,12 @@ async function uploadShards(train, status, bar) {
 $('data-upload').onclick = async () => {
   const bar = progressBar('encrypt-progress');
   const status = $('upload-status');
+  // `data-state` (uploaded | failed) is set only once this upload has ended, so a reader (or a
+  // test) never takes the previous upload's status for this one's.
+  delete status.dataset.state;
   if (!state.fingerprint || !state.data) {
     status.textContent = state.fingerprint ? 'Nothing to upload: load data first.' : 'No key yet: generate or import a key first.';
+    status.dataset.state = 'failed';
     return;
   }
   const { train } = state.data;
@@ -121,8 +125,10 @@ $('data-upload').onclick = async () => {
     status.textContent = `Uploaded encrypted dataset ${done.id} (${train.rows} samples in ${done.shards} shards`
       + (done.confirmed ? `, ${done.confirmed} of them confirmed before and not sent again` : '')
       + `; ${(done.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(2)} s).`;
+    status.dataset.state = 'uploaded';
   } catch (err) {
     status.textContent = `Upload failed: ${err.message}. Encrypt and upload again to resume: the shards the node confirmed are not sent again.`;
+    status.dataset.state = 'failed';
   }
   updateButtons();
 };

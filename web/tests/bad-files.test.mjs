@@ -2,7 +2,7 @@
 // sends nothing (no request to /v1/datasets from the page or its worker).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKey, launchBrowser, openPage, startNode } from './helpers.mjs';
+import { generateKey, launchBrowser, openPage, startNode, uploadData } from './helpers.mjs';
 
 let node, browser, page;
 before(async () => {
@@ -102,9 +102,7 @@ test('control: a good table is uploaded, and the same check sees its dataset req
   await page.selectOption('#csv-task', 'regression');
   await page.click('#csv-load');
   await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page);
   const methods = datasetRequests().map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/[^/]+\/(shards)$/, 'ID/$1')}`);
   assert.deepEqual(methods, ['POST /v1/datasets', 'POST /v1/datasets/ID/shards']);
   assert.deepEqual(page.errors, []);

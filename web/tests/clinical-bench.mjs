@@ -13,8 +13,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { generateKey, launchBrowser, nodeBinary, openPage, repoRoot, startNode } from './helpers.mjs';
-import { pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage, uploadInPage } from './clinical-run.mjs';
+import { generateKey, launchBrowser, nodeBinary, openPage, repoRoot, startNode, uploadData } from './helpers.mjs';
+import { pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage } from './clinical-run.mjs';
 
 const run = promisify(execFile);
 const TABLES = [
@@ -41,7 +41,7 @@ const fmtScore = (s) => (s.accuracy !== undefined ? `accuracy ${(100 * s.accurac
 async function tableRow(page, t) {
   const t0 = Date.now();
   await readTableInPage(page, await tableFile(t.file), t.target, t.task);
-  await uploadInPage(page);
+  await uploadData(page);
   const training = await trainInPage(page, 1_800_000);
   if (training.state !== 'completed') throw new Error(training.status);
   const split = await pageSplit(page);
@@ -63,7 +63,7 @@ async function dicomRow(page, dir) {
   await page.setInputFiles('#data-dicom', files);
   await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent, null, { timeout: 600_000 });
-  await uploadInPage(page);
+  await uploadData(page);
   const training = await trainInPage(page, 3_600_000);
   if (training.state !== 'completed') throw new Error(training.status);
   const split = await pageSplit(page);

@@ -41,15 +41,6 @@ export async function readTableInPage(page, file, target, task = 'auto') {
   if (error) throw new Error(`Read table failed: ${error}`);
 }
 
-/** "Encrypt and upload"; resolves when the page says the dataset is uploaded. */
-export async function uploadInPage(page) {
-  // The status of an earlier upload would answer the wait below at once.
-  await page.evaluate(() => { document.querySelector('#upload-status').textContent = ''; });
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
-  const status = await page.textContent('#upload-status');
-  if (!/Uploaded encrypted dataset/.test(status)) throw new Error(status);
-}
 
 /** "Start training" with the Train card as it is; the final state, the status line, seconds. */
 export async function trainInPage(page, timeout = 600_000) {

@@ -11,8 +11,8 @@
 // optimum, measured there).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKey, launchBrowser, openPage, startNode } from './helpers.mjs';
-import { atLeast, pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage, uploadInPage } from './clinical-run.mjs';
+import { generateKey, launchBrowser, openPage, startNode, uploadData } from './helpers.mjs';
+import { atLeast, pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage } from './clinical-run.mjs';
 
 let node, browser, page;
 before(async () => {
@@ -30,7 +30,7 @@ after(async () => {
 async function defaultsRun(t, file, target, task = 'auto') {
   await readTableInPage(page, await tableFile(file), target, task);
   t.diagnostic(await page.textContent('#data-summary'));
-  await uploadInPage(page);
+  await uploadData(page);
   const training = await trainInPage(page);
   assert.equal(training.state, 'completed', training.status);
   t.diagnostic(`${training.seconds.toFixed(1)} s: ${training.status}`);

@@ -15,8 +15,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { generateKey, launchBrowser, nodeBinary, openPage, pageState, startNode } from './helpers.mjs';
-import { R2_TOLERANCE, atLeast, pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage, uploadInPage } from './clinical-run.mjs';
+import { generateKey, launchBrowser, nodeBinary, openPage, pageState, startNode, uploadData } from './helpers.mjs';
+import { R2_TOLERANCE, atLeast, pageSplit, predictHere, readTableInPage, referenceScore, scoreOutputs, tableFile, trainInPage } from './clinical-run.mjs';
 
 const run = promisify(execFile);
 let node, browser, page, dir;
@@ -46,7 +46,7 @@ async function watchTrainStatus() {
 
 test('finding 3: the diabetes table with the page\'s defaults reaches a least-squares fit\'s R² on the same split', { timeout: 240_000 }, async (t) => {
   await readTableInPage(page, await tableFile('diabetes.csv'), 'progression');
-  await uploadInPage(page);
+  await uploadData(page);
   const seen = await watchTrainStatus();
   const training = await trainInPage(page);
   assert.equal(training.state, 'completed', training.status);
@@ -71,7 +71,7 @@ test('finding 2: synthetic angiograms (DICOM folder, 800 images 32×32) with the
   await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent, null, { timeout: 120_000 });
   assert.equal(await page.textContent('#data-error'), '');
-  await uploadInPage(page);
+  await uploadData(page);
   const seen = await watchTrainStatus();
   const training = await trainInPage(page, 280_000);
   assert.equal(training.state, 'completed', training.status);
@@ -141,7 +141,7 @@ test('an Excel table from a European ward (Windows-1252, ";", decimal commas, M/
 
 test('a model that does not beat its baseline gets advice on which way to move what (here: a learning rate far too low)', { timeout: 120_000 }, async (t) => {
   await readTableInPage(page, await tableFile('diabetes.csv'), 'progression');
-  await uploadInPage(page);
+  await uploadData(page);
   // Manual settings typed as a person would: the card switches to Manual at the first one.
   await page.fill('#lr', '0.00001');
   assert.equal(await page.inputValue('#train-mode'), 'manual');

@@ -25,7 +25,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { generateKey, launchBrowser, nodeBinary, openPage, pageState, screenshot, startNode } from './helpers.mjs';
+import { generateKey, launchBrowser, nodeBinary, openPage, pageState, screenshot, startNode, uploadData } from './helpers.mjs';
 
 const run = promisify(execFile);
 const IMAGES = 600;
@@ -90,9 +90,7 @@ test('synthetic angiograms as a DICOM folder: the page trains image_cnn and pred
   assert.equal(await page.inputValue('#preset'), 'image_cnn');
   await screenshot(page, 'dicom-synthetic-inputs', '#dicom-preview .grid'); // the 600-row file table would make a 4 MB PNG
 
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page, { timeout: 120_000 });
   await page.fill('#epochs', String(EPOCHS));
   await page.fill('#batch', String(BATCH));
   await page.fill('#lr', String(LR));

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateKey, launchBrowser, openPage, pageState, repoRoot, screenshot, snapshotRequests, startNode } from './helpers.mjs';
+import { generateKey, launchBrowser, openPage, pageState, repoRoot, screenshot, snapshotRequests, startNode, uploadData } from './helpers.mjs';
 
 const realDir = path.join(repoRoot, 'target/dicom-test-files');
 // PatientName / PatientID of the pydicom files, as pydicom 3.0.2 reads them (ds.PatientName, ds.PatientID).
@@ -195,9 +195,7 @@ test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file
   assert.equal(await page.inputValue('#preset'), 'image_cnn');
   await screenshot(page, 'dicom-folder', '#dicom-preview');
 
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 60_000 });
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page, { timeout: 60_000 });
   await page.fill('#epochs', '4');
   await page.fill('#batch', '8');
   await page.fill('#lr', '0.05');

@@ -12,7 +12,7 @@ import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode, withoutHealthPolls } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode, uploadData, withoutHealthPolls } from './helpers.mjs';
 import { base64Forms, keyNeedles, searchBytes, searchRequests } from './leak-search.mjs';
 import { plainBundle, plainTensor } from './wire.mjs';
 
@@ -53,10 +53,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
     OLD ? '600 training and 200 test' : '3000 training and 1000 test');
 
   const t0 = Date.now();
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
-  const upload = await page.textContent('#upload-status');
-  assert.match(upload, /Uploaded encrypted dataset/, upload);
+  const upload = await uploadData(page, { timeout: 120_000 });
   t.diagnostic(`${upload} (${Date.now() - t0} ms)`);
 
   assert.equal(await page.inputValue('#preset'), 'mnist_mlp', 'the default model for the MNIST sample');

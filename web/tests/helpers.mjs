@@ -249,3 +249,16 @@ export async function canvasImages(page, type, count, sizes, seed = 0) {
   }, [type, count, sizes, seed]);
   return hex.map((h) => Buffer.from(h, 'hex'));
 }
+
+/** Clicks "Encrypt and upload" and waits until this upload has ended (`#upload-status` gets its
+ * `data-state` only then, so an earlier upload's status never answers the wait). Returns the
+ * status line; `expectUploaded` (default true) throws with that line when the upload failed. */
+export async function uploadData(page, { timeout = 120_000, expectUploaded = true } = {}) {
+  await page.click('#data-upload');
+  await page.waitForSelector('#upload-status[data-state]', { timeout });
+  const status = await page.textContent('#upload-status');
+  if (expectUploaded && await page.getAttribute('#upload-status', 'data-state') !== 'uploaded') {
+    throw new Error(`upload failed: ${status}`);
+  }
+  return status;
+}

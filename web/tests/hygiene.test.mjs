@@ -13,7 +13,7 @@
 // On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911, with web/pkg built>) each test fails.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerPassphrase, generateKey, launchBrowser, openPage, screenshot, startNode } from './helpers.mjs';
+import { answerPassphrase, generateKey, launchBrowser, openPage, screenshot, startNode, uploadData } from './helpers.mjs';
 
 const webDir = process.env.MORE_TEST_WEB_DIR ?? 'web';
 let node, browser;
@@ -40,9 +40,7 @@ async function loadAndUpload(page) {
   await page.fill('#sample-test', '1');
   await page.click('#data-sample');
   await page.waitForFunction(() => /20 training and 10 test/.test(document.querySelector('#data-summary').textContent));
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 30_000 });
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page, { timeout: 30_000 });
 }
 
 /** Controls (and the work panel's rows) that stick out of a `width`-px viewport, by their boxes. */

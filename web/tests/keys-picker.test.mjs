@@ -10,7 +10,7 @@
 // second key replaced the first without a word, and one "remembered key" slot was overwritten.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerPassphrase, callWorker, launchBrowser, openPage, screenshot, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, launchBrowser, openPage, screenshot, startNode, uploadData } from './helpers.mjs';
 
 const webDir = process.env.MORE_TEST_WEB_DIR ?? 'web';
 const STRONG = 'maple quartz orbit lantern';
@@ -41,9 +41,7 @@ async function uploadSmallDataset(page) {
   await page.fill('#sample-test', '1');
   await page.click('#data-sample');
   await page.waitForFunction(() => /20 training and 10 test/.test(document.querySelector('#data-summary').textContent));
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 30_000 });
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page, { timeout: 30_000 });
 }
 
 /** Remembers the active key in this browser under `name`. */

@@ -19,7 +19,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { canvasImages, generateKey, launchBrowser, openPage, pageState, screenshot, startNode, withoutHealthPolls } from './helpers.mjs';
+import { canvasImages, generateKey, launchBrowser, openPage, pageState, screenshot, startNode, uploadData, withoutHealthPolls } from './helpers.mjs';
 
 let node, browser, page;
 before(async () => {
@@ -95,8 +95,7 @@ async function readTrainPredict(lines, target) {
   await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent);
   assert.equal(await page.textContent('#data-error'), '');
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 30_000 });
+  await uploadData(page, { timeout: 30_000 });
   await page.click('#train-start');
   await page.waitForSelector('#train-status[data-state]', { timeout: 30_000 });
   assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed', await page.textContent('#train-status'));
@@ -240,8 +239,7 @@ test('images: new image files scored here, ids file#frame, copies of test images
   await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent, null, { timeout: 20_000 });
   assert.equal(await page.textContent('#data-error'), '');
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 30_000 });
+  await uploadData(page, { timeout: 30_000 });
   await page.fill('#epochs', '2');
   await page.click('#train-start');
   await page.waitForSelector('#train-status[data-state]', { timeout: 30_000 });

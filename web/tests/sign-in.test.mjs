@@ -18,7 +18,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { createApiKey, createTenant, generateKey, launchBrowser, openPage, pageState, repoRoot, screenshot, snapshotRequests, startNode } from './helpers.mjs';
+import { createApiKey, createTenant, generateKey, launchBrowser, openPage, pageState, repoRoot, screenshot, snapshotRequests, startNode, uploadData } from './helpers.mjs';
 
 const PROVIDER = path.join(repoRoot, 'web/tests/oidc-provider.mjs');
 let browser;
@@ -85,10 +85,7 @@ test('API key: panel, wrong key refused, a trainer key signs in and uploads, 401
     await page.fill('#sample-test', '2');
     await page.click('#data-sample');
     await page.waitForFunction(() => /50 training and 20 test/.test(document.querySelector('#data-summary').textContent));
-    await page.click('#data-upload');
-    await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 120_000 });
-    const upload = await page.textContent('#upload-status');
-    assert.match(upload, /Uploaded encrypted dataset/, upload);
+    const upload = await uploadData(page, { timeout: 120_000 });
     await page.click('#work-refresh');
     await page.waitForFunction(() => /Datasets \(1\)/.test(document.querySelector('#work').textContent));
     const listed = await (await fetch(`${node.url}/v1/datasets`, { headers: { authorization: `Bearer ${key}` } })).json();

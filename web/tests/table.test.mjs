@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync, gzipSync } from 'node:zlib';
-import { generateKey, launchBrowser, openPage, pageState, screenshot, startNode, withoutHealthPolls } from './helpers.mjs';
+import { generateKey, launchBrowser, openPage, pageState, screenshot, startNode, uploadData, withoutHealthPolls } from './helpers.mjs';
 
 let node, browser, page;
 before(async () => {
@@ -73,9 +73,7 @@ const formSettings = () => page.evaluate(() => Object.fromEntries(['epochs', 'ba
 /** Uploads, trains with the page's own defaults for the loaded table (nothing is filled in), and
  * predicts on the node and in the page. */
 async function uploadTrainPredict(t) {
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent), null, { timeout: 60_000 });
-  assert.match(await page.textContent('#upload-status'), /Uploaded encrypted dataset/);
+  await uploadData(page, { timeout: 60_000 });
   t.diagnostic(`the page's defaults: ${JSON.stringify(await formSettings())}`);
   await page.click('#train-start');
   await page.waitForSelector('#train-status[data-state]', { timeout: 300_000 });
@@ -194,8 +192,7 @@ test('your work on this node: only this key\'s datasets, jobs and models; predic
   await other.fill('#csv-targets', 'diagnosis');
   await other.click('#csv-load');
   await other.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
-  await other.click('#data-upload');
-  await other.waitForFunction(() => /Uploaded/.test(document.querySelector('#upload-status').textContent));
+  await uploadData(other);
   await other.context().close();
 
   await page.click('#work-refresh');

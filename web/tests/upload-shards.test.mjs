@@ -6,7 +6,7 @@
 // every row. On the page before issue #32 (one PUT of all features) this fails: no shards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKey, launchBrowser, openPage, startNode } from './helpers.mjs';
+import { generateKey, launchBrowser, openPage, startNode, uploadData } from './helpers.mjs';
 
 let node, browser, page;
 before(async () => {
@@ -52,14 +52,10 @@ test('an interrupted upload in shards resumes without sending a confirmed shard 
   await page.fill('#shard-mb', String((64 * 8 * 8) / (1 << 20)));
   const dropped = /\/shards\?index=2$/;
   await page.route(dropped, (route) => route.abort('connectionreset'));
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
-  assert.match(await page.textContent('#upload-status'), /Upload failed/);
+  assert.match(await uploadData(page, { expectUploaded: false }), /Upload failed/);
   await page.unroute(dropped);
 
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded encrypted|failed/.test(document.querySelector('#upload-status').textContent));
-  const status = await page.textContent('#upload-status');
+  const status = await uploadData(page);
   t.diagnostic(status);
   assert.match(status, /Uploaded encrypted dataset/);
   const id = status.match(/dataset ([0-9a-f]{32})/)[1];

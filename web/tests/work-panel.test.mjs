@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { answerPassphrase, callWorker, createApiKey, generateKey, launchBrowser, openPage, pageState, screenshot, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, createApiKey, generateKey, launchBrowser, openPage, pageState, screenshot, startNode, uploadData } from './helpers.mjs';
 
 const PER_CLASS = '20'; // 200 training digits: an epoch takes ~0.2 s
 const PER_CLASS_TEST = '2'; // 20 test digits
@@ -29,9 +29,7 @@ before(async () => {
   page = await openPage(browser, node.url);
   await generateKey(page);
   await loadSample(page);
-  await page.click('#data-upload');
-  await page.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
-  assert.match(await page.textContent('#upload-status'), /Uploaded/);
+  await uploadData(page);
 });
 after(async () => {
   await browser?.close();
@@ -240,8 +238,7 @@ test('finding 10: a viewer is offered predict and download only', { timeout: 90_
     await signIn(trainer, await createApiKey(authNode.dataDir, 'ward-9', 'trainer'));
     await generateKey(trainer);
     await loadSample(trainer);
-    await trainer.click('#data-upload');
-    await trainer.waitForFunction(() => /Uploaded|failed/.test(document.querySelector('#upload-status').textContent));
+    await uploadData(trainer);
     await train(trainer, 1);
     await trainEnded(trainer);
     const passphrase = 'viewer test passphrase';
