@@ -258,6 +258,43 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// Several byte ranges of a stored blob, in the order asked: one request for all of them
+    /// (`ObjectStore::get_ranges`: one open file and one blocking task on a `file://` store,
+    /// nearby ranges coalesced on S3). Not verified against the SHA-256, like
+    /// [`BlobStore::get_range`].
+    ///
+    /// # Errors
+    /// [`StoreError::ObjectStore`] when the blob is missing or unreadable, or a range is empty,
+    /// reversed or past its end; [`StoreError::Io`] when the store returns fewer bytes.
+    #[tracing::instrument(name = "store.get_ranges", skip_all, level = "debug")]
+    pub async fn get_ranges(&self, sha256: &str, ranges: &[Range<u64>]) -> StoreResult<Vec<Bytes>> {
+        let parts = self
+            .inner
+            .get_ranges(&blob_path(sha256), ranges)
+            .await
+            .map_err(|e| store_error(&format!("read ranges of blob {sha256}"), e))?;
+        let mut total = 0;
+        for (range, bytes) in ranges.iter().zip(&parts) {
+            let want = range.end.saturating_sub(range.start);
+            if bytes.len() as u64 != want {
+                return Err(StoreError::Io(format!(
+                    "object store: a range read of blob {sha256} returned {} of {want} bytes",
+                    bytes.len()
+                )));
+            }
+            total += want;
+        }
+        if parts.len() != ranges.len() {
+            return Err(StoreError::Io(format!(
+                "object store: {} of {} ranges of blob {sha256} returned",
+                parts.len(),
+                ranges.len()
+            )));
+        }
+        metrics::counter!("more_store_range_read_bytes_total").increment(total);
+        Ok(parts)
+    }
+
     /// Size in bytes of a stored blob (`None` when absent), from its metadata.
     ///
     /// # Errors
