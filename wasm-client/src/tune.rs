@@ -4,7 +4,9 @@
 //! `serde-wasm-bindgen`. The page runs the plan as encrypted jobs on the node, decrypts their
 //! validation losses in its Worker, and hands the numbers to these functions.
 
-use more_data_owner::tune::{self, Diagnosis, EarlyStopping, PlanRequest, Trial};
+use more_data_owner::tune::{
+    self, Diagnosis, EarlyStopping, ModelChoiceRequest, PlanRequest, Trial,
+};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -34,6 +36,15 @@ pub fn tune_plan(request: JsValue) -> Result<JsValue, JsError> {
 pub fn tune_choose(trials: JsValue) -> Result<JsValue, JsError> {
     let trials: Vec<Trial> = input(trials, "tuneChoose")?;
     output(&tune::choose_rate(&trials))
+}
+
+/// The kept model kind by the one-standard-error rule: `{loss, width, targets, runs: [{label,
+/// outputs, diverged}]}` (runs simplest first, outputs on the validation rows) →
+/// `{index (null when every run diverged), losses: [[mean, standard error] | null], reason}`.
+#[wasm_bindgen(js_name = tuneChooseModel)]
+pub fn tune_choose_model(request: JsValue) -> Result<JsValue, JsError> {
+    let request: ModelChoiceRequest = input(request, "tuneChooseModel")?;
+    output(&tune::choose_model(&request))
 }
 
 /// Early stopping: `{validation_losses, patience?, min_delta?}` → `{stop, best_epoch}`

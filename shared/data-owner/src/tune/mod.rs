@@ -8,6 +8,9 @@
 //!   short job per rate because every job is an independent encrypted run);
 //! - [`choose`]: the rate with the lowest decrypted validation loss, ties to the smaller rate,
 //!   diverged trials excluded;
+//! - [`model_choice`]: between model kinds (a linear model beside the table MLP), the simplest
+//!   whose validation loss is within one standard error of the lowest (the one-standard-error
+//!   rule), from the per-sample losses of the decrypted models;
 //! - [`stop`]: early stopping, patience on the validation loss with a minimum relative
 //!   improvement;
 //! - [`split`]: the validation split (a fraction, stratified by class, deterministic from a
@@ -20,12 +23,14 @@
 
 pub mod advice;
 pub mod choose;
+pub mod model_choice;
 pub mod plan;
 pub mod split;
 pub mod stop;
 
 pub use advice::{advise, Advice, Cause, Diagnosis, Suggestion};
 pub use choose::{choose_rate, Choice, Trial};
+pub use model_choice::{choose_model, ModelChoice, ModelChoiceRequest, ModelRun, SampleLoss};
 pub use plan::{range_test_plan, Plan, PlanRequest};
 pub use split::validation_split;
 pub use stop::{EarlyStopping, StopDecision};
