@@ -53,7 +53,7 @@ function linearSpec(/** @type {number[]} */ inputShape, /** @type {number} */ ou
 function candidates(/** @type {import('./state.js').DataPart} */ train, /** @type {(name: string) => object} */ cardModel) {
   const out = [{ label: $('preset').value, body: cardModel }];
   if (train.featureShape.length === 1) {
-    out.push({ label: 'linear model', body: (name) => ({ name, spec: linearSpec(train.featureShape, train.targetDim) }) });
+    out.push({ label: 'linear model', simpler: true, body: (name) => ({ name, spec: linearSpec(train.featureShape, train.targetDim) }) });
   }
   return out;
 }

@@ -20,6 +20,7 @@
 // ciphertexts only: every loss it computes is decrypted here, and every decision is made here.
 import { call } from './client.js';
 import { api } from './api.js';
+import { state } from './state.js';
 
 /** @typedef {import('./state.js').DataPart} DataPart */
 
@@ -28,6 +29,8 @@ import { api } from './api.js';
  * @typedef {object} Candidate
  * @property {string} label e.g. "table MLP", "linear model"
  * @property {(name: string) => object} body the POST /v1/models body, named `name`
+ * @property {boolean} [simpler] the simpler kind (the linear model): kept when its validation
+ *   loss is within one standard error of the lowest (tuneChooseModel)
  */
 
 /**
@@ -226,7 +229,7 @@ export async function autoTrain(o) {
     if (choice.learning_rate !== null && choice.learning_rate !== undefined) chosen.push({ candidate, learningRate: choice.learning_rate, reason: choice.reason, results });
   }
   if (!chosen.length) throw new Error('every learning rate tried diverged: check the data (constant or extreme columns?) or choose the settings by hand');
-  const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size });
+  const best = await earlyStoppedRuns(o, chosen, { fitId, validationId, batch: plan.batch_size, validation: pickRows(train, valIdx) });
   const refit = await refitAll(o, best, plan.batch_size);
   await Promise.all(trials.map((t) => api.deleteModel(t.modelId).catch(() => {})));
   return { ...best, run: refit, fitRun: best.run, trials: trials.map((t) => ({ label: t.label, learningRate: t.learningRate, validationLosses: t.validationLosses, diverged: t.diverged })) };
@@ -238,9 +241,9 @@ export async function autoTrain(o) {
  * @param {Parameters<typeof autoTrain>[0]} o
  * @param {{ candidate: Candidate, learningRate: number, reason: string,
  *   results: { learning_rate: number, validation_losses: number[], diverged: boolean }[] }[]} chosen
- * @param {{ fitId: string, validationId: string, batch: number }} ids
+ * @param {{ fitId: string, validationId: string, batch: number, validation: { x: Float32Array, y: Float32Array } }} ids
  */
-async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
+async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch, validation }) {
   const runs = [];
   for (const [k, c] of chosen.entries()) {
     if (o.control.stopped) throw new Error('cancelled');
@@ -286,10 +289,39 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch }) {
       trainingLosses: parts.flatMap((r) => r.trainingLosses), validationLosses: parts.flatMap((r) => r.validationLosses),
       diverged: parts.some((r) => r.diverged) } });
   }
+  const kind = runs.length > 1 ? await chooseKind(o, runs, validation) : null;
   const finalLoss = (/** @type {{ run: Run }} */ r) => (r.run.diverged ? Infinity : r.run.validationLosses.at(-1) ?? Infinity);
   runs.sort((a, b) => finalLoss(a) - finalLoss(b));
-  await Promise.all(runs.slice(1).map((r) => api.deleteModel(r.run.modelId).catch(() => {})));
-  return runs[0];
+  const kept = kind ? { ...kind.kept, reason: `${kind.kept.reason}; ${kind.reason}` } : runs[0];
+  await Promise.all(runs.filter((r) => r.run.modelId !== kept.run.modelId).map((r) => api.deleteModel(r.run.modelId).catch(() => {})));
+  return kept;
+}
+
+/**
+ * Between model kinds, the library's one-standard-error rule (tuneChooseModel): each run's model
+ * decrypted here and applied to the validation rows (nothing sent), the per-sample losses weighed;
+ * the simplest kind within one standard error of the lowest mean loss is kept. Null when every
+ * run diverged (the lowest final loss decides then).
+ * @template {{ candidate: Candidate, run: Run, reason: string }} T
+ * @param {Parameters<typeof autoTrain>[0]} o
+ * @param {T[]} runs
+ * @param {{ x: Float32Array, y: Float32Array }} validation
+ * @returns {Promise<{ kept: T, reason: string } | null>}
+ */
+async function chooseKind(o, runs, validation) {
+  const ordered = [...runs].sort((a, b) => Number(Boolean(b.candidate.simpler)) - Number(Boolean(a.candidate.simpler)));
+  const rows = validation.y.length / o.train.targetDim;
+  const outputs = [];
+  for (const r of ordered) {
+    if (r.run.diverged) { outputs.push([]); continue; }
+    await call('loadLocalModel', { bytes: await api.weights(r.run.modelId) });
+    outputs.push(Array.from((await call('predictLocal', { data: validation.x, shape: [rows, ...o.train.featureShape] })).data));
+  }
+  state.localModelId = null; // the Worker's decrypted model is now one of these: "predict here" loads its own again
+  const loss = o.loss || (o.train.task === 'classification' ? 'cross_entropy' : 'mse');
+  const choice = await call('tuneChooseModel', { loss, width: o.train.targetDim, targets: Array.from(validation.y),
+    runs: ordered.map((r, i) => ({ label: r.candidate.label, outputs: outputs[i], diverged: r.run.diverged })) });
+  return choice.index === null || choice.index === undefined ? null : { kept: ordered[choice.index], reason: choice.reason };
 }
 
 /**

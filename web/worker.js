@@ -165,6 +165,7 @@ const ops = {
   tunePlan: (a) => wasm.tunePlan(a),
   tuneSplit: (a) => wasm.tuneSplit(a),
   tuneChoose: (a) => wasm.tuneChoose(a),
+  tuneChooseModel: (a) => wasm.tuneChooseModel(a),
   tuneEarlyStop: (a) => wasm.tuneEarlyStop(a),
   tuneSuggest: (a) => wasm.tuneSuggest(a),
   predictLocal: ({ data, shape }) => {
