@@ -14,6 +14,7 @@ import { $, el, fmt } from './dom.js';
 import { state } from './state.js';
 import { encrypt } from './upload.js';
 import { localBusyBegin, localBusyEnd } from './health.js';
+import { modelName } from './work.js';
 
 export const softmax = (row) => {
   const m = Math.max(...row);
@@ -40,7 +41,8 @@ export async function ensureLocalModel() {
   if (state.localModelId === state.modelId) return;
   const info = await call('loadLocalModel', { bytes: await api.weights(state.modelId) });
   state.localModelId = state.modelId;
-  $('local-status').textContent = `Model ${state.modelId} decrypted into this page (input ${info.inputShape.join('×')}, `
+  const name = modelName(state.modelId);
+  $('local-status').textContent = `${name ? `Model "${name}"` : 'The model'} decrypted into this page (input ${info.inputShape.join('×')}, `
     + `${info.spec.layers.length} layers). "Here" predictions send nothing.`;
 }
 

@@ -108,6 +108,7 @@ $('data-upload').onclick = async () => {
   // `data-state` (uploaded | failed) is set only once this upload has ended, so a reader (or a
   // test) never takes the previous upload's status for this one's.
   delete status.dataset.state;
+  delete status.dataset.datasetId;
   if (!state.fingerprint || !state.data) {
     status.textContent = state.fingerprint ? 'Nothing to upload: load data first.' : 'No key yet: generate or import a key first.';
     status.dataset.state = 'failed';
@@ -122,10 +123,11 @@ $('data-upload').onclick = async () => {
     const secs = (performance.now() - t0) / 1000;
     state.datasetId = done.id;
     $('data-summary').textContent = $('data-summary').textContent.replace('Not uploaded yet.', 'Uploaded encrypted.');
-    status.textContent = `Uploaded encrypted dataset ${done.id} (${train.rows} samples in ${done.shards} shards`
+    status.textContent = `Uploaded encrypted dataset "${train.name}" (${train.rows} samples in ${done.shards} shards`
       + (done.confirmed ? `, ${done.confirmed} of them confirmed before and not sent again` : '')
       + `; ${(done.bytes / 1e6).toFixed(1)} MB in ${secs.toFixed(2)} s).`;
     status.dataset.state = 'uploaded';
+    status.dataset.datasetId = done.id; // for scripts and tests; people read the name
   } catch (err) {
     status.textContent = `Upload failed: ${err.message}. Encrypt and upload again to resume: the shards the node confirmed are not sent again.`;
     status.dataset.state = 'failed';

@@ -39,6 +39,11 @@ export function jobLabel(/** @type {string} */ jobId) {
   return `${known.models.get(j.model_id)?.name ?? 'a deleted model'} (started ${when(j.created_at)})`;
 }
 
+/** The name of the node's model `id` as the work card knows it (null before the card has seen it). */
+export function modelName(/** @type {string} */ id) {
+  return known.models.get(id)?.name ?? null;
+}
+
 /** Shows a refusal or failure in the work card until "Dismiss" is clicked (a refresh keeps it). */
 export function showWorkError(/** @type {string} */ text) {
   const dismiss = el('button', { type: 'button', textContent: 'Dismiss', className: 'work-dismiss' });

@@ -99,6 +99,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
   await page.waitForFunction(() => /decrypted into this page|not decrypted/.test(document.querySelector('#local-status').textContent
     + document.querySelector('#model-error').textContent));
   assert.equal(await page.textContent('#model-error'), '');
+  assert.doesNotMatch(await page.textContent('#local-status'), /[0-9a-f]{32}/, 'finding 10: the model by its name, not its id');
   assert.deepEqual(withoutHealthPolls(page.requests.slice(beforeLoad)).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
     ['GET /v1/models/ID/weights'], 'loading the model into the page fetches only its encrypted weights');
   const beforeLocal = page.requests.length;

@@ -58,7 +58,9 @@ test('an interrupted upload in shards resumes without sending a confirmed shard 
   const status = await uploadData(page);
   t.diagnostic(status);
   assert.match(status, /Uploaded encrypted dataset/);
-  const id = status.match(/dataset ([0-9a-f]{32})/)[1];
+  // Finding 10: people read the dataset's name, never its 32-hex id (kept in data-dataset-id).
+  assert.doesNotMatch(status, /[0-9a-f]{32}/, status);
+  const id = String(await page.getAttribute('#upload-status', 'data-dataset-id'));
   const ds = await (await fetch(`${node.url}/v1/datasets/${id}`)).json();
   const train = await page.evaluate(() => document.querySelector('#data-summary').textContent);
   t.diagnostic(`${ds.shards.length} shards, ${ds.samples} samples; ${train}`);
