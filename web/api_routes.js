@@ -19,6 +19,7 @@ export const ROUTES = [
   { name: 'model', method: 'GET', path: '/models/{id}', body: 'none', answer: 'json', public: false },
   { name: 'weights', method: 'GET', path: '/models/{id}/weights', body: 'none', answer: 'bytes', public: false },
   { name: 'predict', method: 'POST', path: '/models/{id}/predict', body: 'bytes', answer: 'bytes', public: false },
+  { name: 'predictDataset', method: 'POST', path: '/models/{id}/predict/{dataset_id}', body: 'none', answer: 'bytes', public: false },
   { name: 'deleteModel', method: 'DELETE', path: '/models/{id}', body: 'none', answer: 'empty', public: false },
   { name: 'jobs', method: 'GET', path: '/jobs', body: 'none', answer: 'json', public: false },
   { name: 'startJob', method: 'POST', path: '/jobs', body: 'json', answer: 'json', public: false },

@@ -368,8 +368,13 @@ struct PredictArgs {
     model: String,
     /// Input CSV with a header: every column is a feature except `target:*` columns (the format
     /// `upload --test-out` writes), one sample per row, already standardised.
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "dataset", conflicts_with = "dataset")]
+    input: Option<PathBuf>,
+    /// Instead of --input: a dataset stored on the node (uploaded with the same key), predicted
+    /// there sample by sample from its shards; nothing is uploaded, one row of outputs per sample
+    /// in the dataset's order.
+    #[arg(long, conflicts_with_all = ["shape", "fhir"])]
+    dataset: Option<String>,
     /// Shape of one sample, e.g. 1,28,28 (default: the model's input shape).
     #[arg(long, value_delimiter = ',')]
     shape: Vec<usize>,
@@ -678,9 +683,16 @@ fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
 }
 
 fn predict(a: PredictArgs) -> Result<()> {
-    let (rows, width, x) = read_predict_csv(&a.input)?;
     let key = load_key(&a.key)?;
     let node = a.node.connect()?;
+    if let (None, Some(dataset)) = (&a.input, &a.dataset) {
+        return predict_stored(&node, &key, &a, dataset);
+    }
+    let input = a
+        .input
+        .clone()
+        .ok_or_else(|| CliError::from(DataError("predict needs --input or --dataset".into())))?;
+    let (rows, width, x) = read_predict_csv(&input)?;
     let shape: Vec<usize> = if a.shape.is_empty() {
         let m = node.model(&a.model)?;
         serde_json::from_value(m["spec"]["input_shape"].clone()).unwrap_or_else(|_| vec![width])
@@ -690,7 +702,7 @@ fn predict(a: PredictArgs) -> Result<()> {
     if shape.iter().product::<usize>() != width {
         return Err(DataError(format!(
             "{} has {width} feature columns; the sample shape {shape:?} needs {}",
-            a.input.display(),
+            input.display(),
             shape.iter().product::<usize>()
         ))
         .into());
@@ -701,9 +713,20 @@ fn predict(a: PredictArgs) -> Result<()> {
     })?;
     pb.finish_and_clear();
     write_predictions(&out, a.out.as_deref())?;
-    pacs_cmd::write_fhir(&a.fhir, &a.model, &a.input, &out.values, out.outputs)?;
+    pacs_cmd::write_fhir(&a.fhir, &a.model, &input, &out.values, out.outputs)?;
     if let Some(p) = &a.out {
         eprintln!("wrote {} predictions to {}", rows, p.display());
+    }
+    Ok(())
+}
+
+/// `predict --dataset`: the node predicts a stored dataset from its shards; the outputs are
+/// decrypted here and written like `predict --input`'s.
+fn predict_stored(node: &Node, key: &SecretKey, a: &PredictArgs, dataset: &str) -> Result<()> {
+    let out = flows::predict_dataset(node, key, &a.model, dataset)?;
+    write_predictions(&out, a.out.as_deref())?;
+    if let Some(p) = &a.out {
+        eprintln!("wrote {} predictions to {}", out.rows, p.display());
     }
     Ok(())
 }

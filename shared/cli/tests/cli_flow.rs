@@ -154,6 +154,21 @@ fn full_flow_equals_a_plaintext_run() {
         "--out",
         preds.to_str().unwrap(),
     ]);
+    // The stored training dataset predicted on the node from its shards (issue #32's route).
+    let stored_preds = p(dir.path(), "stored.csv");
+    ok(&[
+        "predict",
+        "--key",
+        key_s,
+        "--node",
+        &node.url,
+        "--model",
+        model_id,
+        "--dataset",
+        ds,
+        "--out",
+        stored_preds.to_str().unwrap(),
+    ]);
     let model_file = p(dir.path(), "m.safetensors");
     ok(&[
         "model",
@@ -233,6 +248,23 @@ fn full_flow_equals_a_plaintext_run() {
         agree += usize::from(row[k] as usize == best);
     }
     assert_eq!(agree, rows.len(), "the class of every test row agrees");
+
+    // `predict --dataset`: every training row, in the uploaded order, as the plaintext model.
+    let stored = read_csv(&stored_preds);
+    let plain_train = model
+        .forward(&tensor(&train.x, vec![train.rows(), train.width()]))
+        .unwrap();
+    let plain_train: Vec<f32> = plain_train.values().iter().copied().collect();
+    assert_eq!(stored.len(), train.rows());
+    for (i, row) in stored.iter().enumerate() {
+        let want = &plain_train[i * k..(i + 1) * k];
+        for (a, b) in row[..k].iter().zip(want) {
+            assert!(
+                (a - b).abs() < 1e-3 * b.abs().max(1.0),
+                "stored row {i}: {row:?} vs {want:?}"
+            );
+        }
+    }
 
     // The decrypted model equals the plaintext-trained model.
     let bytes = std::fs::read(&model_file).unwrap();

@@ -260,6 +260,15 @@ impl Node {
         self.call(&r::PREDICT, &[id], Payload::Bytes(batch, &mut |_| {}))
     }
 
+    /// `POST /v1/models/{id}/predict/{dataset_id}`: encrypted outputs `(samples, outputs)` of the
+    /// model on every sample of the stored dataset, in its order.
+    ///
+    /// # Errors
+    /// See the `impl`.
+    pub fn predict_dataset(&self, id: &str, dataset_id: &str) -> Result<Vec<u8>> {
+        self.call(&r::PREDICT_DATASET, &[id, dataset_id], Payload::None)
+    }
+
     /// `POST /v1/jobs`: the new job's record.
     ///
     /// # Errors

@@ -295,6 +295,27 @@ pub fn predict(
     Ok(out)
 }
 
+/// `model_id` on every sample of the stored dataset `dataset_id` (the node streams it from its
+/// shards; nothing is uploaded), decrypted with `key`: the dataset's own key.
+///
+/// # Errors
+/// The call's errors (400 `basis_mismatch` when the dataset is not of the model's key), and
+/// [`CliError::Decrypt`].
+pub fn predict_dataset(
+    node: &Node,
+    key: &SecretKey,
+    model_id: &str,
+    dataset_id: &str,
+) -> Result<Predictions> {
+    let y = decrypt_wire(key, &node.predict_dataset(model_id, dataset_id)?)?.into_f32();
+    let rows = y.shape().first().copied().unwrap_or(0);
+    Ok(Predictions {
+        rows,
+        outputs: y.len().checked_div(rows).unwrap_or(0),
+        values: y.iter().copied().collect(),
+    })
+}
+
 /// A model's weights: decrypted into safetensors with `key`, else the encrypted bundle.
 ///
 /// # Errors

@@ -163,6 +163,15 @@ pub const PREDICT: Route = route(
     B::Bytes,
     A::Bytes,
 );
+/// `POST /v1/models/{id}/predict/{dataset_id}`: the model on every sample of a stored dataset
+/// (streamed from its shards on the node); answers encrypted outputs in the dataset's order.
+pub const PREDICT_DATASET: Route = route(
+    "predictDataset",
+    M::Post,
+    "/models/{id}/predict/{dataset_id}",
+    B::None,
+    A::Bytes,
+);
 /// `DELETE /v1/models/{id}`.
 pub const DELETE_MODEL: Route = route("deleteModel", M::Delete, "/models/{id}", B::None, A::Empty);
 /// `GET /v1/jobs`.
@@ -253,6 +262,7 @@ pub const ROUTES: &[Route] = &[
     MODEL,
     WEIGHTS,
     PREDICT,
+    PREDICT_DATASET,
     DELETE_MODEL,
     JOBS,
     START_JOB,
