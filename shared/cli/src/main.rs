@@ -685,14 +685,33 @@ fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
 fn predict(a: PredictArgs) -> Result<()> {
     let key = load_key(&a.key)?;
     let node = a.node.connect()?;
-    if let (None, Some(dataset)) = (&a.input, &a.dataset) {
-        return predict_stored(&node, &key, &a, dataset);
+    // --dataset: the node predicts a stored dataset from its shards; else the CSV rows are
+    // encrypted and sent. Both are written alike; FHIR only for --input (its rows name subjects).
+    let out = match (&a.input, &a.dataset) {
+        (Some(input), _) => predict_csv(&node, &key, &a, input)?,
+        (None, Some(dataset)) => flows::predict_dataset(&node, &key, &a.model, dataset)?,
+        (None, None) => {
+            return Err(DataError("predict needs --input or --dataset".into()).into());
+        }
+    };
+    write_predictions(&out, a.out.as_deref())?;
+    if let Some(input) = &a.input {
+        pacs_cmd::write_fhir(&a.fhir, &a.model, input, &out.values, out.outputs)?;
     }
-    let input = a
-        .input
-        .clone()
-        .ok_or_else(|| CliError::from(DataError("predict needs --input or --dataset".into())))?;
-    let (rows, width, x) = read_predict_csv(&input)?;
+    if let Some(p) = &a.out {
+        eprintln!("wrote {} predictions to {}", out.rows, p.display());
+    }
+    Ok(())
+}
+
+/// `predict --input`: the CSV's rows encrypted in batches, predicted on the node, decrypted.
+fn predict_csv(
+    node: &Node,
+    key: &SecretKey,
+    a: &PredictArgs,
+    input: &Path,
+) -> Result<flows::Predictions> {
+    let (rows, width, x) = read_predict_csv(input)?;
     let shape: Vec<usize> = if a.shape.is_empty() {
         let m = node.model(&a.model)?;
         serde_json::from_value(m["spec"]["input_shape"].clone()).unwrap_or_else(|_| vec![width])
@@ -708,27 +727,11 @@ fn predict(a: PredictArgs) -> Result<()> {
         .into());
     }
     let pb = bar(rows as u64, "predicting {bar:40} {pos}/{len} rows");
-    let out = flows::predict(&node, &key, &a.model, &x, &shape, &mut |done, _| {
+    let out = flows::predict(node, key, &a.model, &x, &shape, &mut |done, _| {
         pb.set_position(done as u64)
     })?;
     pb.finish_and_clear();
-    write_predictions(&out, a.out.as_deref())?;
-    pacs_cmd::write_fhir(&a.fhir, &a.model, &input, &out.values, out.outputs)?;
-    if let Some(p) = &a.out {
-        eprintln!("wrote {} predictions to {}", rows, p.display());
-    }
-    Ok(())
-}
-
-/// `predict --dataset`: the node predicts a stored dataset from its shards; the outputs are
-/// decrypted here and written like `predict --input`'s.
-fn predict_stored(node: &Node, key: &SecretKey, a: &PredictArgs, dataset: &str) -> Result<()> {
-    let out = flows::predict_dataset(node, key, &a.model, dataset)?;
-    write_predictions(&out, a.out.as_deref())?;
-    if let Some(p) = &a.out {
-        eprintln!("wrote {} predictions to {}", out.rows, p.display());
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// The predictions as CSV (to `out`, else stdout): `output_0..output_{k-1}` and `class` (the
