@@ -77,6 +77,20 @@ fn read_csv(path: &Path) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The first `k` columns of every CSV row equal the plaintext outputs (row-major, `k` per row)
+/// within 1e-3 relative: the f32 rounding of the encrypted run and of decryption.
+fn assert_outputs_close(rows: &[Vec<f32>], plain: &[f32], k: usize, what: &str) {
+    assert_eq!(rows.len() * k, plain.len(), "{what} rows");
+    for (i, (row, want)) in rows.iter().zip(plain.chunks(k)).enumerate() {
+        for (a, b) in row[..k].iter().zip(want) {
+            assert!(
+                (a - b).abs() < 1e-3 * b.abs().max(1.0),
+                "{what} row {i}: {row:?} vs {want:?}"
+            );
+        }
+    }
+}
+
 fn p(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
@@ -140,35 +154,18 @@ fn full_flow_equals_a_plaintext_run() {
         .collect();
     assert_eq!(field(&trained, "losses"), field(&status, "losses"));
 
-    let preds = p(dir.path(), "preds.csv");
-    ok(&[
-        "predict",
-        "--key",
-        key_s,
-        "--node",
-        &node.url,
-        "--model",
-        model_id,
-        "--input",
-        test_csv.to_str().unwrap(),
-        "--out",
-        preds.to_str().unwrap(),
-    ]);
+    let predict = |source: [&str; 2], name: &str| {
+        let out = p(dir.path(), name);
+        let (url, out_s) = (&node.url, out.to_str().unwrap());
+        ok(&[
+            "predict", "--key", key_s, "--node", url, "--model", model_id, source[0], source[1],
+            "--out", out_s,
+        ]);
+        out
+    };
+    let preds = predict(["--input", test_csv.to_str().unwrap()], "preds.csv");
     // The stored training dataset predicted on the node from its shards (issue #32's route).
-    let stored_preds = p(dir.path(), "stored.csv");
-    ok(&[
-        "predict",
-        "--key",
-        key_s,
-        "--node",
-        &node.url,
-        "--model",
-        model_id,
-        "--dataset",
-        ds,
-        "--out",
-        stored_preds.to_str().unwrap(),
-    ]);
+    let stored_preds = predict(["--dataset", ds], "stored.csv");
     let model_file = p(dir.path(), "m.safetensors");
     ok(&[
         "model",
@@ -233,17 +230,10 @@ fn full_flow_equals_a_plaintext_run() {
     let plain_out: Vec<f32> = out.values().iter().copied().collect();
 
     let rows = read_csv(&preds);
-    assert_eq!(rows.len(), test.rows());
     let k = test.target_dim;
+    assert_outputs_close(&rows, &plain_out, k, "test");
     let mut agree = 0;
-    for (i, row) in rows.iter().enumerate() {
-        let want = &plain_out[i * k..(i + 1) * k];
-        for (a, b) in row[..k].iter().zip(want) {
-            assert!(
-                (a - b).abs() < 1e-3 * b.abs().max(1.0),
-                "row {i}: {row:?} vs {want:?}"
-            );
-        }
+    for (row, want) in rows.iter().zip(plain_out.chunks(k)) {
         let best = (0..k).fold(0, |b, j| if want[j] > want[b] { j } else { b });
         agree += usize::from(row[k] as usize == best);
     }
@@ -255,16 +245,7 @@ fn full_flow_equals_a_plaintext_run() {
         .forward(&tensor(&train.x, vec![train.rows(), train.width()]))
         .unwrap();
     let plain_train: Vec<f32> = plain_train.values().iter().copied().collect();
-    assert_eq!(stored.len(), train.rows());
-    for (i, row) in stored.iter().enumerate() {
-        let want = &plain_train[i * k..(i + 1) * k];
-        for (a, b) in row[..k].iter().zip(want) {
-            assert!(
-                (a - b).abs() < 1e-3 * b.abs().max(1.0),
-                "stored row {i}: {row:?} vs {want:?}"
-            );
-        }
-    }
+    assert_outputs_close(&stored, &plain_train, k, "stored");
 
     // The decrypted model equals the plaintext-trained model.
     let bytes = std::fs::read(&model_file).unwrap();
