@@ -68,13 +68,13 @@ pub fn proc_kb(pid: u32, key: &str) -> u64 {
 type Sample = (f64, u64, u64, u64);
 
 /// The node's anonymous memory (`RssAnon`), file-backed resident memory (`RssFile`) and threads,
-/// sampled every 200 ms on a thread of its own until dropped; [`MemoryTimeline::report`] prints
+/// sampled every 200 ms on a thread of its own until [`MemoryTimeline::report`], which prints
 /// the samples a second apart (where the memory goes: data, allocator, threads, page cache).
 pub struct MemoryTimeline {
     /// Set to stop the sampling thread.
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The sampling thread, answering its samples.
-    samples: Option<std::thread::JoinHandle<Vec<Sample>>>,
+    samples: std::thread::JoinHandle<Vec<Sample>>,
 }
 
 impl MemoryTimeline {
@@ -97,20 +97,13 @@ impl MemoryTimeline {
             }
             out
         });
-        MemoryTimeline {
-            stop,
-            samples: Some(samples),
-        }
+        MemoryTimeline { stop, samples }
     }
 
-    /// Stops sampling; prints a sample a second and the peaks, labelled `what`.
-    pub fn report(mut self, what: &str) -> u64 {
+    /// Stops sampling; prints a sample a second and the peak, labelled `what`.
+    pub fn report(self, what: &str) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let samples = self
-            .samples
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
+        let samples = self.samples.join().unwrap_or_default();
         let mut next = 0.0;
         for &(t, anon, file, threads) in &samples {
             if t >= next {
@@ -126,7 +119,6 @@ impl MemoryTimeline {
             "{what}: peak RssAnon {peak} KiB over {} samples",
             samples.len()
         );
-        peak
     }
 }
 

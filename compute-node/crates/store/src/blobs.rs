@@ -273,6 +273,13 @@ impl BlobStore {
             .get_ranges(&blob_path(sha256), ranges)
             .await
             .map_err(|e| store_error(&format!("read ranges of blob {sha256}"), e))?;
+        if parts.len() != ranges.len() {
+            return Err(StoreError::Io(format!(
+                "object store: {} of {} ranges of blob {sha256} returned",
+                parts.len(),
+                ranges.len()
+            )));
+        }
         let mut total = 0;
         for (range, bytes) in ranges.iter().zip(&parts) {
             let want = range.end.saturating_sub(range.start);
@@ -283,13 +290,6 @@ impl BlobStore {
                 )));
             }
             total += want;
-        }
-        if parts.len() != ranges.len() {
-            return Err(StoreError::Io(format!(
-                "object store: {} of {} ranges of blob {sha256} returned",
-                parts.len(),
-                ranges.len()
-            )));
         }
         metrics::counter!("more_store_range_read_bytes_total").increment(total);
         Ok(parts)
