@@ -28,7 +28,7 @@ export { TABLE_TRAINING } from './train-step.js';
  * (null): the steps are shown only while signed in. Datasets, models and jobs belong to a tenant:
  * signing in to another tenant forgets the ones the page was using. */
 function signInChanged(who) {
-  document.querySelector('main').hidden = !who;
+  /** @type {HTMLElement} */ (document.querySelector('main')).hidden = !who;
   if (!who) return;
   if (state.tenant !== null && state.tenant !== who.tenant) {
     Object.assign(state, { datasetId: null, modelId: null, jobId: null, modelTrained: false, work: null });

@@ -40,7 +40,7 @@ export function renderDigit(values, size) {
   const c = Object.assign(document.createElement('canvas'), { width: size, height: size });
   c.setAttribute('role', 'img');
   c.setAttribute('aria-label', 'test image');
-  const ctx = c.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d'));
   const img = ctx.createImageData(size, size);
   values.forEach((v, i) => {
     const g = Math.round(255 * Math.min(1, Math.max(0, v)));

@@ -8,6 +8,7 @@ import { state } from './state.js';
 import { updateButtons } from './controls.js';
 import { keepModelIfItFits } from './work.js';
 import { setTrainingDefaults } from './train-step.js';
+/** @typedef {import('./dom.js').FileInput} FileInput */
 
 /** The data's name for people and for the node's dataset: what it was read from and how much,
  * so that two uploads tell apart (`gbsg2.csv · 686 rows`, `DICOM folder "angio" · 800 images`;
@@ -80,14 +81,14 @@ async function loadData(fn, source = {}) {
 
 $('data-sample').onclick = () => loadData(() => loadBundledMnist({
   perClassTrain: Number($('sample-train').value), perClassTest: Number($('sample-test').value) }));
-$('data-idx').onchange = (e) => loadData(() => loadIdxFiles([.../** @type {HTMLInputElement} */ (e.target).files], { maxSamples: Number($('idx-max').value) }));
-$('data-images').onchange = (e) => loadData(() => loadImageFolder([.../** @type {HTMLInputElement} */ (e.target).files], { size: 28 }),
-  { folder: folderOf([.../** @type {HTMLInputElement} */ (e.target).files]) });
+$('data-idx').onchange = (e) => loadData(() => loadIdxFiles([.../** @type {FileInput} */ (e.target).files], { maxSamples: Number($('idx-max').value) }));
+$('data-images').onchange = (e) => loadData(() => loadImageFolder([.../** @type {FileInput} */ (e.target).files], { size: 28 }),
+  { folder: folderOf([.../** @type {FileInput} */ (e.target).files]) });
 
 // DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
 // come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
 const openDicom = (e) => {
-  const files = [.../** @type {HTMLInputElement} */ (e.target).files];
+  const files = [.../** @type {FileInput} */ (e.target).files];
   /** @type {any} (formats.js infers its options from their defaults, without onProgress) */
   const options = { size: Number($('dicom-size').value),
     onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } };
@@ -173,7 +174,7 @@ async function profileCsv() {
 }
 
 $('data-csv').onchange = async (e) => {
-  csvFile = /** @type {HTMLInputElement} */ (e.target).files[0] ?? null;
+  csvFile = /** @type {FileInput} */ (e.target).files[0] ?? null;
   $('csv-load').disabled = !csvFile;
   // A new table has columns of its own: the previous table's target is not carried over (the
   // profile guesses this one's, and the user may type another).

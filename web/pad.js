@@ -8,7 +8,7 @@ import { state } from './state.js';
 import { predictWhere, softmax } from './results.js';
 
 const pad = /** @type {HTMLCanvasElement} */ (/** @type {unknown} */ ($('pad')));
-const pctx = pad.getContext('2d');
+const pctx = /** @type {CanvasRenderingContext2D} */ (pad.getContext('2d'));
 function clearPad() { pctx.fillStyle = '#000'; pctx.fillRect(0, 0, pad.width, pad.height); }
 clearPad();
 let drawing = false;

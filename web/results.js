@@ -82,7 +82,7 @@ const pct = (/** @type {number | null} */ v) => (v === null || v === undefined ?
 /**
  * A class's name as the results show it: the data's name (text labels, label files, folders);
  * numeric labels ("0"/"1", "1.0"/"2.0") said with their column, e.g. `status = 1`.
- * @param {import('./state.js').DataPart} part
+ * @param {import('./state.js').DataPart & { task: 'classification' }} part a classification part
  * @param {number} k the class index
  */
 export function className(part, k) {
@@ -239,8 +239,8 @@ async function regressionReport(train, test, outputs) {
 /** The report of the last prediction again (a new positive class changes the metrics, not the
  * predictions). */
 async function showReport() {
-  const { train, test } = state.data;
-  const { outputs } = state.lastPrediction;
+  const { train, test } = /** @type {NonNullable<typeof state.data>} */ (state.data);
+  const { outputs } = /** @type {NonNullable<typeof state.lastPrediction>} */ (state.lastPrediction);
   const grid = $('predictions');
   const report = test.task === 'classification' ? await classificationReport(train, test, outputs) : await regressionReport(train, test, outputs);
   state.report = { ...report, nodes: undefined };
@@ -275,7 +275,7 @@ $('positive-class').onchange = () => {
 };
 
 $('predict-test').onclick = async () => {
-  const { test } = state.data;
+  const { test } = /** @type {NonNullable<typeof state.data>} */ (state.data); // the button needs loaded data
   const acc = $('accuracy');
   const where = $('predict-where').value;
   acc.textContent = where === 'local' ? 'Predicting here in the page…' : 'Encrypting, predicting on the node, decrypting…';

@@ -64,7 +64,8 @@ async function scoreFiles(/** @type {File[]} */ files) {
   const cases = await encodeCases(files);
   await ensureLocalModel();
   const outputs = await predictLocalRows(cases.x, cases.rows, cases.featureShape);
-  const rows = predictionRows(state.data.train, cases, outputs);
+  const { train } = /** @type {NonNullable<typeof state.data>} */ (state.data); // loaded: encodeCases checked it
+  const rows = predictionRows(train, cases, outputs);
   const csv = rows.map((r) => r.map(cell).join(',')).join('\n') + '\n';
   const name = files.length === 1 ? files[0].name : (files[0].webkitRelativePath.split('/')[0] || 'new-cases');
   state.scored = { file: name, csv, rows: cases.rows };
@@ -74,7 +75,7 @@ async function scoreFiles(/** @type {File[]} */ files) {
   const body = preview.createTBody();
   for (const r of rows.slice(1, 11)) body.insertRow().append(...r.map((v) => el('td', { textContent: v })));
   $('score-table').replaceChildren(preview);
-  const ids = cases.idColumn ? `column "${cases.idColumn}"` : state.data.train.featureShape.length === 3 ? 'the file and frame' : 'the line in the file';
+  const ids = cases.idColumn ? `column "${cases.idColumn}"` : train.featureShape.length === 3 ? 'the file and frame' : 'the line in the file';
   $('score-status').textContent = `${cases.rows} new cases from ${name} predicted here in the page (nothing sent)`
     + `${cases.rows > 10 ? '; the first 10 shown' : ''}. Ids from ${ids}.`;
   $('score-download').disabled = false;
@@ -82,7 +83,7 @@ async function scoreFiles(/** @type {File[]} */ files) {
 
 /** A file chooser's change: forgets the last scoring, then scores the chosen files. */
 async function chosen(/** @type {Event} */ e) {
-  const files = [.../** @type {HTMLInputElement} */ (e.target).files];
+  const files = [.../** @type {import('./dom.js').FileInput} */ (e.target).files];
   $('score-download').disabled = true;
   $('score-table').replaceChildren();
   $('score-notes').replaceChildren();

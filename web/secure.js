@@ -12,8 +12,49 @@ import { call } from './client.js';
 import { api } from './api.js';
 
 
+/**
+ * A secure model's summary as the node lists it (GET /v1/secure/models; compute-node/API.md).
+ * @typedef {object} SecureModel
+ * @property {string} id 32 hex digits
+ * @property {string} name
+ * @property {string} owner_tenant
+ * @property {number[]} input_shape
+ * @property {number} outputs output values per sample
+ * @property {string[] | null} [class_names]
+ * @property {string} parameter_set the BFV parameters it was published for
+ * @property {number} bound_bits bits of its largest worst-case bound
+ */
+/**
+ * The evaluation key on the node (of the Worker's BFV secret key).
+ * @typedef {object} SecureKey
+ * @property {string} id its id on the node
+ * @property {number} expiresAt when the node deletes it, seconds since 1970
+ * @property {number} bytes its size
+ * @property {string | null} tenant the tenant it was uploaded as
+ * @property {string} parameterSet
+ * @property {number} slots samples per ciphertext
+ * @property {number} seconds the time the key took to make
+ */
+/**
+ * The last secure prediction, decrypted in the page.
+ * @typedef {object} SecureResult
+ * @property {string} modelId
+ * @property {number} samples
+ * @property {number} outputs output values per sample
+ * @property {number[]} predictions the predicted class per sample
+ * @property {number[]} values the decrypted outputs, row-major (samples × outputs)
+ * @property {number} noiseBudgetBits the smallest noise budget left
+ * @property {number} encryptSeconds
+ * @property {number} nodeSeconds
+ * @property {number} decryptSeconds
+ * @property {number} uploadBytes
+ * @property {number} downloadBytes
+ * @property {number} [accuracy] on the test data (classification with labels), 0..1
+ */
+
 /** What the card holds (no key material: the key stays in the Worker). Read by the tests with
- * `import('/secure.js')`. `key`: the evaluation key on the node, for the tenant it was uploaded as. */
+ * `import('/secure.js')`. `key`: the evaluation key on the node, for the tenant it was uploaded as.
+ * @type {{ models: SecureModel[], key: SecureKey | null, last: SecureResult | null, busy: boolean }} */
 export const secureState = { models: [], key: null, last: null, busy: false };
 let appState = null;
 
@@ -163,6 +204,7 @@ async function predict() {
   }
   const modelJson = JSON.stringify(model);
   const batches = Math.ceil(test.rows / key.slots);
+  /** @type {SecureResult} */
   const last = { modelId: summary.id, samples: test.rows, outputs: 0, predictions: [], values: [], noiseBudgetBits: Infinity,
     encryptSeconds: 0, nodeSeconds: 0, decryptSeconds: 0, uploadBytes: 0, downloadBytes: 0 };
   for (let b = 0; b < batches; b++) {

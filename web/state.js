@@ -2,8 +2,15 @@
 // The page state: one object, declared here. No key material: the key stays in the worker.
 
 /**
- * One part (training or test) of the loaded data, as formats.js reads it.
- * @typedef {object} DataPart
+ * One part (training or test) of the loaded data, as formats.js reads it: a classification part has its labels
+ * and class names, a regression part its target names and scale (the code relies on it).
+ * @typedef {DataPartFields & ({ task: 'classification', labels: number[], classNames: string[] }
+ *   | { task: 'regression', targetNames: string[], targetScale: { mean: number[], std: number[] } })} DataPart
+ */
+
+/**
+ * What every part has (and the lists only some have).
+ * @typedef {object} DataPartFields
  * @property {string} name the data's name (file or sample name)
  * @property {Float32Array} x features, row-major (rows × featureShape)
  * @property {Float32Array} y targets, row-major (rows × targetDim): one-hot for classification,

@@ -42,7 +42,7 @@ function tableMlp(inputShape, outputs) {
 }
 
 $('train-start').onclick = async () => {
-  const { train } = state.data;
+  const { train } = /** @type {NonNullable<typeof state.data>} */ (state.data); // uploaded data: loaded
   const status = $('train-status');
   // At once, before anything awaits: a second click finds the button disabled (issue #29, finding 8).
   state.training = true;

@@ -40,8 +40,8 @@ export function jobLabel(/** @type {string} */ jobId) {
 }
 
 /** The name of the node's model `id` as the work card knows it (null before the card has seen it). */
-export function modelName(/** @type {string} */ id) {
-  return known.models.get(id)?.name ?? null;
+export function modelName(/** @type {string | null} */ id) {
+  return id === null ? null : known.models.get(id)?.name ?? null;
 }
 
 /** Shows a refusal or failure in the work card until "Dismiss" is clicked (a refresh keeps it). */
@@ -106,7 +106,9 @@ function table(/** @type {string} */ caption, /** @type {string[]} */ head, /** 
 
 /** This key's objects among the node's: datasets with the key's public basis, their jobs, models. */
 function mine(/** @type {NodeDataset[]} */ datasets, /** @type {NodeModel[]} */ models, /** @type {NodeJob[]} */ jobs) {
-  const same = (/** @type {unknown} */ b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - state.basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
+  // Set: refreshWork returns before a key is made or opened, and a key's basis is never unset (only replaced).
+  const basis = /** @type {number[]} */ (state.basis);
+  const same = (/** @type {unknown} */ b) => Array.isArray(b) && b.length === 4 && b.every((v, i) => Math.abs(v - basis[i]) <= 1e-6 * Math.max(1, Math.abs(v)));
   const byTime = (/** @type {{ created_at: number }} */ a, /** @type {{ created_at: number }} */ b) => a.created_at - b.created_at;
   const myDatasets = datasets.filter((d) => same(d.basis)).sort(byTime);
   const dsIds = new Set(myDatasets.map((d) => d.id));
@@ -153,7 +155,10 @@ function datasetsTable(/** @type {NodeDataset[]} */ datasets) {
 }
 
 function modelsTable(/** @type {NodeModel[]} */ models, /** @type {NodeJob[]} */ jobs) {
-  const trainedOn = (/** @type {NodeModel} */ m) => known.datasets.get(jobs.find((j) => j.model_id === m.id)?.dataset_id)?.name ?? '–';
+  const trainedOn = (/** @type {NodeModel} */ m) => {
+    const job = jobs.find((j) => j.model_id === m.id);
+    return (job ? known.datasets.get(job.dataset_id)?.name : undefined) ?? '–';
+  };
   return { rows: models, make: () => table(`Models (${models.length})`, ['name', 'trained on', 'trained epochs', 'created', '', ''], models.map((m) => [
     m.name, trainedOn(m), String(m.trained_epochs ?? 0), when(m.created_at),
     button(m.id === state.modelId ? 'Predicting with this' : 'Predict with this', async () => useModel(m), 'work-use-model'),
@@ -198,7 +203,7 @@ async function showJobLosses(/** @type {string} */ jobId) {
 /** New data were loaded (`train`: its training part): the chosen model stays chosen when it takes
  * inputs of the data's shape (loading data unselected it, issue #29), else it is let go. */
 export function keepModelIfItFits(/** @type {{ featureShape: number[] }} */ train) {
-  const spec = known.models.get(state.modelId)?.spec;
+  const spec = state.modelId === null ? undefined : known.models.get(state.modelId)?.spec;
   const fits = spec?.input_shape?.join() === train.featureShape.join();
   if (!fits) state.modelTrained = false;
 }

@@ -1,7 +1,8 @@
 // The page's JSDoc types and lint (issue #29: "a `state` whose declared shape is not the one
 // used"): `tsc -p web` (checkJs) and `oxlint web` pass on the page, and both fail on a copy of the
 // page with planted faults — a state field that PageState does not declare, a control used as the
-// wrong type, an undeclared global, an unused variable — so the checks can fail. About 10 s.
+// wrong type, a possibly-null value used (strictNullChecks), an undeclared global, an unused
+// variable — so the checks can fail. About 10 s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -44,6 +45,7 @@ test('planted faults fail tsc and oxlint (the checks can fail)', { timeout: 60_0
 export function planted() {
   state.notDeclared = 1; // not a field of PageState
   $('work').value.toFixed(2); // a control's value is a string
+  state.data.train.rows.toFixed(0); // no data before a file is read: state.data may be null
   const unused = 2;
   return undeclaredGlobal;
 }
@@ -52,6 +54,7 @@ export function planted() {
     assert.notEqual(tsc.code, 0, 'tsc fails on the planted faults');
     assert.match(tsc.out, /work\.js.*Property 'notDeclared' does not exist on type 'PageState'/);
     assert.match(tsc.out, /work\.js.*Property 'toFixed' does not exist on type 'string'/);
+    assert.match(tsc.out, /work\.js.*'state\.data' is possibly 'null'/);
     assert.notEqual(lint.code, 0, 'oxlint fails on the planted faults');
     assert.match(lint.out, /no-unused-vars\): Variable 'unused' is declared but never used/);
     assert.match(lint.out, /no-undef\): 'undeclaredGlobal' is not defined/);
