@@ -130,6 +130,20 @@ mod libc_errno {
     pub const EDQUOT: i32 = 122;
 }
 
+/// The S3 client's own retries of one request: few and short. The node retries above it with its
+/// own budgets (a job's `--job-retry-seconds`, each with backoff, then `interrupted`; an HTTP
+/// request answers 503 and its client retries), so a request only rides out a blip here. With the
+/// client's defaults (10 retries, up to 3 minutes) one store operation during an outage took 2 to
+/// more than 10 seconds to fail and a job overran its 20-second retry budget past 30 s
+/// (`faults_seaweed::training_survives_a_30_second_store_outage`, a loaded test run).
+fn s3_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
 impl BlobStore {
     /// Opens the store at `url`: `file:///absolute/dir` (created if missing; writes are fsynced)
     /// or `s3://bucket[/prefix]` with credentials, region and endpoint from the `AWS_*`
@@ -144,7 +158,10 @@ impl BlobStore {
                 let store = LocalFileSystem::new_with_prefix(dir)?.with_fsync(true);
                 (Arc::new(store), Some(PathBuf::from(dir)))
             } else if url.starts_with("s3://") {
-                let store = AmazonS3Builder::from_env().with_url(url).build()?;
+                let store = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .with_retry(s3_retry())
+                    .build()?;
                 (Arc::new(store), None)
             } else {
                 anyhow::bail!("--store must be file:///path or s3://bucket, got {url:?}");
