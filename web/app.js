@@ -35,7 +35,9 @@ function signInChanged(who) {
     clearWork();
     $('upload-status').textContent = '';
     delete $('upload-status').dataset.state;
+    delete $('upload-status').dataset.datasetId;
     $('train-status').textContent = '';
+    $('train-resume').hidden = true; // the card's job was the other tenant's
     $('local-status').textContent = '';
     updateButtons();
   }

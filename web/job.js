@@ -148,8 +148,7 @@ $('train-cancel').onclick = () => {
   api.cancel(state.jobId).catch((err) => { $('train-error').textContent = `Not cancelled: ${plainLanguage(err.message)}`; });
 };
 $('train-resume').onclick = () => {
-  // No job after a sign-in to another tenant (the card's job was the other tenant's): nothing to resume.
-  if (!state.jobId) return;
+  if (!state.jobId) return; // hidden then (signInChanged), as Cancel's guard
   // The button shows after followJob, which set the label with the id.
   resumeJob(state.jobId, /** @type {string} */ (state.jobLabel)).catch((err) => {
     $('train-error').textContent = `Not resumed: ${err.message}`;

@@ -228,6 +228,32 @@ test('finding 4: "Predict with this" before any data says what to do; loading da
   await tab.close();
 });
 
+test('a sign-in to another tenant forgets the Train card\'s job: no Resume of the other tenant\'s job', { timeout: 90_000 }, async () => {
+  // 0c13063: the job id was forgotten but "Resume" stayed shown; clicking it sent POST /v1/jobs//resume.
+  const authNode = await startNode({ auth: true });
+  const p = await openPage(browser, authNode.url);
+  try {
+    await signIn(p, await createApiKey(authNode.dataDir, 'ward-a', 'trainer'));
+    await generateKey(p);
+    await loadSample(p);
+    await uploadData(p);
+    await train(p, 300);
+    await p.waitForFunction(() => /: running, epoch [1-9]/.test(document.querySelector('#train-status').textContent), null, { timeout: 30_000 });
+    await p.click('#train-cancel');
+    await p.waitForSelector('#train-status[data-state="cancelled"]', { timeout: 30_000 });
+    assert.ok(await p.isVisible('#train-resume'), 'Resume is offered for the cancelled job');
+
+    await p.click('#sign-out');
+    await signIn(p, await createApiKey(authNode.dataDir, 'ward-b', 'trainer'));
+    assert.equal(await p.isVisible('#train-resume'), false, 'no Resume of ward-a\'s job in ward-b');
+    assert.equal(await p.getAttribute('#upload-status', 'data-dataset-id'), null, 'ward-a\'s dataset id is forgotten');
+    assert.deepEqual(p.errors, []);
+  } finally {
+    await p.context().close();
+    await authNode.stop();
+  }
+});
+
 test('finding 10: a viewer is offered predict and download only', { timeout: 90_000 }, async () => {
   // 220e911: a viewer saw Encrypt and upload, Start training and Delete, and learnt of the 403 later.
   const authNode = await startNode({ auth: true });
