@@ -3,7 +3,7 @@
 // the wheel by .ci/setup-tests) trained with the page's defaults, nothing hand-tuned, through the
 // page's controls on a real node, reach at least the reference model fitted in the test on the
 // page's own split (scikit-learn: logistic regression for a class, least squares for a number).
-// Bounded for CI (about a minute and a half on 2 cores): the full tables are small; the full
+// Bounded for CI (about a minute on 2 cores): the full tables are small; the full
 // benchmark (web/tests/clinical-bench.mjs, BENCHMARKS.md) adds the 2,000-image DICOM run.
 //
 // "At least" is judged on the test split with clinical-run.mjs's atLeast: accuracy within one
