@@ -51,6 +51,11 @@ import { ROUTES } from './api_routes.js';
  */
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status the HTTP status
+   * @param {string} code the node's error code (`error`)
+   * @param {string} message the node's message
+   */
   constructor(status, code, message) {
     super(`${message} (${code}, HTTP ${status})`);
     this.status = status;
@@ -60,23 +65,36 @@ export class ApiError extends Error {
 }
 
 const TOKEN_KEY = 'more-node-token';
+/** @type {((message: string) => void) | null} */
 let unauthorized = null;
 
 /** The token the page is signed in with, or null. */
 export function getToken() {
   try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
 }
-export function setToken(token) { sessionStorage.setItem(TOKEN_KEY, token); }
+export function setToken(/** @type {string} */ token) { sessionStorage.setItem(TOKEN_KEY, token); }
 export function clearToken() {
   try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage unavailable: nothing kept */ }
 }
-/** `fn(message)` is called after a 401 (the token, if any, is already forgotten). */
+/**
+ * `fn(message)` is called after a 401 (the token, if any, is already forgotten).
+ * @param {(message: string) => void} fn
+ */
 export function onUnauthorized(fn) { unauthorized = fn; }
 
+/**
+ * One request to the node: `body` bytes (a Uint8Array or Blob) go as they are, anything else
+ * defined as JSON. Resolves with the JSON answer, the answer's bytes, or null (204).
+ * @param {string} method
+ * @param {string} path under `/v1`
+ * @param {unknown} body
+ * @param {{ signedIn?: boolean }} [options] `signedIn: false`: a public route, no token sent
+ */
 async function request(method, path, body, { signedIn = true } = {}) {
+  /** @type {RequestInit & { headers: Record<string, string> }} */
   const init = { method, headers: {} };
   if (body instanceof Uint8Array || body instanceof Blob) {
-    init.body = body;
+    init.body = /** @type {Uint8Array<ArrayBuffer> | Blob} */ (body); // bytes from the worker: never shared memory
     init.headers['Content-Type'] = 'application/octet-stream';
   } else if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -100,16 +118,23 @@ async function request(method, path, body, { signedIn = true } = {}) {
   return type.includes('application/json') ? res.json() : new Uint8Array(await res.arrayBuffer());
 }
 
-/** `route.path` with `values` in its `{templates}`, in order. */
+/**
+ * `route.path` with `values` in its `{templates}`, in order.
+ * @param {string} path
+ * @param {unknown[]} values the call's arguments: the path values (strings or numbers) first
+ */
 function fill(path, values) {
   let i = 0;
-  return path.replace(/\{[^}]+\}/g, () => encodeURIComponent(values[i++] ?? ''));
+  return path.replace(/\{[^}]+\}/g, () => encodeURIComponent(/** @type {string | number} */ (values[i++] ?? '')));
 }
 
-/** The call of one route: `(...pathValues, body)`. */
+/**
+ * The call of one route: `(...pathValues, body)`.
+ * @param {typeof ROUTES[number]} route
+ */
 function call(route) {
   const templates = (route.path.match(/\{/g) ?? []).length;
-  return (...args) => {
+  return (/** @type {unknown[]} */ ...args) => {
     let body = route.body === 'none' ? undefined : args[templates];
     // An encrypted secure-mode batch is ~150 MB whatever the sample count (one ciphertext per
     // input value): sent as a Blob, which the browser streams from its blob store (and developer

@@ -27,7 +27,7 @@ export { TABLE_TRAINING } from './train-step.js';
 /** Signed in (`who`: GET /v1/whoami, or tenant `local` on a node without sign-in) or signed out
  * (null): the steps are shown only while signed in. Datasets, models and jobs belong to a tenant:
  * signing in to another tenant forgets the ones the page was using. */
-function signInChanged(who) {
+function signInChanged(/** @type {import('./state.js').Who | null} */ who) {
   /** @type {HTMLElement} */ (document.querySelector('main')).hidden = !who;
   if (!who) return;
   if (state.tenant !== null && state.tenant !== who.tenant) {

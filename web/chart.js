@@ -1,10 +1,14 @@
 // @ts-check
 // Small canvas drawings: the loss curve and digit thumbnails.
 
-/** Draws `losses` (one per epoch) as a line with axes on `canvas`. */
+/**
+ * Draws `losses` (one per epoch) as a line with axes on `canvas`.
+ * @param {HTMLElement} canvas a `<canvas>` of the page (`$` types the page's elements as controls)
+ * @param {number[]} losses
+ */
 export function drawLosses(canvas, losses) {
-  const ctx = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
+  const ctx = /** @type {CanvasRenderingContext2D} */ (/** @type {HTMLCanvasElement} */ (canvas).getContext('2d'));
+  const { width: w, height: h } = /** @type {HTMLCanvasElement} */ (canvas);
   const pad = { l: 56, r: 16, t: 14, b: 32 };
   ctx.clearRect(0, 0, w, h);
   ctx.font = '12px system-ui, sans-serif';
@@ -19,8 +23,8 @@ export function drawLosses(canvas, losses) {
   if (!losses.length) return;
   const max = Math.max(...losses) * 1.05;
   const min = Math.min(0, Math.min(...losses));
-  const x = (i) => pad.l + (losses.length === 1 ? 0.5 : i / (losses.length - 1)) * (w - pad.l - pad.r);
-  const y = (v) => h - pad.b - ((v - min) / (max - min || 1)) * (h - pad.t - pad.b);
+  const x = (/** @type {number} */ i) => pad.l + (losses.length === 1 ? 0.5 : i / (losses.length - 1)) * (w - pad.l - pad.r);
+  const y = (/** @type {number} */ v) => h - pad.b - ((v - min) / (max - min || 1)) * (h - pad.t - pad.b);
   for (const v of [min, (min + max) / 2, max]) {
     ctx.fillText(v.toPrecision(3), 6, y(v) + 4);
   }
@@ -35,7 +39,11 @@ export function drawLosses(canvas, losses) {
   ctx.lineWidth = 1;
 }
 
-/** A `size`×`size` grey image (values in [0, 1]) as a small canvas. */
+/**
+ * A `size`×`size` grey image (values in [0, 1]) as a small canvas.
+ * @param {Float32Array | number[]} values row-major
+ * @param {number} size
+ */
 export function renderDigit(values, size) {
   const c = Object.assign(document.createElement('canvas'), { width: size, height: size });
   c.setAttribute('role', 'img');

@@ -1,17 +1,27 @@
 // @ts-check
 // Promise wrapper around worker.js. Every call returns a promise; onProgress receives 0..1.
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+/**
+ * A call waiting for the worker's answer, by request id.
+ * @type {Map<number, { resolve: (result: unknown) => void, reject: (error: Error) => void, onProgress?: (fraction: number) => void }>}
+ */
 const pending = new Map();
 let nextId = 1;
 
-worker.onmessage = ({ data }) => {
+/**
+ * What worker.js posts for request `id`: progress (0..1), its answer, or its error's message.
+ * @typedef {{ id: number, progress: number } | { id: number, ok: true, result: unknown }
+ *   | { id: number, ok: false, error: string }} WorkerReply
+ */
+
+worker.onmessage = (/** @type {MessageEvent<WorkerReply>} */ { data }) => {
   const p = pending.get(data.id);
   if (!p) return;
   if ('progress' in data) { p.onProgress?.(data.progress); return; }
   pending.delete(data.id);
   if (data.ok) p.resolve(data.result); else p.reject(new Error(data.error));
 };
-worker.onerror = (e) => {
+worker.onerror = (/** @type {ErrorEvent} */ e) => {
   for (const p of pending.values()) p.reject(new Error(`worker failed: ${e.message}`));
   pending.clear();
 };

@@ -9,11 +9,18 @@ import { updateButtons } from './controls.js';
 import { keepModelIfItFits } from './work.js';
 import { setTrainingDefaults } from './train-step.js';
 /** @typedef {import('./dom.js').FileInput} FileInput */
+/** @typedef {import('./formats.js').LoadedData} LoadedData */
+/** @typedef {import('./state.js').ClassificationPart} ClassificationPart */
+/** Both parts of classification data. @typedef {{ train: ClassificationPart, test: ClassificationPart }} ClassifiedData */
+/** What the page knows of the data's files: the table's file name, the folder's name ('' for loose files).
+ * @typedef {{ file?: string, folder?: string }} DataSource */
 
 /** The data's name for people and for the node's dataset: what it was read from and how much,
  * so that two uploads tell apart (`gbsg2.csv · 686 rows`, `DICOM folder "angio" · 800 images`;
  * never the labels file's name for a folder of images). `source` is what the page knows of the
- * files (the table's file, the folder). */
+ * files (the table's file, the folder).
+ * @param {LoadedData} parts
+ * @param {DataSource} [source] */
 export function dataName({ train, test }, source = {}) {
   const samples = train.rows + test.rows;
   if (train.table) return `${source.file ?? train.name} · ${train.table.rowsRead} rows`;
@@ -27,7 +34,7 @@ export function dataName({ train, test }, source = {}) {
 /** The folder a file chooser's files came from (its first path segment), or '' for loose files. */
 const folderOf = (/** @type {File[]} */ files) => files.find((f) => f.webkitRelativePath)?.webkitRelativePath.split('/')[0] ?? '';
 
-function dataLoaded(parts, source) {
+function dataLoaded(/** @type {LoadedData} */ parts, /** @type {DataSource} */ source) {
   const name = dataName(parts, source);
   parts.train.name = name;
   parts.test.name = name;
@@ -46,10 +53,10 @@ function dataLoaded(parts, source) {
   $('loss').value = '';
   $('data-notes').replaceChildren(...(train.notes ?? []).map((n) => Object.assign(document.createElement('li'), { textContent: n })));
   $('dicom-preview').replaceChildren();
-  if (train.dicom) showDicom(parts);
+  if (train.dicom) showDicom(/** @type {ClassifiedData} */ (parts)); // DICOM files come in labelled folders
   if (train.table) {
     $('data-summary').textContent += ` Task ${train.task}${train.table.guessedTask === train.task ? ' (guessed from the target)' : ` (chosen; the target looks like ${train.table.guessedTask})`}; `
-      + `${train.table.rowsUsed} of ${train.table.rowsRead} rows used; features: ${train.featureNames.join(', ')}.`;
+      + `${train.table.rowsUsed} of ${train.table.rowsRead} rows used; features: ${/** @type {string[]} */ (train.featureNames).join(', ')}.`; // a table's features are named
   }
   updateButtons();
 }
@@ -58,7 +65,9 @@ function dataLoaded(parts, source) {
 let dataLoads = 0;
 
 /** Reads data with `fn` (then named from `source`, see dataName). A read that fails says why and
- * keeps the data loaded before, with their summary and notes (finding 6 of issue #29). */
+ * keeps the data loaded before, with their summary and notes (finding 6 of issue #29).
+ * @param {() => Promise<LoadedData>} fn
+ * @param {DataSource} [source] */
 async function loadData(fn, source = {}) {
   dataLoads++;
   const kept = { summary: $('data-summary').textContent, notes: [...$('data-notes').children] };
@@ -87,19 +96,18 @@ $('data-images').onchange = (e) => loadData(() => loadImageFolder([.../** @type 
 
 // DICOM: decoded in the worker (the library's DICOM pipeline in wasm); only pixels and image facts
 // come back, and only encrypted pixels are ever uploaded. Patient attributes are never read.
-const openDicom = (e) => {
+const openDicom = (/** @type {Event} */ e) => {
   const files = [.../** @type {FileInput} */ (e.target).files];
-  /** @type {any} (formats.js infers its options from their defaults, without onProgress) */
   const options = { size: Number($('dicom-size').value),
-    onProgress: (p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } };
+    onProgress: (/** @type {number} */ p) => { $('data-summary').textContent = `Decoding DICOM files in the page… ${Math.round(100 * p)} %`; } };
   return loadData(() => loadImageFolder(files, options), { folder: folderOf(files) });
 };
 $('data-dicom').onchange = openDicom;
 $('data-dicom-folder').onchange = openDicom;
 
 /** The decoded files (image facts, view) and a preview grid of the model inputs. */
-function showDicom({ train, test }) {
-  const files = train.dicom.files;
+function showDicom(/** @type {ClassifiedData} */ { train, test }) {
+  const files = /** @type {NonNullable<typeof train.dicom>} */ (train.dicom).files; // called with DICOM files only
   const t = document.createElement('table');
   t.className = 'stats';
   t.createTHead().insertRow().append(...['file', 'label', 'modality', 'frames', 'size', 'bits', 'photometric', 'view', 'scaling']
@@ -110,13 +118,14 @@ function showDicom({ train, test }) {
     const tr = body.insertRow();
     [f.name, f.label, f.modality || '–', f.frames, `${f.columns}×${f.rows}`, f.bitsAllocated, f.photometric, f.view ?? '–',
       `${f.rescale[0] !== 1 || f.rescale[1] !== 0 ? `rescale ${fmt(f.rescale[0])}·x ${f.rescale[1] < 0 ? '−' : '+'} ${fmt(Math.abs(f.rescale[1]))}, ` : ''}${scaling}`]
-      .forEach((v) => { tr.insertCell().textContent = v; });
+      .forEach((v) => { tr.insertCell().textContent = /** @type {string} */ (v); }); // numbers too: the DOM writes their text
   }
   const grid = document.createElement('div');
   grid.className = 'grid';
   grid.setAttribute('aria-label', 'Model inputs (cropped and resized frames)');
-  const w = train.featureShape.at(-1);
-  const shown = [[train, 16], [test, 8]].flatMap(([part, n]) => Array.from({ length: Math.min(n, part.rows) }, (_, i) => [part, i]));
+  const w = /** @type {number} */ (train.featureShape.at(-1));
+  const shown = /** @type {[ClassificationPart, number][]} */ ([[train, 16], [test, 8]])
+    .flatMap(([part, n]) => Array.from({ length: Math.min(n, part.rows) }, (_, i) => /** @type {[ClassificationPart, number]} */ ([part, i])));
   for (const [part, i] of shown) {
     const fig = document.createElement('figure');
     fig.append(renderDigit(part.x.subarray(i * w * w, (i + 1) * w * w), w));
@@ -127,17 +136,21 @@ function showDicom({ train, test }) {
   $('dicom-preview').replaceChildren(t, grid);
 }
 
+/** @type {File | null} */
 let csvFile = null;
-/** The columns of the opened table (from its profile): an empty target field means its last one. */
+/** The columns of the opened table (from its profile): an empty target field means its last one.
+ * @type {string[]} */
 let csvHeader = [];
 const csvTargets = () => $('csv-targets').value.split(',').map((s) => s.trim()).filter(Boolean);
 /** The typed target columns, else the guess: the table's last column (shown as the field's
  * placeholder, never written into it while the user may be typing). */
 const chosenTargets = () => (csvTargets().length ? csvTargets() : csvHeader.slice(-1));
 
-/** Per-column statistics of the opened table, shown before anything is read into a data set. */
+/** Per-column statistics of the opened table, shown before anything is read into a data set.
+ * @param {import('./formats.js').ColumnProfile[]} profile
+ * @param {string[]} targets */
 function showProfile(profile, targets) {
-  const fmt = (v) => (Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : '–');
+  const fmt = (/** @type {number} */ v) => (Number.isFinite(v) ? Number(v.toPrecision(4)).toString() : '–');
   const head = ['column', 'numbers', 'missing', 'not numeric', 'distinct', 'min', 'mean', 'max', ''];
   const table = document.createElement('table');
   table.className = 'stats';
@@ -147,7 +160,7 @@ function showProfile(profile, targets) {
     const tr = body.insertRow();
     const warn = [c.missing ? `${c.missing} missing` : '', c.nonNumeric ? `text: ${c.examples.map((e) => `"${e}"`).join(', ')}` : ''].filter(Boolean).join('; ');
     [c.name, c.numeric, c.missing, c.nonNumeric, c.distinct, fmt(c.min), fmt(c.mean), fmt(c.max),
-      (targets.includes(c.name) ? 'target. ' : '') + (warn ? `⚠ ${warn}` : '')].forEach((v) => { tr.insertCell().textContent = v; });
+      (targets.includes(c.name) ? 'target. ' : '') + (warn ? `⚠ ${warn}` : '')].forEach((v) => { tr.insertCell().textContent = /** @type {string} */ (v); }); // numbers too
     if (warn) tr.className = 'warn';
   }
   $('csv-stats').replaceChildren(table);
@@ -192,7 +205,7 @@ $('data-csv').onchange = async (e) => {
 $('csv-targets').onchange = () => profileCsv().catch(() => { /* reported by Read table */ });
 $('csv-load').onclick = () => {
   // An emptied field means "guess": the table's last column, as the profile proposes.
-  if (!csvTargets().length && csvHeader.length) $('csv-targets').value = csvHeader.at(-1);
-  const file = csvFile;
+  if (!csvTargets().length && csvHeader.length) $('csv-targets').value = /** @type {string} */ (csvHeader.at(-1));
+  const file = /** @type {File} */ (csvFile); // the button is enabled once a table is open
   return loadData(() => loadTable(file, { targets: csvTargets(), task: $('csv-task').value }), { file: file?.name });
 };

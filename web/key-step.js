@@ -14,6 +14,8 @@ import { refreshWork } from './work.js';
 import { askPassphrase } from './passphrase.js';
 
 /** @typedef {import('./keystore.js').StoredKey} StoredKey */
+/** @typedef {import('./api.js').NodeDataset} NodeDataset */
+/** @typedef {import('./api.js').NodeJob} NodeJob */
 
 /** The remembered keys as last read from IndexedDB (for the picker and `keyLabelFor`). */
 let remembered = /** @type {StoredKey[]} */ ([]);
@@ -95,9 +97,9 @@ function keyReady({ fingerprint, generation, basis }, { saved, name = '' }) {
 /** How many of the active key's datasets and models are on the node (null: not known). */
 async function activeWork() {
   try {
-    const datasets = (await api.datasets()).filter((d) => sameBasis(d.basis, state.basis));
+    const datasets = /** @type {NodeDataset[]} */ (await api.datasets()).filter((d) => sameBasis(d.basis, state.basis));
     const ids = new Set(datasets.map((d) => d.id));
-    const models = new Set((await api.jobs()).filter((j) => ids.has(j.dataset_id)).map((j) => j.model_id));
+    const models = new Set(/** @type {NodeJob[]} */ (await api.jobs()).filter((j) => ids.has(j.dataset_id)).map((j) => j.model_id));
     return { datasets: datasets.length, models: models.size };
   } catch {
     return null;

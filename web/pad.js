@@ -13,7 +13,8 @@ function clearPad() { pctx.fillStyle = '#000'; pctx.fillRect(0, 0, pad.width, pa
 clearPad();
 let drawing = false;
 let cursor = { x: 140, y: 140 };
-function paint(x, y) {
+/** A round dab of ink at (`x`, `y`), in the pad's pixels. */
+function paint(/** @type {number} */ x, /** @type {number} */ y) {
   pctx.fillStyle = '#fff';
   pctx.beginPath();
   pctx.arc(x, y, 11, 0, 2 * Math.PI);
@@ -56,6 +57,8 @@ $('pad-predict').onclick = async () => {
     $('pad-error').textContent = `Prediction failed: ${err.message}`;
     return;
   }
+  /** The probability of each digit.
+   * @type {number[]} */
   const p = softmax(row);
   const best = p.indexOf(Math.max(...p));
   $('pad-probs').replaceChildren(...p.map((v, k) => {

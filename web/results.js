@@ -16,20 +16,88 @@ import { encrypt } from './upload.js';
 import { localBusyBegin, localBusyEnd } from './health.js';
 import { modelName } from './work.js';
 
-export const softmax = (row) => {
+/** @typedef {import('./state.js').DataPart} DataPart */
+/** @typedef {import('./state.js').ClassificationPart} ClassificationPart */
+/** @typedef {import('./state.js').RegressionPart} RegressionPart */
+
+// The library's reports (more_data_owner::evaluate, camelCase fields, null where it has None).
+/** A share with its counts. @typedef {{ value: number | null, numerator: number, denominator: number }} Ratio */
+/**
+ * The classification report of the test set for one positive class.
+ * @typedef {object} ClassificationReport
+ * @property {string[]} classNames
+ * @property {number} positive the positive class's index
+ * @property {number} samples test rows
+ * @property {number[]} predicted per row, the predicted class
+ * @property {number[]} positiveProbability per row, the positive class's probability
+ * @property {number[]} confidence per row, the predicted class's probability
+ * @property {Ratio} accuracy
+ * @property {string} majorityClass the training set's most frequent class, by name
+ * @property {Ratio} majorityAccuracy the accuracy of always saying the majority class
+ * @property {number} balancedAccuracy the mean of the classes' recalls
+ * @property {number} chanceBalancedAccuracy the balanced accuracy of any guess that ignores the data
+ * @property {boolean} beatsBaselines
+ * @property {{ counts: number[][] }} confusion rows: true class, columns: predicted
+ * @property {{ truePositives: number, falsePositives: number, trueNegatives: number, falseNegatives: number,
+ *   sensitivity: Ratio, specificity: Ratio, ppv: Ratio, npv: Ratio }} binary the positive class against the rest
+ * @property {{ points: { fpr: number, tpr: number, threshold: number }[], auc: number, positives: number,
+ *   negatives: number } | null} roc null when the test set lacks positives or negatives (see `rocNote`)
+ * @property {string | null} rocNote why there is no ROC curve
+ * @property {{ lower: number, upper: number, count: number, meanPredicted: number | null,
+ *   observed: number | null }[]} calibration bins of the positive class's probability
+ */
+/** Errors in a target's units. @typedef {{ mae: number, rmse: number, r2: number }} Errors */
+/**
+ * The regression report of the test set: per target column, the model's errors and the baselines'.
+ * @typedef {object} RegressionReport
+ * @property {number} samples test rows
+ * @property {{ name: string, model: Errors, meanBaseline: Errors, linearBaseline: Errors | null, beatsMean: boolean,
+ *   beatsLinear: boolean }[]} outputs per target column (linearBaseline: null when it cannot be fitted)
+ * @property {number[]} predictions the model's predictions in the targets' units, row-major
+ * @property {boolean} beatsBaselines on every target
+ */
+/**
+ * The results view of a classification: the report, its numbers, its text and its elements.
+ * @typedef {object} ClassificationView
+ * @property {ClassificationReport} report
+ * @property {number | null} accuracy
+ * @property {number | null} baseline the majority class's accuracy
+ * @property {number[][]} matrix the confusion counts
+ * @property {boolean} beats
+ * @property {string} text
+ * @property {HTMLElement[]} nodes
+ */
+/**
+ * The results view of a regression.
+ * @typedef {object} RegressionView
+ * @property {RegressionReport} report
+ * @property {undefined} [accuracy] none (a regression)
+ * @property {{ name: string, mae: number, r2: number, baseMae: number, baseR2: number, linearMae: number | null,
+ *   beats: boolean }[]} perOutput
+ * @property {boolean} beats
+ * @property {string} text
+ * @property {HTMLElement[]} nodes
+ */
+
+/** Probabilities from a row of logits. */
+export const softmax = (/** @type {number[]} */ row) => {
   const m = Math.max(...row);
   const e = row.map((v) => Math.exp(v - m));
   const s = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / s);
 };
 
-const toRows = (data, rows) => {
+/** `rows` rows of a row-major array. */
+const toRows = (/** @type {Float32Array} */ data, /** @type {number} */ rows) => {
   const width = data.length / rows;
   return Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * width, (r + 1) * width)));
 };
 
 /** Encrypts `x` (rows × feature shape), predicts on the node, decrypts: rows of outputs. The node
- * holds these ciphertexts (and the model's): not private from the node, see SECURITY.md. */
+ * holds these ciphertexts (and the model's): not private from the node, see SECURITY.md.
+ * @param {Float32Array} x
+ * @param {number} rows
+ * @param {number[]} featureShape */
 async function predictRows(x, rows, featureShape) {
   const enc = await encrypt(x, [rows, ...featureShape], { kind: 'gaussian', std: 0.1 });
   const out = await call('decrypt', { bytes: await api.predict(state.modelId, enc) });
@@ -46,7 +114,10 @@ export async function ensureLocalModel() {
     + `${info.spec.layers.length} layers). "Here" predictions send nothing.`;
 }
 
-/** Predicts with the model decrypted in the page: inputs and outputs never leave the page. */
+/** Predicts with the model decrypted in the page: inputs and outputs never leave the page.
+ * @param {Float32Array} x rows × feature shape
+ * @param {number} rows
+ * @param {number[]} featureShape */
 export async function predictLocalRows(x, rows, featureShape) {
   localBusyBegin(); // the health poll waits: nothing at all is sent while predicting here
   try {
@@ -57,6 +128,10 @@ export async function predictLocalRows(x, rows, featureShape) {
   }
 }
 
+/** Predicts here or on the node, as the card says: where it ran and the rows of outputs.
+ * @param {Float32Array} x rows × feature shape
+ * @param {number} rows
+ * @param {number[]} featureShape */
 export async function predictWhere(x, rows, featureShape) {
   if ($('predict-where').value === 'local') {
     await ensureLocalModel();
@@ -75,14 +150,14 @@ $('model-local').onclick = async () => {
   }
 };
 
-export const argmax = (row) => row.indexOf(Math.max(...row));
+export const argmax = (/** @type {number[]} */ row) => row.indexOf(Math.max(...row));
 
 const pct = (/** @type {number | null} */ v) => (v === null || v === undefined ? '—' : `${(100 * v).toFixed(1)} %`);
 
 /**
  * A class's name as the results show it: the data's name (text labels, label files, folders);
  * numeric labels ("0"/"1", "1.0"/"2.0") said with their column, e.g. `status = 1`.
- * @param {import('./state.js').DataPart & { task: 'classification' }} part a classification part
+ * @param {ClassificationPart} part a classification part
  * @param {number} k the class index
  */
 export function className(part, k) {
@@ -93,12 +168,12 @@ export function className(part, k) {
 }
 
 /** The id of test row `i`: its line in the table, its file for images, else its position. */
-export function rowId(part, i) {
+export function rowId(/** @type {DataPart} */ part, /** @type {number} */ i) {
   return part.sampleNames?.[i] ?? `test sample ${i + 1}`;
 }
 
 /** The positive class by default: the last class (the finding: "1", "yes", "sick" sort last). */
-function positiveChoices(test) {
+function positiveChoices(/** @type {ClassificationPart} */ test) {
   const select = $('positive-class');
   const names = test.classNames.map((_, k) => className(test, k));
   if ([...select.options].map((o) => o.textContent).join('\n') !== names.join('\n')) {
@@ -108,7 +183,12 @@ function positiveChoices(test) {
   return Number(select.value);
 }
 
-/** One metric row: plain-language name, value, counts. */
+/** One metric row: plain-language name, value, counts.
+ * @param {HTMLTableSectionElement} body
+ * @param {string} key the row's `data-metric`
+ * @param {string} label
+ * @param {Ratio} ratio
+ * @param {string} help what it means */
 function metricRow(body, key, label, ratio, help) {
   const tr = body.insertRow();
   tr.dataset.metric = key;
@@ -119,7 +199,7 @@ function metricRow(body, key, label, ratio, help) {
 }
 
 /** The table of the positive class's metrics and the accuracy beside its baselines. */
-function metricsTable(test, r) {
+function metricsTable(/** @type {ClassificationPart} */ test, /** @type {ClassificationReport} */ r) {
   const pos = className(test, r.positive);
   const b = r.binary;
   const table = el('table', { className: 'stats', id: 'metrics' });
@@ -142,7 +222,7 @@ function metricsTable(test, r) {
 }
 
 /** Confusion matrix with class names. */
-function confusionTable(test, r) {
+function confusionTable(/** @type {ClassificationPart} */ test, /** @type {ClassificationReport} */ r) {
   const names = test.classNames.map((_, k) => className(test, k));
   const table = el('table', { className: 'confusion' });
   table.createCaption().textContent = 'Confusion matrix (rows: true class, columns: predicted)';
@@ -151,13 +231,14 @@ function confusionTable(test, r) {
   r.confusion.counts.forEach((row, i) => {
     const tr = body.insertRow();
     tr.append(el('th', { textContent: names[i] }));
-    row.forEach((v, j) => { const td = tr.insertCell(); td.textContent = v; if (i === j) td.className = 'diag'; });
+    // The count as text (the DOM writes a number's).
+    row.forEach((v, j) => { const td = tr.insertCell(); td.textContent = /** @type {string} */ (/** @type {unknown} */ (v)); if (i === j) td.className = 'diag'; });
   });
   return table;
 }
 
 /** The ROC and calibration charts of the positive class. */
-function charts(test, r) {
+function charts(/** @type {ClassificationPart} */ test, /** @type {ClassificationReport} */ r) {
   const pos = className(test, r.positive);
   const roc = el('canvas', { id: 'roc', width: 300, height: 300 });
   roc.setAttribute('role', 'img');
@@ -185,8 +266,13 @@ function charts(test, r) {
   ]);
 }
 
-/** The library's classification report of `outputs` (rows of logits) and the view of it. */
+/** The library's classification report of `outputs` (rows of logits) and the view of it.
+ * @param {ClassificationPart} train
+ * @param {ClassificationPart} test
+ * @param {number[][]} outputs
+ * @returns {Promise<ClassificationView>} */
 async function classificationReport(train, test, outputs) {
+  /** @type {ClassificationReport} */
   const r = await call('evaluateClassification', {
     outputs: Float32Array.from(outputs.flat()), labels: Uint32Array.from(test.labels),
     classNames: test.classNames, trainLabels: Uint32Array.from(train.labels), positive: positiveChoices(test) });
@@ -204,9 +290,14 @@ async function classificationReport(train, test, outputs) {
 }
 
 /** The library's regression report: per target column, errors in its units against the training
- * mean and a linear model fitted on the training split. */
+ * mean and a linear model fitted on the training split.
+ * @param {RegressionPart} train
+ * @param {RegressionPart} test
+ * @param {number[][]} outputs
+ * @returns {Promise<RegressionView>} */
 async function regressionReport(train, test, outputs) {
   const names = test.targetNames ?? Array.from({ length: test.targetDim }, (_, k) => `output ${k + 1}`);
+  /** @type {RegressionReport} */
   const r = await call('evaluateRegression', {
     outputs: Float32Array.from(outputs.flat()), testY: test.y, testX: test.x, trainX: train.x, trainY: train.y,
     width: test.featureShape.reduce((a, b) => a * b, 1), names, mean: test.targetScale.mean, std: test.targetScale.std });
@@ -242,12 +333,15 @@ async function showReport() {
   const { train, test } = /** @type {NonNullable<typeof state.data>} */ (state.data);
   const { outputs } = /** @type {NonNullable<typeof state.lastPrediction>} */ (state.lastPrediction);
   const grid = $('predictions');
-  const report = test.task === 'classification' ? await classificationReport(train, test, outputs) : await regressionReport(train, test, outputs);
+  // The two parts share their task.
+  const report = test.task === 'classification' ? await classificationReport(/** @type {ClassificationPart} */ (train), test, outputs)
+    : await regressionReport(/** @type {RegressionPart} */ (train), test, outputs);
   state.report = { ...report, nodes: undefined };
   state.accuracy = report.accuracy ?? null;
   grid.replaceChildren();
-  if (test.task === 'classification') {
-    report.report.predicted.slice(0, 24).forEach((k, i) => grid.append(predictionTile(test, i, k, report.report.confidence[i])));
+  if (test.task === 'classification') { // then `report` is a ClassificationView
+    /** @type {ClassificationView} */ (report).report.predicted.slice(0, 24)
+      .forEach((k, i) => grid.append(predictionTile(test, i, k, /** @type {ClassificationView} */ (report).report.confidence[i])));
   }
   $('report').replaceChildren(...report.nodes);
   $('positive-row').hidden = test.task !== 'classification';
@@ -259,14 +353,20 @@ async function showReport() {
   return report;
 }
 
-/** The library's advice (which way to move what) under the warning (train-auto.js; P5's tune rules). */
+/** The library's advice (which way to move what) under the warning (train-auto.js; P5's tune rules).
+ * @param {DataPart} test
+ * @param {ClassificationView | RegressionView} report the view of `test`'s task */
 async function showAdvice(test, report) {
   const classification = test.task === 'classification';
-  const score = classification ? report.accuracy : report.report.outputs[0].model.r2;
-  const baseline = classification ? report.baseline : Math.max(report.report.outputs[0].meanBaseline.r2,
-    report.report.outputs[0].linearBaseline?.r2 ?? -Infinity);
+  // The view of a classification (accuracy against the majority class) or of a regression (R² of its first target).
+  const score = classification ? /** @type {ClassificationView} */ (report).accuracy
+    : /** @type {RegressionView} */ (report).report.outputs[0].model.r2;
+  const baseline = classification ? /** @type {ClassificationView} */ (report).baseline
+    : Math.max(/** @type {RegressionView} */ (report).report.outputs[0].meanBaseline.r2,
+      /** @type {RegressionView} */ (report).report.outputs[0].linearBaseline?.r2 ?? -Infinity);
   try {
-    $('report').append(await adviceFor({ score, baseline }));
+    // The accuracies are null only without test rows.
+    $('report').append(await adviceFor({ score: /** @type {number} */ (score), baseline: /** @type {number} */ (baseline) }));
   } catch { /* no advice (a wasm package without the tune rules): the warning stands alone */ }
 }
 
@@ -304,10 +404,10 @@ $('predict-test').onclick = async () => {
 
 /** A test prediction: the row's id, the predicted class by name and its probability, and the
  * true class when it differs. */
-function predictionTile(ds, i, k, p) {
+function predictionTile(/** @type {ClassificationPart} */ ds, /** @type {number} */ i, /** @type {number} */ k, /** @type {number} */ p) {
   const fig = document.createElement('figure');
   fig.className = k === ds.labels[i] ? 'ok' : 'bad';
-  const w = ds.featureShape.at(-1);
+  const w = /** @type {number} */ (ds.featureShape.at(-1));
   if (ds.featureShape.length === 3) fig.append(renderDigit(ds.x.subarray(i * w * w, (i + 1) * w * w), w));
   const cap = document.createElement('figcaption');
   const truth = k === ds.labels[i] ? '' : `, true ${className(ds, ds.labels[i])}`;

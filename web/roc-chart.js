@@ -6,7 +6,12 @@
 
 const PAD = { l: 58, r: 12, t: 12, b: 36 };
 
-/** Axes of a unit square plot on `canvas`; returns the canvas context and the two scales. */
+/**
+ * Axes of a unit square plot on `canvas`; returns the canvas context and the two scales.
+ * @param {HTMLCanvasElement} canvas
+ * @param {string} xLabel
+ * @param {string} yLabel
+ */
 function unitAxes(canvas, xLabel, yLabel) {
   const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   const { width: w, height: h } = canvas;

@@ -11,6 +11,18 @@ import { $, download, el, showError } from './dom.js';
 import { state } from './state.js';
 import { className, ensureLocalModel, predictLocalRows, softmax, argmax } from './results.js';
 
+/**
+ * New cases encoded as the training data were (the worker's scoreTable, scoreImages).
+ * @typedef {object} NewCases
+ * @property {Float32Array} x features, row-major (rows × featureShape)
+ * @property {number[]} featureShape
+ * @property {number} rows
+ * @property {string[]} ids per case: its id column's value, its line, or `file#frame`
+ * @property {string | null} idColumn the table's id column, if any
+ * @property {string[]} notes what the reader did
+ * @property {string[]} featureNames the feature columns (tables)
+ */
+
 /** A CSV cell: quoted when it holds a separator, a quote or a line break. */
 const cell = (/** @type {string | number} */ v) => {
   const s = String(v);
@@ -40,7 +52,8 @@ export function predictionRows(train, cases, outputs) {
 }
 
 /** Encodes the chosen files in the worker as the training data were: a table with the training
- * table's columns, or image files (DICOM, PNG, JPEG) for an image model. */
+ * table's columns, or image files (DICOM, PNG, JPEG) for an image model.
+ * @returns {Promise<NewCases>} */
 async function encodeCases(/** @type {File[]} */ files) {
   const train = state.data?.train;
   if (!train || !state.modelTrained) {

@@ -11,6 +11,8 @@ import { $, progressBar } from './dom.js';
 import { call } from './client.js';
 import { api } from './api.js';
 
+/** @typedef {import('./state.js').PageState} PageState */
+/** @typedef {import('./state.js').DataPart} DataPart */
 
 /**
  * A secure model's summary as the node lists it (GET /v1/secure/models; compute-node/API.md).
@@ -51,23 +53,31 @@ import { api } from './api.js';
  * @property {number} downloadBytes
  * @property {number} [accuracy] on the test data (classification with labels), 0..1
  */
+/**
+ * A secure model as the node answers it (GET /v1/secure/models/{id}): `model` is the model's JSON,
+ * sent on to the Worker as text; the page reads its input shape.
+ * @typedef {{ model: { input_shape: number[] } }} SecureModelAnswer
+ */
 
 /** What the card holds (no key material: the key stays in the Worker). Read by the tests with
  * `import('/secure.js')`. `key`: the evaluation key on the node, for the tenant it was uploaded as.
  * @type {{ models: SecureModel[], key: SecureKey | null, last: SecureResult | null, busy: boolean }} */
 export const secureState = { models: [], key: null, last: null, busy: false };
+/** app.js's page state, from setupSecure (app.js calls it first, before sign-in and any click).
+ * @type {PageState | null} */
 let appState = null;
 
-const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
-const secs = (s) => `${s.toFixed(s < 1 ? 2 : 1)} s`;
-const shape = (s) => s.join('×');
+const mb = (/** @type {number} */ n) => `${(n / 1e6).toFixed(1)} MB`;
+const secs = (/** @type {number} */ s) => `${s.toFixed(s < 1 ? 2 : 1)} s`;
+const shape = (/** @type {number[]} */ s) => s.join('×');
 
-function showError(err) {
+/** Shows `err` in the card, or clears it (null). */
+function showError(/** @type {Error | null} */ err) {
   $('secure-error').textContent = err ? `Error: ${err.message ?? err}` : '';
 }
 
 /** Wires the card; `state` is app.js's page state (the loaded data, the tenant). */
-export function setupSecure(state) {
+export function setupSecure(/** @type {PageState} */ state) {
   appState = state;
   $('secure-refresh').onclick = () => refreshModels().catch(showError);
   $('secure-model').onchange = () => { describeModel(); updateSecureButtons(); };
@@ -85,7 +95,7 @@ export function updateSecureButtons() {
 }
 
 /** Signed in as `who` (GET /v1/whoami): a new tenant gets a new key and its own list. */
-export async function secureSignedIn(who) {
+export async function secureSignedIn(/** @type {{ tenant: string | null }} */ who) {
   if (secureState.key && secureState.key.tenant !== who.tenant) {
     await call('bfvDrop');
     secureState.key = null;
@@ -96,7 +106,8 @@ export async function secureSignedIn(who) {
   await refreshModels().catch(showError);
 }
 
-async function run(fn) {
+/** Runs `fn` with the card busy; its error is shown in the card. */
+async function run(/** @type {() => Promise<unknown>} */ fn) {
   showError(null);
   secureState.busy = true;
   updateSecureButtons();
@@ -119,7 +130,7 @@ export async function refreshModels() {
   const chosen = select.value;
   const options = secureState.models.map((m) => Object.assign(document.createElement('option'), {
     value: m.id,
-    textContent: `${m.name} (from ${m.owner_tenant}${m.owner_tenant === appState.tenant ? ', yours' : ''})`,
+    textContent: `${m.name} (from ${m.owner_tenant}${m.owner_tenant === /** @type {PageState} */ (appState).tenant ? ', yours' : ''})`,
   }));
   select.replaceChildren(...(options.length ? options
     : [Object.assign(document.createElement('option'), { value: '', textContent: 'none shared with this tenant yet' })]));
@@ -145,8 +156,8 @@ async function makeKey() {
   $('secure-key-status').textContent = 'Making a secure key in the page…';
   const k = await call('bfvGenerate');
   const uploaded = await api.uploadEvaluationKey(k.evaluationKey);
-  secureState.key = { id: uploaded.id, expiresAt: uploaded.expires_at, bytes: k.evaluationKey.length, tenant: appState.tenant,
-    parameterSet: k.parameterSet, slots: k.slots, seconds: k.seconds };
+  secureState.key = { id: uploaded.id, expiresAt: uploaded.expires_at, bytes: k.evaluationKey.length,
+    tenant: /** @type {PageState} */ (appState).tenant, parameterSet: k.parameterSet, slots: k.slots, seconds: k.seconds };
   $('secure-key-status').textContent = `Secure key made in this page in ${secs(k.seconds)} (${k.parameterSet}); `
     + `the node holds only its evaluation key (${mb(k.evaluationKey.length)}, lets it compute, not read).`;
   return secureState.key;
@@ -155,18 +166,23 @@ async function makeKey() {
 /** The key for this tenant; a fresh evaluation key of it when the node's copy expires within a minute. */
 async function ensureKey() {
   const k = secureState.key;
-  if (!k || k.tenant !== appState.tenant) return makeKey();
+  if (!k || k.tenant !== /** @type {PageState} */ (appState).tenant) return makeKey();
   if (k.expiresAt && Date.now() / 1000 > k.expiresAt - 60) await renewEvaluationKey(k);
   return k;
 }
 
 /** Uploads a new evaluation key of the same secret key (the node keeps a tenant's newest 16). */
-async function renewEvaluationKey(key) {
+async function renewEvaluationKey(/** @type {SecureKey} */ key) {
   const uploaded = await api.uploadEvaluationKey(await call('bfvEvaluationKey'));
   Object.assign(key, { id: uploaded.id, expiresAt: uploaded.expires_at });
 }
 
-/** POST predict; when the node no longer has the evaluation key (404 naming it), one retry with a new one. */
+/**
+ * POST predict; when the node no longer has the evaluation key (404 naming it), one retry with a new one.
+ * @param {string} modelId
+ * @param {SecureKey} key
+ * @param {Uint8Array} bytes the encrypted batch
+ */
 async function predictOnce(modelId, key, bytes) {
   try {
     return await api.securePredict(modelId, key.id, bytes);
@@ -180,7 +196,7 @@ async function predictOnce(modelId, key, bytes) {
 /** Encrypts the loaded test data in the Worker, predicts on the node, decrypts here. */
 async function predict() {
   const summary = chosenModel();
-  const test = appState.data?.test;
+  const test = /** @type {PageState} */ (appState).data?.test;
   if (!summary || !test) throw new Error('Choose a shared model and load data (step 2) first.');
   const status = $('secure-status');
   const bar = progressBar('secure-progress');
@@ -191,7 +207,7 @@ async function predict() {
   secureState.last = null;
   bar.value = 0;
 
-  const { model } = await api.secureModel(summary.id);
+  const { model } = /** @type {SecureModelAnswer} */ (await api.secureModel(summary.id));
   const inputs = model.input_shape.reduce((a, b) => a * b, 1);
   const width = test.x.length / test.rows;
   if (inputs !== width) {
@@ -234,6 +250,12 @@ async function predict() {
   showResult(last, test, summary);
 }
 
+/**
+ * Shows `last` (with its accuracy, when `test` has labels) and keeps it in `secureState`.
+ * @param {SecureResult} last
+ * @param {DataPart} test
+ * @param {SecureModel} summary
+ */
 function showResult(last, test, summary) {
   const result = $('secure-result');
   if (test.labels && test.task === 'classification') {

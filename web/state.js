@@ -26,8 +26,50 @@
  * @property {string[]} [featureNames] the feature columns (tables)
  * @property {string[]} [sampleNames] per row: the file it came from (images, DICOM)
  * @property {string[]} [notes] what the reader did (dropped columns, missing values…)
- * @property {any} [table] the table's facts (rowsRead, rowsUsed, guessedTask)
- * @property {any} [dicom] the DICOM files' facts ({ files })
+ * @property {TableFacts} [table] the table's facts (tables)
+ * @property {{ files: DicomFile[] } | null} [dicom] the DICOM files' facts (image folders; null: no DICOM file)
+ */
+
+/** A classification part (labels and class names). @typedef {DataPart & { task: 'classification' }} ClassificationPart */
+/** A regression part (target names and scale). @typedef {DataPart & { task: 'regression' }} RegressionPart */
+
+/**
+ * How a table was read (formats.js `loadTable`): kept so that new cases are encoded as it was (score.js).
+ * @typedef {object} TableFacts
+ * @property {string[]} notes what the reader did
+ * @property {'classification' | 'regression'} guessedTask the task the target column suggests
+ * @property {string[]} targets the target columns asked for
+ * @property {number} rowsRead data rows in the file
+ * @property {number} rowsUsed rows used (the others dropped, see `notes`)
+ * @property {File} file the table's file
+ */
+
+/**
+ * One DICOM file of an image folder: its image facts only (no patient attribute is read).
+ * @typedef {object} DicomFile
+ * @property {string} name the file's name
+ * @property {string} label its class (the labels CSV's)
+ * @property {number} frames
+ * @property {number} rows height, pixels
+ * @property {number} columns width, pixels
+ * @property {string} modality e.g. "XA"; empty when absent
+ * @property {string} photometric the photometric interpretation
+ * @property {number} bitsAllocated bits per sample
+ * @property {string} transferSyntax UID and name
+ * @property {[number, number]} rescale slope and intercept applied
+ * @property {[number, number] | null} window centre and width used (null: min–max)
+ * @property {number | null} primaryAngle positioner primary angle, degrees, LAO > 0
+ * @property {number | null} secondaryAngle positioner secondary angle, degrees, cranial > 0
+ * @property {string | null} view the C-arm view ("LAO 30 CRA 20"; null without both angles)
+ */
+
+/**
+ * The signed-in caller (GET /v1/whoami), or tenant `local` on a node without sign-in.
+ * @typedef {object} Who
+ * @property {string} tenant whose datasets, models and jobs the page sees
+ * @property {string} subject `apikey:{key id}`, `oidc:{sub}` or `anonymous`
+ * @property {'viewer' | 'trainer' | 'admin'} role what it may do
+ * @property {'api_key' | 'oidc' | 'anonymous'} method how it signed in
  */
 
 /**

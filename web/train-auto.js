@@ -51,6 +51,7 @@ function linearSpec(/** @type {number[]} */ inputShape, /** @type {number} */ ou
 
 /** The models the search weighs: the card's model; for tables a linear model too. */
 function candidates(/** @type {import('./state.js').DataPart} */ train, /** @type {(name: string) => object} */ cardModel) {
+  /** @type {import('./tuning.js').Candidate[]} */
   const out = [{ label: $('preset').value, body: cardModel }];
   if (train.featureShape.length === 1) {
     out.push({ label: 'linear model', simpler: true, body: (name) => ({ name, spec: linearSpec(train.featureShape, train.targetDim) }) });

@@ -17,26 +17,27 @@ export const TABLE_TRAINING = {
   classification: { epochs: 15, batch: 16, lr: 0.1, momentum: 0 },
   regression: { epochs: 15, batch: 16, lr: 0.05, momentum: 0 },
 };
+/** The settings' fields (their ids). @type {('epochs' | 'batch' | 'lr' | 'momentum')[]} */
 const TRAINING_FIELDS = ['epochs', 'batch', 'lr', 'momentum'];
 const pageTrainingDefaults = Object.fromEntries(TRAINING_FIELDS.map((f) => [f, $(f).defaultValue]));
 
 /** Puts the training defaults for `train` into the form: the table settings for a table, else
  * index.html's. */
-export function setTrainingDefaults(train) {
+export function setTrainingDefaults(/** @type {import('./state.js').DataPart} */ train) {
   const values = train.featureShape.length === 1 ? TABLE_TRAINING[train.task] : pageTrainingDefaults;
   for (const f of TRAINING_FIELDS) $(f).value = String(values[f]);
   applyMode(train); // automatic mode: the epochs field is the early-stopped run's cap
 }
 
 /** The create-model body of the card's model for `train`, named `name` (the automatic mode's). */
-function cardModel(train, name) {
+function cardModel(/** @type {import('./state.js').DataPart} */ train, /** @type {string} */ name) {
   const preset = $('preset').value;
   return preset === 'table_mlp' ? { name, spec: tableMlp(train.featureShape, train.targetDim) }
     : { name, preset, input_shape: train.featureShape, outputs: train.targetDim };
 }
 
 /** A small MLP for tables (classification or regression): dense 32 → tanh → dense `outputs`. */
-function tableMlp(inputShape, outputs) {
+function tableMlp(/** @type {number[]} */ inputShape, /** @type {number} */ outputs) {
   return { input_shape: inputShape, layers: [{ type: 'flatten' }, { type: 'dense', units: 32 }, { type: 'tanh' },
     { type: 'dense', units: outputs }] };
 }

@@ -324,6 +324,7 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch, validat
 async function chooseKind(o, runs, validation) {
   const ordered = [...runs].sort((a, b) => Number(Boolean(b.candidate.simpler)) - Number(Boolean(a.candidate.simpler)));
   const rows = validation.y.length / o.train.targetDim;
+  /** Per run, its outputs on the validation rows, row-major ([] for a diverged run). @type {number[][]} */
   const outputs = [];
   for (const r of ordered) {
     if (r.run.diverged) { outputs.push([]); continue; }

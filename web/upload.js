@@ -13,11 +13,27 @@ import { api } from './api.js';
 import { $, progressBar } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './controls.js';
+/** @typedef {import('./state.js').DataPart} DataPart */
+
+/**
+ * The shadow distribution a tensor is encrypted with (the worker's `encrypt`: its ShadowDistribution).
+ * @typedef {{ kind: 'gaussian', std: number } | { kind: 'moment_matched', mean: number[], std: number[] }
+ *   | { kind: 'simplex' }} Shadow
+ */
+
+/** How rows are cut into shards (`shardPlan`). @typedef {{ rows: number, perShard: number, shards: number }} ShardPlan */
+
+/** What an upload is of: it resumes only the same data (name, rows, shard size) under the same key.
+ * @typedef {{ fingerprint: string | null, name: string, rows: number, shardBytes: number }} UploadWhat */
+/** An unfinished upload (localStorage). @typedef {UploadWhat & { datasetId: string }} SavedUpload */
 
 /** Bytes of one encrypted value: compact form, two f32 planes. */
 const BYTES_PER_VALUE = 8;
 const RESUME_KEY = 'more-upload-resume';
 
+/** The features' shadow: Gaussian, or matched to the part's per-column moments.
+ * @param {DataPart} part
+ * @returns {Shadow} */
 function shadowFor(part) {
   if ($('shadow').value !== 'matched') return { kind: 'gaussian', std: 0.1 };
   const width = part.x.length / part.rows;
@@ -26,6 +42,14 @@ function shadowFor(part) {
   return { kind: 'moment_matched', mean, std: mean.map((m, j) => Math.sqrt(Math.max(sq[j] - m * m, 0)) || 0.1) };
 }
 
+/**
+ * Encrypts `x` of `shape` in the key worker; the wire tensor's bytes.
+ * @param {Float32Array} x row-major
+ * @param {number[]} shape
+ * @param {Shadow} shadow
+ * @param {(fraction: number) => void} [onProgress]
+ * @returns {Promise<Uint8Array>}
+ */
 export async function encrypt(x, shape, shadow, onProgress) {
   return call('encrypt', { data: x, shape, shadow }, { onProgress });
 }
@@ -33,7 +57,11 @@ export async function encrypt(x, shape, shadow, onProgress) {
 /**
  * How `rows` rows of `width` features and `targetDim` targets are cut into shards of at most
  * `shardBytes` bytes of ciphertext (at least one row each), as ShardPlan::new does.
- * @returns {{ rows: number, perShard: number, shards: number }}
+ * @param {number} rows
+ * @param {number} width
+ * @param {number} targetDim
+ * @param {number} shardBytes
+ * @returns {ShardPlan}
  */
 export function shardPlan(rows, width, targetDim, shardBytes) {
   const rowBytes = Math.max(width + targetDim, 1) * BYTES_PER_VALUE;
@@ -41,19 +69,23 @@ export function shardPlan(rows, width, targetDim, shardBytes) {
   return { rows, perShard, shards: Math.ceil(rows / perShard) };
 }
 
-/** The upload this page left unfinished, or null. */
+/** The upload this page left unfinished, or null.
+ * @returns {SavedUpload | null} */
 function savedUpload() {
   try { return JSON.parse(localStorage.getItem(RESUME_KEY) ?? 'null'); } catch { return null; }
 }
-function saveUpload(entry) {
+function saveUpload(/** @type {SavedUpload} */ entry) {
   try { localStorage.setItem(RESUME_KEY, JSON.stringify(entry)); } catch { /* storage unavailable: no resume */ }
 }
 function forgetUpload() {
   try { localStorage.removeItem(RESUME_KEY); } catch { /* nothing kept */ }
 }
 
-/** Shards of `id` the node confirmed, if they follow `plan`; else null (start a new dataset). */
+/** Shards of `id` the node confirmed, if they follow `plan`; else null (start a new dataset).
+ * @param {string} id
+ * @param {ShardPlan} plan */
 async function confirmedShards(id, plan) {
+  /** GET /v1/datasets/{id} (its shard list). @type {{ shards?: { index: number, samples: number }[] }} */
   let ds;
   try { ds = await api.dataset(id); } catch { return null; }
   const list = ds.shards ?? [];
@@ -62,11 +94,16 @@ async function confirmedShards(id, plan) {
   return fits ? list.length : null;
 }
 
-/** The dataset to append to and how many shards it has: a resumed one, or a new one. */
+/** The dataset to append to and how many shards it has: a resumed one, or a new one.
+ * @param {DataPart} train
+ * @param {ShardPlan} plan
+ * @param {number} shardBytes
+ * @returns {Promise<{ id: string, confirmed: number }>} */
 async function startOrResume(train, plan, shardBytes) {
+  /** @type {UploadWhat} */
   const what = { fingerprint: state.fingerprint, name: train.name, rows: train.rows, shardBytes };
   const saved = savedUpload();
-  if (saved && Object.entries(what).every(([k, v]) => saved[k] === v)) {
+  if (saved && Object.entries(what).every(([k, v]) => saved[/** @type {keyof UploadWhat} */ (k)] === v)) {
     const confirmed = await confirmedShards(saved.datasetId, plan);
     if (confirmed !== null) return { id: saved.datasetId, confirmed };
   }
@@ -76,7 +113,10 @@ async function startOrResume(train, plan, shardBytes) {
   return { id: ds.id, confirmed: 0 };
 }
 
-/** Encrypts and appends every shard the node has not confirmed; (dataset id, counts). */
+/** Encrypts and appends every shard the node has not confirmed; (dataset id, counts).
+ * @param {DataPart} train
+ * @param {HTMLElement} status
+ * @param {HTMLProgressElement} bar */
 async function uploadShards(train, status, bar) {
   const shardBytes = Math.max(1, Math.round(Number($('shard-mb').value || 64) * (1 << 20)));
   const width = train.x.length / train.rows;

@@ -242,6 +242,16 @@ test('OIDC: "Sign in with <issuer host>" (authorization code + PKCE) ends signed
     assert.equal(await page.evaluate(() => sessionStorage.getItem('more-node-token')), null, 'the refused token is forgotten');
     assert.deepEqual(page.errors, []);
     await page.context().close();
+
+    // Without a client id for the page (no --oidc-client-id) the node still accepts the provider's
+    // tokens from API clients, but the page cannot fetch one itself: no button that could only fail.
+    await node.stop();
+    node = await startNode({ auth: true, dataDir, args: ['--oidc-issuer', provider.issuer, '--oidc-audience', 'more-node'] });
+    const bare = await openPage(browser, node.url);
+    assert.ok(await bare.isHidden('#oidc-sign-in'), 'no OIDC button without a client id');
+    assert.ok(await bare.isVisible('#api-key') && await bare.isHidden('main'));
+    assert.deepEqual(bare.errors, []);
+    await bare.context().close();
   } finally {
     await node?.stop();
     await provider.stop();

@@ -1,8 +1,8 @@
 // The page's JSDoc types and lint (issue #29: "a `state` whose declared shape is not the one
 // used"): `tsc -p web` (checkJs) and `oxlint web` pass on the page, and both fail on a copy of the
 // page with planted faults — a state field that PageState does not declare, a control used as the
-// wrong type, a possibly-null value used (strictNullChecks), an undeclared global, an unused
-// variable — so the checks can fail. About 10 s.
+// wrong type, a possibly-null value used (strictNullChecks), a parameter without a type
+// (noImplicitAny), an undeclared global, an unused variable — so the checks can fail. About 10 s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -49,12 +49,14 @@ export function planted() {
   const unused = 2;
   return undeclaredGlobal;
 }
+export const untyped = (rows) => rows; // no JSDoc type: implicitly any
 `);
     const { tsc, lint } = await check(dir);
     assert.notEqual(tsc.code, 0, 'tsc fails on the planted faults');
     assert.match(tsc.out, /work\.js.*Property 'notDeclared' does not exist on type 'PageState'/);
     assert.match(tsc.out, /work\.js.*Property 'toFixed' does not exist on type 'string'/);
     assert.match(tsc.out, /work\.js.*'state\.data' is possibly 'null'/);
+    assert.match(tsc.out, /work\.js.*Parameter 'rows' implicitly has an 'any' type/);
     assert.notEqual(lint.code, 0, 'oxlint fails on the planted faults');
     assert.match(lint.out, /no-unused-vars\): Variable 'unused' is declared but never used/);
     assert.match(lint.out, /no-undef\): 'undeclaredGlobal' is not defined/);
