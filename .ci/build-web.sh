@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "0.2.130" ]; then
-    cargo install wasm-bindgen-cli --version 0.2.130
+    # A debug build (--debug): it writes the same bytes as a release build (compared on the page's
+    # wasm), takes 2.2 s there instead of 0.6, and installs in 67 s instead of 163 s (2 cores, quiet).
+    cargo install wasm-bindgen-cli --version 0.2.130 --debug
 fi
 wasm=target/wasm32-unknown-unknown/release/more_wasm.wasm
 cargo build -p more-wasm --target wasm32-unknown-unknown --release
