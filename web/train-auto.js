@@ -32,7 +32,8 @@ function showModeHelp() {
   $('train-mode-help').textContent = isAutomatic()
     ? 'The page holds out a validation part of the training rows, tries a few learning rates on the node (short encrypted '
       + 'jobs; the page decrypts their validation losses and picks), then trains at the best one and stops when the '
-      + 'validation loss no longer improves. For tables it also weighs a linear model against the table MLP.'
+      + 'validation loss no longer improves. For tables it also weighs a linear model (trained for all the epochs: its one '
+      + 'optimum is the logistic or least-squares regression) against the table MLP.'
     : 'Trains once with the values below.';
 }
 
@@ -54,7 +55,7 @@ function candidates(/** @type {import('./state.js').DataPart} */ train, /** @typ
   /** @type {import('./tuning.js').Candidate[]} */
   const out = [{ label: $('preset').value, body: cardModel }];
   if (train.featureShape.length === 1) {
-    out.push({ label: 'linear model', simpler: true, body: (name) => ({ name, spec: linearSpec(train.featureShape, train.targetDim) }) });
+    out.push({ label: 'linear model', simpler: true, convex: true, body: (name) => ({ name, spec: linearSpec(train.featureShape, train.targetDim) }) });
   }
   return out;
 }
