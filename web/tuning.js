@@ -289,16 +289,18 @@ async function earlyStoppedRuns(o, chosen, { fitId, validationId, batch, validat
     const firstLimit = o.maxEpochs - Math.floor(o.maxEpochs * SETTLE_FRACTION);
     let first = await stage(c.learningRate, undefined, [], firstLimit);
     // A rate that looked best over a short trial can fail over a long run (with momentum it may
-    // blow up or stall): when the run ends more than WORSE_THAN_TRIAL above the loss its own trial
-    // reached, that rate counts as diverged and the library chooses again among the others. A
-    // convex run counts by its lowest validation loss: run to the end, it may finish above an
-    // earlier epoch (the fitted regression's validation loss, not a failure).
+    // blow up or stall): when the run diverges, or its lowest validation loss stays more than
+    // WORSE_THAN_TRIAL above the loss its own trial reached, that rate counts as diverged and the
+    // library chooses again among the others. A run that reached that level and then rose is
+    // overfitting, which the early stop handles (and a convex run to the end may finish above an
+    // earlier epoch: the fitted regression's validation loss); judged by its last loss instead,
+    // NCCTG lung's table MLP at 0.01 counted as failed in 3 of 8 runs, and the slower 0.00316
+    // then won on 36 validation patients and lost 3 test patients against the linear model.
     let results = c.results;
     for (;;) {
       const rate = c.learningRate;
       const trial = results.find((r) => r.learning_rate === rate)?.validation_losses.at(-1) ?? Infinity;
-      const reached = c.candidate.convex ? Math.min(...first.validationLosses) : first.validationLosses.at(-1) ?? Infinity;
-      if (!first.diverged && reached <= trial * (1 + WORSE_THAN_TRIAL)) break;
+      if (!first.diverged && Math.min(...first.validationLosses) <= trial * (1 + WORSE_THAN_TRIAL)) break;
       results = results.map((r) => (r.learning_rate === rate ? { ...r, diverged: true } : r));
       const again = await call('tuneChoose', results);
       if (again.learning_rate === null || again.learning_rate === undefined || o.control.stopped) break;
