@@ -8,14 +8,14 @@
 // holds the same key; a DICOM folder and a PNG/JPEG folder read by the CLI give the page's split
 // and pixels. Every check has its failing twin: a wrong passphrase, another key (the pixel checks
 // failed against the CLI's earlier native loaders: DICOM 0.37 off, PNG 0.61 off).
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { answerPassphrase, canvasImages, generateKey, launchBrowser, openPage, pageState, repoRoot, startNode } from './helpers.mjs';
+import { answerPassphrase, canvasImages, generateKey, openPage, pageFixture, pageState, repoRoot } from './helpers.mjs';
 
 const PASS = 'clients interop passphrase';
 const cliBinary = process.env.MORE_CLIENT_BIN ?? path.join(repoRoot, 'target/release/more-client');
@@ -69,18 +69,17 @@ async function ok(p) {
   return r.stdout;
 }
 
-let node, browser, dir;
-before(async () => {
-  for (const [what, file] of [['more-client (cargo build --release -p more-cli)', cliBinary], ['the Python venv (bash .ci/test-python.sh)', python]]) {
-    if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
-  }
-  node = await startNode();
-  browser = await launchBrowser();
-  dir = await mkdtemp(path.join(os.tmpdir(), 'more-clients-'));
+let dir;
+const fx = pageFixture({
+  prepare: () => {
+    for (const [what, file] of [['more-client (cargo build --release -p more-cli)', cliBinary], ['the Python venv (bash .ci/test-python.sh)', python]]) {
+      if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
+    }
+  },
+  page: false,
+  setUp: async () => { dir = await mkdtemp(path.join(os.tmpdir(), 'more-clients-')); },
 });
 after(async () => {
-  await browser?.close();
-  await node?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -138,7 +137,7 @@ function assertClose(got, want) {
 }
 
 test('a key file exported by the page: Python and the CLI read it; ciphertexts go both ways; a wrong passphrase or another key fails', { timeout: 120_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const fingerprint = await generateKey(page);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#key-export').then(() => answerPassphrase(page, PASS))]);
   const keyFile = path.join(dir, 'page.morekey');
@@ -180,7 +179,7 @@ test('a key file exported by the page: Python and the CLI read it; ciphertexts g
 });
 
 test('key files made by Python and the CLI import into the page, which decrypts Python\'s ciphertext; a wrong passphrase does not', { timeout: 120_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const pyKey = path.join(dir, 'python.morekey');
   const pyFingerprint = (await ok(py('newkey', pyKey, PASS))).trim();
   const cliKey = path.join(dir, 'cli.morekey');
@@ -224,9 +223,9 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   const fingerprint = (await ok(cli(['key', 'new', '--out', keyFile]))).trim();
   const csvFile = path.join(dir, 'patients.csv');
   await writeFile(csvFile, table());
-  const cliDataset = (await ok(cli(['upload', '--key', keyFile, '--node', node.url, '--csv', csvFile, '--target', 'outcome']))).trim();
-  const pyDataset = (await ok(py('upload', keyFile, PASS, node.url))).trim();
-  const out = await ok(cli(['train', '--node', node.url, '--dataset', cliDataset, '--epochs', '2', '--batch', '8', '--key', keyFile]));
+  const cliDataset = (await ok(cli(['upload', '--key', keyFile, '--node', fx.node.url, '--csv', csvFile, '--target', 'outcome']))).trim();
+  const pyDataset = (await ok(py('upload', keyFile, PASS, fx.node.url))).trim();
+  const out = await ok(cli(['train', '--node', fx.node.url, '--dataset', cliDataset, '--epochs', '2', '--batch', '8', '--key', keyFile]));
   const field = (name) => out.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1];
   const [model, job] = [field('model'), field('job')];
   assert.equal(field('state'), 'completed', out);
@@ -235,7 +234,7 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   t.diagnostic(`CLI dataset ${cliDataset}, Python dataset ${pyDataset}, model ${model}, job ${job}`);
 
   // Another key's page sees none of it, and cannot decrypt the job's losses.
-  const other = await openPage(browser, node.url, { testPackage: false });
+  const other = await openPage(fx.browser, fx.node.url, { testPackage: false });
   await generateKey(other);
   await other.click('#work-refresh');
   await other.waitForFunction(() => document.querySelectorAll('#work table').length === 3);
@@ -243,7 +242,7 @@ test('datasets uploaded by the CLI and by Python, trained by the CLI, show in th
   assert.ok((await pageLosses(other, job)).error, 'another key decrypted the losses');
   await other.context().close();
 
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   assert.equal(await importKey(page, keyFile, PASS, fingerprint), '');
   await page.click('#work-refresh');
   await page.waitForFunction(() => document.querySelectorAll('#work table').length === 3);
@@ -292,7 +291,7 @@ test('a DICOM folder: the CLI\'s pixels are the page\'s (decode, centre crop, ar
   const keyFile = path.join(dir, 'dicom.morekey');
   await ok(cli(['key', 'new', '--out', keyFile]));
   const testCsv = path.join(dir, 'dicom-test.csv');
-  const up = await cli(['upload', '--key', keyFile, '--node', node.url, '--images', folder, '--labels', labels, '--size', '28', '--test-out', testCsv]);
+  const up = await cli(['upload', '--key', keyFile, '--node', fx.node.url, '--images', folder, '--labels', labels, '--size', '28', '--test-out', testCsv]);
   assert.equal(up.code, 0, up.stderr);
   t.diagnostic(up.stderr.trim());
   assert.match(up.stderr, /note: Skipped \d_MR_small_jp2klossless\.dcm/);
@@ -304,7 +303,7 @@ test('a DICOM folder: the CLI\'s pixels are the page\'s (decode, centre crop, ar
   const cliX = lines.flatMap((l) => l.split(',').slice(0, xCols).map(Number));
   const cliY = lines.map((l) => l.split(',').slice(xCols).map(Number).indexOf(1));
 
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   await generateKey(page);
   await page.selectOption('#dicom-size', '28');
   await page.setInputFiles('#data-dicom', files);
@@ -329,7 +328,7 @@ test('a DICOM folder: the CLI\'s pixels are the page\'s (decode, centre crop, ar
 
 
 test('a PNG/JPEG folder: the CLI\'s pixels are the page\'s (decode, grey, centre crop, area resize) and the same split', { timeout: 180_000 }, async (t) => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   await generateKey(page);
   const keyFile = path.join(dir, 'images.morekey');
   await ok(cli(['key', 'new', '--out', keyFile]));
@@ -355,7 +354,7 @@ test('a PNG/JPEG folder: the CLI\'s pixels are the page\'s (decode, grey, centre
     await writeFile(labels, rows.join('\n'));
     files.push({ name: 'labels.csv', mimeType: 'text/csv', buffer: Buffer.from(rows.join('\n')) });
     const testCsv = path.join(dir, `images-${ext}-test.csv`);
-    const up = await cli(['upload', '--key', keyFile, '--node', node.url, '--images', folder, '--labels', labels, '--size', '28', '--test-out', testCsv]);
+    const up = await cli(['upload', '--key', keyFile, '--node', fx.node.url, '--images', folder, '--labels', labels, '--size', '28', '--test-out', testCsv]);
     assert.equal(up.code, 0, up.stderr);
     const [header, ...lines] = (await readFile(testCsv, 'utf8')).trim().split('\n');
     const xCols = header.split(',').filter((c) => !c.startsWith('target:')).length;

@@ -4,6 +4,7 @@
 // training" with whatever the page put in the Train card, predict the test split here in the page,
 // and score the decrypted predictions against the reference model (scikit-learn's logistic / linear
 // regression, web/tests/baseline.py) fitted on the page's own split of the same rows.
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -61,6 +62,16 @@ export async function predictHere(page) {
   const outputs = await pageState(page, (s) => s.lastPrediction?.outputs ?? null);
   if (!outputs) throw new Error(await page.textContent('#accuracy'));
   return outputs;
+}
+
+/** trainInPage, checked to complete (its seconds and status line a diagnostic of the test `t`),
+ * then predictHere scored on the page's split: the split and the score. */
+export async function trainAndScore(t, page, timeout) {
+  const training = await trainInPage(page, timeout);
+  assert.equal(training.state, 'completed', training.status);
+  t.diagnostic(`${training.seconds.toFixed(1)} s: ${training.status}`);
+  const split = await pageSplit(page);
+  return { split, score: scoreOutputs(split, await predictHere(page)) };
 }
 
 /** The page's split as plain arrays: features, class indices or target values in their units. */

@@ -8,13 +8,13 @@
 // little-endian bytes). Each client computes its description from what it holds: the page from
 // the Float32Arrays it would encrypt (crypto.subtle) and the notes it shows, Python from its numpy
 // arrays (hashlib). Fixtures: shared/data-owner/tests/conformance/README.md.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { launchBrowser, nodeBinary, openPage, pageState, repoRoot, startNode } from './helpers.mjs';
+import { nodeBinary, openPage, pageFixture, pageState, repoRoot } from './helpers.mjs';
 
 const dir = path.join(repoRoot, 'shared/data-owner/tests/conformance');
 const cliBinary = process.env.MORE_CLIENT_BIN ?? path.join(repoRoot, 'target/release/more-client');
@@ -117,22 +117,18 @@ async function pageDescription(page) {
   return { ...d, notes };
 }
 
-let node, browser;
-before(async () => {
-  for (const [what, file] of [['more-client (cargo build --release -p more-cli)', cliBinary], ['the Python venv (bash .ci/test-python.sh)', python],
-    ['more-node (cargo build --release -p more-node)', nodeBinary]]) {
-    if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
-  }
-  node = await startNode();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
+const fx = pageFixture({
+  prepare: () => {
+    for (const [what, file] of [['more-client (cargo build --release -p more-cli)', cliBinary], ['the Python venv (bash .ci/test-python.sh)', python],
+      ['more-node (cargo build --release -p more-node)', nodeBinary]]) {
+      if (!existsSync(file)) throw new Error(`${what} is missing: ${file}`);
+    }
+  },
+  page: false,
 });
 
 test('every fixture gives the library\'s description in the page, the CLI, Python and the lab', { timeout: 120_000 }, async (t) => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const wrong = [];
   for (const f of fixtures) {
     const want = await expected(f.name);

@@ -18,14 +18,13 @@
 // agreement 0.975–0.99 (accuracy 0.558 vs 0.533–0.567), and 4 epochs with momentum 0.9 at 64x64
 // agreement 0.79. An exact accuracy match is only a fair requirement where both runs follow one
 // trajectory, so the test uses a run short enough for that and still above the majority baseline.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { generateKey, launchBrowser, nodeBinary, openPage, pageState, screenshot, startNode, uploadData } from './helpers.mjs';
+import { nodeBinary, pageFixture, pageState, screenshot, uploadData } from './helpers.mjs';
 
 const run = promisify(execFile);
 const IMAGES = 600;
@@ -48,22 +47,10 @@ const LOSS_TOL = 1e-3;
 // still tell a different trajectory apart.
 const ACCURACY_TOL = 1;
 
-let node, browser, page, dir;
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'more-angio-dicom-'));
-  node = await startNode();
-  browser = await launchBrowser();
-  page = await openPage(browser, node.url, { testPackage: false });
-  await generateKey(page);
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const fx = pageFixture({ tempDir: 'more-angio-dicom-', testPackage: false, key: true });
 
 test('synthetic angiograms as a DICOM folder: the page trains image_cnn and predicts with the native run\'s accuracy on the same files', { timeout: 300_000 }, async (t) => {
-  const folder = path.join(dir, 'dicom');
+  const folder = path.join(fx.dir, 'dicom');
   const t0 = Date.now();
   await run(nodeBinary, ['experiment', 'angio', '--images', String(IMAGES), '--size', String(SIZE), '--seed', String(SEED),
     '--write-dicom', folder, '--quiet']);
@@ -73,43 +60,43 @@ test('synthetic angiograms as a DICOM folder: the page trains image_cnn and pred
   const files = await Promise.all(names.map(async (n) => ({ name: n, mimeType: n.endsWith('.csv') ? 'text/csv' : 'application/dicom',
     buffer: await readFile(path.join(folder, n)) })));
 
-  await page.selectOption('#dicom-size', String(SIZE));
-  await page.setInputFiles('#data-dicom', files);
-  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
+  await fx.page.selectOption('#dicom-size', String(SIZE));
+  await fx.page.setInputFiles('#data-dicom', files);
+  await fx.page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent, null, { timeout: 120_000 });
-  assert.equal(await page.textContent('#data-error'), '');
-  t.diagnostic(`${await page.textContent('#data-summary')} (written and decoded in ${Date.now() - t0} ms)`);
-  const data = await pageState(page, (s) => ({ train: s.data.train.rows, test: s.data.test.rows, shape: s.data.train.featureShape,
+  assert.equal(await fx.page.textContent('#data-error'), '');
+  t.diagnostic(`${await fx.page.textContent('#data-summary')} (written and decoded in ${Date.now() - t0} ms)`);
+  const data = await pageState(fx.page, (s) => ({ train: s.data.train.rows, test: s.data.test.rows, shape: s.data.train.featureShape,
     classes: s.data.train.classNames, testLabels: Array.from(s.data.test.labels), trainLabels: Array.from(s.data.train.labels) }));
   assert.deepEqual([data.train + data.test, data.shape, data.classes], [IMAGES, [1, SIZE, SIZE], ['LCA', 'RCA']]);
-  const rows = await page.$$eval('#dicom-preview table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const rows = await fx.page.$$eval('#dicom-preview table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   assert.equal(rows.length, IMAGES);
   const first = rows.find((r) => r[0] === 'angio_00000.dcm');
   assert.deepEqual(first.slice(2, 7), ['XA', '1', `${SIZE}×${SIZE}`, '8', 'MONOCHROME2']);
   assert.match(first[7], /^(LAO|RAO) \d+ (CRA|CAU) \d+$/, 'the view from the positioner angles');
-  assert.equal(await page.inputValue('#preset'), 'image_cnn');
-  await screenshot(page, 'dicom-synthetic-inputs', '#dicom-preview .grid'); // the 600-row file table would make a 4 MB PNG
+  assert.equal(await fx.page.inputValue('#preset'), 'image_cnn');
+  await screenshot(fx.page, 'dicom-synthetic-inputs', '#dicom-preview .grid'); // the 600-row file table would make a 4 MB PNG
 
-  await uploadData(page, { timeout: 120_000 });
-  await page.fill('#epochs', String(EPOCHS));
-  await page.fill('#batch', String(BATCH));
-  await page.fill('#lr', String(LR));
-  await page.fill('#momentum', String(MOMENTUM));
+  await uploadData(fx.page, { timeout: 120_000 });
+  await fx.page.fill('#epochs', String(EPOCHS));
+  await fx.page.fill('#batch', String(BATCH));
+  await fx.page.fill('#lr', String(LR));
+  await fx.page.fill('#momentum', String(MOMENTUM));
   const t1 = Date.now();
-  await page.click('#train-start');
-  await page.waitForSelector('#train-status[data-state]', { timeout: 240_000 });
-  t.diagnostic(`${await page.textContent('#train-status')} (${Date.now() - t1} ms)`);
-  assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed');
-  await page.selectOption('#predict-where', 'node');
-  await page.click('#predict-test');
-  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'node'
+  await fx.page.click('#train-start');
+  await fx.page.waitForSelector('#train-status[data-state]', { timeout: 240_000 });
+  t.diagnostic(`${await fx.page.textContent('#train-status')} (${Date.now() - t1} ms)`);
+  assert.equal(await fx.page.getAttribute('#train-status', 'data-state'), 'completed');
+  await fx.page.selectOption('#predict-where', 'node');
+  await fx.page.click('#predict-test');
+  await fx.page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'node'
     || /failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 60_000 });
-  const { losses, report } = await pageState(page, (s) => ({ losses: s.losses, report: s.report }));
-  t.diagnostic(`page: ${await page.textContent('#accuracy')}`);
-  await screenshot(page, 'dicom-synthetic-results', 'section[aria-labelledby=predict-title]');
+  const { losses, report } = await pageState(fx.page, (s) => ({ losses: s.losses, report: s.report }));
+  t.diagnostic(`page: ${await fx.page.textContent('#accuracy')}`);
+  await screenshot(fx.page, 'dicom-synthetic-results', 'section[aria-labelledby=predict-title]');
 
   // The native run on the same files.
-  const json = path.join(dir, 'native.json');
+  const json = path.join(fx.dir, 'native.json');
   await run(nodeBinary, ['experiment', 'angio', '--folder', folder, '--labels', path.join(folder, 'labels.csv'), '--size', String(SIZE),
     '--epochs', String(EPOCHS), '--batch-size', String(BATCH), '--learning-rate', String(LR), '--momentum', String(MOMENTUM),
     '--precision', 'f32', '--seed', String(SEED), '--model-seed', String(MODEL_SEED), '--json', json, '--quiet'], { maxBuffer: 1 << 22 });
@@ -130,5 +117,5 @@ test('synthetic angiograms as a DICOM folder: the page trains image_cnn and pred
   assert.ok(apart <= ACCURACY_TOL,
     `page ${report.accuracy} vs native ${native.plaintext.accuracy} on ${data.test} test frames: ${apart} apart`);
   assert.ok(report.accuracy > report.baseline, `accuracy ${report.accuracy} vs baseline ${report.baseline}`);
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(fx.page.errors, []);
 });

@@ -6,12 +6,12 @@
 // reported by file and syntax while the other files go on, the preview grid; then the folder is
 // encrypted, uploaded, trained on (image_cnn) and predicted, in the page and on the node; no
 // request carries a PatientName or PatientID of any file.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generateKey, launchBrowser, openPage, pageState, repoRoot, screenshot, snapshotRequests, startNode, uploadData } from './helpers.mjs';
+import { pageFixture, pageState, repoRoot, screenshot, snapshotRequests, uploadData } from './helpers.mjs';
 
 const realDir = path.join(repoRoot, 'target/dicom-test-files');
 // PatientName / PatientID of the pydicom files, as pydicom 3.0.2 reads them (ds.PatientName, ds.PatientID).
@@ -111,21 +111,15 @@ function xaRuns(size = 48) {
   return out;
 }
 
-let node, browser, page, runs;
-before(async () => {
-  assert.ok(existsSync(path.join(realDir, 'CT_small.dcm')), `${realDir} is missing: run .ci/fetch-dicom-test-files.sh (called by .ci/build-web-tests.sh)`);
-  node = await startNode();
-  browser = await launchBrowser();
-  page = await openPage(browser, node.url, { testPackage: false });
-  await generateKey(page);
-  runs = xaRuns();
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
+let runs;
+const fx = pageFixture({
+  prepare: () => assert.ok(existsSync(path.join(realDir, 'CT_small.dcm')), `${realDir} is missing: run .ci/fetch-dicom-test-files.sh (called by .ci/build-web-tests.sh)`),
+  testPackage: false,
+  key: true,
+  setUp: () => { runs = xaRuns(); },
 });
 
-const decodeInPage = (buffer) => page.evaluate(async (hex) => {
+const decodeInPage = (buffer) => fx.page.evaluate(async (hex) => {
   const { call } = await import('/client.js');
   const d = await call('decodeDicom', { bytes: new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16))) });
   return { ...d, data: Array.from(d.data) };
@@ -159,7 +153,7 @@ test('decoding: XA multi-frame, MONOCHROME1/2, 8/16 bits, rescale and window; re
   assert.match(rgb.transferSyntax, /^1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\)/);
   await assert.rejects(decodeInPage(await readFile(path.join(realDir, 'MR_small_jp2klossless.dcm'))),
     /transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000 Image Compression \(Lossless Only\)\) is not supported/);
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(fx.page.errors, []);
 });
 
 test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file named, preview; train image_cnn, predict here and on the node; no patient detail in any request', { timeout: 600_000 }, async (t) => {
@@ -170,47 +164,47 @@ test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file
     ...await Promise.all(real.map(async (n) => ({ name: n, mimeType: 'application/dicom', buffer: await readFile(path.join(realDir, n)) }))),
     { name: 'labels.csv', mimeType: 'text/csv', buffer: Buffer.from(labels) },
   ];
-  await page.selectOption('#dicom-size', '28');
+  await fx.page.selectOption('#dicom-size', '28');
   const t0 = Date.now();
-  await page.setInputFiles('#data-dicom', files);
-  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
+  await fx.page.setInputFiles('#data-dicom', files);
+  await fx.page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent)
     || document.querySelector('#data-error').textContent, null, { timeout: 60_000 });
-  assert.equal(await page.textContent('#data-error'), '');
-  const summary = await page.textContent('#data-summary');
+  assert.equal(await fx.page.textContent('#data-error'), '');
+  const summary = await fx.page.textContent('#data-summary');
   t.diagnostic(`${summary} (decoded in ${Date.now() - t0} ms)`);
   // 24 runs × 3 frames + CT + MR = 74 samples, split by file.
-  const counts = await pageState(page, (s) => [s.data.train.rows, s.data.test.rows, s.data.train.featureShape]);
+  const counts = await pageState(fx.page, (s) => [s.data.train.rows, s.data.test.rows, s.data.train.featureShape]);
   assert.equal(counts[0] + counts[1], 74);
   assert.deepEqual(counts[2], [1, 28, 28]);
-  const notes = await page.$$eval('#data-notes li', (lis) => lis.map((li) => li.textContent));
+  const notes = await fx.page.$$eval('#data-notes li', (lis) => lis.map((li) => li.textContent));
   t.diagnostic(notes.join(' | '));
   assert.deepEqual(notes.filter((n) => /^Skipped/.test(n)).length, 1);
   assert.match(notes.find((n) => /^Skipped/.test(n)), /^Skipped MR_small_jp2klossless\.dcm: transfer syntax 1\.2\.840\.10008\.1\.2\.4\.90 \(JPEG 2000/);
-  const rows = await page.$$eval('#dicom-preview table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const rows = await fx.page.$$eval('#dicom-preview table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   assert.equal(rows.length, 26);
   assert.deepEqual(rows.find((r) => r[0] === 'run00.dcm').slice(0, 8), ['run00.dcm', 'left', 'XA', '3', '48×48', '8', 'MONOCHROME2', 'LAO 30 CRA 20']);
   assert.deepEqual(rows.find((r) => r[0] === 'run02.dcm').slice(5, 9), ['16', 'MONOCHROME1', 'LAO 0 CRA 40', 'rescale 2·x − 100, window 500/1000']);
   assert.equal(rows.find((r) => r[0] === 'run01.dcm')[7], 'RAO 30 CAU 25');
-  assert.equal(await page.locator('#dicom-preview .grid figure canvas').count(), 24);
-  assert.equal(await page.inputValue('#preset'), 'image_cnn');
-  await screenshot(page, 'dicom-folder', '#dicom-preview');
+  assert.equal(await fx.page.locator('#dicom-preview .grid figure canvas').count(), 24);
+  assert.equal(await fx.page.inputValue('#preset'), 'image_cnn');
+  await screenshot(fx.page, 'dicom-folder', '#dicom-preview');
 
-  await uploadData(page, { timeout: 60_000 });
-  await page.fill('#epochs', '4');
-  await page.fill('#batch', '8');
-  await page.fill('#lr', '0.05');
-  await page.fill('#momentum', '0'); // plain SGD, as this run was sized (the page's default momentum is tuned for MNIST)
-  await page.click('#train-start');
-  await page.waitForSelector('#train-status[data-state]', { timeout: 400_000 });
-  t.diagnostic(await page.textContent('#train-status'));
-  assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed');
+  await uploadData(fx.page, { timeout: 60_000 });
+  await fx.page.fill('#epochs', '4');
+  await fx.page.fill('#batch', '8');
+  await fx.page.fill('#lr', '0.05');
+  await fx.page.fill('#momentum', '0'); // plain SGD, as this run was sized (the page's default momentum is tuned for MNIST)
+  await fx.page.click('#train-start');
+  await fx.page.waitForSelector('#train-status[data-state]', { timeout: 400_000 });
+  t.diagnostic(await fx.page.textContent('#train-status'));
+  assert.equal(await fx.page.getAttribute('#train-status', 'data-state'), 'completed');
   const predict = async (where) => {
-    await page.selectOption('#predict-where', where);
-    await page.click('#predict-test');
-    await page.waitForFunction((w) => document.querySelector('#accuracy').dataset.where === w
+    await fx.page.selectOption('#predict-where', where);
+    await fx.page.click('#predict-test');
+    await fx.page.waitForFunction((w) => document.querySelector('#accuracy').dataset.where === w
       || /failed/.test(document.querySelector('#accuracy').textContent), where, { timeout: 60_000 });
-    t.diagnostic(`${where}: ${await page.textContent('#accuracy')}`);
-    return pageState(page, (s) => ({ pred: s.lastPrediction, report: s.report }));
+    t.diagnostic(`${where}: ${await fx.page.textContent('#accuracy')}`);
+    return pageState(fx.page, (s) => ({ pred: s.lastPrediction, report: s.report }));
   };
   const onNode = await predict('node');
   const here = await predict('local');
@@ -220,7 +214,7 @@ test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file
   assert.ok(maxDiff <= 1e-3);
   assert.equal(here.report.accuracy, onNode.report.accuracy);
   assert.ok(here.report.accuracy > here.report.baseline, `accuracy ${here.report.accuracy} vs baseline ${here.report.baseline}`);
-  await screenshot(page, 'dicom-results', 'section[aria-labelledby=predict-title]');
+  await screenshot(fx.page, 'dicom-results', 'section[aria-labelledby=predict-title]');
 
   // No request carries any patient name or ID (as text, in either byte order of UTF-16, or URL-encoded).
   const needles = [...runs.flatMap((r) => r.patient), ...Object.values(REAL).flat()];
@@ -235,16 +229,16 @@ test('a DICOM folder with a labels CSV: frames as samples, views, a skipped file
     }
     return hits;
   };
-  const flow = await snapshotRequests(page.requests);
+  const flow = await snapshotRequests(fx.page.requests);
   const hits = search(flow);
   const bodyBytes = flow.reduce((s, r) => s + (r.body?.length ?? 0), 0);
   t.diagnostic(`${flow.length} requests (${bodyBytes} body bytes) searched for ${needles.length} patient names and IDs: ${hits.length} hits`);
   assert.deepEqual(hits, []);
   // The search can fail: it flags planted requests carrying a name in the URL and an ID in a body.
-  const before = page.requests.length;
-  await page.evaluate(([name, id]) => Promise.all([fetch(`/v1/health?who=${encodeURIComponent(name)}`),
+  const before = fx.page.requests.length;
+  await fx.page.evaluate(([name, id]) => Promise.all([fetch(`/v1/health?who=${encodeURIComponent(name)}`),
     fetch('/v1/health', { method: 'POST', body: new TextEncoder().encode(`x${id}y`) })]), [runs[5].patient[0], REAL['CT_small.dcm'][1]]);
-  const planted = search(await snapshotRequests(page.requests.slice(before)));
+  const planted = search(await snapshotRequests(fx.page.requests.slice(before)));
   assert.equal(planted.length, 2, planted.join('; '));
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(fx.page.errors, []);
 });

@@ -5,14 +5,14 @@
 // the same data, seeds and order; plaintext from the node is never shown as decrypted; and the key
 // never leaves the page, checked by searching every request for the key in every encoding
 // (leak-search.mjs), after planted leaks of each encoding were caught by the same search.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, pageState, rawKey, repoRoot, screenshot, snapshotRequests, startNode, uploadData, withoutHealthPolls } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, pageFixture, pageState, plantProbes, rawKey, repoRoot, screenshot, snapshotRequests, uploadData, withoutHealthPolls } from './helpers.mjs';
 import { base64Forms, keyNeedles, searchBytes, searchRequests } from './leak-search.mjs';
 import { plainBundle, plainTensor } from './wire.mjs';
 
@@ -29,91 +29,83 @@ const OLD = process.env.OLD_DEFAULTS === '1';
 // epoch; see the test for why.
 const LOSS_TOL = 5e-3;
 
-let node, browser, page, fingerprint;
+let fingerprint;
 const wrapped = {}; // the downloaded key file and the key-store record, for the request search
 let flowRequestCount = 0;
 let firstModelId, firstAccuracy; // the model trained in the first test, for the reconnect test
 
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-  page = await openPage(browser, node.url);
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const fx = pageFixture();
 
 test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses and accuracy match native', { timeout: 900_000 }, async (t) => {
-  fingerprint = await generateKey(page);
+  fingerprint = await generateKey(fx.page);
 
-  if (OLD) { await page.fill('#sample-train', '60'); await page.fill('#sample-test', '20'); }
-  await page.click('#data-sample');
-  await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#data-summary').textContent),
+  if (OLD) { await fx.page.fill('#sample-train', '60'); await fx.page.fill('#sample-test', '20'); }
+  await fx.page.click('#data-sample');
+  await fx.page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#data-summary').textContent),
     OLD ? '600 training and 200 test' : '3000 training and 1000 test');
 
   const t0 = Date.now();
-  const upload = await uploadData(page, { timeout: 120_000 });
+  const upload = await uploadData(fx.page, { timeout: 120_000 });
   t.diagnostic(`${upload} (${Date.now() - t0} ms)`);
 
-  assert.equal(await page.inputValue('#preset'), 'mnist_mlp', 'the default model for the MNIST sample');
+  assert.equal(await fx.page.inputValue('#preset'), 'mnist_mlp', 'the default model for the MNIST sample');
   // The manual settings, which the native reference below repeats (the automatic mode, the page's
   // default since issue #29, is tested in defaults.test.mjs and clinical.test.mjs).
-  await page.selectOption('#train-mode', 'manual');
-  if (OLD) { await page.fill('#epochs', '3'); await page.fill('#lr', '0.1'); await page.fill('#momentum', '0'); }
-  const EPOCHS = Number(await page.inputValue('#epochs')), BATCH = Number(await page.inputValue('#batch'));
-  const LR = Number(await page.inputValue('#lr')), MOMENTUM = Number(await page.inputValue('#momentum'));
+  await fx.page.selectOption('#train-mode', 'manual');
+  if (OLD) { await fx.page.fill('#epochs', '3'); await fx.page.fill('#lr', '0.1'); await fx.page.fill('#momentum', '0'); }
+  const EPOCHS = Number(await fx.page.inputValue('#epochs')), BATCH = Number(await fx.page.inputValue('#batch'));
+  const LR = Number(await fx.page.inputValue('#lr')), MOMENTUM = Number(await fx.page.inputValue('#momentum'));
   t.diagnostic(`page defaults: ${EPOCHS} epochs, batch ${BATCH}, lr ${LR}, momentum ${MOMENTUM}`);
   if (!OLD) assert.deepEqual([EPOCHS, BATCH, LR, MOMENTUM], [5, 32, 0.05, 0.9]);
-  await page.selectOption('#loss', 'cross_entropy');
+  await fx.page.selectOption('#loss', 'cross_entropy');
   const t1 = Date.now();
-  await page.click('#train-start');
-  await page.waitForSelector('#train-status[data-state]', { timeout: 800_000 });
-  const trainStatus = await page.textContent('#train-status');
-  assert.equal(await page.getAttribute('#train-status', 'data-state'), 'completed', `${trainStatus}\n${node.log().slice(-2000)}`);
-  const losses = await pageState(page, (s) => s.losses);
+  await fx.page.click('#train-start');
+  await fx.page.waitForSelector('#train-status[data-state]', { timeout: 800_000 });
+  const trainStatus = await fx.page.textContent('#train-status');
+  assert.equal(await fx.page.getAttribute('#train-status', 'data-state'), 'completed', `${trainStatus}\n${fx.node.log().slice(-2000)}`);
+  const losses = await pageState(fx.page, (s) => s.losses);
   t.diagnostic(`encrypted training ${EPOCHS} epochs: ${Date.now() - t1} ms; decrypted losses ${losses.join(', ')}`);
   assert.equal(losses.length, EPOCHS);
   assert.ok(losses.every(Number.isFinite) && losses.at(-1) < losses[0], `losses should fall: ${losses}`);
 
-  await page.selectOption('#predict-where', 'node');
-  await page.click('#predict-test');
-  await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
-  const accText = await page.textContent('#accuracy');
-  const accuracy = await pageState(page, (s) => s.accuracy);
+  await fx.page.selectOption('#predict-where', 'node');
+  await fx.page.click('#predict-test');
+  await fx.page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent), null, { timeout: 120_000 });
+  const accText = await fx.page.textContent('#accuracy');
+  const accuracy = await pageState(fx.page, (s) => s.accuracy);
   firstAccuracy = accuracy;
-  firstModelId = await pageState(page, (s) => s.modelId);
+  firstModelId = await pageState(fx.page, (s) => s.modelId);
   t.diagnostic(`browser (encrypted) ${accText}`);
   assert.ok(accuracy >= MIN_ACCURACY, `${accText} (defaults must reach ${100 * MIN_ACCURACY} %)`);
   assert.match(accText, /baseline/);
-  assert.equal(await page.locator('#report table.confusion tbody tr').count(), 10, 'confusion matrix 10×10');
-  await screenshot(page, 'mnist-predict-node', 'section[aria-labelledby=predict-title]');
+  assert.equal(await fx.page.locator('#report table.confusion tbody tr').count(), 10, 'confusion matrix 10×10');
+  await screenshot(fx.page, 'mnist-predict-node', 'section[aria-labelledby=predict-title]');
 
   // Private prediction: the page decrypts the model once (one GET of its encrypted weights), then
   // predicts the same test set in wasm and sends nothing. Same logits as the node's encrypted
   // predictions decrypted, up to f32 rounding of the encrypted arithmetic and of decryption.
-  const nodePred = await pageState(page, (s) => s.lastPrediction);
+  const nodePred = await pageState(fx.page, (s) => s.lastPrediction);
   assert.equal(nodePred.where, 'node');
-  const beforeLoad = page.requests.length;
-  await page.click('#model-local');
-  await page.waitForFunction(() => /decrypted into this page|not decrypted/.test(document.querySelector('#local-status').textContent
+  const beforeLoad = fx.page.requests.length;
+  await fx.page.click('#model-local');
+  await fx.page.waitForFunction(() => /decrypted into this page|not decrypted/.test(document.querySelector('#local-status').textContent
     + document.querySelector('#model-error').textContent));
-  assert.equal(await page.textContent('#model-error'), '');
-  assert.doesNotMatch(await page.textContent('#local-status'), /[0-9a-f]{32}/, 'finding 10: the model by its name, not its id');
-  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforeLoad)).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
+  assert.equal(await fx.page.textContent('#model-error'), '');
+  assert.doesNotMatch(await fx.page.textContent('#local-status'), /[0-9a-f]{32}/, 'finding 10: the model by its name, not its id');
+  assert.deepEqual(withoutHealthPolls(fx.page.requests.slice(beforeLoad)).map((r) => `${r.method()} ${new URL(r.url()).pathname.replace(/\/models\/[^/]+/, '/models/ID')}`),
     ['GET /v1/models/ID/weights'], 'loading the model into the page fetches only its encrypted weights');
-  const beforeLocal = page.requests.length;
-  await page.selectOption('#predict-where', 'local');
-  await page.click('#predict-test');
-  await page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local'
+  const beforeLocal = fx.page.requests.length;
+  await fx.page.selectOption('#predict-where', 'local');
+  await fx.page.click('#predict-test');
+  await fx.page.waitForFunction(() => document.querySelector('#accuracy').dataset.where === 'local'
     || /failed/.test(document.querySelector('#accuracy').textContent));
-  await page.waitForTimeout(300); // a request would have started by now
+  await fx.page.waitForTimeout(300); // a request would have started by now
   // (The page's health poll, a bare GET /v1/health, pauses during the prediction but may fall in the
   // 300 ms after it; it is left out here, see helpers.mjs withoutHealthPolls.)
-  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforeLocal)).map((r) => r.url()), [], 'local prediction sends nothing');
-  const localPred = await pageState(page, (s) => s.lastPrediction);
+  assert.deepEqual(withoutHealthPolls(fx.page.requests.slice(beforeLocal)).map((r) => r.url()), [], 'local prediction sends nothing');
+  const localPred = await pageState(fx.page, (s) => s.lastPrediction);
   assert.equal(localPred.where, 'local');
-  const localAcc = await pageState(page, (s) => s.accuracy);
+  const localAcc = await pageState(fx.page, (s) => s.accuracy);
   let maxDiff = 0, maxLogit = 0, argmaxSame = 0;
   localPred.outputs.forEach((row, i) => {
     row.forEach((v, k) => { maxDiff = Math.max(maxDiff, Math.abs(v - nodePred.outputs[i][k])); maxLogit = Math.max(maxLogit, Math.abs(v)); });
@@ -134,40 +126,40 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
 
   // The drawing pad, prepared like MNIST (ink box into 20×20, centre of mass at the centre of
   // 28×28), predicted here: a stroke drawn off-centre lands centred, and nothing is sent.
-  await page.locator('#pad').scrollIntoViewIfNeeded();
-  const box = await page.locator('#pad').boundingBox();
-  await page.mouse.move(box.x + 40, box.y + 30);
-  await page.mouse.down();
-  for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + 45 + k, box.y + 30 + 10 * k);
-  await page.mouse.up();
-  const beforePad = page.requests.length;
-  await page.click('#pad-predict');
-  await page.waitForFunction(() => document.querySelectorAll('#pad-probs li').length === 10 || document.querySelector('#pad-error').textContent);
-  assert.equal(await page.textContent('#pad-error'), '');
-  assert.deepEqual(withoutHealthPolls(page.requests.slice(beforePad)).map((r) => r.url()), [], 'the drawing was predicted in the page');
-  assert.ok(await page.isVisible('#pad-input-view'), 'the 28×28 input is shown');
-  const com = await pageState(page, (s) => {
+  await fx.page.locator('#pad').scrollIntoViewIfNeeded();
+  const box = await fx.page.locator('#pad').boundingBox();
+  await fx.page.mouse.move(box.x + 40, box.y + 30);
+  await fx.page.mouse.down();
+  for (let k = 1; k <= 10; k++) await fx.page.mouse.move(box.x + 45 + k, box.y + 30 + 10 * k);
+  await fx.page.mouse.up();
+  const beforePad = fx.page.requests.length;
+  await fx.page.click('#pad-predict');
+  await fx.page.waitForFunction(() => document.querySelectorAll('#pad-probs li').length === 10 || document.querySelector('#pad-error').textContent);
+  assert.equal(await fx.page.textContent('#pad-error'), '');
+  assert.deepEqual(withoutHealthPolls(fx.page.requests.slice(beforePad)).map((r) => r.url()), [], 'the drawing was predicted in the page');
+  assert.ok(await fx.page.isVisible('#pad-input-view'), 'the 28×28 input is shown');
+  const com = await pageState(fx.page, (s) => {
     let m = 0, mx = 0, my = 0;
     s.padInput.forEach((v, i) => { m += v; mx += v * (i % 28 + 0.5); my += v * (Math.floor(i / 28) + 0.5); });
     return [mx / m, my / m];
   });
   t.diagnostic(`drawing: centre of mass of the 28×28 input ${com.map((v) => v.toFixed(2)).join(', ')}`);
   assert.ok(com.every((v) => Math.abs(v - 14) <= 0.5), `centre of mass ${com}`);
-  await screenshot(page, 'mnist-predict-local', 'section[aria-labelledby=predict-title]');
+  await screenshot(fx.page, 'mnist-predict-local', 'section[aria-labelledby=predict-title]');
 
   // The model can be downloaded and decrypted into safetensors in the page.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#model-download')]);
+  const [download] = await Promise.all([fx.page.waitForEvent('download'), fx.page.click('#model-download')]);
   const st = await readFile(await download.path());
   const headerLen = Number(st.readBigUInt64LE(0));
   const header = JSON.parse(st.subarray(8, 8 + headerLen).toString());
   assert.deepEqual(header['layers.1.weight'].shape, [784, 128], 'decrypted safetensors model');
   // Uploaded in shards (issue #32): the shard bodies hold the features' ciphertext and more.
-  const shardBytes = page.requests.filter((r) => /\/v1\/datasets\/.+\/shards\?index=/.test(r.url()))
+  const shardBytes = fx.page.requests.filter((r) => /\/v1\/datasets\/.+\/shards\?index=/.test(r.url()))
     .reduce((sum, r) => sum + (r.postDataBuffer()?.length ?? 0), 0);
   assert.ok(shardBytes > 600 * 784 * 8, 'features were uploaded');
 
   // Native plaintext reference with the same data, seeds, hyper-parameters and batch order.
-  const job = await pageState(page, (s) => {
+  const job = await pageState(fx.page, (s) => {
     const { train, test } = s.data;
     return { train_x: Array.from(train.x), train_y: Array.from(train.y), test_x: Array.from(test.x), test_labels: Array.from(test.labels),
       feature_shape: train.featureShape, outputs: train.targetDim };
@@ -207,7 +199,7 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
 
   // Encryption speed: the same call (encrypt_compact + wire encoding) on the same values, one
   // warm-up, median of 5, in wasm in the Worker and natively (native_reference).
-  const wasm = await callWorker(page, 'benchEncrypt', {
+  const wasm = await callWorker(fx.page, 'benchEncrypt', {
     data: Float32Array.from(job.train_x),
     shape: [job.train_x.length / 784, 784],
   });
@@ -216,24 +208,24 @@ test('MNIST: keygen, encrypt in worker, upload, train, predict, decrypt; losses 
     + `(${(native.encrypt_seconds * 1000).toFixed(0)} ms), ratio ${(native.encrypt_values_per_second / wasm.valuesPerSecond).toFixed(2)}x`;
   console.log(line);
   t.diagnostic(line);
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(fx.page.errors, []);
 });
 
 test('key export and the remembered key: only the wrapped format (MOREWKEY), never the raw key', async (t) => {
-  const raw = await rawKey(page);
+  const raw = await rawKey(fx.page);
   const needles = keyNeedles(raw);
 
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#key-export').then(() => answerPassphrase(page, 'export passphrase'))]);
+  const [download] = await Promise.all([fx.page.waitForEvent('download'), fx.page.click('#key-export').then(() => answerPassphrase(fx.page, 'export passphrase'))]);
   wrapped.file = await readFile(await download.path());
   assert.equal(wrapped.file.subarray(0, 8).toString('latin1'), 'MOREWKEY');
   assert.deepEqual(searchBytes(wrapped.file, needles), []);
 
-  await page.click('#key-save');
-  await answerPassphrase(page, 'store passphrase');
-  await page.waitForSelector('#key-load:not([hidden])');
+  await fx.page.click('#key-save');
+  await answerPassphrase(fx.page, 'store passphrase');
+  await fx.page.waitForSelector('#key-load:not([hidden])');
   // Everything the page stored: every IndexedDB database and store, localStorage, sessionStorage,
   // cookies, Cache Storage. Byte arrays come back as hex, the rest as JSON text.
-  const stored = await page.evaluate(async () => {
+  const stored = await fx.page.evaluate(async () => {
     const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, '0')).join('');
     const blobs = [];
     const texts = [];
@@ -272,75 +264,75 @@ test('key export and the remembered key: only the wrapped format (MOREWKEY), nev
   assert.ok(searchBytes(raw, needles).length > 0);
 
   // The stored record is the key: unlocking it gives the same key back.
-  await page.click('#key-load');
-  await answerPassphrase(page, 'store passphrase');
-  await page.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
-  assert.ok((await rawKey(page)).equals(raw), 'the unlocked key equals the generated one');
-  assert.deepEqual(page.errors, []);
+  await fx.page.click('#key-load');
+  await answerPassphrase(fx.page, 'store passphrase');
+  await fx.page.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
+  assert.ok((await rawKey(fx.page)).equals(raw), 'the unlocked key equals the generated one');
+  assert.deepEqual(fx.page.errors, []);
 });
 
 test('plaintext from the node is never shown as decrypted: predict, model, losses', { timeout: 300_000 }, async (t) => {
   const notEncrypted = /the node sent a plaintext tensor where a ciphertext was expected/;
-  const labels = await pageState(page, (s) => Array.from(s.data.test.labels));
+  const labels = await pageState(fx.page, (s) => Array.from(s.data.test.labels));
   const isApi = (re) => (u) => re.test(new URL(u).pathname);
 
   // Predictions: one-hot logits of the true labels, which would read as 100 % accuracy.
-  await page.route(isApi(/^\/v1\/models\/[^/]+\/predict$/), (route) => route.fulfill({
+  await fx.page.route(isApi(/^\/v1\/models\/[^/]+\/predict$/), (route) => route.fulfill({
     status: 200, contentType: 'application/octet-stream',
     body: plainTensor([labels.length, 10], labels.flatMap((l) => Array.from({ length: 10 }, (_, k) => (k === l ? 10 : 0)))),
   }));
-  await page.selectOption('#predict-where', 'node');
-  await page.click('#predict-test');
-  await page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent));
-  const acc = await page.textContent('#accuracy');
+  await fx.page.selectOption('#predict-where', 'node');
+  await fx.page.click('#predict-test');
+  await fx.page.waitForFunction(() => /Accuracy|failed/.test(document.querySelector('#accuracy').textContent));
+  const acc = await fx.page.textContent('#accuracy');
   t.diagnostic(acc);
   assert.match(acc, /^Prediction failed: /);
   assert.match(acc, notEncrypted);
-  assert.equal(await page.locator('#predictions figure').count(), 0, 'no prediction tiles');
-  assert.equal(await pageState(page, (s) => s.accuracy), null);
+  assert.equal(await fx.page.locator('#predictions figure').count(), 0, 'no prediction tiles');
+  assert.equal(await pageState(fx.page, (s) => s.accuracy), null);
 
   // The model: the node's real bundle with every tensor replaced by a plain one.
-  await page.route(isApi(/^\/v1\/models\/[^/]+\/weights$/), async (route) => {
+  await fx.page.route(isApi(/^\/v1\/models\/[^/]+\/weights$/), async (route) => {
     const real = Buffer.from(await (await route.fetch()).body());
     await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: plainBundle(real) });
   });
   let downloaded = false;
-  page.on('download', () => { downloaded = true; });
-  await page.click('#model-download');
-  await page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
-  const modelError = await page.textContent('[role=alert]#model-error');
+  fx.page.on('download', () => { downloaded = true; });
+  await fx.page.click('#model-download');
+  await fx.page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
+  const modelError = await fx.page.textContent('[role=alert]#model-error');
   t.diagnostic(modelError);
   assert.match(modelError, notEncrypted);
   assert.equal(downloaded, false, 'nothing was downloaded');
   // The same bundle is refused when decrypting the model into the page for local prediction.
-  await page.evaluate(async () => { (await import('/app.js')).state.localModelId = null; });
-  await page.evaluate(() => { document.querySelector('#model-error').textContent = ''; });
-  await page.click('#model-local');
-  await page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
-  assert.match(await page.textContent('#model-error'), notEncrypted);
+  await fx.page.evaluate(async () => { (await import('/app.js')).state.localModelId = null; });
+  await fx.page.evaluate(() => { document.querySelector('#model-error').textContent = ''; });
+  await fx.page.click('#model-local');
+  await fx.page.waitForFunction(() => document.querySelector('#model-error').textContent.length > 0);
+  assert.match(await fx.page.textContent('#model-error'), notEncrypted);
 
   // The losses of a new (one-epoch) training run.
-  await page.route(isApi(/^\/v1\/jobs\/[^/]+\/losses$/), (route) => route.fulfill({
+  await fx.page.route(isApi(/^\/v1\/jobs\/[^/]+\/losses$/), (route) => route.fulfill({
     status: 200, contentType: 'application/octet-stream', body: plainTensor([1], [0.0123]),
   }));
-  await page.selectOption('#train-mode', 'manual');
-  await page.fill('#epochs', '1');
-  await page.click('#train-start');
-  await page.waitForSelector('#train-status[data-state]', { timeout: 200_000 });
-  const trainError = await page.textContent('[role=alert]#train-error');
+  await fx.page.selectOption('#train-mode', 'manual');
+  await fx.page.fill('#epochs', '1');
+  await fx.page.click('#train-start');
+  await fx.page.waitForSelector('#train-status[data-state]', { timeout: 200_000 });
+  const trainError = await fx.page.textContent('[role=alert]#train-error');
   t.diagnostic(trainError);
   assert.match(trainError, notEncrypted);
-  assert.deepEqual(await pageState(page, (s) => s.losses), []);
-  assert.doesNotMatch(await page.textContent('#train-status'), /0\.0123/);
-  await page.unrouteAll({ behavior: 'wait' });
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(await pageState(fx.page, (s) => s.losses), []);
+  assert.doesNotMatch(await fx.page.textContent('#train-status'), /0\.0123/);
+  await fx.page.unrouteAll({ behavior: 'wait' });
+  assert.deepEqual(fx.page.errors, []);
 });
 
 test('the key never leaves the page: no request carries it in any encoding; planted leaks are caught', { timeout: 300_000 }, async (t) => {
-  const raw = await rawKey(page);
+  const raw = await rawKey(fx.page);
   const needles = keyNeedles(raw);
-  flowRequestCount = page.requests.length;
-  const flow = await snapshotRequests(page.requests);
+  flowRequestCount = fx.page.requests.length;
+  const flow = await snapshotRequests(fx.page.requests);
   const paths = flow.map((r) => new URL(r.url).pathname);
   // The capture covers the worker: it fetched the wasm client (only the worker loads it).
   assert.ok(paths.includes('/pkg/more_wasm_bg.wasm'), 'worker requests are captured');
@@ -348,7 +340,7 @@ test('the key never leaves the page: no request carries it in any encoding; plan
   const bodyBytes = flow.reduce((s, r) => s + (r.body?.length ?? 0), 0);
   const t0 = Date.now();
   assert.deepEqual(searchRequests(flow, needles), []);
-  assert.deepEqual(page.websockets, [], 'no other channel (WebSocket) was opened');
+  assert.deepEqual(fx.page.websockets, [], 'no other channel (WebSocket) was opened');
   t.diagnostic(`${flow.length} requests, ${bodyBytes} body bytes searched for ${needles.length} encodings of the key in ${Date.now() - t0} ms: no hit`);
 
   // Neither wrapped form (the key file, the key-store record) was sent either.
@@ -369,14 +361,8 @@ test('the key never leaves the page: no request carries it in any encoding; plan
       ...(text ? [{ id: `u${i}`, needle: n.name, query: n.bytes.toString('latin1') }] : []),
     ];
   }).concat(wrappedNeedles.map((n, i) => ({ id: `w${i}`, needle: n.name, body: n.bytes.toString('hex'), wrapped: true })));
-  await page.evaluate(async (probes) => {
-    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
-    for (let i = 0; i < probes.length; i += 50) {
-      await Promise.all(probes.slice(i, i + 50).map((p) => fetch(p.query === undefined ? '/v1/health' : `/v1/health?probe=${encodeURIComponent(p.query)}`,
-        { method: p.query === undefined ? 'POST' : 'GET', headers: { 'x-probe': p.id }, ...(p.body ? { body: bytes(p.body) } : {}) })));
-    }
-  }, probes);
-  const worker = page.workers().find((w) => w.url().endsWith('/worker.js'));
+  await plantProbes(fx.page, probes);
+  const worker = fx.page.workers().find((w) => w.url().endsWith('/worker.js'));
   assert.ok(worker, 'the key worker');
   const workerProbes = [needles.find((n) => n.name === 'raw export hex'), needles.find((n) => n.name === 'S f32le')]
     .map((n, i) => ({ id: `k${i}`, needle: n.name, bytes: n.bytes.toString('hex') }));
@@ -385,7 +371,7 @@ test('the key never leaves the page: no request carries it in any encoding; plan
       await fetch(`/v1/health?probe=${p.id}`, { method: 'POST', headers: { 'x-probe': p.id }, body: new Uint8Array(p.bytes.match(/../g).map((h) => parseInt(h, 16))) });
     }
   }, workerProbes);
-  const planted = await snapshotRequests(page.requests.slice(flowRequestCount));
+  const planted = await snapshotRequests(fx.page.requests.slice(flowRequestCount));
   const byId = new Map(planted.filter((r) => r.headers['x-probe']).map((r) => [r.headers['x-probe'], r]));
   const missed = [];
   for (const p of [...probes, ...workerProbes]) {
@@ -397,15 +383,15 @@ test('the key never leaves the page: no request carries it in any encoding; plan
   t.diagnostic(`planted leaks: ${probes.length} from the page (${needles.length} encodings in POST bodies, the text ones also in URLs; `
     + `${wrappedNeedles.length} wrapped forms), ${workerProbes.length} from the worker; caught ${probes.length + workerProbes.length - missed.length}`);
   assert.deepEqual(missed, []);
-  assert.deepEqual(page.errors, []);
+  assert.deepEqual(fx.page.errors, []);
 });
 
 test('reconnecting: a new tab unlocks the remembered key and finds its trained model in "your work"', { timeout: 300_000 }, async (t) => {
   // The same browser profile (context: the key store's IndexedDB), a fresh page: no key, no data.
-  const tab = await page.context().newPage();
+  const tab = await fx.page.context().newPage();
   tab.errors = [];
   tab.on('pageerror', (e) => tab.errors.push(e.message));
-  await tab.goto(`${node.url}/`);
+  await tab.goto(`${fx.node.url}/`);
   await tab.waitForSelector('body[data-ready="1"]');
   assert.equal(await tab.textContent('#work'), '', 'nothing listed before a key is active');
   await tab.click('#key-load');

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -134,6 +135,39 @@ export async function openPage(browser, url, { testPackage = true } = {}) {
 }
 
 /**
+ * The set-up most test files share, as node:test hooks registered by this call. `before`, in this
+ * order: `prepare(fx)` (checks that need no node), a temporary directory `fx.dir` (`tempDir`: its
+ * name prefix), a node (startNode with the options `node`, or `node(fx)` for options made just
+ * before, such as a data dir in `fx.dir`), the browser, the page (openPage with `testPackage`; none
+ * with `page: false`), a key generated in it (`key: true`), then `setUp(fx)`, the file's own steps.
+ * `after`: closes the browser, stops the node in `fx.node` (a test that restarts the node puts the
+ * new one there) and removes `fx.dir`. Returns `fx`, whose `node`, `browser`, `page` and `dir` are
+ * set once `before` has run.
+ *
+ * One hook with `prepare` and `setUp` rather than hooks of the file's own around it: node:test
+ * (Node 20) starts a file's top-level `before` hooks one after the other without waiting for the
+ * previous one to end. Its `after` hooks do wait: one registered after this call runs after this one.
+ */
+export function pageFixture({ prepare, tempDir, node = {}, page = true, testPackage = true, key = false, setUp } = {}) {
+  const fx = { node: null, browser: null, page: null, dir: null };
+  before(async () => {
+    await prepare?.(fx);
+    if (tempDir) fx.dir = await mkdtemp(path.join(os.tmpdir(), tempDir));
+    fx.node = await startNode(typeof node === 'function' ? node(fx) : node);
+    fx.browser = await launchBrowser();
+    if (page) fx.page = await openPage(fx.browser, fx.node.url, { testPackage });
+    if (key) await generateKey(fx.page);
+    await setUp?.(fx);
+  });
+  after(async () => {
+    await fx.browser?.close();
+    await fx.node?.stop();
+    if (fx.dir) await rm(fx.dir, { recursive: true, force: true });
+  });
+  return fx;
+}
+
+/**
  * Leaves out the page's periodic health poll (app.js checkHealth: `GET /v1/health`, no query, no
  * body) from captured requests, for the checks that list what the page sends in a window. The poll
  * carries nothing of the user's; the leak searches still see every request, polls included.
@@ -200,6 +234,21 @@ export async function answerPassphrase(page, passphrase) {
   await page.click('#pass-dialog button[value=ok]');
 }
 
+/**
+ * Plants leaks for the leak searches to find: sends each of `probes` from the page to /v1/health,
+ * 50 at a time, marked with the header `x-probe: id`: with `query`, a GET with it in the URL
+ * (`?probe=`), otherwise a POST; either with the bytes `body` (hex), where given, as its body.
+ */
+export function plantProbes(page, probes) {
+  return page.evaluate(async (probes) => {
+    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
+    for (let i = 0; i < probes.length; i += 50) {
+      await Promise.all(probes.slice(i, i + 50).map((p) => fetch(p.query === undefined ? '/v1/health' : `/v1/health?probe=${encodeURIComponent(p.query)}`,
+        { method: p.query === undefined ? 'POST' : 'GET', headers: { 'x-probe': p.id }, ...(p.body ? { body: bytes(p.body) } : {}) })));
+    }
+  }, probes);
+}
+
 /** URL, method, all headers and body bytes of captured Playwright requests. */
 export async function snapshotRequests(requests) {
   return Promise.all(requests.map(async (r) => {
@@ -261,4 +310,21 @@ export async function uploadData(page, { timeout = 120_000, expectUploaded = tru
     throw new Error(`upload failed: ${status}`);
   }
   return status;
+}
+
+/** Deterministic xorshift32 in [0, 1). */
+export function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
+
+/** `n` bytes from rng(`seed`), as a Buffer. */
+export function randomBytes(n, seed) {
+  const r = rng(seed);
+  return Buffer.from(Array.from({ length: n }, () => Math.floor(256 * r())));
 }

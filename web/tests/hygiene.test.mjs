@@ -11,20 +11,12 @@
 //
 // The page as shipped: its own wasm package web/pkg (.ci/build-web.sh).
 // On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911, with web/pkg built>) each test fails.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerPassphrase, generateKey, launchBrowser, openPage, screenshot, startNode, uploadData } from './helpers.mjs';
+import { answerPassphrase, generateKey, openPage, pageFixture, screenshot, uploadData } from './helpers.mjs';
 
 const webDir = process.env.MORE_TEST_WEB_DIR ?? 'web';
-let node, browser;
-before(async () => {
-  node = await startNode({ webDir });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const fx = pageFixture({ node: { webDir }, page: false });
 
 /** Console errors and uncaught exceptions of `page`, collected from now on. */
 function watchConsole(page) {
@@ -60,7 +52,7 @@ function offScreen(page, width) {
 }
 
 test('SECURITY.md opens in a new tab as UTF-8 HTML; the page keeps its key and data', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const errors = watchConsole(page);
   const fingerprint = await generateKey(page);
   await page.click('#data-sample');
@@ -97,7 +89,7 @@ test('SECURITY.md opens in a new tab as UTF-8 HTML; the page keeps its key and d
 });
 
 test('390 px: the main flow without a console error, every control on screen', { timeout: 45_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const errors = watchConsole(page);
   await page.setViewportSize({ width: 390, height: 844 });
   await generateKey(page);
@@ -127,7 +119,7 @@ test('390 px: the main flow without a console error, every control on screen', {
   const tab = await page.context().newPage();
   const tabErrors = watchConsole(tab);
   await tab.setViewportSize({ width: 390, height: 844 });
-  await tab.goto(`${node.url}/`);
+  await tab.goto(`${fx.node.url}/`);
   await tab.waitForSelector('body[data-ready="1"]');
   await tab.click('#key-load');
   await answerPassphrase(tab, 'maple quartz orbit lantern');
@@ -143,7 +135,7 @@ test('390 px: the main flow without a console error, every control on screen', {
 });
 
 test('a new passphrase is judged by an estimator: twelve spaces and "password1234" are refused', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const errors = watchConsole(page);
   await generateKey(page);
   await page.click('#key-save');
@@ -173,7 +165,7 @@ test('a new passphrase is judged by an estimator: twelve spaces and "password123
 });
 
 test('plain language: no jargon on the page; engine messages said as what to do', { timeout: 30_000 }, async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const errors = watchConsole(page);
   const text = await page.evaluate(() => document.querySelector('main').innerText
     + [...document.querySelectorAll('main option')].map((o) => o.textContent).join(' '));

@@ -8,21 +8,13 @@
 // The page as shipped: its own wasm package web/pkg (.ci/build-web.sh); no test needs the raw key.
 // On the page as it was (MORE_TEST_WEB_DIR=<a checkout's web/ at 220e911, with web/pkg built>) every test fails: the
 // second key replaced the first without a word, and one "remembered key" slot was overwritten.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { answerPassphrase, callWorker, launchBrowser, openPage, screenshot, startNode, uploadData } from './helpers.mjs';
+import { answerPassphrase, callWorker, openPage, pageFixture, screenshot, uploadData } from './helpers.mjs';
 
 const webDir = process.env.MORE_TEST_WEB_DIR ?? 'web';
 const STRONG = 'maple quartz orbit lantern';
-let node, browser;
-before(async () => {
-  node = await startNode({ webDir });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const fx = pageFixture({ node: { webDir }, page: false });
 
 /** The page's console errors join its uncaught errors in `page.errors` (checked empty at the end). */
 function consoleErrorsInto(page) {
@@ -55,7 +47,7 @@ async function remember(page, name) {
 }
 
 test('"Generate a key" over an unsaved key with work asks first: keep, export first, or replace', { timeout: 60_000 }, async () => {
-  const page = consoleErrorsInto(await openPage(browser, node.url, { testPackage: false }));
+  const page = consoleErrorsInto(await openPage(fx.browser, fx.node.url, { testPackage: false }));
   await page.click('#key-generate');
   const first = await newFingerprint(page, 'no key yet').then(() => fingerprintOf(page));
   await uploadSmallDataset(page);
@@ -92,7 +84,7 @@ test('"Generate a key" over an unsaved key with work asks first: keep, export fi
 });
 
 test('several keys remembered by name; the picker unlocks the chosen one; labels name the key; forget one', { timeout: 60_000 }, async () => {
-  const page = consoleErrorsInto(await openPage(browser, node.url, { testPackage: false }));
+  const page = consoleErrorsInto(await openPage(fx.browser, fx.node.url, { testPackage: false }));
   await page.click('#key-generate');
   await newFingerprint(page, 'no key yet');
   const a = await fingerprintOf(page);
@@ -108,7 +100,7 @@ test('several keys remembered by name; the picker unlocks the chosen one; labels
   tab.errors = [];
   tab.on('pageerror', (e) => tab.errors.push(e.message));
   consoleErrorsInto(tab);
-  await tab.goto(`${node.url}/`);
+  await tab.goto(`${fx.node.url}/`);
   await tab.waitForSelector('body[data-ready="1"]');
   await tab.waitForSelector('#key-pick option', { state: 'attached' });
   const options = await tab.$$eval('#key-pick option', (os) => os.map((o) => [o.value, o.textContent]));
@@ -147,14 +139,14 @@ test('several keys remembered by name; the picker unlocks the chosen one; labels
 
 test('the key of the former one-slot store is moved into the picker and unlocks', { timeout: 60_000 }, async () => {
   // A wrapped key made by the worker, written where the page of 220e911 kept its one slot.
-  const maker = await openPage(browser, node.url, { testPackage: false });
+  const maker = await openPage(fx.browser, fx.node.url, { testPackage: false });
   const made = await callWorker(maker, 'generate');
   const wrappedHex = (await callWorker(maker, 'exportWrapped', { passphrase: 'old slot passphrase' })).hex;
   await maker.context().close();
 
-  const context = await browser.newContext();
+  const context = await fx.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${node.url}/style.css`); // this origin, before the page opens its store
+  await page.goto(`${fx.node.url}/style.css`); // this origin, before the page opens its store
   await page.evaluate(([fingerprint, hex]) => new Promise((resolve, reject) => {
     const req = indexedDB.open('more-keys', 1);
     req.onupgradeneeded = () => req.result.createObjectStore('wrapped');
@@ -171,7 +163,7 @@ test('the key of the former one-slot store is moved into the picker and unlocks'
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   consoleErrorsInto(page);
-  await page.goto(`${node.url}/`);
+  await page.goto(`${fx.node.url}/`);
   await page.waitForSelector('body[data-ready="1"]');
   await page.waitForSelector('#key-pick option', { state: 'attached', timeout: 5_000 });
   assert.deepEqual(await page.$$eval('#key-pick option', (os) => os.map((o) => o.value)), [made.fingerprint]);

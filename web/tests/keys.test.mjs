@@ -1,28 +1,20 @@
 // Keys in the page: the production page cannot export the raw key; its security note; a key of
 // the old generation 1 (made before 2026-12-01, public basis reveals the data) loads with a
 // warning and still decrypts; a new key has no warning.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { answerPassphrase, callWorker, generateKey, launchBrowser, openPage, rawKey, repoRoot, screenshot, startNode } from './helpers.mjs';
+import { answerPassphrase, callWorker, generateKey, openPage, pageFixture, rawKey, repoRoot, screenshot } from './helpers.mjs';
 
 const run = promisify(execFile);
-let node, browser;
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const fx = pageFixture({ page: false });
 
 test('the production page: no raw key export, a current key, the security note', async () => {
-  const page = await openPage(browser, node.url, { testPackage: false });
+  const page = await openPage(fx.browser, fx.node.url, { testPackage: false });
   await generateKey(page);
   await assert.rejects(callWorker(page, 'rawKeyHex'), /unknown operation rawKeyHex/);
   assert.equal(await page.evaluate(async () => (await import('/app.js')).state.generation), 2);
@@ -33,7 +25,7 @@ test('the production page: no raw key export, a current key, the security note',
   assert.match(note, /The key stays in the page/);
   const href = await page.getAttribute('#security-note a', 'href');
   assert.equal(href, 'security');
-  const res = await page.request.get(`${node.url}/${href}`);
+  const res = await page.request.get(`${fx.node.url}/${href}`);
   assert.equal(res.status(), 200, 'SECURITY.md is served as HTML next to the page (hygiene.test.mjs opens it)');
   assert.deepEqual(page.errors, []);
   await page.context().close();
@@ -45,7 +37,7 @@ test('a generation-1 key loads with a warning and still decrypts; a new key clea
   const { stdout } = await run(path.join(repoRoot, 'target/release/examples/legacy_key_file'), [file, 'old passphrase', '3']);
   const fingerprint = stdout.trim();
 
-  const page = await openPage(browser, node.url);
+  const page = await openPage(fx.browser, fx.node.url);
   await page.setInputFiles('#key-import', { name: 'old.morekey', mimeType: 'application/octet-stream', buffer: await readFile(file) });
   await answerPassphrase(page, 'old passphrase');
   await page.waitForFunction((fp) => document.querySelector('#fingerprint').textContent === fp, fingerprint);
@@ -75,7 +67,7 @@ test('a generation-1 key loads with a warning and still decrypts; a new key clea
 });
 
 test('a failed key import changes nothing: the active key and its fingerprint stay', async (t) => {
-  const page = await openPage(browser, node.url);
+  const page = await openPage(fx.browser, fx.node.url);
   const fingerprint = await generateKey(page);
   const raw = await rawKey(page);
   const wrappedHex = (await callWorker(page, 'exportWrapped', { passphrase: 'right' })).hex;

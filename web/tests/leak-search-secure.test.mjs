@@ -6,19 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes, rng } from './helpers.mjs';
 import { searchRequests } from './leak-search.mjs';
 import { bfvCoefficients, bfvKeyNeedles, plaintextNeedles, quantizeValue, searchDir } from './leak-search-secure.mjs';
-
-/** Deterministic xorshift32 in [0, 1). */
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 function varint(v) {
   const out = [];
@@ -44,7 +34,6 @@ function bfvExport(seed, n = 8192) {
   return { coeffs, raw: Buffer.from([0x0a, ...varint(payload.length), ...payload]) };
 }
 
-const randomBytes = (n, seed) => { const r = rng(seed); return Buffer.from(Array.from({ length: n }, () => Math.floor(256 * r()))); };
 const MODULI = [4611686018427322369n, 4611686018427256833n, 4611686018427224065n];
 const { coeffs, raw } = bfvExport(42);
 const needles = bfvKeyNeedles(raw, { moduli: MODULI });

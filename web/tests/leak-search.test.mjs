@@ -2,18 +2,8 @@
 // request, and ordinary traffic (ciphertext planes, JSON, another key) is not flagged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes, rng } from './helpers.mjs';
 import { base64Forms, decimalForms, exportValues, keyNeedles, searchBytes, searchRequests, significantDigits } from './leak-search.mjs';
-
-/** Deterministic xorshift32 in [0, 1). */
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 /** A raw export like more-client's: magic, S (Gaussian-ish entries), m0, r0. */
 function rawExport(seed, magic = 'MOREKEY2') {
@@ -23,11 +13,6 @@ function rawExport(seed, magic = 'MOREKEY2') {
   const gauss = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
   [gauss(), gauss(), gauss(), gauss(), 0.5 + r(), -(0.5 + r())].forEach((v, i) => raw.writeDoubleLE(v, 8 + 8 * i));
   return raw;
-}
-
-function randomBytes(n, seed) {
-  const r = rng(seed);
-  return Buffer.from(Array.from({ length: n }, () => Math.floor(256 * r())));
 }
 
 const raw = rawExport(42);

@@ -24,7 +24,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { callWorker, createApiKey, launchBrowser, nodeBinary, openPage, pageState, repoRoot, screenshot, startNode, testPackageDir } from './helpers.mjs';
+import { callWorker, createApiKey, launchBrowser, nodeBinary, openPage, pageState, plantProbes, repoRoot, screenshot, startNode, testPackageDir } from './helpers.mjs';
 import { searchRequests } from './leak-search.mjs';
 import { bfvKeyNeedles, dirSize, plaintextNeedles, searchDir } from './leak-search-secure.mjs';
 import { startRecordingProxy } from './recording-proxy.mjs';
@@ -198,13 +198,7 @@ test('the BFV secret key never appears in any request; planted leaks are caught'
     { id: `b${i}`, needle: n.name, body: n.bytes.toString('hex') },
     ...(/hex|HEX|base64|decimal 0/.test(n.name) ? [{ id: `u${i}`, needle: n.name, query: n.bytes.toString('latin1') }] : []),
   ]);
-  await page.evaluate(async (probes) => {
-    const bytes = (hex) => new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
-    for (let i = 0; i < probes.length; i += 50) {
-      await Promise.all(probes.slice(i, i + 50).map((p) => fetch(p.query === undefined ? '/v1/health' : `/v1/health?probe=${encodeURIComponent(p.query)}`,
-        { method: p.query === undefined ? 'POST' : 'GET', headers: { 'x-probe': p.id }, ...(p.body ? { body: bytes(p.body) } : {}) })));
-    }
-  }, probes);
+  await plantProbes(page, probes);
   const worker = page.workers().find((w) => w.url().endsWith('/worker.js'));
   assert.ok(worker, 'the key worker');
   const workerProbes = ['bfv raw export', needles.find((n) => / i8$/.test(n.name)).name]

@@ -4,21 +4,11 @@
 // "Encrypt and upload" again resumes: the node's shard list is read and the shards it confirmed
 // are not sent again (counted on the node's side, in its access log), and the dataset ends with
 // every row. On the page before issue #32 (one PUT of all features) this fails: no shards.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKey, launchBrowser, openPage, startNode, uploadData } from './helpers.mjs';
+import { pageFixture, uploadData } from './helpers.mjs';
 
-let node, browser, page;
-before(async () => {
-  node = await startNode();
-  browser = await launchBrowser();
-  page = await openPage(browser, node.url, { testPackage: false });
-  await generateKey(page);
-});
-after(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const fx = pageFixture({ testPackage: false, key: true });
 
 /** 300 rows of six numeric features and a two-class label, from a seeded generator. */
 function tableCsv() {
@@ -36,33 +26,33 @@ function tableCsv() {
 function shardRequests(id) {
   const re = new RegExp(`POST /v1/datasets/${id}/shards\\?index=(\\d+) HTTP/1\\.1 (\\d{3})`, 'g');
   const seen = new Map();
-  for (const [, index, status] of node.log().matchAll(re)) {
+  for (const [, index, status] of fx.node.log().matchAll(re)) {
     seen.set(Number(index), [...(seen.get(Number(index)) ?? []), Number(status)]);
   }
   return seen;
 }
 
 test('an interrupted upload in shards resumes without sending a confirmed shard again', { timeout: 120_000 }, async (t) => {
-  await page.setInputFiles('#data-csv', { name: 'shards.csv', mimeType: 'text/csv', buffer: Buffer.from(tableCsv()) });
-  await page.fill('#csv-targets', 'label');
-  await page.dispatchEvent('#csv-targets', 'change');
-  await page.click('#csv-load');
-  await page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
+  await fx.page.setInputFiles('#data-csv', { name: 'shards.csv', mimeType: 'text/csv', buffer: Buffer.from(tableCsv()) });
+  await fx.page.fill('#csv-targets', 'label');
+  await fx.page.dispatchEvent('#csv-targets', 'change');
+  await fx.page.click('#csv-load');
+  await fx.page.waitForFunction(() => /Not uploaded yet/.test(document.querySelector('#data-summary').textContent));
   // 64 rows of (6 features + 2 targets) x 8 bytes per shard.
-  await page.fill('#shard-mb', String((64 * 8 * 8) / (1 << 20)));
+  await fx.page.fill('#shard-mb', String((64 * 8 * 8) / (1 << 20)));
   const dropped = /\/shards\?index=2$/;
-  await page.route(dropped, (route) => route.abort('connectionreset'));
-  assert.match(await uploadData(page, { expectUploaded: false }), /Upload failed/);
-  await page.unroute(dropped);
+  await fx.page.route(dropped, (route) => route.abort('connectionreset'));
+  assert.match(await uploadData(fx.page, { expectUploaded: false }), /Upload failed/);
+  await fx.page.unroute(dropped);
 
-  const status = await uploadData(page);
+  const status = await uploadData(fx.page);
   t.diagnostic(status);
   assert.match(status, /Uploaded encrypted dataset/);
   // Finding 10: people read the dataset's name, never its 32-hex id (kept in data-dataset-id).
   assert.doesNotMatch(status, /[0-9a-f]{32}/, status);
-  const id = String(await page.getAttribute('#upload-status', 'data-dataset-id'));
-  const ds = await (await fetch(`${node.url}/v1/datasets/${id}`)).json();
-  const train = await page.evaluate(() => document.querySelector('#data-summary').textContent);
+  const id = String(await fx.page.getAttribute('#upload-status', 'data-dataset-id'));
+  const ds = await (await fetch(`${fx.node.url}/v1/datasets/${id}`)).json();
+  const train = await fx.page.evaluate(() => document.querySelector('#data-summary').textContent);
   t.diagnostic(`${ds.shards.length} shards, ${ds.samples} samples; ${train}`);
   assert.ok(ds.shards.length >= 4, `${ds.shards.length} shards`);
   assert.equal(ds.shards.reduce((n, s) => n + s.samples, 0), ds.samples);
