@@ -1,6 +1,7 @@
 //! `more-client`: the data owner's command line for a MORE compute node, interoperable with the
 //! web page (same key files, same data rules, same REST calls).
 
+mod evaluate_cmd;
 mod pacs_cmd;
 mod secure_cmd;
 mod upload_cmd;
@@ -62,6 +63,10 @@ enum Command {
     Status(StatusArgs),
     /// Encrypt rows of a CSV, predict on the node, write the decrypted outputs as CSV.
     Predict(PredictArgs),
+    /// The clinical report of a classifier's predictions (accuracy against the majority class,
+    /// sensitivity, specificity, PPV, NPV, AUC, confusion matrix), from the test CSV of
+    /// `upload --test-out` and the predictions CSV of `predict --input` on it; local only.
+    Evaluate(evaluate_cmd::EvaluateArgs),
     /// Download a model's weights.
     #[command(subcommand)]
     Model(ModelCommand),
@@ -440,6 +445,7 @@ fn run(cli: Cli) -> Result<()> {
             follow(&node, &a.job, key.as_ref(), a.follow)
         }
         Command::Predict(a) => predict(a),
+        Command::Evaluate(a) => evaluate_cmd::evaluate(&a),
         Command::Secure(c) => secure_cmd::run(c),
         Command::Model(ModelCommand::Download {
             node,
@@ -656,17 +662,25 @@ fn print_job(p: &flows::JobProgress, with_losses: bool) {
 
 /// Reads a predict input CSV: all columns but `target:*` are numeric features.
 fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let text = data::read_text_file(path)?;
-    let table = data::parse_csv(&text)?;
+    let table = data::parse_csv(&data::read_text_file(path)?)?;
     let cols: Vec<usize> = (0..table.header.len())
         .filter(|&j| !table.header[j].starts_with("target:"))
         .collect();
     if cols.is_empty() {
         return Err(DataError("the prediction CSV has no feature columns".into()).into());
     }
+    let x = numeric_columns(path, &table, &cols)?;
+    Ok((table.rows.len(), cols.len(), x))
+}
+
+/// Columns `cols` of every row of `table` (read from `path`) as numbers, row-major.
+///
+/// # Errors
+/// A cell that is not a number (named by its row and column).
+fn numeric_columns(path: &Path, table: &data::Csv, cols: &[usize]) -> Result<Vec<f32>> {
     let mut x = Vec::with_capacity(table.rows.len() * cols.len());
     for (i, r) in table.rows.iter().enumerate() {
-        for &j in &cols {
+        for &j in cols {
             let v = data::number(&r[j]).ok_or_else(|| {
                 DataError(format!(
                     "{} row {}: column \"{}\" is not a number (\"{}\")",
@@ -679,7 +693,7 @@ fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
             x.push(v as f32);
         }
     }
-    Ok((table.rows.len(), cols.len(), x))
+    Ok(x)
 }
 
 fn predict(a: PredictArgs) -> Result<()> {

@@ -239,6 +239,70 @@ fn full_flow_equals_a_plaintext_run() {
     }
     assert_eq!(agree, rows.len(), "the class of every test row agrees");
 
+    // `evaluate`: the clinical report of those predictions (the page's results view in words),
+    // counted here from the test CSV's one-hot targets and the predictions' classes.
+    let (test_s, preds_s) = (test_csv.to_str().unwrap(), preds.to_str().unwrap());
+    let report_json = p(dir.path(), "report.json");
+    let text = ok(&[
+        "evaluate",
+        "--test",
+        test_s,
+        "--predictions",
+        preds_s,
+        "--json",
+        report_json.to_str().unwrap(),
+    ]);
+    let truth: Vec<usize> = test
+        .y
+        .chunks(k)
+        .map(|y| (0..k).fold(0, |b, j| if y[j] > y[b] { j } else { b }))
+        .collect();
+    let predicted: Vec<usize> = rows.iter().map(|r| r[k] as usize).collect();
+    let count = |f: &dyn Fn(usize, usize) -> bool| {
+        truth
+            .iter()
+            .zip(&predicted)
+            .filter(|(t, p)| f(**t, **p))
+            .count()
+    };
+    let positive = k - 1; // the default: the last class
+    let correct = count(&|t, p| t == p);
+    let true_positives = count(&|t, p| t == positive && p == positive);
+    let positives = count(&|t, _| t == positive);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_json).unwrap()).unwrap();
+    assert_eq!(report["accuracy"]["numerator"], correct);
+    assert_eq!(report["accuracy"]["denominator"], truth.len());
+    assert_eq!(report["binary"]["sensitivity"]["numerator"], true_positives);
+    assert_eq!(report["binary"]["sensitivity"]["denominator"], positives);
+    let names = test.class_names.clone().unwrap();
+    assert_eq!(report["classNames"], serde_json::json!(names));
+    assert!(
+        text.contains(&format!(
+            "accuracy: {:.1} % ({correct}/{})",
+            100.0 * correct as f64 / truth.len() as f64,
+            truth.len()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("positive class: {}", names[positive])),
+        "{text}"
+    );
+    assert!(text.contains("AUC: "), "{text}");
+    // A class the test set does not have, and predictions of another file: bad input (3).
+    let evaluate = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--test", test_s, "--predictions"];
+        args.extend(extra);
+        code(&args, None)
+    };
+    let (c, err) = evaluate(&[preds_s, "--positive", "no such class"]);
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("not a class of"), "{err}");
+    let (c, err) = evaluate(&[stored_preds.to_str().unwrap()]);
+    assert_eq!(c, 3, "{err}");
+    assert!(err.contains("not its predictions"), "{err}");
+
     // `predict --dataset`: every training row, in the uploaded order, as the plaintext model.
     let stored = read_csv(&stored_preds);
     let plain_train = model
