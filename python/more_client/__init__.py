@@ -38,6 +38,7 @@ from ._native import (  # noqa: F401  (re-exported)
     NodeUnreachable,
     SecretKey,
     SecureOutputs,
+    classification_report_json as _classification_report_json,
     forward_plain,
     moment_matched_shadow as _moment_matched_shadow,
     read_data,
@@ -50,6 +51,7 @@ __all__ = [
     "Ciphertext",
     "Node",
     "TrainingJob",
+    "classification_report",
     "forward_plain",
     "moment_matched_shadow",
     "read_data",
@@ -64,6 +66,38 @@ __all__ = [
 
 #: Rows per predict request (the node accepts at most 4096).
 PREDICT_BATCH = 1024
+
+
+def classification_report(
+    outputs: np.ndarray,
+    y_test: np.ndarray,
+    class_names: Sequence[str],
+    y_train: np.ndarray,
+    positive: Optional[str] = None,
+) -> Dict[str, Any]:
+    """The clinical report of a classifier's decrypted ``outputs`` (``(samples, classes)``
+    logits, e.g. :meth:`Node.predict`) against ``y_test``, as the page's results view and
+    ``more-client evaluate`` compute it (``more_data_owner::evaluate``): ``accuracy`` and the
+    majority class's (from ``y_train``), ``balancedAccuracy``, and for the ``positive`` class
+    (a name; default the last class) ``binary`` (``sensitivity``, ``specificity``, ``ppv``,
+    ``npv``: each ``value`` with its counts), ``roc`` (points and ``auc``), ``calibration``
+    bins and the ``confusion`` matrix. ``y_test``/``y_train``: class indices or one-hot rows
+    (as :func:`read_data` gives them). Raises :class:`DataError` when they do not fit."""
+    def classes(y: np.ndarray) -> List[int]:
+        y = np.asarray(y)
+        return [int(c) for c in (y.argmax(1) if y.ndim == 2 else y)]
+
+    names = [str(c) for c in class_names]
+    if positive is None:
+        index = len(names) - 1
+    elif positive in names:
+        index = names.index(positive)
+    else:
+        raise DataError(f"positive class {positive!r} is not one of {names}")
+    outputs = np.ascontiguousarray(outputs, dtype=np.float32)
+    if outputs.ndim != 2:
+        raise DataError(f"outputs of shape {outputs.shape}: (samples, classes) expected")
+    return json.loads(_classification_report_json(outputs, classes(y_test), names, classes(y_train), index))
 
 
 def moment_matched_shadow(x: np.ndarray) -> Dict[str, Any]:

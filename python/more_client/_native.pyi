@@ -88,6 +88,12 @@ def forward_plain(safetensors: bytes, x: np.ndarray) -> np.ndarray:
     """The decrypted model's plaintext forward pass on float32 x of shape (batch, *input_shape);
     returns (batch, outputs). Raises DataError for a file without spec or wrong shapes."""
 
+def classification_report_json(outputs: np.ndarray, labels: List[int], class_names: List[str],
+                               train_labels: List[int], positive: int) -> str:
+    """The clinical report (more_data_owner::evaluate) of float32 outputs (samples, classes)
+    against the test labels, as JSON text; more_client.classification_report wraps it. Raises
+    DataError when the sizes do not fit or positive is not a class."""
+
 def read_data(csv: Optional[Union[str, PathLike[str]]] = None, target: List[str] = [],
               task: Optional[str] = None, idx: List[Union[str, PathLike[str]]] = [],
               images: Optional[Union[str, PathLike[str]]] = None,

@@ -10,6 +10,7 @@
 mod ciphertext;
 mod data;
 mod errors;
+mod evaluate;
 mod key;
 mod model;
 mod node;
@@ -46,6 +47,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<secure::SecureOutputs>()?;
     m.add_function(wrap_pyfunction!(model::forward_plain, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_data, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::classification_report_json, m)?)?;
     m.add_function(wrap_pyfunction!(moment_matched_shadow, m)?)?;
     m.add_function(wrap_pyfunction!(pacs::dicomweb_studies, m)?)?;
     m.add_function(wrap_pyfunction!(pacs::dicomweb_load, m)?)?;

@@ -47,6 +47,23 @@ def test_full_flow(node_url, node_token):
     assert np.allclose(logits, plain, rtol=1e-3, atol=1e-3)
     assert (logits.argmax(1) == plain.argmax(1)).mean() == 1.0
     assert (logits.argmax(1) == test_labels).mean() > 0.5
+    # The clinical report, counted here with NumPy from the same predictions.
+    names = ["low", "middle", "high"]
+    report = m.classification_report(logits, test_labels, names, y[:120], positive="high")
+    predicted = logits.argmax(1)
+    assert report["accuracy"]["numerator"] == int((predicted == test_labels).sum())
+    assert report["accuracy"]["denominator"] == 30
+    majority = int(y[:120].sum(0).argmax())
+    assert report["majorityClass"] == names[majority]
+    assert report["majorityAccuracy"]["numerator"] == int((test_labels == majority).sum())
+    tp = int(((predicted == 2) & (test_labels == 2)).sum())
+    assert report["binary"]["sensitivity"]["numerator"] == tp
+    assert report["binary"]["sensitivity"]["denominator"] == int((test_labels == 2).sum())
+    assert 0.0 <= report["roc"]["auc"] <= 1.0
+    with pytest.raises(m.DataError):
+        m.classification_report(logits, test_labels, names, y[:120], positive="none")
+    with pytest.raises(m.DataError):
+        m.classification_report(logits[:10], test_labels, names, y[:120])
     # The encrypted bundle is not safetensors and does not decrypt under another key.
     bundle = node.weights(model)
     with pytest.raises(m.DecryptionError):
