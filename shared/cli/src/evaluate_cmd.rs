@@ -10,7 +10,7 @@ use more_data_owner::data;
 use more_data_owner::evaluate::{classification_report, ClassificationReport, Ratio};
 use more_data_owner::{CliError, DataError, Result};
 
-use crate::numeric_columns;
+use crate::{numeric_columns, target_name};
 
 /// `more-client evaluate`'s arguments.
 #[derive(Args)]
@@ -44,9 +44,9 @@ fn bad(msg: String) -> CliError {
 /// Reads the classes of `path`: every `target:<class>` column, each row one-hot over them.
 fn read_test_labels(path: &Path) -> Result<TestLabels> {
     let table = data::parse_csv(&data::read_text_file(path)?)?;
-    let cols: Vec<usize> = (0..table.header.len())
-        .filter(|&j| table.header[j].starts_with("target:"))
-        .collect();
+    let (cols, class_names): (Vec<usize>, Vec<String>) = (table.header.iter().enumerate())
+        .filter_map(|(j, h)| target_name(h).map(|name| (j, name.to_string())))
+        .unzip();
     if cols.len() < 2 {
         return Err(bad(format!(
             "{} has {} target column(s): the report is for classifications (one `target:<class>` \
@@ -55,10 +55,6 @@ fn read_test_labels(path: &Path) -> Result<TestLabels> {
             cols.len()
         )));
     }
-    let class_names = cols
-        .iter()
-        .map(|&j| table.header[j]["target:".len()..].to_string())
-        .collect();
     let mut labels = Vec::with_capacity(table.rows.len());
     for (i, r) in table.rows.iter().enumerate() {
         let values: Vec<Option<f64>> = cols.iter().map(|&j| data::number(&r[j])).collect();

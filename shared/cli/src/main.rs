@@ -566,6 +566,16 @@ fn inspect(a: &InspectArgs) -> Result<()> {
     Ok(())
 }
 
+/// The header prefix of a target column in the test CSV `upload --test-out` writes
+/// (`target:<class>` one-hot, or `target:<name>`); `predict`, `evaluate` and the FHIR output
+/// read them back.
+const TARGET_PREFIX: &str = "target:";
+
+/// The class or target name of a test CSV column header, `None` for a feature column.
+fn target_name(header: &str) -> Option<&str> {
+    header.strip_prefix(TARGET_PREFIX)
+}
+
 fn write_test_csv(part: &Part, path: &Path) -> Result<()> {
     let io =
         |e: &dyn std::fmt::Display| CliError::Io(format!("cannot write {}: {e}", path.display()));
@@ -576,10 +586,13 @@ fn write_test_csv(part: &Part, path: &Path) -> Result<()> {
         None => (0..width).map(|j| format!("x{j}")).collect(),
     };
     let tnames: Vec<String> = match (&part.class_names, &part.target_names) {
-        (Some(classes), _) => classes.iter().map(|c| format!("target:{c}")).collect(),
-        (None, Some(t)) => t.iter().map(|c| format!("target:{c}")).collect(),
+        (Some(classes), _) => classes
+            .iter()
+            .map(|c| format!("{TARGET_PREFIX}{c}"))
+            .collect(),
+        (None, Some(t)) => t.iter().map(|c| format!("{TARGET_PREFIX}{c}")).collect(),
         _ => (0..part.target_dim)
-            .map(|k| format!("target:{k}"))
+            .map(|k| format!("{TARGET_PREFIX}{k}"))
             .collect(),
     };
     header.extend(tnames);
@@ -664,7 +677,7 @@ fn print_job(p: &flows::JobProgress, with_losses: bool) {
 fn read_predict_csv(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let table = data::parse_csv(&data::read_text_file(path)?)?;
     let cols: Vec<usize> = (0..table.header.len())
-        .filter(|&j| !table.header[j].starts_with("target:"))
+        .filter(|&j| target_name(&table.header[j]).is_none())
         .collect();
     if cols.is_empty() {
         return Err(DataError("the prediction CSV has no feature columns".into()).into());

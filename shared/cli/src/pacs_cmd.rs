@@ -128,7 +128,7 @@ fn target_names(input: &Path) -> Option<Vec<String>> {
     let names: Vec<String> = csv
         .header
         .iter()
-        .filter_map(|h| h.strip_prefix("target:").map(str::to_string))
+        .filter_map(|h| crate::target_name(h).map(str::to_string))
         .collect();
     (!names.is_empty()).then_some(names)
 }
