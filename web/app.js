@@ -51,7 +51,7 @@ function signInChanged(/** @type {import('./state.js').Who | null} */ who) {
 // ---------------------------------------------------------------- start
 
 (async () => {
-  setupSecure(state);
+  setupSecure();
   setKeyLabeler(keyLabelFor); // the work card names each dataset's key
   await call('hello'); // the worker has loaded the wasm client
   if (await keystore.load().catch(() => null)) $('key-load').hidden = false;

@@ -10,8 +10,8 @@
 import { $, progressBar } from './dom.js';
 import { call } from './client.js';
 import { api } from './api.js';
+import { state } from './state.js';
 
-/** @typedef {import('./state.js').PageState} PageState */
 /** @typedef {import('./state.js').DataPart} DataPart */
 
 /**
@@ -63,9 +63,6 @@ import { api } from './api.js';
  * `import('/secure.js')`. `key`: the evaluation key on the node, for the tenant it was uploaded as.
  * @type {{ models: SecureModel[], key: SecureKey | null, last: SecureResult | null, busy: boolean }} */
 export const secureState = { models: [], key: null, last: null, busy: false };
-/** app.js's page state, from setupSecure (app.js calls it first, before sign-in and any click).
- * @type {PageState | null} */
-let appState = null;
 
 const mb = (/** @type {number} */ n) => `${(n / 1e6).toFixed(1)} MB`;
 const secs = (/** @type {number} */ s) => `${s.toFixed(s < 1 ? 2 : 1)} s`;
@@ -76,9 +73,8 @@ function showError(/** @type {Error | null} */ err) {
   $('secure-error').textContent = err ? `Error: ${err.message ?? err}` : '';
 }
 
-/** Wires the card; `state` is app.js's page state (the loaded data, the tenant). */
-export function setupSecure(/** @type {PageState} */ state) {
-  appState = state;
+/** Wires the card (app.js calls it first, before sign-in and any click). */
+export function setupSecure() {
   $('secure-refresh').onclick = () => refreshModels().catch(showError);
   $('secure-model').onchange = () => { describeModel(); updateSecureButtons(); };
   $('secure-key').onclick = () => run(() => makeKey());
@@ -88,8 +84,7 @@ export function setupSecure(/** @type {PageState} */ state) {
 
 /** Enables "Predict" when a shared model is chosen, data are loaded and nothing runs. */
 export function updateSecureButtons() {
-  if (!appState) return;
-  const ready = Boolean($('secure-model').value && appState.data?.test && !secureState.busy);
+  const ready = Boolean($('secure-model').value && state.data?.test && !secureState.busy);
   $('secure-predict').disabled = !ready;
   $('secure-key').disabled = secureState.busy;
 }
@@ -130,7 +125,7 @@ export async function refreshModels() {
   const chosen = select.value;
   const options = secureState.models.map((m) => Object.assign(document.createElement('option'), {
     value: m.id,
-    textContent: `${m.name} (from ${m.owner_tenant}${m.owner_tenant === /** @type {PageState} */ (appState).tenant ? ', yours' : ''})`,
+    textContent: `${m.name} (from ${m.owner_tenant}${m.owner_tenant === state.tenant ? ', yours' : ''})`,
   }));
   select.replaceChildren(...(options.length ? options
     : [Object.assign(document.createElement('option'), { value: '', textContent: 'none shared with this tenant yet' })]));
@@ -157,7 +152,7 @@ async function makeKey() {
   const k = await call('bfvGenerate');
   const uploaded = await api.uploadEvaluationKey(k.evaluationKey);
   secureState.key = { id: uploaded.id, expiresAt: uploaded.expires_at, bytes: k.evaluationKey.length,
-    tenant: /** @type {PageState} */ (appState).tenant, parameterSet: k.parameterSet, slots: k.slots, seconds: k.seconds };
+    tenant: state.tenant, parameterSet: k.parameterSet, slots: k.slots, seconds: k.seconds };
   $('secure-key-status').textContent = `Secure key made in this page in ${secs(k.seconds)} (${k.parameterSet}); `
     + `the node holds only its evaluation key (${mb(k.evaluationKey.length)}, lets it compute, not read).`;
   return secureState.key;
@@ -166,7 +161,7 @@ async function makeKey() {
 /** The key for this tenant; a fresh evaluation key of it when the node's copy expires within a minute. */
 async function ensureKey() {
   const k = secureState.key;
-  if (!k || k.tenant !== /** @type {PageState} */ (appState).tenant) return makeKey();
+  if (!k || k.tenant !== state.tenant) return makeKey();
   if (k.expiresAt && Date.now() / 1000 > k.expiresAt - 60) await renewEvaluationKey(k);
   return k;
 }
@@ -196,7 +191,7 @@ async function predictOnce(modelId, key, bytes) {
 /** Encrypts the loaded test data in the Worker, predicts on the node, decrypts here. */
 async function predict() {
   const summary = chosenModel();
-  const test = /** @type {PageState} */ (appState).data?.test;
+  const test = state.data?.test;
   if (!summary || !test) throw new Error('Choose a shared model and load data (step 2) first.');
   const status = $('secure-status');
   const bar = progressBar('secure-progress');
